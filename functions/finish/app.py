@@ -1,0 +1,14 @@
+"""FinishFunction: composes the answer from the stored step outputs and completes the request."""
+
+from asyncagents import runtime
+from asyncagents.task_events import RequestTask
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger(service="asyncagents-finish")
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    task = RequestTask.model_validate(event)
+    return runtime.workflow_steps().finish(task.request_key)

@@ -1,0 +1,14 @@
+"""MarkFailedFunction: records a failure caught by the state machine, unless the request already ended."""
+
+from asyncagents import runtime
+from asyncagents.task_events import FailureTask
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger(service="asyncagents-mark-failed")
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    task = FailureTask.model_validate(event)
+    return runtime.workflow_steps().mark_failed(task.request_key, task.error.error, task.error.cause)

@@ -1,0 +1,14 @@
+"""PlanFunction: moves a request to processing and splits it into steps."""
+
+from asyncagents import runtime
+from asyncagents.task_events import RequestTask
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger(service="asyncagents-plan")
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    task = RequestTask.model_validate(event)
+    return runtime.workflow_steps().plan(task.request_key)

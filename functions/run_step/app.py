@@ -1,0 +1,14 @@
+"""RunStepFunction: runs one planned step, checkpointed before and after the model call."""
+
+from asyncagents import runtime
+from asyncagents.task_events import StepTask
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger(service="asyncagents-run-step")
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    task = StepTask.model_validate(event)
+    return runtime.workflow_steps().run_step(task.request_key, task.index, task.title)

@@ -1,0 +1,169 @@
+"""The formation configuration: one YAML file, validated with pydantic.
+
+The same file drives the functions at run time (packaged into the layer as JSON, validated at build
+time) and the infrastructure (timeouts, retry and Map concurrency reach the state machine through
+the template parameters printed by ``asyncagents params``).
+
+Defaults follow seeds/000. Where the seeds disagree, the choice is documented here:
+``threshold_seconds`` defaults to 60 (the "Threshold Configuration" section; the 30 in the opening
+example is the older value).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from asyncagents.errors import ConfigError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class _Strict(BaseModel):
+    """Unknown keys are an error: a typo in the formation must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AsyncMode(StrEnum):
+    AUTO = "auto"
+    SYNC = "sync"
+    ASYNC = "async"
+
+
+class AsyncSettings(_Strict):
+    mode: AsyncMode = AsyncMode.AUTO
+    threshold_seconds: float = Field(60.0, gt=0, le=86_400)
+    webhook_url: str | None = None
+    webhook_retries: int = Field(3, ge=0, le=20)
+    webhook_timeout: float = Field(10.0, gt=0, le=60)
+    result_retention_seconds: int = Field(300, ge=1, le=30 * 86_400)
+    sync_wait_seconds: float = Field(
+        25.0,
+        gt=0,
+        le=28,
+        description="How long a sync request waits before answering 202 (API Gateway caps at 29 s).",
+    )
+
+
+class Timeouts(_Strict):
+    task_timeout: int = Field(300, ge=1, le=900, description="Seconds per step (a Lambda cannot exceed 900).")
+    workflow_timeout: int = Field(3600, ge=10, le=365 * 86_400)
+
+    @model_validator(mode="after")
+    def _task_fits_in_workflow(self) -> Timeouts:
+        if self.task_timeout > self.workflow_timeout:
+            raise ValueError("task_timeout must not exceed workflow_timeout")
+        return self
+
+
+class Retry(_Strict):
+    max_attempts: int = Field(3, ge=1, le=10, description="Total attempts of a step, the first one included.")
+    initial_delay: float = Field(1.0, gt=0, le=3600)
+    max_delay: float = Field(60.0, gt=0, le=3600)
+    backoff_factor: float = Field(2.0, ge=1.0, le=10.0)
+
+    @model_validator(mode="after")
+    def _delays_ordered(self) -> Retry:
+        if self.max_delay < self.initial_delay:
+            raise ValueError("max_delay must be at least initial_delay")
+        return self
+
+
+class Workflow(_Strict):
+    timeouts: Timeouts = Timeouts()
+    retry: Retry = Retry()
+    max_concurrency: int = Field(1, ge=0, le=40, description="Steps run at once by the Map state (0 = unbounded).")
+    max_steps: int = Field(8, ge=1, le=50)
+
+
+class Overlord(_Strict):
+    workflow: Workflow = Workflow()
+
+
+class DemoProviderSettings(_Strict):
+    """The offline demo provider: deterministic, no model. Its faults exist for tests and demos."""
+
+    step_seconds: float = Field(0.5, ge=0, le=900, description="Simulated work per step.")
+    fail_transient: int = Field(0, ge=0, le=100, description="Each step fails this many times, then succeeds.")
+    fail_permanent: bool = False
+    hang_seconds: float = Field(0, ge=0, le=3600, description="If > 0, each step sleeps this long (to test timeouts).")
+
+
+class LLMSettings(_Strict):
+    provider: Literal["demo"] = "demo"
+    model: str = "demo-clauses-v1"
+    demo: DemoProviderSettings = DemoProviderSettings()
+
+
+class FormationConfig(_Strict):
+    """The whole formation file. Keys outside those listed are rejected with their path."""
+
+    formation_id: str = Field("asyncagents", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+    async_: AsyncSettings = Field(AsyncSettings(), alias="async")
+    overlord: Overlord = Overlord()
+    llm: LLMSettings = LLMSettings()
+    # Triggers and schedules are validated by later features; accepted as mappings for now.
+    triggers: dict[str, Any] = Field(default_factory=dict)
+    schedules: dict[str, Any] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def template_parameters(self) -> dict[str, str]:
+        """Template parameters that carry the infrastructure-shaping settings into the state machine.
+
+        Step Functions counts ``MaxAttempts`` as retries after the first attempt, so a formation's
+        ``max_attempts: 3`` becomes ``MaxAttempts: 2``. ``IntervalSeconds`` must be a whole number of
+        seconds, so the initial delay is rounded up.
+        """
+        workflow = self.overlord.workflow
+        retry = workflow.retry
+        return {
+            "TaskTimeoutSeconds": str(workflow.timeouts.task_timeout),
+            "WorkflowTimeoutSeconds": str(workflow.timeouts.workflow_timeout),
+            "RetryMaxAttempts": str(retry.max_attempts - 1),
+            "RetryIntervalSeconds": str(max(1, math.ceil(retry.initial_delay))),
+            "RetryMaxDelaySeconds": str(max(1, math.ceil(retry.max_delay))),
+            "RetryBackoffRate": str(retry.backoff_factor),
+            "MapMaxConcurrency": str(workflow.max_concurrency),
+        }
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"{where}: {item['msg']}")
+    return "; ".join(lines)
+
+
+def parse_formation(data: Any, *, source: str = "formation") -> FormationConfig:
+    """Validate an already-parsed formation document; errors name the bad key."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    try:
+        return FormationConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(f"{source}: {_describe(error)}") from None
+
+
+def load_formation(path: str | Path) -> FormationConfig:
+    """Read a formation file: YAML (``.yaml``/``.yml``) or the JSON the layer build produces."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+    if path.suffix == ".json":
+        return parse_formation(json.loads(text), source=str(path))
+    import yaml  # only at build time and in the local stack: the layer ships JSON
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    return parse_formation(data, source=str(path))

@@ -1,0 +1,385 @@
+"""The requests table: request records, their step checkpoints and API keys (one DynamoDB table).
+
+Layout (single table, ``pk`` + ``sk``):
+
+- request: ``pk=REQ#<hash>``, ``sk=REQUEST``, with ``owner`` + ``created_at`` for the ``ByOwner`` index;
+- step checkpoint: ``pk=REQ#<hash>``, ``sk=STEP#0003`` (the output of one finished step);
+- API key: ``pk=KEY#<sha256 of the secret>``, ``sk=KEY``; and ``pk=KEYID#<key id>``, ``sk=KEY`` pointing
+  back to it so a key can be revoked by its id.
+
+Every status write is conditional on the current status; a lost condition raises ``StaleWrite``
+carrying the record as it is now, read from the same call.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from asyncagents.data.dynamo import error_code, from_item, is_condition_failure, serialize, to_item
+from asyncagents.errors import BadRequest, Conflict, StaleWrite
+from asyncagents.models import RequestRecord, Status
+from botocore.exceptions import ClientError
+
+REQUEST_SK = "REQUEST"
+KEY_SK = "KEY"
+OWNER_INDEX = "ByOwner"
+
+
+def step_sk(index: int) -> str:
+    return f"STEP#{index:04d}"
+
+
+def _record(item: dict[str, Any]) -> RequestRecord:
+    return RequestRecord.model_validate(from_item(item))
+
+
+def _encode_cursor(last_key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(last_key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, owner: str) -> dict[str, Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest("cursor: not a cursor this API returned", details={"field": "cursor"}) from None
+    expected = {"pk", "sk", "owner", "created_at"}
+    if not isinstance(key, dict) or set(key) != expected or key.get("owner") != {"S": owner}:
+        raise BadRequest("cursor: not a cursor this API returned", details={"field": "cursor"})
+    return key
+
+
+class RequestsTable:
+    """Access to request records and step checkpoints. ``client`` is a boto3 DynamoDB client."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    # -- request records -------------------------------------------------------------------------
+
+    def create(self, fields: dict[str, Any], *, now_epoch: float) -> RequestRecord | None:
+        """Write a new request unless a live one has the same key.
+
+        Returns ``None`` when written, or the existing record (read by the same call) when the key is
+        taken. A record past its retention may be replaced: its result is no longer readable anyway.
+        """
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_item({**fields, "sk": REQUEST_SK}),
+                ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now",
+                ExpressionAttributeValues={":now": serialize(now_epoch)},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if is_condition_failure(error) and "Item" in error.response:
+                return _record(error.response["Item"])
+            raise
+        return None
+
+    def get(self, pk: str) -> RequestRecord | None:
+        response = self._client.get_item(TableName=self._table, Key=self._key(pk), ConsistentRead=True)
+        item = response.get("Item")
+        return _record(item) if item else None
+
+    def transition(
+        self,
+        pk: str,
+        *,
+        to: Status,
+        allowed_from: Iterable[Status],
+        set_fields: dict[str, Any] | None = None,
+        remove_fields: Iterable[str] = (),
+    ) -> RequestRecord:
+        """Move a request to ``to`` if its current status is one of ``allowed_from``; returns the new record."""
+        sources = sorted(status.value for status in allowed_from)
+        values: dict[str, Any] = {f":from{i}": serialize(value) for i, value in enumerate(sources)}
+        condition = f"#status IN ({', '.join(values)})"
+        return self._update(
+            pk,
+            set_fields={**(set_fields or {}), "status": to.value},
+            remove_fields=remove_fields,
+            condition=condition,
+            values=values,
+        )
+
+    def update_if_status(
+        self, pk: str, *, status: Status, set_fields: dict[str, Any], add_fields: dict[str, Any] | None = None
+    ) -> RequestRecord:
+        """Update attributes other than the status, only while the request is in ``status``."""
+        return self._update(
+            pk,
+            set_fields=set_fields,
+            add_fields=add_fields,
+            condition="#status = :expected",
+            values={":expected": serialize(status.value)},
+        )
+
+    def set_fields(self, pk: str, fields: dict[str, Any]) -> None:
+        """Update descriptive attributes of an existing request (never its status)."""
+        self._update(pk, set_fields=fields, condition="attribute_exists(pk)", values={})
+
+    def _update(
+        self,
+        pk: str,
+        *,
+        set_fields: dict[str, Any],
+        condition: str,
+        values: dict[str, Any],
+        add_fields: dict[str, Any] | None = None,
+        remove_fields: Iterable[str] = (),
+    ) -> RequestRecord:
+        names = {"#status": "status"}
+        clauses: list[str] = []
+        assignments = []
+        for i, (name, value) in enumerate(set_fields.items()):
+            names[f"#s{i}"] = name
+            values[f":s{i}"] = serialize(value)
+            assignments.append(f"#s{i} = :s{i}")
+        if assignments:
+            clauses.append("SET " + ", ".join(assignments))
+        additions = []
+        for i, (name, value) in enumerate((add_fields or {}).items()):
+            names[f"#a{i}"] = name
+            values[f":a{i}"] = serialize(value)
+            additions.append(f"#a{i} :a{i}")
+        if additions:
+            clauses.append("ADD " + ", ".join(additions))
+        removals = []
+        for i, name in enumerate(remove_fields):
+            names[f"#r{i}"] = name
+            removals.append(f"#r{i}")
+        if removals:
+            clauses.append("REMOVE " + ", ".join(removals))
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": self._key(pk),
+            "UpdateExpression": " ".join(clauses),
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ReturnValues": "ALL_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if values:
+            arguments["ExpressionAttributeValues"] = values
+        try:
+            response = self._client.update_item(**arguments)
+        except ClientError as error:
+            if is_condition_failure(error):
+                current = _record(error.response["Item"]) if "Item" in error.response else None
+                raise StaleWrite("the request changed before this write", details={"current": current}) from None
+            raise
+        return _record(response["Attributes"])
+
+    def list_for_owner(
+        self, owner: str, *, limit: int, cursor: str | None, status: Status | None, now_epoch: float
+    ) -> tuple[list[RequestRecord], str | None]:
+        """The owner's requests, newest first. Expired records and other statuses are filtered out.
+
+        DynamoDB applies ``Limit`` before the filter, so this keeps reading until the page is full or
+        the index is exhausted; the cursor always points just after the last record returned.
+        """
+        names = {"#owner": "owner", "#expires": "expires_at"}
+        values: dict[str, Any] = {":owner": serialize(owner), ":now": serialize(now_epoch)}
+        filters = ["(attribute_not_exists(#expires) OR #expires > :now)"]
+        if status is not None:
+            names["#status"] = "status"
+            values[":status"] = serialize(status.value)
+            filters.append("#status = :status")
+        start_key = _decode_cursor(cursor, owner) if cursor else None
+        records: list[RequestRecord] = []
+        while True:
+            arguments: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": OWNER_INDEX,
+                "KeyConditionExpression": "#owner = :owner",
+                "FilterExpression": " AND ".join(filters),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+                "ScanIndexForward": False,
+                "Limit": limit - len(records),
+            }
+            if start_key:
+                arguments["ExclusiveStartKey"] = start_key
+            response = self._client.query(**arguments)
+            for item in response.get("Items", []):
+                records.append(_record(item))
+            start_key = response.get("LastEvaluatedKey")
+            if len(records) >= limit or not start_key:
+                break
+        if len(records) >= limit and records:
+            last = records[-1]
+            next_key = {
+                "pk": {"S": last.pk},
+                "sk": {"S": REQUEST_SK},
+                "owner": {"S": owner},
+                "created_at": {"S": last.created_at},
+            }
+            return records, _encode_cursor(next_key)
+        return records, None
+
+    # -- step checkpoints ------------------------------------------------------------------------
+
+    def start_step(self, pk: str, index: int, *, title: str, message: str) -> RequestRecord:
+        """Mark step ``index`` as running and count the attempt, while the request is processing and
+        the step has not finished. Raises ``StaleWrite`` (carrying the current record) otherwise."""
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=self._key(pk),
+                UpdateExpression="SET #current = :title, #message = :message ADD #attempts.#step :one",
+                ConditionExpression="#status = :processing AND NOT contains(#done, :index)",
+                ExpressionAttributeNames={
+                    "#current": "current_step",
+                    "#message": "status_message",
+                    "#attempts": "step_attempts",
+                    "#step": str(index),
+                    "#status": "status",
+                    "#done": "done_steps",
+                },
+                ExpressionAttributeValues={
+                    ":title": serialize(title),
+                    ":message": serialize(message),
+                    ":one": serialize(1),
+                    ":processing": serialize(Status.PROCESSING.value),
+                    ":index": serialize(index),
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                current = _record(error.response["Item"]) if "Item" in error.response else None
+                raise StaleWrite("the step cannot start", details={"current": current}) from None
+            raise
+        return _record(response["Attributes"])
+
+    def finish_step(self, pk: str, index: int, *, output: dict[str, Any], message: str, ttl: int) -> None:
+        """Store a step's output and count it done, atomically, only while the request is processing.
+
+        This is the checkpoint after the model call: a request cancelled meanwhile gets nothing written.
+        """
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": to_item({**output, "pk": pk, "sk": step_sk(index), "ttl": ttl}),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": self._key(pk),
+                            "UpdateExpression": "SET #message = :message ADD #done :index_set, #completed :one",
+                            "ConditionExpression": "#status = :processing AND NOT contains(#done, :index)",
+                            "ExpressionAttributeNames": {
+                                "#message": "status_message",
+                                "#done": "done_steps",
+                                "#completed": "completed_steps",
+                                "#status": "status",
+                            },
+                            "ExpressionAttributeValues": {
+                                ":message": serialize(message),
+                                ":index_set": {"NS": [str(index)]},
+                                ":index": serialize(index),
+                                ":one": serialize(1),
+                                ":processing": serialize(Status.PROCESSING.value),
+                            },
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if error_code(error) == "TransactionCanceledException":
+                raise StaleWrite("the step's result was not stored: the request moved on") from None
+            raise
+
+    def step_outputs(self, pk: str) -> list[dict[str, Any]]:
+        """Every stored step output of a request, in step order."""
+        outputs: list[dict[str, Any]] = []
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": serialize(pk), ":prefix": serialize("STEP#")},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._client.query(**arguments)
+            outputs.extend(from_item(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return outputs
+            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # -- API keys --------------------------------------------------------------------------------
+
+    def put_key(self, *, secret_hash: str, key_id: str, kind: str, label: str, created_at: str) -> None:
+        attributes = {"key_id": key_id, "kind": kind, "label": label, "created_at": created_at}
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": to_item({**attributes, "pk": f"KEY#{secret_hash}", "sk": KEY_SK}),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": to_item(
+                                {
+                                    **attributes,
+                                    "pk": f"KEYID#{key_id}",
+                                    "sk": KEY_SK,
+                                    "secret_hash": secret_hash,
+                                }
+                            ),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if error_code(error) == "TransactionCanceledException":
+                raise Conflict(f"key {key_id} already exists") from None
+            raise
+
+    def get_key(self, secret_hash: str) -> dict[str, Any] | None:
+        response = self._client.get_item(
+            TableName=self._table, Key={"pk": {"S": f"KEY#{secret_hash}"}, "sk": {"S": KEY_SK}}
+        )
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def revoke_key(self, key_id: str, *, revoked_at: str) -> bool:
+        """Mark a key revoked by its id. Returns False when no such key exists."""
+        response = self._client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"KEYID#{key_id}"}, "sk": {"S": KEY_SK}},
+            ConsistentRead=True,
+        )
+        pointer = response.get("Item")
+        if not pointer:
+            return False
+        secret_hash = from_item(pointer)["secret_hash"]
+        for pk in (f"KEY#{secret_hash}", f"KEYID#{key_id}"):
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": pk}, "sk": {"S": KEY_SK}},
+                UpdateExpression="SET revoked_at = :at",
+                ExpressionAttributeValues={":at": {"S": revoked_at}},
+            )
+        return True
+
+    @staticmethod
+    def _key(pk: str) -> dict[str, Any]:
+        return {"pk": {"S": pk}, "sk": {"S": REQUEST_SK}}

@@ -1,0 +1,41 @@
+"""Step Functions access: start and stop the request workflow's executions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from asyncagents.data.dynamo import error_code
+from botocore.exceptions import ClientError
+
+
+class StepFunctionsEngine:
+    """Starts executions under names derived from the request, so a retried accept cannot start two."""
+
+    def __init__(self, client: Any, state_machine_arn: str) -> None:
+        self._client = client
+        self._state_machine_arn = state_machine_arn
+
+    def execution_arn(self, execution_name: str) -> str:
+        prefix, _, machine = self._state_machine_arn.rpartition(":stateMachine:")
+        return f"{prefix}:execution:{machine}:{execution_name}"
+
+    def start(self, execution_name: str, payload: dict[str, Any]) -> None:
+        """Start the execution; an execution that already exists under this name counts as started."""
+        try:
+            self._client.start_execution(
+                stateMachineArn=self._state_machine_arn,
+                name=execution_name,
+                input=json.dumps(payload, separators=(",", ":")),
+            )
+        except ClientError as error:
+            if error_code(error) != "ExecutionAlreadyExists":
+                raise
+
+    def stop(self, execution_name: str, *, cause: str) -> None:
+        """Ask Step Functions to stop the execution; one that has already ended is left alone."""
+        try:
+            self._client.stop_execution(executionArn=self.execution_arn(execution_name), error="Cancelled", cause=cause)
+        except ClientError as error:
+            if error_code(error) not in {"ExecutionDoesNotExist", "ExecutionNotFound"}:
+                raise

@@ -1,0 +1,74 @@
+"""Domain errors. The API maps each to an HTTP status in one place (``asyncagents.api.errors``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AsyncAgentsError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class ConfigError(AsyncAgentsError):
+    """The formation file or the function environment is invalid."""
+
+    code = "config_error"
+
+
+class BadRequest(AsyncAgentsError):
+    """The client sent something we cannot accept (names the field in ``details``)."""
+
+    code = "bad_request"
+
+
+class Unauthorized(AsyncAgentsError):
+    code = "unauthorized"
+
+
+class Forbidden(AsyncAgentsError):
+    code = "forbidden"
+
+
+class NotFound(AsyncAgentsError):
+    code = "not_found"
+
+
+class Conflict(AsyncAgentsError):
+    """The request contradicts the stored state (reused id with another body, cancel after completion)."""
+
+    code = "conflict"
+
+
+class StaleWrite(AsyncAgentsError):
+    """A conditional write lost: the record is no longer in the status the writer expected.
+
+    Workers treat this as "someone else (a cancel, a timeout) got there first" and stop quietly.
+    """
+
+    code = "stale_write"
+
+
+class ProviderError(AsyncAgentsError):
+    """An agent provider failed. ``retryable`` decides whether the workflow's Retry applies."""
+
+    code = "provider_error"
+    retryable = False
+
+
+class TransientProviderError(ProviderError):
+    """Throttling, 5xx, timeouts: worth retrying with backoff."""
+
+    retryable = True
+
+
+class PermanentProviderError(ProviderError):
+    """Bad request, auth, content refused: retrying cannot help."""
+
+    retryable = False

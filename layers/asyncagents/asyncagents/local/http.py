@@ -1,0 +1,168 @@
+"""An HTTP server on 127.0.0.1 that turns each request into an API Gateway HTTP API (v2) event.
+
+API Gateway runs one request per Lambda container; here every request shares one process, and
+Powertools keeps the current event in a class attribute. So calls into the API handler take a lock,
+and a sync request's wait releases it (see ``ApiGateway.cooperative_sleep``), as if each waiting
+request had a container of its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from asyncagents.local.lambdas import LocalContext
+
+logger = logging.getLogger(__name__)
+
+API_GATEWAY_MAX_BODY = 10 * 1024 * 1024
+# What Powertools keeps per request on the router class.
+_REQUEST_STATE = ("current_event", "lambda_context", "context")
+_TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", "application/xml")
+
+
+def build_event(method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict[str, Any]:
+    """The event API Gateway HTTP API (payload format 2.0) sends for ``ANY /v1/{proxy+}``."""
+    parts = urlsplit(target)
+    lowered: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        lowered[key] = f"{lowered[key]},{value}" if key in lowered else value
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    content_type = lowered.get("content-type", "")
+    is_text = not body or not content_type or content_type.startswith(_TEXT_TYPES)
+    now = datetime.now(UTC)
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "ANY /v1/{proxy+}",
+        "rawPath": parts.path,
+        "rawQueryString": parts.query,
+        "headers": lowered,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": lowered.get("host", "127.0.0.1"),
+            "domainPrefix": "local",
+            "http": {
+                "method": method,
+                "path": parts.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": lowered.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "ANY /v1/{proxy+}",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": not is_text,
+    }
+    if query:
+        event["queryStringParameters"] = query
+    if parts.path.startswith("/v1/"):
+        event["pathParameters"] = {"proxy": parts.path[len("/v1/") :]}
+    if body:
+        event["body"] = body.decode("utf-8", errors="replace") if is_text else base64.b64encode(body).decode()
+    return event
+
+
+class ApiGateway:
+    """Calls the API handler for each event, one at a time, except while a call sleeps."""
+
+    def __init__(self, handler: Callable[[dict[str, Any], Any], dict[str, Any]], function_arn: str) -> None:
+        self._handler = handler
+        self._arn = function_arn
+        self._lock = threading.RLock()
+
+    def cooperative_sleep(self, seconds: float) -> None:
+        """Sleep without holding the API lock; restore the Powertools request state afterwards."""
+        from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+        saved = {name: getattr(BaseRouter, name) for name in _REQUEST_STATE if hasattr(BaseRouter, name)}
+        self._lock.release()
+        try:
+            time.sleep(seconds)
+        finally:
+            self._lock.acquire()
+            for name, value in saved.items():
+                setattr(BaseRouter, name, value)
+
+    def call(self, event: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            return self._handler(event, LocalContext(function_name="ApiFunction", invoked_function_arn=self._arn))
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s %s", self.address_string(), format % args)
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > API_GATEWAY_MAX_BODY:
+            self._reply(413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}')
+            return
+        body = self.rfile.read(length) if length else b""
+        if not self.path.startswith("/v1/") and self.path != "/v1":
+            self._reply(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
+            return
+        event = build_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
+        try:
+            result = self.server.gateway.call(event)
+        except Exception:
+            logger.exception("the API handler failed")
+            self._reply(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
+            return
+        payload = result.get("body") or ""
+        data = base64.b64decode(payload) if result.get("isBase64Encoded") else str(payload).encode()
+        headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+        self._reply(int(result.get("statusCode", 200)), headers, data, result.get("cookies") or [])
+
+    def _reply(self, status: int, headers: dict[str, str], data: bytes, cookies: list[str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            if name not in {"content-length", "connection"}:
+                self.send_header(name, value)
+        for cookie in cookies or []:
+            self.send_header("set-cookie", cookie)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = do_OPTIONS = _handle
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], gateway: ApiGateway) -> None:
+        super().__init__(address, _RequestHandler)
+        self.gateway = gateway
+
+
+def serve(gateway: ApiGateway, host: str, port: int) -> tuple[_Server, threading.Thread]:
+    """Start serving in a background thread; returns the server (its ``server_address`` has the port)."""
+    server = _Server((host, port), gateway)
+    thread = threading.Thread(target=server.serve_forever, name="asyncagents-http", daemon=True)
+    thread.start()
+    return server, thread
+
+
+def json_body(data: Any) -> bytes:
+    return json.dumps(data).encode()

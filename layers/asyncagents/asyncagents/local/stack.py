@@ -1,0 +1,311 @@
+"""Assemble the whole application on moto, in this process (see the package docstring)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import secrets
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asyncagents import runtime
+from asyncagents.config import FormationConfig, load_formation
+from asyncagents.local.lambdas import InProcessLambdas, load_handler
+from asyncagents.local.template import StackSpec, read_stack, substitute
+
+logger = logging.getLogger(__name__)
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+
+@dataclass(frozen=True)
+class LocalKeys:
+    client_key: str
+    admin_key: str
+    webhook_secret: str
+
+
+def keys_from_environment() -> tuple[LocalKeys, bool]:
+    """Keys from ``ASYNCAGENTS_CLIENT_KEY`` / ``_ADMIN_KEY`` / ``_WEBHOOK_SECRET``; generated when unset.
+    Returns the keys and whether any was generated (so the caller prints them)."""
+    client = os.environ.get("ASYNCAGENTS_CLIENT_KEY") or ""
+    admin = os.environ.get("ASYNCAGENTS_ADMIN_KEY") or ""
+    webhook = os.environ.get("ASYNCAGENTS_WEBHOOK_SECRET") or ""
+    generated = not (client and admin and webhook)
+    return (
+        LocalKeys(
+            client_key=client or "fmc_" + secrets.token_urlsafe(24),
+            admin_key=admin or "fma_" + secrets.token_urlsafe(24),
+            webhook_secret=webhook or "whsec_" + secrets.token_urlsafe(24),
+        ),
+        generated,
+    )
+
+
+def _scaled_sleep(scale: float) -> Any:
+    real_sleep = time.sleep
+
+    class _ScaledTime:
+        """Stands in for the ``time`` module inside moto's retrier: each retry waits ``scale`` times as long."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(time, name)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            real_sleep(seconds * scale)
+
+    return _ScaledTime()
+
+
+class LocalStack:
+    """The application on moto. Use as a context manager, or ``start()`` / ``stop()``.
+
+    ``retry_time_scale`` shrinks the state machine's real Retry waits (moto sleeps them for real);
+    tests use a small value, the interactive stack keeps 1.0.
+    """
+
+    def __init__(
+        self,
+        *,
+        root: Path,
+        formation_path: Path,
+        keys: LocalKeys,
+        host: str = "127.0.0.1",
+        port: int = 8001,
+        retry_time_scale: float = 1.0,
+        stage: str = "local",
+    ) -> None:
+        self.root = root
+        self.formation_path = formation_path
+        self.keys = keys
+        self.host = host
+        self.port = port
+        self.retry_time_scale = retry_time_scale
+        self.stage = stage
+        self.formation: FormationConfig = load_formation(formation_path)
+        self.spec: StackSpec = read_stack(root / "template.yaml")
+        self.lambdas = InProcessLambdas()
+        self.table_name = f"asyncagents-{stage}-requests"
+        self.state_machine_arn = ""
+        self._mock: Any = None
+        self._server: Any = None
+        self._patches: list[Any] = []
+        self._saved_env: dict[str, str | None] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> LocalStack:
+        from moto import mock_aws
+
+        self._set_env(
+            {
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "TABLE_NAME": self.table_name,
+                "FORMATION_PATH": str(self.formation_path),
+                "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+                "POWERTOOLS_METRICS_NAMESPACE": "asyncagents",
+            }
+        )
+        self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[arg-type]
+        self._mock.start()
+        try:
+            self._patch_retry_sleep()
+            self.lambdas.install()
+            self._create_table()
+            functions = self._create_functions()
+            self._create_state_machine(functions)
+            self._set_env({"STATE_MACHINE_ARN": self.state_machine_arn})
+            runtime.reset()
+            self._create_keys()
+            self._serve(functions["ApiFunction"])
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, *, drain_seconds: float = 10.0) -> None:
+        """Stop serving, stop running executions and wait for them, then leave moto."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._mock is not None:
+            try:
+                self._drain(drain_seconds)
+            finally:
+                self.lambdas.uninstall()
+                for patch in reversed(self._patches):
+                    patch.stop()
+                self._patches.clear()
+                self._mock.stop()
+                self._mock = None
+                runtime.hooks.sleep = None
+                runtime.reset()
+                self._restore_env()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # -- clients for tests and tools -------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(service, region_name=REGION)
+
+    def executions(self, status: str | None = None) -> list[dict[str, Any]]:
+        arguments: dict[str, Any] = {"stateMachineArn": self.state_machine_arn}
+        if status:
+            arguments["statusFilter"] = status
+        return list(self.client("stepfunctions").list_executions(**arguments)["executions"])
+
+    # -- building ------------------------------------------------------------------------------
+
+    def _patch_retry_sleep(self) -> None:
+        if self.retry_time_scale == 1.0:
+            return
+        from unittest import mock
+
+        patch = mock.patch(
+            "moto.stepfunctions.parser.asl.component.common.retry.retrier_decl.time",
+            _scaled_sleep(self.retry_time_scale),
+        )
+        patch.start()
+        self._patches.append(patch)
+
+    def _create_table(self) -> None:
+        properties = self.spec.table_properties
+        dynamodb = self.client("dynamodb")
+        arguments: dict[str, Any] = {
+            "TableName": self.table_name,
+            "AttributeDefinitions": properties["AttributeDefinitions"],
+            "KeySchema": properties["KeySchema"],
+            "BillingMode": properties.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if properties.get("GlobalSecondaryIndexes"):
+            arguments["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+        if properties.get("SSESpecification"):
+            arguments["SSESpecification"] = {"Enabled": properties["SSESpecification"].get("SSEEnabled", True)}
+        dynamodb.create_table(**arguments)
+        ttl = properties.get("TimeToLiveSpecification")
+        if ttl:
+            dynamodb.update_time_to_live(TableName=self.table_name, TimeToLiveSpecification=ttl)
+        if properties.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
+            dynamodb.update_continuous_backups(
+                TableName=self.table_name,
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+            )
+
+    def _create_functions(self) -> dict[str, str]:
+        """Create each template function in moto's Lambda and register its in-process handler.
+        Returns logical id → function ARN."""
+        iam = self.client("iam")
+        role = iam.create_role(
+            RoleName=f"asyncagents-{self.stage}-functions",
+            AssumeRolePolicyDocument=(
+                '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+                '"Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+            ),
+        )["Role"]["Arn"]
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as bundle:
+            bundle.writestr("app.py", "# runs in-process in the local stack\n")
+        code = archive.getvalue()
+        lambda_client = self.client("lambda")
+        arns: dict[str, str] = {}
+        for logical_id, spec in self.spec.functions.items():
+            name = f"asyncagents-{self.stage}-{logical_id}"
+            arn = lambda_client.create_function(
+                FunctionName=name,
+                Runtime="python3.12",
+                Role=role,
+                Handler=spec.handler,
+                Code={"ZipFile": code},
+                Architectures=["arm64"],
+                Timeout=spec.timeout if isinstance(spec.timeout, int) else 300,
+            )["FunctionArn"]
+            handler = load_handler(spec.code_dir, spec.handler, module_alias=f"asyncagents_fn_{logical_id}")
+            self.lambdas.register(name, arn, handler)
+            arns[logical_id] = arn
+        return arns
+
+    def _create_state_machine(self, functions: dict[str, str]) -> None:
+        values = dict(self.formation.template_parameters())
+        for name, source in self.spec.substitutions.items():
+            if isinstance(source, dict) and "Fn::GetAtt" in source:
+                values[name] = functions[source["Fn::GetAtt"][0]]
+        definition = substitute(self.spec.definition_path.read_text(encoding="utf-8"), values)
+        iam = self.client("iam")
+        role = iam.create_role(
+            RoleName=f"asyncagents-{self.stage}-workflow",
+            AssumeRolePolicyDocument=(
+                '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+                '"Principal":{"Service":"states.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
+            ),
+        )["Role"]["Arn"]
+        self.state_machine_arn = self.client("stepfunctions").create_state_machine(
+            name=f"asyncagents-{self.stage}-workflow", definition=definition, roleArn=role, type="STANDARD"
+        )["stateMachineArn"]
+
+    def _create_keys(self) -> None:
+        keys = runtime.key_service()
+        keys.create("client", label="local client key", secret=self.keys.client_key)
+        keys.create("admin", label="local admin key", secret=self.keys.admin_key)
+
+    def _serve(self, api_arn: str) -> None:
+        from asyncagents.local.http import ApiGateway, serve
+
+        api_name = f"asyncagents-{self.stage}-ApiFunction"
+        handler = self.lambdas.handler_of(api_name)
+        gateway = ApiGateway(handler, api_arn)
+        runtime.hooks.sleep = gateway.cooperative_sleep
+        self._server, _ = serve(gateway, self.host, self.port)
+        self.port = self._server.server_address[1]
+
+    def _drain(self, seconds: float) -> None:
+        """Stop every running execution and give its worker threads time to return."""
+        try:
+            sfn = self.client("stepfunctions")
+            running = self.executions("RUNNING")
+            for execution in running:
+                try:
+                    sfn.stop_execution(executionArn=execution["executionArn"], cause="local stack stopping")
+                except Exception:
+                    logger.debug("could not stop %s", execution["executionArn"])
+            deadline = time.monotonic() + seconds
+            while running and time.monotonic() < deadline:
+                time.sleep(0.05)
+                running = self.executions("RUNNING")
+        except Exception:
+            logger.exception("draining executions failed")
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    def _restore_env(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()

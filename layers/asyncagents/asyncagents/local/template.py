@@ -1,0 +1,131 @@
+"""Read ``template.yaml`` (CloudFormation short-form tags included) for the pieces the local stack needs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_SHORT_TAGS = (
+    "Ref",
+    "GetAtt",
+    "Sub",
+    "Join",
+    "If",
+    "Equals",
+    "Not",
+    "Select",
+    "Split",
+    "FindInMap",
+    "GetAZs",
+    "ImportValue",
+    "Base64",
+    "Cidr",
+    "And",
+    "Or",
+    "Condition",
+)
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """A safe loader that keeps ``!Ref x`` as ``{"Ref": "x"}`` and ``!GetAtt a.b`` as ``{"Fn::GetAtt": [a, b]}``."""
+
+
+def _construct(tag: str) -> Any:
+    def construct(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        if tag == "Ref":
+            return {"Ref": value}
+        if tag == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+        if tag == "Condition":
+            return {"Condition": value}
+        return {f"Fn::{tag}": value}
+
+    return construct
+
+
+for _tag in _SHORT_TAGS:
+    _CfnLoader.add_constructor(f"!{_tag}", _construct(_tag))
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    handler: str
+    timeout: Any
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """What the local stack builds: the table, the functions and the state machine."""
+
+    root: Path
+    table_properties: dict[str, Any]
+    functions: dict[str, FunctionSpec]
+    definition_path: Path
+    substitutions: dict[str, Any]
+    table_logical_id: str
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)
+
+
+def read_stack(template_path: Path) -> StackSpec:
+    template = load_template(template_path)
+    root = template_path.parent
+    resources: dict[str, Any] = template["Resources"]
+    globals_function = template.get("Globals", {}).get("Function", {})
+    functions: dict[str, FunctionSpec] = {}
+    table_id = ""
+    table_properties: dict[str, Any] = {}
+    machine: dict[str, Any] = {}
+    for logical_id, resource in resources.items():
+        kind = resource["Type"]
+        properties = resource.get("Properties", {})
+        if kind == "AWS::Serverless::Function":
+            functions[logical_id] = FunctionSpec(
+                logical_id=logical_id,
+                code_dir=root / properties["CodeUri"],
+                handler=properties.get("Handler", globals_function.get("Handler", "app.lambda_handler")),
+                timeout=properties.get("Timeout", globals_function.get("Timeout", 3)),
+            )
+        elif kind == "AWS::DynamoDB::Table":
+            table_id, table_properties = logical_id, properties
+        elif kind == "AWS::Serverless::StateMachine":
+            machine = properties
+    if not table_properties or not machine:
+        raise ValueError(f"{template_path}: expected a DynamoDB table and a state machine")
+    return StackSpec(
+        root=root,
+        table_properties=table_properties,
+        functions=functions,
+        definition_path=root / machine["DefinitionUri"],
+        substitutions=machine.get("DefinitionSubstitutions", {}),
+        table_logical_id=table_id,
+    )
+
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def substitute(definition: str, values: dict[str, str]) -> str:
+    """CloudFormation's DefinitionSubstitutions, done locally: every placeholder must have a value."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise KeyError(f"no substitution for ${{{name}}}")
+        return values[name]
+
+    return _PLACEHOLDER.sub(replace, definition)

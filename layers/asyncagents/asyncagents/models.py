@@ -1,0 +1,180 @@
+"""The request record, its statuses and the shapes the API returns (flat JSON, as seeds/000 shows)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    AWAITING_CLARIFICATION = "awaiting_clarification"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+
+# Every status write names the statuses it may come from; nothing leaves a terminal status.
+ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.PENDING: frozenset({Status.PROCESSING, Status.FAILED, Status.CANCELLED}),
+    Status.PROCESSING: frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.AWAITING_CLARIFICATION}),
+    Status.AWAITING_CLARIFICATION: frozenset({Status.PROCESSING, Status.FAILED, Status.CANCELLED}),
+    Status.COMPLETED: frozenset(),
+    Status.FAILED: frozenset(),
+    Status.CANCELLED: frozenset(),
+}
+
+
+def sources_of(target: Status) -> frozenset[Status]:
+    """The statuses from which ``target`` may be written."""
+    return frozenset(source for source, targets in ALLOWED_TRANSITIONS.items() if target in targets)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 with microseconds and a Z: sorts lexically in time order (the GSI relies on it)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _digest(*parts: str, length: int = 32) -> str:
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:length]
+
+
+def owner_of(key_id: str, user_id: str) -> str:
+    """Requests are scoped by API key and end user; the pair becomes one opaque partition value."""
+    return f"OWNER#{_digest(key_id, user_id)}"
+
+
+def record_key(key_id: str, user_id: str, request_id: str) -> str:
+    """The table key of a request. Hashing keeps arbitrary user ids and request ids out of key syntax."""
+    return f"REQ#{_digest(key_id, user_id, request_id)}"
+
+
+class RequestError(BaseModel):
+    type: str
+    message: str
+    retryable: bool = False
+
+
+class RequestResult(BaseModel):
+    text: str
+    artifacts: list[Any] = Field(default_factory=list)
+
+
+class PlannedStep(BaseModel):
+    title: str
+    instruction: str
+
+
+class Usage(BaseModel):
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+        )
+
+
+class RequestRecord(BaseModel):
+    """One request as stored. ``pk`` is derived; ``execution_name`` is fixed when the record is created."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    pk: str
+    request_id: str
+    key_id: str
+    user_id: str
+    owner: str
+    status: Status
+    prompt: str
+    fingerprint: str
+    session_id: str | None = None
+    webhook_url: str | None = None
+    formation_id: str
+    processing_mode: str = "async"
+    mode_reason: str = "forced"
+    execution_name: str
+    created_at: str
+    started_at: str | None = None
+    ended_at: str | None = None
+    total_steps: int = 0
+    completed_steps: int = 0
+    current_step: str | None = None
+    status_message: str = "Request accepted"
+    steps: list[PlannedStep] = Field(default_factory=list)
+    step_attempts: dict[str, int] = Field(default_factory=dict)
+    done_steps: set[int] = Field(default_factory=set)
+    result: RequestResult | None = None
+    usage: Usage | None = None
+    error: RequestError | None = None
+    duration_ms: int | None = None
+    expires_at: float | None = None
+
+    @property
+    def progress(self) -> int:
+        """Percent done, derived from the step counters: planning is the first 5 %, the steps the next
+        90 %, composing the answer the last 5 %. Only a completed request reports 100."""
+        if self.status is Status.COMPLETED:
+            return 100
+        if self.total_steps == 0:
+            return 0
+        return 5 + (90 * self.completed_steps) // self.total_steps
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now.timestamp()
+
+    def to_public(self) -> dict[str, Any]:
+        """The status shape of seeds/000: progress fields always, result or error when terminal."""
+        body: dict[str, Any] = {
+            "request_id": self.request_id,
+            "status": self.status.value,
+            "progress": self.progress,
+            "current_step": self.current_step,
+            "total_steps": self.total_steps,
+            "completed_steps": self.completed_steps,
+            "message": self.status_message,
+            "created_at": self.created_at,
+            "updated_at": self.ended_at or self.started_at or self.created_at,
+            "processing_mode": self.processing_mode,
+            "session_id": self.session_id,
+        }
+        if self.status is Status.COMPLETED and self.result is not None:
+            body["result"] = self.result.model_dump()
+            body["duration_ms"] = self.duration_ms
+            if self.usage is not None:
+                body["usage"] = self.usage.model_dump()
+        elif self.status is Status.FAILED and self.error is not None:
+            body["error"] = self.error.model_dump()
+            body["duration_ms"] = self.duration_ms
+        elif self.status is Status.CANCELLED:
+            # seeds/003: no partial results, empty content.
+            body["content"] = ""
+        if self.ended_at:
+            body["completed_at"] = self.ended_at
+        return body
+
+
+def fingerprint_of(payload: dict[str, Any]) -> str:
+    """A stable digest of the fields that define a request, to tell a retry from a reused id."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

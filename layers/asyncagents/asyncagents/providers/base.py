@@ -1,0 +1,51 @@
+"""The provider interface the workflow steps call.
+
+A provider plans a request into steps, runs one step, and composes the final answer. Each call
+reports its token usage. Failures are ``TransientProviderError`` (throttling, 5xx, timeouts: the
+workflow retries them with backoff) or ``PermanentProviderError`` (bad request, auth: the request
+fails at once with ``retryable: false``).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from asyncagents.models import PlannedStep, Usage
+from pydantic import BaseModel, Field
+
+
+class Plan(BaseModel):
+    steps: list[PlannedStep]
+    usage: Usage = Field(default_factory=Usage)
+
+
+class StepContext(BaseModel):
+    """What a step sees: the request, its position in the plan, and which attempt this is (1-based)."""
+
+    request_id: str
+    message: str
+    index: int
+    total: int
+    attempt: int = 1
+    previous_outputs: list[str] = Field(default_factory=list)
+
+
+class StepOutput(BaseModel):
+    text: str
+    usage: Usage = Field(default_factory=Usage)
+
+
+class Answer(BaseModel):
+    text: str
+    artifacts: list[str] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+
+
+class AgentProvider(Protocol):
+    name: str
+
+    def plan(self, message: str, *, max_steps: int) -> Plan: ...
+
+    def run_step(self, step: PlannedStep, context: StepContext) -> StepOutput: ...
+
+    def finish(self, message: str, outputs: list[StepOutput]) -> Answer: ...

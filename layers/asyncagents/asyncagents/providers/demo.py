@@ -1,0 +1,97 @@
+"""The offline demo provider: deterministic, no model, labelled as a demo in everything it writes.
+
+It splits a message into steps by its clauses, simulates each step's work with a configurable
+duration, and can be told to fail (transiently N times per step, or permanently) or to hang, so that
+tests and the local stack exercise retries and timeouts.
+
+Faults and durations come from ``llm.demo`` in the formation, and a message may override them with a
+directive such as ``[demo step_seconds=0.1 fail_transient=2]`` (removed from the text it plans).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+from asyncagents.config import DemoProviderSettings
+from asyncagents.errors import PermanentProviderError, TransientProviderError
+from asyncagents.models import PlannedStep, Usage
+from asyncagents.providers.base import Answer, Plan, StepContext, StepOutput
+from pydantic import ValidationError
+
+LABEL = "[demo provider: no language model was called]"
+
+_DIRECTIVE = re.compile(r"\[demo(?P<body>(?:\s+[a-z_]+=[^\s\]]+)*)\s*\]", re.IGNORECASE)
+_CLAUSE_SPLIT = re.compile(r"\s*(?:[;,.!?]|\band then\b|\bthen\b)\s*", re.IGNORECASE)
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+def split_directive(message: str, defaults: DemoProviderSettings) -> tuple[str, DemoProviderSettings]:
+    """Strip a ``[demo key=value …]`` directive from ``message`` and apply it over ``defaults``."""
+    match = _DIRECTIVE.search(message)
+    if not match:
+        return message.strip(), defaults
+    overrides: dict[str, str] = {}
+    for pair in match.group("body").split():
+        key, _, value = pair.partition("=")
+        overrides[key.lower()] = value
+    try:
+        settings = DemoProviderSettings.model_validate({**defaults.model_dump(), **overrides})
+    except ValidationError as error:
+        raise PermanentProviderError(f"invalid demo directive: {error.errors()[0]['msg']}") from None
+    text = (message[: match.start()] + message[match.end() :]).strip()
+    return text, settings
+
+
+class DemoProvider:
+    """See the module docstring. ``sleep`` is injectable so unit tests do not wait."""
+
+    name = "demo"
+
+    def __init__(
+        self,
+        settings: DemoProviderSettings,
+        *,
+        model: str = "demo",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._settings = settings
+        self._model = model
+        self._sleep = sleep
+
+    def plan(self, message: str, *, max_steps: int) -> Plan:
+        text, _ = split_directive(message, self._settings)
+        clauses = [clause for clause in _CLAUSE_SPLIT.split(text) if clause and clause.strip()]
+        if not clauses:
+            clauses = [text or "Answer the request"]
+        if len(clauses) > max_steps:
+            # Keep the bound: the last step takes every clause that did not fit.
+            clauses = [*clauses[: max_steps - 1], "; ".join(clauses[max_steps - 1 :])]
+        steps = [PlannedStep(title=clause[:1].upper() + clause[1:], instruction=clause) for clause in clauses]
+        return Plan(steps=steps, usage=Usage(input_tokens=_tokens(text), output_tokens=len(steps) * 4))
+
+    def run_step(self, step: PlannedStep, context: StepContext) -> StepOutput:
+        _, settings = split_directive(context.message, self._settings)
+        if settings.fail_permanent:
+            raise PermanentProviderError(f"demo provider configured to fail permanently (step {context.index + 1})")
+        if context.attempt <= settings.fail_transient:
+            raise TransientProviderError(
+                f"demo provider transient failure {context.attempt} of {settings.fail_transient} "
+                f"(step {context.index + 1})"
+            )
+        self._sleep(settings.hang_seconds if settings.hang_seconds > 0 else settings.step_seconds)
+        text = f"Step {context.index + 1} of {context.total} ({step.title}): done."
+        return StepOutput(text=text, usage=Usage(input_tokens=_tokens(step.instruction), output_tokens=_tokens(text)))
+
+    def finish(self, message: str, outputs: list[StepOutput]) -> Answer:
+        text, _ = split_directive(message, self._settings)
+        lines = [f"{LABEL} Answer to: {text}", *(output.text for output in outputs)]
+        answer = "\n".join(lines)
+        return Answer(
+            text=answer,
+            usage=Usage(input_tokens=sum(_tokens(o.text) for o in outputs), output_tokens=_tokens(answer)),
+        )

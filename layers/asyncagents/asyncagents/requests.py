@@ -1,0 +1,260 @@
+"""The client-facing side of the request lifecycle: accept, read, list and cancel requests."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from asyncagents.config import AsyncMode, FormationConfig
+from asyncagents.errors import Conflict, NotFound, StaleWrite
+from asyncagents.lifecycle import terminal_fields
+from asyncagents.models import (
+    RequestRecord,
+    Status,
+    fingerprint_of,
+    iso,
+    owner_of,
+    record_key,
+    sources_of,
+    utc_now,
+)
+from asyncagents.ports import RequestStore, WorkflowEngine
+from asyncagents.schemas import REQUEST_ID_PATTERN, ChatRequest
+
+logger = logging.getLogger(__name__)
+
+_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the API key (by id, never the secret) and the end user it acts for."""
+
+    key_id: str
+    user_id: str
+    kind: str = "client"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The outcome of ``POST /v1/chat``: the record, and whether the answer is the finished request."""
+
+    record: RequestRecord
+    finished: bool
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+def decide_mode(chat: ChatRequest, formation: FormationConfig) -> tuple[str, str]:
+    """Sync or async, and why. The estimator of auto mode is a later feature: until then auto means async."""
+    if chat.async_ is not None:
+        return ("async" if chat.async_ else "sync"), "forced"
+    settings = formation.async_
+    if settings.mode is AsyncMode.SYNC:
+        return "sync", "formation"
+    if settings.mode is AsyncMode.ASYNC:
+        return "async", "formation"
+    if chat.webhook_url or settings.webhook_url:
+        return "async", "webhook"
+    return "async", "auto_default"
+
+
+def accepted_body(record: RequestRecord, webhook_url: str | None) -> dict[str, Any]:
+    """The 202 answer of seeds/000: polling delivery with a poll URL, or webhook delivery."""
+    status = record.status.value if record.status.is_terminal else Status.PROCESSING.value
+    body: dict[str, Any] = {"request_id": record.request_id, "status": status}
+    if webhook_url:
+        body["delivery"] = "webhook"
+    else:
+        body["delivery"] = "polling"
+    body["poll_url"] = poll_url(record.request_id)
+    return body
+
+
+def poll_url(request_id: str) -> str:
+    return f"/v1/requests/{request_id}"
+
+
+class RequestService:
+    """Accepts, reads, lists and cancels requests. Storage and the workflow engine are injected."""
+
+    def __init__(
+        self,
+        store: RequestStore,
+        engine: WorkflowEngine,
+        formation: FormationConfig,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._engine = engine
+        self._formation = formation
+        self._clock = clock
+        self._sleep = sleep
+        self._monotonic = monotonic
+
+    def submit(self, principal: Principal, chat: ChatRequest) -> Submission:
+        """Record the request (conditional put), start its workflow, and for sync requests wait a while.
+
+        A ``request_id`` the same user already used returns that request when the body is the same
+        (re-starting its workflow if the first accept never got that far) and is a conflict otherwise.
+        """
+        request_id = chat.request_id or new_request_id()
+        pk = record_key(principal.key_id, principal.user_id, request_id)
+        mode, reason = decide_mode(chat, self._formation)
+        fingerprint = fingerprint_of(
+            {
+                "message": chat.message,
+                "session_id": chat.session_id,
+                "webhook_url": chat.webhook_url,
+                "async": chat.async_,
+                "threshold_seconds": chat.threshold_seconds,
+            }
+        )
+        now = self._clock()
+        fields = {
+            "pk": pk,
+            "request_id": request_id,
+            "key_id": principal.key_id,
+            "user_id": principal.user_id,
+            "owner": owner_of(principal.key_id, principal.user_id),
+            "status": Status.PENDING.value,
+            "prompt": chat.message,
+            "fingerprint": fingerprint,
+            "session_id": chat.session_id,
+            "webhook_url": chat.webhook_url or self._formation.async_.webhook_url,
+            "formation_id": self._formation.formation_id,
+            "processing_mode": mode,
+            "mode_reason": reason,
+            # Derived from the record key and its creation: a retried accept reuses the stored name.
+            "execution_name": f"{pk.removeprefix('REQ#')}-{int(now.timestamp() * 1000)}",
+            "created_at": iso(now),
+            "total_steps": 0,
+            "completed_steps": 0,
+            "status_message": "Request accepted",
+        }
+        existing = self._store.create(fields, now_epoch=now.timestamp())
+        if existing is not None:
+            return self._resubmitted(existing, fingerprint)
+        record = RequestRecord.model_validate(fields)
+        self._start(record)
+        if mode == "sync":
+            return self._wait(record)
+        return Submission(record=record, finished=False)
+
+    def get(self, principal: Principal, request_id: str) -> RequestRecord:
+        """The caller's request; unknown, expired and other users' requests are all ``NotFound``."""
+        record = self._store.get(self._key(principal, request_id))
+        if record is None or record.is_expired(self._clock()):
+            raise NotFound(f"request {request_id} not found")
+        return record
+
+    def list(
+        self, principal: Principal, *, limit: int, cursor: str | None, status: Status | None
+    ) -> tuple[list[RequestRecord], str | None]:
+        owner = owner_of(principal.key_id, principal.user_id)
+        return self._store.list_for_owner(
+            owner, limit=limit, cursor=cursor, status=status, now_epoch=self._clock().timestamp()
+        )
+
+    def cancel(self, principal: Principal, request_id: str) -> tuple[RequestRecord, bool]:
+        """Mark the request cancelled and stop its execution. Returns the record and whether it was
+        already cancelled. A completed or failed request is a ``Conflict`` naming its status."""
+        pk = self._key(principal, request_id)
+        now = self._clock()
+        try:
+            current = self._store.get(pk)
+            if current is None or current.is_expired(now):
+                raise NotFound(f"request {request_id} not found")
+            record = self._store.transition(
+                pk,
+                to=Status.CANCELLED,
+                allowed_from=sources_of(Status.CANCELLED),
+                set_fields={
+                    **terminal_fields(
+                        current, now=now, retention_seconds=self._formation.async_.result_retention_seconds
+                    ),
+                    "status_message": "Request cancelled by user",
+                },
+                remove_fields=("current_step",),
+            )
+        except StaleWrite as stale:
+            latest: RequestRecord | None = stale.details.get("current")
+            if latest is None or latest.is_expired(now):
+                raise NotFound(f"request {request_id} not found") from None
+            if latest.status is Status.CANCELLED:
+                return latest, True
+            raise Conflict(
+                f"request {request_id} is already {latest.status.value} and cannot be cancelled",
+                details={"request_id": request_id, "status": latest.status.value},
+            ) from None
+        try:
+            self._engine.stop(record.execution_name, cause="Request cancelled by user")
+        except Exception:  # the workers' checkpoints stop the work anyway; the cancel itself stands
+            logger.exception("could not stop execution %s", record.execution_name)
+        return record, False
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _key(self, principal: Principal, request_id: str) -> str:
+        if not _REQUEST_ID.match(request_id):
+            raise NotFound(f"request {request_id} not found")
+        return record_key(principal.key_id, principal.user_id, request_id)
+
+    def _start(self, record: RequestRecord) -> None:
+        try:
+            self._engine.start(record.execution_name, {"request_key": record.pk})
+        except Exception:
+            # Never leave an accepted request pending with nothing behind it.
+            logger.exception("could not start the workflow of %s", record.request_id)
+            failed_fields = terminal_fields(
+                record, now=self._clock(), retention_seconds=self._formation.async_.result_retention_seconds
+            )
+            error = {
+                "type": "internal_error",
+                "message": "the workflow could not be started",
+                "retryable": True,
+            }
+            self._store.transition(
+                record.pk,
+                to=Status.FAILED,
+                allowed_from={Status.PENDING},
+                set_fields={**failed_fields, "error": error, "status_message": "Failed to start"},
+            )
+            raise
+
+    def _resubmitted(self, existing: RequestRecord, fingerprint: str) -> Submission:
+        if existing.fingerprint != fingerprint:
+            raise Conflict(
+                f"request_id {existing.request_id} was already used with a different body",
+                details={"field": "request_id", "request_id": existing.request_id},
+            )
+        if existing.status is Status.PENDING:
+            self._engine.start(existing.execution_name, {"request_key": existing.pk})
+        return Submission(record=existing, finished=existing.status.is_terminal)
+
+    def _wait(self, record: RequestRecord) -> Submission:
+        """Poll the record until it is terminal or the sync wait ends; then fall back to the 202 answer."""
+        deadline = self._monotonic() + self._formation.async_.sync_wait_seconds
+        interval = 0.05
+        latest = record
+        while self._monotonic() < deadline:
+            self._sleep(min(interval, max(0.0, deadline - self._monotonic())))
+            interval = min(interval * 1.5, 1.0)
+            found = self._store.get(record.pk)
+            if found is not None:
+                latest = found
+            if latest.status.is_terminal:
+                return Submission(record=latest, finished=True)
+        self._store.set_fields(record.pk, {"processing_mode": "async", "mode_reason": "fallback"})
+        return Submission(record=latest.model_copy(update={"processing_mode": "async"}), finished=False)

@@ -1,0 +1,148 @@
+"""Per-container wiring: settings read from the environment once, AWS clients created once.
+
+Nothing here runs at import time; the first handler call builds what it needs and later calls reuse
+it. ``reset()`` forgets everything (tests, and the local stack when it restarts).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import TYPE_CHECKING, Any
+
+from asyncagents.config import FormationConfig, load_formation
+from asyncagents.errors import ConfigError
+from pydantic import BaseModel, Field, ValidationError
+
+if TYPE_CHECKING:
+    from asyncagents.auth import KeyService
+    from asyncagents.requests import RequestService
+    from asyncagents.workflow import WorkflowSteps
+
+
+class FunctionSettings(BaseModel):
+    """The environment every function reads. Set by the template (or by the local stack)."""
+
+    table_name: str = Field(min_length=3)
+    state_machine_arn: str | None = None
+    formation_path: str = "/opt/formation.json"
+    key_cache_seconds: float = Field(60.0, ge=0)
+    aws_region: str | None = None
+
+
+class Hooks:
+    """Replaceable behaviour for hosts other than Lambda. The local stack runs every API call in one
+    process and swaps ``sleep`` so that a sync request's wait lets other requests through."""
+
+    sleep: Any = None
+
+
+hooks = Hooks()
+
+
+@functools.cache
+def settings() -> FunctionSettings:
+    env = {
+        "table_name": os.environ.get("TABLE_NAME", ""),
+        "state_machine_arn": os.environ.get("STATE_MACHINE_ARN") or None,
+        "formation_path": os.environ.get("FORMATION_PATH", "/opt/formation.json"),
+        "key_cache_seconds": os.environ.get("KEY_CACHE_SECONDS", "60"),
+        "aws_region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+    }
+    try:
+        return FunctionSettings.model_validate(env)
+    except ValidationError as error:
+        raise ConfigError(f"function environment: {error}") from None
+
+
+@functools.cache
+def formation() -> FormationConfig:
+    return load_formation(settings().formation_path)
+
+
+def _client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
+    return boto3.client(service, region_name=settings().aws_region, config=config)
+
+
+@functools.cache
+def dynamodb() -> Any:
+    return _client("dynamodb")
+
+
+@functools.cache
+def stepfunctions() -> Any:
+    return _client("stepfunctions")
+
+
+@functools.cache
+def requests_table() -> Any:
+    from asyncagents.data.requests_table import RequestsTable
+
+    return RequestsTable(dynamodb(), settings().table_name)
+
+
+@functools.cache
+def request_service() -> RequestService:
+    from asyncagents.data.workflow_engine import StepFunctionsEngine
+    from asyncagents.requests import RequestService
+
+    arn = settings().state_machine_arn
+    if not arn:
+        raise ConfigError("function environment: STATE_MACHINE_ARN is not set")
+    engine = _LazyEngine(lambda: StepFunctionsEngine(stepfunctions(), arn))
+    if hooks.sleep is not None:
+        return RequestService(requests_table(), engine, formation(), sleep=hooks.sleep)
+    return RequestService(requests_table(), engine, formation())
+
+
+@functools.cache
+def key_service() -> KeyService:
+    from asyncagents.auth import KeyService
+
+    return KeyService(requests_table(), cache_seconds=settings().key_cache_seconds)
+
+
+@functools.cache
+def workflow_steps() -> WorkflowSteps:
+    from asyncagents.providers import build_provider
+    from asyncagents.workflow import WorkflowSteps
+
+    config = formation()
+    return WorkflowSteps(requests_table(), build_provider(config.llm), config)
+
+
+class _LazyEngine:
+    """Creates the Step Functions client on first use: reads (the most frequent call) never need it."""
+
+    def __init__(self, factory: Any) -> None:
+        self._factory = factory
+        self._engine: Any = None
+
+    def _get(self) -> Any:
+        if self._engine is None:
+            self._engine = self._factory()
+        return self._engine
+
+    def start(self, execution_name: str, payload: dict[str, Any]) -> None:
+        self._get().start(execution_name, payload)
+
+    def stop(self, execution_name: str, *, cause: str) -> None:
+        self._get().stop(execution_name, cause=cause)
+
+
+def reset() -> None:
+    for cached in (
+        settings,
+        formation,
+        dynamodb,
+        stepfunctions,
+        requests_table,
+        request_service,
+        key_service,
+        workflow_steps,
+    ):
+        cached.cache_clear()

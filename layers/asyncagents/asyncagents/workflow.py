@@ -1,0 +1,210 @@
+"""The workflow's side of the lifecycle: the work done by each Task of the state machine.
+
+Plan → run each step (Map) → Finish, and MarkFailed from every Catch. Each function checks the
+request's status before it works (a checkpoint) and writes only with a condition on the status, so a
+cancelled or timed-out request is never resurrected and a finished step is never run twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from asyncagents.config import FormationConfig
+from asyncagents.errors import StaleWrite
+from asyncagents.lifecycle import checkpoint_ttl, terminal_fields
+from asyncagents.models import RequestRecord, Status, Usage, iso, sources_of, utc_now
+from asyncagents.ports import RequestStore
+from asyncagents.providers.base import AgentProvider, StepContext, StepOutput
+
+logger = logging.getLogger(__name__)
+
+# Error names the state machine raises itself, mapped to the error types clients see.
+_STATES_ERRORS = {
+    "States.Timeout": ("timeout", True),
+    "States.HeartbeatTimeout": ("timeout", True),
+    "States.TaskFailed": ("task_failed", True),
+    "States.Runtime": ("internal_error", False),
+}
+_PROVIDER_ERRORS = {
+    "TransientProviderError": ("provider_error", True),
+    "PermanentProviderError": ("provider_error", False),
+    "ProviderError": ("provider_error", False),
+}
+
+
+def describe_failure(error: str, cause: str, *, task_timeout: int) -> dict[str, Any]:
+    """Turn a Step Functions ``{Error, Cause}`` into the client's ``{type, message, retryable}``."""
+    message = cause
+    try:
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict) and parsed.get("errorMessage"):
+            message = str(parsed["errorMessage"])
+    except (TypeError, ValueError):
+        pass
+    if error == "States.Timeout":
+        return {"type": "timeout", "message": f"Task exceeded timeout ({task_timeout}s)", "retryable": True}
+    kind, retryable = _STATES_ERRORS.get(error) or _PROVIDER_ERRORS.get(error) or ("internal_error", False)
+    if error.startswith("Lambda."):
+        kind, retryable = "internal_error", True
+    return {"type": kind, "message": message or error, "retryable": retryable}
+
+
+class WorkflowSteps:
+    """The domain logic behind the workflow's Lambda tasks."""
+
+    def __init__(
+        self,
+        store: RequestStore,
+        provider: AgentProvider,
+        formation: FormationConfig,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._store = store
+        self._provider = provider
+        self._formation = formation
+        self._clock = clock
+
+    def plan(self, request_key: str) -> dict[str, Any]:
+        """Move the request to processing with its plan. Returns ``{proceed, steps:[{index, title}]}``.
+
+        A retried Plan whose first attempt already stored the plan reuses it (never plans twice).
+        """
+        record = self._require(request_key)
+        if record.status is Status.PENDING:
+            plan = self._provider.plan(record.prompt, max_steps=self._formation.overlord.workflow.max_steps)
+            steps = [step.model_dump() for step in plan.steps]
+            try:
+                record = self._store.transition(
+                    request_key,
+                    to=Status.PROCESSING,
+                    allowed_from={Status.PENDING},
+                    set_fields={
+                        "steps": steps,
+                        "total_steps": len(steps),
+                        "step_attempts": {str(i): 0 for i in range(len(steps))},
+                        "started_at": iso(self._clock()),
+                        "status_message": f"Planned {len(steps)} step{'s' if len(steps) != 1 else ''}",
+                        "usage": plan.usage.model_dump(),
+                    },
+                )
+            except StaleWrite as stale:
+                record = stale.details.get("current") or record
+        if record.status is not Status.PROCESSING or not record.steps:
+            return {"proceed": False, "steps": []}
+        return {
+            "proceed": True,
+            "steps": [{"index": i, "title": step.title} for i, step in enumerate(record.steps)],
+        }
+
+    def run_step(self, request_key: str, index: int, title: str) -> dict[str, Any]:
+        """Run one planned step, checkpointing before the model call and after it."""
+        try:
+            record = self._store.start_step(
+                request_key, index, title=title, message=f"Working on step {index + 1}: {title}"
+            )
+        except StaleWrite as stale:
+            current: RequestRecord | None = stale.details.get("current")
+            reason = "already_done" if current and index in current.done_steps else "not_processing"
+            return {"index": index, "skipped": reason}
+        step = record.steps[index]
+        context = StepContext(
+            request_id=record.request_id,
+            message=record.prompt,
+            index=index,
+            total=len(record.steps),
+            attempt=record.step_attempts.get(str(index), 1),
+        )
+        output = self._provider.run_step(step, context)
+        now = self._clock()
+        try:
+            self._store.finish_step(
+                request_key,
+                index,
+                output={
+                    "index": index,
+                    "title": step.title,
+                    "text": output.text,
+                    "usage": output.usage.model_dump(),
+                    "attempts": context.attempt,
+                    "finished_at": iso(now),
+                },
+                message=f"Finished step {index + 1} of {len(record.steps)}: {step.title}",
+                ttl=checkpoint_ttl(
+                    now,
+                    workflow_timeout=self._formation.overlord.workflow.timeouts.workflow_timeout,
+                    retention_seconds=self._formation.async_.result_retention_seconds,
+                ),
+            )
+        except StaleWrite:
+            return {"index": index, "skipped": "not_processing"}
+        return {"index": index, "done": True}
+
+    def finish(self, request_key: str) -> dict[str, Any]:
+        """Compose the answer from the stored step outputs and complete the request."""
+        record = self._require(request_key)
+        if record.status is not Status.PROCESSING:
+            return {"status": record.status.value}
+        stored = self._store.step_outputs(request_key)
+        outputs = [StepOutput(text=str(item["text"]), usage=Usage(**item.get("usage", {}))) for item in stored]
+        answer = self._provider.finish(record.prompt, outputs)
+        usage = (record.usage or Usage()) + answer.usage
+        for output in outputs:
+            usage = usage + output.usage
+        now = self._clock()
+        try:
+            done = self._store.transition(
+                request_key,
+                to=Status.COMPLETED,
+                allowed_from={Status.PROCESSING},
+                set_fields={
+                    **terminal_fields(
+                        record, now=now, retention_seconds=self._formation.async_.result_retention_seconds
+                    ),
+                    "result": {"text": answer.text, "artifacts": answer.artifacts},
+                    "usage": usage.model_dump(),
+                    "status_message": "Completed",
+                },
+                remove_fields=("current_step",),
+            )
+        except StaleWrite as stale:
+            current = stale.details.get("current")
+            return {"status": current.status.value if current else "unknown"}
+        return {"status": done.status.value}
+
+    def mark_failed(self, request_key: str, error: str, cause: str) -> dict[str, Any]:
+        """Record a failure caught by the state machine, unless the request already ended."""
+        record = self._require(request_key)
+        if record.status.is_terminal:
+            return {"status": record.status.value}
+        failure = describe_failure(error, cause, task_timeout=self._formation.overlord.workflow.timeouts.task_timeout)
+        try:
+            failed = self._store.transition(
+                request_key,
+                to=Status.FAILED,
+                allowed_from=sources_of(Status.FAILED),
+                set_fields={
+                    **terminal_fields(
+                        record,
+                        now=self._clock(),
+                        retention_seconds=self._formation.async_.result_retention_seconds,
+                    ),
+                    "error": failure,
+                    "status_message": f"Failed: {failure['message']}",
+                },
+            )
+        except StaleWrite as stale:
+            current = stale.details.get("current")
+            return {"status": current.status.value if current else "unknown"}
+        return {"status": failed.status.value}
+
+    def _require(self, request_key: str) -> RequestRecord:
+        record = self._store.get(request_key)
+        if record is None:
+            # The execution outlived its record (deleted by hand): nothing to do, nothing to resurrect.
+            raise LookupError(f"no request record {request_key}")
+        return record

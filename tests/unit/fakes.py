@@ -1,0 +1,153 @@
+"""In-memory stand-ins for the data layer with the same conditional-write semantics."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from asyncagents.errors import StaleWrite
+from asyncagents.models import RequestRecord, Status
+
+
+class InMemoryStore:
+    """Implements ``RequestStore`` and ``KeyStore`` over dicts; every write is atomic under one lock."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+        self.steps: dict[str, dict[int, dict[str, Any]]] = {}
+        self.keys: dict[str, dict[str, Any]] = {}
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+
+    def _record(self, pk: str) -> RequestRecord:
+        return RequestRecord.model_validate(copy.deepcopy(self.items[pk]))
+
+    def create(self, fields: dict[str, Any], *, now_epoch: float) -> RequestRecord | None:
+        self.calls.append("create")
+        with self._lock:
+            existing = self.items.get(fields["pk"])
+            if existing and not (existing.get("expires_at") is not None and existing["expires_at"] <= now_epoch):
+                return self._record(fields["pk"])
+            self.items[fields["pk"]] = copy.deepcopy(fields)
+            return None
+
+    def get(self, pk: str) -> RequestRecord | None:
+        self.calls.append("get")
+        with self._lock:
+            return self._record(pk) if pk in self.items else None
+
+    def transition(
+        self,
+        pk: str,
+        *,
+        to: Status,
+        allowed_from: Iterable[Status],
+        set_fields: dict[str, Any] | None = None,
+        remove_fields: Iterable[str] = (),
+    ) -> RequestRecord:
+        self.calls.append(f"transition:{to.value}")
+        with self._lock:
+            item = self.items.get(pk)
+            if item is None or Status(item["status"]) not in set(allowed_from):
+                raise StaleWrite("stale", details={"current": self._record(pk) if item else None})
+            item.update(copy.deepcopy(set_fields or {}))
+            item["status"] = to.value
+            for name in remove_fields:
+                item.pop(name, None)
+            return self._record(pk)
+
+    def set_fields(self, pk: str, fields: dict[str, Any]) -> None:
+        with self._lock:
+            self.items[pk].update(fields)
+
+    def list_for_owner(
+        self, owner: str, *, limit: int, cursor: str | None, status: Status | None, now_epoch: float
+    ) -> tuple[list[RequestRecord], str | None]:
+        with self._lock:
+            mine = [
+                self._record(pk)
+                for pk, item in self.items.items()
+                if item["owner"] == owner
+                and (status is None or item["status"] == status.value)
+                and not (item.get("expires_at") is not None and item["expires_at"] <= now_epoch)
+            ]
+        mine.sort(key=lambda r: r.created_at, reverse=True)
+        start = int(cursor) if cursor else 0
+        page = mine[start : start + limit]
+        more = start + limit < len(mine)
+        return page, str(start + limit) if more else None
+
+    def start_step(self, pk: str, index: int, *, title: str, message: str) -> RequestRecord:
+        with self._lock:
+            item = self.items[pk]
+            if item["status"] != Status.PROCESSING.value or index in set(item.get("done_steps", set())):
+                raise StaleWrite("stale", details={"current": self._record(pk)})
+            item["current_step"] = title
+            item["status_message"] = message
+            attempts = item.setdefault("step_attempts", {})
+            attempts[str(index)] = attempts.get(str(index), 0) + 1
+            return self._record(pk)
+
+    def finish_step(self, pk: str, index: int, *, output: dict[str, Any], message: str, ttl: int) -> None:
+        with self._lock:
+            item = self.items[pk]
+            done = set(item.get("done_steps", set()))
+            if item["status"] != Status.PROCESSING.value or index in done:
+                raise StaleWrite("stale")
+            self.steps.setdefault(pk, {})[index] = {**copy.deepcopy(output), "ttl": ttl}
+            item["done_steps"] = done | {index}
+            item["completed_steps"] = item.get("completed_steps", 0) + 1
+            item["status_message"] = message
+
+    def step_outputs(self, pk: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [copy.deepcopy(v) for _, v in sorted(self.steps.get(pk, {}).items())]
+
+    # KeyStore
+    def put_key(self, *, secret_hash: str, key_id: str, kind: str, label: str, created_at: str) -> None:
+        self.keys[secret_hash] = {"key_id": key_id, "kind": kind, "label": label, "created_at": created_at}
+
+    def get_key(self, secret_hash: str) -> dict[str, Any] | None:
+        self.calls.append("get_key")
+        return copy.deepcopy(self.keys.get(secret_hash))
+
+    def revoke_key(self, key_id: str, *, revoked_at: str) -> bool:
+        for item in self.keys.values():
+            if item["key_id"] == key_id:
+                item["revoked_at"] = revoked_at
+                return True
+        return False
+
+
+class RecordingEngine:
+    """Implements ``WorkflowEngine``: records starts and stops; can be told to fail."""
+
+    def __init__(self, *, fail_start: bool = False) -> None:
+        self.started: list[tuple[str, dict[str, Any]]] = []
+        self.stopped: list[str] = []
+        self.fail_start = fail_start
+
+    def start(self, execution_name: str, payload: dict[str, Any]) -> None:
+        if self.fail_start:
+            raise RuntimeError("StartExecution failed")
+        self.started.append((execution_name, payload))
+
+    def stop(self, execution_name: str, *, cause: str) -> None:
+        self.stopped.append(execution_name)
+
+
+class ManualClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: Any) -> None:
+        self.now = start
+
+    def __call__(self) -> Any:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self.now = self.now + timedelta(seconds=seconds)

@@ -1,0 +1,57 @@
+"""API keys: only digests stored, kinds enforced, revocation, lookup caching."""
+
+from __future__ import annotations
+
+import pytest
+
+from asyncagents.auth import KeyService, hash_secret
+from asyncagents.errors import Forbidden, NotFound, Unauthorized
+
+from .fakes import InMemoryStore
+
+
+def test_keys_are_stored_hashed_and_authenticate_by_kind():
+    store = InMemoryStore()
+    service = KeyService(store)
+    created = service.create("client", label="ci")
+    assert created.secret.startswith("fmc_")
+    assert created.secret not in repr(store.keys)
+    assert hash_secret(created.secret) in store.keys
+
+    assert service.authenticate(created.secret, kind="client").key_id == created.key_id
+    with pytest.raises(Forbidden):
+        service.authenticate(created.secret, kind="admin")
+    with pytest.raises(Unauthorized, match="X-Muxi-Client-Key"):
+        service.authenticate(None, kind="client")
+    with pytest.raises(Unauthorized):
+        service.authenticate("fmc_wrong", kind="client")
+
+
+def test_lookups_are_cached_and_revocation_takes_effect():
+    store = InMemoryStore()
+    now = [0.0]
+    service = KeyService(store, cache_seconds=60, monotonic=lambda: now[0])
+    secret = service.create("admin").secret
+    for _ in range(3):
+        service.authenticate(secret, kind="admin")
+    assert store.calls.count("get_key") == 1
+
+    key_id = service.authenticate(secret, kind="admin").key_id
+    service.revoke(key_id)
+    with pytest.raises(Unauthorized):
+        service.authenticate(secret, kind="admin")
+    with pytest.raises(NotFound):
+        service.revoke("key_unknown")
+
+
+def test_another_container_sees_revocation_after_cache_expiry():
+    store = InMemoryStore()
+    now = [0.0]
+    writer, reader = KeyService(store), KeyService(store, cache_seconds=60, monotonic=lambda: now[0])
+    created = writer.create("client")
+    reader.authenticate(created.secret, kind="client")
+    writer.revoke(created.key_id)
+    reader.authenticate(created.secret, kind="client")  # still cached: documented bound
+    now[0] = 61
+    with pytest.raises(Unauthorized):
+        reader.authenticate(created.secret, kind="client")

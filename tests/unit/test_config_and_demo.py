@@ -1,0 +1,106 @@
+"""Formation validation and the demo provider's planning and fault injection."""
+
+from __future__ import annotations
+
+import pytest
+
+from asyncagents.config import load_formation, parse_formation
+from asyncagents.errors import ConfigError, PermanentProviderError, TransientProviderError
+from asyncagents.models import PlannedStep
+from asyncagents.providers.base import StepContext
+from asyncagents.providers.demo import LABEL, DemoProvider
+
+
+def test_defaults_follow_the_seeds():
+    formation = parse_formation({})
+    assert formation.async_.mode == "auto"
+    assert formation.async_.threshold_seconds == 60
+    assert formation.async_.result_retention_seconds == 300
+    assert formation.async_.webhook_retries == 3
+    assert formation.overlord.workflow.timeouts.task_timeout == 300
+    assert formation.overlord.workflow.timeouts.workflow_timeout == 3600
+    assert formation.template_parameters() == {
+        "TaskTimeoutSeconds": "300",
+        "WorkflowTimeoutSeconds": "3600",
+        "RetryMaxAttempts": "2",
+        "RetryIntervalSeconds": "1",
+        "RetryMaxDelaySeconds": "60",
+        "RetryBackoffRate": "2.0",
+        "MapMaxConcurrency": "1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("document", "named"),
+    [
+        ({"async": {"treshold_seconds": 10}}, "async.treshold_seconds"),
+        ({"async": {"mode": "sometimes"}}, "async.mode"),
+        ({"overlord": {"workflow": {"timeouts": {"task_timeout": 0}}}}, "overlord.workflow.timeouts.task_timeout"),
+        ({"overlord": {"workflow": {"timeouts": {"task_timeout": 900, "workflow_timeout": 60}}}}, "timeouts"),
+        ({"llm": {"provider": "gpt-7"}}, "llm.provider"),
+        ([1, 2], "top level"),
+    ],
+)
+def test_bad_formation_names_the_key(document, named):
+    with pytest.raises(ConfigError) as caught:
+        parse_formation(document)
+    assert named in caught.value.message
+
+
+def test_load_formation_reads_yaml_and_reports_bad_yaml(tmp_path):
+    good = tmp_path / "formation.yaml"
+    good.write_text("async:\n  mode: async\n  threshold_seconds: 30\n")
+    assert load_formation(good).async_.threshold_seconds == 30
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("async: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_formation(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_formation(tmp_path / "missing.yaml")
+
+
+def _provider(**settings):
+    formation = parse_formation({"llm": {"demo": {"step_seconds": 0, **settings}}})
+    return DemoProvider(formation.llm.demo, sleep=lambda _: None)
+
+
+def _context(message: str, attempt: int = 1) -> StepContext:
+    return StepContext(request_id="r", message=message, index=0, total=1, attempt=attempt)
+
+
+def test_demo_plans_by_clauses_and_respects_max_steps():
+    provider = _provider()
+    plan = provider.plan("Research 3 competitors, compare features, create report", max_steps=8)
+    assert [s.title for s in plan.steps] == ["Research 3 competitors", "Compare features", "Create report"]
+    bounded = provider.plan("a, b, c, d, e", max_steps=2)
+    assert [s.instruction for s in bounded.steps] == ["a", "b; c; d; e"]
+    assert provider.plan("   ", max_steps=3).steps[0].instruction == "Answer the request"
+
+
+def test_demo_directive_overrides_config_and_is_removed_from_text():
+    provider = _provider()
+    message = "Summarise this [demo fail_transient=1 step_seconds=0]"
+    assert [s.instruction for s in provider.plan(message, max_steps=5).steps] == ["Summarise this"]
+    step = PlannedStep(title="Summarise this", instruction="Summarise this")
+    with pytest.raises(TransientProviderError):
+        provider.run_step(step, _context(message, attempt=1))
+    assert "done" in provider.run_step(step, _context(message, attempt=2)).text
+    answer = provider.finish(message, [])
+    assert answer.text.startswith(LABEL) and "fail_transient" not in answer.text
+
+
+def test_demo_permanent_failure_and_bad_directive():
+    step = PlannedStep(title="x", instruction="x")
+    with pytest.raises(PermanentProviderError):
+        _provider(fail_permanent=True).run_step(step, _context("x"))
+    with pytest.raises(PermanentProviderError, match="invalid demo directive"):
+        _provider().run_step(step, _context("x [demo step_seconds=-5]"))
+
+
+def test_demo_step_sleeps_configured_duration():
+    slept: list[float] = []
+    formation = parse_formation({"llm": {"demo": {"step_seconds": 1.5}}})
+    provider = DemoProvider(formation.llm.demo, sleep=slept.append)
+    provider.run_step(PlannedStep(title="x", instruction="x"), _context("x"))
+    provider.run_step(PlannedStep(title="x", instruction="x"), _context("x [demo hang_seconds=120]"))
+    assert slept == [1.5, 120]

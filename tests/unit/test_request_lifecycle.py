@@ -1,0 +1,281 @@
+"""The request lifecycle end to end on fakes: accept, plan, steps, finish, failures, cancel, retention."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from asyncagents.config import parse_formation
+from asyncagents.errors import Conflict, NotFound, PermanentProviderError, TransientProviderError
+from asyncagents.models import Status
+from asyncagents.providers.demo import DemoProvider
+from asyncagents.requests import Principal, RequestService
+from asyncagents.schemas import ChatRequest
+from asyncagents.workflow import WorkflowSteps, describe_failure
+
+from .fakes import InMemoryStore, ManualClock, RecordingEngine
+
+ALICE = Principal(key_id="key_a", user_id="alice")
+BOB = Principal(key_id="key_a", user_id="bob")
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def formation():
+    return parse_formation({"async": {"result_retention_seconds": 300}, "llm": {"demo": {"step_seconds": 0}}})
+
+
+@pytest.fixture
+def store() -> InMemoryStore:
+    return InMemoryStore()
+
+
+@pytest.fixture
+def engine() -> RecordingEngine:
+    return RecordingEngine()
+
+
+@pytest.fixture
+def service(store, engine, formation, clock) -> RequestService:
+    return RequestService(store, engine, formation, clock=clock, sleep=lambda _: None)
+
+
+@pytest.fixture
+def steps(store, formation, clock) -> WorkflowSteps:
+    return WorkflowSteps(store, DemoProvider(formation.llm.demo, sleep=lambda _: None), formation, clock=clock)
+
+
+def run_workflow(steps: WorkflowSteps, pk: str) -> None:
+    """What the state machine does on the happy path: Plan, each step, Finish."""
+    plan = steps.plan(pk)
+    assert plan["proceed"]
+    for item in plan["steps"]:
+        steps.run_step(pk, item["index"], item["title"])
+    steps.finish(pk)
+
+
+def test_async_accept_writes_pending_record_and_starts_one_execution(service, store, engine):
+    # Given an async chat request
+    chat = ChatRequest.model_validate({"message": "Research AI trends, compare vendors", "async": True})
+
+    # When it is submitted
+    submission = service.submit(ALICE, chat)
+
+    # Then the record is pending, not finished, and exactly one execution was started under its name
+    assert not submission.finished
+    record = submission.record
+    assert record.request_id.startswith("req_")
+    assert store.get(record.pk).status is Status.PENDING
+    assert engine.started == [(record.execution_name, {"request_key": record.pk})]
+    assert record.processing_mode == "async" and record.mode_reason == "forced"
+
+
+def test_workflow_moves_through_statuses_with_progress_and_result(service, steps, store, clock):
+    submission = service.submit(ALICE, ChatRequest(message="Research AI trends, compare vendors, write a report"))
+    pk = submission.record.pk
+
+    plan = steps.plan(pk)
+    planned = store.get(pk)
+    assert planned.status is Status.PROCESSING
+    assert planned.total_steps == 3 and planned.progress == 5
+    assert [s["title"] for s in plan["steps"]] == ["Research AI trends", "Compare vendors", "Write a report"]
+
+    steps.run_step(pk, 0, "Research AI trends")
+    after_one = service.get(ALICE, submission.record.request_id)
+    assert after_one.completed_steps == 1
+    assert after_one.progress == 35
+    assert after_one.current_step == "Research AI trends"
+
+    steps.run_step(pk, 1, "Compare vendors")
+    steps.run_step(pk, 2, "Write a report")
+    clock.advance(2)
+    steps.finish(pk)
+
+    done = service.get(ALICE, submission.record.request_id).to_public()
+    assert done["status"] == "completed"
+    assert done["progress"] == 100
+    assert "demo provider" in done["result"]["text"]
+    assert done["result"]["artifacts"] == []
+    assert done["duration_ms"] == 2000
+    assert done["usage"]["output_tokens"] > 0
+
+
+def test_same_request_id_same_body_returns_existing_without_second_execution(service, engine):
+    chat = ChatRequest(message="Summarise the news", request_id="my-request-123")
+    first = service.submit(ALICE, chat)
+    second = service.submit(ALICE, chat)
+
+    assert second.record.request_id == first.record.request_id == "my-request-123"
+    assert second.record.execution_name == first.record.execution_name
+    # The second accept may re-start (idempotently, same name) a still-pending request, never a new name.
+    assert {name for name, _ in engine.started} == {first.record.execution_name}
+
+
+def test_same_request_id_different_body_is_conflict(service):
+    service.submit(ALICE, ChatRequest(message="one thing", request_id="dup-1"))
+    with pytest.raises(Conflict) as caught:
+        service.submit(ALICE, ChatRequest(message="another thing", request_id="dup-1"))
+    assert caught.value.details["field"] == "request_id"
+
+
+def test_request_ids_are_scoped_per_user(service):
+    service.submit(ALICE, ChatRequest(message="hello", request_id="shared-id"))
+    # Bob may use the same id for his own request, and cannot see Alice's.
+    bob = service.submit(BOB, ChatRequest(message="something else", request_id="shared-id"))
+    assert bob.record.user_id == "bob"
+    assert service.get(ALICE, "shared-id").prompt == "hello"
+    assert service.get(BOB, "shared-id").prompt == "something else"
+    with pytest.raises(NotFound):
+        service.get(Principal(key_id="key_other", user_id="alice"), "shared-id")
+
+
+def test_completed_request_is_404_after_retention_even_if_item_remains(service, steps, store, clock):
+    submission = service.submit(ALICE, ChatRequest(message="a, b"))
+    run_workflow(steps, submission.record.pk)
+
+    clock.advance(299)
+    assert service.get(ALICE, submission.record.request_id).status is Status.COMPLETED
+    clock.advance(2)
+    with pytest.raises(NotFound):
+        service.get(ALICE, submission.record.request_id)
+    assert submission.record.pk in store.items  # TTL has not swept it; the read path hides it
+    assert service.list(ALICE, limit=10, cursor=None, status=None)[0] == []
+
+
+def test_transient_failure_is_raised_for_retry_and_attempts_are_counted(store, formation, clock, service):
+    flaky = parse_formation({"llm": {"demo": {"step_seconds": 0, "fail_transient": 2}}})
+    steps = WorkflowSteps(store, DemoProvider(flaky.llm.demo, sleep=lambda _: None), formation, clock=clock)
+    pk = service.submit(ALICE, ChatRequest(message="only step")).record.pk
+    steps.plan(pk)
+
+    for _ in range(2):
+        with pytest.raises(TransientProviderError):
+            steps.run_step(pk, 0, "Only step")
+    assert steps.run_step(pk, 0, "Only step") == {"index": 0, "done": True}
+    assert store.get(pk).step_attempts == {"0": 3}
+    assert store.step_outputs(pk)[0]["attempts"] == 3
+
+
+def test_finished_step_is_never_run_again(service, steps, store):
+    pk = service.submit(ALICE, ChatRequest(message="one, two")).record.pk
+    steps.plan(pk)
+    steps.run_step(pk, 0, "One")
+    assert steps.run_step(pk, 0, "One") == {"index": 0, "skipped": "already_done"}
+    assert store.get(pk).completed_steps == 1
+
+
+def test_permanent_failure_marks_failed_not_retryable(service, steps, store, formation, clock):
+    broken = parse_formation({"llm": {"demo": {"fail_permanent": True}}})
+    failing = WorkflowSteps(store, DemoProvider(broken.llm.demo, sleep=lambda _: None), formation, clock=clock)
+    pk = service.submit(ALICE, ChatRequest(message="doomed")).record.pk
+    failing.plan(pk)
+    with pytest.raises(PermanentProviderError) as caught:
+        failing.run_step(pk, 0, "Doomed")
+
+    cause = '{"errorType": "PermanentProviderError", "errorMessage": "%s"}' % caught.value.message
+    steps.mark_failed(pk, "PermanentProviderError", cause)
+
+    public = store.get(pk).to_public()
+    assert public["status"] == "failed"
+    assert public["error"] == {"type": "provider_error", "message": caught.value.message, "retryable": False}
+
+
+def test_cancel_then_late_step_cannot_resurrect_or_write(service, steps, store, engine):
+    pk_record = service.submit(ALICE, ChatRequest(message="long, task", request_id="c-1")).record
+    steps.plan(pk_record.pk)
+
+    record, already = service.cancel(ALICE, "c-1")
+    assert (record.status, already) == (Status.CANCELLED, False)
+    assert engine.stopped == [pk_record.execution_name]
+
+    # A step that was already running finishes afterwards: nothing is written, nothing resurrected.
+    assert steps.run_step(pk_record.pk, 0, "Long")["skipped"] == "not_processing"
+    assert steps.finish(pk_record.pk) == {"status": "cancelled"}
+    assert steps.mark_failed(pk_record.pk, "States.Timeout", "") == {"status": "cancelled"}
+    final = store.get(pk_record.pk)
+    assert final.status is Status.CANCELLED and final.result is None and store.step_outputs(pk_record.pk) == []
+    assert final.to_public()["content"] == ""
+
+    again, already = service.cancel(ALICE, "c-1")
+    assert already and again.status is Status.CANCELLED
+
+
+def test_cancel_after_completion_is_conflict_and_keeps_result(service, steps, store):
+    pk = service.submit(ALICE, ChatRequest(message="quick", request_id="done-1")).record.pk
+    run_workflow(steps, pk)
+    with pytest.raises(Conflict) as caught:
+        service.cancel(ALICE, "done-1")
+    assert caught.value.details["status"] == "completed"
+    assert store.get(pk).result is not None
+
+
+def test_start_failure_fails_the_record_instead_of_leaving_it_pending(store, formation, clock):
+    service = RequestService(store, RecordingEngine(fail_start=True), formation, clock=clock)
+    with pytest.raises(RuntimeError):
+        service.submit(ALICE, ChatRequest(message="x", request_id="nostart"))
+    record = service.get(ALICE, "nostart")
+    assert record.status is Status.FAILED
+    assert record.error is not None and record.error.retryable
+
+
+def test_sync_request_returns_finished_record_when_workflow_completes_in_time(store, formation, clock):
+    steps = WorkflowSteps(store, DemoProvider(formation.llm.demo, sleep=lambda _: None), formation, clock=clock)
+
+    class RunsInline(RecordingEngine):
+        def start(self, execution_name, payload):  # the workflow finishes while the API waits
+            super().start(execution_name, payload)
+            run_workflow(steps, payload["request_key"])
+
+    service = RequestService(store, RunsInline(), formation, clock=clock, sleep=lambda _: None)
+    submission = service.submit(ALICE, ChatRequest.model_validate({"message": "hi", "async": False}))
+    assert submission.finished and submission.record.status is Status.COMPLETED
+
+
+def test_sync_request_falls_back_to_async_when_wait_ends(store, engine, clock):
+    formation = parse_formation({"async": {"sync_wait_seconds": 1}})
+    ticks = iter(range(1000))
+    service = RequestService(
+        store, engine, formation, clock=clock, sleep=lambda _: None, monotonic=lambda: next(ticks) * 0.25
+    )
+    submission = service.submit(ALICE, ChatRequest.model_validate({"message": "slow", "async": False}))
+    assert not submission.finished
+    stored = store.get(submission.record.pk)
+    assert (stored.processing_mode, stored.mode_reason) == ("async", "fallback")
+
+
+def test_list_is_newest_first_paginated_and_filtered(service, steps, clock):
+    ids = []
+    for i in range(5):
+        clock.advance(1)
+        ids.append(service.submit(ALICE, ChatRequest(message=f"m{i}", request_id=f"r{i}")).record.request_id)
+    run_workflow(steps, service.get(ALICE, "r1").pk)
+
+    page, cursor = service.list(ALICE, limit=2, cursor=None, status=None)
+    assert [r.request_id for r in page] == ["r4", "r3"]
+    page2, _ = service.list(ALICE, limit=2, cursor=cursor, status=None)
+    assert [r.request_id for r in page2] == ["r2", "r1"]
+    completed, _ = service.list(ALICE, limit=10, cursor=None, status=Status.COMPLETED)
+    assert [r.request_id for r in completed] == ["r1"]
+    assert service.list(BOB, limit=10, cursor=None, status=None)[0] == []
+
+
+@pytest.mark.parametrize(
+    ("error", "cause", "expected"),
+    [
+        ("States.Timeout", "", {"type": "timeout", "message": "Task exceeded timeout (300s)", "retryable": True}),
+        (
+            "TransientProviderError",
+            '{"errorMessage": "throttled"}',
+            {"type": "provider_error", "message": "throttled", "retryable": True},
+        ),
+        ("KeyError", '{"errorMessage": "boom"}', {"type": "internal_error", "message": "boom", "retryable": False}),
+        ("Lambda.ServiceException", "down", {"type": "internal_error", "message": "down", "retryable": True}),
+    ],
+)
+def test_describe_failure(error, cause, expected):
+    assert describe_failure(error, cause, task_timeout=300) == expected
