@@ -134,7 +134,7 @@ class RequestsTable:
         add_fields: dict[str, Any] | None = None,
         remove_fields: Iterable[str] = (),
     ) -> RequestRecord:
-        names = {"#status": "status"}
+        names = {"#status": "status"} if "#status" in condition else {}
         clauses: list[str] = []
         assignments = []
         for i, (name, value) in enumerate(set_fields.items()):

@@ -1,0 +1,240 @@
+"""End to end over real HTTP: the local stack's server, API Gateway v2 events, the whole workflow."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import httpx
+import pytest
+
+from tests.stack_fixture import KEYS, stack_fixture, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    yield from stack_fixture(tmp_path_factory)
+
+
+@pytest.fixture
+def http(stack):
+    with httpx.Client(base_url=stack.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def user() -> str:
+    return f"user-{uuid.uuid4().hex[:8]}"
+
+
+def headers(user: str, **extra: str) -> dict[str, str]:
+    return {"X-Muxi-Client-Key": KEYS.client_key, "X-Muxi-User-Id": user, **extra}
+
+
+def poll_until_terminal(http: httpx.Client, user: str, request_id: str) -> dict:
+    def terminal():
+        body = http.get(f"/v1/requests/{request_id}", headers=headers(user)).json()
+        return body if body["status"] in {"completed", "failed", "cancelled"} else None
+
+    return wait_for(terminal)
+
+
+def test_seed_flow_async_submit_poll_progress_result_then_404(http, user):
+    # The seeds' curl sends JSON with curl's default form content type: it must still work.
+    response = http.post(
+        "/v1/chat",
+        content=json.dumps({"message": "Research AI trends, compare vendors", "async": True}),
+        headers=headers(user, **{"Content-Type": "application/x-www-form-urlencoded"}),
+    )
+    assert response.status_code == 202
+    accepted = response.json()
+    request_id = accepted["request_id"]
+    assert accepted == {
+        "request_id": request_id,
+        "status": "processing",
+        "delivery": "polling",
+        "poll_url": f"/v1/requests/{request_id}",
+    }
+    assert response.headers["location"] == f"/v1/requests/{request_id}"
+
+    first = http.get(f"/v1/requests/{request_id}", headers=headers(user)).json()
+    assert first["status"] in {"pending", "processing", "completed"}
+    assert {"progress", "current_step", "total_steps", "completed_steps", "message"} <= set(first)
+
+    done = poll_until_terminal(http, user, request_id)
+    assert done["status"] == "completed"
+    assert done["progress"] == 100
+    assert done["result"]["text"].startswith("[demo provider")
+    assert isinstance(done["duration_ms"], int)
+
+    # Retention is 3 s in the test formation: then the request is gone.
+    wait_for(lambda: http.get(f"/v1/requests/{request_id}", headers=headers(user)).status_code == 404, timeout=8)
+    gone = http.get(f"/v1/requests/{request_id}", headers=headers(user))
+    assert gone.json()["code"] == "not_found"
+
+
+def test_sync_request_answers_200_with_finished_request(http, user):
+    response = http.post("/v1/chat", json={"message": "Quick question", "async": False}, headers=headers(user))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "completed" and body["processing_mode"] == "sync"
+    assert "Quick question" in body["result"]["text"]
+
+
+def test_sync_request_outlasting_the_wait_answers_202(http, user):
+    # The test formation waits 5 s; this request needs about 8 s.
+    started = time.monotonic()
+    response = http.post(
+        "/v1/chat", json={"message": "slow [demo step_seconds=8]", "async": False}, headers=headers(user)
+    )
+    assert response.status_code == 202
+    assert 4 < time.monotonic() - started < 8
+    request_id = response.json()["request_id"]
+    status = http.get(f"/v1/requests/{request_id}", headers=headers(user)).json()
+    assert status["processing_mode"] == "async"
+    http.delete(f"/v1/requests/{request_id}", headers=headers(user))
+
+
+def test_other_requests_go_through_while_a_sync_request_waits(http, stack, user):
+    import threading
+
+    slow: dict = {}
+    thread = threading.Thread(
+        target=lambda: slow.update(
+            response=httpx.post(
+                f"{stack.url}/v1/chat",
+                json={"message": "slowish [demo step_seconds=2]", "async": False},
+                headers=headers(user),
+                timeout=30,
+            )
+        )
+    )
+    thread.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert http.get("/v1/health").status_code == 200
+    assert http.get("/v1/requests", headers=headers(user)).status_code == 200
+    assert time.monotonic() - started < 1.0
+    thread.join()
+    assert slow["response"].status_code == 200
+
+
+def test_idempotent_resubmit_and_conflict(http, user):
+    body = {"message": "do it once", "request_id": f"mine-{uuid.uuid4().hex[:6]}", "async": True}
+    first = http.post("/v1/chat", json=body, headers=headers(user))
+    again = http.post("/v1/chat", json=body, headers=headers(user))
+    assert first.status_code == 202
+    assert again.status_code in {200, 202}
+    assert again.json()["request_id"] == body["request_id"]
+    conflict = http.post("/v1/chat", json={**body, "message": "something else"}, headers=headers(user))
+    assert conflict.status_code == 409
+    assert conflict.json()["details"]["field"] == "request_id"
+
+
+def test_another_users_request_is_hidden(http, user):
+    request_id = http.post("/v1/chat", json={"message": "private", "async": True}, headers=headers(user)).json()[
+        "request_id"
+    ]
+    stranger = headers(f"other-{user}")
+    assert http.get(f"/v1/requests/{request_id}", headers=stranger).status_code == 404
+    assert http.delete(f"/v1/requests/{request_id}", headers=stranger).status_code == 404
+    listed = http.get("/v1/requests", headers=stranger).json()
+    assert request_id not in [r["request_id"] for r in listed["requests"]]
+
+
+def test_list_cancel_and_cancel_semantics(http, user):
+    created = [
+        http.post("/v1/chat", json={"message": f"item {i}", "async": True}, headers=headers(user)).json()["request_id"]
+        for i in range(3)
+    ]
+    page = http.get("/v1/requests", params={"limit": 2}, headers=headers(user)).json()
+    assert [r["request_id"] for r in page["requests"]] == created[::-1][:2]
+    assert page["next_cursor"]
+    rest = http.get("/v1/requests", params={"limit": 2, "cursor": page["next_cursor"]}, headers=headers(user)).json()
+    assert [r["request_id"] for r in rest["requests"]] == [created[0]]
+
+    slow = http.post(
+        "/v1/chat", json={"message": "a, b, c [demo step_seconds=0.5]", "async": True}, headers=headers(user)
+    ).json()["request_id"]
+    cancelled = http.delete(f"/v1/requests/{slow}", headers=headers(user))
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["message"] == "Request cancelled by user"
+    again = http.delete(f"/v1/requests/{slow}", headers=headers(user))
+    assert again.status_code == 200 and "already cancelled" in again.json()["message"]
+    status = http.get(f"/v1/requests/{slow}", headers=headers(user)).json()
+    assert status["status"] == "cancelled" and "result" not in status
+
+    poll_until_terminal(http, user, created[0])
+    done = http.delete(f"/v1/requests/{created[0]}", headers=headers(user))
+    assert done.status_code == 409
+    assert done.json()["details"]["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({}, 422, "message"),
+        ({"message": ""}, 422, "message"),
+        ({"message": "   "}, 422, "message"),
+        ({"message": 42}, 422, "message"),
+        ({"message": "x", "async": "maybe"}, 422, "async"),
+        ({"message": "x", "threshold_seconds": -1}, 422, "threshold_seconds"),
+        ({"message": "x", "webhook_url": "ftp://example.com"}, 422, "webhook_url"),
+        ({"message": "x", "request_id": "bad id with spaces"}, 422, "request_id"),
+        ({"message": "x", "stream": True}, 422, "stream"),
+        ({"message": "x", "surprise": 1}, 422, "surprise"),
+        ([1, 2, 3], 400, "body"),
+    ],
+)
+def test_bad_input_is_4xx_naming_the_field(http, user, body, status, field):
+    response = http.post("/v1/chat", json=body, headers=headers(user))
+    assert response.status_code == status, response.text
+    error = response.json()
+    assert set(error) == {"code", "message", "details"}
+    assert field in error["message"]
+
+
+def test_malformed_json_oversized_body_and_bad_query(http, user):
+    malformed = http.post("/v1/chat", content=b'{"message": "x",', headers=headers(user))
+    assert malformed.status_code == 400 and "malformed JSON" in malformed.json()["message"]
+    huge = http.post("/v1/chat", json={"message": "x" * 300_000}, headers=headers(user))
+    assert huge.status_code == 413
+    assert http.get("/v1/requests", params={"limit": 0}, headers=headers(user)).status_code == 422
+    assert http.get("/v1/requests", params={"status": "bogus"}, headers=headers(user)).status_code == 422
+    bad_user = http.get("/v1/requests", headers={**headers(user), "X-Muxi-User-Id": "x" * 300})
+    assert bad_user.status_code == 400
+
+
+def test_auth_is_required_and_keys_are_not_interchangeable(http, user):
+    assert http.post("/v1/chat", json={"message": "x"}).status_code == 401
+    wrong = http.get("/v1/requests", headers={"X-Muxi-Client-Key": "fmc_nope"})
+    assert wrong.status_code == 401 and wrong.json()["code"] == "unauthorized"
+    admin_as_client = http.get("/v1/requests", headers={"X-Muxi-Client-Key": KEYS.admin_key})
+    assert admin_as_client.status_code == 403
+    # Header names are case-insensitive.
+    assert http.get("/v1/requests", headers={"x-muxi-client-key": KEYS.client_key}).status_code == 200
+
+
+def test_admin_creates_and_revokes_client_keys(http):
+    admin = {"X-Muxi-Admin-Key": KEYS.admin_key}
+    assert http.post("/v1/admin/keys", json={"kind": "client"}, headers=headers("u")).status_code == 401
+    created = http.post("/v1/admin/keys", json={"kind": "client", "label": "e2e"}, headers=admin)
+    assert created.status_code == 201
+    new_key = created.json()["key"]
+    assert http.get("/v1/requests", headers={"X-Muxi-Client-Key": new_key}).status_code == 200
+    assert http.delete(f"/v1/admin/keys/{created.json()['key_id']}", headers=admin).status_code == 200
+    assert http.get("/v1/requests", headers={"X-Muxi-Client-Key": new_key}).status_code == 401
+
+
+def test_health_openapi_and_unknown_routes(http):
+    assert http.get("/v1/health").json() == {"status": "ok"}
+    spec = http.get("/v1/openapi.json").json()
+    assert spec["openapi"].startswith("3.")
+    assert "/v1/chat" in spec["paths"]
+    assert "message" in spec["components"]["schemas"]["ChatRequest"]["properties"]
+    missing = http.get("/v1/nothing-here")
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"

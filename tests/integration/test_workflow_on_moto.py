@@ -1,0 +1,175 @@
+"""The real state machine definition executed by moto, with the real handlers and DynamoDB (moto)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from asyncagents import runtime
+from asyncagents.errors import BadRequest, NotFound, StaleWrite
+from asyncagents.models import Status
+from asyncagents.requests import Principal
+from asyncagents.schemas import ChatRequest
+from tests.stack_fixture import stack_fixture, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    yield from stack_fixture(tmp_path_factory)
+
+
+@pytest.fixture
+def principal(stack) -> Principal:
+    key = runtime.key_service().authenticate(stack.keys.client_key, kind="client")
+    return Principal(key_id=key.key_id, user_id=f"user-{uuid.uuid4().hex[:8]}")
+
+
+def submit(principal: Principal, message: str, **fields):
+    return runtime.request_service().submit(principal, ChatRequest.model_validate({"message": message, **fields}))
+
+
+def wait_terminal(principal: Principal, request_id: str):
+    service = runtime.request_service()
+    return wait_for(lambda: (r := service.get(principal, request_id)).status.is_terminal and r)
+
+
+def execution_of(stack, record) -> dict:
+    arn = f"{stack.state_machine_arn.replace(':stateMachine:', ':execution:')}:{record.execution_name}"
+    sfn = stack.client("stepfunctions")
+    wait_for(lambda: sfn.describe_execution(executionArn=arn)["status"] != "RUNNING")
+    return {
+        "status": sfn.describe_execution(executionArn=arn)["status"],
+        "events": sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"],
+    }
+
+
+def test_request_runs_plan_steps_finish_with_progress(stack, principal):
+    # Given a three-clause request
+    submission = submit(principal, "Research AI trends, compare vendors, write a summary", **{"async": True})
+    request_id = submission.record.request_id
+
+    # When the workflow runs, the statuses and progress seen by a poller only move forward
+    seen: list[tuple[str, int]] = []
+    service = runtime.request_service()
+
+    def observe():
+        record = service.get(principal, request_id)
+        if not seen or seen[-1] != (record.status.value, record.progress):
+            seen.append((record.status.value, record.progress))
+        return record.status.is_terminal
+
+    wait_for(observe, interval=0.01)
+
+    # Then it completed with every step done, a result, and a successful execution
+    final = service.get(principal, request_id).to_public()
+    assert final["status"] == "completed"
+    assert (final["total_steps"], final["completed_steps"], final["progress"]) == (3, 3, 100)
+    assert "Step 3 of 3 (Write a summary): done." in final["result"]["text"]
+    assert final["duration_ms"] > 0
+    progress = [p for _, p in seen]
+    assert progress == sorted(progress)
+    assert seen[-1] == ("completed", 100)
+    execution = execution_of(stack, submission.record)
+    assert execution["status"] == "SUCCEEDED"
+    # Step Functions state transitions for n steps stay within 2n + 4.
+    entered = [e for e in execution["events"] if e["type"].endswith("StateEntered")]
+    assert len(entered) <= 2 * 3 + 4
+
+
+def test_transient_failures_are_retried_then_complete(stack, principal):
+    submission = submit(principal, "flaky step [demo fail_transient=2]")
+    final = wait_terminal(principal, submission.record.request_id)
+    assert final.status is Status.COMPLETED
+    assert final.step_attempts == {"0": 3}
+    outputs = runtime.requests_table().step_outputs(final.pk)
+    assert [o["attempts"] for o in outputs] == [3]
+
+
+def test_permanent_failure_fails_fast_with_error(stack, principal):
+    submission = submit(principal, "bad step, never reached [demo fail_permanent=true]")
+    final = wait_terminal(principal, submission.record.request_id)
+    public = final.to_public()
+    assert public["status"] == "failed"
+    assert public["error"]["type"] == "provider_error"
+    assert public["error"]["retryable"] is False
+    assert "fail permanently (step 1)" in public["error"]["message"]
+    assert final.step_attempts == {"0": 1, "1": 0}  # no retry of a permanent error, step 2 never ran
+    assert execution_of(stack, final)["status"] == "FAILED"
+
+
+def test_exhausted_retries_fail_as_retryable(stack, principal):
+    submission = submit(principal, "always throttled [demo fail_transient=10]")
+    final = wait_terminal(principal, submission.record.request_id)
+    assert final.status is Status.FAILED
+    assert final.error is not None and final.error.retryable is True
+    assert final.step_attempts == {"0": 3}  # max_attempts: 3 in the formation
+
+
+def test_idempotent_accept_starts_one_execution(stack, principal):
+    request_id = f"client-chosen-{uuid.uuid4().hex[:6]}"
+    first = submit(principal, "only once", request_id=request_id)
+    second = submit(principal, "only once", request_id=request_id)
+    assert first.record.execution_name == second.record.execution_name
+    wait_terminal(principal, request_id)
+    names = [e["name"] for e in stack.executions() if e["name"] == first.record.execution_name]
+    assert names == [first.record.execution_name]
+
+
+def test_terminal_record_expires_on_read_while_item_remains(stack, principal):
+    submission = submit(principal, "short lived")
+    final = wait_terminal(principal, submission.record.request_id)
+    assert final.expires_at is not None
+    wait_for(lambda: _is_gone(principal, submission.record.request_id), timeout=6)
+    # DynamoDB (and moto) has not deleted the item: the read path enforces retention.
+    assert runtime.requests_table().get(final.pk) is not None
+
+
+def _is_gone(principal: Principal, request_id: str) -> bool:
+    try:
+        runtime.request_service().get(principal, request_id)
+    except NotFound:
+        return True
+    return False
+
+
+def test_terminal_status_cannot_be_rewritten(stack, principal):
+    final = wait_terminal(principal, submit(principal, "finish me").record.request_id)
+    table = runtime.requests_table()
+    for target in (Status.PROCESSING, Status.FAILED, Status.CANCELLED):
+        with pytest.raises(StaleWrite) as caught:
+            table.transition(final.pk, to=target, allowed_from={Status.PENDING, Status.PROCESSING})
+        assert caught.value.details["current"].status is Status.COMPLETED
+    assert table.get(final.pk).status is Status.COMPLETED
+
+
+def test_cancel_mid_run_stops_at_next_checkpoint(stack, principal):
+    submission = submit(principal, "one, two, three, four [demo step_seconds=0.3]")
+    service = runtime.request_service()
+    wait_for(lambda: service.get(principal, submission.record.request_id).completed_steps >= 1, interval=0.01)
+
+    record, already = service.cancel(principal, submission.record.request_id)
+    assert record.status is Status.CANCELLED and not already
+
+    wait_for(lambda: execution_of(stack, record)["status"] != "RUNNING")
+    final = runtime.requests_table().get(record.pk)
+    assert final.status is Status.CANCELLED
+    assert final.result is None
+    assert final.completed_steps < 4
+    assert len(runtime.requests_table().step_outputs(record.pk)) == final.completed_steps
+
+
+def test_list_pages_newest_first_and_rejects_foreign_cursor(stack, principal):
+    ids = [submit(principal, f"list item {i}").record.request_id for i in range(5)]
+    service = runtime.request_service()
+    page, cursor = service.list(principal, limit=2, cursor=None, status=None)
+    rest, end = service.list(principal, limit=10, cursor=cursor, status=None)
+    assert [r.request_id for r in page + rest] == list(reversed(ids))
+    assert end is None
+    other = Principal(key_id=principal.key_id, user_id="someone-else")
+    with pytest.raises(BadRequest):
+        service.list(other, limit=2, cursor=cursor, status=None)
+    with pytest.raises(BadRequest):
+        service.list(principal, limit=2, cursor="not-a-cursor", status=None)

@@ -1,0 +1,57 @@
+"""A local stack for tests: the real template, the real ASL on moto, a small test formation."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from asyncagents.local.stack import LocalKeys, LocalStack
+
+ROOT = Path(__file__).resolve().parents[1]
+KEYS = LocalKeys(client_key="fmc_test_client_key", admin_key="fma_test_admin_key", webhook_secret="whsec_test")
+
+TEST_FORMATION: dict[str, Any] = {
+    "formation_id": "test-formation",
+    "async": {"result_retention_seconds": 3, "sync_wait_seconds": 5},
+    "overlord": {
+        "workflow": {
+            "timeouts": {"task_timeout": 30, "workflow_timeout": 600},
+            "retry": {"max_attempts": 3, "initial_delay": 1, "max_delay": 10, "backoff_factor": 2.0},
+            "max_concurrency": 1,
+        }
+    },
+    "llm": {"provider": "demo", "demo": {"step_seconds": 0.05}},
+}
+
+
+def start_stack(tmp_dir: Path, overrides: dict[str, Any] | None = None) -> LocalStack:
+    formation = {**TEST_FORMATION, **(overrides or {})}
+    path = tmp_dir / "formation.yaml"
+    path.write_text(yaml.safe_dump(formation))
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    # Retry waits (whole seconds in the ASL) are shrunk 100x: moto sleeps them for real.
+    return LocalStack(root=ROOT, formation_path=path, keys=KEYS, port=0, retry_time_scale=0.01).start()
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05) -> Any:
+    """Poll until ``predicate`` returns something truthy; fail the test with a clear message otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def stack_fixture(tmp_path_factory: Any, overrides: dict[str, Any] | None = None) -> Iterator[LocalStack]:
+    stack = start_stack(tmp_path_factory.mktemp("stack"), overrides)
+    try:
+        yield stack
+    finally:
+        stack.stop()
