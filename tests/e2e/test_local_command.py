@@ -1,0 +1,82 @@
+"""The README's local-stack command, as a newcomer runs it: start, curl the seed flow, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.stack_fixture import ROOT, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_local_command_serves_the_seed_flow_and_stops_cleanly(tmp_path, stop_signal):
+    port = _free_port()
+    formation = tmp_path / "formation.yaml"
+    formation.write_text("llm:\n  demo:\n    step_seconds: 0.05\n")
+    env = {
+        **os.environ,
+        "ASYNCAGENTS_CLIENT_KEY": "fmc_cmd_test",
+        "ASYNCAGENTS_ADMIN_KEY": "fma_cmd_test",
+        "ASYNCAGENTS_WEBHOOK_SECRET": "whsec_cmd_test",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "asyncagents.local", "--port", str(port), "--formation", str(formation)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        banner = process.stdout.readline()  # type: ignore[union-attr]
+        assert f"http://127.0.0.1:{port}/v1" in banner
+        base = f"http://127.0.0.1:{port}"
+        headers = {"X-Muxi-Client-Key": "fmc_cmd_test"}
+        accepted = httpx.post(
+            f"{base}/v1/chat", json={"message": "Research AI trends", "async": True}, headers=headers
+        ).json()
+        done = wait_for(
+            lambda: (
+                (s := httpx.get(f"{base}/v1/requests/{accepted['request_id']}", headers=headers).json())["status"]
+                == "completed"
+                and s
+            )
+        )
+        assert done["result"]["text"]
+        process.send_signal(stop_signal)
+        started = time.monotonic()
+        assert process.wait(timeout=15) == 0
+        assert time.monotonic() - started < 15
+        assert "stopping" in process.stdout.read()  # type: ignore[union-attr]
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_local_command_rejects_a_bad_formation(tmp_path):
+    formation = tmp_path / "formation.yaml"
+    formation.write_text("async:\n  mdoe: async\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "asyncagents.local", "--port", "0", "--formation", str(formation)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "async.mdoe" in result.stderr
