@@ -1,9 +1,10 @@
 """ApiFunction: the HTTP API (API Gateway HTTP API events, payload v2)."""
 
-from asyncagents.api.app import app
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from asyncagents.api.app import app
 
 logger = Logger(service="asyncagents-api")
 

@@ -1,9 +1,10 @@
 """MarkFailedFunction: records a failure caught by the state machine, unless the request already ended."""
 
-from asyncagents import runtime
-from asyncagents.task_events import FailureTask
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from asyncagents import runtime
+from asyncagents.task_events import FailureTask
 
 logger = Logger(service="asyncagents-mark-failed")
 

@@ -1,9 +1,10 @@
 """PlanFunction: moves a request to processing and splits it into steps."""
 
-from asyncagents import runtime
-from asyncagents.task_events import RequestTask
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from asyncagents import runtime
+from asyncagents.task_events import RequestTask
 
 logger = Logger(service="asyncagents-plan")
 

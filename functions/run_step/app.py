@@ -1,9 +1,10 @@
 """RunStepFunction: runs one planned step, checkpointed before and after the model call."""
 
-from asyncagents import runtime
-from asyncagents.task_events import StepTask
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from asyncagents import runtime
+from asyncagents.task_events import StepTask
 
 logger = Logger(service="asyncagents-run-step")
 

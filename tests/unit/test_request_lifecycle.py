@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -177,7 +178,7 @@ def test_permanent_failure_marks_failed_not_retryable(service, steps, store, for
     with pytest.raises(PermanentProviderError) as caught:
         failing.run_step(pk, 0, "Doomed")
 
-    cause = '{"errorType": "PermanentProviderError", "errorMessage": "%s"}' % caught.value.message
+    cause = json.dumps({"errorType": "PermanentProviderError", "errorMessage": caught.value.message})
     steps.mark_failed(pk, "PermanentProviderError", cause)
 
     public = store.get(pk).to_public()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from asyncagents.errors import AsyncAgentsError
 
@@ -25,8 +26,9 @@ def _params(args: argparse.Namespace) -> int:
     return 0
 
 
-def _key_service(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _key_service(args: argparse.Namespace) -> Any:
     import boto3
+
     from asyncagents.auth import KeyService
     from asyncagents.data.requests_table import RequestsTable
 

@@ -17,8 +17,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from asyncagents.errors import ConfigError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from asyncagents.errors import ConfigError
 
 
 class _Strict(BaseModel):

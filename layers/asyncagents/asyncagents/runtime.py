@@ -10,9 +10,10 @@ import functools
 import os
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, Field, ValidationError
+
 from asyncagents.config import FormationConfig, load_formation
 from asyncagents.errors import ConfigError
-from pydantic import BaseModel, Field, ValidationError
 
 if TYPE_CHECKING:
     from asyncagents.auth import KeyService
@@ -65,7 +66,7 @@ def _client(service: str) -> Any:
     from botocore.config import Config
 
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
-    return boto3.client(service, region_name=settings().aws_region, config=config)
+    return boto3.client(service, region_name=settings().aws_region, config=config)  # type: ignore[call-overload]
 
 
 @functools.cache

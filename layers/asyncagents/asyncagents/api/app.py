@@ -10,15 +10,16 @@ import json
 import logging
 from typing import Any
 
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from asyncagents import runtime
 from asyncagents.api.errors import PayloadTooLarge, error_response, from_domain_error, from_validation_error
 from asyncagents.errors import AsyncAgentsError, BadRequest, Conflict
 from asyncagents.models import Status
 from asyncagents.requests import Principal, accepted_body, poll_url
 from asyncagents.schemas import ChatRequest, UserId
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 logger = logging.getLogger(__name__)
 

@@ -6,9 +6,10 @@ import json
 import logging
 from typing import Any
 
-from asyncagents import errors
 from aws_lambda_powertools.event_handler import Response
 from pydantic import ValidationError
+
+from asyncagents import errors
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ def _responses(*statuses: int, ok: dict[str, Any] | None = None) -> dict[str, An
 
 
 def build_openapi() -> dict[str, Any]:
-    client_key = [{"clientKey": []}]
+    client_key: list[dict[str, list[str]]] = [{"clientKey": []}]
     request_id = {"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}
     status_schema = {"$ref": "#/components/schemas/RequestStatus"}
     return {

@@ -36,7 +36,8 @@ def _from_dynamo_value(value: Any) -> Any:
 
 def serialize(value: Any) -> dict[str, Any]:
     """A Python value as a DynamoDB attribute value (floats become exact decimals, None is dropped)."""
-    return _serializer.serialize(_to_dynamo_value(value))
+    serialized: dict[str, Any] = dict(_serializer.serialize(_to_dynamo_value(value)))
+    return serialized
 
 
 def to_item(fields: dict[str, Any]) -> dict[str, Any]:

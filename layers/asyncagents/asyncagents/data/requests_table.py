@@ -19,10 +19,11 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from asyncagents.data.dynamo import error_code, from_item, is_condition_failure, serialize, to_item
 from asyncagents.errors import BadRequest, Conflict, StaleWrite
 from asyncagents.models import RequestRecord, Status
-from botocore.exceptions import ClientError
 
 REQUEST_SK = "REQUEST"
 KEY_SK = "KEY"
@@ -35,6 +36,13 @@ def step_sk(index: int) -> str:
 
 def _record(item: dict[str, Any]) -> RequestRecord:
     return RequestRecord.model_validate(from_item(item))
+
+
+def _item_of(error: ClientError) -> dict[str, Any] | None:
+    """The item DynamoDB returns with a failed condition (``ReturnValuesOnConditionCheckFailure``)."""
+    response: dict[str, Any] = dict(error.response)
+    item = response.get("Item")
+    return item if isinstance(item, dict) else None
 
 
 def _encode_cursor(last_key: dict[str, Any]) -> str:
@@ -77,8 +85,9 @@ class RequestsTable:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if is_condition_failure(error) and "Item" in error.response:
-                return _record(error.response["Item"])
+            current = _item_of(error)
+            if is_condition_failure(error) and current:
+                return _record(current)
             raise
         return None
 
@@ -171,7 +180,8 @@ class RequestsTable:
             response = self._client.update_item(**arguments)
         except ClientError as error:
             if is_condition_failure(error):
-                current = _record(error.response["Item"]) if "Item" in error.response else None
+                item = _item_of(error)
+                current = _record(item) if item else None
                 raise StaleWrite("the request changed before this write", details={"current": current}) from None
             raise
         return _record(response["Attributes"])
@@ -254,7 +264,8 @@ class RequestsTable:
             )
         except ClientError as error:
             if is_condition_failure(error):
-                current = _record(error.response["Item"]) if "Item" in error.response else None
+                item = _item_of(error)
+                current = _record(item) if item else None
                 raise StaleWrite("the step cannot start", details={"current": current}) from None
             raise
         return _record(response["Attributes"])

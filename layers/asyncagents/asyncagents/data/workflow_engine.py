@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from asyncagents.data.dynamo import error_code
 from botocore.exceptions import ClientError
+
+from asyncagents.data.dynamo import error_code
 
 
 class StepFunctionsEngine:

@@ -81,7 +81,7 @@ class InProcessLambdas:
         ) -> bytes:
             return registry.invoke(function_name, body, response_headers)
 
-        LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+        LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign,assignment]
 
     def uninstall(self) -> None:
         if self._original is not None:

@@ -117,7 +117,7 @@ class LocalStack:
                 "POWERTOOLS_METRICS_NAMESPACE": "asyncagents",
             }
         )
-        self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[arg-type]
+        self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[call-overload]
         self._mock.start()
         try:
             self._patch_retry_sleep()
@@ -169,7 +169,7 @@ class LocalStack:
     def client(self, service: str) -> Any:
         import boto3
 
-        return boto3.client(service, region_name=REGION)
+        return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
 
     def executions(self, status: str | None = None) -> list[dict[str, Any]]:
         arguments: dict[str, Any] = {"stateMachineArn": self.state_machine_arn}

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from asyncagents.models import PlannedStep, Usage
 from pydantic import BaseModel, Field
+
+from asyncagents.models import PlannedStep, Usage
 
 
 class Plan(BaseModel):

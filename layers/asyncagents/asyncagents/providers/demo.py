@@ -14,11 +14,12 @@ import re
 import time
 from collections.abc import Callable
 
+from pydantic import ValidationError
+
 from asyncagents.config import DemoProviderSettings
 from asyncagents.errors import PermanentProviderError, TransientProviderError
 from asyncagents.models import PlannedStep, Usage
 from asyncagents.providers.base import Answer, Plan, StepContext, StepOutput
-from pydantic import ValidationError
 
 LABEL = "[demo provider: no language model was called]"
 

@@ -1,0 +1,99 @@
+# asyncagents developer tasks. `make help` lists them.
+#
+# Two virtual environments, never mixed:
+#   $(VENV)      the project (python 3.11+): the package, tests, ruff, mypy, cfn-lint, aws-sam-translator
+#   $(SAM_VENV)  aws-sam-cli alone (it pins its own boto3/pydantic)
+
+VENV      ?= .venv
+SAM_VENV  ?= .venv-sam
+BOOTSTRAP_PYTHON ?= python3
+FORMATION ?= formation.yaml
+TEST_ARGS ?=
+LOCAL_ARGS ?=
+BUILD_ARGS ?=
+DEPLOY_ARGS ?= --guided
+BENCH     ?= bench/run.py
+BENCH_ARGS ?=
+
+VENV_ABS  := $(abspath $(VENV))
+PY        := $(VENV_ABS)/bin/python
+SAM       := $(abspath $(SAM_VENV))/bin/sam
+# SAM only needs a region to validate/build: samconfig.toml sets one; never reach the instance metadata.
+SAM_ENV   := AWS_EC2_METADATA_DISABLED=true SAM_CLI_TELEMETRY=0
+
+.DEFAULT_GOAL := help
+.PHONY: help venv sam-venv lint format test build validate params deploy local bench clean
+
+help:
+	@echo "make venv       create $(VENV) and install the project with its dev extras"
+	@echo "make sam-venv   create $(SAM_VENV) with aws-sam-cli"
+	@echo "make lint       ruff check, ruff format --check, mypy"
+	@echo "make format     ruff format and ruff check --fix"
+	@echo "make test       the whole pytest suite (TEST_ARGS='-m template' etc. to narrow)"
+	@echo "make build      sam build (no Docker), validating $(FORMATION) into the layer"
+	@echo "make validate   sam validate --lint"
+	@echo "make params     the template parameters derived from $(FORMATION)"
+	@echo "make deploy     build, then sam deploy $(DEPLOY_ARGS) with those parameters"
+	@echo "make local      run the local stack (moto, same code and state machine)"
+	@echo "make bench      run the benchmark ($(BENCH))"
+
+# The environments are made on first use (stamp files), so `make test` and `make local` work on a
+# fresh clone, and again whenever pyproject.toml changes.
+VENV_STAMP := $(VENV)/.installed
+SAM_STAMP  := $(SAM_VENV)/.installed
+# A python3.12 that really runs (a pyenv shim may exist without the version selected), else python3.
+SAM_BOOTSTRAP := $(shell for p in python3.12 python3; do $$p -c 'import sys' >/dev/null 2>&1 && { command -v $$p; break; }; done)
+
+venv: $(VENV_STAMP)
+sam-venv: $(SAM_STAMP)
+
+$(VENV_STAMP): pyproject.toml
+	$(BOOTSTRAP_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(SAM_STAMP):
+	$(SAM_BOOTSTRAP) -m venv $(SAM_VENV)
+	$(abspath $(SAM_VENV))/bin/python -m pip install --quiet --upgrade pip
+	$(abspath $(SAM_VENV))/bin/python -m pip install --quiet aws-sam-cli
+	touch $@
+
+lint: $(VENV_STAMP)
+	$(VENV_ABS)/bin/ruff check .
+	$(VENV_ABS)/bin/ruff format --check .
+	$(VENV_ABS)/bin/mypy
+
+format: $(VENV_STAMP)
+	$(VENV_ABS)/bin/ruff format .
+	$(VENV_ABS)/bin/ruff check --fix .
+
+test: $(VENV_STAMP) $(SAM_STAMP)
+	$(VENV_ABS)/bin/pytest -n 2 --dist loadgroup -q $(TEST_ARGS)
+
+# The layer's Makefile (layers/asyncagents/Makefile) validates the formation with $(PYTHON) and ships
+# it as /opt/formation.json; SAM runs it from a scratch copy, hence the absolute paths.
+build: $(VENV_STAMP) $(SAM_STAMP)
+	@test -f "$(FORMATION)" || { echo "error: formation file '$(FORMATION)' not found (set FORMATION=path/to/formation.yaml)" >&2; exit 2; }
+	$(SAM_ENV) ASYNCAGENTS_FORMATION="$(abspath $(FORMATION))" PYTHON="$(PY)" PATH="$(VENV_ABS)/bin:$$PATH" \
+		$(SAM) build $(BUILD_ARGS)
+
+validate: $(SAM_STAMP)
+	$(SAM_ENV) $(SAM) validate --lint
+
+params: $(VENV_STAMP)
+	@$(PY) -m asyncagents.cli params $(FORMATION)
+
+deploy: build
+	params="$$($(PY) -m asyncagents.cli params $(FORMATION))" && test -n "$$params" && \
+		$(SAM_ENV) $(SAM) deploy $(DEPLOY_ARGS) --parameter-overrides $$params
+
+local: $(VENV_STAMP)
+	$(PY) -m asyncagents.local $(LOCAL_ARGS)
+
+bench: $(VENV_STAMP)
+	@test -f "$(BENCH)" || { echo "error: benchmark script '$(BENCH)' not found (set BENCH=...)" >&2; exit 2; }
+	$(PY) $(BENCH) $(BENCH_ARGS)
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,104 @@
+"""`sam build` through the root Makefile's build target, without Docker, into a temporary build dir.
+
+The build runs once per module (and the tests share an xdist group so that `--dist loadgroup` keeps
+them on one worker); it takes a few seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .helpers import FORMATION_PATH, REPO_ROOT, VENV_BIN, make_available, offline_env, run, sam_available_or_skip
+
+pytestmark = [pytest.mark.template, pytest.mark.xdist_group("sam_build")]
+
+FUNCTIONS = ["ApiFunction", "PlanFunction", "RunStepFunction", "FinishFunction", "MarkFailedFunction"]
+LAYER_LIMIT_BYTES = 20 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    sam_available_or_skip()
+    make = make_available()
+    assert (VENV_BIN / "python").exists(), "the project venv is needed: run `make venv`"
+    out = tmp_path_factory.mktemp("sam-build") / "build"
+    formation = FORMATION_PATH
+    if not formation.exists():  # a checkout without the example formation: build the defaults
+        formation = tmp_path_factory.mktemp("formation") / "formation.yaml"
+        formation.write_text("{}\n", encoding="utf-8")
+    env = offline_env()
+    env.pop("MAKEFLAGS", None)
+    result = run(
+        [make, "--no-print-directory", "build", f"FORMATION={formation}", f"BUILD_ARGS=--build-dir {out}"],
+        cwd=REPO_ROOT,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, f"make build failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    return out
+
+
+def _tree_size(root: Path) -> int:
+    return sum(path.stat().st_size for path in root.rglob("*") if path.is_file() and not path.is_symlink())
+
+
+def test_layer_contents(build_dir: Path) -> None:
+    layer = build_dir / "AsyncAgentsLayer"
+    python = layer / "python"
+    for package in ("aws_lambda_powertools", "pydantic", "pydantic_core"):
+        assert (python / package / "__init__.py").is_file(), f"{package} missing from the layer"
+    for module in ("config.py", "errors.py", "build_formation.py"):
+        assert (python / "asyncagents" / module).is_file(), f"asyncagents/{module} missing from the layer"
+    shared_objects = list((python / "pydantic_core").glob("*.so"))
+    assert shared_objects, "pydantic_core has no compiled extension"
+    assert all("aarch64" in so.name and "cpython-312" in so.name for so in shared_objects), shared_objects
+
+
+def test_layer_has_no_runtime_provided_or_build_junk(build_dir: Path) -> None:
+    python = build_dir / "AsyncAgentsLayer" / "python"
+    for provided in ("boto3", "botocore", "s3transfer"):
+        assert not (python / provided).exists(), f"{provided} must not be in the layer (the runtime has it)"
+        assert not list(python.glob(f"{provided}-*.dist-info")), provided
+    assert not list(python.rglob("__pycache__")), "__pycache__ directories in the layer"
+    assert not list(python.rglob("*.pyc")), ".pyc files in the layer"
+    assert not list(python.rglob("*.egg-info")), "egg-info in the layer"
+
+
+def test_layer_ships_the_validated_formation(build_dir: Path) -> None:
+    from asyncagents.config import load_formation
+
+    shipped = build_dir / "AsyncAgentsLayer" / "formation.json"
+    assert shipped.is_file()
+    config = load_formation(shipped)  # the functions read it exactly like this (FORMATION_PATH)
+    if FORMATION_PATH.exists():
+        assert config == load_formation(FORMATION_PATH)
+
+
+def test_layer_size_under_limit(build_dir: Path) -> None:
+    size = _tree_size(build_dir / "AsyncAgentsLayer")
+    assert size < LAYER_LIMIT_BYTES, f"layer unzipped size {size / 1e6:.1f} MB exceeds 20 MiB"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_function_artifact_has_handler(build_dir: Path, function: str) -> None:
+    artifact = build_dir / function
+    assert (artifact / "app.py").is_file(), f"{function} artifact lacks app.py"
+    assert not (artifact / "Makefile").exists()
+
+
+def test_built_template_written(build_dir: Path) -> None:
+    assert (build_dir / "template.yaml").is_file()
+
+
+def test_layer_build_without_formation_env_explains_make_build(tmp_path: Path) -> None:
+    make = make_available()
+    env = offline_env(ARTIFACTS_DIR=str(tmp_path / "artifacts"))
+    env.pop("ASYNCAGENTS_FORMATION", None)
+    env.pop("MAKEFLAGS", None)
+    layer_dir = REPO_ROOT / "layers" / "asyncagents"
+    result = run([make, "-s", "build-AsyncAgentsLayer"], cwd=layer_dir, env=env, timeout=60)
+    assert result.returncode != 0
+    assert "ASYNCAGENTS_FORMATION" in result.stderr and "make build" in result.stderr, result.stderr
+    assert not (tmp_path / "artifacts").exists() or not any((tmp_path / "artifacts").iterdir())

@@ -1,0 +1,164 @@
+"""Assertions on the CloudFormation that samtranslator produces from template.yaml (no AWS calls)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+from samtranslator.translator.transform import transform
+
+from .helpers import asl_placeholders
+
+pytestmark = pytest.mark.template
+
+FUNCTIONS = ["ApiFunction", "PlanFunction", "RunStepFunction", "FinishFunction", "MarkFailedFunction"]
+
+
+class _StaticPolicyLoader(ManagedPolicyLoader):
+    """The managed-policy map without IAM: only the policies SAM itself attaches."""
+
+    def __init__(self) -> None:
+        super().__init__(iam_client=None)  # type: ignore[arg-type]
+        self._policy_map = {
+            "AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+            "AWSXrayWriteOnlyAccess": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+        }
+
+    def load(self) -> dict[str, str]:
+        assert self._policy_map is not None
+        return self._policy_map
+
+
+def _with_s3_locations(sam_template: dict[str, Any]) -> dict[str, Any]:
+    """What `sam package` does to local paths: samtranslator only accepts S3 locations."""
+    result = copy.deepcopy(sam_template)
+    for name, resource in result["Resources"].items():
+        props = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
+            if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
+                props[key] = f"s3://asyncagents-test-artifacts/{name}/{key}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def cfn(template: dict[str, Any], monkeypatch_module: pytest.MonkeyPatch) -> dict[str, Any]:
+    return transform(_with_s3_locations(template), {}, _StaticPolicyLoader())
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        patch.setenv("AWS_REGION", "us-east-1")
+        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        yield patch
+
+
+def _resources(cfn: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in cfn["Resources"].items() if r["Type"] == type_}
+
+
+def test_transform_produces_plain_cloudformation(cfn: dict[str, Any]) -> None:
+    assert "Transform" not in cfn
+    assert not [n for n, r in cfn["Resources"].items() if r["Type"].startswith("AWS::Serverless::")]
+
+
+def test_state_machine_is_standard_with_every_substitution(cfn: dict[str, Any]) -> None:
+    machines = _resources(cfn, "AWS::StepFunctions::StateMachine")
+    assert list(machines) == ["RequestWorkflow"]
+    props = machines["RequestWorkflow"]["Properties"]
+    assert props["StateMachineType"] == "STANDARD"
+    assert "DefinitionS3Location" in props
+    substitutions = props["DefinitionSubstitutions"]
+    placeholders = asl_placeholders()
+    assert placeholders, "no ${...} placeholders found in the ASL file"
+    assert set(substitutions) == placeholders, (
+        f"missing substitutions: {sorted(placeholders - set(substitutions))}; "
+        f"unused substitutions: {sorted(set(substitutions) - placeholders)}"
+    )
+
+
+def test_requests_table(cfn: dict[str, Any]) -> None:
+    table = cfn["Resources"]["RequestsTable"]
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    assert table.get("DeletionPolicy") == "Retain"
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    indexes = {gsi["IndexName"]: gsi for gsi in props["GlobalSecondaryIndexes"]}
+    assert "ByOwner" in indexes
+    assert indexes["ByOwner"]["KeySchema"] == [
+        {"AttributeName": "owner", "KeyType": "HASH"},
+        {"AttributeName": "created_at", "KeyType": "RANGE"},
+    ]
+    attribute_types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
+    assert attribute_types["owner"] == "S" and attribute_types["created_at"] == "S"
+
+
+def test_every_function_is_python312_arm64_with_a_retained_log_group(cfn: dict[str, Any]) -> None:
+    functions = _resources(cfn, "AWS::Lambda::Function")
+    assert set(functions) == set(FUNCTIONS)
+    (layer,) = _resources(cfn, "AWS::Lambda::LayerVersion")  # SAM renames it AsyncAgentsLayer<hash>
+    for name, function in functions.items():
+        props = function["Properties"]
+        assert props["Runtime"] == "python3.12", name
+        assert props["Architectures"] == ["arm64"], name
+        assert props["Handler"] == "app.lambda_handler", name
+        assert props.get("Layers") == [{"Ref": layer}], f"{name} does not use the asyncagents layer"
+        log_group_ref = props.get("LoggingConfig", {}).get("LogGroup")
+        assert isinstance(log_group_ref, dict) and "Ref" in log_group_ref, f"{name} has no LoggingConfig.LogGroup"
+        log_group = cfn["Resources"][log_group_ref["Ref"]]
+        assert log_group["Type"] == "AWS::Logs::LogGroup", name
+        assert "RetentionInDays" in log_group["Properties"], f"{name}'s log group keeps logs forever"
+
+
+def test_layer_is_arm64_python312(cfn: dict[str, Any]) -> None:
+    layers = _resources(cfn, "AWS::Lambda::LayerVersion")
+    assert len(layers) == 1
+    (layer,) = layers.values()
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+
+
+def _statements(cfn: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, resource in cfn["Resources"].items():
+        props = resource.get("Properties", {})
+        documents = []
+        if resource["Type"] == "AWS::IAM::Role":
+            documents += [p["PolicyDocument"] for p in props.get("Policies", [])]
+        elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            documents.append(props["PolicyDocument"])
+        for document in documents:
+            statements = document["Statement"]
+            for statement in statements if isinstance(statements, list) else [statements]:
+                yield name, statement
+
+
+def test_no_iam_statement_grants_every_resource(cfn: dict[str, Any]) -> None:
+    statements = list(_statements(cfn))
+    assert statements, "no inline IAM statements found (the transform changed shape?)"
+    wildcard = []
+    for name, statement in statements:
+        resources = statement.get("Resource", [])
+        for resource in resources if isinstance(resources, list) else [resources]:
+            if resource == "*":
+                wildcard.append((name, statement.get("Sid"), statement.get("Action")))
+    assert not wildcard, f"IAM statements with Resource '*': {wildcard}"
+
+
+def test_roles_attach_only_the_basic_execution_policy(cfn: dict[str, Any]) -> None:
+    for name, role in _resources(cfn, "AWS::IAM::Role").items():
+        for arn in role["Properties"].get("ManagedPolicyArns", []):
+            assert "AWSLambdaBasicExecutionRole" in str(arn), f"{name} attaches {arn}"
+
+
+def test_outputs_have_descriptions(cfn: dict[str, Any]) -> None:
+    outputs = cfn["Outputs"]
+    for key in ("ApiUrl", "RequestsTableName", "StateMachineArn"):
+        assert key in outputs, key
+        assert outputs[key].get("Description", "").strip(), f"output {key} has no description"
