@@ -1,0 +1,247 @@
+"""Foundation benchmarks: cold init, AWS calls per operation, state transitions, layer size.
+
+    make bench                      # all of them
+    make bench BENCH_ARGS="--only cold --repeat 15"
+
+(a) cold init: a fresh interpreter imports each function's handler module and creates the AWS clients
+    it uses, against the floor ``python -c "import boto3; boto3.client('dynamodb')"`` measured in the
+    same run (median wall time of ``--repeat`` runs; goal <= 1.3x).
+(b) AWS API calls per operation on the local stack, counted with botocore ``before-call`` hooks on the
+    API handler's thread, after a warm-up (goal: async accept 2, status poll 1), and Step Functions
+    states entered for a request of n steps (goal <= 2n + 4).
+(c) the unzipped size of the built layer (``sam build`` into a temporary folder; goal <= 20 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = {
+    "ApiFunction": ("api", ["dynamodb"]),
+    "ApiFunction, first submit": ("api", ["dynamodb", "stepfunctions"]),
+    "PlanFunction": ("plan", ["dynamodb"]),
+    "RunStepFunction": ("run_step", ["dynamodb"]),
+    "FinishFunction": ("finish", ["dynamodb"]),
+    "MarkFailedFunction": ("mark_failed", ["dynamodb"]),
+}
+FLOOR = "import boto3; boto3.client('dynamodb')"
+# What the mandated libraries cost on their own, to tell our code's share from theirs.
+REFERENCES = {
+    "reference: floor + one pydantic model": FLOOR
+    + "\nfrom pydantic import BaseModel\nclass M(BaseModel):\n x: int\nM(x=1)",
+    "reference: floor + pydantic + Powertools resolver": FLOOR
+    + "\nfrom pydantic import BaseModel\nclass M(BaseModel):\n x: int\nM(x=1)"
+    + "\nfrom aws_lambda_powertools.event_handler import APIGatewayHttpResolver; APIGatewayHttpResolver()",
+}
+
+
+def _table(title: str, header: list[str], rows: list[list[Any]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
+    print(f"\n{title}")
+    print("  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=False)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)))
+
+
+def _env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "TABLE_NAME": "bench-table",
+        "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:bench",
+        "FORMATION_PATH": str(ROOT / "formation.yaml"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYDANTIC_DISABLE_PLUGINS": "1",
+    }
+
+
+def _time_process(code: str, repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, env=_env(), cwd=ROOT)
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def bench_cold(repeat: int) -> None:
+    floor = _time_process(FLOOR, repeat)
+    rows: list[list[Any]] = [["floor: import boto3 + dynamodb client", f"{floor * 1000:.0f}", "1.00", ""]]
+    for name, code in REFERENCES.items():
+        median = _time_process(code, repeat)
+        rows.append([name, f"{median * 1000:.0f}", f"{median / floor:.2f}", ""])
+    for name, (folder, clients) in FUNCTIONS.items():
+        creates = "; ".join(f"runtime.{c}()" for c in clients)
+        code = (
+            "import importlib.util as u; from asyncagents import runtime; "
+            f"s = u.spec_from_file_location('app', r'{ROOT / 'functions' / folder / 'app.py'}'); "
+            f"m = u.module_from_spec(s); s.loader.exec_module(m); {creates}"
+        )
+        median = _time_process(code, repeat)
+        ratio = median / floor
+        rows.append(
+            [
+                f"{name} (import + {', '.join(clients)})",
+                f"{median * 1000:.0f}",
+                f"{ratio:.2f}",
+                "ok" if ratio <= 1.3 else "over 1.3x",
+            ]
+        )
+    _table(f"(a) cold init, median of {repeat} fresh interpreters", ["what", "ms", "x floor", "goal <= 1.3x"], rows)
+
+
+class _CallCounter:
+    """Counts AWS API calls made on threads that are inside the API handler."""
+
+    def __init__(self) -> None:
+        self.inside = threading.local()
+        self.calls: list[str] = []
+        self.lock = threading.Lock()
+
+    def hook(self, model: Any = None, **_: Any) -> None:
+        if getattr(self.inside, "active", False) and model is not None:
+            with self.lock:
+                self.calls.append(f"{model.service_model.service_name}:{model.name}")
+
+    def take(self) -> list[str]:
+        with self.lock:
+            taken, self.calls = self.calls, []
+        return taken
+
+
+def bench_calls() -> None:
+    import httpx
+
+    from asyncagents.local import http as local_http
+    from asyncagents.local.stack import LocalKeys, LocalStack
+
+    counter = _CallCounter()
+    original_call = local_http.ApiGateway.call
+
+    def counted_call(self: Any, event: dict[str, Any]) -> dict[str, Any]:
+        counter.inside.active = True
+        try:
+            return original_call(self, event)
+        finally:
+            counter.inside.active = False
+
+    local_http.ApiGateway.call = counted_call  # type: ignore[method-assign]
+    keys = LocalKeys(client_key="fmc_bench", admin_key="fma_bench", webhook_secret="whsec_bench")
+    with tempfile.TemporaryDirectory() as folder:
+        formation = Path(folder) / "formation.yaml"
+        formation.write_text("llm:\n  demo:\n    step_seconds: 0\n")
+        stack = LocalStack(root=ROOT, formation_path=formation, keys=keys, port=0).start()
+        try:
+            from asyncagents import runtime
+
+            # The API's own clients (created once per container); moto's interpreter uses others.
+            for client in (runtime.dynamodb(), runtime.stepfunctions()):
+                client.meta.events.register("before-call.*.*", counter.hook)
+            headers = {"X-Muxi-Client-Key": keys.client_key, "X-Muxi-User-Id": "bench"}
+            client = httpx.Client(base_url=stack.url, headers=headers, timeout=30)
+            warm = client.post("/v1/chat", json={"message": "warm up", "async": True}).json()["request_id"]
+            client.get(f"/v1/requests/{warm}")
+            counter.take()
+
+            rows: list[list[Any]] = []
+            accepted = client.post("/v1/chat", json={"message": "count me", "async": True}).json()
+            accept_calls = counter.take()
+            rows.append(["async accept (POST /v1/chat)", len(accept_calls), 2, ", ".join(accept_calls)])
+            client.get(f"/v1/requests/{accepted['request_id']}")
+            poll_calls = counter.take()
+            rows.append(["status poll (GET /v1/requests/{id})", len(poll_calls), 1, ", ".join(poll_calls)])
+            client.delete(f"/v1/requests/{warm}")
+            cancel_calls = counter.take()
+            rows.append(["cancel of a finished request (409)", len(cancel_calls), "-", ", ".join(cancel_calls)])
+            _table(
+                "(b) AWS API calls per operation (local stack, warm container)",
+                ["operation", "calls", "goal", "which"],
+                rows,
+            )
+
+            rows = []
+            sfn = stack.client("stepfunctions")
+            for steps in (1, 3, 5, 8):
+                message = ", ".join(f"part {i}" for i in range(steps))
+                request_id = client.post("/v1/chat", json={"message": message, "async": True}).json()["request_id"]
+                record = _wait_done(client, request_id)
+                arn = f"{stack.state_machine_arn.replace(':stateMachine:', ':execution:')}:{record}"
+                while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+                    time.sleep(0.05)
+                events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+                entered = sum(1 for e in events if e["type"].endswith("StateEntered"))
+                rows.append([steps, entered, 2 * steps + 4, "ok" if entered <= 2 * steps + 4 else "over"])
+            _table("(b) Step Functions states entered per request", ["steps n", "entered", "goal 2n+4", ""], rows)
+            client.close()
+        finally:
+            stack.stop()
+            local_http.ApiGateway.call = original_call  # type: ignore[method-assign]
+
+
+def _wait_done(client: Any, request_id: str) -> str:
+    from asyncagents import runtime
+    from asyncagents.models import record_key
+
+    for _ in range(600):
+        if client.get(f"/v1/requests/{request_id}").json()["status"] in {"completed", "failed", "cancelled"}:
+            break
+        time.sleep(0.05)
+    key_id = runtime.key_service().authenticate("fmc_bench", kind="client").key_id
+    record = runtime.requests_table().get(record_key(key_id, "bench", request_id))
+    return str(record.execution_name)
+
+
+def bench_layer() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run(
+            ["make", "-s", "build", f"BUILD_ARGS=--build-dir {folder}"],
+            check=True,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        layer = Path(folder) / "AsyncAgentsLayer"
+        total = sum(p.stat().st_size for p in layer.rglob("*") if p.is_file())
+        biggest: dict[str, int] = {}
+        for p in (layer / "python").iterdir():
+            size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
+            biggest[p.name] = size
+        rows = [[name, f"{size / 1e6:.2f}"] for name, size in sorted(biggest.items(), key=lambda kv: -kv[1])[:6]]
+        rows.append(["TOTAL (goal <= 20 MB)", f"{total / 1e6:.2f}"])
+        _table("(c) built layer, unzipped", ["content", "MB"], rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=["cold", "calls", "layer"], action="append")
+    parser.add_argument("--repeat", type=int, default=9)
+    args = parser.parse_args()
+    chosen = args.only or ["cold", "calls", "layer"]
+    print(json.dumps({"python": sys.version.split()[0], "machine": os.uname().machine}))
+    if "cold" in chosen:
+        bench_cold(args.repeat)
+    if "calls" in chosen:
+        bench_calls()
+    if "layer" in chosen:
+        bench_layer()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
