@@ -133,6 +133,11 @@ def test_idempotent_resubmit_and_conflict(http, user):
     assert conflict.status_code == 409
     assert conflict.json()["details"]["field"] == "request_id"
 
+    retry_safe = headers(user, **{"X-Muxi-Idempotency-Key": f"idem-{uuid.uuid4()}"})
+    once = http.post("/v1/chat", json={"message": "retried POST", "async": True}, headers=retry_safe)
+    twice = http.post("/v1/chat", json={"message": "retried POST", "async": True}, headers=retry_safe)
+    assert once.json()["request_id"] == twice.json()["request_id"]
+
 
 def test_another_users_request_is_hidden(http, user):
     request_id = http.post("/v1/chat", json={"message": "private", "async": True}, headers=headers(user)).json()[

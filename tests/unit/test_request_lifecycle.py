@@ -280,3 +280,14 @@ def test_list_is_newest_first_paginated_and_filtered(service, steps, clock):
 )
 def test_describe_failure(error, cause, expected):
     assert describe_failure(error, cause, task_timeout=300) == expected
+
+
+def test_idempotency_key_names_the_request_when_no_request_id(service, engine):
+    chat = ChatRequest(message="retry-safe")
+    first = service.submit(ALICE, chat, idempotency_key="key-123")
+    retried = service.submit(ALICE, chat, idempotency_key="key-123")
+    other = service.submit(ALICE, chat, idempotency_key="key-456")
+    assert first.record.request_id == retried.record.request_id != other.record.request_id
+    assert "key-123" not in first.record.request_id
+    with pytest.raises(Conflict):
+        service.submit(ALICE, ChatRequest(message="changed"), idempotency_key="key-123")

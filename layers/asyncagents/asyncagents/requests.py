@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import secrets
@@ -51,6 +52,11 @@ class Submission:
 
 def new_request_id() -> str:
     return "req_" + secrets.token_hex(12)
+
+
+def idempotency_request_id(idempotency_key: str) -> str:
+    """The request id an idempotency key stands for: stable, and not the key itself."""
+    return "req_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
 
 
 def decide_mode(chat: ChatRequest, formation: FormationConfig) -> tuple[str, str]:
@@ -103,13 +109,17 @@ class RequestService:
         self._sleep = sleep
         self._monotonic = monotonic
 
-    def submit(self, principal: Principal, chat: ChatRequest) -> Submission:
+    def submit(self, principal: Principal, chat: ChatRequest, *, idempotency_key: str | None = None) -> Submission:
         """Record the request (conditional put), start its workflow, and for sync requests wait a while.
 
         A ``request_id`` the same user already used returns that request when the body is the same
         (re-starting its workflow if the first accept never got that far) and is a conflict otherwise.
+        Without a ``request_id``, an idempotency key (``X-Muxi-Idempotency-Key``) names the request the
+        same way, so a client retrying a POST gets the request it already made.
         """
-        request_id = chat.request_id or new_request_id()
+        request_id = chat.request_id or (
+            idempotency_request_id(idempotency_key) if idempotency_key else new_request_id()
+        )
         pk = record_key(principal.key_id, principal.user_id, request_id)
         mode, reason = decide_mode(chat, self._formation)
         fingerprint = fingerprint_of(

@@ -126,7 +126,12 @@ def chat() -> Response:
     key_id = _client_key()
     request = ChatRequest.model_validate(_body())
     principal = _principal(key_id, request.user_id)
-    submission = runtime.request_service().submit(principal, request)
+    idempotency_key = _header("X-Muxi-Idempotency-Key")
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 256:
+        raise BadRequest(
+            "X-Muxi-Idempotency-Key: must be 1-256 characters", details={"header": "X-Muxi-Idempotency-Key"}
+        )
+    submission = runtime.request_service().submit(principal, request, idempotency_key=idempotency_key)
     record = submission.record
     if submission.finished:
         return _json(200, record.to_public())
