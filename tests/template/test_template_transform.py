@@ -14,7 +14,15 @@ from .helpers import asl_placeholders
 
 pytestmark = pytest.mark.template
 
-FUNCTIONS = ["ApiFunction", "PlanFunction", "RunStepFunction", "FinishFunction", "MarkFailedFunction"]
+FUNCTIONS = [
+    "ApiFunction",
+    "PlanFunction",
+    "RunStepFunction",
+    "FinishFunction",
+    "MarkFailedFunction",
+    "NotifyFunction",
+    "WebhookSenderFunction",
+]
 
 
 class _StaticPolicyLoader(ManagedPolicyLoader):

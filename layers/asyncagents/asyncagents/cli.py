@@ -3,6 +3,8 @@
     asyncagents params formation.yaml                 # Key=Value pairs for sam deploy --parameter-overrides
     asyncagents keys create --table T [--kind admin]  # prints the new key once; only its hash is stored
     asyncagents keys revoke KEY_ID --table T
+    asyncagents webhook-secret rotate --secret-id ARN [--grace-seconds 86400]
+    asyncagents dead-letters list|redrive --api URL   # with ASYNCAGENTS_ADMIN_KEY; works on the local stack too
     asyncagents local [--port 8001]                   # the local stack (same as python -m asyncagents.local)
 
 ``keys`` talks to the deployed DynamoDB table with your AWS credentials (``--table`` is the stack's
@@ -51,6 +53,36 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rotate_secret(args: argparse.Namespace) -> int:
+    import boto3
+
+    from asyncagents.data.signing_secrets import SigningSecrets
+
+    client = boto3.client("secretsmanager", region_name=args.region) if args.region else boto3.client("secretsmanager")
+    SigningSecrets(client, args.secret_id).rotate(grace_seconds=args.grace_seconds)
+    print(f"rotated; the previous secret stays valid for {args.grace_seconds}s (webhooks carry both signatures)")
+    print("read the new secret with: aws secretsmanager get-secret-value --secret-id <arn>", file=sys.stderr)
+    return 0
+
+
+def _dead_letters(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    import httpx
+
+    key = args.admin_key or os.environ.get("ASYNCAGENTS_ADMIN_KEY")
+    if not key:
+        print("asyncagents: an admin key is needed (--admin-key or ASYNCAGENTS_ADMIN_KEY)", file=sys.stderr)
+        return 2
+    base = args.api.rstrip("/")
+    path = "/v1/admin/webhooks/dead-letters" + ("/redrive" if args.action == "redrive" else "")
+    method = "POST" if args.action == "redrive" else "GET"
+    response = httpx.request(method, base + path, headers={"X-Muxi-Admin-Key": key}, timeout=60)
+    print(json.dumps(response.json(), indent=2))
+    return 0 if response.is_success else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="asyncagents", description="asyncagents tools")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +103,19 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--region", default=None)
     create.set_defaults(run=_keys_create)
     revoke.set_defaults(run=_keys_revoke)
+
+    secret = commands.add_parser("webhook-secret", help="rotate the webhook signing secret")
+    secret.add_argument("action", choices=["rotate"])
+    secret.add_argument("--secret-id", required=True, help="the stack's WebhookSecretArn output")
+    secret.add_argument("--grace-seconds", type=int, default=86_400)
+    secret.add_argument("--region", default=None)
+    secret.set_defaults(run=_rotate_secret)
+
+    letters = commands.add_parser("dead-letters", help="list or redrive dead-lettered webhooks")
+    letters.add_argument("action", choices=["list", "redrive"])
+    letters.add_argument("--api", required=True, help="the API base URL (ApiUrl output, or http://127.0.0.1:8001)")
+    letters.add_argument("--admin-key", default=None)
+    letters.set_defaults(run=_dead_letters)
 
     local = commands.add_parser("local", help="run the local stack", add_help=False)
     local.set_defaults(run=None)

@@ -34,12 +34,24 @@ class AsyncMode(StrEnum):
     ASYNC = "async"
 
 
+class WebhookSecurity(_Strict):
+    """Where webhooks may go. The defaults allow only https to public addresses."""
+
+    allow_http: bool = False
+    allow_private_networks: bool = Field(False, description="10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7")
+    allow_loopback: bool = False
+
+
 class AsyncSettings(_Strict):
     mode: AsyncMode = AsyncMode.AUTO
     threshold_seconds: float = Field(60.0, gt=0, le=86_400)
     webhook_url: str | None = None
     webhook_retries: int = Field(3, ge=0, le=20)
     webhook_timeout: float = Field(10.0, gt=0, le=60)
+    webhook_backoff_seconds: float = Field(5.0, gt=0, le=3600, description="First retry delay; doubles after.")
+    webhook_max_backoff_seconds: float = Field(900.0, gt=0, le=43_200)
+    webhook_standard_headers: bool = Field(False, description="Also send Standard Webhooks headers.")
+    webhook_security: WebhookSecurity = WebhookSecurity()
     result_retention_seconds: int = Field(300, ge=1, le=30 * 86_400)
     sync_wait_seconds: float = Field(
         25.0,
@@ -129,6 +141,9 @@ class FormationConfig(_Strict):
             "RetryMaxDelaySeconds": str(max(1, math.ceil(retry.max_delay))),
             "RetryBackoffRate": str(retry.backoff_factor),
             "MapMaxConcurrency": str(workflow.max_concurrency),
+            # The sender retries webhook_retries times itself; SQS dead-letters a message it keeps failing
+            # on (a crash, not a refusal) one receive later.
+            "WebhookMaxReceives": str(self.async_.webhook_retries + 2),
         }
 
 

@@ -130,6 +130,11 @@ class RequestRecord(BaseModel):
     error: RequestError | None = None
     duration_ms: int | None = None
     expires_at: float | None = None
+    webhook_status: str | None = None
+    webhook_attempts: int = 0
+    webhook_event: str | None = None
+    webhook_last_error: str | None = None
+    webhook_delivery_id: str | None = None
 
     @property
     def progress(self) -> int:
@@ -172,6 +177,16 @@ class RequestRecord(BaseModel):
             body["content"] = ""
         if self.ended_at:
             body["completed_at"] = self.ended_at
+        body["delivery"] = "webhook" if self.webhook_url else "polling"
+        if self.webhook_url:
+            body["webhook"] = {
+                # Until the sender reports, an event that will be sent is pending.
+                "status": self.webhook_status or ("pending" if self.status.is_terminal else "none"),
+                "event": self.webhook_event,
+                "attempts": self.webhook_attempts,
+                "last_error": self.webhook_last_error,
+                "delivery_id": self.webhook_delivery_id,
+            }
         return body
 
 

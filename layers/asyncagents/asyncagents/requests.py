@@ -27,6 +27,7 @@ from asyncagents.models import (
 )
 from asyncagents.ports import RequestStore, WorkflowEngine
 from asyncagents.schemas import REQUEST_ID_PATTERN, ChatRequest
+from asyncagents.webhooks.destinations import DestinationPolicy, Resolver, check_destination, system_resolver
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,10 @@ class RequestService:
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        resolver: Resolver = system_resolver,
     ) -> None:
+        self._destination_policy = DestinationPolicy(**formation.async_.webhook_security.model_dump())
+        self._resolver = resolver
         self._store = store
         self._engine = engine
         self._formation = formation
@@ -117,6 +121,8 @@ class RequestService:
         Without a ``request_id``, an idempotency key (``X-Muxi-Idempotency-Key``) names the request the
         same way, so a client retrying a POST gets the request it already made.
         """
+        if chat.webhook_url:
+            check_destination(chat.webhook_url, self._destination_policy, resolver=self._resolver)
         request_id = chat.request_id or (
             idempotency_request_id(idempotency_key) if idempotency_key else new_request_id()
         )

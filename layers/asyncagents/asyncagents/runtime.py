@@ -29,6 +29,10 @@ class FunctionSettings(BaseModel):
     formation_path: str = "/opt/formation.json"
     key_cache_seconds: float = Field(60.0, ge=0)
     aws_region: str | None = None
+    webhook_queue_url: str | None = None
+    webhook_dlq_url: str | None = None
+    webhook_secret_arn: str | None = None
+    dlq_redrive_strategy: str = Field("move-task", pattern="^(move-task|copy)$")
 
 
 class Hooks:
@@ -49,6 +53,10 @@ def settings() -> FunctionSettings:
         "formation_path": os.environ.get("FORMATION_PATH", "/opt/formation.json"),
         "key_cache_seconds": os.environ.get("KEY_CACHE_SECONDS", "60"),
         "aws_region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+        "webhook_queue_url": os.environ.get("WEBHOOK_QUEUE_URL") or None,
+        "webhook_dlq_url": os.environ.get("WEBHOOK_DLQ_URL") or None,
+        "webhook_secret_arn": os.environ.get("WEBHOOK_SECRET_ARN") or None,
+        "dlq_redrive_strategy": os.environ.get("DLQ_REDRIVE_STRATEGY", "move-task"),
     }
     try:
         return FunctionSettings.model_validate(env)
@@ -77,6 +85,51 @@ def dynamodb() -> Any:
 @functools.cache
 def stepfunctions() -> Any:
     return _client("stepfunctions")
+
+
+@functools.cache
+def sqs() -> Any:
+    return _client("sqs")
+
+
+@functools.cache
+def secretsmanager() -> Any:
+    return _client("secretsmanager")
+
+
+@functools.cache
+def webhook_queue() -> Any:
+    from asyncagents.data.webhook_queue import WebhookQueue
+
+    config = settings()
+    if not config.webhook_queue_url:
+        raise ConfigError("function environment: WEBHOOK_QUEUE_URL is not set")
+    return WebhookQueue(sqs(), config.webhook_queue_url, config.webhook_dlq_url)
+
+
+@functools.cache
+def delivery_pool() -> Any:
+    """Threads for delivering a batch at once: ten deliveries take one endpoint latency, not ten."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=10, thread_name_prefix="webhook")
+
+
+@functools.cache
+def webhook_sender(on_outcome: Any = None) -> Any:
+    from asyncagents.data.http_transport import HttpxTransport
+    from asyncagents.data.signing_secrets import SigningSecrets
+    from asyncagents.webhooks.delivery import WebhookDispatcher
+    from asyncagents.webhooks.sender import WebhookSender
+
+    config = settings()
+    if not config.webhook_secret_arn:
+        raise ConfigError("function environment: WEBHOOK_SECRET_ARN is not set")
+    secrets = SigningSecrets(secretsmanager(), config.webhook_secret_arn)
+    dispatcher = WebhookDispatcher(requests_table(), HttpxTransport(), secrets, formation())
+    if on_outcome is None:
+        return WebhookSender(dispatcher, webhook_queue())
+    return WebhookSender(dispatcher, webhook_queue(), on_outcome=on_outcome)
 
 
 @functools.cache
@@ -141,6 +194,11 @@ def reset() -> None:
         formation,
         dynamodb,
         stepfunctions,
+        sqs,
+        secretsmanager,
+        webhook_queue,
+        webhook_sender,
+        delivery_pool,
         requests_table,
         request_service,
         key_service,

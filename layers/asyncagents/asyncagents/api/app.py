@@ -188,6 +188,20 @@ def revoke_key(key_id: str) -> Response:
     return _json(200, {"key_id": key_id, "revoked": True})
 
 
+@app.get("/v1/admin/webhooks/dead-letters")
+def list_dead_letters() -> Response:
+    _admin()
+    queue = runtime.webhook_queue()
+    return _json(200, {"count": queue.count_dead_letters(), "dead_letters": queue.list_dead_letters(10)})
+
+
+@app.post("/v1/admin/webhooks/dead-letters/redrive")
+def redrive_dead_letters() -> Response:
+    _admin()
+    result = runtime.webhook_queue().redrive(strategy=runtime.settings().dlq_redrive_strategy)
+    return _json(202, result)
+
+
 @app.exception_handler(AsyncAgentsError)
 def _domain_error(error: AsyncAgentsError) -> Response:
     return from_domain_error(error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import secrets
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncagents import runtime
-from asyncagents.config import FormationConfig, load_formation
+from asyncagents.config import FormationConfig, load_formation, parse_formation
 from asyncagents.local.lambdas import InProcessLambdas, load_handler
 from asyncagents.local.template import StackSpec, read_stack, substitute
 
@@ -81,6 +82,7 @@ class LocalStack:
         port: int = 8001,
         retry_time_scale: float = 1.0,
         stage: str = "local",
+        allow_local_webhooks: bool = True,
     ) -> None:
         self.root = root
         self.formation_path = formation_path
@@ -89,6 +91,7 @@ class LocalStack:
         self.port = port
         self.retry_time_scale = retry_time_scale
         self.stage = stage
+        self.allow_local_webhooks = allow_local_webhooks
         self.formation: FormationConfig = load_formation(formation_path)
         self.spec: StackSpec = read_stack(root / "template.yaml")
         self.lambdas = InProcessLambdas()
@@ -98,12 +101,21 @@ class LocalStack:
         self._server: Any = None
         self._patches: list[Any] = []
         self._saved_env: dict[str, str | None] = {}
+        self._pollers: list[Any] = []
+        self._workdir: Any = None
+        self.queue_urls: dict[str, str] = {}
+        self.queue_arns: dict[str, str] = {}
+        self.secret_arn = ""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> LocalStack:
+        import tempfile
+
         from moto import mock_aws
 
+        self._workdir = tempfile.TemporaryDirectory(prefix="asyncagents-local-")
+        effective_formation = self._write_effective_formation(Path(self._workdir.name))
         self._set_env(
             {
                 "AWS_DEFAULT_REGION": REGION,
@@ -112,9 +124,13 @@ class LocalStack:
                 "AWS_SECRET_ACCESS_KEY": "local",
                 "AWS_EC2_METADATA_DISABLED": "true",
                 "TABLE_NAME": self.table_name,
-                "FORMATION_PATH": str(self.formation_path),
+                "FORMATION_PATH": str(effective_formation),
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
                 "POWERTOOLS_METRICS_NAMESPACE": "asyncagents",
+                # Metrics would print one EMF document per batch to the console; CloudWatch is not here.
+                "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
+                "PYDANTIC_DISABLE_PLUGINS": "1",
+                "DLQ_REDRIVE_STRATEGY": "copy",
             }
         )
         self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[call-overload]
@@ -123,11 +139,21 @@ class LocalStack:
             self._patch_retry_sleep()
             self.lambdas.install()
             self._create_table()
+            self._create_queues()
+            self._create_secret()
             functions = self._create_functions()
             self._create_state_machine(functions)
-            self._set_env({"STATE_MACHINE_ARN": self.state_machine_arn})
+            self._set_env(
+                {
+                    "STATE_MACHINE_ARN": self.state_machine_arn,
+                    "WEBHOOK_QUEUE_URL": self.queue_urls.get("WebhookQueue", ""),
+                    "WEBHOOK_DLQ_URL": self.queue_urls.get("WebhookDeadLetterQueue", ""),
+                    "WEBHOOK_SECRET_ARN": self.secret_arn,
+                }
+            )
             runtime.reset()
             self._create_keys()
+            self._start_pollers(functions)
             self._serve(functions["ApiFunction"])
         except BaseException:
             self.stop()
@@ -140,6 +166,9 @@ class LocalStack:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        for poller in self._pollers:
+            poller.stop()
+        self._pollers.clear()
         if self._mock is not None:
             try:
                 self._drain(drain_seconds)
@@ -153,6 +182,9 @@ class LocalStack:
                 runtime.hooks.sleep = None
                 runtime.reset()
                 self._restore_env()
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -169,6 +201,10 @@ class LocalStack:
     def client(self, service: str) -> Any:
         import boto3
 
+        if service == "dynamodbstreams":
+            # moto matches only the classic streams endpoint; newer botocore resolves another one.
+            endpoint = f"https://streams.dynamodb.{REGION}.amazonaws.com"
+            return boto3.client("dynamodbstreams", region_name=REGION, endpoint_url=endpoint)
         return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
 
     def executions(self, status: str | None = None) -> list[dict[str, Any]]:
@@ -202,6 +238,9 @@ class LocalStack:
         }
         if properties.get("GlobalSecondaryIndexes"):
             arguments["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+        stream = properties.get("StreamSpecification")
+        if stream:
+            arguments["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
         if properties.get("SSESpecification"):
             arguments["SSESpecification"] = {"Enabled": properties["SSESpecification"].get("SSEEnabled", True)}
         dynamodb.create_table(**arguments)
@@ -213,6 +252,84 @@ class LocalStack:
                 TableName=self.table_name,
                 PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
             )
+
+    def _write_effective_formation(self, folder: Path) -> Path:
+        """The formation the functions read: the user's, plus (when allowed) http and loopback webhook
+        receivers, which the local stack exists to test. Validated again like any formation."""
+        import json
+
+        document = self.formation.model_dump(by_alias=True, mode="json")
+        if self.allow_local_webhooks:
+            security = document["async"]["webhook_security"]
+            security["allow_http"] = True
+            security["allow_loopback"] = True
+        self.formation = parse_formation(document, source=str(self.formation_path))
+        path = folder / "formation.json"
+        path.write_text(json.dumps(document))
+        return path
+
+    def _create_queues(self) -> None:
+        """Queues from the template: those without a redrive policy first (they are the targets)."""
+        sqs = self.client("sqs")
+        parameters = self.formation.template_parameters()
+        ordered = sorted(self.spec.queues.items(), key=lambda item: "RedrivePolicy" in item[1])
+        for logical_id, properties in ordered:
+            attributes: dict[str, str] = {}
+            for name in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds"):
+                if name in properties:
+                    attributes[name] = str(properties[name])
+            redrive = properties.get("RedrivePolicy")
+            if redrive:
+                target = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+                receives = redrive["maxReceiveCount"]
+                if isinstance(receives, dict):
+                    receives = parameters[receives["Ref"]]
+                attributes["RedrivePolicy"] = json.dumps(
+                    {"deadLetterTargetArn": self.queue_arns[target], "maxReceiveCount": int(receives)}
+                )
+            url = sqs.create_queue(QueueName=f"asyncagents-{self.stage}-{logical_id}", Attributes=attributes)[
+                "QueueUrl"
+            ]
+            self.queue_urls[logical_id] = url
+            self.queue_arns[logical_id] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+
+    def _create_secret(self) -> None:
+        if not self.spec.secrets:
+            return
+        value = {"current": self.keys.webhook_secret, "previous": ""}
+        self.secret_arn = self.client("secretsmanager").create_secret(
+            Name=f"asyncagents-{self.stage}-webhook-signing", SecretString=json.dumps(value)
+        )["ARN"]
+
+    def _start_pollers(self, functions: dict[str, str]) -> None:
+        """One poller per event source mapping in the template, as Lambda's pollers would be."""
+        from asyncagents.local.pollers import SqsPoller, StreamPoller
+
+        for source in self.spec.event_sources:
+            handler = self.lambdas.handler_of(f"asyncagents-{self.stage}-{source.function}")
+            poller: Any
+            if source.kind == "dynamodb-stream":
+                table = self.client("dynamodb").describe_table(TableName=self.table_name)["Table"]
+                poller = StreamPoller(
+                    self.client("dynamodbstreams"),
+                    table["LatestStreamArn"],
+                    handler,
+                    functions[source.function],
+                    batch_size=source.batch_size,
+                )
+            else:
+                poller = SqsPoller(
+                    self.client("sqs"),
+                    self.queue_urls[source.source],
+                    self.queue_arns[source.source],
+                    handler,
+                    functions[source.function],
+                    batch_size=source.batch_size,
+                )
+            poller.start()
+            self._pollers.append(poller)
 
     def _create_functions(self) -> dict[str, str]:
         """Create each template function in moto's Lambda and register its in-process handler.

@@ -66,6 +66,16 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class EventSource:
+    """An ``AWS::Lambda::EventSourceMapping``: which function reads which stream or queue."""
+
+    function: str
+    source: str  # the logical id of the table (stream) or queue
+    kind: str  # "dynamodb-stream" | "sqs"
+    batch_size: int
+
+
+@dataclass(frozen=True)
 class StackSpec:
     """What the local stack builds: the table, the functions and the state machine."""
 
@@ -75,6 +85,9 @@ class StackSpec:
     definition_path: Path
     substitutions: dict[str, Any]
     table_logical_id: str
+    queues: dict[str, dict[str, Any]]
+    secrets: list[str]
+    event_sources: list[EventSource]
 
 
 def load_template(path: Path) -> dict[str, Any]:
@@ -90,6 +103,9 @@ def read_stack(template_path: Path) -> StackSpec:
     table_id = ""
     table_properties: dict[str, Any] = {}
     machine: dict[str, Any] = {}
+    queues: dict[str, dict[str, Any]] = {}
+    secrets: list[str] = []
+    event_sources: list[EventSource] = []
     for logical_id, resource in resources.items():
         kind = resource["Type"]
         properties = resource.get("Properties", {})
@@ -104,6 +120,20 @@ def read_stack(template_path: Path) -> StackSpec:
             table_id, table_properties = logical_id, properties
         elif kind == "AWS::Serverless::StateMachine":
             machine = properties
+        elif kind == "AWS::SQS::Queue":
+            queues[logical_id] = properties
+        elif kind == "AWS::SecretsManager::Secret":
+            secrets.append(logical_id)
+        elif kind == "AWS::Lambda::EventSourceMapping":
+            source, attribute = properties["EventSourceArn"]["Fn::GetAtt"]
+            event_sources.append(
+                EventSource(
+                    function=properties["FunctionName"]["Ref"],
+                    source=source,
+                    kind="dynamodb-stream" if attribute == "StreamArn" else "sqs",
+                    batch_size=int(properties.get("BatchSize", 10)),
+                )
+            )
     if not table_properties or not machine:
         raise ValueError(f"{template_path}: expected a DynamoDB table and a state machine")
     return StackSpec(
@@ -113,6 +143,9 @@ def read_stack(template_path: Path) -> StackSpec:
         definition_path=root / machine["DefinitionUri"],
         substitutions=machine.get("DefinitionSubstitutions", {}),
         table_logical_id=table_id,
+        queues=queues,
+        secrets=secrets,
+        event_sources=event_sources,
     )
 
 

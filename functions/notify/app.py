@@ -1,0 +1,24 @@
+"""NotifyFunction: turns request status changes on the table's stream into webhook events on the queue."""
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from asyncagents import runtime
+from asyncagents.webhooks.events import webhook_message_for
+
+logger = Logger(service="asyncagents-notify")
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+
+
+def record_handler(record: DynamoDBRecord) -> None:
+    change = record.dynamodb
+    message = webhook_message_for(change.old_image if change else None, change.new_image if change else None)
+    if message is not None:
+        runtime.webhook_queue().send([message])
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

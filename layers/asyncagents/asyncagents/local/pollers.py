@@ -1,0 +1,191 @@
+"""Lambda's event source mappings, emulated: a DynamoDB stream poller and an SQS poller.
+
+They call the in-process handlers with events shaped like Lambda's, honour partial batch failures
+(``batchItemFailures``) and, for SQS, leave failed messages on the queue so that their visibility
+timeout (set by the sender for backoff) and the queue's redrive policy apply, as in AWS.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from asyncagents.local.lambdas import LocalContext
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class _Poller(threading.Thread):
+    def __init__(self, name: str, handler: Handler, function_arn: str, interval: float) -> None:
+        super().__init__(name=name, daemon=True)
+        self._handler = handler
+        self._arn = function_arn
+        self._interval = interval
+        self._stopping = threading.Event()
+        self.batches = 0
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self.is_alive():
+            self.join(timeout)
+
+    def _invoke(self, event: dict[str, Any]) -> Any:
+        self.batches += 1
+        name = self._arn.rsplit(":", 1)[-1]
+        return self._handler(event, LocalContext(function_name=name, invoked_function_arn=self._arn))
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                busy = self.poll_once()
+            except Exception:
+                logger.exception("%s: polling failed", self.name)
+                busy = False
+            if not busy:
+                self._stopping.wait(self._interval)
+
+    def poll_once(self) -> bool:
+        raise NotImplementedError
+
+
+class StreamPoller(_Poller):
+    """Reads the table's stream from the start and feeds the records to a handler, in order; a failed
+    batch (or the part of it from the first reported failure) is retried before anything newer."""
+
+    def __init__(
+        self,
+        streams: Any,
+        stream_arn: str,
+        handler: Handler,
+        function_arn: str,
+        *,
+        batch_size: int = 100,
+        interval: float = 0.05,
+    ) -> None:
+        super().__init__("asyncagents-stream-poller", handler, function_arn, interval)
+        self._streams = streams
+        self._stream_arn = stream_arn
+        self._batch_size = batch_size
+        self._iterators: dict[str, str] = {}
+
+    def poll_once(self) -> bool:
+        if not self._iterators:
+            shards = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]["Shards"]
+            for shard in shards:
+                self._iterators[shard["ShardId"]] = self._streams.get_shard_iterator(
+                    StreamArn=self._stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+        busy = False
+        for shard_id, iterator in list(self._iterators.items()):
+            response = self._streams.get_records(ShardIterator=iterator, Limit=self._batch_size)
+            records = response.get("Records", [])
+            if not records:
+                self._iterators[shard_id] = response.get("NextShardIterator") or iterator
+                continue
+            busy = True
+            failed_sequence = self._deliver(records)
+            if failed_sequence is None:
+                self._iterators[shard_id] = response.get("NextShardIterator") or iterator
+            else:
+                self._iterators[shard_id] = self._streams.get_shard_iterator(
+                    StreamArn=self._stream_arn,
+                    ShardId=shard_id,
+                    ShardIteratorType="AT_SEQUENCE_NUMBER",
+                    SequenceNumber=failed_sequence,
+                )["ShardIterator"]
+                self._stopping.wait(0.2)
+        return busy
+
+    def _deliver(self, records: list[dict[str, Any]]) -> str | None:
+        """Returns the sequence number to retry from, or ``None`` when the whole batch succeeded."""
+        event = {"Records": [self._lambda_record(record) for record in records]}
+        try:
+            result = self._invoke(event) or {}
+        except Exception:
+            logger.exception("stream handler failed; retrying the batch")
+            return str(records[0]["dynamodb"]["SequenceNumber"])
+        failures = result.get("batchItemFailures") or []
+        return str(failures[0]["itemIdentifier"]) if failures else None
+
+    def _lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        change = dict(record["dynamodb"])
+        created = change.get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):
+            change["ApproximateCreationDateTime"] = created.timestamp()
+        return {**record, "dynamodb": change, "eventSourceARN": self._stream_arn}
+
+
+class SqsPoller(_Poller):
+    """Receives batches and deletes what the handler did not report as failed."""
+
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        queue_arn: str,
+        handler: Handler,
+        function_arn: str,
+        *,
+        batch_size: int = 10,
+        interval: float = 0.05,
+    ) -> None:
+        super().__init__("asyncagents-sqs-poller", handler, function_arn, interval)
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._queue_arn = queue_arn
+        self._batch_size = batch_size
+
+    def poll_once(self) -> bool:
+        response = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=self._batch_size,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            return False
+        event = {"Records": [self._lambda_record(message) for message in messages]}
+        try:
+            result = self._invoke(event) or {}
+        except Exception:
+            logger.exception("SQS handler failed; the whole batch stays on the queue")
+            return True
+        failed = {item["itemIdentifier"] for item in result.get("batchItemFailures") or []}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self._sqs.delete_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        return True
+
+    def _lambda_record(self, message: dict[str, Any]) -> dict[str, Any]:
+        attributes = message.get("Attributes", {})
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": {
+                "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
+                "SentTimestamp": attributes.get("SentTimestamp", str(int(time.time() * 1000))),
+                "SenderId": attributes.get("SenderId", "local"),
+                "ApproximateFirstReceiveTimestamp": attributes.get(
+                    "ApproximateFirstReceiveTimestamp", str(int(time.time() * 1000))
+                ),
+            },
+            "messageAttributes": {
+                name: {"stringValue": value.get("StringValue"), "dataType": value.get("DataType", "String")}
+                for name, value in message.get("MessageAttributes", {}).items()
+            },
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self._queue_arn,
+            "awsRegion": "us-east-1",
+        }

@@ -1,0 +1,183 @@
+"""Delivering one webhook event: build, sign, send to the checked address, and decide what happens next.
+
+The queue gives at-least-once delivery; this module decides per attempt:
+- 2xx: delivered;
+- network errors, timeouts, 408, 429 (``Retry-After`` honoured) and 5xx: retried with exponential backoff
+  and jitter, by delaying the message's visibility (no sleeping in Lambda), ``webhook_retries`` times;
+- anything else (other 4xx, redirects, an unsafe destination): given up at once;
+- given up or out of retries: dead-lettered with the reason, and the request record says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel
+
+from asyncagents.config import FormationConfig
+from asyncagents.models import RequestRecord, iso, utc_now
+from asyncagents.ports import RequestStore
+from asyncagents.webhooks.destinations import (
+    Destination,
+    DestinationPolicy,
+    Resolver,
+    UnsafeDestination,
+    check_destination,
+    system_resolver,
+)
+from asyncagents.webhooks.payload import build_payload, encode
+from asyncagents.webhooks.signing import SIGNATURE_HEADER, sign
+
+logger = logging.getLogger(__name__)
+
+DELIVERY_ID_HEADER = "X-Muxi-Delivery-Id"
+USER_AGENT = "asyncagents-webhooks/1"
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
+
+
+class WebhookMessage(BaseModel):
+    """What the queue carries: a reference to the event, never the result itself (no size limit to hit)."""
+
+    request_key: str
+    status: str
+    delivery_id: str
+    event_time: str
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    """What the transport saw: a status code, or an error before any answer."""
+
+    status_code: int | None = None
+    retry_after: float | None = None
+    error: str | None = None
+
+
+class WebhookTransport(Protocol):
+    def post(self, destination: Destination, body: bytes, headers: dict[str, str], timeout: float) -> HttpResult: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: Literal["delivered", "retry", "dead", "skipped"]
+    reason: str = ""
+    delay_seconds: int = 0
+
+
+def standard_webhook_headers(body: bytes, message_id: str, timestamp: int, secrets: Sequence[str]) -> dict[str, str]:
+    """Standard Webhooks headers (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``)."""
+    signatures = []
+    for secret in secrets:
+        key = base64.b64decode(secret.removeprefix("whsec_")) if secret.startswith("whsec_") else secret.encode()
+        mac = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+        signatures.append("v1," + base64.b64encode(mac).decode())
+    return {"webhook-id": message_id, "webhook-timestamp": str(timestamp), "webhook-signature": " ".join(signatures)}
+
+
+class WebhookDispatcher:
+    """Delivers webhook events for request records. Storage, transport, secrets and DNS are injected."""
+
+    def __init__(
+        self,
+        store: RequestStore,
+        transport: WebhookTransport,
+        signing_secrets: Callable[[], Sequence[str]],
+        formation: FormationConfig,
+        *,
+        resolver: Resolver = system_resolver,
+        clock: Callable[[], datetime] = utc_now,
+        jitter: Callable[[float, float], float] = random.uniform,
+    ) -> None:
+        self._store = store
+        self._transport = transport
+        self._secrets = signing_secrets
+        self._settings = formation.async_
+        self._policy = DestinationPolicy(**formation.async_.webhook_security.model_dump())
+        self._resolver = resolver
+        self._clock = clock
+        self._jitter = jitter
+
+    def deliver(self, message: WebhookMessage, attempt: int) -> Outcome:
+        """Attempt ``attempt`` (1-based) of one event. Never raises for a delivery failure."""
+        record = self._store.get(message.request_key)
+        if record is None:
+            return Outcome("dead", "the request record no longer exists")
+        if record.status.value != message.status:
+            # The request moved on (e.g. answered a clarification); its next status has its own event.
+            return Outcome("skipped", f"the request is now {record.status.value}")
+        if not record.webhook_url:
+            return Outcome("skipped", "the request has no webhook URL")
+        outcome = self._attempt(record, message, attempt)
+        self._record(record, message, attempt, outcome)
+        return outcome
+
+    def _attempt(self, record: RequestRecord, message: WebhookMessage, attempt: int) -> Outcome:
+        try:
+            destination = check_destination(record.webhook_url or "", self._policy, resolver=self._resolver)
+        except UnsafeDestination as refused:
+            return Outcome("dead", refused.message)
+        body = encode(build_payload(record))
+        secrets = list(self._secrets())
+        now = int(self._clock().timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            SIGNATURE_HEADER: sign(body, secrets, timestamp=now),
+            DELIVERY_ID_HEADER: message.delivery_id,
+            "X-Muxi-Event": message.status,
+            "X-Muxi-Attempt": str(attempt),
+        }
+        if self._settings.webhook_standard_headers:
+            headers.update(standard_webhook_headers(body, message.delivery_id, now, secrets))
+        result = self._transport.post(destination, body, headers, self._settings.webhook_timeout)
+        if result.status_code is not None and 200 <= result.status_code < 300:
+            return Outcome("delivered")
+        retryable = result.status_code is None or result.status_code in RETRYABLE_STATUSES
+        reason = result.error or f"HTTP {result.status_code}"
+        if result.status_code is not None and 300 <= result.status_code < 400:
+            reason += " (redirects are not followed)"
+        if not retryable:
+            return Outcome("dead", f"{reason}: not retried")
+        if attempt > self._settings.webhook_retries:
+            return Outcome("dead", f"{reason}: gave up after {attempt} attempts")
+        return Outcome("retry", reason, self._backoff(attempt, result.retry_after))
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> int:
+        """Exponential backoff with jitter (half fixed, half random), at least ``Retry-After``."""
+        ceiling = min(
+            self._settings.webhook_max_backoff_seconds,
+            self._settings.webhook_backoff_seconds * 2 ** (attempt - 1),
+        )
+        delay = self._jitter(ceiling / 2, ceiling)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self._settings.webhook_max_backoff_seconds))
+        return max(1, round(delay))
+
+    def _record(self, record: RequestRecord, message: WebhookMessage, attempt: int, outcome: Outcome) -> None:
+        """The delivery outcome on the request record (never its status or result)."""
+        state = {"delivered": "delivered", "retry": "retrying", "dead": "failed", "skipped": "skipped"}[outcome.kind]
+        fields: dict[str, Any] = {
+            "webhook_status": state,
+            "webhook_attempts": attempt,
+            "webhook_event": message.status,
+            "webhook_delivery_id": message.delivery_id,
+            "webhook_last_error": outcome.reason or None,
+            "webhook_updated_at": iso(self._clock()),
+        }
+        try:
+            self._store.set_fields(record.pk, {k: v for k, v in fields.items() if v is not None})
+        except Exception:  # the delivery happened (or not) either way; the note is best effort
+            logger.exception("could not record the webhook outcome of %s", record.request_id)
+
+
+def dead_letter_body(message: WebhookMessage, outcome: Outcome, attempts: int) -> str:
+    return json.dumps({**message.model_dump(), "reason": outcome.reason, "attempts": attempts})

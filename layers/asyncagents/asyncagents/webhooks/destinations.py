@@ -1,0 +1,145 @@
+"""Where a webhook may go: https to public addresses only, unless the formation says otherwise.
+
+Checked when a request is submitted and again at every delivery (DNS can change between the two).
+The sender then connects to the address that was checked, never to a fresh lookup, so a host cannot
+pass the check with a public address and be reached at a private one (DNS rebinding).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from asyncagents.errors import BadRequest
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], list[str]]
+
+# Never a destination, whatever the formation says: cloud metadata, link-local, multicast, "this network".
+_ALWAYS_REFUSED = (
+    ipaddress.ip_network("0.0.0.0/8"),
+    ipaddress.ip_network("169.254.0.0/16"),
+    ipaddress.ip_network("224.0.0.0/4"),
+    ipaddress.ip_network("240.0.0.0/4"),
+    ipaddress.ip_network("::/128"),
+    ipaddress.ip_network("fe80::/10"),
+    ipaddress.ip_network("ff00::/8"),
+)
+# Private networks: allowed only with ``allow_private_networks``.
+_PRIVATE = (
+    ipaddress.ip_network("10.0.0.0/8"),
+    ipaddress.ip_network("172.16.0.0/12"),
+    ipaddress.ip_network("192.168.0.0/16"),
+    ipaddress.ip_network("100.64.0.0/10"),  # carrier-grade NAT
+    ipaddress.ip_network("fc00::/7"),  # unique-local IPv6
+)
+_LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+class UnsafeDestination(BadRequest):
+    """The webhook URL or an address it resolves to is not an allowed destination."""
+
+    code = "unsafe_webhook_url"
+
+
+@dataclass(frozen=True)
+class DestinationPolicy:
+    allow_http: bool = False
+    allow_private_networks: bool = False
+    allow_loopback: bool = False
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A checked destination: connect to ``address``, present ``host`` (Host header and TLS SNI)."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    target: str  # path and query
+    address: str
+
+    @property
+    def connect_url(self) -> str:
+        literal = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.scheme}://{literal}:{self.port}{self.target}"
+
+    @property
+    def host_header(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        name = f"[{self.host}]" if ":" in self.host else self.host
+        return name if self.port == default else f"{name}:{self.port}"
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (IPv4 and IPv6)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def classify(address: IPAddress) -> str:
+    """``public``, ``loopback``, ``private`` or ``refused`` (never allowed)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return classify(address.ipv4_mapped)
+    if any(address in network for network in _ALWAYS_REFUSED):
+        return "refused"
+    if any(address in network for network in _LOOPBACK):
+        return "loopback"
+    if any(address in network for network in _PRIVATE):
+        return "private"
+    return "public" if address.is_global else "refused"
+
+
+def _allowed(kind: str, policy: DestinationPolicy) -> bool:
+    return (
+        kind == "public"
+        or (kind == "loopback" and policy.allow_loopback)
+        or (kind == "private" and policy.allow_private_networks)
+    )
+
+
+def check_destination(
+    url: str, policy: DestinationPolicy, *, resolver: Resolver = system_resolver, field: str = "webhook_url"
+) -> Destination:
+    """Parse and check ``url``; resolve its host and check every address. Raises ``UnsafeDestination``."""
+
+    def refuse(reason: str) -> UnsafeDestination:
+        return UnsafeDestination(f"{field}: {reason}", details={"field": field, "reason": reason})
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        raise refuse(f"not a valid URL ({error})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in {"https", "http"}:
+        raise refuse("must be an https URL")
+    if scheme == "http" and not policy.allow_http:
+        raise refuse("must use https (plain http is not allowed by this formation)")
+    if parts.username or parts.password:
+        raise refuse("must not contain credentials")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise refuse("has no host")
+    port = port or (443 if scheme == "https" else 80)
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        try:
+            addresses = resolver(host, port)
+        except (OSError, UnicodeError) as error:
+            raise refuse(f"host {host} does not resolve ({error})") from None
+    if not addresses:
+        raise refuse(f"host {host} does not resolve")
+    for address in addresses:
+        kind = classify(ipaddress.ip_address(address.split("%", 1)[0]))
+        if not _allowed(kind, policy):
+            raise refuse(f"host {host} resolves to a {kind} address ({address}), which is not allowed")
+    target = parts.path or "/"
+    if parts.query:
+        target = f"{target}?{parts.query}"
+    return Destination(url=url, scheme=scheme, host=host, port=port, target=target, address=addresses[0])

@@ -1,0 +1,37 @@
+"""Which table changes produce webhooks: a request whose status changed to one of ``WEBHOOK_STATUSES``.
+
+Fed by the table's stream, so every writer of a terminal status (the workflow, a cancel, the
+reconciler) is covered without having to remember to notify; the stream is at-least-once, and the
+delivery id makes a duplicate recognisable to receivers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asyncagents.models import Status
+from asyncagents.webhooks.delivery import WebhookMessage
+from asyncagents.webhooks.payload import WEBHOOK_STATUSES, delivery_id
+
+
+def webhook_message_for(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None) -> WebhookMessage | None:
+    """The webhook event a change stands for, if any (images are plain dicts, already deserialised)."""
+    if not new_image or new_image.get("sk") != "REQUEST" or not new_image.get("webhook_url"):
+        return None
+    new_status = new_image.get("status")
+    if new_status == (old_image or {}).get("status"):
+        return None
+    try:
+        status = Status(str(new_status))
+    except ValueError:
+        return None
+    if status not in WEBHOOK_STATUSES:
+        return None
+    event_time = str(new_image.get("ended_at") or new_image.get("started_at") or new_image.get("created_at"))
+    pk = str(new_image["pk"])
+    return WebhookMessage(
+        request_key=pk,
+        status=status.value,
+        delivery_id=delivery_id(pk, status.value, event_time),
+        event_time=event_time,
+    )

@@ -1,0 +1,57 @@
+"""The webhook body for a request that reached a status, and the delivery id that stays the same on retries."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from asyncagents.models import RequestRecord, Status, parse_iso
+
+# The statuses a webhook is sent for.
+WEBHOOK_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.AWAITING_CLARIFICATION})
+
+
+def delivery_id(request_pk: str, status: str, event_time: str) -> str:
+    """Stable per event: the same on every retry and if the event is enqueued twice."""
+    return "whd_" + hashlib.sha256(f"{request_pk}|{status}|{event_time}".encode()).hexdigest()[:32]
+
+
+def event_time_of(record: RequestRecord) -> str:
+    return record.ended_at or record.started_at or record.created_at
+
+
+def build_payload(record: RequestRecord) -> dict[str, Any]:
+    """The webhook body for the record's current status (its content mirrors ``GET /v1/requests/{id}``)."""
+    response: list[dict[str, Any]] = []
+    if record.status is Status.COMPLETED and record.result is not None:
+        response.append({"type": "text", "text": record.result.text})
+        for artifact in record.result.artifacts:
+            if isinstance(artifact, dict) and artifact.get("url"):
+                response.append({"type": "file", "file": {"name": artifact.get("name"), "url": artifact["url"]}})
+    error = None
+    if record.status is Status.FAILED and record.error is not None:
+        error = {
+            "code": record.error.type,
+            "type": record.error.type,
+            "message": record.error.message,
+            "retryable": record.error.retryable,
+        }
+    body: dict[str, Any] = {
+        "id": record.request_id,
+        "request_id": record.request_id,
+        "status": record.status.value,
+        "timestamp": int(parse_iso(event_time_of(record)).timestamp()),
+        "response": response,
+        "error": error,
+        "formation_id": record.formation_id,
+        "user_id": record.user_id,
+        "processing_time": round(record.duration_ms / 1000, 3) if record.duration_ms is not None else None,
+        "processing_mode": record.processing_mode,
+    }
+    return body
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """The exact bytes sent (and signed)."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()

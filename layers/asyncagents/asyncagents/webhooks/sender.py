@@ -1,0 +1,55 @@
+"""The webhook sender's side of the queue: one received message in, delivered / delayed / dead-lettered out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from asyncagents.webhooks.delivery import Outcome, WebhookDispatcher, WebhookMessage, dead_letter_body
+
+logger = logging.getLogger(__name__)
+
+
+class RetryLater(Exception):
+    """Raised for a message that will be retried: the batch reports it as failed, so SQS keeps it."""
+
+
+class QueuePort(Protocol):
+    def delay(self, receipt_handle: str, seconds: int) -> None: ...
+
+    def dead_letter(self, body: str, *, reason: str) -> None: ...
+
+
+class WebhookSender:
+    def __init__(
+        self,
+        dispatcher: WebhookDispatcher,
+        queue: QueuePort,
+        *,
+        on_outcome: Callable[[Outcome, int], None] = lambda outcome, attempt: None,
+    ) -> None:
+        self._dispatcher = dispatcher
+        self._queue = queue
+        self._on_outcome = on_outcome
+
+    def handle(self, body: str, *, attempt: int, receipt_handle: str) -> Outcome:
+        """Process one queue message (``attempt`` is SQS's receive count). Raises ``RetryLater`` to keep it."""
+        try:
+            message = WebhookMessage.model_validate_json(body)
+        except ValidationError as error:
+            outcome = Outcome("dead", f"malformed webhook message: {error.errors()[0]['msg']}")
+            self._queue.dead_letter(body, reason=outcome.reason)
+            self._on_outcome(outcome, attempt)
+            return outcome
+        outcome = self._dispatcher.deliver(message, attempt)
+        self._on_outcome(outcome, attempt)
+        if outcome.kind == "retry":
+            self._queue.delay(receipt_handle, outcome.delay_seconds)
+            raise RetryLater(f"{message.delivery_id}: {outcome.reason}; retry in {outcome.delay_seconds}s")
+        if outcome.kind == "dead":
+            logger.warning("webhook %s dead-lettered: %s", message.delivery_id, outcome.reason)
+            self._queue.dead_letter(dead_letter_body(message, outcome, attempt), reason=outcome.reason)
+        return outcome

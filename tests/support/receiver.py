@@ -1,0 +1,90 @@
+"""A real webhook receiver on 127.0.0.1 for tests: verifies signatures, counts deliveries, misbehaves on cue.
+
+Paths choose the behaviour: ``/ok``, ``/fail/<n>`` (500 for the first n deliveries, then 200),
+``/status/<code>`` (always that status), ``/retry-after/<seconds>`` (429 once, then 200),
+``/hang/<seconds>`` (answers after a delay), ``/redirect`` (302 to the metadata address).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from asyncagents.webhooks import verify_signature
+
+
+@dataclass
+class Delivery:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    verified: bool
+    received_at: float = field(default_factory=time.monotonic)
+
+
+class WebhookReceiver:
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+        self.deliveries: list[Delivery] = []
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                verified = verify_signature(body, headers.get("x-muxi-signature"), receiver.secret)
+                with receiver._lock:
+                    receiver.deliveries.append(Delivery(self.path, headers, body, verified))
+                    receiver._counts[self.path] = receiver._counts.get(self.path, 0) + 1
+                    count = receiver._counts[self.path]
+                status, extra = receiver.behaviour(self.path, count)
+                self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def behaviour(self, path: str, count: int) -> tuple[int, dict[str, str]]:
+        parts = path.strip("/").split("/")
+        if parts[0] == "fail":
+            return (500, {}) if count <= int(parts[1]) else (200, {})
+        if parts[0] == "status":
+            return int(parts[1]), {}
+        if parts[0] == "retry-after":
+            return (429, {"Retry-After": parts[1]}) if count == 1 else (200, {})
+        if parts[0] == "hang":
+            time.sleep(float(parts[1]))
+            return 200, {}
+        if parts[0] == "redirect":
+            return 302, {"Location": "http://169.254.169.254/latest/meta-data/"}
+        return 200, {}
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
+
+    def to(self, path: str) -> list[Delivery]:
+        with self._lock:
+            return [d for d in self.deliveries if d.path == path]
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
