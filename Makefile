@@ -69,7 +69,7 @@ format: $(VENV_STAMP)
 	$(VENV_ABS)/bin/ruff check --fix .
 
 test: $(VENV_STAMP) $(SAM_STAMP)
-	$(VENV_ABS)/bin/pytest -n 2 --dist loadgroup -q $(TEST_ARGS)
+	$(VENV_ABS)/bin/pytest -n 2 --dist loadgroup -q -rfE $(TEST_ARGS)
 
 # The layer's Makefile (layers/asyncagents/Makefile) validates the formation with $(PYTHON) and ships
 # it as /opt/formation.json; SAM runs it from a scratch copy, hence the absolute paths.

@@ -82,7 +82,7 @@ def test_renders_to_json_with_formation_defaults(definition: dict[str, Any]) -> 
     "overrides",
     [
         {"overlord": {"workflow": {"retry": {"max_attempts": 1, "initial_delay": 0.2, "backoff_factor": 1.0}}}},
-        {"overlord": {"workflow": {"max_concurrency": 0, "timeouts": {"task_timeout": 900}}}},
+        {"overlord": {"workflow": {"max_concurrency": 0, "timeouts": {"task_timeout": 870}}}},
         {"overlord": {"workflow": {"retry": {"max_attempts": 10, "initial_delay": 3600, "max_delay": 3600}}}},
     ],
 )

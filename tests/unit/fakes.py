@@ -16,7 +16,7 @@ class InMemoryStore:
 
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
-        self.steps: dict[str, dict[int, dict[str, Any]]] = {}
+        self.steps: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
         self.keys: dict[str, dict[str, Any]] = {}
         self.calls: list[str] = []
         self._lock = threading.Lock()
@@ -46,11 +46,13 @@ class InMemoryStore:
         allowed_from: Iterable[Status],
         set_fields: dict[str, Any] | None = None,
         remove_fields: Iterable[str] = (),
+        generation: str | None = None,
     ) -> RequestRecord:
         self.calls.append(f"transition:{to.value}")
         with self._lock:
             item = self.items.get(pk)
-            if item is None or Status(item["status"]) not in set(allowed_from):
+            stale_generation = item is not None and generation is not None and item["execution_name"] != generation
+            if item is None or Status(item["status"]) not in set(allowed_from) or stale_generation:
                 raise StaleWrite("stale", details={"current": self._record(pk) if item else None})
             item.update(copy.deepcopy(set_fields or {}))
             item["status"] = to.value
@@ -58,9 +60,14 @@ class InMemoryStore:
                 item.pop(name, None)
             return self._record(pk)
 
-    def set_fields(self, pk: str, fields: dict[str, Any]) -> None:
+    def set_fields(self, pk: str, fields: dict[str, Any], *, only_in: Iterable[Status] = ()) -> RequestRecord:
         with self._lock:
-            self.items[pk].update(fields)
+            item = self.items[pk]
+            allowed = set(only_in)
+            if allowed and Status(item["status"]) not in allowed:
+                raise StaleWrite("stale", details={"current": self._record(pk)})
+            item.update(fields)
+            return self._record(pk)
 
     def list_for_owner(
         self, owner: str, *, limit: int, cursor: str | None, status: Status | None, now_epoch: float
@@ -79,10 +86,14 @@ class InMemoryStore:
         more = start + limit < len(mine)
         return page, str(start + limit) if more else None
 
-    def start_step(self, pk: str, index: int, *, title: str, message: str) -> RequestRecord:
+    def start_step(self, pk: str, index: int, *, generation: str, title: str, message: str) -> RequestRecord:
         with self._lock:
             item = self.items[pk]
-            if item["status"] != Status.PROCESSING.value or index in set(item.get("done_steps", set())):
+            if (
+                item["status"] != Status.PROCESSING.value
+                or item["execution_name"] != generation
+                or index in set(item.get("done_steps", set()))
+            ):
                 raise StaleWrite("stale", details={"current": self._record(pk)})
             item["current_step"] = title
             item["status_message"] = message
@@ -90,20 +101,22 @@ class InMemoryStore:
             attempts[str(index)] = attempts.get(str(index), 0) + 1
             return self._record(pk)
 
-    def finish_step(self, pk: str, index: int, *, output: dict[str, Any], message: str, ttl: int) -> None:
+    def finish_step(
+        self, pk: str, index: int, *, generation: str, output: dict[str, Any], message: str, ttl: int
+    ) -> None:
         with self._lock:
             item = self.items[pk]
             done = set(item.get("done_steps", set()))
-            if item["status"] != Status.PROCESSING.value or index in done:
+            if item["status"] != Status.PROCESSING.value or item["execution_name"] != generation or index in done:
                 raise StaleWrite("stale")
-            self.steps.setdefault(pk, {})[index] = {**copy.deepcopy(output), "ttl": ttl}
+            self.steps.setdefault((pk, generation), {})[index] = {**copy.deepcopy(output), "ttl": ttl}
             item["done_steps"] = done | {index}
             item["completed_steps"] = item.get("completed_steps", 0) + 1
             item["status_message"] = message
 
-    def step_outputs(self, pk: str) -> list[dict[str, Any]]:
+    def step_outputs(self, pk: str, generation: str) -> list[dict[str, Any]]:
         with self._lock:
-            return [copy.deepcopy(v) for _, v in sorted(self.steps.get(pk, {}).items())]
+            return [copy.deepcopy(v) for _, v in sorted(self.steps.get((pk, generation), {}).items())]
 
     # KeyStore
     def put_key(self, *, secret_hash: str, key_id: str, kind: str, label: str, created_at: str) -> None:

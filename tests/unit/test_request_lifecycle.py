@@ -51,13 +51,34 @@ def steps(store, formation, clock) -> WorkflowSteps:
     return WorkflowSteps(store, DemoProvider(formation.llm.demo, sleep=lambda _: None), formation, clock=clock)
 
 
-def run_workflow(steps: WorkflowSteps, pk: str) -> None:
+class Execution:
+    """Drives WorkflowSteps the way one execution of the state machine does (its name is the generation)."""
+
+    def __init__(self, steps: WorkflowSteps, store: InMemoryStore, pk: str) -> None:
+        self.steps, self.pk = steps, pk
+        self.name = store.get(pk).execution_name
+
+    def plan(self):
+        return self.steps.plan(self.pk, self.name)
+
+    def run_step(self, index: int, title: str = "step"):
+        return self.steps.run_step(self.pk, self.name, index, title)
+
+    def finish(self):
+        return self.steps.finish(self.pk, self.name)
+
+    def mark_failed(self, error: str, cause: str = ""):
+        return self.steps.mark_failed(self.pk, self.name, error, cause)
+
+
+def run_workflow(steps: WorkflowSteps, pk: str, store: InMemoryStore | None = None) -> None:
     """What the state machine does on the happy path: Plan, each step, Finish."""
-    plan = steps.plan(pk)
+    execution = Execution(steps, store or steps._store, pk)  # type: ignore[arg-type]
+    plan = execution.plan()
     assert plan["proceed"]
     for item in plan["steps"]:
-        steps.run_step(pk, item["index"], item["title"])
-    steps.finish(pk)
+        execution.run_step(item["index"], item["title"])
+    execution.finish()
 
 
 def test_async_accept_writes_pending_record_and_starts_one_execution(service, store, engine):
@@ -79,23 +100,24 @@ def test_async_accept_writes_pending_record_and_starts_one_execution(service, st
 def test_workflow_moves_through_statuses_with_progress_and_result(service, steps, store, clock):
     submission = service.submit(ALICE, ChatRequest(message="Research AI trends, compare vendors, write a report"))
     pk = submission.record.pk
+    run = Execution(steps, store, pk)
 
-    plan = steps.plan(pk)
+    plan = run.plan()
     planned = store.get(pk)
     assert planned.status is Status.PROCESSING
     assert planned.total_steps == 3 and planned.progress == 5
     assert [s["title"] for s in plan["steps"]] == ["Research AI trends", "Compare vendors", "Write a report"]
 
-    steps.run_step(pk, 0, "Research AI trends")
+    run.run_step(0, "Research AI trends")
     after_one = service.get(ALICE, submission.record.request_id)
     assert after_one.completed_steps == 1
     assert after_one.progress == 35
     assert after_one.current_step == "Research AI trends"
 
-    steps.run_step(pk, 1, "Compare vendors")
-    steps.run_step(pk, 2, "Write a report")
+    run.run_step(1, "Compare vendors")
+    run.run_step(2, "Write a report")
     clock.advance(2)
-    steps.finish(pk)
+    run.finish()
 
     done = service.get(ALICE, submission.record.request_id).to_public()
     assert done["status"] == "completed"
@@ -152,21 +174,23 @@ def test_transient_failure_is_raised_for_retry_and_attempts_are_counted(store, f
     flaky = parse_formation({"llm": {"demo": {"step_seconds": 0, "fail_transient": 2}}})
     steps = WorkflowSteps(store, DemoProvider(flaky.llm.demo, sleep=lambda _: None), formation, clock=clock)
     pk = service.submit(ALICE, ChatRequest(message="only step")).record.pk
-    steps.plan(pk)
+    run = Execution(steps, store, pk)
+    run.plan()
 
     for _ in range(2):
         with pytest.raises(TransientProviderError):
-            steps.run_step(pk, 0, "Only step")
-    assert steps.run_step(pk, 0, "Only step") == {"index": 0, "done": True}
+            run.run_step(0, "Only step")
+    assert run.run_step(0, "Only step") == {"index": 0, "done": True}
     assert store.get(pk).step_attempts == {"0": 3}
-    assert store.step_outputs(pk)[0]["attempts"] == 3
+    assert store.step_outputs(pk, run.name)[0]["attempts"] == 3
 
 
 def test_finished_step_is_never_run_again(service, steps, store):
     pk = service.submit(ALICE, ChatRequest(message="one, two")).record.pk
-    steps.plan(pk)
-    steps.run_step(pk, 0, "One")
-    assert steps.run_step(pk, 0, "One") == {"index": 0, "skipped": "already_done"}
+    run = Execution(steps, store, pk)
+    run.plan()
+    run.run_step(0, "One")
+    assert run.run_step(0, "One") == {"index": 0, "skipped": "already_done"}
     assert store.get(pk).completed_steps == 1
 
 
@@ -174,12 +198,13 @@ def test_permanent_failure_marks_failed_not_retryable(service, steps, store, for
     broken = parse_formation({"llm": {"demo": {"fail_permanent": True}}})
     failing = WorkflowSteps(store, DemoProvider(broken.llm.demo, sleep=lambda _: None), formation, clock=clock)
     pk = service.submit(ALICE, ChatRequest(message="doomed")).record.pk
-    failing.plan(pk)
+    run = Execution(failing, store, pk)
+    run.plan()
     with pytest.raises(PermanentProviderError) as caught:
-        failing.run_step(pk, 0, "Doomed")
+        run.run_step(0, "Doomed")
 
     cause = json.dumps({"errorType": "PermanentProviderError", "errorMessage": caught.value.message})
-    steps.mark_failed(pk, "PermanentProviderError", cause)
+    run.mark_failed("PermanentProviderError", cause)
 
     public = store.get(pk).to_public()
     assert public["status"] == "failed"
@@ -188,18 +213,21 @@ def test_permanent_failure_marks_failed_not_retryable(service, steps, store, for
 
 def test_cancel_then_late_step_cannot_resurrect_or_write(service, steps, store, engine):
     pk_record = service.submit(ALICE, ChatRequest(message="long, task", request_id="c-1")).record
-    steps.plan(pk_record.pk)
+    run = Execution(steps, store, pk_record.pk)
+    run.plan()
 
     record, already = service.cancel(ALICE, "c-1")
     assert (record.status, already) == (Status.CANCELLED, False)
     assert engine.stopped == [pk_record.execution_name]
 
     # A step that was already running finishes afterwards: nothing is written, nothing resurrected.
-    assert steps.run_step(pk_record.pk, 0, "Long")["skipped"] == "not_processing"
-    assert steps.finish(pk_record.pk) == {"status": "cancelled"}
-    assert steps.mark_failed(pk_record.pk, "States.Timeout", "") == {"status": "cancelled"}
+    assert run.run_step(0, "Long")["skipped"] == "not_processing"
+    assert run.finish() == {"status": "cancelled"}
+    assert run.mark_failed("States.Timeout") == {"status": "cancelled"}
     final = store.get(pk_record.pk)
-    assert final.status is Status.CANCELLED and final.result is None and store.step_outputs(pk_record.pk) == []
+    assert (
+        final.status is Status.CANCELLED and final.result is None and store.step_outputs(pk_record.pk, run.name) == []
+    )
     assert final.to_public()["content"] == ""
 
     again, already = service.cancel(ALICE, "c-1")
@@ -274,8 +302,17 @@ def test_list_is_newest_first_paginated_and_filtered(service, steps, clock):
             '{"errorMessage": "throttled"}',
             {"type": "provider_error", "message": "throttled", "retryable": True},
         ),
-        ("KeyError", '{"errorMessage": "boom"}', {"type": "internal_error", "message": "boom", "retryable": False}),
-        ("Lambda.ServiceException", "down", {"type": "internal_error", "message": "down", "retryable": True}),
+        (
+            "KeyError",
+            '{"errorMessage": "secret internals"}',
+            {"type": "internal_error", "message": "the workflow failed (KeyError)", "retryable": False},
+        ),
+        (
+            "Lambda.ServiceException",
+            "down",
+            {"type": "internal_error", "message": "the workflow failed (Lambda.ServiceException)", "retryable": True},
+        ),
+        ("Sandbox.Timedout", "", {"type": "timeout", "message": "Task exceeded timeout (300s)", "retryable": True}),
     ],
 )
 def test_describe_failure(error, cause, expected):
@@ -291,3 +328,29 @@ def test_idempotency_key_names_the_request_when_no_request_id(service, engine):
     assert "key-123" not in first.record.request_id
     with pytest.raises(Conflict):
         service.submit(ALICE, ChatRequest(message="changed"), idempotency_key="key-123")
+
+
+def test_request_id_reused_after_retention_starts_clean_and_old_workers_cannot_touch_it(
+    service, steps, store, clock, engine
+):
+    # Given a finished request whose retention has passed (the item is still in the table)
+    old = service.submit(ALICE, ChatRequest(message="alpha one, alpha two", request_id="reused"))
+    old_run = Execution(steps, store, old.record.pk)
+    run_workflow(steps, old.record.pk)
+    clock.advance(301)
+
+    # When the same id is used for a new request
+    new = service.submit(ALICE, ChatRequest(message="beta one, beta two, beta three", request_id="reused"))
+    assert new.record.execution_name != old.record.execution_name
+    new_run = Execution(steps, store, new.record.pk)
+    new_run.plan()
+
+    # Then a late worker of the old execution cannot write into it
+    assert old_run.run_step(0, "Alpha one")["skipped"] == "not_processing"
+    assert old_run.finish()["status"] == "processing"
+    assert old_run.mark_failed("States.Timeout")["status"] == "processing"
+    for index in range(3):
+        new_run.run_step(index)
+    new_run.finish()
+    result = service.get(ALICE, "reused").to_public()["result"]["text"]
+    assert "Beta three" in result and "Alpha" not in result

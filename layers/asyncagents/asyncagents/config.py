@@ -62,7 +62,9 @@ class AsyncSettings(_Strict):
 
 
 class Timeouts(_Strict):
-    task_timeout: int = Field(300, ge=1, le=900, description="Seconds per step (a Lambda cannot exceed 900).")
+    task_timeout: int = Field(
+        300, ge=1, le=870, description="Seconds per step; the step's Lambda gets 30 s more (Lambda stops at 900)."
+    )
     workflow_timeout: int = Field(3600, ge=10, le=365 * 86_400)
 
     @model_validator(mode="after")
@@ -135,6 +137,9 @@ class FormationConfig(_Strict):
         retry = workflow.retry
         return {
             "TaskTimeoutSeconds": str(workflow.timeouts.task_timeout),
+            # Longer than the Task's timeout, so Step Functions' States.Timeout (retried, reported as a
+            # timeout) fires before Lambda's own.
+            "TaskFunctionTimeoutSeconds": str(workflow.timeouts.task_timeout + 30),
             "WorkflowTimeoutSeconds": str(workflow.timeouts.workflow_timeout),
             "RetryMaxAttempts": str(retry.max_attempts - 1),
             "RetryIntervalSeconds": str(max(1, math.ceil(retry.initial_delay))),

@@ -55,6 +55,15 @@ class StaleWrite(AsyncAgentsError):
     code = "stale_write"
 
 
+class StoreContention(AsyncAgentsError):
+    """A write collided with a concurrent transaction on the same item; retrying is safe and needed.
+
+    The workflow's Retry lists this name (it is the Lambda error type the state machine sees).
+    """
+
+    code = "store_contention"
+
+
 class ProviderError(AsyncAgentsError):
     """An agent provider failed. ``retryable`` decides whether the workflow's Retry applies."""
 

@@ -231,22 +231,26 @@ class RequestService:
         try:
             self._engine.start(record.execution_name, {"request_key": record.pk})
         except Exception:
-            # Never leave an accepted request pending with nothing behind it.
+            # Never leave an accepted request pending with nothing behind it. (If the call failed after
+            # all but the execution started, its Plan wins the race below and the request goes on.)
             logger.exception("could not start the workflow of %s", record.request_id)
             failed_fields = terminal_fields(
                 record, now=self._clock(), retention_seconds=self._formation.async_.result_retention_seconds
             )
             error = {
                 "type": "internal_error",
-                "message": "the workflow could not be started",
+                "message": "the workflow could not be started; submit again with a new request_id",
                 "retryable": True,
             }
-            self._store.transition(
-                record.pk,
-                to=Status.FAILED,
-                allowed_from={Status.PENDING},
-                set_fields={**failed_fields, "error": error, "status_message": "Failed to start"},
-            )
+            try:
+                self._store.transition(
+                    record.pk,
+                    to=Status.FAILED,
+                    allowed_from={Status.PENDING},
+                    set_fields={**failed_fields, "error": error, "status_message": "Failed to start"},
+                )
+            except StaleWrite:
+                return  # the execution did start and picked the request up
             raise
 
     def _resubmitted(self, existing: RequestRecord, fingerprint: str) -> Submission:
@@ -272,5 +276,13 @@ class RequestService:
                 latest = found
             if latest.status.is_terminal:
                 return Submission(record=latest, finished=True)
-        self._store.set_fields(record.pk, {"processing_mode": "async", "mode_reason": "fallback"})
-        return Submission(record=latest.model_copy(update={"processing_mode": "async"}), finished=False)
+        try:
+            fallen_back = self._store.set_fields(
+                record.pk,
+                {"processing_mode": "async", "mode_reason": "fallback"},
+                only_in=sources_of(Status.COMPLETED) | {Status.PENDING},
+            )
+        except StaleWrite as stale:  # it finished just now: answer with the result after all
+            current = stale.details.get("current")
+            return Submission(record=current or latest, finished=current is not None)
+        return Submission(record=fallen_back, finished=False)

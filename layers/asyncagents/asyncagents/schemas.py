@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
-MAX_MESSAGE_CHARS = 100_000
+# Bytes, not characters: the record holds the message, its plan and its answer within DynamoDB's 400 KB.
+MAX_MESSAGE_BYTES = 32 * 1024
 
 RequestId = Annotated[str, StringConstraints(pattern=REQUEST_ID_PATTERN)]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$")]
@@ -19,7 +20,7 @@ class ChatRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_BYTES)
     async_: bool | None = Field(default=None, alias="async")
     threshold_seconds: float | None = Field(default=None, gt=0, le=86_400)
     webhook_url: str | None = Field(default=None, max_length=2048)
@@ -33,6 +34,8 @@ class ChatRequest(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must contain text, not only whitespace")
+        if len(value.encode()) > MAX_MESSAGE_BYTES:
+            raise ValueError(f"must be at most {MAX_MESSAGE_BYTES} bytes (UTF-8)")
         return value
 
     @field_validator("webhook_url")

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 class RequestTask(BaseModel):
     model_config = ConfigDict(extra="ignore")
     request_key: str = Field(pattern=r"^REQ#[0-9a-f]{32}$")
+    # The execution's name is the record's generation: workers write only to the record they belong to.
+    execution_name: str = Field(min_length=1, max_length=80)
 
 
 class StepTask(RequestTask):

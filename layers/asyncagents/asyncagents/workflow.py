@@ -22,9 +22,15 @@ from asyncagents.providers.base import AgentProvider, StepContext, StepOutput
 
 logger = logging.getLogger(__name__)
 
+
+class IncompleteSteps(Exception):
+    """Finish found steps that did not finish (should not happen: the Map ends only when all have)."""
+
+
 # Error names the state machine raises itself, mapped to the error types clients see.
 _STATES_ERRORS = {
     "States.Timeout": ("timeout", True),
+    "Sandbox.Timedout": ("timeout", True),
     "States.HeartbeatTimeout": ("timeout", True),
     "States.TaskFailed": ("task_failed", True),
     "States.Runtime": ("internal_error", False),
@@ -45,12 +51,14 @@ def describe_failure(error: str, cause: str, *, task_timeout: int) -> dict[str, 
             message = str(parsed["errorMessage"])
     except (TypeError, ValueError):
         pass
-    if error == "States.Timeout":
+    if error in {"States.Timeout", "Sandbox.Timedout"}:
         return {"type": "timeout", "message": f"Task exceeded timeout ({task_timeout}s)", "retryable": True}
-    kind, retryable = _STATES_ERRORS.get(error) or _PROVIDER_ERRORS.get(error) or ("internal_error", False)
-    if error.startswith("Lambda."):
-        kind, retryable = "internal_error", True
-    return {"type": kind, "message": message or error, "retryable": retryable}
+    if error in _PROVIDER_ERRORS:
+        kind, retryable = _PROVIDER_ERRORS[error]
+        return {"type": kind, "message": message or error, "retryable": retryable}
+    kind, retryable = _STATES_ERRORS.get(error, ("internal_error", error.startswith("Lambda.")))
+    # Anything else is ours or AWS's internals: say what kind, not the raw text (it is in the logs).
+    return {"type": kind, "message": f"the workflow failed ({error})", "retryable": retryable}
 
 
 class WorkflowSteps:
@@ -69,12 +77,14 @@ class WorkflowSteps:
         self._formation = formation
         self._clock = clock
 
-    def plan(self, request_key: str) -> dict[str, Any]:
+    def plan(self, request_key: str, execution_name: str) -> dict[str, Any]:
         """Move the request to processing with its plan. Returns ``{proceed, steps:[{index, title}]}``.
 
         A retried Plan whose first attempt already stored the plan reuses it (never plans twice).
         """
         record = self._require(request_key)
+        if record.execution_name != execution_name:
+            return {"proceed": False, "steps": []}
         if record.status is Status.PENDING:
             plan = self._provider.plan(record.prompt, max_steps=self._formation.overlord.workflow.max_steps)
             steps = [step.model_dump() for step in plan.steps]
@@ -91,6 +101,7 @@ class WorkflowSteps:
                         "status_message": f"Planned {len(steps)} step{'s' if len(steps) != 1 else ''}",
                         "usage": plan.usage.model_dump(),
                     },
+                    generation=execution_name,
                 )
             except StaleWrite as stale:
                 record = stale.details.get("current") or record
@@ -101,11 +112,15 @@ class WorkflowSteps:
             "steps": [{"index": i, "title": step.title} for i, step in enumerate(record.steps)],
         }
 
-    def run_step(self, request_key: str, index: int, title: str) -> dict[str, Any]:
+    def run_step(self, request_key: str, execution_name: str, index: int, title: str) -> dict[str, Any]:
         """Run one planned step, checkpointing before the model call and after it."""
         try:
             record = self._store.start_step(
-                request_key, index, title=title, message=f"Working on step {index + 1}: {title}"
+                request_key,
+                index,
+                generation=execution_name,
+                title=title,
+                message=f"Working on step {index + 1}: {title}",
             )
         except StaleWrite as stale:
             current: RequestRecord | None = stale.details.get("current")
@@ -125,6 +140,7 @@ class WorkflowSteps:
             self._store.finish_step(
                 request_key,
                 index,
+                generation=execution_name,
                 output={
                     "index": index,
                     "title": step.title,
@@ -144,12 +160,14 @@ class WorkflowSteps:
             return {"index": index, "skipped": "not_processing"}
         return {"index": index, "done": True}
 
-    def finish(self, request_key: str) -> dict[str, Any]:
+    def finish(self, request_key: str, execution_name: str) -> dict[str, Any]:
         """Compose the answer from the stored step outputs and complete the request."""
         record = self._require(request_key)
-        if record.status is not Status.PROCESSING:
+        if record.status is not Status.PROCESSING or record.execution_name != execution_name:
             return {"status": record.status.value}
-        stored = self._store.step_outputs(request_key)
+        if record.completed_steps != record.total_steps:
+            raise IncompleteSteps(f"{record.completed_steps} of {record.total_steps} steps finished")
+        stored = self._store.step_outputs(request_key, execution_name)
         outputs = [StepOutput(text=str(item["text"]), usage=Usage(**item.get("usage", {}))) for item in stored]
         answer = self._provider.finish(record.prompt, outputs)
         usage = (record.usage or Usage()) + answer.usage
@@ -170,16 +188,17 @@ class WorkflowSteps:
                     "status_message": "Completed",
                 },
                 remove_fields=("current_step",),
+                generation=execution_name,
             )
         except StaleWrite as stale:
             current = stale.details.get("current")
             return {"status": current.status.value if current else "unknown"}
         return {"status": done.status.value}
 
-    def mark_failed(self, request_key: str, error: str, cause: str) -> dict[str, Any]:
+    def mark_failed(self, request_key: str, execution_name: str, error: str, cause: str) -> dict[str, Any]:
         """Record a failure caught by the state machine, unless the request already ended."""
         record = self._require(request_key)
-        if record.status.is_terminal:
+        if record.status.is_terminal or record.execution_name != execution_name:
             return {"status": record.status.value}
         failure = describe_failure(error, cause, task_timeout=self._formation.overlord.workflow.timeouts.task_timeout)
         try:
@@ -196,6 +215,7 @@ class WorkflowSteps:
                     "error": failure,
                     "status_message": f"Failed: {failure['message']}",
                 },
+                generation=execution_name,
             )
         except StaleWrite as stale:
             current = stale.details.get("current")

@@ -65,7 +65,10 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
 
 
 def _body() -> dict[str, Any]:
-    raw = app.current_event.decoded_body or ""
+    try:
+        raw = app.current_event.decoded_body or ""
+    except UnicodeDecodeError:
+        raise BadRequest("body: must be UTF-8 encoded JSON", details={"field": "body"}) from None
     if len(raw.encode()) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body larger than {MAX_BODY_BYTES} bytes", details={"limit_bytes": MAX_BODY_BYTES})
     if not raw.strip():

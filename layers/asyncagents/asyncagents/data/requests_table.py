@@ -16,22 +16,27 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from asyncagents.data.dynamo import error_code, from_item, is_condition_failure, serialize, to_item
-from asyncagents.errors import BadRequest, Conflict, StaleWrite
-from asyncagents.models import RequestRecord, Status
+from asyncagents.errors import BadRequest, Conflict, StaleWrite, StoreContention
+from asyncagents.models import RequestRecord, Status, parse_iso
 
 REQUEST_SK = "REQUEST"
+_LIST_PAGE_ITEMS = 100
+_MAX_LIST_QUERIES = 5
 KEY_SK = "KEY"
 OWNER_INDEX = "ByOwner"
 
 
-def step_sk(index: int) -> str:
-    return f"STEP#{index:04d}"
+def step_sk(generation: str, index: int) -> str:
+    """Step checkpoints belong to one generation of a request (one execution), so a request id reused
+    after its retention never sees the old request's steps."""
+    return f"STEP#{generation}#{index:04d}"
 
 
 def _record(item: dict[str, Any]) -> RequestRecord:
@@ -45,6 +50,23 @@ def _item_of(error: ClientError) -> dict[str, Any] | None:
     return item if isinstance(item, dict) else None
 
 
+_CONTENTION_CODES = {"TransactionConflictException", "TransactionInProgressException"}
+
+
+def _contended(error: ClientError) -> bool:
+    """A cancelled transaction that lost to another one (not to a condition): worth retrying."""
+    response: dict[str, Any] = dict(error.response)
+    reasons = response.get("CancellationReasons") or []
+    return any(isinstance(reason, dict) and reason.get("Code") == "TransactionConflict" for reason in reasons)
+
+
+def _raise_contention(error: ClientError) -> None:
+    if error_code(error) in _CONTENTION_CODES or (
+        error_code(error) == "TransactionCanceledException" and _contended(error)
+    ):
+        raise StoreContention(f"DynamoDB write contention ({error_code(error)}); retry") from None
+
+
 def _encode_cursor(last_key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(last_key, separators=(",", ":")).encode()).decode().rstrip("=")
 
@@ -55,10 +77,27 @@ def _decode_cursor(cursor: str, owner: str) -> dict[str, Any]:
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise BadRequest("cursor: not a cursor this API returned", details={"field": "cursor"}) from None
-    expected = {"pk", "sk", "owner", "created_at"}
-    if not isinstance(key, dict) or set(key) != expected or key.get("owner") != {"S": owner}:
+    if not _valid_cursor_key(key, owner):
         raise BadRequest("cursor: not a cursor this API returned", details={"field": "cursor"})
-    return key
+    return dict(key)
+
+
+def _valid_cursor_key(key: Any, owner: str) -> bool:
+    if not isinstance(key, dict) or set(key) != {"pk", "sk", "owner", "created_at"}:
+        return False
+    if not all(
+        isinstance(value, dict) and set(value) == {"S"} and isinstance(value["S"], str) for value in key.values()
+    ):
+        return False
+    try:
+        parse_iso(key["created_at"]["S"])
+    except ValueError:
+        return False
+    return (
+        key["owner"]["S"] == owner
+        and key["sk"]["S"] == REQUEST_SK
+        and re.fullmatch(r"REQ#[0-9a-f]{32}", key["pk"]["S"]) is not None
+    )
 
 
 class RequestsTable:
@@ -104,11 +143,16 @@ class RequestsTable:
         allowed_from: Iterable[Status],
         set_fields: dict[str, Any] | None = None,
         remove_fields: Iterable[str] = (),
+        generation: str | None = None,
     ) -> RequestRecord:
-        """Move a request to ``to`` if its current status is one of ``allowed_from``; returns the new record."""
+        """Move a request to ``to`` if its current status is one of ``allowed_from`` (and, for workflow
+        writers, if it is still the ``generation`` they work for); returns the new record."""
         sources = sorted(status.value for status in allowed_from)
         values: dict[str, Any] = {f":from{i}": serialize(value) for i, value in enumerate(sources)}
         condition = f"#status IN ({', '.join(values)})"
+        if generation is not None:
+            condition += " AND execution_name = :generation"
+            values[":generation"] = serialize(generation)
         return self._update(
             pk,
             set_fields={**(set_fields or {}), "status": to.value},
@@ -129,9 +173,13 @@ class RequestsTable:
             values={":expected": serialize(status.value)},
         )
 
-    def set_fields(self, pk: str, fields: dict[str, Any]) -> None:
-        """Update descriptive attributes of an existing request (never its status)."""
-        self._update(pk, set_fields=fields, condition="attribute_exists(pk)", values={})
+    def set_fields(self, pk: str, fields: dict[str, Any], *, only_in: Iterable[Status] = ()) -> RequestRecord:
+        """Update descriptive attributes of an existing request (never its status), optionally only
+        while it is in one of the statuses ``only_in``. Returns the updated record."""
+        statuses = sorted(status.value for status in only_in)
+        values: dict[str, Any] = {f":in{i}": serialize(value) for i, value in enumerate(statuses)}
+        condition = f"#status IN ({', '.join(values)})" if values else "attribute_exists(pk)"
+        return self._update(pk, set_fields=fields, condition=condition, values=values)
 
     def _update(
         self,
@@ -183,6 +231,7 @@ class RequestsTable:
                 item = _item_of(error)
                 current = _record(item) if item else None
                 raise StaleWrite("the request changed before this write", details={"current": current}) from None
+            _raise_contention(error)
             raise
         return _record(response["Attributes"])
 
@@ -191,8 +240,8 @@ class RequestsTable:
     ) -> tuple[list[RequestRecord], str | None]:
         """The owner's requests, newest first. Expired records and other statuses are filtered out.
 
-        DynamoDB applies ``Limit`` before the filter, so this keeps reading until the page is full or
-        the index is exhausted; the cursor always points just after the last record returned.
+        DynamoDB applies ``Limit`` before the filter, so this reads index pages until the page is full,
+        the index is exhausted, or a few pages were read; the cursor resumes just after what was read.
         """
         names = {"#owner": "owner", "#expires": "expires_at"}
         values: dict[str, Any] = {":owner": serialize(owner), ":now": serialize(now_epoch)}
@@ -203,7 +252,10 @@ class RequestsTable:
             filters.append("#status = :status")
         start_key = _decode_cursor(cursor, owner) if cursor else None
         records: list[RequestRecord] = []
-        while True:
+        next_key: dict[str, Any] | None = None
+        # Read whole index pages (filtered items cost a page, not a round trip each), at most a few per
+        # call so a partition full of expired items cannot stall the API; the cursor then resumes there.
+        for _ in range(_MAX_LIST_QUERIES):
             arguments: dict[str, Any] = {
                 "TableName": self._table,
                 "IndexName": OWNER_INDEX,
@@ -212,30 +264,37 @@ class RequestsTable:
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
                 "ScanIndexForward": False,
-                "Limit": limit - len(records),
+                "Limit": _LIST_PAGE_ITEMS,
             }
             if start_key:
                 arguments["ExclusiveStartKey"] = start_key
             response = self._client.query(**arguments)
-            for item in response.get("Items", []):
+            items = response.get("Items", [])
+            for position, item in enumerate(items):
                 records.append(_record(item))
+                if len(records) == limit:
+                    more = position < len(items) - 1 or "LastEvaluatedKey" in response
+                    return records, self._cursor_after(records[-1], owner) if more else None
             start_key = response.get("LastEvaluatedKey")
-            if len(records) >= limit or not start_key:
-                break
-        if len(records) >= limit and records:
-            last = records[-1]
-            next_key = {
-                "pk": {"S": last.pk},
+            if not start_key:
+                return records, None
+            next_key = start_key
+        return records, _encode_cursor(next_key) if next_key else None
+
+    @staticmethod
+    def _cursor_after(record: RequestRecord, owner: str) -> str:
+        return _encode_cursor(
+            {
+                "pk": {"S": record.pk},
                 "sk": {"S": REQUEST_SK},
                 "owner": {"S": owner},
-                "created_at": {"S": last.created_at},
+                "created_at": {"S": record.created_at},
             }
-            return records, _encode_cursor(next_key)
-        return records, None
+        )
 
     # -- step checkpoints ------------------------------------------------------------------------
 
-    def start_step(self, pk: str, index: int, *, title: str, message: str) -> RequestRecord:
+    def start_step(self, pk: str, index: int, *, generation: str, title: str, message: str) -> RequestRecord:
         """Mark step ``index`` as running and count the attempt, while the request is processing and
         the step has not finished. Raises ``StaleWrite`` (carrying the current record) otherwise."""
         try:
@@ -243,7 +302,9 @@ class RequestsTable:
                 TableName=self._table,
                 Key=self._key(pk),
                 UpdateExpression="SET #current = :title, #message = :message ADD #attempts.#step :one",
-                ConditionExpression="#status = :processing AND NOT contains(#done, :index)",
+                ConditionExpression=(
+                    "#status = :processing AND execution_name = :generation AND NOT contains(#done, :index)"
+                ),
                 ExpressionAttributeNames={
                     "#current": "current_step",
                     "#message": "status_message",
@@ -258,6 +319,7 @@ class RequestsTable:
                     ":one": serialize(1),
                     ":processing": serialize(Status.PROCESSING.value),
                     ":index": serialize(index),
+                    ":generation": serialize(generation),
                 },
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -267,10 +329,13 @@ class RequestsTable:
                 item = _item_of(error)
                 current = _record(item) if item else None
                 raise StaleWrite("the step cannot start", details={"current": current}) from None
+            _raise_contention(error)
             raise
         return _record(response["Attributes"])
 
-    def finish_step(self, pk: str, index: int, *, output: dict[str, Any], message: str, ttl: int) -> None:
+    def finish_step(
+        self, pk: str, index: int, *, generation: str, output: dict[str, Any], message: str, ttl: int
+    ) -> None:
         """Store a step's output and count it done, atomically, only while the request is processing.
 
         This is the checkpoint after the model call: a request cancelled meanwhile gets nothing written.
@@ -281,7 +346,7 @@ class RequestsTable:
                     {
                         "Put": {
                             "TableName": self._table,
-                            "Item": to_item({**output, "pk": pk, "sk": step_sk(index), "ttl": ttl}),
+                            "Item": to_item({**output, "pk": pk, "sk": step_sk(generation, index), "ttl": ttl}),
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
@@ -290,7 +355,9 @@ class RequestsTable:
                             "TableName": self._table,
                             "Key": self._key(pk),
                             "UpdateExpression": "SET #message = :message ADD #done :index_set, #completed :one",
-                            "ConditionExpression": "#status = :processing AND NOT contains(#done, :index)",
+                            "ConditionExpression": (
+                                "#status = :processing AND execution_name = :generation AND NOT contains(#done, :index)"
+                            ),
                             "ExpressionAttributeNames": {
                                 "#message": "status_message",
                                 "#done": "done_steps",
@@ -303,23 +370,25 @@ class RequestsTable:
                                 ":index": serialize(index),
                                 ":one": serialize(1),
                                 ":processing": serialize(Status.PROCESSING.value),
+                                ":generation": serialize(generation),
                             },
                         }
                     },
                 ]
             )
         except ClientError as error:
-            if error_code(error) == "TransactionCanceledException":
+            if error_code(error) == "TransactionCanceledException" and not _contended(error):
                 raise StaleWrite("the step's result was not stored: the request moved on") from None
+            _raise_contention(error)
             raise
 
-    def step_outputs(self, pk: str) -> list[dict[str, Any]]:
-        """Every stored step output of a request, in step order."""
+    def step_outputs(self, pk: str, generation: str) -> list[dict[str, Any]]:
+        """Every stored step output of one generation of a request, in step order."""
         outputs: list[dict[str, Any]] = []
         arguments: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": serialize(pk), ":prefix": serialize("STEP#")},
+            "ExpressionAttributeValues": {":pk": serialize(pk), ":prefix": serialize(f"STEP#{generation}#")},
             "ConsistentRead": True,
         }
         while True:

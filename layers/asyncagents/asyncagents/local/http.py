@@ -25,8 +25,8 @@ from asyncagents.local.lambdas import LocalContext
 logger = logging.getLogger(__name__)
 
 API_GATEWAY_MAX_BODY = 10 * 1024 * 1024
-# What Powertools keeps per request on the router class.
-_REQUEST_STATE = ("current_event", "lambda_context", "context")
+# What Powertools keeps per request on the router class (``context`` is per resolver and unused here).
+_REQUEST_STATE = ("current_event", "lambda_context")
 _TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", "application/xml")
 
 
@@ -85,11 +85,16 @@ class ApiGateway:
         self._handler = handler
         self._arn = function_arn
         self._lock = threading.RLock()
+        self._inside = threading.local()
 
     def cooperative_sleep(self, seconds: float) -> None:
-        """Sleep without holding the API lock; restore the Powertools request state afterwards."""
+        """Sleep without holding the API lock; restore the Powertools request state afterwards.
+        Outside an API call (a test calling the domain directly) it is a plain sleep."""
         from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 
+        if not getattr(self._inside, "active", False):
+            time.sleep(seconds)
+            return
         saved = {name: getattr(BaseRouter, name) for name in _REQUEST_STATE if hasattr(BaseRouter, name)}
         self._lock.release()
         try:
@@ -101,7 +106,11 @@ class ApiGateway:
 
     def call(self, event: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            return self._handler(event, LocalContext(function_name="ApiFunction", invoked_function_arn=self._arn))
+            self._inside.active = True
+            try:
+                return self._handler(event, LocalContext(function_name="ApiFunction", invoked_function_arn=self._arn))
+            finally:
+                self._inside.active = False
 
 
 class _RequestHandler(BaseHTTPRequestHandler):

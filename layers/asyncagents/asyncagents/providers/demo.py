@@ -22,6 +22,7 @@ from asyncagents.models import PlannedStep, Usage
 from asyncagents.providers.base import Answer, Plan, StepContext, StepOutput
 
 LABEL = "[demo provider: no language model was called]"
+TITLE_CHARS = 120  # titles travel through the state machine's payload: keep them short
 
 _DIRECTIVE = re.compile(r"\[demo(?P<body>(?:\s+[a-z_]+=[^\s\]]+)*)\s*\]", re.IGNORECASE)
 _CLAUSE_SPLIT = re.compile(r"\s*(?:[;,.!?]|\band then\b|\bthen\b)\s*", re.IGNORECASE)
@@ -72,7 +73,9 @@ class DemoProvider:
         if len(clauses) > max_steps:
             # Keep the bound: the last step takes every clause that did not fit.
             clauses = [*clauses[: max_steps - 1], "; ".join(clauses[max_steps - 1 :])]
-        steps = [PlannedStep(title=clause[:1].upper() + clause[1:], instruction=clause) for clause in clauses]
+        steps = [
+            PlannedStep(title=(clause[:1].upper() + clause[1:])[:TITLE_CHARS], instruction=clause) for clause in clauses
+        ]
         return Plan(steps=steps, usage=Usage(input_tokens=_tokens(text), output_tokens=len(steps) * 4))
 
     def run_step(self, step: PlannedStep, context: StepContext) -> StepOutput:
