@@ -203,6 +203,27 @@ def test_bad_input_is_4xx_naming_the_field(http, user, body, status, field):
     assert field in error["message"]
 
 
+def test_crafted_cursors_binary_bodies_and_oversized_messages_are_4xx(http, user):
+    import base64
+
+    def cursor(key: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+    for key in (
+        {"pk": "x", "sk": "y", "owner": "z", "created_at": "w"},
+        {"pk": {"N": "1"}, "sk": {"S": "REQUEST"}, "owner": {"S": "o"}, "created_at": {"S": "x"}},
+        {"pk": {"S": "REQ#" + "0" * 32}, "sk": {"S": "REQUEST"}, "owner": {"S": "o"}, "created_at": {"N": "5"}},
+    ):
+        response = http.get("/v1/requests", params={"cursor": cursor(key)}, headers=headers(user))
+        assert response.status_code == 400, response.text
+    binary = http.post(
+        "/v1/chat", content=b"\xff\xfe\x00", headers=headers(user, **{"Content-Type": "application/octet-stream"})
+    )
+    assert binary.status_code == 400
+    too_big = http.post("/v1/chat", json={"message": "\u4e2d" * 20_000}, headers=headers(user))
+    assert too_big.status_code == 422 and "bytes" in too_big.json()["message"]
+
+
 def test_malformed_json_oversized_body_and_bad_query(http, user):
     malformed = http.post("/v1/chat", content=b'{"message": "x",', headers=headers(user))
     assert malformed.status_code == 400 and "malformed JSON" in malformed.json()["message"]
