@@ -60,7 +60,7 @@ class WebhookReceiver:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def behaviour(self, path: str, count: int) -> tuple[int, dict[str, str]]:
-        parts = path.strip("/").split("/")
+        parts = path.split("?", 1)[0].strip("/").split("/")
         if parts[0] == "fail":
             return (500, {}) if count <= int(parts[1]) else (200, {})
         if parts[0] == "status":
@@ -80,6 +80,11 @@ class WebhookReceiver:
     def to(self, path: str) -> list[Delivery]:
         with self._lock:
             return [d for d in self.deliveries if d.path == path]
+
+    def at_least(self, path: str, count: int) -> list[Delivery] | None:
+        """The deliveries to ``path`` once there are ``count`` of them (for ``wait_for``)."""
+        deliveries = self.to(path)
+        return deliveries if len(deliveries) >= count else None
 
     def __enter__(self) -> WebhookReceiver:
         self._thread.start()

@@ -1,0 +1,350 @@
+"""Webhooks without sockets: signatures, destinations (SSRF), the per-attempt decision, the sender, events."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from muxi import webhook as muxi_webhook
+
+from asyncagents.config import parse_formation
+from asyncagents.data.signing_secrets import SigningSecrets
+from asyncagents.models import Status
+from asyncagents.requests import Principal, RequestService
+from asyncagents.schemas import ChatRequest
+from asyncagents.webhooks import parse, sign, verify_signature
+from asyncagents.webhooks.delivery import HttpResult, WebhookDispatcher, WebhookMessage
+from asyncagents.webhooks.destinations import DestinationPolicy, UnsafeDestination, check_destination
+from asyncagents.webhooks.events import webhook_message_for
+from asyncagents.webhooks.payload import build_payload, delivery_id
+from asyncagents.webhooks.sender import RetryLater, WebhookSender
+
+from .fakes import InMemoryStore, ManualClock, RecordingEngine
+
+SECRET = "whsec_unit"
+NOW = 1_800_000_000
+
+
+# -- signatures ----------------------------------------------------------------------------------
+
+
+def test_signature_round_trip_and_tampering():
+    body = b'{"id":"req_1","status":"completed"}'
+    header = sign(body, [SECRET], timestamp=NOW)
+    assert header.startswith(f"t={NOW},v1=")
+    assert verify_signature(body, header, SECRET, now=NOW + 10)
+    assert not verify_signature(body + b" ", header, SECRET, now=NOW)
+    assert not verify_signature(body, header, "whsec_other", now=NOW)
+    assert not verify_signature(body, header, SECRET, now=NOW + 301)  # replay window
+    assert not verify_signature(body, header, SECRET, tolerance_seconds=5, now=NOW + 6)
+    for malformed in ("", "t=abc,v1=00", "v1=00", f"t={NOW}", "garbage"):
+        assert not verify_signature(body, malformed, SECRET, now=NOW)
+
+
+def test_rotation_signs_with_both_and_muxi_accepts_the_last(monkeypatch):
+    body = b'{"id":"req_1"}'
+    header = sign(body, ["whsec_new", "whsec_old"], timestamp=NOW)
+    assert header.count("v1=") == 2
+    assert verify_signature(body, header, "whsec_new", now=NOW)
+    assert verify_signature(body, header, "whsec_old", now=NOW)
+    monkeypatch.setattr("time.time", lambda: NOW)
+    # MUXI's helper reads the last v1 only: receivers that still hold the previous secret keep working.
+    assert muxi_webhook.verify_signature(body, header, "whsec_old")
+    assert muxi_webhook.verify_signature(body, sign(body, ["whsec_new"], timestamp=NOW), "whsec_new")
+
+
+class FakeSecretsManager:
+    def __init__(self, value: dict) -> None:
+        self.value = json.dumps(value)
+
+    def get_secret_value(self, SecretId: str) -> dict:
+        return {"SecretString": self.value}
+
+    def put_secret_value(self, SecretId: str, SecretString: str) -> None:
+        self.value = SecretString
+
+
+def test_secret_rotation_keeps_previous_for_grace_period_and_caches_reads():
+    client = FakeSecretsManager({"current": "whsec_a", "previous": ""})
+    now = [1000.0]
+    secrets = SigningSecrets(client, "arn", cache_seconds=60, clock=lambda: now[0])
+    assert secrets() == ["whsec_a"]
+    new = secrets.rotate(grace_seconds=3600)
+    assert secrets() == [new, "whsec_a"]
+    now[0] += 3601
+    assert secrets() == [new]
+
+
+# -- destinations ----------------------------------------------------------------------------------
+
+
+def resolver_for(mapping: dict[str, list[str]]):
+    def resolve(host: str, port: int) -> list[str]:
+        if host not in mapping:
+            raise OSError("Name or service not known")
+        return mapping[host]
+
+    return resolve
+
+
+@pytest.mark.parametrize(
+    ("url", "addresses", "reason"),
+    [
+        ("https://127.0.0.1/hook", None, "loopback"),
+        ("https://[::1]/hook", None, "loopback"),
+        ("https://10.1.2.3/hook", None, "private"),
+        ("https://172.16.0.9/hook", None, "private"),
+        ("https://192.168.1.1/hook", None, "private"),
+        ("https://100.64.0.1/hook", None, "private"),  # carrier-grade NAT
+        ("https://[fd00::1]/hook", None, "private"),  # unique-local IPv6
+        ("https://169.254.169.254/latest/meta-data", None, "refused"),  # cloud metadata
+        ("https://[fe80::1]/hook", None, "refused"),
+        ("https://224.0.0.1/hook", None, "refused"),  # multicast
+        ("https://0.0.0.0/hook", None, "refused"),
+        ("https://[::]/hook", None, "refused"),
+        ("https://[::ffff:10.0.0.1]/hook", None, "private"),  # IPv4-mapped IPv6
+        ("https://internal.example/hook", ["10.0.0.7"], "private"),  # a name that resolves privately
+        ("https://mixed.example/hook", ["93.184.216.34", "127.0.0.1"], "loopback"),  # any bad address refuses
+        ("http://public.example/hook", ["93.184.216.34"], "https"),
+        ("ftp://public.example/hook", ["93.184.216.34"], "https"),
+        ("https://user:pw@public.example/hook", ["93.184.216.34"], "credentials"),
+        ("https://nowhere.example/hook", [], "resolve"),
+        ("https://unknown.invalid/hook", None, "resolve"),
+    ],
+)
+def test_unsafe_destinations_are_refused(url, addresses, reason):
+    host = url.split("//", 1)[1].split("/", 1)[0].split("@")[-1]
+    resolver = resolver_for({host: addresses} if addresses is not None else {})
+    with pytest.raises(UnsafeDestination) as caught:
+        check_destination(url, DestinationPolicy(), resolver=resolver)
+    assert reason in caught.value.message
+    assert caught.value.details["field"] == "webhook_url"
+
+
+def test_public_https_destination_pins_the_checked_address():
+    checked = check_destination(
+        "https://hooks.example:8443/path?x=1",
+        DestinationPolicy(),
+        resolver=resolver_for({"hooks.example": ["93.184.216.34"]}),
+    )
+    assert checked.connect_url == "https://93.184.216.34:8443/path?x=1"
+    assert checked.host_header == "hooks.example:8443"
+
+
+def test_policy_can_allow_http_loopback_and_private_explicitly():
+    policy = DestinationPolicy(allow_http=True, allow_loopback=True, allow_private_networks=True)
+    assert check_destination("http://127.0.0.1:9000/x", policy).address == "127.0.0.1"
+    assert check_destination("https://10.0.0.1/x", policy).address == "10.0.0.1"
+    with pytest.raises(UnsafeDestination):  # metadata stays refused whatever the policy says
+        check_destination("http://169.254.169.254/", policy)
+
+
+def test_submit_refuses_unsafe_webhook_url(clock_service):
+    service, _ = clock_service
+    with pytest.raises(UnsafeDestination):
+        service.submit(Principal("k", "u"), ChatRequest(message="x", webhook_url="https://169.254.169.254/"))
+
+
+# -- delivery decisions ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock_service():
+    store = InMemoryStore()
+    formation = parse_formation({"async": {"webhook_retries": 3, "webhook_backoff_seconds": 4}})
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
+    resolver = resolver_for({"hooks.example": ["93.184.216.34"]})
+    service = RequestService(store, RecordingEngine(), formation, clock=clock, resolver=resolver)
+    return service, store
+
+
+class ScriptedTransport:
+    """Answers each post with the next scripted result and remembers what it was sent."""
+
+    def __init__(self, *results: HttpResult) -> None:
+        self.results = list(results)
+        self.sent: list[tuple[str, bytes, dict[str, str]]] = []
+
+    def post(self, destination, body, headers, timeout):
+        self.sent.append((destination.connect_url, body, headers))
+        return self.results.pop(0)
+
+
+def completed_request(store: InMemoryStore, service: RequestService) -> WebhookMessage:
+    record = service.submit(
+        Principal("k", "u"), ChatRequest(message="hello", webhook_url="https://hooks.example/cb")
+    ).record
+    store.items[record.pk].update(
+        status="completed",
+        result={"text": "the answer", "artifacts": []},
+        ended_at="2026-01-01T00:00:05.000000Z",
+        duration_ms=5000,
+    )
+    return WebhookMessage(
+        request_key=record.pk,
+        status="completed",
+        delivery_id=delivery_id(record.pk, "completed", "2026-01-01T00:00:05.000000Z"),
+        event_time="2026-01-01T00:00:05.000000Z",
+    )
+
+
+def dispatcher_with(store, transport, jitter=lambda low, high: high):
+    formation = parse_formation({"async": {"webhook_retries": 3, "webhook_backoff_seconds": 4}})
+    return WebhookDispatcher(
+        store,
+        transport,
+        lambda: [SECRET],
+        formation,
+        resolver=resolver_for({"hooks.example": ["93.184.216.34"]}),
+        clock=lambda: datetime.fromtimestamp(NOW, UTC),
+        jitter=jitter,
+    )
+
+
+def test_delivered_webhook_is_signed_payload_of_seed_shape(clock_service):
+    service, store = clock_service
+    message = completed_request(store, service)
+    transport = ScriptedTransport(HttpResult(status_code=204))
+    outcome = dispatcher_with(store, transport).deliver(message, attempt=1)
+
+    assert outcome.kind == "delivered"
+    url, body, headers = transport.sent[0]
+    assert url == "https://93.184.216.34:443/cb"
+    assert verify_signature(body, headers["X-Muxi-Signature"], SECRET, now=NOW)
+    assert headers["X-Muxi-Delivery-Id"] == message.delivery_id
+    payload = json.loads(body)
+    assert set(payload) >= {
+        "id", "status", "timestamp", "response", "error", "formation_id", "user_id", "processing_time",
+        "processing_mode",
+    }  # fmt: skip
+    assert payload["response"] == [{"type": "text", "text": "the answer"}]
+    assert payload["processing_time"] == 5.0 and payload["error"] is None
+    event = parse(body)
+    assert event.status == "completed" and event.response[0].text == "the answer"
+    assert muxi_webhook.parse(body).content[0].text == "the answer"
+    assert store.get(message.request_key).webhook_status == "delivered"
+
+
+@pytest.mark.parametrize(
+    ("result", "attempt", "kind", "delay"),
+    [
+        (HttpResult(status_code=500), 1, "retry", 4),
+        (HttpResult(status_code=503), 2, "retry", 8),
+        (HttpResult(error="timed out after 10s"), 3, "retry", 16),
+        (HttpResult(status_code=408), 1, "retry", 4),
+        (HttpResult(status_code=429, retry_after=30), 1, "retry", 30),  # Retry-After wins when longer
+        (HttpResult(status_code=500), 4, "dead", 0),  # 1 attempt + 3 retries, then the DLQ
+        (HttpResult(status_code=400), 1, "dead", 0),
+        (HttpResult(status_code=404), 1, "dead", 0),
+        (HttpResult(status_code=302), 1, "dead", 0),
+    ],
+)
+def test_retry_decisions(clock_service, result, attempt, kind, delay):
+    service, store = clock_service
+    message = completed_request(store, service)
+    outcome = dispatcher_with(store, ScriptedTransport(result)).deliver(message, attempt=attempt)
+    assert (outcome.kind, outcome.delay_seconds) == (kind, delay)
+    record = store.get(message.request_key)
+    assert record.webhook_attempts == attempt
+    assert record.webhook_status == {"retry": "retrying", "dead": "failed"}[kind]
+    if result.status_code == 302:
+        assert "redirects are not followed" in outcome.reason
+
+
+def test_jitter_keeps_backoff_within_half_and_full_ceiling(clock_service):
+    service, store = clock_service
+    message = completed_request(store, service)
+    seen = []
+    dispatcher = dispatcher_with(
+        store, ScriptedTransport(HttpResult(status_code=500)), jitter=lambda low, high: seen.append((low, high)) or low
+    )
+    assert dispatcher.deliver(message, attempt=2).delay_seconds == 4
+    assert seen == [(4.0, 8.0)]
+
+
+def test_destination_that_turned_private_is_dead_lettered_without_sending(clock_service):
+    service, store = clock_service
+    message = completed_request(store, service)
+    transport = ScriptedTransport()
+    dispatcher = dispatcher_with(store, transport)
+    dispatcher._resolver = resolver_for({"hooks.example": ["10.0.0.5"]})  # DNS changed since submit
+    outcome = dispatcher.deliver(message, attempt=1)
+    assert outcome.kind == "dead" and "private" in outcome.reason
+    assert transport.sent == []
+
+
+def test_event_for_a_status_the_request_left_is_skipped(clock_service):
+    service, store = clock_service
+    message = completed_request(store, service).model_copy(update={"status": "awaiting_clarification"})
+    assert dispatcher_with(store, ScriptedTransport()).deliver(message, attempt=1).kind == "skipped"
+
+
+class RecordingQueue:
+    def __init__(self) -> None:
+        self.delayed: list[tuple[str, int]] = []
+        self.dead: list[tuple[str, str]] = []
+
+    def delay(self, receipt_handle: str, seconds: int) -> None:
+        self.delayed.append((receipt_handle, seconds))
+
+    def dead_letter(self, body: str, *, reason: str) -> None:
+        self.dead.append((body, reason))
+
+
+def test_sender_delays_retries_dead_letters_with_reason_and_rejects_malformed(clock_service):
+    service, store = clock_service
+    message = completed_request(store, service)
+    queue = RecordingQueue()
+    outcomes = []
+    transport = ScriptedTransport(HttpResult(status_code=502), HttpResult(status_code=410))
+    sender = WebhookSender(dispatcher_with(store, transport), queue, on_outcome=lambda o, a: outcomes.append(o.kind))
+
+    with pytest.raises(RetryLater):
+        sender.handle(message.model_dump_json(), attempt=1, receipt_handle="rh-1")
+    assert queue.delayed == [("rh-1", 4)]
+
+    sender.handle(message.model_dump_json(), attempt=2, receipt_handle="rh-2")
+    body, reason = queue.dead[0]
+    assert reason == "HTTP 410: not retried"
+    assert json.loads(body)["delivery_id"] == message.delivery_id and json.loads(body)["attempts"] == 2
+
+    sender.handle("{not json", attempt=1, receipt_handle="rh-3")
+    assert "malformed" in queue.dead[1][1]
+    assert outcomes == ["retry", "dead", "dead"]
+
+
+# -- which changes are events ------------------------------------------------------------------------
+
+
+def test_only_status_changes_to_webhook_statuses_with_a_url_are_events():
+    base = {"pk": "REQ#" + "a" * 32, "sk": "REQUEST", "webhook_url": "https://x.example/", "created_at": "t0"}
+    done = {**base, "status": "completed", "ended_at": "t1"}
+    message = webhook_message_for({**base, "status": "processing"}, done)
+    assert message is not None and message.status == "completed" and message.event_time == "t1"
+    # the same change delivered twice by the stream is the same delivery
+    assert webhook_message_for({**base, "status": "processing"}, done).delivery_id == message.delivery_id
+    assert webhook_message_for(done, {**done, "webhook_status": "delivered"}) is None  # no status change
+    assert webhook_message_for({**base, "status": "pending"}, {**base, "status": "processing"}) is None
+    assert webhook_message_for({**base, "status": "processing"}, {**done, "webhook_url": None}) is None
+    assert webhook_message_for(None, {**done, "sk": "STEP#x#0001"}) is None
+    assert webhook_message_for({**base, "status": "processing"}, {**base, "status": "cancelled"}) is not None
+
+
+def test_failed_payload_carries_error_and_no_response(clock_service):
+    service, store = clock_service
+    record = service.submit(Principal("k", "u"), ChatRequest(message="x", webhook_url="https://hooks.example/")).record
+    store.items[record.pk].update(
+        status=Status.FAILED.value,
+        error={"type": "provider_error", "message": "boom", "retryable": False},
+        ended_at="2026-01-01T00:00:01.000000Z",
+    )
+    payload = build_payload(store.get(record.pk))
+    assert payload["response"] == []
+    assert payload["error"] == {
+        "code": "provider_error",
+        "type": "provider_error",
+        "message": "boom",
+        "retryable": False,
+    }
+    assert muxi_webhook.parse(json.dumps(payload)).error.code == "provider_error"
