@@ -227,12 +227,101 @@ def bench_layer() -> None:
         _table("(c) built layer, unzipped", ["content", "MB"], rows)
 
 
+def bench_webhooks(latency: float = 0.5, batch: int = 10) -> None:
+    """A batch of ``batch`` deliveries to an endpoint that takes ``latency`` s, through the sender's
+    handler (concurrent), against the same deliveries made one after another."""
+    sys.path.insert(0, str(ROOT))
+    from asyncagents import runtime
+    from asyncagents.local.stack import LocalKeys, LocalStack
+    from asyncagents.requests import Principal
+    from asyncagents.schemas import ChatRequest
+    from asyncagents.webhooks.events import webhook_message_for
+    from tests.support.receiver import WebhookReceiver
+
+    keys = LocalKeys(client_key="fmc_bench", admin_key="fma_bench", webhook_secret="whsec_bench")
+    with tempfile.TemporaryDirectory() as folder, WebhookReceiver(keys.webhook_secret) as receiver:
+        formation = Path(folder) / "formation.yaml"
+        formation.write_text("llm:\n  demo:\n    step_seconds: 0\n")
+        stack = LocalStack(root=ROOT, formation_path=formation, keys=keys, port=0).start()
+        try:
+            key = runtime.key_service().authenticate(keys.client_key, kind="client")
+            principal = Principal(key_id=key.key_id, user_id="bench")
+            service = runtime.request_service()
+            records = [service.submit(principal, ChatRequest(message=f"item {i}")).record for i in range(batch)]
+            messages = []
+            for record in records:
+                while not (current := service.get(principal, record.request_id)).status.is_terminal:
+                    time.sleep(0.05)
+                if current.status.value != "completed":
+                    raise RuntimeError(
+                        f"benchmark request {current.request_id} ended {current.status}: {current.error}"
+                    )
+                # Point the finished request at the slow endpoint (no status change: no automatic event).
+                pointed = runtime.requests_table().set_fields(
+                    record.pk, {"webhook_url": receiver.url(f"/hang/{latency}")}
+                )
+                message = webhook_message_for(
+                    {"status": "processing"}, {**pointed.model_dump(mode="json"), "sk": "REQUEST"}
+                )
+                messages.append(message)
+            handler = stack.lambdas.handler_of("asyncagents-local-WebhookSenderFunction")
+            event = {
+                "Records": [
+                    {
+                        "messageId": f"m{i}",
+                        "receiptHandle": f"r{i}",
+                        "body": message.model_dump_json(),
+                        "attributes": {
+                            "ApproximateReceiveCount": "1",
+                            "SentTimestamp": "0",
+                            "SenderId": "bench",
+                            "ApproximateFirstReceiveTimestamp": "0",
+                        },
+                        "messageAttributes": {},
+                        "md5OfBody": "",
+                        "eventSource": "aws:sqs",
+                        "eventSourceARN": stack.queue_arns["WebhookQueue"],
+                        "awsRegion": "us-east-1",
+                    }
+                    for i, message in enumerate(messages)
+                ]
+            }
+            from asyncagents.local.lambdas import LocalContext
+
+            context = LocalContext(function_name="WebhookSenderFunction", invoked_function_arn="bench")
+            handler(event, context)  # warm container: clients, secret and connection pool exist (as in steady state)
+            started = time.perf_counter()
+            result = handler(event, context)
+            concurrent = time.perf_counter() - started
+            assert not result.get("batchItemFailures"), result
+            sender = runtime.webhook_sender()
+            started = time.perf_counter()
+            for message in messages:
+                sender.handle(message.model_dump_json(), attempt=1, receipt_handle="sequential")
+            sequential = time.perf_counter() - started
+            verified = sum(1 for d in receiver.deliveries if d.verified)
+        finally:
+            stack.stop()
+    _table(
+        f"(webhooks) {batch} deliveries to an endpoint with {latency} s latency",
+        ["how", "seconds", "x one latency"],
+        [
+            ["batch handler (concurrent)", f"{concurrent:.2f}", f"{concurrent / latency:.1f}"],
+            ["one after another", f"{sequential:.2f}", f"{sequential / latency:.1f}"],
+            ["speed-up", f"{sequential / concurrent:.1f}x", f"({verified} of {3 * batch} signatures verified)"],
+        ],
+    )
+
+
 def main() -> int:
+    import logging
+
+    logging.getLogger("moto").setLevel(logging.CRITICAL)  # moto logs whole state trees at ERROR
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["cold", "calls", "layer"], action="append")
+    parser.add_argument("--only", choices=["cold", "calls", "layer", "webhooks"], action="append")
     parser.add_argument("--repeat", type=int, default=9)
     args = parser.parse_args()
-    chosen = args.only or ["cold", "calls", "layer"]
+    chosen = args.only or ["cold", "calls", "layer", "webhooks"]
     print(json.dumps({"python": sys.version.split()[0], "machine": os.uname().machine}))
     if "cold" in chosen:
         bench_cold(args.repeat)
@@ -240,6 +329,8 @@ def main() -> int:
         bench_calls()
     if "layer" in chosen:
         bench_layer()
+    if "webhooks" in chosen:
+        bench_webhooks()
     return 0
 
 

@@ -136,6 +136,7 @@ class LocalStack:
         self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[call-overload]
         self._mock.start()
         try:
+            self._serialize_data_services()
             self._patch_retry_sleep()
             self.lambdas.install()
             self._create_table()
@@ -214,6 +215,30 @@ class LocalStack:
         return list(self.client("stepfunctions").list_executions(**arguments)["executions"])
 
     # -- building ------------------------------------------------------------------------------
+
+    def _serialize_data_services(self) -> None:
+        """moto's DynamoDB and SQS backends are not thread-safe (concurrent transactions can fail with
+        "dictionary changed size during iteration"); AWS is. Calls to them take one lock here. They never
+        call back into handlers, so Lambda invocations themselves still run concurrently."""
+        import threading
+        from unittest import mock
+        from urllib.parse import urlsplit
+
+        from moto.core.botocore_stubber import BotocoreStubber
+
+        original = BotocoreStubber.process_request
+        lock = threading.RLock()
+        serialized = ("dynamodb.", "streams.dynamodb.", "sqs.", "secretsmanager.")
+
+        def process_request(stubber: Any, request: Any) -> Any:
+            if (urlsplit(request.url).hostname or "").startswith(serialized):
+                with lock:
+                    return original(stubber, request)
+            return original(stubber, request)
+
+        patch = mock.patch.object(BotocoreStubber, "process_request", process_request)
+        patch.start()
+        self._patches.append(patch)
 
     def _patch_retry_sleep(self) -> None:
         if self.retry_time_scale == 1.0:
