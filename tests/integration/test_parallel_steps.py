@@ -33,6 +33,6 @@ def test_parallel_steps_all_finish_and_are_all_in_the_answer(stack):
         final = wait_for(lambda r=record: (x := service.get(principal, r.request_id)).status.is_terminal and x)
         assert final.status is Status.COMPLETED
         assert (final.completed_steps, final.total_steps) == (5, 5)
-        outputs = runtime.requests_table().step_outputs(final.pk, final.execution_name)
+        outputs = runtime.requests_table().step_outputs(final.pk, final.lineage)
         assert [o["index"] for o in outputs] == [0, 1, 2, 3, 4]
         assert all(f"Step {i} of 5" in final.result.text for i in range(1, 6))

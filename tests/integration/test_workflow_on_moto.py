@@ -84,7 +84,7 @@ def test_transient_failures_are_retried_then_complete(stack, principal):
     final = wait_terminal(principal, submission.record.request_id)
     assert final.status is Status.COMPLETED
     assert final.step_attempts == {"0": 3}
-    outputs = runtime.requests_table().step_outputs(final.pk, final.execution_name)
+    outputs = runtime.requests_table().step_outputs(final.pk, final.lineage)
     assert [o["attempts"] for o in outputs] == [3]
 
 
@@ -160,7 +160,7 @@ def test_cancel_mid_run_stops_at_next_checkpoint(stack, principal):
     assert final.status is Status.CANCELLED
     assert final.result is None
     assert final.completed_steps < 4
-    assert len(runtime.requests_table().step_outputs(record.pk, record.execution_name)) == final.completed_steps
+    assert len(runtime.requests_table().step_outputs(record.pk, record.lineage)) == final.completed_steps
 
 
 def test_list_pages_newest_first_and_rejects_foreign_cursor(stack, principal):

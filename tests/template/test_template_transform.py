@@ -22,6 +22,7 @@ FUNCTIONS = [
     "MarkFailedFunction",
     "NotifyFunction",
     "WebhookSenderFunction",
+    "ReconcileFunction",
 ]
 
 

@@ -102,21 +102,29 @@ class InMemoryStore:
             return self._record(pk)
 
     def finish_step(
-        self, pk: str, index: int, *, generation: str, output: dict[str, Any], message: str, ttl: int
+        self,
+        pk: str,
+        index: int,
+        *,
+        generation: str,
+        lineage: str,
+        output: dict[str, Any],
+        message: str,
+        ttl: int,
     ) -> None:
         with self._lock:
             item = self.items[pk]
             done = set(item.get("done_steps", set()))
             if item["status"] != Status.PROCESSING.value or item["execution_name"] != generation or index in done:
                 raise StaleWrite("stale")
-            self.steps.setdefault((pk, generation), {})[index] = {**copy.deepcopy(output), "ttl": ttl}
+            self.steps.setdefault((pk, lineage), {})[index] = {**copy.deepcopy(output), "ttl": ttl}
             item["done_steps"] = done | {index}
             item["completed_steps"] = item.get("completed_steps", 0) + 1
             item["status_message"] = message
 
-    def step_outputs(self, pk: str, generation: str) -> list[dict[str, Any]]:
+    def step_outputs(self, pk: str, lineage: str) -> list[dict[str, Any]]:
         with self._lock:
-            return [copy.deepcopy(v) for _, v in sorted(self.steps.get((pk, generation), {}).items())]
+            return [copy.deepcopy(v) for _, v in sorted(self.steps.get((pk, lineage), {}).items())]
 
     # KeyStore
     def put_key(self, *, secret_hash: str, key_id: str, kind: str, label: str, created_at: str) -> None:

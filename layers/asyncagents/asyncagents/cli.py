@@ -5,6 +5,7 @@
     asyncagents keys revoke KEY_ID --table T
     asyncagents webhook-secret rotate --secret-id ARN [--grace-seconds 86400]
     asyncagents dead-letters list|redrive --api URL   # with ASYNCAGENTS_ADMIN_KEY; works on the local stack too
+    asyncagents redrive REQUEST_ID --key-id K [--user-id U] --api URL   # resume a failed request
     asyncagents local [--port 8001]                   # the local stack (same as python -m asyncagents.local)
 
 ``keys`` talks to the deployed DynamoDB table with your AWS credentials (``--table`` is the stack's
@@ -83,6 +84,26 @@ def _dead_letters(args: argparse.Namespace) -> int:
     return 0 if response.is_success else 1
 
 
+def _redrive(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    import httpx
+
+    key = args.admin_key or os.environ.get("ASYNCAGENTS_ADMIN_KEY")
+    if not key:
+        print("asyncagents: an admin key is needed (--admin-key or ASYNCAGENTS_ADMIN_KEY)", file=sys.stderr)
+        return 2
+    response = httpx.post(
+        args.api.rstrip("/") + "/v1/admin/requests/redrive",
+        headers={"X-Muxi-Admin-Key": key},
+        json={"key_id": args.key_id, "user_id": args.user_id, "request_id": args.request_id},
+        timeout=60,
+    )
+    print(json.dumps(response.json(), indent=2))
+    return 0 if response.is_success else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="asyncagents", description="asyncagents tools")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -116,6 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     letters.add_argument("--api", required=True, help="the API base URL (ApiUrl output, or http://127.0.0.1:8001)")
     letters.add_argument("--admin-key", default=None)
     letters.set_defaults(run=_dead_letters)
+
+    redrive = commands.add_parser("redrive", help="resume a failed request from its checkpoints")
+    redrive.add_argument("request_id")
+    redrive.add_argument("--key-id", required=True, help="the key_id shown in the request's status")
+    redrive.add_argument("--user-id", default="default")
+    redrive.add_argument("--api", required=True, help="the API base URL (ApiUrl output, or http://127.0.0.1:8001)")
+    redrive.add_argument("--admin-key", default=None)
+    redrive.set_defaults(run=_redrive)
 
     local = commands.add_parser("local", help="run the local stack", add_help=False)
     local.set_defaults(run=None)

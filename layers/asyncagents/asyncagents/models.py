@@ -115,6 +115,11 @@ class RequestRecord(BaseModel):
     processing_mode: str = "async"
     mode_reason: str = "forced"
     execution_name: str
+    # The first execution's name: step checkpoints live under it, so a redriven request (a new execution)
+    # finds the steps that already finished.
+    lineage: str = ""
+    redrive_count: int = 0
+    redriven_error: RequestError | None = None
     created_at: str
     started_at: str | None = None
     ended_at: str | None = None
@@ -163,7 +168,13 @@ class RequestRecord(BaseModel):
             "updated_at": self.ended_at or self.started_at or self.created_at,
             "processing_mode": self.processing_mode,
             "session_id": self.session_id,
+            "key_id": self.key_id,
         }
+        if self.redrive_count:
+            body["redrive"] = {
+                "count": self.redrive_count,
+                "previous_error": self.redriven_error.model_dump() if self.redriven_error else None,
+            }
         if self.status is Status.COMPLETED and self.result is not None:
             body["result"] = self.result.model_dump()
             body["duration_ms"] = self.duration_ms

@@ -34,10 +34,18 @@ class RequestStore(Protocol):
     def start_step(self, pk: str, index: int, *, generation: str, title: str, message: str) -> RequestRecord: ...
 
     def finish_step(
-        self, pk: str, index: int, *, generation: str, output: dict[str, Any], message: str, ttl: int
+        self,
+        pk: str,
+        index: int,
+        *,
+        generation: str,
+        lineage: str,
+        output: dict[str, Any],
+        message: str,
+        ttl: int,
     ) -> None: ...
 
-    def step_outputs(self, pk: str, generation: str) -> list[dict[str, Any]]: ...
+    def step_outputs(self, pk: str, lineage: str) -> list[dict[str, Any]]: ...
 
 
 class KeyStore(Protocol):

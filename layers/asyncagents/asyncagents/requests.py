@@ -138,6 +138,7 @@ class RequestService:
             }
         )
         now = self._clock()
+        execution_name = f"{pk.removeprefix('REQ#')}-{int(now.timestamp() * 1000)}"
         fields = {
             "pk": pk,
             "request_id": request_id,
@@ -153,7 +154,8 @@ class RequestService:
             "processing_mode": mode,
             "mode_reason": reason,
             # Derived from the record key and its creation: a retried accept reuses the stored name.
-            "execution_name": f"{pk.removeprefix('REQ#')}-{int(now.timestamp() * 1000)}",
+            "execution_name": execution_name,
+            "lineage": execution_name,
             "created_at": iso(now),
             "total_steps": 0,
             "completed_steps": 0,
@@ -219,6 +221,38 @@ class RequestService:
         except Exception:  # the workers' checkpoints stop the work anyway; the cancel itself stands
             logger.exception("could not stop execution %s", record.execution_name)
         return record, False
+
+    def redrive(self, principal: Principal, request_id: str) -> RequestRecord:
+        """Resume a failed request in a new execution of the same lineage: finished steps are skipped
+        (their checkpoints are kept), the failed step and those after it run again.
+
+        The one way a terminal status is ever left, and only by an operator: ``failed`` goes back to
+        ``processing``, the error is kept as ``redriven_error``, ``redrive_count`` grows.
+        """
+        record = self.get(principal, request_id)
+        if record.status is not Status.FAILED:
+            raise Conflict(
+                f"request {request_id} is {record.status.value}; only failed requests can be redriven",
+                details={"request_id": request_id, "status": record.status.value},
+            )
+        now = self._clock()
+        execution_name = f"{record.pk.removeprefix('REQ#')}-{int(now.timestamp() * 1000)}"
+        resumed = self._store.transition(
+            record.pk,
+            to=Status.PROCESSING,
+            allowed_from={Status.FAILED},
+            set_fields={
+                "execution_name": execution_name,
+                "lineage": record.lineage or record.execution_name,
+                "redrive_count": record.redrive_count + 1,
+                "redriven_error": record.error.model_dump() if record.error else None,
+                "status_message": f"Redriven: resuming after {record.completed_steps} finished step(s)",
+            },
+            remove_fields=("error", "ended_at", "duration_ms", "expires_at", "ttl", "current_step"),
+            generation=record.execution_name,
+        )
+        self._engine.start(execution_name, {"request_key": record.pk})
+        return resumed
 
     # -- helpers ---------------------------------------------------------------------------------
 

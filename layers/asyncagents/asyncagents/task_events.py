@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -25,3 +27,22 @@ class Failure(BaseModel):
 
 class FailureTask(RequestTask):
     error: Failure = Field(default_factory=Failure)
+
+
+class ExecutionEnded(BaseModel):
+    """The detail of an EventBridge "Step Functions Execution Status Change" event we reconcile."""
+
+    model_config = ConfigDict(extra="ignore")
+    name: str
+    status: str
+    input: str | None = None
+    error: str | None = None
+    cause: str | None = None
+
+    def request_key(self) -> str | None:
+        try:
+            return RequestTask.model_validate(
+                {**json.loads(self.input or "{}"), "execution_name": self.name}
+            ).request_key
+        except (ValueError, TypeError):
+            return None

@@ -141,6 +141,7 @@ class WorkflowSteps:
                 request_key,
                 index,
                 generation=execution_name,
+                lineage=record.lineage or record.execution_name,
                 output={
                     "index": index,
                     "title": step.title,
@@ -167,7 +168,7 @@ class WorkflowSteps:
             return {"status": record.status.value}
         if record.completed_steps != record.total_steps:
             raise IncompleteSteps(f"{record.completed_steps} of {record.total_steps} steps finished")
-        stored = self._store.step_outputs(request_key, execution_name)
+        stored = self._store.step_outputs(request_key, record.lineage or record.execution_name)
         outputs = [StepOutput(text=str(item["text"]), usage=Usage(**item.get("usage", {}))) for item in stored]
         answer = self._provider.finish(record.prompt, outputs)
         usage = (record.usage or Usage()) + answer.usage
@@ -221,6 +222,47 @@ class WorkflowSteps:
             current = stale.details.get("current")
             return {"status": current.status.value if current else "unknown"}
         return {"status": failed.status.value}
+
+    def reconcile(
+        self, request_key: str, execution_name: str, execution_status: str, error: str = "", cause: str = ""
+    ) -> dict[str, Any]:
+        """An execution ended without the workflow recording it (workflow timeout, a stop that was not
+        a cancel, a failure no Catch could take): end the request as failed, so none stays processing."""
+        record = self._store.get(request_key)
+        if record is None:
+            return {"status": "unknown", "reconciled": False}
+        if record.status.is_terminal or record.execution_name != execution_name:
+            return {"status": record.status.value, "reconciled": False}
+        timeouts = self._formation.overlord.workflow.timeouts
+        if execution_status == "TIMED_OUT":
+            failure = {
+                "type": "timeout",
+                "message": f"Workflow exceeded timeout ({timeouts.workflow_timeout}s)",
+                "retryable": True,
+            }
+        elif execution_status == "ABORTED":
+            failure = {"type": "aborted", "message": "the workflow was stopped before it finished", "retryable": True}
+        else:
+            failure = describe_failure(error or "States.Runtime", cause, task_timeout=timeouts.task_timeout)
+        try:
+            failed = self._store.transition(
+                request_key,
+                to=Status.FAILED,
+                allowed_from=sources_of(Status.FAILED),
+                set_fields={
+                    **terminal_fields(
+                        record, now=self._clock(), retention_seconds=self._formation.async_.result_retention_seconds
+                    ),
+                    "error": failure,
+                    "status_message": f"Failed: {failure['message']}",
+                },
+                remove_fields=("current_step",),
+                generation=execution_name,
+            )
+        except StaleWrite as stale:
+            current = stale.details.get("current")
+            return {"status": current.status.value if current else "unknown", "reconciled": False}
+        return {"status": failed.status.value, "reconciled": True}
 
     def _require(self, request_key: str) -> RequestRecord:
         record = self._store.get(request_key)

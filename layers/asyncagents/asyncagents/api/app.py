@@ -191,6 +191,22 @@ def revoke_key(key_id: str) -> Response:
     return _json(200, {"key_id": key_id, "revoked": True})
 
 
+class RedriveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key_id: str = Field(min_length=1, max_length=64)
+    user_id: UserId = DEFAULT_USER_ID
+    request_id: str = Field(min_length=1, max_length=128)
+
+
+@app.post("/v1/admin/requests/redrive")
+def redrive_request() -> Response:
+    _admin()
+    wanted = RedriveRequest.model_validate(_body())
+    principal = Principal(key_id=wanted.key_id, user_id=wanted.user_id)
+    record = runtime.request_service().redrive(principal, wanted.request_id)
+    return _json(202, {**record.to_public(), "redrive_count": record.redrive_count})
+
+
 @app.get("/v1/admin/webhooks/dead-letters")
 def list_dead_letters() -> Response:
     _admin()

@@ -33,10 +33,10 @@ KEY_SK = "KEY"
 OWNER_INDEX = "ByOwner"
 
 
-def step_sk(generation: str, index: int) -> str:
-    """Step checkpoints belong to one generation of a request (one execution), so a request id reused
-    after its retention never sees the old request's steps."""
-    return f"STEP#{generation}#{index:04d}"
+def step_sk(lineage: str, index: int) -> str:
+    """Step checkpoints belong to one lineage of a request (its first execution and its redrives), so a
+    request id reused after its retention never sees the old request's steps."""
+    return f"STEP#{lineage}#{index:04d}"
 
 
 def _record(item: dict[str, Any]) -> RequestRecord:
@@ -334,7 +334,15 @@ class RequestsTable:
         return _record(response["Attributes"])
 
     def finish_step(
-        self, pk: str, index: int, *, generation: str, output: dict[str, Any], message: str, ttl: int
+        self,
+        pk: str,
+        index: int,
+        *,
+        generation: str,
+        lineage: str,
+        output: dict[str, Any],
+        message: str,
+        ttl: int,
     ) -> None:
         """Store a step's output and count it done, atomically, only while the request is processing.
 
@@ -346,7 +354,7 @@ class RequestsTable:
                     {
                         "Put": {
                             "TableName": self._table,
-                            "Item": to_item({**output, "pk": pk, "sk": step_sk(generation, index), "ttl": ttl}),
+                            "Item": to_item({**output, "pk": pk, "sk": step_sk(lineage, index), "ttl": ttl}),
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
@@ -382,13 +390,13 @@ class RequestsTable:
             _raise_contention(error)
             raise
 
-    def step_outputs(self, pk: str, generation: str) -> list[dict[str, Any]]:
-        """Every stored step output of one generation of a request, in step order."""
+    def step_outputs(self, pk: str, lineage: str) -> list[dict[str, Any]]:
+        """Every stored step output of one lineage of a request (its first execution and any redrive)."""
         outputs: list[dict[str, Any]] = []
         arguments: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": serialize(pk), ":prefix": serialize(f"STEP#{generation}#")},
+            "ExpressionAttributeValues": {":pk": serialize(pk), ":prefix": serialize(f"STEP#{lineage}#")},
             "ConsistentRead": True,
         }
         while True:

@@ -189,3 +189,67 @@ class SqsPoller(_Poller):
             "eventSourceARN": self._queue_arn,
             "awsRegion": "us-east-1",
         }
+
+
+class ExecutionWatcher(_Poller):
+    """EventBridge's "Step Functions Execution Status Change" events, emulated: moto emits none, so this
+    lists executions and sends one event per execution that ended in one of ``statuses``."""
+
+    def __init__(
+        self,
+        sfn: Any,
+        state_machine_arn: str,
+        statuses: tuple[str, ...],
+        handler: Handler,
+        function_arn: str,
+        *,
+        interval: float = 0.1,
+    ) -> None:
+        super().__init__("asyncagents-execution-watcher", handler, function_arn, interval)
+        self._sfn = sfn
+        self._machine = state_machine_arn
+        self._statuses = statuses
+        self._seen: set[str] = set()
+
+    def poll_once(self) -> bool:
+        busy = False
+        for status in self._statuses:
+            paginator = self._sfn.get_paginator("list_executions")
+            for page in paginator.paginate(stateMachineArn=self._machine, statusFilter=status):
+                for execution in page["executions"]:
+                    if execution["executionArn"] in self._seen:
+                        continue
+                    self._seen.add(execution["executionArn"])
+                    busy = True
+                    self._send(self._sfn.describe_execution(executionArn=execution["executionArn"]))
+        return busy
+
+    def _send(self, execution: dict[str, Any]) -> None:
+        detail = {
+            "executionArn": execution["executionArn"],
+            "stateMachineArn": self._machine,
+            "name": execution["name"],
+            "status": execution["status"],
+            "startDate": int(execution["startDate"].timestamp() * 1000),
+            "stopDate": int(execution["stopDate"].timestamp() * 1000) if execution.get("stopDate") else None,
+            "input": execution.get("input"),
+            "output": execution.get("output"),
+            "error": execution.get("error"),
+            "cause": execution.get("cause"),
+        }
+        event = {
+            "version": "0",
+            "id": f"local-{execution['name']}",
+            "detail-type": "Step Functions Execution Status Change",
+            "source": "aws.states",
+            "account": "123456789012",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": "us-east-1",
+            "resources": [execution["executionArn"]],
+            "detail": detail,
+        }
+        try:
+            self._invoke(event)
+        except Exception:  # EventBridge retries; so do we, on the next poll
+            logger.exception("reconciling %s failed; will retry", execution["name"])
+            self._seen.discard(execution["executionArn"])

@@ -330,12 +330,20 @@ class LocalStack:
 
     def _start_pollers(self, functions: dict[str, str]) -> None:
         """One poller per event source mapping in the template, as Lambda's pollers would be."""
-        from asyncagents.local.pollers import SqsPoller, StreamPoller
+        from asyncagents.local.pollers import ExecutionWatcher, SqsPoller, StreamPoller
 
         for source in self.spec.event_sources:
             handler = self.lambdas.handler_of(f"asyncagents-{self.stage}-{source.function}")
             poller: Any
-            if source.kind == "dynamodb-stream":
+            if source.kind == "execution-status":
+                poller = ExecutionWatcher(
+                    self.client("stepfunctions"),
+                    self.state_machine_arn,
+                    source.statuses,
+                    handler,
+                    functions[source.function],
+                )
+            elif source.kind == "dynamodb-stream":
                 table = self.client("dynamodb").describe_table(TableName=self.table_name)["Table"]
                 poller = StreamPoller(
                     self.client("dynamodbstreams"),

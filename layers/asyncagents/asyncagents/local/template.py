@@ -70,9 +70,10 @@ class EventSource:
     """An ``AWS::Lambda::EventSourceMapping``: which function reads which stream or queue."""
 
     function: str
-    source: str  # the logical id of the table (stream) or queue
-    kind: str  # "dynamodb-stream" | "sqs"
+    source: str  # the logical id of the table (stream), queue or state machine
+    kind: str  # "dynamodb-stream" | "sqs" | "execution-status" (an EventBridge rule on Step Functions)
     batch_size: int
+    statuses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,20 @@ def read_stack(template_path: Path) -> StackSpec:
         kind = resource["Type"]
         properties = resource.get("Properties", {})
         if kind == "AWS::Serverless::Function":
+            for event in properties.get("Events", {}).values():
+                pattern = event.get("Properties", {}).get("Pattern", {})
+                if event.get("Type") == "EventBridgeRule" and pattern.get("source") == ["aws.states"]:
+                    detail = pattern.get("detail", {})
+                    machines = detail.get("stateMachineArn", [{}])
+                    event_sources.append(
+                        EventSource(
+                            function=logical_id,
+                            source=str(machines[0].get("Ref", "")) if machines else "",
+                            kind="execution-status",
+                            batch_size=1,
+                            statuses=tuple(detail.get("status", [])),
+                        )
+                    )
             functions[logical_id] = FunctionSpec(
                 logical_id=logical_id,
                 code_dir=root / properties["CodeUri"],

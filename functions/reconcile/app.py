@@ -1,0 +1,24 @@
+"""ReconcileFunction: a workflow execution ended without recording it (timeout, stop, uncaught failure):
+end its request as failed, so that no request is ever left processing."""
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from asyncagents import runtime
+from asyncagents.task_events import ExecutionEnded
+
+logger = Logger(service="asyncagents-reconcile")
+
+
+@logger.inject_lambda_context
+@event_source(data_class=EventBridgeEvent)
+def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict:
+    ended = ExecutionEnded.model_validate(event.detail)
+    request_key = ended.request_key()
+    if request_key is None:
+        logger.warning("execution %s has no request key in its input", ended.name)
+        return {"reconciled": False}
+    return runtime.workflow_steps().reconcile(
+        request_key, ended.name, ended.status, ended.error or "", ended.cause or ""
+    )
