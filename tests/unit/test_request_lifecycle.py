@@ -354,3 +354,47 @@ def test_request_id_reused_after_retention_starts_clean_and_old_workers_cannot_t
     new_run.finish()
     result = service.get(ALICE, "reused").to_public()["result"]["text"]
     assert "Beta three" in result and "Alpha" not in result
+
+
+@pytest.mark.parametrize(
+    ("execution_status", "error_type", "message"),
+    [
+        ("TIMED_OUT", "timeout", "Workflow exceeded timeout (3600s)"),
+        ("ABORTED", "aborted", "the workflow was stopped before it finished"),
+        ("FAILED", "internal_error", "the workflow failed (States.DataLimitExceeded)"),
+    ],
+)
+def test_reconciler_ends_requests_the_workflow_could_not(service, steps, store, execution_status, error_type, message):
+    record = service.submit(ALICE, ChatRequest(message="a, b")).record
+    run = Execution(steps, store, record.pk)
+    run.plan()
+    outcome = steps.reconcile(record.pk, run.name, execution_status, "States.DataLimitExceeded", "")
+    assert outcome == {"status": "failed", "reconciled": True}
+    final = store.get(record.pk)
+    assert (final.error.type, final.error.message) == (error_type, message)
+    # Already ended, or another generation's execution: nothing to do.
+    assert steps.reconcile(record.pk, run.name, "ABORTED")["reconciled"] is False
+    assert steps.reconcile(record.pk, "some-other-execution", "ABORTED")["reconciled"] is False
+
+
+def test_redrive_only_for_failed_requests_and_keeps_the_lineage(service, steps, store, engine):
+    record = service.submit(ALICE, ChatRequest(message="a, b", request_id="rd")).record
+    run = Execution(steps, store, record.pk)
+    run.plan()
+    run.run_step(0, "A")
+    with pytest.raises(Conflict):
+        service.redrive(ALICE, "rd")  # processing, not failed
+    run.mark_failed("PermanentProviderError", '{"errorMessage": "no"}')
+
+    resumed = service.redrive(ALICE, "rd")
+    assert resumed.status is Status.PROCESSING and resumed.error is None and resumed.expires_at is None
+    assert resumed.lineage == record.execution_name != resumed.execution_name
+    assert engine.started[-1] == (resumed.execution_name, {"request_key": record.pk})
+    # the old execution can no longer write; the new one skips the finished step
+    assert run.run_step(1, "B")["skipped"] == "not_processing"
+    second = Execution(steps, store, record.pk)
+    assert second.plan()["proceed"]
+    assert second.run_step(0, "A")["skipped"] == "already_done"
+    second.run_step(1, "B")
+    second.finish()
+    assert service.get(ALICE, "rd").status is Status.COMPLETED

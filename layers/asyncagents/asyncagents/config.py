@@ -65,7 +65,7 @@ class Timeouts(_Strict):
     task_timeout: int = Field(
         300, ge=1, le=870, description="Seconds per step; the step's Lambda gets 30 s more (Lambda stops at 900)."
     )
-    workflow_timeout: int = Field(3600, ge=10, le=365 * 86_400)
+    workflow_timeout: int = Field(3600, ge=1, le=365 * 86_400)
 
     @model_validator(mode="after")
     def _task_fits_in_workflow(self) -> Timeouts:
@@ -105,6 +105,7 @@ class DemoProviderSettings(_Strict):
     fail_transient: int = Field(0, ge=0, le=100, description="Each step fails this many times, then succeeds.")
     fail_permanent: bool = False
     hang_seconds: float = Field(0, ge=0, le=3600, description="If > 0, each step sleeps this long (to test timeouts).")
+    fail_step: int | None = Field(None, ge=0, description="Apply the faults above to this step (0-based) only.")
 
 
 class LLMSettings(_Strict):

@@ -236,7 +236,9 @@ class RequestService:
                 details={"request_id": request_id, "status": record.status.value},
             )
         now = self._clock()
-        execution_name = f"{record.pk.removeprefix('REQ#')}-{int(now.timestamp() * 1000)}"
+        # Never the name of an earlier execution (StartExecution would answer with that one).
+        attempt = record.redrive_count + 1
+        execution_name = f"{record.pk.removeprefix('REQ#')}-{int(now.timestamp() * 1000)}-r{attempt}"
         resumed = self._store.transition(
             record.pk,
             to=Status.PROCESSING,
@@ -244,7 +246,7 @@ class RequestService:
             set_fields={
                 "execution_name": execution_name,
                 "lineage": record.lineage or record.execution_name,
-                "redrive_count": record.redrive_count + 1,
+                "redrive_count": attempt,
                 "redriven_error": record.error.model_dump() if record.error else None,
                 "status_message": f"Redriven: resuming after {record.completed_steps} finished step(s)",
             },

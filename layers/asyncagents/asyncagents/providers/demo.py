@@ -80,6 +80,8 @@ class DemoProvider:
 
     def run_step(self, step: PlannedStep, context: StepContext) -> StepOutput:
         _, settings = split_directive(context.message, self._settings)
+        if settings.fail_step is not None and settings.fail_step != context.index:
+            settings = settings.model_copy(update={"fail_permanent": False, "fail_transient": 0, "hang_seconds": 0})
         if settings.fail_permanent:
             raise PermanentProviderError(f"demo provider configured to fail permanently (step {context.index + 1})")
         if context.attempt <= settings.fail_transient:

@@ -1,0 +1,128 @@
+"""Cancel raced against completion, hundreds of times, on moto's DynamoDB and the real state machine.
+
+Every write to a request goes through the table's stream, so the stream is the witness: each change of
+status must be an allowed transition, a terminal request must never change status, result or error,
+a cancelled request must have no result, and a completed one must keep its result.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+
+import pytest
+
+from asyncagents import runtime
+from asyncagents.data.dynamo import from_item
+from asyncagents.errors import Conflict
+from asyncagents.models import ALLOWED_TRANSITIONS, Status
+from asyncagents.requests import Principal
+from asyncagents.schemas import ChatRequest
+from tests.stack_fixture import stack_fixture, wait_for
+
+pytestmark = pytest.mark.integration
+
+REQUESTS = 200
+WAVE = 20  # requests raced at once: enough overlap to race, not so many that moto's pace hides the race
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    yield from stack_fixture(tmp_path_factory, {"async": {"result_retention_seconds": 600}})
+
+
+def stream_changes(stack) -> list[tuple[dict, dict]]:
+    """Every (old image, new image) of a request record the stream has seen, oldest first."""
+    streams = stack.client("dynamodbstreams")
+    arn = stack.client("dynamodb").describe_table(TableName=stack.table_name)["Table"]["LatestStreamArn"]
+    changes = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            response = streams.get_records(ShardIterator=iterator, Limit=1000)
+            for record in response["Records"]:
+                images = record["dynamodb"]
+                new = from_item(images.get("NewImage", {}))
+                if new.get("sk") == "REQUEST":
+                    changes.append((from_item(images.get("OldImage", {})), new))
+            if not response["Records"]:
+                break
+            iterator = response.get("NextShardIterator")
+    return changes
+
+
+def illegal(old: dict, new: dict) -> str | None:
+    if not old:
+        return None if new.get("status") == Status.PENDING.value else f"created as {new.get('status')}"
+    before, after = Status(old["status"]), Status(new["status"])
+    if before.is_terminal:
+        for field in ("status", "result", "error", "ended_at"):
+            if old.get(field) != new.get(field):
+                return f"terminal {before.value} changed {field}"
+        return None
+    if after != before and after not in ALLOWED_TRANSITIONS[before]:
+        return f"{before.value} -> {after.value}"
+    if after is Status.CANCELLED and new.get("result"):
+        return "cancelled with a result"
+    return None
+
+
+def test_cancel_racing_completion_never_makes_an_illegal_transition(stack):
+    key = runtime.key_service().authenticate(stack.keys.client_key, kind="client")
+    principal = Principal(key_id=key.key_id, user_id=f"race-{uuid.uuid4().hex[:6]}")
+    service = runtime.request_service()
+    rng = random.Random(20261122)
+    outcomes: dict[str, str] = {}
+    lock = threading.Lock()
+
+    # How long a request takes here when WAVE run at once, so that cancels land before, during and after
+    # completion (moto is much slower under concurrency than AWS).
+    started = time.monotonic()
+    probes = [service.submit(principal, ChatRequest(message=f"probe {i}")).record for i in range(WAVE)]
+    finished: list[float] = []
+    for probe in probes:
+        wait_for(lambda p=probe: service.get(principal, p.request_id).status.is_terminal, timeout=60)
+        finished.append(time.monotonic() - started)
+    typical = sorted(finished)[len(finished) // 2]
+
+    def race(index: int) -> None:
+        delay = rng.uniform(0.0, 2.0 * typical)
+        step = rng.choice([0.0, 0.02, 0.05])
+        record = service.submit(principal, ChatRequest(message=f"race {index} [demo step_seconds={step}]")).record
+        time.sleep(delay)
+        try:
+            service.cancel(principal, record.request_id)
+            outcome = "cancelled"
+        except Conflict:
+            outcome = "completed first"
+        with lock:
+            outcomes[record.request_id] = outcome
+
+    for wave in range(0, REQUESTS, WAVE):
+        threads = [threading.Thread(target=race, args=(i,)) for i in range(wave, wave + WAVE)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    wait_for(lambda: not stack.executions("RUNNING"), timeout=120)
+
+    finals = {request_id: service.get(principal, request_id) for request_id in outcomes}
+    for request_id, outcome in outcomes.items():
+        final = finals[request_id]
+        if outcome == "cancelled":
+            assert final.status is Status.CANCELLED and final.result is None, request_id
+        else:
+            assert final.status is Status.COMPLETED and final.result is not None, request_id
+    # Both sides of the race were exercised, in good numbers.
+    counts = {outcome: list(outcomes.values()).count(outcome) for outcome in ("cancelled", "completed first")}
+    assert min(counts.values()) >= REQUESTS // 10, counts
+
+    mine = {final.pk for final in finals.values()}
+    changes = [(old, new) for old, new in stream_changes(stack) if new["pk"] in mine]
+    violations = [f"{new['request_id']}: {why}" for old, new in changes if (why := illegal(old, new))]
+    assert len(changes) >= REQUESTS * 2
+    assert violations == [], violations[:10]

@@ -1,0 +1,113 @@
+"""Timeouts, retries, the reconciler and redrive, with the real state machine on moto."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from asyncagents import runtime
+from asyncagents.errors import Conflict
+from asyncagents.models import Status
+from asyncagents.requests import Principal
+from asyncagents.schemas import ChatRequest
+from tests.stack_fixture import TEST_FORMATION, stack_fixture, wait_for
+
+pytestmark = pytest.mark.integration
+
+TASK_TIMEOUT = 2
+WORKFLOW_TIMEOUT = 6
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    workflow = {
+        **TEST_FORMATION["overlord"]["workflow"],
+        "timeouts": {"task_timeout": TASK_TIMEOUT, "workflow_timeout": WORKFLOW_TIMEOUT},
+        "retry": {"max_attempts": 2, "initial_delay": 1, "max_delay": 2, "backoff_factor": 2.0},
+    }
+    yield from stack_fixture(
+        tmp_path_factory, {"overlord": {"workflow": workflow}, "async": {"result_retention_seconds": 120}}
+    )
+
+
+@pytest.fixture
+def principal(stack) -> Principal:
+    key = runtime.key_service().authenticate(stack.keys.client_key, kind="client")
+    return Principal(key_id=key.key_id, user_id=f"user-{uuid.uuid4().hex[:8]}")
+
+
+def submit(principal: Principal, message: str):
+    return runtime.request_service().submit(principal, ChatRequest(message=message)).record
+
+
+def wait_terminal(principal: Principal, request_id: str, timeout: float = 30):
+    service = runtime.request_service()
+    return wait_for(lambda: (r := service.get(principal, request_id)).status.is_terminal and r, timeout=timeout)
+
+
+def test_hung_step_times_out_is_retried_then_fails_as_timeout(stack, principal):
+    record = submit(principal, "stuck [demo hang_seconds=5]")
+    final = wait_terminal(principal, record.request_id)
+    assert final.status is Status.FAILED
+    assert final.error is not None
+    assert final.error.model_dump() == {
+        "type": "timeout",
+        "message": f"Task exceeded timeout ({TASK_TIMEOUT}s)",
+        "retryable": True,
+    }
+    assert final.step_attempts == {"0": 2}  # max_attempts: 2
+
+
+def test_workflow_timeout_is_reconciled_so_nothing_stays_processing(stack, principal):
+    # Five steps of 1.5 s each fit the task timeout but not the 6 s workflow timeout.
+    record = submit(principal, "a, b, c, d, e [demo step_seconds=1.5]")
+    final = wait_terminal(principal, record.request_id, timeout=WORKFLOW_TIMEOUT + 10)
+    assert final.status is Status.FAILED
+    assert final.error is not None
+    assert final.error.model_dump() == {
+        "type": "timeout",
+        "message": f"Workflow exceeded timeout ({WORKFLOW_TIMEOUT}s)",
+        "retryable": True,
+    }
+    assert 0 < final.completed_steps < 5
+
+
+def test_an_execution_stopped_outside_a_cancel_is_reconciled_as_aborted(stack, principal):
+    record = submit(principal, "a, b, c [demo step_seconds=0.5]")
+    wait_for(lambda: runtime.request_service().get(principal, record.request_id).status is Status.PROCESSING)
+    arn = f"{stack.state_machine_arn.replace(':stateMachine:', ':execution:')}:{record.execution_name}"
+    stack.client("stepfunctions").stop_execution(executionArn=arn, cause="operator")
+    final = wait_terminal(principal, record.request_id)
+    assert final.status is Status.FAILED
+    # On AWS a stop skips every Catch and the reconciler records "aborted". moto instead fails the running
+    # step with States.Runtime, which the workflow's own Catch records first. Either way nothing stays
+    # processing, and the reconciler then finds the request already ended.
+    assert final.error is not None and final.error.type in {"aborted", "internal_error"}
+
+
+def test_redrive_resumes_at_the_failed_step_without_rerunning_finished_ones(stack, principal):
+    # Step 2 fails three times: the first execution gives up after two attempts.
+    record = submit(principal, "first, second, third [demo fail_step=1 fail_transient=3]")
+    failed = wait_terminal(principal, record.request_id)
+    assert failed.status is Status.FAILED and failed.error is not None and failed.error.retryable
+    assert failed.step_attempts == {"0": 1, "1": 2, "2": 0}
+    table = runtime.requests_table()
+    first_outputs = table.step_outputs(failed.pk, failed.lineage)
+    assert [o["index"] for o in first_outputs] == [0]
+
+    resumed = runtime.request_service().redrive(principal, record.request_id)
+    assert resumed.status is Status.PROCESSING and resumed.execution_name != failed.execution_name
+    final = wait_terminal(principal, record.request_id)
+
+    assert final.status is Status.COMPLETED
+    assert final.step_attempts == {"0": 1, "1": 4, "2": 1}  # step 1 ran once, step 2 resumed, step 3 once
+    outputs = table.step_outputs(final.pk, final.lineage)
+    assert [o["index"] for o in outputs] == [0, 1, 2]
+    assert outputs[0]["finished_at"] == first_outputs[0]["finished_at"]
+    assert final.redrive_count == 1 and final.redriven_error is not None
+    public = final.to_public()
+    assert public["redrive"]["count"] == 1 and "error" not in public
+
+    with pytest.raises(Conflict):  # only failed requests can be redriven
+        runtime.request_service().redrive(principal, record.request_id)
