@@ -247,7 +247,10 @@ def bench_webhooks(latency: float = 0.5, batch: int = 10) -> None:
             key = runtime.key_service().authenticate(keys.client_key, kind="client")
             principal = Principal(key_id=key.key_id, user_id="bench")
             service = runtime.request_service()
-            records = [service.submit(principal, ChatRequest(message=f"item {i}")).record for i in range(batch)]
+            records = [
+                service.submit(principal, ChatRequest.model_validate({"message": f"item {i}", "async": True})).record
+                for i in range(batch)
+            ]
             messages = []
             for record in records:
                 while not (current := service.get(principal, record.request_id)).status.is_terminal:

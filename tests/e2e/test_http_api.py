@@ -57,7 +57,9 @@ def test_seed_flow_async_submit_poll_progress_result_then_404(http, user):
         "status": "processing",
         "delivery": "polling",
         "poll_url": f"/v1/requests/{request_id}",
+        "estimated_seconds": accepted["estimated_seconds"],
     }
+    assert accepted["estimated_seconds"] > 0
     assert response.headers["location"] == f"/v1/requests/{request_id}"
 
     first = http.get(f"/v1/requests/{request_id}", headers=headers(user)).json()
@@ -82,6 +84,28 @@ def test_sync_request_answers_200_with_finished_request(http, user):
     body = response.json()
     assert body["status"] == "completed" and body["processing_mode"] == "sync"
     assert "Quick question" in body["result"]["text"]
+
+
+def test_auto_mode_decides_by_the_estimate(http, user):
+    quick = http.post("/v1/chat", json={"message": "What's the weather in SF?"}, headers=headers(user))
+    assert quick.status_code == 200
+    assert quick.json()["processing_mode"] == "sync" and quick.json()["mode_reason"] == "estimate"
+
+    research = http.post(
+        "/v1/chat",
+        json={"message": "Research 3 competitors, compare features, create report"},
+        headers=headers(user),
+    )
+    assert research.status_code == 202
+    assert research.json()["estimated_seconds"] >= 60 and "estimated_time" not in research.json()
+    status = http.get(f"/v1/requests/{research.json()['request_id']}", headers=headers(user)).json()
+    assert status["mode_reason"] == "estimate"
+    assert {f["name"] for f in status["estimate"]["factors"]} >= {"research", "analysis", "file"}
+
+    lowered = http.post(
+        "/v1/chat", json={"message": "What's the weather in SF?", "threshold_seconds": 1}, headers=headers(user)
+    )
+    assert lowered.status_code == 202
 
 
 def test_sync_request_outlasting_the_wait_answers_202(http, user):

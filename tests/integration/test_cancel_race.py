@@ -33,6 +33,10 @@ def stack(tmp_path_factory):
     yield from stack_fixture(tmp_path_factory, {"async": {"result_retention_seconds": 600}})
 
 
+def chat(message: str) -> ChatRequest:
+    return ChatRequest.model_validate({"message": message, "async": True})
+
+
 def stream_changes(stack) -> list[tuple[dict, dict]]:
     """Every (old image, new image) of a request record the stream has seen, oldest first."""
     streams = stack.client("dynamodbstreams")
@@ -82,7 +86,7 @@ def test_cancel_racing_completion_never_makes_an_illegal_transition(stack):
     # How long a request takes here when WAVE run at once, so that cancels land before, during and after
     # completion (moto is much slower under concurrency than AWS).
     started = time.monotonic()
-    probes = [service.submit(principal, ChatRequest(message=f"probe {i}")).record for i in range(WAVE)]
+    probes = [service.submit(principal, chat(f"probe {i}")).record for i in range(WAVE)]
     finished: list[float] = []
     for probe in probes:
         wait_for(lambda p=probe: service.get(principal, p.request_id).status.is_terminal, timeout=60)
@@ -92,7 +96,7 @@ def test_cancel_racing_completion_never_makes_an_illegal_transition(stack):
     def race(index: int) -> None:
         delay = rng.uniform(0.0, 2.0 * typical)
         step = rng.choice([0.0, 0.02, 0.05])
-        record = service.submit(principal, ChatRequest(message=f"race {index} [demo step_seconds={step}]")).record
+        record = service.submit(principal, chat(f"race {index} [demo step_seconds={step}]")).record
         time.sleep(delay)
         try:
             service.cancel(principal, record.request_id)

@@ -38,7 +38,11 @@ def principal(stack) -> Principal:
 
 
 def submit(principal: Principal, message: str):
-    return runtime.request_service().submit(principal, ChatRequest(message=message)).record
+    return (
+        runtime.request_service()
+        .submit(principal, ChatRequest.model_validate({"message": message, "async": True}))
+        .record
+    )
 
 
 def wait_terminal(principal: Principal, request_id: str, timeout: float = 30):

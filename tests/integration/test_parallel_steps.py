@@ -26,7 +26,12 @@ def test_parallel_steps_all_finish_and_are_all_in_the_answer(stack):
     principal = Principal(key_id=key.key_id, user_id=f"p-{uuid.uuid4().hex[:6]}")
     service = runtime.request_service()
     ids = [
-        service.submit(principal, ChatRequest(message="one, two, three, four, five [demo step_seconds=0.2]")).record
+        service.submit(
+            principal,
+            ChatRequest.model_validate(
+                {"message": "one, two, three, four, five [demo step_seconds=0.2]", "async": True}
+            ),
+        ).record
         for _ in range(3)
     ]
     for record in ids:

@@ -28,7 +28,9 @@ def principal(stack) -> Principal:
 
 
 def submit(principal: Principal, message: str, **fields):
-    return runtime.request_service().submit(principal, ChatRequest.model_validate({"message": message, **fields}))
+    """Async unless told otherwise: these tests follow the workflow, not the sync wait."""
+    body = {"message": message, "async": True, **fields}
+    return runtime.request_service().submit(principal, ChatRequest.model_validate(body))
 
 
 def wait_terminal(principal: Principal, request_id: str):
@@ -48,7 +50,7 @@ def execution_of(stack, record) -> dict:
 
 def test_request_runs_plan_steps_finish_with_progress(stack, principal):
     # Given a three-clause request
-    submission = submit(principal, "Research AI trends, compare vendors, write a summary", **{"async": True})
+    submission = submit(principal, "Research AI trends, compare vendors, write a summary")
     request_id = submission.record.request_id
 
     # When the workflow runs, the statuses and progress seen by a poller only move forward
@@ -175,3 +177,18 @@ def test_list_pages_newest_first_and_rejects_foreign_cursor(stack, principal):
         service.list(other, limit=2, cursor=cursor, status=None)
     with pytest.raises(BadRequest):
         service.list(principal, limit=2, cursor="not-a-cursor", status=None)
+
+
+def test_completed_requests_teach_the_estimator(stack, principal):
+    message = "Translate 'good morning' into French and Italian"
+    estimator = runtime.estimator()
+    before = estimator.estimate("test-formation", message)
+    final = wait_terminal(principal, submit(principal, message).record.request_id)
+    assert final.status is Status.COMPLETED
+
+    stored = runtime.requests_table().get_history("test-formation", before.kind)
+    assert stored is not None and stored["samples"] >= 1
+    after = estimator.estimate("test-formation", message)
+    assert after.history_samples == stored["samples"]
+    assert after.seconds != before.seconds  # the demo is far faster than the factor table expects
+    assert after.seconds < before.seconds

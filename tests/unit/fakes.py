@@ -18,6 +18,7 @@ class InMemoryStore:
         self.items: dict[str, dict[str, Any]] = {}
         self.steps: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
         self.keys: dict[str, dict[str, Any]] = {}
+        self.history: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: list[str] = []
         self._lock = threading.Lock()
 
@@ -126,6 +127,16 @@ class InMemoryStore:
         with self._lock:
             return [copy.deepcopy(v) for _, v in sorted(self.steps.get((pk, lineage), {}).items())]
 
+    # HistoryStore
+    def get_history(self, formation_id: str, kind: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.history.get((formation_id, kind)))
+
+    def add_history(self, formation_id: str, kind: str, log_ratio: float) -> None:
+        with self._lock:
+            item = self.history.setdefault((formation_id, kind), {"samples": 0, "sum_log_ratio": 0.0})
+            item["samples"] += 1
+            item["sum_log_ratio"] += log_ratio
+
     # KeyStore
     def put_key(self, *, secret_hash: str, key_id: str, kind: str, label: str, created_at: str) -> None:
         self.keys[secret_hash] = {"key_id": key_id, "kind": kind, "label": label, "created_at": created_at}
@@ -172,3 +183,16 @@ class ManualClock:
         from datetime import timedelta
 
         self.now = self.now + timedelta(seconds=seconds)
+
+
+class FakeTimer:
+    """A monotonic clock that only moves when something sleeps: waits take no real time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.001)

@@ -15,7 +15,7 @@ from asyncagents.requests import Principal, RequestService
 from asyncagents.schemas import ChatRequest
 from asyncagents.workflow import WorkflowSteps, describe_failure
 
-from .fakes import InMemoryStore, ManualClock, RecordingEngine
+from .fakes import FakeTimer, InMemoryStore, ManualClock, RecordingEngine
 
 ALICE = Principal(key_id="key_a", user_id="alice")
 BOB = Principal(key_id="key_a", user_id="bob")
@@ -43,7 +43,8 @@ def engine() -> RecordingEngine:
 
 @pytest.fixture
 def service(store, engine, formation, clock) -> RequestService:
-    return RequestService(store, engine, formation, clock=clock, sleep=lambda _: None)
+    timer = FakeTimer()
+    return RequestService(store, engine, formation, clock=clock, sleep=timer.sleep, monotonic=timer.monotonic)
 
 
 @pytest.fixture

@@ -118,6 +118,7 @@ class RequestRecord(BaseModel):
     # The first execution's name: step checkpoints live under it, so a redriven request (a new execution)
     # finds the steps that already finished.
     lineage: str = ""
+    estimate: dict[str, Any] | None = None
     redrive_count: int = 0
     redriven_error: RequestError | None = None
     created_at: str
@@ -169,7 +170,16 @@ class RequestRecord(BaseModel):
             "processing_mode": self.processing_mode,
             "session_id": self.session_id,
             "key_id": self.key_id,
+            "mode_reason": self.mode_reason,
         }
+        if self.estimate:
+            body["estimate"] = {
+                "seconds": self.estimate.get("seconds"),
+                "range": [self.estimate.get("low"), self.estimate.get("high")],
+                "kind": self.estimate.get("kind"),
+                "factors": self.estimate.get("factors", []),
+                "history_samples": self.estimate.get("history_samples", 0),
+            }
         if self.redrive_count:
             body["redrive"] = {
                 "count": self.redrive_count,

@@ -14,6 +14,7 @@ from typing import Any
 
 from asyncagents.config import AsyncMode, FormationConfig
 from asyncagents.errors import Conflict, NotFound, StaleWrite
+from asyncagents.estimator import Estimate, Estimator
 from asyncagents.lifecycle import terminal_fields
 from asyncagents.models import (
     RequestRecord,
@@ -60,8 +61,9 @@ def idempotency_request_id(idempotency_key: str) -> str:
     return "req_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
 
 
-def decide_mode(chat: ChatRequest, formation: FormationConfig) -> tuple[str, str]:
-    """Sync or async, and why. The estimator of auto mode is a later feature: until then auto means async."""
+def decide_mode(chat: ChatRequest, formation: FormationConfig, estimate: Estimate) -> tuple[str, str]:
+    """Sync or async, and why: ``forced`` (the request's ``async``), ``formation`` (mode sync/async),
+    ``webhook`` (a webhook URL in auto mode) or ``estimate`` (auto mode: estimate against the threshold)."""
     if chat.async_ is not None:
         return ("async" if chat.async_ else "sync"), "forced"
     settings = formation.async_
@@ -71,23 +73,37 @@ def decide_mode(chat: ChatRequest, formation: FormationConfig) -> tuple[str, str
         return "async", "formation"
     if chat.webhook_url or settings.webhook_url:
         return "async", "webhook"
-    return "async", "auto_default"
+    threshold = chat.threshold_seconds or settings.threshold_seconds
+    return ("async" if estimate.seconds >= threshold else "sync"), "estimate"
 
 
 def accepted_body(record: RequestRecord, webhook_url: str | None) -> dict[str, Any]:
-    """The 202 answer of seeds/000: polling delivery with a poll URL, or webhook delivery."""
+    """The 202 answer of seeds/000: polling delivery with a poll URL, or webhook delivery with the
+    estimated time; ``estimated_seconds`` always."""
     status = record.status.value if record.status.is_terminal else Status.PROCESSING.value
     body: dict[str, Any] = {"request_id": record.request_id, "status": status}
-    if webhook_url:
-        body["delivery"] = "webhook"
-    else:
-        body["delivery"] = "polling"
+    body["delivery"] = "webhook" if webhook_url else "polling"
     body["poll_url"] = poll_url(record.request_id)
+    if record.estimate:
+        estimate = Estimate.model_validate(record.estimate)
+        if webhook_url:
+            body["estimated_time"] = estimate.range_text()
+        body["estimated_seconds"] = estimate.seconds
     return body
 
 
 def poll_url(request_id: str) -> str:
     return f"/v1/requests/{request_id}"
+
+
+class _NoHistory:
+    """History for an estimator that has none (unit tests, tools)."""
+
+    def get_history(self, formation_id: str, kind: str) -> dict[str, Any] | None:
+        return None
+
+    def add_history(self, formation_id: str, kind: str, log_ratio: float) -> None:
+        return None
 
 
 class RequestService:
@@ -103,7 +119,9 @@ class RequestService:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         resolver: Resolver = system_resolver,
+        estimator: Estimator | None = None,
     ) -> None:
+        self._estimator = estimator or Estimator(_NoHistory())
         self._destination_policy = DestinationPolicy(**formation.async_.webhook_security.model_dump())
         self._resolver = resolver
         self._store = store
@@ -127,7 +145,8 @@ class RequestService:
             idempotency_request_id(idempotency_key) if idempotency_key else new_request_id()
         )
         pk = record_key(principal.key_id, principal.user_id, request_id)
-        mode, reason = decide_mode(chat, self._formation)
+        estimate = self._estimator.estimate(self._formation.formation_id, chat.message)
+        mode, reason = decide_mode(chat, self._formation, estimate)
         fingerprint = fingerprint_of(
             {
                 "message": chat.message,
@@ -153,6 +172,7 @@ class RequestService:
             "formation_id": self._formation.formation_id,
             "processing_mode": mode,
             "mode_reason": reason,
+            "estimate": estimate.model_dump(),
             # Derived from the record key and its creation: a retried accept reuses the stored name.
             "execution_name": execution_name,
             "lineage": execution_name,

@@ -148,9 +148,17 @@ def request_service() -> RequestService:
     if not arn:
         raise ConfigError("function environment: STATE_MACHINE_ARN is not set")
     engine = _LazyEngine(lambda: StepFunctionsEngine(stepfunctions(), arn))
+    extra: dict[str, Any] = {"estimator": estimator()}
     if hooks.sleep is not None:
-        return RequestService(requests_table(), engine, formation(), sleep=hooks.sleep)
-    return RequestService(requests_table(), engine, formation())
+        extra["sleep"] = hooks.sleep
+    return RequestService(requests_table(), engine, formation(), **extra)
+
+
+@functools.cache
+def estimator() -> Any:
+    from asyncagents.estimator import Estimator
+
+    return Estimator(requests_table())
 
 
 @functools.cache
@@ -166,7 +174,7 @@ def workflow_steps() -> WorkflowSteps:
     from asyncagents.workflow import WorkflowSteps
 
     config = formation()
-    return WorkflowSteps(requests_table(), build_provider(config.llm), config)
+    return WorkflowSteps(requests_table(), build_provider(config.llm), config, estimator=estimator())
 
 
 class _LazyEngine:
@@ -200,6 +208,7 @@ def reset() -> None:
         webhook_sender,
         delivery_pool,
         requests_table,
+        estimator,
         request_service,
         key_service,
         workflow_steps,

@@ -15,6 +15,7 @@ from typing import Any
 
 from asyncagents.config import FormationConfig
 from asyncagents.errors import StaleWrite
+from asyncagents.estimator import Estimator
 from asyncagents.lifecycle import checkpoint_ttl, terminal_fields
 from asyncagents.models import RequestRecord, Status, Usage, iso, sources_of, utc_now
 from asyncagents.ports import RequestStore
@@ -71,7 +72,9 @@ class WorkflowSteps:
         formation: FormationConfig,
         *,
         clock: Callable[[], datetime] = utc_now,
+        estimator: Estimator | None = None,
     ) -> None:
+        self._estimator = estimator
         self._store = store
         self._provider = provider
         self._formation = formation
@@ -194,7 +197,22 @@ class WorkflowSteps:
         except StaleWrite as stale:
             current = stale.details.get("current")
             return {"status": current.status.value if current else "unknown"}
+        self._learn(done)
         return {"status": done.status.value}
+
+    def _learn(self, record: RequestRecord) -> None:
+        """Teach the estimator how long this kind of request really took (best effort)."""
+        if self._estimator is None or not record.estimate or record.duration_ms is None:
+            return
+        try:
+            self._estimator.record(
+                record.formation_id,
+                str(record.estimate["kind"]),
+                float(record.estimate["analytic_seconds"]),
+                record.duration_ms / 1000,
+            )
+        except Exception:
+            logger.exception("could not record the duration of %s", record.request_id)
 
     def mark_failed(self, request_key: str, execution_name: str, error: str, cause: str) -> dict[str, Any]:
         """Record a failure caught by the state machine, unless the request already ended."""

@@ -406,6 +406,31 @@ class RequestsTable:
                 return outputs
             arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    # -- duration history (the estimator's) ------------------------------------------------------
+
+    def get_history(self, formation_id: str, kind: str) -> dict[str, Any] | None:
+        response = self._client.get_item(TableName=self._table, Key=self._history_key(formation_id, kind))
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def add_history(self, formation_id: str, kind: str, log_ratio: float) -> None:
+        """Count one finished request of this kind. ADD is atomic and commutative: concurrent
+        completions never lose a sample."""
+        self._client.update_item(
+            TableName=self._table,
+            Key=self._history_key(formation_id, kind),
+            UpdateExpression="ADD samples :one, sum_log_ratio :ratio, sum_sq_log_ratio :square",
+            ExpressionAttributeValues={
+                ":one": serialize(1),
+                ":ratio": serialize(round(log_ratio, 6)),
+                ":square": serialize(round(log_ratio * log_ratio, 6)),
+            },
+        )
+
+    @staticmethod
+    def _history_key(formation_id: str, kind: str) -> dict[str, Any]:
+        return {"pk": {"S": f"HIST#{formation_id}#{kind}"}, "sk": {"S": "HIST"}}
+
     # -- API keys --------------------------------------------------------------------------------
 
     def put_key(self, *, secret_hash: str, key_id: str, kind: str, label: str, created_at: str) -> None:

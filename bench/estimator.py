@@ -1,0 +1,116 @@
+"""Auto mode, measured: decision accuracy on labelled requests, and how history shrinks the estimate error.
+
+    make bench BENCH=bench/estimator.py
+
+(1) Accuracy: each labelled message (bench/estimator_cases.yaml, and the held-out
+    bench/estimator_holdout.yaml that was never used to tune the rules) is estimated with no history and
+    decided at the default threshold (60 s).
+(2) Learning: a stream of requests whose actual durations come from the demo provider's model of work
+    (its planner's steps times a configured per-step duration, plus Plan/Finish overhead) is replayed
+    through the estimator with an in-memory history: estimate, then record the actual duration. The median
+    absolute percentage error per window of requests falls as history accumulates.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from asyncagents.config import parse_formation
+from asyncagents.estimator import Estimator
+from asyncagents.providers.demo import DemoProvider
+
+ROOT = Path(__file__).resolve().parents[1]
+THRESHOLD = parse_formation({}).async_.threshold_seconds
+OVERHEAD_SECONDS = 2.0  # Plan + Finish + state transitions
+
+# (message template, seconds per planned step): the "configured step durations" of the replay.
+WORKLOADS: list[tuple[str, float]] = [
+    ("What is the {thing} of {place}?", 1.5),
+    ("Translate '{phrase}' into {language}", 1.0),
+    ("Research {n} {nouns}, compare their {aspect}, and write a report", 22.0),
+    ("Analyze {n} {docs} and summarise the findings", 6.0),
+    ("Investigate {topic}, query the database and produce a chart", 14.0),
+    ("Draft a {length} email to {person} about {topic}", 3.0),
+]
+FILL: dict[str, list[Any]] = {
+    "thing": ["population", "capital", "area", "currency"],
+    "place": ["Canada", "Peru", "Kenya", "Norway"],
+    "phrase": ["good morning", "thank you", "see you soon"],
+    "language": ["French", "German", "Japanese"],
+    "n": [2, 3, 4, 5, 6, 8, 10],
+    "nouns": ["competitors", "vendors", "startups", "frameworks"],
+    "aspect": ["pricing", "features", "support"],
+    "docs": ["documents", "contracts", "tickets", "invoices"],
+    "topic": ["churn", "sign-ups", "latency", "refunds"],
+    "length": ["short", "friendly", "formal"],
+    "person": ["Sam", "the team", "a customer"],
+}
+
+
+class MemoryHistory:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict[str, float]] = {}
+
+    def get_history(self, formation_id: str, kind: str) -> dict[str, Any] | None:
+        return self.items.get((formation_id, kind))
+
+    def add_history(self, formation_id: str, kind: str, log_ratio: float) -> None:
+        item = self.items.setdefault((formation_id, kind), {"samples": 0, "sum_log_ratio": 0.0})
+        item["samples"] += 1
+        item["sum_log_ratio"] += log_ratio
+
+
+def accuracy(path: Path) -> tuple[int, int, list[str]]:
+    cases = yaml.safe_load(path.read_text())
+    estimator = Estimator(MemoryHistory())
+    misses = []
+    for case in cases:
+        estimate = estimator.estimate("bench", case["message"])
+        decided = "async" if estimate.seconds >= THRESHOLD else "sync"
+        if decided != case["expected"]:
+            misses.append(f"  expected {case['expected']}, estimated {estimate.seconds:.0f} s: {case['message']}")
+    return len(cases) - len(misses), len(cases), misses
+
+
+def replay(count: int = 240, window: int = 40, seed: int = 7, *, learn: bool = True) -> list[tuple[int, float, int]]:
+    rng = random.Random(seed)
+    planner = DemoProvider(parse_formation({}).llm.demo, sleep=lambda _: None)
+    estimator = Estimator(MemoryHistory(), cache_seconds=0)
+    errors: list[float] = []
+    rows = []
+    for index in range(count):
+        template, per_step = rng.choice(WORKLOADS)
+        message = template.format(**{key: rng.choice(values) for key, values in FILL.items()})
+        steps = len(planner.plan(message, max_steps=8).steps)
+        actual = steps * per_step * rng.uniform(0.9, 1.1) + OVERHEAD_SECONDS
+        estimate = estimator.estimate("bench", message)
+        errors.append(abs(estimate.seconds - actual) / actual * 100)
+        if learn:
+            estimator.record("bench", estimate.kind, estimate.analytic_seconds, actual)
+        if (index + 1) % window == 0:
+            rows.append((index + 1, statistics.median(errors[-window:]), estimate.history_samples))
+    return rows
+
+
+def main() -> int:
+    print(f"threshold: {THRESHOLD:g} s (formation default)")
+    for name in ("estimator_cases.yaml", "estimator_holdout.yaml"):
+        right, total, misses = accuracy(ROOT / "bench" / name)
+        print(f"\n(1) decision accuracy on {name}: {right}/{total} = {right / total:.1%}")
+        print("\n".join(misses))
+    print("\n(2) estimate error while history accumulates (median absolute % error per window)")
+    print("requests seen  with history  analysis alone  history samples of the last kind")
+    print("-------------  ------------  --------------  --------------------------------")
+    for (seen, error, samples), (_, alone, _) in zip(replay(), replay(learn=False), strict=True):
+        print(f"{seen:<13}  {error:11.1f}%  {alone:13.1f}%  {samples}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
