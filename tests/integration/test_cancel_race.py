@@ -11,6 +11,7 @@ import random
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -106,12 +107,9 @@ def test_cancel_racing_completion_never_makes_an_illegal_transition(stack):
         with lock:
             outcomes[record.request_id] = outcome
 
-    for wave in range(0, REQUESTS, WAVE):
-        threads = [threading.Thread(target=race, args=(i,)) for i in range(wave, wave + WAVE)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    # WAVE clients, each submitting and cancelling its share in turn: WAVE requests are always in flight.
+    with ThreadPoolExecutor(max_workers=WAVE) as clients:
+        list(clients.map(race, range(REQUESTS)))
     wait_for(lambda: not stack.executions("RUNNING"), timeout=120)
 
     finals = {request_id: service.get(principal, request_id) for request_id in outcomes}

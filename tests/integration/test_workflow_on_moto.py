@@ -162,7 +162,9 @@ def test_cancel_mid_run_stops_at_next_checkpoint(stack, principal):
     assert final.status is Status.CANCELLED
     assert final.result is None
     assert final.completed_steps < 4
-    assert len(runtime.requests_table().step_outputs(record.pk, record.lineage)) == final.completed_steps
+    # A step that was running when the cancel came may leave its checkpoint, never progress or a result.
+    outputs = runtime.requests_table().step_outputs(record.pk, record.lineage)
+    assert final.completed_steps <= len(outputs) <= final.completed_steps + 1
 
 
 def test_list_pages_newest_first_and_rejects_foreign_cursor(stack, principal):

@@ -116,9 +116,9 @@ class InMemoryStore:
         with self._lock:
             item = self.items[pk]
             done = set(item.get("done_steps", set()))
+            self.steps.setdefault((pk, lineage), {}).setdefault(index, {**copy.deepcopy(output), "ttl": ttl})
             if item["status"] != Status.PROCESSING.value or item["execution_name"] != generation or index in done:
                 raise StaleWrite("stale")
-            self.steps.setdefault((pk, lineage), {})[index] = {**copy.deepcopy(output), "ttl": ttl}
             item["done_steps"] = done | {index}
             item["completed_steps"] = item.get("completed_steps", 0) + 1
             item["status_message"] = message

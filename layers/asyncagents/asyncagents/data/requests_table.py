@@ -50,20 +50,12 @@ def _item_of(error: ClientError) -> dict[str, Any] | None:
     return item if isinstance(item, dict) else None
 
 
+# A write that collided with a transaction on the same item (API key writes are transactions).
 _CONTENTION_CODES = {"TransactionConflictException", "TransactionInProgressException"}
 
 
-def _contended(error: ClientError) -> bool:
-    """A cancelled transaction that lost to another one (not to a condition): worth retrying."""
-    response: dict[str, Any] = dict(error.response)
-    reasons = response.get("CancellationReasons") or []
-    return any(isinstance(reason, dict) and reason.get("Code") == "TransactionConflict" for reason in reasons)
-
-
 def _raise_contention(error: ClientError) -> None:
-    if error_code(error) in _CONTENTION_CODES or (
-        error_code(error) == "TransactionCanceledException" and _contended(error)
-    ):
+    if error_code(error) in _CONTENTION_CODES:
         raise StoreContention(f"DynamoDB write contention ({error_code(error)}); retry") from None
 
 
@@ -344,49 +336,51 @@ class RequestsTable:
         message: str,
         ttl: int,
     ) -> None:
-        """Store a step's output and count it done, atomically, only while the request is processing.
+        """Store a step's output, then count it done while the request is still processing.
 
-        This is the checkpoint after the model call: a request cancelled meanwhile gets nothing written.
+        The checkpoint after the model call. Two writes, not a transaction: transactions on the request
+        item would collide when steps run in parallel (and moto copies the whole table for each one). A
+        request cancelled meanwhile gets no progress and no result; the step's output may remain as an
+        internal checkpoint until TTL removes it. Storing the output first means a step counted done
+        always has its output.
         """
         try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": to_item({**output, "pk": pk, "sk": step_sk(lineage, index), "ttl": ttl}),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": self._key(pk),
-                            "UpdateExpression": "SET #message = :message ADD #done :index_set, #completed :one",
-                            "ConditionExpression": (
-                                "#status = :processing AND execution_name = :generation AND NOT contains(#done, :index)"
-                            ),
-                            "ExpressionAttributeNames": {
-                                "#message": "status_message",
-                                "#done": "done_steps",
-                                "#completed": "completed_steps",
-                                "#status": "status",
-                            },
-                            "ExpressionAttributeValues": {
-                                ":message": serialize(message),
-                                ":index_set": {"NS": [str(index)]},
-                                ":index": serialize(index),
-                                ":one": serialize(1),
-                                ":processing": serialize(Status.PROCESSING.value),
-                                ":generation": serialize(generation),
-                            },
-                        }
-                    },
-                ]
+            self._client.put_item(
+                TableName=self._table,
+                Item=to_item({**output, "pk": pk, "sk": step_sk(lineage, index), "ttl": ttl}),
+                ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as error:
-            if error_code(error) == "TransactionCanceledException" and not _contended(error):
-                raise StaleWrite("the step's result was not stored: the request moved on") from None
+            if not is_condition_failure(error):
+                _raise_contention(error)
+                raise
+            # An earlier attempt of this step stored its output: that one stands.
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(pk),
+                UpdateExpression="SET #message = :message ADD #done :index_set, #completed :one",
+                ConditionExpression=(
+                    "#status = :processing AND execution_name = :generation AND NOT contains(#done, :index)"
+                ),
+                ExpressionAttributeNames={
+                    "#message": "status_message",
+                    "#done": "done_steps",
+                    "#completed": "completed_steps",
+                    "#status": "status",
+                },
+                ExpressionAttributeValues={
+                    ":message": serialize(message),
+                    ":index_set": {"NS": [str(index)]},
+                    ":index": serialize(index),
+                    ":one": serialize(1),
+                    ":processing": serialize(Status.PROCESSING.value),
+                    ":generation": serialize(generation),
+                },
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                raise StaleWrite("the step's result was not counted: the request moved on") from None
             _raise_contention(error)
             raise
 
