@@ -12,7 +12,8 @@ factors of seeds/000 "Execution Time Estimation" and adds their time ranges:
 | external API calls | 2-10 s per call      |
 | agent coordination | 1-5 s per agent      |
 
-plus a base model reply (1-4 s). Each request also gets a *kind* (which factors it has); actual durations
+plus a base model reply (1-4 s), stretched by a complexity score (length, and how many kinds of work the
+request mixes). Each request also gets a *kind* (which factors it has); actual durations
 of finished requests are kept per formation and kind as the log of actual/estimated, and later estimates
 of that kind are corrected by their geometric mean, weighted by how many there are (n / (n + 3)).
 """
@@ -103,6 +104,14 @@ class Factor(BaseModel):
     high: float
 
 
+def complexity_of(message: str, factors: list[Factor]) -> float:
+    """A 0-1 score of how involved the request reads: its length and how many kinds of work it mixes.
+    It stretches the base reply time (a long, many-sided request gets a longer answer)."""
+    words = len(message.split())
+    kinds = sum(1 for f in factors if f.name != "coordination")
+    return round(min(1.0, words / 120) * 0.5 + min(1.0, kinds / 4) * 0.5, 3)
+
+
 class Estimate(BaseModel):
     """A duration range with its reasons. ``seconds`` is what the decision compares to the threshold."""
 
@@ -114,6 +123,7 @@ class Estimate(BaseModel):
     factors: list[Factor] = Field(default_factory=list)
     history_samples: int = 0
     history_weight: float = 0.0
+    complexity: float = 0.0
 
     def range_text(self) -> str:
         """``"45-60 seconds"`` (rounded to 5 s, as people say it)."""
@@ -204,8 +214,10 @@ class Estimator:
 
     def estimate(self, formation_id: str, message: str) -> Estimate:
         factors = analyse(message)
-        low = BASE_RANGE[0] + sum(f.low for f in factors)
-        high = BASE_RANGE[1] + sum(f.high for f in factors)
+        complexity = complexity_of(message, factors)
+        stretch = 1 + 2 * complexity
+        low = BASE_RANGE[0] * stretch + sum(f.low for f in factors)
+        high = BASE_RANGE[1] * stretch + sum(f.high for f in factors)
         analytic = (low + high) / 2
         kind = kind_of(factors)
         samples, mean_log_ratio = self._learned(formation_id, kind)
@@ -220,6 +232,7 @@ class Estimator:
             factors=factors,
             history_samples=samples,
             history_weight=round(weight, 3),
+            complexity=complexity,
         )
 
     def record(self, formation_id: str, kind: str, analytic_seconds: float, actual_seconds: float) -> None:

@@ -179,6 +179,7 @@ class RequestRecord(BaseModel):
                 "kind": self.estimate.get("kind"),
                 "factors": self.estimate.get("factors", []),
                 "history_samples": self.estimate.get("history_samples", 0),
+                "complexity": self.estimate.get("complexity", 0.0),
             }
         if self.redrive_count:
             body["redrive"] = {
