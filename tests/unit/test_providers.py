@@ -1,0 +1,119 @@
+"""Real providers against recorded protocol exchanges: Bedrock Converse through botocore's Stubber."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from asyncagents.errors import PermanentProviderError, TransientProviderError
+from asyncagents.providers.base import StepContext, StepOutput
+from asyncagents.providers.bedrock import BedrockConverse
+from asyncagents.providers.chat import ChatAgentProvider, parse_plan
+
+MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+
+
+def converse_reply(text: str, tokens_in: int = 11, tokens_out: int = 7) -> dict:
+    return {
+        "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": tokens_in, "outputTokens": tokens_out, "totalTokens": tokens_in + tokens_out},
+        "metrics": {"latencyMs": 120},
+    }
+
+
+@pytest.fixture
+def bedrock():
+    client = boto3.client("bedrock-runtime", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        yield client, stubber
+
+
+def test_plan_step_and_finish_over_converse(bedrock):
+    client, stubber = bedrock
+    plan_json = {
+        "steps": [
+            {"title": "Find sources", "instruction": "List 3 sources"},
+            {"title": "Summarise", "instruction": "Summarise them"},
+        ]
+    }
+    stubber.add_response(
+        "converse",
+        converse_reply("Here is the plan:\n" + json.dumps(plan_json), 40, 30),
+        {
+            "modelId": MODEL,
+            "system": ANY,
+            "messages": [{"role": "user", "content": [{"text": "Research AI trends"}]}],
+            "inferenceConfig": {"maxTokens": 512, "temperature": 0.0},
+        },
+    )
+    stubber.add_response("converse", converse_reply("source A, B, C"))
+    stubber.add_response("converse", converse_reply("A summary"))
+    stubber.add_response("converse", converse_reply("Final answer", 50, 20))
+    provider = ChatAgentProvider("bedrock", BedrockConverse(client, MODEL, max_tokens=512, temperature=0.0))
+
+    plan = provider.plan("Research AI trends", max_steps=8)
+    assert [s.title for s in plan.steps] == ["Find sources", "Summarise"]
+    assert (plan.usage.input_tokens, plan.usage.output_tokens) == (40, 30)
+    first = provider.run_step(
+        plan.steps[0], StepContext(request_id="r", message="Research AI trends", index=0, total=2)
+    )
+    second = provider.run_step(
+        plan.steps[1],
+        StepContext(request_id="r", message="Research AI trends", index=1, total=2, previous_outputs=[first.text]),
+    )
+    answer = provider.finish("Research AI trends", [first, second])
+    assert answer.text == "Final answer" and answer.usage.output_tokens == 20
+    stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "error"),
+    [
+        ("ThrottlingException", 429, TransientProviderError),
+        ("ServiceUnavailableException", 503, TransientProviderError),
+        ("ModelTimeoutException", 408, TransientProviderError),
+        ("InternalServerException", 500, TransientProviderError),
+        ("ValidationException", 400, PermanentProviderError),
+        ("AccessDeniedException", 403, PermanentProviderError),
+        ("ResourceNotFoundException", 404, PermanentProviderError),
+    ],
+)
+def test_bedrock_errors_are_classified_for_the_retry_policy(bedrock, code, status, error):
+    client, stubber = bedrock
+    stubber.add_client_error("converse", service_error_code=code, service_message="nope", http_status_code=status)
+    with pytest.raises(error, match=code):
+        BedrockConverse(client, MODEL).complete("system", "hello")
+
+
+@pytest.mark.parametrize(
+    ("text", "titles"),
+    [
+        ('{"steps": [{"title": "A", "instruction": "do a"}]}', ["A"]),
+        (
+            'Sure! ```json\n{"steps": [{"title": "A", "instruction": "a"}, {"title": "B", "instruction": "b"}]}\n```',
+            ["A", "B"],
+        ),
+        ("I cannot produce JSON today", ["Answer the request"]),
+        ('{"steps": []}', ["Answer the request"]),
+        ('{"steps": [{"name": "wrong shape"}]}', ["Answer the request"]),
+    ],
+)
+def test_plans_are_validated_json_or_a_single_step(text, titles):
+    assert [s.title for s in parse_plan(text, max_steps=5, message="the request")] == titles
+
+
+def test_plans_longer_than_allowed_are_merged_into_the_last_step():
+    text = json.dumps({"steps": [{"title": f"S{i}", "instruction": f"do {i}"} for i in range(5)]})
+    steps = parse_plan(text, max_steps=3, message="m")
+    assert [s.title for s in steps] == ["S0", "S1", "S2"]
+    assert steps[2].instruction == "do 2\ndo 3\ndo 4"
+
+
+def test_single_step_answer_needs_no_second_call(bedrock):
+    client, _stubber = bedrock  # no responses queued: any call would fail
+    provider = ChatAgentProvider("bedrock", BedrockConverse(client, MODEL))
+    assert provider.finish("q", [StepOutput(text="only result")]).text == "only result"
