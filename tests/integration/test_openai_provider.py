@@ -129,3 +129,56 @@ def test_unreachable_endpoint_is_transient():
     chat = OpenAIChat("http://127.0.0.1:9/v1", "m", lambda: None, timeout=1)
     with pytest.raises(TransientProviderError):
         chat.complete("s", "p")
+
+
+def test_a_request_runs_end_to_end_on_a_chat_completions_model(tmp_path_factory, monkeypatch):
+    """The whole workflow on moto with the openai provider: the model plans, runs each step, composes."""
+    from asyncagents import runtime
+    from asyncagents.models import Status
+    from asyncagents.requests import Principal
+    from asyncagents.schemas import ChatRequest
+    from tests.stack_fixture import stack_fixture, wait_for
+
+    server = ChatCompletionsServer()
+    server.reply(
+        json.dumps(
+            {
+                "steps": [
+                    {"title": "Gather", "instruction": "gather facts"},
+                    {"title": "Write", "instruction": "write it up"},
+                ]
+            }
+        ),
+        30,
+        20,
+    )
+    server.reply("fact one; fact two", 25, 10)
+    server.reply("a write-up of fact one and fact two", 40, 15)
+    server.reply("The final answer.", 60, 8)
+    monkeypatch.setenv("LOCAL_MODEL_KEY", "sk-local")
+    llm = {
+        "provider": "openai",
+        "model": "local-model",
+        "openai": {"base_url": server.base_url, "api_key_env": "LOCAL_MODEL_KEY"},
+    }
+    stacks = stack_fixture(tmp_path_factory, {"llm": llm, "async": {"result_retention_seconds": 60}})
+    stack = next(stacks)
+    try:
+        key = runtime.key_service().authenticate(stack.keys.client_key, kind="client")
+        principal = Principal(key_id=key.key_id, user_id="model-user")
+        service = runtime.request_service()
+        record = service.submit(
+            principal, ChatRequest.model_validate({"message": "Write about facts", "async": True})
+        ).record
+        final = wait_for(lambda: (r := service.get(principal, record.request_id)).status.is_terminal and r)
+        assert final.status is Status.COMPLETED, final.error
+        assert final.result is not None and final.result.text == "The final answer."
+        assert (final.total_steps, final.completed_steps) == (2, 2)
+        assert final.usage is not None and final.usage.input_tokens == 30 + 25 + 40 + 60
+        # The second step saw the first step's output.
+        second_step_prompt = server.requests[2]["body"]["messages"][1]["content"]
+        assert "fact one; fact two" in second_step_prompt
+        assert all(r["auth"] == "Bearer sk-local" for r in server.requests)
+    finally:
+        next(stacks, None)
+        server.close()

@@ -139,7 +139,10 @@ def _statements(cfn: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
         props = resource.get("Properties", {})
         documents = []
         if resource["Type"] == "AWS::IAM::Role":
-            documents += [p["PolicyDocument"] for p in props.get("Policies", [])]
+            for policy in props.get("Policies", []):
+                if "Fn::If" in policy:  # a conditional policy (model access): check the granted branch
+                    policy = policy["Fn::If"][1]
+                documents.append(policy["PolicyDocument"])
         elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             documents.append(props["PolicyDocument"])
         for document in documents:

@@ -29,6 +29,8 @@ def test_defaults_follow_the_seeds():
         "MapMaxConcurrency": "1",
         "TaskFunctionTimeoutSeconds": "330",
         "WebhookMaxReceives": "5",
+        "BedrockModelId": "",
+        "OpenAIKeySecretArn": "",
     }
 
 

@@ -117,3 +117,41 @@ def test_single_step_answer_needs_no_second_call(bedrock):
     client, _stubber = bedrock  # no responses queued: any call would fail
     provider = ChatAgentProvider("bedrock", BedrockConverse(client, MODEL))
     assert provider.finish("q", [StepOutput(text="only result")]).text == "only result"
+
+
+def test_the_formation_chooses_the_provider_and_its_settings():
+    from asyncagents.config import parse_formation
+    from asyncagents.providers import build_provider
+
+    made: list[tuple[str, dict]] = []
+
+    def factory(service, **kwargs):
+        made.append((service, kwargs))
+        if service == "secretsmanager":
+
+            class Secrets:
+                def get_secret_value(self, SecretId):
+                    return {"SecretString": "sk-from-secret"}
+
+            return Secrets()
+        return boto3.client(service, region_name="us-east-1")
+
+    bedrock = build_provider(
+        parse_formation({"llm": {"provider": "bedrock", "model": MODEL, "bedrock": {"region": "eu-west-1"}}}).llm,
+        aws_client=factory,
+    )
+    assert bedrock.name == "bedrock" and made[0] == ("bedrock-runtime", {"region_name": "eu-west-1"})
+
+    openai = build_provider(
+        parse_formation(
+            {"llm": {"provider": "openai", "model": "gpt-x", "openai": {"api_key_secret_arn": "arn:secret"}}}
+        ).llm,
+        aws_client=factory,
+    )
+    assert openai.name == "openai"
+    assert openai._model._api_key() == "sk-from-secret"  # type: ignore[attr-defined]
+    assert openai._model._api_key() == "sk-from-secret"  # type: ignore[attr-defined]
+    assert [service for service, _ in made].count("secretsmanager") == 1  # cached
+
+    params = parse_formation({"llm": {"provider": "bedrock", "model": MODEL}}).template_parameters()
+    assert params["BedrockModelId"] == MODEL and params["OpenAIKeySecretArn"] == ""

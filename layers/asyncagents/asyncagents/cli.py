@@ -25,7 +25,8 @@ def _params(args: argparse.Namespace) -> int:
     from asyncagents.config import load_formation
 
     parameters = load_formation(args.formation).template_parameters()
-    print(" ".join(f"{name}={value}" for name, value in parameters.items()))
+    # Empty values are the template's defaults already (and an empty override is awkward to pass).
+    print(" ".join(f"{name}={value}" for name, value in parameters.items() if value != ""))
     return 0
 
 

@@ -108,10 +108,29 @@ class DemoProviderSettings(_Strict):
     fail_step: int | None = Field(None, ge=0, description="Apply the faults above to this step (0-based) only.")
 
 
+class BedrockSettings(_Strict):
+    """Amazon Bedrock (Converse API). The model is ``llm.model`` (a model or inference profile id)."""
+
+    region: str | None = Field(None, description="Defaults to the stack's region.")
+
+
+class OpenAISettings(_Strict):
+    """Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, ...)."""
+
+    base_url: str = "https://api.openai.com/v1"
+    api_key_secret_arn: str | None = Field(None, description="Secrets Manager secret holding the API key.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable read when no secret is set.")
+    timeout_seconds: float = Field(120.0, gt=0, le=900)
+
+
 class LLMSettings(_Strict):
-    provider: Literal["demo"] = "demo"
+    provider: Literal["demo", "bedrock", "openai"] = "demo"
     model: str = "demo-clauses-v1"
+    max_tokens: int = Field(2048, ge=1, le=200_000)
+    temperature: float = Field(0.2, ge=0, le=2)
     demo: DemoProviderSettings = DemoProviderSettings()
+    bedrock: BedrockSettings = BedrockSettings()
+    openai: OpenAISettings = OpenAISettings()
 
 
 class FormationConfig(_Strict):
@@ -150,6 +169,9 @@ class FormationConfig(_Strict):
             # The sender retries webhook_retries times itself; SQS dead-letters a message it keeps failing
             # on (a crash, not a refusal) one receive later.
             "WebhookMaxReceives": str(self.async_.webhook_retries + 2),
+            # IAM for exactly the configured model / key secret (empty: no such permission at all).
+            "BedrockModelId": self.llm.model if self.llm.provider == "bedrock" else "",
+            "OpenAIKeySecretArn": (self.llm.openai.api_key_secret_arn or "") if self.llm.provider == "openai" else "",
         }
 
 

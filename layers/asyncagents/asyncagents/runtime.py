@@ -174,7 +174,18 @@ def workflow_steps() -> WorkflowSteps:
     from asyncagents.workflow import WorkflowSteps
 
     config = formation()
-    return WorkflowSteps(requests_table(), build_provider(config.llm), config, estimator=estimator())
+    provider = build_provider(config.llm, aws_client=_regional_client)
+    return WorkflowSteps(requests_table(), provider, config, estimator=estimator())
+
+
+def _regional_client(service: str, region_name: str | None = None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # Model calls are slow and retried by the workflow's Retry: no SDK retries on top, a long read timeout.
+    config = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5, read_timeout=900)
+    region = region_name or settings().aws_region
+    return boto3.client(service, region_name=region, config=config)  # type: ignore[call-overload]
 
 
 class _LazyEngine:

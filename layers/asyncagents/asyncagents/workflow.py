@@ -130,12 +130,15 @@ class WorkflowSteps:
             reason = "already_done" if current and index in current.done_steps else "not_processing"
             return {"index": index, "skipped": reason}
         step = record.steps[index]
+        # Each step sees the outputs of the steps before it (the demo ignores them; real models use them).
+        earlier = self._store.step_outputs(request_key, record.lineage or record.execution_name) if index else []
         context = StepContext(
             request_id=record.request_id,
             message=record.prompt,
             index=index,
             total=len(record.steps),
             attempt=record.step_attempts.get(str(index), 1),
+            previous_outputs=[str(item.get("text", "")) for item in earlier if int(item.get("index", index)) < index],
         )
         output = self._provider.run_step(step, context)
         now = self._clock()
