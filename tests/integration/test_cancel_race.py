@@ -95,10 +95,16 @@ def test_cancel_racing_completion_never_makes_an_illegal_transition(stack):
     typical = sorted(finished)[len(finished) // 2]
 
     def race(index: int) -> None:
-        delay = rng.uniform(0.0, 2.0 * typical)
-        step = rng.choice([0.0, 0.02, 0.05])
+        # A third cancels at once, a third once the request has ended, a third at a random moment around
+        # the time requests take here: both outcomes are certain, and many cancels land mid-flight.
+        with lock:
+            delay = rng.uniform(0.0, 2.0 * typical)
+            step = rng.choice([0.0, 0.02, 0.05])
         record = service.submit(principal, chat(f"race {index} [demo step_seconds={step}]")).record
-        time.sleep(delay)
+        if index % 3 == 1:
+            wait_for(lambda: service.get(principal, record.request_id).status.is_terminal, timeout=60)
+        elif index % 3 == 2:
+            time.sleep(delay)
         try:
             service.cancel(principal, record.request_id)
             outcome = "cancelled"
@@ -121,7 +127,7 @@ def test_cancel_racing_completion_never_makes_an_illegal_transition(stack):
             assert final.status is Status.COMPLETED and final.result is not None, request_id
     # Both sides of the race were exercised, in good numbers.
     counts = {outcome: list(outcomes.values()).count(outcome) for outcome in ("cancelled", "completed first")}
-    assert min(counts.values()) >= REQUESTS // 10, counts
+    assert min(counts.values()) >= REQUESTS // 4, counts
 
     mine = {final.pk for final in finals.values()}
     changes = [(old, new) for old, new in stream_changes(stack) if new["pk"] in mine]

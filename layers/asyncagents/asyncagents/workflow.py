@@ -223,26 +223,8 @@ class WorkflowSteps:
         if record.status.is_terminal or record.execution_name != execution_name:
             return {"status": record.status.value}
         failure = describe_failure(error, cause, task_timeout=self._formation.overlord.workflow.timeouts.task_timeout)
-        try:
-            failed = self._store.transition(
-                request_key,
-                to=Status.FAILED,
-                allowed_from=sources_of(Status.FAILED),
-                set_fields={
-                    **terminal_fields(
-                        record,
-                        now=self._clock(),
-                        retention_seconds=self._formation.async_.result_retention_seconds,
-                    ),
-                    "error": failure,
-                    "status_message": f"Failed: {failure['message']}",
-                },
-                generation=execution_name,
-            )
-        except StaleWrite as stale:
-            current = stale.details.get("current")
-            return {"status": current.status.value if current else "unknown"}
-        return {"status": failed.status.value}
+        status, _ = self._fail(record, execution_name, failure)
+        return {"status": status}
 
     def reconcile(
         self, request_key: str, execution_name: str, execution_status: str, error: str = "", cause: str = ""
@@ -265,9 +247,14 @@ class WorkflowSteps:
             failure = {"type": "aborted", "message": "the workflow was stopped before it finished", "retryable": True}
         else:
             failure = describe_failure(error or "States.Runtime", cause, task_timeout=timeouts.task_timeout)
+        status, reconciled = self._fail(record, execution_name, failure)
+        return {"status": status, "reconciled": reconciled}
+
+    def _fail(self, record: RequestRecord, execution_name: str, failure: dict[str, Any]) -> tuple[str, bool]:
+        """End the request as failed (conditionally); returns its status after, and whether this call did it."""
         try:
             failed = self._store.transition(
-                request_key,
+                record.pk,
                 to=Status.FAILED,
                 allowed_from=sources_of(Status.FAILED),
                 set_fields={
@@ -282,8 +269,8 @@ class WorkflowSteps:
             )
         except StaleWrite as stale:
             current = stale.details.get("current")
-            return {"status": current.status.value if current else "unknown", "reconciled": False}
-        return {"status": failed.status.value, "reconciled": True}
+            return (current.status.value if current else "unknown"), False
+        return failed.status.value, True
 
     def _require(self, request_key: str) -> RequestRecord:
         record = self._store.get(request_key)
