@@ -112,6 +112,7 @@ class InMemoryStore:
         output: dict[str, Any],
         message: str,
         ttl: int,
+        tokens: int = 0,
     ) -> None:
         with self._lock:
             item = self.items[pk]
@@ -121,6 +122,8 @@ class InMemoryStore:
                 raise StaleWrite("stale")
             item["done_steps"] = done | {index}
             item["completed_steps"] = item.get("completed_steps", 0) + 1
+            item["model_calls"] = item.get("model_calls", 0) + 1
+            item["tokens_used"] = item.get("tokens_used", 0) + tokens
             item["status_message"] = message
 
     def step_outputs(self, pk: str, lineage: str) -> list[dict[str, Any]]:

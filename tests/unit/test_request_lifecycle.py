@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from asyncagents.config import parse_formation
-from asyncagents.errors import Conflict, NotFound, PermanentProviderError, TransientProviderError
+from asyncagents.errors import BudgetExceeded, Conflict, NotFound, PermanentProviderError, TransientProviderError
 from asyncagents.models import Status
 from asyncagents.providers.demo import DemoProvider
 from asyncagents.requests import Principal, RequestService
@@ -399,3 +399,33 @@ def test_redrive_only_for_failed_requests_and_keeps_the_lineage(service, steps, 
     second.run_step(1, "B")
     second.finish()
     assert service.get(ALICE, "rd").status is Status.COMPLETED
+
+
+@pytest.mark.parametrize(
+    ("budget", "reason"),
+    [
+        ({"max_model_calls": 2}, "2 model calls made, the limit is 2"),
+        ({"max_tokens": 20}, "tokens used, the limit is 20"),
+        ({"max_wall_seconds": 5}, "s elapsed, the limit is 5 s"),
+    ],
+)
+def test_budgets_stop_the_request_and_keep_finished_steps(store, clock, budget, reason):
+    formation = parse_formation({"overlord": {"workflow": {"budget": budget}}, "llm": {"demo": {"step_seconds": 0}}})
+    timer = FakeTimer()
+    service = RequestService(
+        store, RecordingEngine(), formation, clock=clock, sleep=timer.sleep, monotonic=timer.monotonic
+    )
+    steps = WorkflowSteps(store, DemoProvider(formation.llm.demo, sleep=lambda _: None), formation, clock=clock)
+    pk = service.submit(ALICE, ChatRequest.model_validate({"message": "one, two, three", "async": True})).record.pk
+    run = Execution(steps, store, pk)
+    run.plan()
+    run.run_step(0, "One")
+    clock.advance(10)
+    with pytest.raises(BudgetExceeded, match=reason):
+        run.run_step(1, "Two")
+    run.mark_failed("BudgetExceeded", json.dumps({"errorMessage": "budget exceeded: " + reason}))
+    final = store.get(pk).to_public()
+    assert final["status"] == "failed" and final["error"]["type"] == "budget_exceeded"
+    assert final["error"]["retryable"] is False
+    assert final["completed_steps"] == 1 and len(store.step_outputs(pk, run.name)) == 1
+    assert final["model_calls"] == 2 and final["tokens_used"] > 0

@@ -87,8 +87,17 @@ class Retry(_Strict):
         return self
 
 
+class Budget(_Strict):
+    """Per-request limits; a request that reaches one fails with ``error.type: "budget_exceeded"``."""
+
+    max_model_calls: int | None = Field(None, ge=1)
+    max_tokens: int | None = Field(None, ge=1, description="Input and output tokens, all calls together.")
+    max_wall_seconds: float | None = Field(None, gt=0, description="From acceptance to the last model call.")
+
+
 class Workflow(_Strict):
     timeouts: Timeouts = Timeouts()
+    budget: Budget = Budget()
     retry: Retry = Retry()
     max_concurrency: int = Field(1, ge=0, le=40, description="Steps run at once by the Map state (0 = unbounded).")
     max_steps: int = Field(8, ge=1, le=50)

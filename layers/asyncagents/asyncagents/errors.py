@@ -64,6 +64,13 @@ class StoreContention(AsyncAgentsError):
     code = "store_contention"
 
 
+class BudgetExceeded(AsyncAgentsError):
+    """A request reached one of its limits (model calls, tokens, wall time). Not retried; the steps that
+    finished are kept."""
+
+    code = "budget_exceeded"
+
+
 class ProviderError(AsyncAgentsError):
     """An agent provider failed. ``retryable`` decides whether the workflow's Retry applies."""
 

@@ -119,6 +119,8 @@ class RequestRecord(BaseModel):
     # finds the steps that already finished.
     lineage: str = ""
     estimate: dict[str, Any] | None = None
+    model_calls: int = 0
+    tokens_used: int = 0
     redrive_count: int = 0
     redriven_error: RequestError | None = None
     created_at: str
@@ -181,6 +183,9 @@ class RequestRecord(BaseModel):
                 "history_samples": self.estimate.get("history_samples", 0),
                 "complexity": self.estimate.get("complexity", 0.0),
             }
+        if self.model_calls:
+            body["model_calls"] = self.model_calls
+            body["tokens_used"] = self.tokens_used
         if self.redrive_count:
             body["redrive"] = {
                 "count": self.redrive_count,

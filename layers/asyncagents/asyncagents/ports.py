@@ -43,6 +43,7 @@ class RequestStore(Protocol):
         output: dict[str, Any],
         message: str,
         ttl: int,
+        tokens: int = 0,
     ) -> None: ...
 
     def step_outputs(self, pk: str, lineage: str) -> list[dict[str, Any]]: ...

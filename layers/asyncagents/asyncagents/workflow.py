@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from asyncagents.config import FormationConfig
-from asyncagents.errors import StaleWrite
+from asyncagents.errors import BudgetExceeded, StaleWrite
 from asyncagents.estimator import Estimator
 from asyncagents.lifecycle import checkpoint_ttl, terminal_fields
-from asyncagents.models import RequestRecord, Status, Usage, iso, sources_of, utc_now
+from asyncagents.models import RequestRecord, Status, Usage, iso, parse_iso, sources_of, utc_now
 from asyncagents.ports import RequestStore
 from asyncagents.providers.base import AgentProvider, StepContext, StepOutput
 
@@ -37,6 +37,7 @@ _STATES_ERRORS = {
     "States.Runtime": ("internal_error", False),
 }
 _PROVIDER_ERRORS = {
+    "BudgetExceeded": ("budget_exceeded", False),
     "TransientProviderError": ("provider_error", True),
     "PermanentProviderError": ("provider_error", False),
     "ProviderError": ("provider_error", False),
@@ -103,6 +104,8 @@ class WorkflowSteps:
                         "started_at": iso(self._clock()),
                         "status_message": f"Planned {len(steps)} step{'s' if len(steps) != 1 else ''}",
                         "usage": plan.usage.model_dump(),
+                        "model_calls": 1,
+                        "tokens_used": plan.usage.input_tokens + plan.usage.output_tokens,
                     },
                     generation=execution_name,
                 )
@@ -129,6 +132,7 @@ class WorkflowSteps:
             current: RequestRecord | None = stale.details.get("current")
             reason = "already_done" if current and index in current.done_steps else "not_processing"
             return {"index": index, "skipped": reason}
+        self._check_budget(record)
         step = record.steps[index]
         # Each step sees the outputs of the steps before it (the demo ignores them; real models use them).
         earlier = self._store.step_outputs(request_key, record.lineage or record.execution_name) if index else []
@@ -157,6 +161,7 @@ class WorkflowSteps:
                     "finished_at": iso(now),
                 },
                 message=f"Finished step {index + 1} of {len(record.steps)}: {step.title}",
+                tokens=output.usage.input_tokens + output.usage.output_tokens,
                 ttl=checkpoint_ttl(
                     now,
                     workflow_timeout=self._formation.overlord.workflow.timeouts.workflow_timeout,
@@ -174,6 +179,8 @@ class WorkflowSteps:
             return {"status": record.status.value}
         if record.completed_steps != record.total_steps:
             raise IncompleteSteps(f"{record.completed_steps} of {record.total_steps} steps finished")
+        if record.total_steps > 1:  # composing the answer is one more model call
+            self._check_budget(record)
         stored = self._store.step_outputs(request_key, record.lineage or record.execution_name)
         outputs = [StepOutput(text=str(item["text"]), usage=Usage(**item.get("usage", {}))) for item in stored]
         answer = self._provider.finish(record.prompt, outputs)
@@ -202,6 +209,21 @@ class WorkflowSteps:
             return {"status": current.status.value if current else "unknown"}
         self._learn(done)
         return {"status": done.status.value}
+
+    def _check_budget(self, record: RequestRecord) -> None:
+        """The checkpoint before a model call: stop the request if the next call would break a limit."""
+        budget = self._formation.overlord.workflow.budget
+        reasons = []
+        if budget.max_model_calls is not None and record.model_calls + 1 > budget.max_model_calls:
+            reasons.append(f"{record.model_calls} model calls made, the limit is {budget.max_model_calls}")
+        if budget.max_tokens is not None and record.tokens_used >= budget.max_tokens:
+            reasons.append(f"{record.tokens_used} tokens used, the limit is {budget.max_tokens}")
+        if budget.max_wall_seconds is not None:
+            elapsed = (self._clock() - parse_iso(record.created_at)).total_seconds()
+            if elapsed > budget.max_wall_seconds:
+                reasons.append(f"{elapsed:.0f} s elapsed, the limit is {budget.max_wall_seconds:g} s")
+        if reasons:
+            raise BudgetExceeded("budget exceeded: " + "; ".join(reasons))
 
     def _learn(self, record: RequestRecord) -> None:
         """Teach the estimator how long this kind of request really took (best effort)."""

@@ -335,8 +335,10 @@ class RequestsTable:
         output: dict[str, Any],
         message: str,
         ttl: int,
+        tokens: int = 0,
     ) -> None:
-        """Store a step's output, then count it done while the request is still processing.
+        """Store a step's output, then count it done (and its model call and tokens) while the request is
+        still processing.
 
         The checkpoint after the model call. Two writes, not a transaction: transactions on the request
         item would collide when steps run in parallel (and moto copies the whole table for each one). A
@@ -359,7 +361,10 @@ class RequestsTable:
             self._client.update_item(
                 TableName=self._table,
                 Key=self._key(pk),
-                UpdateExpression="SET #message = :message ADD #done :index_set, #completed :one",
+                UpdateExpression=(
+                    "SET #message = :message"
+                    " ADD #done :index_set, #completed :one, model_calls :one, tokens_used :tokens"
+                ),
                 ConditionExpression=(
                     "#status = :processing AND execution_name = :generation AND NOT contains(#done, :index)"
                 ),
@@ -376,6 +381,7 @@ class RequestsTable:
                     ":one": serialize(1),
                     ":processing": serialize(Status.PROCESSING.value),
                     ":generation": serialize(generation),
+                    ":tokens": serialize(tokens),
                 },
             )
         except ClientError as error:
