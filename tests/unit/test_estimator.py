@@ -148,3 +148,12 @@ def test_accepted_answer_carries_the_estimate_and_the_record_keeps_it():
     assert public["mode_reason"] == "webhook"
     assert public["estimate"]["kind"] == kind_of(analyse(LONG))
     assert {f["name"] for f in public["estimate"]["factors"]} >= {"research", "analysis", "file"}
+
+
+def test_what_the_patterns_read_is_folded_and_bounded():
+    # A 32 KB run of spaces made the clause pattern take about 48 s; the patterns now never see one.
+    from asyncagents.estimator import normalise
+
+    assert normalise(" " * 32_000 + "X [demo step_seconds=1]  Y") == " x y"
+    assert len(normalise("word " * 10_000)) == 4000
+    assert factors(" " * 32_000 + "x") == {"coordination": 1}

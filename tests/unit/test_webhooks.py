@@ -348,3 +348,40 @@ def test_failed_payload_carries_error_and_no_response(clock_service):
         "retryable": False,
     }
     assert muxi_webhook.parse(json.dumps(payload)).error.code == "provider_error"
+
+
+def test_rotated_secrets_work_for_standard_webhooks_too():
+    from asyncagents.data.signing_secrets import new_signing_secret
+    from asyncagents.webhooks.delivery import standard_webhook_headers
+
+    for _ in range(50):  # every generated secret decodes (url-safe alphabets used to break this)
+        headers = standard_webhook_headers(b"{}", "whd_1", NOW, [new_signing_secret()])
+        assert headers["webhook-signature"].startswith("v1,")
+    # a secret that is not base64 signs with its own bytes instead of failing
+    assert standard_webhook_headers(b"{}", "whd_1", NOW, ["whsec_not base64!"])["webhook-signature"]
+
+
+def test_unexpected_errors_are_retried_then_dead_lettered_and_recorded(clock_service):
+    service, store = clock_service
+    message = completed_request(store, service)
+
+    def broken_secrets():
+        raise RuntimeError("secret unreadable")
+
+    dispatcher = dispatcher_with(store, ScriptedTransport())
+    dispatcher._secrets = broken_secrets
+    first = dispatcher.deliver(message, attempt=1)
+    assert first.kind == "retry" and "RuntimeError" in first.reason
+    last = dispatcher.deliver(message, attempt=4)
+    assert last.kind == "dead"
+    assert store.get(message.request_key).webhook_status == "failed"
+
+
+def test_resolver_prefers_ipv4(monkeypatch):
+    import socket
+
+    from asyncagents.webhooks.destinations import system_resolver
+
+    answers = [(socket.AF_INET6, 1, 6, "", ("2600:1f18::1", 443, 0, 0)), (socket.AF_INET, 1, 6, "", ("52.1.2.3", 443))]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: answers)
+    assert system_resolver("hooks.example", 443) == ["52.1.2.3", "2600:1f18::1"]

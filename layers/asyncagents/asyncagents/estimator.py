@@ -40,6 +40,7 @@ FACTOR_RANGES: dict[str, tuple[float, float]] = {
     "coordination": (1, 5),
 }
 BASE_RANGE = (1.0, 4.0)
+_MAX_ANALYSED_CHARS = 4000
 HISTORY_PRIOR = 3  # samples before history weighs as much as the analysis
 
 _NUMBER_WORDS = {
@@ -140,9 +141,15 @@ def _number(text: str) -> int:
     return int(text) if text.isdigit() else _NUMBER_WORDS.get(text, 1)
 
 
+def normalise(message: str) -> str:
+    """What the patterns read: lower case, demo directives removed, whitespace folded (the patterns are
+    quadratic in a long run of it) and capped, so the accept path stays fast whatever a client sends."""
+    return re.sub(r"\s+", " ", re.sub(r"\[demo[^\]]*\]", " ", message.lower()))[:_MAX_ANALYSED_CHARS]
+
+
 def analyse(message: str) -> list[Factor]:
     """The seed's factors found in ``message`` (deterministic, no model)."""
-    text = re.sub(r"\[demo[^\]]*\]", " ", message.lower())
+    text = normalise(message)
     counts: dict[str, int] = {}
     sources = [_number(m.group(1)) for m in _SOURCE_COUNT.finditer(text)]
     sources += [int(m.group(1)) for m in _TOP_N.finditer(text)]

@@ -9,8 +9,6 @@ import httpx
 from asyncagents.webhooks.delivery import HttpResult
 from asyncagents.webhooks.destinations import Destination
 
-MAX_RESPONSE_BYTES = 64 * 1024
-
 
 class HttpxTransport:
     """One pooled client per container. Connects to ``destination.address`` and presents the original host
@@ -37,16 +35,9 @@ class HttpxTransport:
             return HttpResult(error=f"timed out after {timeout:g}s ({type(error).__name__})")
         except httpx.HTTPError as error:
             return HttpResult(error=f"connection failed ({type(error).__name__}: {error})")
-        try:
-            read = 0
-            for chunk in response.iter_raw():  # drain at most MAX_RESPONSE_BYTES of the answer
-                read += len(chunk)
-                if read >= MAX_RESPONSE_BYTES:
-                    break
-        except httpx.HTTPError:
-            pass  # the status line is what counts
-        finally:
-            response.close()
+        # The status line is all that counts: the body is never read, so a receiver that trickles one
+        # cannot hold the sender (closing discards the connection instead of reusing it).
+        response.close()
         return HttpResult(status_code=response.status_code, retry_after=_retry_after(response.headers))
 
 

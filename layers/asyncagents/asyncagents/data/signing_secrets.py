@@ -6,6 +6,7 @@ While the previous secret is valid, webhooks carry a signature for each (see ``w
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import threading
@@ -16,6 +17,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from asyncagents.errors import ConfigError
+
+
+def new_signing_secret() -> str:
+    """``whsec_`` and 32 random bytes in standard base64: usable as is for X-Muxi-Signature, and decodable
+    as the key of Standard Webhooks signatures."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 class SigningSecrets:
@@ -48,7 +55,7 @@ class SigningSecrets:
         Containers pick it up within their cache time (``cache_seconds``): keep the grace period longer.
         """
         value = self._read()
-        fresh = new_secret or "whsec_" + secrets.token_urlsafe(32)
+        fresh = new_secret or new_signing_secret()
         rotated = {
             "current": fresh,
             "previous": value.get("current", ""),

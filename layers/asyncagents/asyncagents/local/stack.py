@@ -15,6 +15,7 @@ from typing import Any
 
 from asyncagents import runtime
 from asyncagents.config import FormationConfig, load_formation, parse_formation
+from asyncagents.data.signing_secrets import new_signing_secret
 from asyncagents.local.lambdas import InProcessLambdas, load_handler
 from asyncagents.local.template import StackSpec, read_stack, substitute
 
@@ -43,7 +44,7 @@ def keys_from_environment() -> tuple[LocalKeys, bool]:
         LocalKeys(
             client_key=client or "fmc_" + secrets.token_urlsafe(24),
             admin_key=admin or "fma_" + secrets.token_urlsafe(24),
-            webhook_secret=webhook or "whsec_" + secrets.token_urlsafe(24),
+            webhook_secret=webhook or new_signing_secret(),
         ),
         generated,
     )

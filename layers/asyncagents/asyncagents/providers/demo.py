@@ -34,6 +34,7 @@ def _tokens(text: str) -> int:
 
 def split_directive(message: str, defaults: DemoProviderSettings) -> tuple[str, DemoProviderSettings]:
     """Strip a ``[demo key=value …]`` directive from ``message`` and apply it over ``defaults``."""
+    message = re.sub(r"\s+", " ", message)  # the clause split is quadratic in long runs of whitespace
     match = _DIRECTIVE.search(message)
     if not match:
         return message.strip(), defaults

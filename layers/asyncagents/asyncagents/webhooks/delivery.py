@@ -77,10 +77,20 @@ def standard_webhook_headers(body: bytes, message_id: str, timestamp: int, secre
     """Standard Webhooks headers (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``)."""
     signatures = []
     for secret in secrets:
-        key = base64.b64decode(secret.removeprefix("whsec_")) if secret.startswith("whsec_") else secret.encode()
+        key = _standard_key(secret)
         mac = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
         signatures.append("v1," + base64.b64encode(mac).decode())
     return {"webhook-id": message_id, "webhook-timestamp": str(timestamp), "webhook-signature": " ".join(signatures)}
+
+
+def _standard_key(secret: str) -> bytes:
+    """Standard Webhooks keys are the base64 after ``whsec_``; any other secret signs with its own bytes."""
+    if secret.startswith("whsec_"):
+        try:
+            return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except ValueError:
+            pass
+    return secret.encode()
 
 
 class WebhookDispatcher:
@@ -116,7 +126,15 @@ class WebhookDispatcher:
             return Outcome("skipped", f"the request is now {record.status.value}")
         if not record.webhook_url:
             return Outcome("skipped", "the request has no webhook URL")
-        outcome = self._attempt(record, message, attempt)
+        try:
+            outcome = self._attempt(record, message, attempt)
+        except Exception as error:  # a bug or an unreadable secret: retried, then dead-lettered, and on record
+            logger.exception("webhook %s failed unexpectedly", message.delivery_id)
+            reason = f"internal error ({type(error).__name__})"
+            if attempt > self._settings.webhook_retries:
+                outcome = Outcome("dead", f"{reason}: gave up after {attempt} attempts")
+            else:
+                outcome = Outcome("retry", reason, self._backoff(attempt, None))
         self._record(record, message, attempt, outcome)
         return outcome
 

@@ -78,7 +78,9 @@ class Destination:
 def system_resolver(host: str, port: int) -> list[str]:
     """Every address ``host`` resolves to (IPv4 and IPv6)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({str(info[4][0]) for info in infos})
+    addresses = {str(info[4][0]) for info in infos}
+    # IPv4 first: the sender connects to the first address, and Lambda outside a VPC has no IPv6 egress.
+    return sorted(addresses, key=lambda address: (":" in address, address))
 
 
 def classify(address: IPAddress) -> str:
