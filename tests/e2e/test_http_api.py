@@ -288,3 +288,22 @@ def test_health_openapi_and_unknown_routes(http):
     assert "message" in spec["components"]["schemas"]["ChatRequest"]["properties"]
     missing = http.get("/v1/nothing-here")
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+
+
+def test_artifacts_are_stored_in_s3_and_listed_with_presigned_urls(http, stack, user):
+    from urllib.parse import urlsplit
+
+    accepted = http.post(
+        "/v1/chat", json={"message": "Compare two vendors and write a report", "async": True}, headers=headers(user)
+    ).json()
+    done = poll_until_terminal(http, user, accepted["request_id"])
+    [report] = done["result"]["artifacts"]
+    assert report["name"] == "report.md" and report["size"] > 0
+    url = urlsplit(report["url"])
+    assert "X-Amz-Expires=3600" in url.query and "X-Amz-Signature=" in url.query
+    bucket = stack.bucket_names["ArtifactsBucket"]
+    assert bucket in url.netloc or url.path.startswith(f"/{bucket}/")
+    key = url.path.split(f"/{bucket}/", 1)[-1].lstrip("/")
+    stored = stack.client("s3").get_object(Bucket=bucket, Key=key)
+    assert stored["ContentType"] == "text/markdown"
+    assert stored["Body"].read().decode().startswith("# Report: Compare two vendors and write a report")

@@ -184,3 +184,14 @@ def test_duplicate_events_carry_the_same_delivery_id_and_large_results_arrive_wh
 def _principal() -> Principal:
     key = runtime.key_service().authenticate(KEYS.client_key, kind="client")
     return Principal(key_id=key.key_id, user_id="default")
+
+
+def test_produced_files_arrive_as_file_items_with_presigned_urls(http, receiver):
+    path = unique("/ok")
+    submit(http, receiver, path, message="Summarise the news and write a report")
+    delivery = wait_for(lambda: receiver.to(path))[0]
+    items = json.loads(delivery.body)["response"]
+    files = [item["file"] for item in items if item["type"] == "file"]
+    assert [f["name"] for f in files] == ["report.md"]
+    assert "X-Amz-Signature=" in files[0]["url"]
+    assert muxi_webhook.parse(delivery.body).content[1].file["name"] == "report.md"

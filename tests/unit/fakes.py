@@ -199,3 +199,16 @@ class FakeTimer:
 
     def sleep(self, seconds: float) -> None:
         self.now += max(seconds, 0.001)
+
+
+class MemoryArtifacts:
+    """Implements the artifact sink and URL maker over a dict."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, str]] = {}
+
+    def put(self, key: str, content: bytes, content_type: str) -> None:
+        self.objects[key] = (content, content_type)
+
+    def url(self, key: str) -> str:
+        return f"https://artifacts.example/{key}?X-Amz-Expires=3600"

@@ -15,7 +15,7 @@ from asyncagents.requests import Principal, RequestService
 from asyncagents.schemas import ChatRequest
 from asyncagents.workflow import WorkflowSteps, describe_failure
 
-from .fakes import FakeTimer, InMemoryStore, ManualClock, RecordingEngine
+from .fakes import FakeTimer, InMemoryStore, ManualClock, MemoryArtifacts, RecordingEngine
 
 ALICE = Principal(key_id="key_a", user_id="alice")
 BOB = Principal(key_id="key_a", user_id="bob")
@@ -48,8 +48,14 @@ def service(store, engine, formation, clock) -> RequestService:
 
 
 @pytest.fixture
-def steps(store, formation, clock) -> WorkflowSteps:
-    return WorkflowSteps(store, DemoProvider(formation.llm.demo, sleep=lambda _: None), formation, clock=clock)
+def artifacts() -> MemoryArtifacts:
+    return MemoryArtifacts()
+
+
+@pytest.fixture
+def steps(store, formation, clock, artifacts) -> WorkflowSteps:
+    provider = DemoProvider(formation.llm.demo, sleep=lambda _: None)
+    return WorkflowSteps(store, provider, formation, clock=clock, artifacts=artifacts)
 
 
 class Execution:
@@ -98,7 +104,7 @@ def test_async_accept_writes_pending_record_and_starts_one_execution(service, st
     assert record.processing_mode == "async" and record.mode_reason == "forced"
 
 
-def test_workflow_moves_through_statuses_with_progress_and_result(service, steps, store, clock):
+def test_workflow_moves_through_statuses_with_progress_and_result(service, steps, store, clock, artifacts):
     submission = service.submit(ALICE, ChatRequest(message="Research AI trends, compare vendors, write a report"))
     pk = submission.record.pk
     run = Execution(steps, store, pk)
@@ -120,11 +126,16 @@ def test_workflow_moves_through_statuses_with_progress_and_result(service, steps
     clock.advance(2)
     run.finish()
 
-    done = service.get(ALICE, submission.record.request_id).to_public()
+    done = service.get(ALICE, submission.record.request_id).to_public(artifact_url=artifacts.url)
     assert done["status"] == "completed"
     assert done["progress"] == 100
     assert "demo provider" in done["result"]["text"]
-    assert done["result"]["artifacts"] == []
+    # "write a report": the demo writes report.md into the artifacts bucket; clients get a presigned URL
+    [report] = done["result"]["artifacts"]
+    assert report["name"] == "report.md" and report["content_type"] == "text/markdown"
+    assert report["url"].startswith("https://artifacts.example/artifacts/") and "X-Amz-Expires" in report["url"]
+    [(key, (content, _))] = artifacts.objects.items()
+    assert report["url"].split("?")[0].endswith(key) and content.startswith(b"# Report:")
     assert done["duration_ms"] == 2000
     assert done["usage"]["output_tokens"] > 0
 

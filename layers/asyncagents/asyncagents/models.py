@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -157,8 +158,9 @@ class RequestRecord(BaseModel):
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now.timestamp()
 
-    def to_public(self) -> dict[str, Any]:
-        """The status shape of seeds/000: progress fields always, result or error when terminal."""
+    def to_public(self, artifact_url: Callable[[str], str] | None = None) -> dict[str, Any]:
+        """The status shape of seeds/000: progress fields always, result or error when terminal.
+        ``artifact_url`` turns a stored file's key into a (presigned) URL."""
         body: dict[str, Any] = {
             "request_id": self.request_id,
             "status": self.status.value,
@@ -193,6 +195,16 @@ class RequestRecord(BaseModel):
             }
         if self.status is Status.COMPLETED and self.result is not None:
             body["result"] = self.result.model_dump()
+            body["result"]["artifacts"] = [
+                {
+                    "name": item.get("name"),
+                    "url": artifact_url(str(item["key"])) if artifact_url and item.get("key") else None,
+                    "content_type": item.get("content_type"),
+                    "size": item.get("size"),
+                }
+                for item in self.result.artifacts
+                if isinstance(item, dict)
+            ]
             body["duration_ms"] = self.duration_ms
             if self.usage is not None:
                 body["usage"] = self.usage.model_dump()

@@ -33,6 +33,7 @@ class FunctionSettings(BaseModel):
     webhook_dlq_url: str | None = None
     webhook_secret_arn: str | None = None
     dlq_redrive_strategy: str = Field("move-task", pattern="^(move-task|copy)$")
+    artifacts_bucket: str | None = None
 
 
 class Hooks:
@@ -57,6 +58,7 @@ def settings() -> FunctionSettings:
         "webhook_dlq_url": os.environ.get("WEBHOOK_DLQ_URL") or None,
         "webhook_secret_arn": os.environ.get("WEBHOOK_SECRET_ARN") or None,
         "dlq_redrive_strategy": os.environ.get("DLQ_REDRIVE_STRATEGY", "move-task"),
+        "artifacts_bucket": os.environ.get("ARTIFACTS_BUCKET") or None,
     }
     try:
         return FunctionSettings.model_validate(env)
@@ -98,6 +100,27 @@ def secretsmanager() -> Any:
 
 
 @functools.cache
+def artifact_store() -> Any:
+    """The artifacts bucket, or ``None`` when the function has none configured."""
+    bucket = settings().artifacts_bucket
+    if not bucket:
+        return None
+    import boto3
+    from botocore.config import Config
+
+    from asyncagents.data.artifact_store import ArtifactStore
+
+    client = boto3.client("s3", region_name=settings().aws_region, config=Config(signature_version="s3v4"))
+    return ArtifactStore(client, bucket)
+
+
+def artifact_url() -> Any:
+    """Key → presigned URL, or ``None`` without a bucket."""
+    store = artifact_store()
+    return store.url if store is not None else None
+
+
+@functools.cache
 def webhook_queue() -> Any:
     from asyncagents.data.webhook_queue import WebhookQueue
 
@@ -126,7 +149,9 @@ def webhook_sender(on_outcome: Any = None) -> Any:
     if not config.webhook_secret_arn:
         raise ConfigError("function environment: WEBHOOK_SECRET_ARN is not set")
     secrets = SigningSecrets(secretsmanager(), config.webhook_secret_arn)
-    dispatcher = WebhookDispatcher(requests_table(), HttpxTransport(), secrets, formation())
+    dispatcher = WebhookDispatcher(
+        requests_table(), HttpxTransport(), secrets, formation(), artifact_url=artifact_url()
+    )
     if on_outcome is None:
         return WebhookSender(dispatcher, webhook_queue())
     return WebhookSender(dispatcher, webhook_queue(), on_outcome=on_outcome)
@@ -175,7 +200,7 @@ def workflow_steps() -> WorkflowSteps:
 
     config = formation()
     provider = build_provider(config.llm, aws_client=_regional_client)
-    return WorkflowSteps(requests_table(), provider, config, estimator=estimator())
+    return WorkflowSteps(requests_table(), provider, config, estimator=estimator(), artifacts=artifact_store())
 
 
 def _regional_client(service: str, region_name: str | None = None) -> Any:
@@ -216,6 +241,7 @@ def reset() -> None:
         sqs,
         secretsmanager,
         webhook_queue,
+        artifact_store,
         webhook_sender,
         delivery_pool,
         requests_table,

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from asyncagents.config import FormationConfig
 from asyncagents.errors import BudgetExceeded, StaleWrite
@@ -19,9 +19,13 @@ from asyncagents.estimator import Estimator
 from asyncagents.lifecycle import checkpoint_ttl, terminal_fields
 from asyncagents.models import RequestRecord, Status, Usage, iso, parse_iso, sources_of, utc_now
 from asyncagents.ports import RequestStore
-from asyncagents.providers.base import AgentProvider, StepContext, StepOutput
+from asyncagents.providers.base import AgentProvider, Artifact, StepContext, StepOutput
 
 logger = logging.getLogger(__name__)
+
+
+class ArtifactSink(Protocol):
+    def put(self, key: str, content: bytes, content_type: str) -> None: ...
 
 
 class IncompleteSteps(Exception):
@@ -74,8 +78,10 @@ class WorkflowSteps:
         *,
         clock: Callable[[], datetime] = utc_now,
         estimator: Estimator | None = None,
+        artifacts: ArtifactSink | None = None,
     ) -> None:
         self._estimator = estimator
+        self._artifacts = artifacts
         self._store = store
         self._provider = provider
         self._formation = formation
@@ -197,7 +203,7 @@ class WorkflowSteps:
                     **terminal_fields(
                         record, now=now, retention_seconds=self._formation.async_.result_retention_seconds
                     ),
-                    "result": {"text": answer.text, "artifacts": answer.artifacts},
+                    "result": {"text": answer.text, "artifacts": self._store_artifacts(record, answer.artifacts)},
                     "usage": usage.model_dump(),
                     "status_message": "Completed",
                 },
@@ -209,6 +215,24 @@ class WorkflowSteps:
             return {"status": current.status.value if current else "unknown"}
         self._learn(done)
         return {"status": done.status.value}
+
+    def _store_artifacts(self, record: RequestRecord, artifacts: list[Artifact]) -> list[dict[str, Any]]:
+        """Put each produced file in the artifacts bucket; the result lists them (URLs are made at read)."""
+        if not artifacts:
+            return []
+        if self._artifacts is None:
+            raise RuntimeError("the provider produced files but no artifacts bucket is configured")
+        stored = []
+        for artifact in artifacts:
+            content = artifact.content.encode()
+            key = (
+                f"artifacts/{record.pk.removeprefix('REQ#')}/{record.lineage or record.execution_name}/{artifact.name}"
+            )
+            self._artifacts.put(key, content, artifact.content_type)
+            stored.append(
+                {"name": artifact.name, "key": key, "content_type": artifact.content_type, "size": len(content)}
+            )
+        return stored
 
     def _check_budget(self, record: RequestRecord) -> None:
         """The checkpoint before a model call: stop the request if the next call would break a limit."""

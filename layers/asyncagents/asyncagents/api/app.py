@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from asyncagents import runtime
 from asyncagents.api.errors import PayloadTooLarge, error_response, from_domain_error, from_validation_error
 from asyncagents.errors import AsyncAgentsError, BadRequest, Conflict
-from asyncagents.models import Status
+from asyncagents.models import RequestRecord, Status
 from asyncagents.requests import Principal, accepted_body, poll_url
 from asyncagents.schemas import ChatRequest, UserId
 
@@ -49,6 +49,11 @@ class ListQuery(BaseModel):
     limit: int = Field(20, ge=1, le=100)
     cursor: str | None = Field(None, min_length=1, max_length=2048)
     status: Status | None = None
+
+
+def _public(record: RequestRecord) -> dict[str, Any]:
+    """A record as clients see it, with presigned URLs for the files it produced."""
+    return record.to_public(artifact_url=runtime.artifact_url())
 
 
 def _header(name: str) -> str | None:
@@ -137,7 +142,7 @@ def chat() -> Response:
     submission = runtime.request_service().submit(principal, request, idempotency_key=idempotency_key)
     record = submission.record
     if submission.finished:
-        return _json(200, record.to_public())
+        return _json(200, _public(record))
     body = accepted_body(record, record.webhook_url)
     return _json(202, body, headers={"Location": poll_url(record.request_id)})
 
@@ -149,12 +154,12 @@ def list_requests() -> Response:
     records, cursor = runtime.request_service().list(
         principal, limit=query.limit, cursor=query.cursor, status=query.status
     )
-    return _json(200, {"requests": [r.to_public() for r in records], "count": len(records), "next_cursor": cursor})
+    return _json(200, {"requests": [_public(r) for r in records], "count": len(records), "next_cursor": cursor})
 
 
 @app.get("/v1/requests/<request_id>")
 def get_request(request_id: str) -> Response:
-    return _json(200, runtime.request_service().get(_client(), request_id).to_public())
+    return _json(200, _public(runtime.request_service().get(_client(), request_id)))
 
 
 @app.delete("/v1/requests/<request_id>")
@@ -204,7 +209,7 @@ def redrive_request() -> Response:
     wanted = RedriveRequest.model_validate(_body())
     principal = Principal(key_id=wanted.key_id, user_id=wanted.user_id)
     record = runtime.request_service().redrive(principal, wanted.request_id)
-    return _json(202, {**record.to_public(), "redrive_count": record.redrive_count})
+    return _json(202, {**_public(record), "redrive_count": record.redrive_count})
 
 
 @app.get("/v1/admin/webhooks/dead-letters")

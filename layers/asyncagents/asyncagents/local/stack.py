@@ -107,6 +107,7 @@ class LocalStack:
         self.queue_urls: dict[str, str] = {}
         self.queue_arns: dict[str, str] = {}
         self.secret_arn = ""
+        self.bucket_names: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -143,6 +144,7 @@ class LocalStack:
             self._create_table()
             self._create_queues()
             self._create_secret()
+            self._create_buckets()
             functions = self._create_functions()
             self._create_state_machine(functions)
             self._set_env(
@@ -151,6 +153,7 @@ class LocalStack:
                     "WEBHOOK_QUEUE_URL": self.queue_urls.get("WebhookQueue", ""),
                     "WEBHOOK_DLQ_URL": self.queue_urls.get("WebhookDeadLetterQueue", ""),
                     "WEBHOOK_SECRET_ARN": self.secret_arn,
+                    "ARTIFACTS_BUCKET": self.bucket_names.get("ArtifactsBucket", ""),
                 }
             )
             runtime.reset()
@@ -320,6 +323,13 @@ class LocalStack:
             self.queue_arns[logical_id] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
                 "Attributes"
             ]["QueueArn"]
+
+    def _create_buckets(self) -> None:
+        s3 = self.client("s3")
+        for logical_id in self.spec.buckets:
+            name = f"asyncagents-{self.stage}-{logical_id.lower()}"
+            s3.create_bucket(Bucket=name)
+            self.bucket_names[logical_id] = name
 
     def _create_secret(self) -> None:
         if not self.spec.secrets:

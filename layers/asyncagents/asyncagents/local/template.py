@@ -89,6 +89,7 @@ class StackSpec:
     queues: dict[str, dict[str, Any]]
     secrets: list[str]
     event_sources: list[EventSource]
+    buckets: list[str]
 
 
 def load_template(path: Path) -> dict[str, Any]:
@@ -107,6 +108,7 @@ def read_stack(template_path: Path) -> StackSpec:
     queues: dict[str, dict[str, Any]] = {}
     secrets: list[str] = []
     event_sources: list[EventSource] = []
+    buckets: list[str] = []
     for logical_id, resource in resources.items():
         kind = resource["Type"]
         properties = resource.get("Properties", {})
@@ -139,6 +141,8 @@ def read_stack(template_path: Path) -> StackSpec:
             queues[logical_id] = properties
         elif kind == "AWS::SecretsManager::Secret":
             secrets.append(logical_id)
+        elif kind == "AWS::S3::Bucket":
+            buckets.append(logical_id)
         elif kind == "AWS::Lambda::EventSourceMapping":
             source, attribute = properties["EventSourceArn"]["Fn::GetAtt"]
             event_sources.append(
@@ -161,6 +165,7 @@ def read_stack(template_path: Path) -> StackSpec:
         queues=queues,
         secrets=secrets,
         event_sources=event_sources,
+        buckets=buckets,
     )
 
 

@@ -36,9 +36,17 @@ class StepOutput(BaseModel):
     usage: Usage = Field(default_factory=Usage)
 
 
+class Artifact(BaseModel):
+    """A file a request produced (a report, a table...), stored in the artifacts bucket."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    content: str
+    content_type: str = "text/markdown"
+
+
 class Answer(BaseModel):
     text: str
-    artifacts: list[str] = Field(default_factory=list)
+    artifacts: list[Artifact] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
 
 

@@ -19,13 +19,14 @@ from pydantic import ValidationError
 from asyncagents.config import DemoProviderSettings
 from asyncagents.errors import PermanentProviderError, TransientProviderError
 from asyncagents.models import PlannedStep, Usage
-from asyncagents.providers.base import Answer, Plan, StepContext, StepOutput
+from asyncagents.providers.base import Answer, Artifact, Plan, StepContext, StepOutput
 
 LABEL = "[demo provider: no language model was called]"
 TITLE_CHARS = 120  # titles travel through the state machine's payload: keep them short
 
 _DIRECTIVE = re.compile(r"\[demo(?P<body>(?:\s+[a-z_]+=[^\s\]]+)*)\s*\]", re.IGNORECASE)
 _CLAUSE_SPLIT = re.compile(r"\s*(?:[;,.!?]|\band then\b|\bthen\b)\s*", re.IGNORECASE)
+_REPORT = re.compile(r"\breport\b", re.IGNORECASE)
 
 
 def _tokens(text: str) -> int:
@@ -98,7 +99,12 @@ class DemoProvider:
         text, _ = split_directive(message, self._settings)
         lines = [f"{LABEL} Answer to: {text}", *(output.text for output in outputs)]
         answer = "\n".join(lines)
+        artifacts = []
+        if _REPORT.search(text):  # asked for a report: the demo writes one, labelled as a demo too
+            body = "\n".join([f"# Report: {text}", "", f"_{LABEL}_", "", *(f"- {o.text}" for o in outputs), ""])
+            artifacts.append(Artifact(name="report.md", content=body, content_type="text/markdown"))
         return Answer(
             text=answer,
+            artifacts=artifacts,
             usage=Usage(input_tokens=sum(_tokens(o.text) for o in outputs), output_tokens=_tokens(answer)),
         )

@@ -106,7 +106,9 @@ class WebhookDispatcher:
         resolver: Resolver = system_resolver,
         clock: Callable[[], datetime] = utc_now,
         jitter: Callable[[float, float], float] = random.uniform,
+        artifact_url: Callable[[str], str] | None = None,
     ) -> None:
+        self._artifact_url = artifact_url
         self._store = store
         self._transport = transport
         self._secrets = signing_secrets
@@ -143,7 +145,7 @@ class WebhookDispatcher:
             destination = check_destination(record.webhook_url or "", self._policy, resolver=self._resolver)
         except UnsafeDestination as refused:
             return Outcome("dead", refused.message)
-        body = encode(build_payload(record))
+        body = encode(build_payload(record, self._artifact_url))
         secrets = list(self._secrets())
         now = int(self._clock().timestamp())
         headers = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from asyncagents.models import RequestRecord, Status, parse_iso
@@ -21,14 +22,16 @@ def event_time_of(record: RequestRecord) -> str:
     return record.ended_at or record.started_at or record.created_at
 
 
-def build_payload(record: RequestRecord) -> dict[str, Any]:
-    """The webhook body for the record's current status (its content mirrors ``GET /v1/requests/{id}``)."""
+def build_payload(record: RequestRecord, artifact_url: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """The webhook body for the record's current status (its content mirrors ``GET /v1/requests/{id}``);
+    produced files are ``{type: "file", file: {name, url}}`` with presigned URLs."""
     response: list[dict[str, Any]] = []
     if record.status is Status.COMPLETED and record.result is not None:
         response.append({"type": "text", "text": record.result.text})
         for artifact in record.result.artifacts:
-            if isinstance(artifact, dict) and artifact.get("url"):
-                response.append({"type": "file", "file": {"name": artifact.get("name"), "url": artifact["url"]}})
+            if isinstance(artifact, dict) and artifact.get("key") and artifact_url is not None:
+                url = artifact_url(str(artifact["key"]))
+                response.append({"type": "file", "file": {"name": artifact.get("name"), "url": url}})
     error = None
     if record.status is Status.FAILED and record.error is not None:
         error = {
