@@ -307,3 +307,15 @@ def test_artifacts_are_stored_in_s3_and_listed_with_presigned_urls(http, stack, 
     stored = stack.client("s3").get_object(Bucket=bucket, Key=key)
     assert stored["ContentType"] == "text/markdown"
     assert stored["Body"].read().decode().startswith("# Report: Compare two vendors and write a report")
+
+
+def test_state_larger_than_the_table_allows_round_trips_whole(http, user):
+    # Three steps of 150 KB each: the answer (about 450 KB) would not fit a DynamoDB item.
+    accepted = http.post(
+        "/v1/chat", json={"message": "one, two, three [demo output_kb=150]", "async": True}, headers=headers(user)
+    ).json()
+    done = poll_until_terminal(http, user, accepted["request_id"])
+    assert done["status"] == "completed", done.get("error")
+    text = done["result"]["text"]
+    assert len(text.encode()) > 450 * 1024
+    assert all(f"Step {i} of 3" in text for i in (1, 2, 3))

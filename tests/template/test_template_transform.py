@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import fnmatch
 from collections.abc import Iterator
 from typing import Any
 
@@ -174,3 +175,30 @@ def test_outputs_have_descriptions(cfn: dict[str, Any]) -> None:
     for key in ("ApiUrl", "RequestsTableName", "StateMachineArn"):
         assert key in outputs, key
         assert outputs[key].get("Description", "").strip(), f"output {key} has no description"
+
+
+# What each function's code calls (data layer methods → AWS actions); IAM must grant at least these.
+NEEDED_ACTIONS = {
+    "ApiFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
+                    "states:StartExecution", "states:StopExecution", "s3:GetObject"},
+    "PlanFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+    "RunStepFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
+                        "s3:PutObject", "s3:GetObject"},
+    "FinishFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "s3:PutObject", "s3:GetObject"},
+    "MarkFailedFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+    "NotifyFunction": {"sqs:SendMessage", "dynamodb:GetRecords", "dynamodb:GetShardIterator"},
+    "WebhookSenderFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:ChangeMessageVisibility",
+                              "sqs:SendMessage", "secretsmanager:GetSecretValue", "s3:GetObject"},
+    "ReconcileFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+}  # fmt: skip
+
+
+def test_each_function_may_do_what_its_code_does(cfn: dict[str, Any]) -> None:
+    for function, needed in NEEDED_ACTIONS.items():
+        granted: set[str] = set()
+        for name, statement in _statements(cfn):
+            if name == f"{function}Role" and statement.get("Effect") == "Allow":
+                actions = statement.get("Action", [])
+                granted |= set(actions if isinstance(actions, list) else [actions])
+        missing = {action for action in needed if not any(fnmatch.fnmatch(action, grant) for grant in granted)}
+        assert not missing, f"{function} lacks {sorted(missing)}"

@@ -210,5 +210,8 @@ class MemoryArtifacts:
     def put(self, key: str, content: bytes, content_type: str) -> None:
         self.objects[key] = (content, content_type)
 
+    def get(self, key: str) -> bytes:
+        return self.objects[key][0]
+
     def url(self, key: str) -> str:
         return f"https://artifacts.example/{key}?X-Amz-Expires=3600"

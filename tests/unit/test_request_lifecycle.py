@@ -440,3 +440,15 @@ def test_budgets_stop_the_request_and_keep_finished_steps(store, clock, budget, 
     assert final["error"]["retryable"] is False
     assert final["completed_steps"] == 1 and len(store.step_outputs(pk, run.name)) == 1
     assert final["model_calls"] == 2 and final["tokens_used"] > 0
+
+
+def test_texts_too_large_for_the_table_live_in_the_bucket(service, steps, store, artifacts):
+    record = service.submit(ALICE, ChatRequest.model_validate({"message": "a, b [demo output_kb=80]", "async": True}))
+    run_workflow(steps, record.record.pk)
+    final = store.get(record.record.pk)
+    stored_steps = store.step_outputs(final.pk, final.lineage)
+    assert all(item["text_key"].startswith("texts/") and len(item["text"]) == 2000 for item in stored_steps)
+    assert final.result is not None and final.result.text_key is not None and len(final.result.text) == 2000
+    whole = final.to_public(stored_text=lambda key: artifacts.get(key).decode())["result"]["text"]
+    assert len(whole.encode()) > 160 * 1024 and whole.count("demo-filler") > 10_000
+    assert "text_key" not in final.to_public()["result"]

@@ -115,6 +115,7 @@ class DemoProviderSettings(_Strict):
     fail_permanent: bool = False
     hang_seconds: float = Field(0, ge=0, le=3600, description="If > 0, each step sleeps this long (to test timeouts).")
     fail_step: int | None = Field(None, ge=0, description="Apply the faults above to this step (0-based) only.")
+    output_kb: int = Field(0, ge=0, le=1024, description="Pad each step's output to this many KB (large state).")
 
 
 class BedrockSettings(_Strict):

@@ -78,6 +78,8 @@ class RequestError(BaseModel):
 
 class RequestResult(BaseModel):
     text: str
+    # Set when the text outgrew the table: ``text`` is a preview and the whole text is in the bucket.
+    text_key: str | None = None
     artifacts: list[Any] = Field(default_factory=list)
 
 
@@ -158,9 +160,14 @@ class RequestRecord(BaseModel):
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now.timestamp()
 
-    def to_public(self, artifact_url: Callable[[str], str] | None = None) -> dict[str, Any]:
+    def to_public(
+        self,
+        artifact_url: Callable[[str], str] | None = None,
+        stored_text: Callable[[str], str] | None = None,
+    ) -> dict[str, Any]:
         """The status shape of seeds/000: progress fields always, result or error when terminal.
-        ``artifact_url`` turns a stored file's key into a (presigned) URL."""
+        ``artifact_url`` turns a stored file's key into a (presigned) URL; ``stored_text`` reads a result
+        text that outgrew the table."""
         body: dict[str, Any] = {
             "request_id": self.request_id,
             "status": self.status.value,
@@ -194,7 +201,9 @@ class RequestRecord(BaseModel):
                 "previous_error": self.redriven_error.model_dump() if self.redriven_error else None,
             }
         if self.status is Status.COMPLETED and self.result is not None:
-            body["result"] = self.result.model_dump()
+            body["result"] = self.result.model_dump(exclude={"text_key"})
+            if self.result.text_key and stored_text is not None:
+                body["result"]["text"] = stored_text(self.result.text_key)
             body["result"]["artifacts"] = [
                 {
                     "name": item.get("name"),

@@ -114,6 +114,12 @@ def artifact_store() -> Any:
     return ArtifactStore(client, bucket)
 
 
+def stored_text() -> Any:
+    """Key → a text that outgrew the table (read from the bucket), or ``None`` without a bucket."""
+    store = artifact_store()
+    return (lambda key: store.get(key).decode()) if store is not None else None
+
+
 def artifact_url() -> Any:
     """Key → presigned URL, or ``None`` without a bucket."""
     store = artifact_store()
@@ -150,7 +156,12 @@ def webhook_sender(on_outcome: Any = None) -> Any:
         raise ConfigError("function environment: WEBHOOK_SECRET_ARN is not set")
     secrets = SigningSecrets(secretsmanager(), config.webhook_secret_arn)
     dispatcher = WebhookDispatcher(
-        requests_table(), HttpxTransport(), secrets, formation(), artifact_url=artifact_url()
+        requests_table(),
+        HttpxTransport(),
+        secrets,
+        formation(),
+        artifact_url=artifact_url(),
+        stored_text=stored_text(),
     )
     if on_outcome is None:
         return WebhookSender(dispatcher, webhook_queue())

@@ -27,6 +27,13 @@ logger = logging.getLogger(__name__)
 class ArtifactSink(Protocol):
     def put(self, key: str, content: bytes, content_type: str) -> None: ...
 
+    def get(self, key: str) -> bytes: ...
+
+
+# Texts larger than this live in the bucket; the table keeps a preview and the key (items stop at 400 KB).
+INLINE_TEXT_BYTES = 64 * 1024
+PREVIEW_CHARS = 2000
+
 
 class IncompleteSteps(Exception):
     """Finish found steps that did not finish (should not happen: the Map ends only when all have)."""
@@ -142,6 +149,7 @@ class WorkflowSteps:
         step = record.steps[index]
         # Each step sees the outputs of the steps before it (the demo ignores them; real models use them).
         earlier = self._store.step_outputs(request_key, record.lineage or record.execution_name) if index else []
+        earlier = [{**item, "text": self._full_text(item)} for item in earlier]
         context = StepContext(
             request_id=record.request_id,
             message=record.prompt,
@@ -161,7 +169,7 @@ class WorkflowSteps:
                 output={
                     "index": index,
                     "title": step.title,
-                    "text": output.text,
+                    **self._text_fields(record, f"steps/{index:04d}.txt", output.text),
                     "usage": output.usage.model_dump(),
                     "attempts": context.attempt,
                     "finished_at": iso(now),
@@ -188,7 +196,7 @@ class WorkflowSteps:
         if record.total_steps > 1:  # composing the answer is one more model call
             self._check_budget(record)
         stored = self._store.step_outputs(request_key, record.lineage or record.execution_name)
-        outputs = [StepOutput(text=str(item["text"]), usage=Usage(**item.get("usage", {}))) for item in stored]
+        outputs = [StepOutput(text=self._full_text(item), usage=Usage(**item.get("usage", {}))) for item in stored]
         answer = self._provider.finish(record.prompt, outputs)
         usage = (record.usage or Usage()) + answer.usage
         for output in outputs:
@@ -203,7 +211,10 @@ class WorkflowSteps:
                     **terminal_fields(
                         record, now=now, retention_seconds=self._formation.async_.result_retention_seconds
                     ),
-                    "result": {"text": answer.text, "artifacts": self._store_artifacts(record, answer.artifacts)},
+                    "result": {
+                        **self._text_fields(record, "result.txt", answer.text),
+                        "artifacts": self._store_artifacts(record, answer.artifacts),
+                    },
                     "usage": usage.model_dump(),
                     "status_message": "Completed",
                 },
@@ -215,6 +226,21 @@ class WorkflowSteps:
             return {"status": current.status.value if current else "unknown"}
         self._learn(done)
         return {"status": done.status.value}
+
+    def _text_fields(self, record: RequestRecord, name: str, text: str) -> dict[str, Any]:
+        """``{"text": …}``, or for a text too large for the table ``{"text": preview, "text_key": key}``
+        with the whole text in the bucket."""
+        content = text.encode()
+        if len(content) <= INLINE_TEXT_BYTES or self._artifacts is None:
+            return {"text": text}
+        key = f"texts/{record.pk.removeprefix('REQ#')}/{record.lineage or record.execution_name}/{name}"
+        self._artifacts.put(key, content, "text/plain; charset=utf-8")
+        return {"text": text[:PREVIEW_CHARS], "text_key": key}
+
+    def _full_text(self, item: dict[str, Any]) -> str:
+        if item.get("text_key") and self._artifacts is not None:
+            return self._artifacts.get(str(item["text_key"])).decode()
+        return str(item.get("text", ""))
 
     def _store_artifacts(self, record: RequestRecord, artifacts: list[Artifact]) -> list[dict[str, Any]]:
         """Put each produced file in the artifacts bucket; the result lists them (URLs are made at read)."""

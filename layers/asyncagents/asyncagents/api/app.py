@@ -53,7 +53,7 @@ class ListQuery(BaseModel):
 
 def _public(record: RequestRecord) -> dict[str, Any]:
     """A record as clients see it, with presigned URLs for the files it produced."""
-    return record.to_public(artifact_url=runtime.artifact_url())
+    return record.to_public(artifact_url=runtime.artifact_url(), stored_text=runtime.stored_text())
 
 
 def _header(name: str) -> str | None:

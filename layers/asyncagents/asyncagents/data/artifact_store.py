@@ -16,6 +16,9 @@ class ArtifactStore:
             Bucket=self._bucket, Key=key, Body=content, ContentType=content_type, ServerSideEncryption="AES256"
         )
 
+    def get(self, key: str) -> bytes:
+        return bytes(self._client.get_object(Bucket=self._bucket, Key=key)["Body"].read())
+
     def url(self, key: str) -> str:
         """A presigned GET URL, valid ``url_seconds``. Computed locally: no AWS call."""
         return str(

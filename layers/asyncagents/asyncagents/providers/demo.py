@@ -93,6 +93,8 @@ class DemoProvider:
             )
         self._sleep(settings.hang_seconds if settings.hang_seconds > 0 else settings.step_seconds)
         text = f"Step {context.index + 1} of {context.total} ({step.title}): done."
+        if settings.output_kb:  # demo filler, to exercise state larger than the table holds
+            text += " " + "demo-filler " * (settings.output_kb * 1024 // 12)
         return StepOutput(text=text, usage=Usage(input_tokens=_tokens(step.instruction), output_tokens=_tokens(text)))
 
     def finish(self, message: str, outputs: list[StepOutput]) -> Answer:

@@ -107,8 +107,10 @@ class WebhookDispatcher:
         clock: Callable[[], datetime] = utc_now,
         jitter: Callable[[float, float], float] = random.uniform,
         artifact_url: Callable[[str], str] | None = None,
+        stored_text: Callable[[str], str] | None = None,
     ) -> None:
         self._artifact_url = artifact_url
+        self._stored_text = stored_text
         self._store = store
         self._transport = transport
         self._secrets = signing_secrets
@@ -145,7 +147,7 @@ class WebhookDispatcher:
             destination = check_destination(record.webhook_url or "", self._policy, resolver=self._resolver)
         except UnsafeDestination as refused:
             return Outcome("dead", refused.message)
-        body = encode(build_payload(record, self._artifact_url))
+        body = encode(build_payload(record, self._artifact_url, self._stored_text))
         secrets = list(self._secrets())
         now = int(self._clock().timestamp())
         headers = {

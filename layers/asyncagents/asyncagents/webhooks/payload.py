@@ -22,12 +22,19 @@ def event_time_of(record: RequestRecord) -> str:
     return record.ended_at or record.started_at or record.created_at
 
 
-def build_payload(record: RequestRecord, artifact_url: Callable[[str], str] | None = None) -> dict[str, Any]:
+def build_payload(
+    record: RequestRecord,
+    artifact_url: Callable[[str], str] | None = None,
+    stored_text: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
     """The webhook body for the record's current status (its content mirrors ``GET /v1/requests/{id}``);
     produced files are ``{type: "file", file: {name, url}}`` with presigned URLs."""
     response: list[dict[str, Any]] = []
     if record.status is Status.COMPLETED and record.result is not None:
-        response.append({"type": "text", "text": record.result.text})
+        text = record.result.text
+        if record.result.text_key and stored_text is not None:
+            text = stored_text(record.result.text_key)  # the whole text, however large
+        response.append({"type": "text", "text": text})
         for artifact in record.result.artifacts:
             if isinstance(artifact, dict) and artifact.get("key") and artifact_url is not None:
                 url = artifact_url(str(artifact["key"]))
