@@ -153,18 +153,6 @@ class RequestsTable:
             values=values,
         )
 
-    def update_if_status(
-        self, pk: str, *, status: Status, set_fields: dict[str, Any], add_fields: dict[str, Any] | None = None
-    ) -> RequestRecord:
-        """Update attributes other than the status, only while the request is in ``status``."""
-        return self._update(
-            pk,
-            set_fields=set_fields,
-            add_fields=add_fields,
-            condition="#status = :expected",
-            values={":expected": serialize(status.value)},
-        )
-
     def set_fields(self, pk: str, fields: dict[str, Any], *, only_in: Iterable[Status] = ()) -> RequestRecord:
         """Update descriptive attributes of an existing request (never its status), optionally only
         while it is in one of the statuses ``only_in``. Returns the updated record."""
@@ -180,7 +168,6 @@ class RequestsTable:
         set_fields: dict[str, Any],
         condition: str,
         values: dict[str, Any],
-        add_fields: dict[str, Any] | None = None,
         remove_fields: Iterable[str] = (),
     ) -> RequestRecord:
         names = {"#status": "status"} if "#status" in condition else {}
@@ -192,13 +179,6 @@ class RequestsTable:
             assignments.append(f"#s{i} = :s{i}")
         if assignments:
             clauses.append("SET " + ", ".join(assignments))
-        additions = []
-        for i, (name, value) in enumerate((add_fields or {}).items()):
-            names[f"#a{i}"] = name
-            values[f":a{i}"] = serialize(value)
-            additions.append(f"#a{i} :a{i}")
-        if additions:
-            clauses.append("ADD " + ", ".join(additions))
         removals = []
         for i, name in enumerate(remove_fields):
             names[f"#r{i}"] = name

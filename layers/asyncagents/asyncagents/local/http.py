@@ -9,7 +9,6 @@ request had a container of its own.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import threading
 import time
@@ -171,7 +170,3 @@ def serve(gateway: ApiGateway, host: str, port: int) -> tuple[_Server, threading
     thread = threading.Thread(target=server.serve_forever, name="asyncagents-http", daemon=True)
     thread.start()
     return server, thread
-
-
-def json_body(data: Any) -> bytes:
-    return json.dumps(data).encode()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import threading
 import traceback
 import uuid
 from collections.abc import Callable
@@ -63,8 +62,6 @@ class InProcessLambdas:
     def __init__(self) -> None:
         self._handlers: dict[str, tuple[Handler, str]] = {}
         self._original: Any = None
-        self._lock = threading.Lock()
-        self.invocations: dict[str, int] = {}
 
     def register(self, function_name: str, arn: str, handler: Handler) -> None:
         self._handlers[function_name] = (handler, arn)
@@ -94,8 +91,6 @@ class InProcessLambdas:
             response_headers["x-amz-function-error"] = "Unhandled"
             return _error_payload("ResourceNotFoundException", f"no local handler for {name}")
         handler, arn = self._handlers[name]
-        with self._lock:
-            self.invocations[name] = self.invocations.get(name, 0) + 1
         event = json.loads(body) if body else {}
         try:
             result = handler(event, LocalContext(function_name=name, invoked_function_arn=arn))
