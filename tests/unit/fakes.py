@@ -10,6 +10,8 @@ from typing import Any
 from asyncagents.errors import StaleWrite
 from asyncagents.models import RequestRecord, Status
 
+_WORKING = {Status.PROCESSING.value, Status.AWAITING_CLARIFICATION.value}
+
 
 class InMemoryStore:
     """Implements ``RequestStore`` and ``KeyStore`` over dicts; every write is atomic under one lock."""
@@ -48,14 +50,19 @@ class InMemoryStore:
         set_fields: dict[str, Any] | None = None,
         remove_fields: Iterable[str] = (),
         generation: str | None = None,
+        expected: dict[str, Any] | None = None,
+        increments: dict[str, int] | None = None,
     ) -> RequestRecord:
         self.calls.append(f"transition:{to.value}")
         with self._lock:
             item = self.items.get(pk)
             stale_generation = item is not None and generation is not None and item["execution_name"] != generation
-            if item is None or Status(item["status"]) not in set(allowed_from) or stale_generation:
+            unexpected = item is not None and any(item.get(k) != v for k, v in (expected or {}).items())
+            if item is None or Status(item["status"]) not in set(allowed_from) or stale_generation or unexpected:
                 raise StaleWrite("stale", details={"current": self._record(pk) if item else None})
             item.update(copy.deepcopy(set_fields or {}))
+            for name, amount in (increments or {}).items():
+                item[name] = item.get(name, 0) + amount
             item["status"] = to.value
             for name in remove_fields:
                 item.pop(name, None)
@@ -91,7 +98,7 @@ class InMemoryStore:
         with self._lock:
             item = self.items[pk]
             if (
-                item["status"] != Status.PROCESSING.value
+                item["status"] not in _WORKING
                 or item["execution_name"] != generation
                 or index in set(item.get("done_steps", set()))
             ):
@@ -118,7 +125,7 @@ class InMemoryStore:
             item = self.items[pk]
             done = set(item.get("done_steps", set()))
             self.steps.setdefault((pk, lineage), {}).setdefault(index, {**copy.deepcopy(output), "ttl": ttl})
-            if item["status"] != Status.PROCESSING.value or item["execution_name"] != generation or index in done:
+            if item["status"] not in _WORKING or item["execution_name"] != generation or index in done:
                 raise StaleWrite("stale")
             item["done_steps"] = done | {index}
             item["completed_steps"] = item.get("completed_steps", 0) + 1
@@ -162,6 +169,9 @@ class RecordingEngine:
     def __init__(self, *, fail_start: bool = False) -> None:
         self.started: list[tuple[str, dict[str, Any]]] = []
         self.stopped: list[str] = []
+        self.resumed: list[tuple[str, dict[str, Any]]] = []
+        self.failed_tasks: list[tuple[str, str]] = []
+        self.closed_tokens: set[str] = set()  # waits that already ended (timed out): resume answers False
         self.fail_start = fail_start
 
     def start(self, execution_name: str, payload: dict[str, Any]) -> None:
@@ -171,6 +181,16 @@ class RecordingEngine:
 
     def stop(self, execution_name: str, *, cause: str) -> None:
         self.stopped.append(execution_name)
+
+    def resume(self, task_token: str, output: dict[str, Any]) -> bool:
+        if task_token in self.closed_tokens:
+            return False
+        self.resumed.append((task_token, output))
+        return True
+
+    def fail_task(self, task_token: str, *, error: str, cause: str) -> bool:
+        self.failed_tasks.append((task_token, error))
+        return True
 
 
 class ManualClock:

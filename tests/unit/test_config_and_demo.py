@@ -27,6 +27,7 @@ def test_defaults_follow_the_seeds():
         "RetryMaxDelaySeconds": "60",
         "RetryBackoffRate": "2.0",
         "MapMaxConcurrency": "1",
+        "ClarificationTimeoutSeconds": "900",
         "TaskFunctionTimeoutSeconds": "330",
         "WebhookMaxReceives": "5",
         "BedrockModelId": "",

@@ -63,7 +63,7 @@ def test_plan_step_and_finish_over_converse(bedrock):
     )
     second = provider.run_step(
         plan.steps[1],
-        StepContext(request_id="r", message="Research AI trends", index=1, total=2, previous_outputs=[first.text]),
+        StepContext(request_id="r", message="Research AI trends", index=1, total=2, previous_outputs={0: first.text}),
     )
     answer = provider.finish("Research AI trends", [first, second])
     assert answer.text == "Final answer" and answer.usage.output_tokens == 20

@@ -83,8 +83,9 @@ def run_workflow(steps: WorkflowSteps, pk: str, store: InMemoryStore | None = No
     execution = Execution(steps, store or steps._store, pk)  # type: ignore[arg-type]
     plan = execution.plan()
     assert plan["proceed"]
-    for item in plan["steps"]:
-        execution.run_step(item["index"], item["title"])
+    for wave in plan["waves"]:
+        for item in wave:
+            execution.run_step(item["index"], item["title"])
     execution.finish()
 
 
@@ -113,7 +114,11 @@ def test_workflow_moves_through_statuses_with_progress_and_result(service, steps
     planned = store.get(pk)
     assert planned.status is Status.PROCESSING
     assert planned.total_steps == 3 and planned.progress == 5
-    assert [s["title"] for s in plan["steps"]] == ["Research AI trends", "Compare vendors", "Write a report"]
+    assert [s["title"] for wave in plan["waves"] for s in wave] == [
+        "Research AI trends",
+        "Compare vendors",
+        "Write a report",
+    ]
 
     run.run_step(0, "Research AI trends")
     after_one = service.get(ALICE, submission.record.request_id)

@@ -95,12 +95,33 @@ class Budget(_Strict):
     max_wall_seconds: float | None = Field(None, gt=0, description="From acceptance to the last model call.")
 
 
+class ClarificationSettings(_Strict):
+    """Questions a step (or the planner) may put to the user while the workflow waits for the answer."""
+
+    enabled: bool = True
+    timeout_seconds: int = Field(900, ge=1, le=365 * 86_400, description="How long one question waits.")
+    on_timeout: Literal["fail", "continue"] = Field(
+        "fail", description="fail: the request fails (clarification_timeout); continue: go on without an answer."
+    )
+    max_questions: int = Field(3, ge=0, le=10, description="Questions per request, all steps together.")
+
+
 class Workflow(_Strict):
     timeouts: Timeouts = Timeouts()
     budget: Budget = Budget()
     retry: Retry = Retry()
-    max_concurrency: int = Field(1, ge=0, le=40, description="Steps run at once by the Map state (0 = unbounded).")
+    clarification: ClarificationSettings = ClarificationSettings()
+    max_concurrency: int = Field(
+        1, ge=0, le=40, description="Independent steps run at once by the Map state (0 = unbounded)."
+    )
     max_steps: int = Field(8, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _wait_fits_in_workflow(self) -> Workflow:
+        # The execution's own timeout keeps running while it waits for an answer.
+        if self.clarification.timeout_seconds >= self.timeouts.workflow_timeout:
+            raise ValueError("clarification.timeout_seconds must be less than timeouts.workflow_timeout")
+        return self
 
 
 class Overlord(_Strict):
@@ -116,6 +137,14 @@ class DemoProviderSettings(_Strict):
     hang_seconds: float = Field(0, ge=0, le=3600, description="If > 0, each step sleeps this long (to test timeouts).")
     fail_step: int | None = Field(None, ge=0, description="Apply the faults above to this step (0-based) only.")
     output_kb: int = Field(0, ge=0, le=1024, description="Pad each step's output to this many KB (large state).")
+    ask: str | None = Field(
+        None,
+        pattern=r"^(plan|[0-9]+)(\+(plan|[0-9]+))*$",
+        description="Ask the user a question in planning and/or in these steps (0-based), e.g. plan+1+2.",
+    )
+
+    def asks_in(self, where: str) -> bool:
+        return self.ask is not None and where in self.ask.split("+")
 
 
 class BedrockSettings(_Strict):
@@ -176,6 +205,7 @@ class FormationConfig(_Strict):
             "RetryMaxDelaySeconds": str(max(1, math.ceil(retry.max_delay))),
             "RetryBackoffRate": str(retry.backoff_factor),
             "MapMaxConcurrency": str(workflow.max_concurrency),
+            "ClarificationTimeoutSeconds": str(workflow.clarification.timeout_seconds),
             # The sender retries webhook_retries times itself; SQS dead-letters a message it keeps failing
             # on (a crash, not a refusal) one receive later.
             "WebhookMaxReceives": str(self.async_.webhook_retries + 2),

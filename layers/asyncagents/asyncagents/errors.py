@@ -88,3 +88,26 @@ class PermanentProviderError(ProviderError):
     """Bad request, auth, content refused: retrying cannot help."""
 
     retryable = False
+
+
+# The three below are raised by workflow tasks on purpose: the state machine's Catch routes on their
+# class names (the Lambda error type), so their names are part of the state machine's contract.
+
+
+class ClarificationRequested(AsyncAgentsError):
+    """A step (or the planner) asked the user a question: the workflow waits for the answer, then runs
+    the step again."""
+
+    code = "clarification_requested"
+
+
+class ClarificationAnswered(AsyncAgentsError):
+    """The question a wait was about is already closed (answered, or given up on): run the step again."""
+
+    code = "clarification_answered"
+
+
+class RequestEnded(AsyncAgentsError):
+    """The request ended (cancelled, failed) or moved to another execution: nothing is worth waiting for."""
+
+    code = "request_ended"

@@ -84,8 +84,63 @@ class RequestResult(BaseModel):
 
 
 class PlannedStep(BaseModel):
+    """One step of a plan. ``depends_on`` lists earlier steps (0-based) whose outputs it needs; steps with
+    no dependency between them may run at once."""
+
     title: str
     instruction: str
+    depends_on: list[int] = Field(default_factory=list)
+
+
+def plan_waves(steps: list[PlannedStep]) -> list[list[int]]:
+    """Group step indexes into waves: every step runs in the wave after the last of its dependencies.
+    Dependencies on a step that is not earlier are ignored (a plan can never deadlock)."""
+    wave_of: list[int] = []
+    for index, step in enumerate(steps):
+        earlier = [wave_of[d] for d in step.depends_on if 0 <= d < index]
+        wave_of.append(max(earlier) + 1 if earlier else 0)
+    waves: list[list[int]] = [[] for _ in range(max(wave_of, default=-1) + 1)]
+    for index, wave in enumerate(wave_of):
+        waves[wave].append(index)
+    return waves
+
+
+def needed_steps(steps: list[PlannedStep], index: int) -> list[int]:
+    """The earlier steps whose outputs step ``index`` sees: its dependencies and theirs, in plan order."""
+    needed: set[int] = set()
+    pending = [d for d in steps[index].depends_on if 0 <= d < index]
+    while pending:
+        step = pending.pop()
+        if step not in needed:
+            needed.add(step)
+            pending.extend(d for d in steps[step].depends_on if 0 <= d < step)
+    return sorted(needed)
+
+
+class Question(BaseModel):
+    """A question a step (or the planner) put to the user. ``token`` (the workflow's task token) is set
+    once the workflow waits for the answer; it never leaves the server."""
+
+    id: str
+    key: str  # "plan" or the step index
+    question: str
+    step_index: int | None = None
+    step_title: str | None = None
+    recorded_at: str
+    asked_at: str | None = None
+    token: str | None = None
+
+
+class Clarification(BaseModel):
+    """A question that was closed: answered, or left without an answer when its wait timed out."""
+
+    id: str
+    question: str
+    step_index: int | None = None
+    answer: str | None = None
+    outcome: str  # "answered" | "timed_out"
+    asked_at: str | None = None
+    closed_at: str
 
 
 class Usage(BaseModel):
@@ -146,6 +201,17 @@ class RequestRecord(BaseModel):
     webhook_event: str | None = None
     webhook_last_error: str | None = None
     webhook_delivery_id: str | None = None
+    # Open questions by key ("plan" or a step index); the version guards every change to them.
+    questions: dict[str, Question] = Field(default_factory=dict)
+    questions_version: int = 0
+    clarifications: list[Clarification] = Field(default_factory=list)
+    awaiting_since: str | None = None
+    waited_ms: int = 0
+
+    def current_question(self) -> Question | None:
+        """The question clients see: the oldest one the workflow is waiting on."""
+        asked = [q for q in self.questions.values() if q.token and q.asked_at]
+        return min(asked, key=lambda q: (q.asked_at or "", q.id)) if asked else None
 
     @property
     def progress(self) -> int:
@@ -200,6 +266,30 @@ class RequestRecord(BaseModel):
                 "count": self.redrive_count,
                 "previous_error": self.redriven_error.model_dump() if self.redriven_error else None,
             }
+        question = self.current_question() if self.status is Status.AWAITING_CLARIFICATION else None
+        if question is not None:
+            body["clarification"] = {
+                "clarification_request_id": question.id,
+                "question": question.question,
+                "step": question.step_title,
+                "asked_at": question.asked_at,
+            }
+            # MUXI's flat names, as its webhook parser reads them.
+            body["clarification_question"] = question.question
+            body["clarification_request_id"] = question.id
+            body["open_questions"] = sum(1 for q in self.questions.values() if q.token)
+        if self.clarifications:
+            body["clarifications"] = [
+                {
+                    "clarification_request_id": c.id,
+                    "question": c.question,
+                    "answer": c.answer,
+                    "outcome": c.outcome,
+                    "asked_at": c.asked_at,
+                    "closed_at": c.closed_at,
+                }
+                for c in self.clarifications
+            ]
         if self.status is Status.COMPLETED and self.result is not None:
             body["result"] = self.result.model_dump(exclude={"text_key"})
             if self.result.text_key and stored_text is not None:

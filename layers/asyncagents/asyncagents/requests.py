@@ -17,6 +17,7 @@ from asyncagents.errors import Conflict, NotFound, StaleWrite
 from asyncagents.estimator import Estimate, Estimator
 from asyncagents.lifecycle import terminal_fields
 from asyncagents.models import (
+    Question,
     RequestRecord,
     Status,
     fingerprint_of,
@@ -27,12 +28,14 @@ from asyncagents.models import (
     utc_now,
 )
 from asyncagents.ports import RequestStore, WorkflowEngine
+from asyncagents.questions import closing_fields
 from asyncagents.schemas import REQUEST_ID_PATTERN, ChatRequest
 from asyncagents.webhooks.destinations import DestinationPolicy, Resolver, check_destination, system_resolver
 
 logger = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
+_ANSWER_WRITE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,8 @@ class RequestService:
             "total_steps": 0,
             "completed_steps": 0,
             "status_message": "Request accepted",
+            "questions": {},
+            "questions_version": 0,
         }
         existing = self._store.create(fields, now_epoch=now.timestamp())
         if existing is not None:
@@ -240,7 +245,74 @@ class RequestService:
             self._engine.stop(record.execution_name, cause="Request cancelled by user")
         except Exception:  # the workers' checkpoints stop the work anyway; the cancel itself stands
             logger.exception("could not stop execution %s", record.execution_name)
+        # StopExecution ends waits on task tokens on AWS; ending them explicitly as well costs little and
+        # covers engines that do not (moto), so a cancelled request never leaves a wait behind.
+        for question in record.questions.values():
+            if question.token:
+                try:
+                    self._engine.fail_task(question.token, error="RequestCancelled", cause="Request cancelled by user")
+                except Exception:
+                    logger.exception("could not end the wait for question %s", question.id)
         return record, False
+
+    def answer(
+        self, principal: Principal, request_id: str, answer: str, *, clarification_id: str | None = None
+    ) -> RequestRecord:
+        """Answer the question the request waits on (the oldest one, or ``clarification_id``) and
+        resume the workflow.
+
+        The answer is stored first (a conditional write on the questions' version), then the wait is
+        ended with the task token kept on the record. If that call fails or comes too late, the stored
+        answer still counts: the wait's timeout path finds it and the step runs with it.
+        """
+        for _ in range(_ANSWER_WRITE_ATTEMPTS):
+            record = self.get(principal, request_id)
+            if record.status is not Status.AWAITING_CLARIFICATION:
+                raise Conflict(
+                    f"request {request_id} is {record.status.value}, not awaiting_clarification",
+                    details={"request_id": request_id, "status": record.status.value},
+                )
+            question = self._open_question(record, clarification_id)
+            status, fields, removals = closing_fields(record, question.key, answer=answer, now=self._clock())
+            try:
+                updated = self._store.transition(
+                    record.pk,
+                    to=status,
+                    allowed_from={Status.AWAITING_CLARIFICATION},
+                    set_fields=fields,
+                    remove_fields=removals,
+                    generation=record.execution_name,
+                    expected={"questions_version": record.questions_version},
+                )
+            except StaleWrite:
+                continue  # another answer, question or the timeout changed the record: look again
+            try:
+                resumed = self._engine.resume(
+                    question.token or "", {"answered": True, "clarification_request_id": question.id}
+                )
+            except Exception:
+                logger.exception("could not resume the wait for question %s", question.id)
+                resumed = False
+            if not resumed:
+                logger.warning("question %s: the wait had ended; the timeout path uses the answer", question.id)
+            return updated
+        raise Conflict(
+            f"request {request_id} changed while the answer was being stored; send it again",
+            details={"request_id": request_id},
+        )
+
+    @staticmethod
+    def _open_question(record: RequestRecord, clarification_id: str | None) -> Question:
+        if clarification_id is None:
+            question = record.current_question()
+        else:
+            question = next((q for q in record.questions.values() if q.id == clarification_id and q.token), None)
+        if question is None:
+            raise Conflict(
+                f"clarification_request_id {clarification_id} is not an open question of this request",
+                details={"field": "clarification_request_id", "request_id": record.request_id},
+            )
+        return question
 
     def redrive(self, principal: Principal, request_id: str) -> RequestRecord:
         """Resume a failed request in a new execution of the same lineage: finished steps are skipped
@@ -269,8 +341,19 @@ class RequestService:
                 "redrive_count": attempt,
                 "redriven_error": record.error.model_dump() if record.error else None,
                 "status_message": f"Redriven: resuming after {record.completed_steps} finished step(s)",
+                # Questions left open by the failed execution are asked again by the new one.
+                "questions": {},
+                "questions_version": record.questions_version + 1,
             },
-            remove_fields=("error", "ended_at", "duration_ms", "expires_at", "ttl", "current_step"),
+            remove_fields=(
+                "error",
+                "ended_at",
+                "duration_ms",
+                "expires_at",
+                "ttl",
+                "current_step",
+                "awaiting_since",
+            ),
             generation=record.execution_name,
         )
         self._engine.start(execution_name, {"request_key": record.pk})

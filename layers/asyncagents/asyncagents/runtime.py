@@ -242,6 +242,12 @@ class _LazyEngine:
     def stop(self, execution_name: str, *, cause: str) -> None:
         self._get().stop(execution_name, cause=cause)
 
+    def resume(self, task_token: str, output: dict[str, Any]) -> bool:
+        return bool(self._get().resume(task_token, output))
+
+    def fail_task(self, task_token: str, *, error: str, cause: str) -> bool:
+        return bool(self._get().fail_task(task_token, error=error, cause=cause))
+
 
 def reset() -> None:
     for cached in (

@@ -54,3 +54,23 @@ class ChatRequest(BaseModel):
         if value:
             raise ValueError("streaming is not supported; use async with polling or a webhook")
         return value
+
+
+MAX_ANSWER_BYTES = 8 * 1024  # answers live on the request item (400 KB at most, all questions together)
+
+
+class ClarificationAnswer(BaseModel):
+    """``POST /v1/requests/{id}/clarification``: the answer to the question the request waits on."""
+
+    model_config = ConfigDict(extra="forbid")
+    answer: str = Field(min_length=1, max_length=MAX_ANSWER_BYTES)
+    clarification_request_id: str | None = Field(None, pattern=r"^clr_[0-9a-f]{16}$")
+
+    @field_validator("answer")
+    @classmethod
+    def _answer_fits(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        if len(value.encode()) > MAX_ANSWER_BYTES:
+            raise ValueError(f"must be at most {MAX_ANSWER_BYTES} bytes of UTF-8")
+        return value

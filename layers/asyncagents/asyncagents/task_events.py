@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class RequestTask(BaseModel):
@@ -17,6 +18,21 @@ class RequestTask(BaseModel):
 class StepTask(RequestTask):
     index: int = Field(ge=0)
     title: str
+
+
+class QuestionTask(RequestTask):
+    """AwaitAnswer (``wait``, with the task token) and AnswerTimedOut (``timed_out``) of a question; no
+    ``index`` means the planner's question."""
+
+    action: Literal["wait", "timed_out"]
+    index: int | None = Field(None, ge=0)
+    task_token: str | None = Field(None, min_length=1, max_length=2048)
+
+    @model_validator(mode="after")
+    def _wait_has_token(self) -> QuestionTask:
+        if self.action == "wait" and not self.task_token:
+            raise ValueError("a wait needs the task token")
+        return self
 
 
 class Failure(BaseModel):

@@ -1,6 +1,8 @@
 """The workflow's side of the lifecycle: the work done by each Task of the state machine.
 
-Plan → run each step (Map) → Finish, and MarkFailed from every Catch. Each function checks the
+Plan → run the steps in waves (Map of Maps) → Finish, and MarkFailed from every Catch. The planner or a
+step may ask the user a question; the workflow then waits on a task token (AwaitAnswer) and runs the
+planner or the step again with the answer. Each function checks the
 request's status before it works (a checkpoint) and writes only with a condition on the status, so a
 cancelled or timed-out request is never resurrected and a finished step is never run twice.
 """
@@ -14,12 +16,39 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from asyncagents.config import FormationConfig
-from asyncagents.errors import BudgetExceeded, StaleWrite
+from asyncagents.errors import (
+    BudgetExceeded,
+    ClarificationAnswered,
+    ClarificationRequested,
+    RequestEnded,
+    StaleWrite,
+    StoreContention,
+)
 from asyncagents.estimator import Estimator
 from asyncagents.lifecycle import checkpoint_ttl, terminal_fields
-from asyncagents.models import RequestRecord, Status, Usage, iso, parse_iso, sources_of, utc_now
+from asyncagents.models import (
+    PlannedStep,
+    RequestRecord,
+    Status,
+    Usage,
+    iso,
+    needed_steps,
+    parse_iso,
+    plan_waves,
+    sources_of,
+    utc_now,
+)
 from asyncagents.ports import RequestStore
-from asyncagents.providers.base import AgentProvider, Artifact, StepContext, StepOutput
+from asyncagents.providers.base import AgentProvider, Artifact, QuestionAndAnswer, StepContext, StepOutput
+from asyncagents.questions import (
+    PLAN_KEY,
+    closing_fields,
+    new_question,
+    question_key,
+    questions_left,
+    waiting_fields,
+    with_question,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +62,11 @@ class ArtifactSink(Protocol):
 # Texts larger than this live in the bucket; the table keeps a preview and the key (items stop at 400 KB).
 INLINE_TEXT_BYTES = 64 * 1024
 PREVIEW_CHARS = 2000
+
+
+# Statuses in which the workflow works (a step may run while another step's question waits).
+_WORKING = frozenset({Status.PROCESSING, Status.AWAITING_CLARIFICATION})
+_QUESTION_WRITE_ATTEMPTS = 5
 
 
 class IncompleteSteps(Exception):
@@ -95,44 +129,85 @@ class WorkflowSteps:
         self._clock = clock
 
     def plan(self, request_key: str, execution_name: str) -> dict[str, Any]:
-        """Move the request to processing with its plan. Returns ``{proceed, steps:[{index, title}]}``.
+        """Move the request to processing with its plan. Returns ``{proceed, waves}``: the steps
+        (``{index, title}``) grouped into waves that run one after the other, each step after the steps
+        it depends on.
 
-        A retried Plan whose first attempt already stored the plan reuses it (never plans twice).
+        A retried Plan whose first attempt already stored the plan reuses it (never plans twice). The
+        planner may ask the user a question first: then the question is recorded and
+        ``ClarificationRequested`` raised (the workflow waits for the answer and plans again).
         """
         record = self._require(request_key)
         if record.execution_name != execution_name:
-            return {"proceed": False, "steps": []}
-        if record.status is Status.PENDING:
-            plan = self._provider.plan(record.prompt, max_steps=self._formation.overlord.workflow.max_steps)
-            steps = [step.model_dump() for step in plan.steps]
-            try:
-                record = self._store.transition(
-                    request_key,
-                    to=Status.PROCESSING,
-                    allowed_from={Status.PENDING},
-                    set_fields={
-                        "steps": steps,
-                        "total_steps": len(steps),
-                        "step_attempts": {str(i): 0 for i in range(len(steps))},
-                        "started_at": iso(self._clock()),
-                        "status_message": f"Planned {len(steps)} step{'s' if len(steps) != 1 else ''}",
-                        "usage": plan.usage.model_dump(),
-                        "model_calls": 1,
-                        "tokens_used": plan.usage.input_tokens + plan.usage.output_tokens,
-                    },
-                    generation=execution_name,
-                )
-            except StaleWrite as stale:
-                record = stale.details.get("current") or record
+            return {"proceed": False, "waves": []}
+        needs_plan = record.status is Status.PENDING or (record.status is Status.PROCESSING and not record.steps)
+        if needs_plan:
+            record = self._make_plan(record, execution_name)
         if record.status is not Status.PROCESSING or not record.steps:
-            return {"proceed": False, "steps": []}
+            return {"proceed": False, "waves": []}
+        waves = plan_waves(record.steps)
         return {
             "proceed": True,
-            "steps": [{"index": i, "title": step.title} for i, step in enumerate(record.steps)],
+            "waves": [[{"index": i, "title": record.steps[i].title} for i in wave] for wave in waves],
         }
 
+    def _make_plan(self, record: RequestRecord, execution_name: str) -> RequestRecord:
+        if PLAN_KEY in record.questions:  # asked already; the wait picks it up
+            raise ClarificationRequested("the planner's question is not answered yet")
+        if record.model_calls:
+            self._check_budget(record)
+        settings = self._formation.overlord.workflow
+        may_ask = settings.clarification.enabled and questions_left(record, settings.clarification.max_questions) > 0
+        plan = self._provider.plan(
+            record.prompt,
+            max_steps=settings.max_steps,
+            clarifications=[
+                QuestionAndAnswer(question=c.question, answer=c.answer)
+                for c in record.clarifications
+                if c.step_index is None
+            ],
+            may_ask=may_ask,
+        )
+        now = self._clock()
+        fields: dict[str, Any] = {"usage": ((record.usage or Usage()) + plan.usage).model_dump()}
+        if record.status is Status.PENDING:
+            fields["started_at"] = iso(now)
+        question = plan.clarification_question if may_ask else None
+        if question:
+            asked = new_question(question, step_index=None, step_title="Planning", now=now)
+            fields.update(with_question(record, asked))
+            fields["status_message"] = "Planning: a question for the user"
+        else:
+            steps = [
+                step.model_dump() for step in plan.steps or [PlannedStep(title="Answer", instruction=record.prompt)]
+            ]
+            fields.update(
+                {
+                    "steps": steps,
+                    "total_steps": len(steps),
+                    "step_attempts": {str(i): 0 for i in range(len(steps))},
+                    "status_message": f"Planned {len(steps)} step{'s' if len(steps) != 1 else ''}",
+                }
+            )
+        try:
+            record = self._store.transition(
+                record.pk,
+                to=Status.PROCESSING,
+                allowed_from={record.status},
+                set_fields=fields,
+                generation=execution_name,
+                expected={"questions_version": record.questions_version},
+                increments={"model_calls": 1, "tokens_used": plan.usage.input_tokens + plan.usage.output_tokens},
+            )
+        except StaleWrite as stale:
+            return stale.details.get("current") or record
+        if question:
+            raise ClarificationRequested(f"the planner asks: {question}")
+        return record
+
     def run_step(self, request_key: str, execution_name: str, index: int, title: str) -> dict[str, Any]:
-        """Run one planned step, checkpointing before the model call and after it."""
+        """Run one planned step, checkpointing before the model call and after it. A step may ask the
+        user a question instead: it is recorded and ``ClarificationRequested`` raised."""
         try:
             record = self._store.start_step(
                 request_key,
@@ -145,33 +220,52 @@ class WorkflowSteps:
             current: RequestRecord | None = stale.details.get("current")
             reason = "already_done" if current and index in current.done_steps else "not_processing"
             return {"index": index, "skipped": reason}
+        if question_key(index) in record.questions:  # asked already (a retried task); the wait picks it up
+            raise ClarificationRequested(f"step {index + 1}'s question is not answered yet")
         self._check_budget(record)
         step = record.steps[index]
-        # Each step sees the outputs of the steps before it (the demo ignores them; real models use them).
-        earlier = self._store.step_outputs(request_key, record.lineage or record.execution_name) if index else []
-        earlier = [{**item, "text": self._full_text(item)} for item in earlier]
+        lineage = record.lineage or record.execution_name
+        # A step sees the outputs of the steps it depends on (the demo ignores them; real models use them).
+        needed = set(needed_steps(record.steps, index))
+        earlier = self._store.step_outputs(request_key, lineage) if needed else []
+        clarification = self._formation.overlord.workflow.clarification
+        may_ask = clarification.enabled and questions_left(record, clarification.max_questions) > 0
         context = StepContext(
             request_id=record.request_id,
             message=record.prompt,
             index=index,
             total=len(record.steps),
             attempt=record.step_attempts.get(str(index), 1),
-            previous_outputs=[str(item.get("text", "")) for item in earlier if int(item.get("index", index)) < index],
+            previous_outputs={
+                int(item["index"]): self._full_text(item) for item in earlier if int(item.get("index", -1)) in needed
+            },
+            clarifications=[
+                QuestionAndAnswer(question=c.question, answer=c.answer)
+                for c in record.clarifications
+                if c.step_index == index
+            ],
+            may_ask=may_ask,
         )
+        started = self._clock()
         output = self._provider.run_step(step, context)
+        if output.clarification_question and may_ask:
+            return self._ask(record, execution_name, index, step.title, output)
         now = self._clock()
         try:
             self._store.finish_step(
                 request_key,
                 index,
                 generation=execution_name,
-                lineage=record.lineage or record.execution_name,
+                lineage=lineage,
                 output={
                     "index": index,
                     "title": step.title,
-                    **self._text_fields(record, f"steps/{index:04d}.txt", output.text),
+                    **self._text_fields(
+                        record, f"steps/{index:04d}.txt", output.text or output.clarification_question or ""
+                    ),
                     "usage": output.usage.model_dump(),
                     "attempts": context.attempt,
+                    "started_at": iso(started),
                     "finished_at": iso(now),
                 },
                 message=f"Finished step {index + 1} of {len(record.steps)}: {step.title}",
@@ -185,6 +279,100 @@ class WorkflowSteps:
         except StaleWrite:
             return {"index": index, "skipped": "not_processing"}
         return {"index": index, "done": True}
+
+    def _ask(
+        self, record: RequestRecord, execution_name: str, index: int, title: str, output: StepOutput
+    ) -> dict[str, Any]:
+        """Record the step's question (and its model call), then raise ``ClarificationRequested``."""
+        question = new_question(
+            output.clarification_question or "", step_index=index, step_title=title, now=self._clock()
+        )
+        tokens = output.usage.input_tokens + output.usage.output_tokens
+        for _ in range(_QUESTION_WRITE_ATTEMPTS):
+            if record.status not in _WORKING or record.execution_name != execution_name:
+                return {"index": index, "skipped": "not_processing"}
+            try:
+                self._store.transition(
+                    record.pk,
+                    to=record.status,
+                    allowed_from={record.status},
+                    set_fields={
+                        **with_question(record, question),
+                        "usage": ((record.usage or Usage()) + output.usage).model_dump(),
+                    },
+                    generation=execution_name,
+                    expected={"questions_version": record.questions_version},
+                    increments={"model_calls": 1, "tokens_used": tokens},
+                )
+            except StaleWrite as stale:
+                record = stale.details.get("current") or self._require(record.pk)
+                continue
+            raise ClarificationRequested(f"step {index + 1} asks: {question.question}")
+        raise StoreContention("the request's questions kept changing; retry")
+
+    def await_answer(
+        self, request_key: str, execution_name: str, step_index: int | None, task_token: str
+    ) -> dict[str, Any]:
+        """The workflow starts waiting for the answer to a question: keep its task token (server side
+        only) and show the request as awaiting_clarification. Raises ``ClarificationAnswered`` when the
+        question is already closed and ``RequestEnded`` when the request is over: both end the wait."""
+        key = question_key(step_index)
+        for _ in range(_QUESTION_WRITE_ATTEMPTS):
+            record = self._require(request_key)
+            if record.status not in _WORKING or record.execution_name != execution_name:
+                raise RequestEnded(f"the request is {record.status.value}; no answer is awaited")
+            if key not in record.questions:
+                raise ClarificationAnswered("the question was already closed")
+            try:
+                self._store.transition(
+                    request_key,
+                    to=Status.AWAITING_CLARIFICATION,
+                    allowed_from=_WORKING,
+                    set_fields=waiting_fields(record, key, task_token, self._clock()),
+                    generation=execution_name,
+                    expected={"questions_version": record.questions_version},
+                )
+            except StaleWrite:
+                continue
+            return {"waiting": True}
+        raise StoreContention("the request's questions kept changing; retry")
+
+    def answer_timed_out(self, request_key: str, execution_name: str, step_index: int | None) -> dict[str, Any]:
+        """No answer came in time. ``on_timeout: fail`` fails the request (``clarification_timeout``);
+        ``continue`` closes the question unanswered so the step runs on without it. Returns
+        ``{"continue": bool}``; an answer that won the race counts (continue)."""
+        key = question_key(step_index)
+        settings = self._formation.overlord.workflow.clarification
+        for _ in range(_QUESTION_WRITE_ATTEMPTS):
+            record = self._require(request_key)
+            if record.status not in _WORKING or record.execution_name != execution_name:
+                return {"continue": False}
+            question = record.questions.get(key)
+            if question is None:
+                return {"continue": True}
+            if settings.on_timeout == "fail":
+                failure = {
+                    "type": "clarification_timeout",
+                    "message": f"no answer within {settings.timeout_seconds}s to: {question.question}",
+                    "retryable": False,
+                }
+                self._fail(record, execution_name, failure)
+                return {"continue": False}
+            status, fields, removals = closing_fields(record, key, answer=None, now=self._clock())
+            try:
+                self._store.transition(
+                    request_key,
+                    to=status,
+                    allowed_from=_WORKING,
+                    set_fields=fields,
+                    remove_fields=removals,
+                    generation=execution_name,
+                    expected={"questions_version": record.questions_version},
+                )
+            except StaleWrite:
+                continue
+            return {"continue": True}
+        raise StoreContention("the request's questions kept changing; retry")
 
     def finish(self, request_key: str, execution_name: str) -> dict[str, Any]:
         """Compose the answer from the stored step outputs and complete the request."""
@@ -269,7 +457,10 @@ class WorkflowSteps:
         if budget.max_tokens is not None and record.tokens_used >= budget.max_tokens:
             reasons.append(f"{record.tokens_used} tokens used, the limit is {budget.max_tokens}")
         if budget.max_wall_seconds is not None:
-            elapsed = (self._clock() - parse_iso(record.created_at)).total_seconds()
+            # Time spent waiting for the user's answers is not the agent's.
+            now = self._clock()
+            waiting = (now - parse_iso(record.awaiting_since)).total_seconds() if record.awaiting_since else 0.0
+            elapsed = (now - parse_iso(record.created_at)).total_seconds() - record.waited_ms / 1000 - waiting
             if elapsed > budget.max_wall_seconds:
                 reasons.append(f"{elapsed:.0f} s elapsed, the limit is {budget.max_wall_seconds:g} s")
         if reasons:

@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from asyncagents import runtime
 from asyncagents.api.errors import PayloadTooLarge, error_response, from_domain_error, from_validation_error
-from asyncagents.errors import AsyncAgentsError, BadRequest, Conflict
+from asyncagents.errors import AsyncAgentsError, BadRequest
 from asyncagents.models import RequestRecord, Status
 from asyncagents.requests import Principal, accepted_body, poll_url
-from asyncagents.schemas import ChatRequest, UserId
+from asyncagents.schemas import ChatRequest, ClarificationAnswer, UserId
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +31,6 @@ app = APIGatewayHttpResolver(strip_prefixes=[])
 
 class _UserIdHeader(BaseModel):
     user_id: UserId
-
-
-class ClarificationAnswer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    answer: str = Field(min_length=1, max_length=100_000)
 
 
 class NewKey(BaseModel):
@@ -172,13 +167,11 @@ def cancel_request(request_id: str) -> Response:
 @app.post("/v1/requests/<request_id>/clarification")
 def answer_clarification(request_id: str) -> Response:
     principal = _client()
-    ClarificationAnswer.model_validate(_body())
-    record = runtime.request_service().get(principal, request_id)
-    # Until the workflow can ask questions, no request is ever awaiting an answer.
-    raise Conflict(
-        f"request {request_id} is {record.status.value}, not awaiting_clarification",
-        details={"request_id": request_id, "status": record.status.value},
+    body = ClarificationAnswer.model_validate(_body())
+    record = runtime.request_service().answer(
+        principal, request_id, body.answer, clarification_id=body.clarification_request_id
     )
+    return _json(202, _public(record), headers={"Location": poll_url(record.request_id)})
 
 
 @app.post("/v1/admin/keys")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from asyncagents.schemas import ChatRequest
+from asyncagents.schemas import ChatRequest, ClarificationAnswer
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -78,6 +78,20 @@ def build_openapi() -> dict[str, Any]:
                     "responses": _responses(200, 401, 404, 409),
                 },
             },
+            "/v1/requests/{request_id}/clarification": {
+                "post": {
+                    "summary": "Answer the question a request is waiting on, and resume it",
+                    "security": client_key,
+                    "parameters": [request_id],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/ClarificationAnswer"}}
+                        },
+                    },
+                    "responses": _responses(202, 400, 401, 404, 409, 413, 422, ok=status_schema),
+                }
+            },
             "/v1/health": {"get": {"summary": "Liveness", "responses": _responses(200)}},
         },
         "components": {
@@ -87,6 +101,7 @@ def build_openapi() -> dict[str, Any]:
             },
             "schemas": {
                 "ChatRequest": ChatRequest.model_json_schema(by_alias=True),
+                "ClarificationAnswer": ClarificationAnswer.model_json_schema(),
                 "RequestStatus": {
                     "type": "object",
                     "required": ["request_id", "status"],
@@ -113,6 +128,19 @@ def build_openapi() -> dict[str, Any]:
                         "duration_ms": {"type": "integer"},
                         "delivery": {"type": "string", "enum": ["polling", "webhook"]},
                         "poll_url": {"type": "string"},
+                        "clarification": {
+                            "type": "object",
+                            "description": "The open question, while awaiting_clarification.",
+                            "properties": {
+                                "clarification_request_id": {"type": "string"},
+                                "question": {"type": "string"},
+                                "step": {"type": ["string", "null"]},
+                                "asked_at": {"type": "string"},
+                            },
+                        },
+                        "clarification_question": {"type": "string"},
+                        "clarification_request_id": {"type": "string"},
+                        "clarifications": {"type": "array", "items": {"type": "object"}},
                     },
                 },
                 "Error": {

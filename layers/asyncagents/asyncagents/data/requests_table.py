@@ -136,21 +136,31 @@ class RequestsTable:
         set_fields: dict[str, Any] | None = None,
         remove_fields: Iterable[str] = (),
         generation: str | None = None,
+        expected: dict[str, Any] | None = None,
+        increments: dict[str, int] | None = None,
     ) -> RequestRecord:
         """Move a request to ``to`` if its current status is one of ``allowed_from`` (and, for workflow
-        writers, if it is still the ``generation`` they work for); returns the new record."""
+        writers, if it is still the ``generation`` they work for, and its ``expected`` attributes still
+        have those values); ``increments`` are added atomically. Returns the new record."""
         sources = sorted(status.value for status in allowed_from)
         values: dict[str, Any] = {f":from{i}": serialize(value) for i, value in enumerate(sources)}
         condition = f"#status IN ({', '.join(values)})"
         if generation is not None:
             condition += " AND execution_name = :generation"
             values[":generation"] = serialize(generation)
+        names: dict[str, str] = {}
+        for i, (name, value) in enumerate((expected or {}).items()):
+            names[f"#e{i}"] = name
+            values[f":e{i}"] = serialize(value)
+            condition += f" AND #e{i} = :e{i}"
         return self._update(
             pk,
             set_fields={**(set_fields or {}), "status": to.value},
             remove_fields=remove_fields,
             condition=condition,
             values=values,
+            names=names,
+            increments=increments,
         )
 
     def set_fields(self, pk: str, fields: dict[str, Any], *, only_in: Iterable[Status] = ()) -> RequestRecord:
@@ -169,8 +179,10 @@ class RequestsTable:
         condition: str,
         values: dict[str, Any],
         remove_fields: Iterable[str] = (),
+        names: dict[str, str] | None = None,
+        increments: dict[str, int] | None = None,
     ) -> RequestRecord:
-        names = {"#status": "status"} if "#status" in condition else {}
+        names = {**(names or {}), **({"#status": "status"} if "#status" in condition else {})}
         clauses: list[str] = []
         assignments = []
         for i, (name, value) in enumerate(set_fields.items()):
@@ -185,6 +197,13 @@ class RequestsTable:
             removals.append(f"#r{i}")
         if removals:
             clauses.append("REMOVE " + ", ".join(removals))
+        additions = []
+        for i, (name, amount) in enumerate((increments or {}).items()):
+            names[f"#a{i}"] = name
+            values[f":a{i}"] = serialize(amount)
+            additions.append(f"#a{i} :a{i}")
+        if additions:
+            clauses.append("ADD " + ", ".join(additions))
         arguments: dict[str, Any] = {
             "TableName": self._table,
             "Key": self._key(pk),
@@ -267,15 +286,17 @@ class RequestsTable:
     # -- step checkpoints ------------------------------------------------------------------------
 
     def start_step(self, pk: str, index: int, *, generation: str, title: str, message: str) -> RequestRecord:
-        """Mark step ``index`` as running and count the attempt, while the request is processing and
-        the step has not finished. Raises ``StaleWrite`` (carrying the current record) otherwise."""
+        """Mark step ``index`` as running and count the attempt, while the request is processing (or
+        waiting for an answer to another step's question) and the step has not finished. Raises
+        ``StaleWrite`` (carrying the current record) otherwise."""
         try:
             response = self._client.update_item(
                 TableName=self._table,
                 Key=self._key(pk),
                 UpdateExpression="SET #current = :title, #message = :message ADD #attempts.#step :one",
                 ConditionExpression=(
-                    "#status = :processing AND execution_name = :generation AND NOT contains(#done, :index)"
+                    "#status IN (:processing, :awaiting) AND execution_name = :generation"
+                    " AND NOT contains(#done, :index)"
                 ),
                 ExpressionAttributeNames={
                     "#current": "current_step",
@@ -290,6 +311,7 @@ class RequestsTable:
                     ":message": serialize(message),
                     ":one": serialize(1),
                     ":processing": serialize(Status.PROCESSING.value),
+                    ":awaiting": serialize(Status.AWAITING_CLARIFICATION.value),
                     ":index": serialize(index),
                     ":generation": serialize(generation),
                 },
@@ -346,7 +368,8 @@ class RequestsTable:
                     " ADD #done :index_set, #completed :one, model_calls :one, tokens_used :tokens"
                 ),
                 ConditionExpression=(
-                    "#status = :processing AND execution_name = :generation AND NOT contains(#done, :index)"
+                    "#status IN (:processing, :awaiting) AND execution_name = :generation"
+                    " AND NOT contains(#done, :index)"
                 ),
                 ExpressionAttributeNames={
                     "#message": "status_message",
@@ -360,6 +383,7 @@ class RequestsTable:
                     ":index": serialize(index),
                     ":one": serialize(1),
                     ":processing": serialize(Status.PROCESSING.value),
+                    ":awaiting": serialize(Status.AWAITING_CLARIFICATION.value),
                     ":generation": serialize(generation),
                     ":tokens": serialize(tokens),
                 },

@@ -1,4 +1,4 @@
-"""Step Functions access: start and stop the request workflow's executions."""
+"""Step Functions access: start and stop the request workflow's executions, and end the waits on task tokens."""
 
 from __future__ import annotations
 
@@ -40,3 +40,27 @@ class StepFunctionsEngine:
         except ClientError as error:
             if error_code(error) not in {"ExecutionDoesNotExist", "ExecutionNotFound"}:
                 raise
+
+    def resume(self, task_token: str, output: dict[str, Any]) -> bool:
+        """End a wait on a task token with ``output``. ``False`` when the wait is already over (it timed
+        out, or the execution ended)."""
+        try:
+            self._client.send_task_success(taskToken=task_token, output=json.dumps(output, separators=(",", ":")))
+        except ClientError as error:
+            if error_code(error) in _CLOSED_TASK_ERRORS:
+                return False
+            raise
+        return True
+
+    def fail_task(self, task_token: str, *, error: str, cause: str) -> bool:
+        """End a wait on a task token with an error. ``False`` when the wait is already over."""
+        try:
+            self._client.send_task_failure(taskToken=task_token, error=error, cause=cause)
+        except ClientError as failure:
+            if error_code(failure) in _CLOSED_TASK_ERRORS:
+                return False
+            raise
+        return True
+
+
+_CLOSED_TASK_ERRORS = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})

@@ -4,6 +4,10 @@ A provider plans a request into steps, runs one step, and composes the final ans
 reports its token usage. Failures are ``TransientProviderError`` (throttling, 5xx, timeouts: the
 workflow retries them with backoff) or ``PermanentProviderError`` (bad request, auth: the request
 fails at once with ``retryable: false``).
+
+When ``may_ask`` is true, ``plan`` and ``run_step`` may return a question for the user instead of their
+work (``clarification_question``); the workflow waits for the answer and calls them again with it in
+``clarifications``.
 """
 
 from __future__ import annotations
@@ -15,24 +19,36 @@ from pydantic import BaseModel, Field
 from asyncagents.models import PlannedStep, Usage
 
 
+class QuestionAndAnswer(BaseModel):
+    """A question put to the user and the answer (``None``: the user did not answer in time)."""
+
+    question: str
+    answer: str | None = None
+
+
 class Plan(BaseModel):
-    steps: list[PlannedStep]
+    steps: list[PlannedStep] = Field(default_factory=list)
+    clarification_question: str | None = None
     usage: Usage = Field(default_factory=Usage)
 
 
 class StepContext(BaseModel):
-    """What a step sees: the request, its position in the plan, and which attempt this is (1-based)."""
+    """What a step sees: the request, its position in the plan, which attempt this is (1-based), the
+    outputs of the steps it depends on (by index), and the questions asked about it so far."""
 
     request_id: str
     message: str
     index: int
     total: int
     attempt: int = 1
-    previous_outputs: list[str] = Field(default_factory=list)
+    previous_outputs: dict[int, str] = Field(default_factory=dict)
+    clarifications: list[QuestionAndAnswer] = Field(default_factory=list)
+    may_ask: bool = False
 
 
 class StepOutput(BaseModel):
-    text: str
+    text: str = ""
+    clarification_question: str | None = None
     usage: Usage = Field(default_factory=Usage)
 
 
@@ -53,7 +69,14 @@ class Answer(BaseModel):
 class AgentProvider(Protocol):
     name: str
 
-    def plan(self, message: str, *, max_steps: int) -> Plan: ...
+    def plan(
+        self,
+        message: str,
+        *,
+        max_steps: int,
+        clarifications: list[QuestionAndAnswer] | None = None,
+        may_ask: bool = False,
+    ) -> Plan: ...
 
     def run_step(self, step: PlannedStep, context: StepContext) -> StepOutput: ...
 

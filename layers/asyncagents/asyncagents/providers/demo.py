@@ -2,7 +2,9 @@
 
 It splits a message into steps by its clauses, simulates each step's work with a configurable
 duration, and can be told to fail (transiently N times per step, or permanently) or to hang, so that
-tests and the local stack exercise retries and timeouts.
+tests and the local stack exercise retries and timeouts. Clauses joined by "then" depend on the clause
+before them; other clauses are independent (and may run at once). ``ask=plan``, ``ask=<step>`` or ``ask=plan+0+2``
+makes the planner and/or those steps ask the user a question once; the answer shows in the step's output.
 
 Faults and durations come from ``llm.demo`` in the formation, and a message may override them with a
 directive such as ``[demo step_seconds=0.1 fail_transient=2]`` (removed from the text it plans).
@@ -19,13 +21,14 @@ from pydantic import ValidationError
 from asyncagents.config import DemoProviderSettings
 from asyncagents.errors import PermanentProviderError, TransientProviderError
 from asyncagents.models import PlannedStep, Usage
-from asyncagents.providers.base import Answer, Artifact, Plan, StepContext, StepOutput
+from asyncagents.providers.base import Answer, Artifact, Plan, QuestionAndAnswer, StepContext, StepOutput
 
 LABEL = "[demo provider: no language model was called]"
 TITLE_CHARS = 120  # titles travel through the state machine's payload: keep them short
 
 _DIRECTIVE = re.compile(r"\[demo(?P<body>(?:\s+[a-z_]+=[^\s\]]+)*)\s*\]", re.IGNORECASE)
-_CLAUSE_SPLIT = re.compile(r"\s*(?:[;,.!?]|\band then\b|\bthen\b)\s*", re.IGNORECASE)
+_CLAUSE_SPLIT = re.compile(r"\s*([;,.!?]|\band then\b|\bthen\b)\s*", re.IGNORECASE)
+_ANSWERED = re.compile(r"\(the user answered: [^)]*\)")
 _REPORT = re.compile(r"\breport\b", re.IGNORECASE)
 
 
@@ -67,17 +70,44 @@ class DemoProvider:
         self._model = model
         self._sleep = sleep
 
-    def plan(self, message: str, *, max_steps: int) -> Plan:
-        text, _ = split_directive(message, self._settings)
-        clauses = [clause for clause in _CLAUSE_SPLIT.split(text) if clause and clause.strip()]
+    def plan(
+        self,
+        message: str,
+        *,
+        max_steps: int,
+        clarifications: list[QuestionAndAnswer] | None = None,
+        may_ask: bool = False,
+    ) -> Plan:
+        text, settings = split_directive(message, self._settings)
+        if may_ask and settings.asks_in("plan") and not clarifications:
+            question = "Demo question: what should the answer focus on?"
+            return Plan(clarification_question=question, usage=Usage(input_tokens=_tokens(text), output_tokens=8))
+        parts = _CLAUSE_SPLIT.split(text)  # clause, separator, clause, ...
+        clauses: list[tuple[str, bool]] = []  # (clause, depends on the clause before)
+        after_then = False
+        for position, part in enumerate(parts):
+            if position % 2:
+                after_then = after_then or part.lower().endswith("then")
+            elif part and part.strip():
+                clauses.append((part, after_then and bool(clauses)))
+                after_then = False
         if not clauses:
-            clauses = [text or "Answer the request"]
+            clauses = [(text or "Answer the request", False)]
         if len(clauses) > max_steps:
-            # Keep the bound: the last step takes every clause that did not fit.
-            clauses = [*clauses[: max_steps - 1], "; ".join(clauses[max_steps - 1 :])]
+            # Keep the bound: the last step takes every clause that did not fit (and waits for the others).
+            tail = "; ".join(clause for clause, _ in clauses[max_steps - 1 :])
+            clauses = [*clauses[: max_steps - 1], (tail, True)]
         steps = [
-            PlannedStep(title=(clause[:1].upper() + clause[1:])[:TITLE_CHARS], instruction=clause) for clause in clauses
+            PlannedStep(
+                title=(clause[:1].upper() + clause[1:])[:TITLE_CHARS],
+                instruction=clause,
+                depends_on=[index - 1] if after and index else [],
+            )
+            for index, (clause, after) in enumerate(clauses)
         ]
+        answered = "".join(f" (the user answered: {c.answer})" for c in clarifications or [] if c.answer)
+        if answered:
+            steps[0] = steps[0].model_copy(update={"instruction": steps[0].instruction + answered})
         return Plan(steps=steps, usage=Usage(input_tokens=_tokens(text), output_tokens=len(steps) * 4))
 
     def run_step(self, step: PlannedStep, context: StepContext) -> StepOutput:
@@ -91,8 +121,15 @@ class DemoProvider:
                 f"demo provider transient failure {context.attempt} of {settings.fail_transient} "
                 f"(step {context.index + 1})"
             )
+        if context.may_ask and settings.asks_in(str(context.index)) and not context.clarifications:
+            question = f"Demo question for step {context.index + 1}: which option should I use?"
+            return StepOutput(clarification_question=question, usage=Usage(input_tokens=_tokens(step.instruction)))
         self._sleep(settings.hang_seconds if settings.hang_seconds > 0 else settings.step_seconds)
         text = f"Step {context.index + 1} of {context.total} ({step.title}): done."
+        for planned in _ANSWERED.findall(step.instruction):  # answers the planner got
+            text += f" {planned}"
+        for item in context.clarifications:
+            text += f" (the user answered: {item.answer})" if item.answer else " (no answer from the user)"
         if settings.output_kb:  # demo filler, to exercise state larger than the table holds
             text += " " + "demo-filler " * (settings.output_kb * 1024 // 12)
         return StepOutput(text=text, usage=Usage(input_tokens=_tokens(step.instruction), output_tokens=_tokens(text)))

@@ -24,7 +24,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel
 
 from asyncagents.config import FormationConfig
-from asyncagents.models import RequestRecord, iso, utc_now
+from asyncagents.models import RequestRecord, Status, iso, utc_now
 from asyncagents.ports import RequestStore
 from asyncagents.webhooks.destinations import (
     Destination,
@@ -34,7 +34,7 @@ from asyncagents.webhooks.destinations import (
     check_destination,
     system_resolver,
 )
-from asyncagents.webhooks.payload import build_payload, encode
+from asyncagents.webhooks.payload import build_payload, encode, event_time_of
 from asyncagents.webhooks.signing import SIGNATURE_HEADER, sign
 
 logger = logging.getLogger(__name__)
@@ -128,6 +128,8 @@ class WebhookDispatcher:
         if record.status.value != message.status:
             # The request moved on (e.g. answered a clarification); its next status has its own event.
             return Outcome("skipped", f"the request is now {record.status.value}")
+        if record.status is Status.AWAITING_CLARIFICATION and event_time_of(record) != message.event_time:
+            return Outcome("skipped", "that question was answered; the request waits on another one")
         if not record.webhook_url:
             return Outcome("skipped", "the request has no webhook URL")
         try:

@@ -1,4 +1,5 @@
-"""Which table changes produce webhooks: a request whose status changed to one of ``WEBHOOK_STATUSES``.
+"""Which table changes produce webhooks: a request whose status changed to one of ``WEBHOOK_STATUSES``,
+and each new question a request waiting for answers puts to the user.
 
 Fed by the table's stream, so every writer of a terminal status (the workflow, a cancel, the
 reconciler) is covered without having to remember to notify; the stream is at-least-once, and the
@@ -11,7 +12,7 @@ from typing import Any
 
 from asyncagents.models import Status
 from asyncagents.webhooks.delivery import WebhookMessage
-from asyncagents.webhooks.payload import WEBHOOK_STATUSES, delivery_id
+from asyncagents.webhooks.payload import WEBHOOK_STATUSES, current_question_of, delivery_id
 
 
 def webhook_message_for(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None) -> WebhookMessage | None:
@@ -19,8 +20,6 @@ def webhook_message_for(old_image: dict[str, Any] | None, new_image: dict[str, A
     if not new_image or new_image.get("sk") != "REQUEST" or not new_image.get("webhook_url"):
         return None
     new_status = new_image.get("status")
-    if new_status == (old_image or {}).get("status"):
-        return None
     try:
         status = Status(str(new_status))
     except ValueError:
@@ -28,6 +27,17 @@ def webhook_message_for(old_image: dict[str, Any] | None, new_image: dict[str, A
     if status not in WEBHOOK_STATUSES:
         return None
     event_time = str(new_image.get("ended_at") or new_image.get("started_at") or new_image.get("created_at"))
+    if status is Status.AWAITING_CLARIFICATION:
+        # Each question the user is asked is an event of its own, even while another one waits.
+        asked = current_question_of(new_image.get("questions"))
+        if asked is None:
+            return None
+        unchanged = old_image is not None and old_image.get("status") == new_status
+        if unchanged and current_question_of(old_image.get("questions")) == asked:
+            return None
+        event_time = asked[1]
+    elif new_status == (old_image or {}).get("status"):
+        return None
     pk = str(new_image["pk"])
     return WebhookMessage(
         request_key=pk,

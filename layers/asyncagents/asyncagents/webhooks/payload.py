@@ -18,7 +18,27 @@ def delivery_id(request_pk: str, status: str, event_time: str) -> str:
     return "whd_" + hashlib.sha256(f"{request_pk}|{status}|{event_time}".encode()).hexdigest()[:32]
 
 
+def current_question_of(questions: Any) -> tuple[str, str] | None:
+    """``(id, asked_at)`` of the question a request shows (the oldest one waited on), from the raw
+    ``questions`` attribute of a stream image; ``None`` when no question is waited on."""
+    if not isinstance(questions, dict):
+        return None
+    asked = [
+        (str(q.get("asked_at")), str(q.get("id")))
+        for q in questions.values()
+        if isinstance(q, dict) and q.get("token") and q.get("asked_at")
+    ]
+    if not asked:
+        return None
+    asked_at, question_id = min(asked)
+    return question_id, asked_at
+
+
 def event_time_of(record: RequestRecord) -> str:
+    """When the event a webhook reports happened; for a question, when it was asked."""
+    question = record.current_question() if record.status is Status.AWAITING_CLARIFICATION else None
+    if question is not None and question.asked_at:
+        return question.asked_at
     return record.ended_at or record.started_at or record.created_at
 
 
@@ -47,6 +67,10 @@ def build_payload(
             "message": record.error.message,
             "retryable": record.error.retryable,
         }
+    clarification = None
+    question = record.current_question() if record.status is Status.AWAITING_CLARIFICATION else None
+    if question is not None:
+        clarification = {"clarification_request_id": question.id, "question": question.question}
     body: dict[str, Any] = {
         "id": record.request_id,
         "request_id": record.request_id,
@@ -59,6 +83,12 @@ def build_payload(
         "processing_time": round(record.duration_ms / 1000, 3) if record.duration_ms is not None else None,
         "processing_mode": record.processing_mode,
     }
+    if clarification is not None:
+        # seeds/000's ``clarification`` object, and the flat names MUXI's webhook parser reads.
+        body["clarification"] = clarification
+        body["clarification_question"] = clarification["question"]
+        body["clarification_request_id"] = clarification["clarification_request_id"]
+        body["original_message"] = record.prompt
     return body
 
 

@@ -1,0 +1,156 @@
+"""Human clarification with the real state machine on moto: a step or the planner asks, the workflow waits
+on a task token, the answer resumes it; cancel while waiting; two parallel steps asking at once."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from asyncagents import runtime
+from asyncagents.errors import Conflict
+from asyncagents.models import RequestRecord, Status
+from asyncagents.requests import Principal
+from asyncagents.schemas import ChatRequest
+from tests.stack_fixture import TEST_FORMATION, stack_fixture, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    workflow = {
+        **TEST_FORMATION["overlord"]["workflow"],
+        "max_concurrency": 4,
+        "clarification": {"timeout_seconds": 60, "on_timeout": "fail", "max_questions": 3},
+    }
+    yield from stack_fixture(
+        tmp_path_factory, {"overlord": {"workflow": workflow}, "async": {"result_retention_seconds": 120}}
+    )
+
+
+@pytest.fixture
+def principal(stack) -> Principal:
+    key = runtime.key_service().authenticate(stack.keys.client_key, kind="client")
+    return Principal(key_id=key.key_id, user_id=f"user-{uuid.uuid4().hex[:8]}")
+
+
+def submit(principal: Principal, message: str) -> RequestRecord:
+    chat = ChatRequest.model_validate({"message": message, "async": True})
+    return runtime.request_service().submit(principal, chat).record
+
+
+def wait_status(principal: Principal, request_id: str, status: Status, *, questions: int = 1) -> RequestRecord:
+    """Wait until the request is in ``status`` (for awaiting: with ``questions`` questions waited on)."""
+    service = runtime.request_service()
+
+    def reached() -> RequestRecord | None:
+        record = service.get(principal, request_id)
+        if record.status is not status:
+            return None
+        if status is Status.AWAITING_CLARIFICATION and sum(1 for q in record.questions.values() if q.token) < questions:
+            return None
+        return record
+
+    return wait_for(reached, timeout=30)
+
+
+def execution_of(stack, record: RequestRecord) -> dict:
+    arn = f"{stack.state_machine_arn.replace(':stateMachine:', ':execution:')}:{record.execution_name}"
+    return stack.client("stepfunctions").describe_execution(executionArn=arn)
+
+
+def test_a_step_asks_the_workflow_waits_and_the_answer_resumes_it(stack, principal):
+    service = runtime.request_service()
+    record = submit(principal, "collect data, then write the summary [demo ask=1]")
+
+    # The second step asks: the request waits, with the question (and never the token) in GET
+    waiting = wait_status(principal, record.request_id, Status.AWAITING_CLARIFICATION)
+    public = waiting.to_public()
+    assert public["clarification"]["question"] == "Demo question for step 2: which option should I use?"
+    assert public["clarification_question"] == public["clarification"]["question"]
+    assert public["clarification"]["step"] == "Write the summary"
+    assert waiting.completed_steps == 1
+    token = waiting.questions["1"].token
+    assert token and token not in json.dumps(public)
+    question_id = public["clarification"]["clarification_request_id"]
+    assert execution_of(stack, waiting)["status"] == "RUNNING"
+
+    # A wrong question id is a conflict that changes nothing
+    with pytest.raises(Conflict):
+        service.answer(principal, record.request_id, "x", clarification_id="clr_0000000000000000")
+    assert service.get(principal, record.request_id).status is Status.AWAITING_CLARIFICATION
+
+    # The answer resumes the step, which sees it
+    resumed = service.answer(principal, record.request_id, "the blue one", clarification_id=question_id)
+    assert resumed.status is Status.PROCESSING
+    final = wait_for(lambda: (r := service.get(principal, record.request_id)).status.is_terminal and r, timeout=30)
+    assert final.status is Status.COMPLETED, final.error
+    assert "Step 2 of 2 (Write the summary): done. (the user answered: the blue one)" in final.result.text
+    assert [(c.question, c.answer, c.outcome) for c in final.clarifications] == [
+        ("Demo question for step 2: which option should I use?", "the blue one", "answered")
+    ]
+    assert final.model_calls == 4  # plan, step 1, step 2 asking, step 2 again (finish composes: 5th)
+    assert final.step_attempts["1"] == 2
+    wait_for(lambda: execution_of(stack, final)["status"] == "SUCCEEDED", timeout=10)
+
+    # Answering again is a conflict naming the status
+    with pytest.raises(Conflict) as conflict:
+        service.answer(principal, record.request_id, "again")
+    assert conflict.value.details["status"] == "completed"
+
+
+def test_the_planner_asks_and_plans_with_the_answer(stack, principal):
+    service = runtime.request_service()
+    record = submit(principal, "plan my trip, book it [demo ask=plan]")
+    waiting = wait_status(principal, record.request_id, Status.AWAITING_CLARIFICATION)
+    assert waiting.total_steps == 0 and waiting.to_public()["clarification"]["step"] == "Planning"
+
+    service.answer(principal, record.request_id, "Lisbon in May")
+    final = wait_for(lambda: (r := service.get(principal, record.request_id)).status.is_terminal and r, timeout=30)
+    assert final.status is Status.COMPLETED, final.error
+    assert final.total_steps == 2
+    assert "(the user answered: Lisbon in May)" in final.result.text
+
+
+def test_cancel_while_waiting_ends_the_wait_and_the_execution(stack, principal):
+    service = runtime.request_service()
+    record = submit(principal, "one step that asks [demo ask=0]")
+    waiting = wait_status(principal, record.request_id, Status.AWAITING_CLARIFICATION)
+
+    cancelled, already = service.cancel(principal, record.request_id)
+    assert cancelled.status is Status.CANCELLED and not already
+
+    # moto's StopExecution does not end a wait on a task token; the cancel ends it explicitly, so the
+    # execution is over long before the 60 s clarification timeout.
+    wait_for(lambda: execution_of(stack, waiting)["status"] != "RUNNING", timeout=15)
+    final = service.get(principal, record.request_id)
+    assert final.status is Status.CANCELLED and final.result is None
+    with pytest.raises(Conflict):
+        service.answer(principal, record.request_id, "too late")
+
+
+def test_two_parallel_steps_ask_at_once_and_each_answer_resumes_its_own_step(stack, principal):
+    service = runtime.request_service()
+    # Three independent steps in one wave (max_concurrency 4); the first two both ask.
+    record = submit(principal, "alpha, beta, gamma [demo ask=0+1]")
+    waiting = wait_status(principal, record.request_id, Status.AWAITING_CLARIFICATION, questions=2)
+    public = waiting.to_public()
+    assert public["open_questions"] == 2
+    first = public["clarification"]  # the oldest question is the one shown
+    assert waiting.completed_steps == 1  # the step that did not ask finished meanwhile
+
+    # Answering one resumes its step; the request keeps waiting on the other question
+    after_one = service.answer(principal, record.request_id, f"answer to {first['step']}")
+    assert after_one.status is Status.AWAITING_CLARIFICATION
+    second = after_one.to_public()["clarification"]
+    assert second["clarification_request_id"] != first["clarification_request_id"]
+    service.answer(principal, record.request_id, f"answer to {second['step']}")
+
+    final = wait_for(lambda: (r := service.get(principal, record.request_id)).status.is_terminal and r, timeout=30)
+    assert final.status is Status.COMPLETED, final.error
+    assert final.completed_steps == 3
+    assert "(Alpha): done. (the user answered: answer to Alpha)" in final.result.text
+    assert "(Beta): done. (the user answered: answer to Beta)" in final.result.text
+    assert sorted(c.answer for c in final.clarifications) == ["answer to Alpha", "answer to Beta"]
