@@ -23,7 +23,6 @@ TEST_FORMATION: dict[str, Any] = {
             "timeouts": {"task_timeout": 30, "workflow_timeout": 600},
             "retry": {"max_attempts": 3, "initial_delay": 1, "max_delay": 10, "backoff_factor": 2.0},
             "max_concurrency": 1,
-            "clarification": {"timeout_seconds": 60},
         }
     },
     "llm": {"provider": "demo", "demo": {"step_seconds": 0.05}},

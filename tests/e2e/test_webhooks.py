@@ -195,3 +195,53 @@ def test_produced_files_arrive_as_file_items_with_presigned_urls(http, receiver)
     assert [f["name"] for f in files] == ["report.md"]
     assert "X-Amz-Signature=" in files[0]["url"]
     assert muxi_webhook.parse(delivery.body).content[1].file["name"] == "report.md"
+
+
+def test_a_question_arrives_by_webhook_and_the_answer_over_http_resumes_the_request(http, receiver):
+    path = unique("/ok")
+    accepted = submit(http, receiver, path, message="draft the plan, then refine it [demo ask=1]")
+    request_id = accepted["request_id"]
+
+    # The question comes by webhook, signed, in the shape MUXI's parser reads
+    [asked] = wait_for(lambda: receiver.to(path))
+    assert asked.verified
+    body = json.loads(asked.body)
+    assert body["status"] == "awaiting_clarification"
+    event = muxi_webhook.parse(asked.body)
+    assert event.clarification is not None
+    assert event.clarification.question == "Demo question for step 2: which option should I use?"
+    polled = http.get(f"/v1/requests/{request_id}").json()
+    assert polled["status"] == "awaiting_clarification"
+    assert polled["clarification"]["clarification_request_id"] == event.clarification.clarification_request_id
+
+    # Bad answers are 4xx naming the field and change nothing
+    for bad, status, field in (
+        ({}, 422, "answer"),
+        ({"answer": "   "}, 422, "answer"),
+        ({"answer": "é" * 5000}, 422, "answer"),
+        ({"answer": "x", "extra": 1}, 422, "extra"),
+        ({"answer": "x", "clarification_request_id": "nope"}, 422, "clarification_request_id"),
+    ):
+        refused = http.post(f"/v1/requests/{request_id}/clarification", json=bad)
+        assert refused.status_code == status, refused.text
+        assert field in json.dumps(refused.json()), refused.text
+    assert http.post("/v1/requests/req_unknown/clarification", json={"answer": "x"}).status_code == 404
+    assert http.get(f"/v1/requests/{request_id}").json()["status"] == "awaiting_clarification"
+
+    answered = http.post(
+        f"/v1/requests/{request_id}/clarification",
+        json={"answer": "the second option", "clarification_request_id": event.clarification.clarification_request_id},
+    )
+    assert answered.status_code == 202, answered.text
+    assert answered.json()["status"] == "processing"
+    assert answered.headers["location"] == f"/v1/requests/{request_id}"
+
+    deliveries = wait_for(lambda: receiver.at_least(path, 2), timeout=30)
+    done = json.loads(deliveries[1].body)
+    assert done["status"] == "completed"
+    assert "(the user answered: the second option)" in done["response"][0]["text"]
+    assert len({d.headers["x-muxi-delivery-id"] for d in deliveries}) == 2
+    final = http.get(f"/v1/requests/{request_id}").json()
+    assert final["clarifications"][0]["answer"] == "the second option"
+    again = http.post(f"/v1/requests/{request_id}/clarification", json={"answer": "again"})
+    assert again.status_code == 409 and again.json()["details"]["status"] == "completed"

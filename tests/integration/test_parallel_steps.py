@@ -1,4 +1,5 @@
-"""Steps run in parallel (Map MaxConcurrency > 1) and every output is kept."""
+"""Independent steps run in parallel up to max_concurrency, dependent steps after what they depend on,
+and every output is kept."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import uuid
 import pytest
 
 from asyncagents import runtime
-from asyncagents.models import Status
+from asyncagents.models import Status, parse_iso
 from asyncagents.requests import Principal
 from asyncagents.schemas import ChatRequest
 from tests.stack_fixture import TEST_FORMATION, stack_fixture, wait_for
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    workflow = {**TEST_FORMATION["overlord"]["workflow"], "max_concurrency": 4}
+    workflow = {**TEST_FORMATION["overlord"]["workflow"], "max_concurrency": 2}
     yield from stack_fixture(tmp_path_factory, {"overlord": {"workflow": workflow}})
 
 
@@ -41,3 +42,34 @@ def test_parallel_steps_all_finish_and_are_all_in_the_answer(stack):
         outputs = runtime.requests_table().step_outputs(final.pk, final.lineage)
         assert [o["index"] for o in outputs] == [0, 1, 2, 3, 4]
         assert all(f"Step {i} of 5" in final.result.text for i in range(1, 6))
+
+
+def _most_at_once(intervals: list[tuple[float, float]]) -> int:
+    """The largest number of intervals that overlap at one moment."""
+    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    running = most = 0
+    for _, change in edges:
+        running += change
+        most = max(most, running)
+    return most
+
+
+def test_concurrency_is_bounded_and_dependent_steps_wait_for_theirs(stack):
+    key = runtime.key_service().authenticate(stack.keys.client_key, kind="client")
+    principal = Principal(key_id=key.key_id, user_id=f"c-{uuid.uuid4().hex[:6]}")
+    service = runtime.request_service()
+    chat = ChatRequest.model_validate({"message": "a, b, c, d, then e [demo step_seconds=0.3]", "async": True})
+    record = service.submit(principal, chat).record
+    final = wait_for(lambda: (x := service.get(principal, record.request_id)).status.is_terminal and x)
+    assert final.status is Status.COMPLETED
+    assert [s.depends_on for s in final.steps] == [[], [], [], [], [3]]
+
+    outputs = runtime.requests_table().step_outputs(final.pk, final.lineage)
+    spans = {
+        int(o["index"]): (parse_iso(o["started_at"]).timestamp(), parse_iso(o["finished_at"]).timestamp())
+        for o in outputs
+    }
+    # The four independent steps ran two at a time (max_concurrency 2), never more
+    assert _most_at_once([spans[i] for i in range(4)]) == 2
+    # e depends on d: it started only after d (and its whole wave) finished
+    assert spans[4][0] >= max(end for _, end in (spans[i] for i in range(4)))

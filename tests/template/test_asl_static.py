@@ -104,9 +104,18 @@ def test_every_task_retries_and_catches(definition: dict[str, Any]) -> None:
 
 
 def test_map_states_catch_errors(definition: dict[str, Any]) -> None:
-    for scope, name, state in _states(definition):
-        if state["Type"] in ("Map", "Parallel"):
-            assert state.get("Catch"), f"{scope}{name} has no Catch"
+    """Every Map catches its errors, or is the whole body of a Map that does (its failure is that Map's)."""
+
+    def check(states: dict[str, Any], enclosing_catches: bool, scope: str) -> None:
+        for name, state in states.items():
+            if state["Type"] not in ("Map", "Parallel"):
+                continue
+            body = state["ItemProcessor"]["States"] if state["Type"] == "Map" else {}
+            catches = bool(state.get("Catch"))
+            assert catches or (enclosing_catches and len(states) == 1), f"{scope}{name} has no Catch"
+            check(body, catches, f"{scope}{name}/")
+
+    check(definition["States"], False, "")
 
 
 def test_placeholders_match_definition_substitutions() -> None:

@@ -14,7 +14,14 @@ from .helpers import FORMATION_PATH, REPO_ROOT, VENV_BIN, make_available, offlin
 
 pytestmark = [pytest.mark.template, pytest.mark.xdist_group("sam_build")]
 
-FUNCTIONS = ["ApiFunction", "PlanFunction", "RunStepFunction", "FinishFunction", "MarkFailedFunction"]
+FUNCTIONS = [
+    "ApiFunction",
+    "PlanFunction",
+    "RunStepFunction",
+    "FinishFunction",
+    "MarkFailedFunction",
+    "ClarifyFunction",
+]
 LAYER_LIMIT_BYTES = 20 * 1024 * 1024
 
 

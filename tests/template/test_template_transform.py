@@ -21,6 +21,7 @@ FUNCTIONS = [
     "RunStepFunction",
     "FinishFunction",
     "MarkFailedFunction",
+    "ClarifyFunction",
     "NotifyFunction",
     "WebhookSenderFunction",
     "ReconcileFunction",
@@ -180,12 +181,14 @@ def test_outputs_have_descriptions(cfn: dict[str, Any]) -> None:
 # What each function's code calls (data layer methods → AWS actions); IAM must grant at least these.
 NEEDED_ACTIONS = {
     "ApiFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
-                    "states:StartExecution", "states:StopExecution", "s3:GetObject"},
+                    "states:StartExecution", "states:StopExecution", "states:SendTaskSuccess",
+                    "states:SendTaskFailure", "s3:GetObject"},
     "PlanFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
     "RunStepFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
                         "s3:PutObject", "s3:GetObject"},
     "FinishFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "s3:PutObject", "s3:GetObject"},
     "MarkFailedFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+    "ClarifyFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
     "NotifyFunction": {"sqs:SendMessage", "dynamodb:GetRecords", "dynamodb:GetShardIterator"},
     "WebhookSenderFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:ChangeMessageVisibility",
                               "sqs:SendMessage", "secretsmanager:GetSecretValue", "s3:GetObject"},

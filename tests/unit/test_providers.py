@@ -9,9 +9,10 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from asyncagents.errors import PermanentProviderError, TransientProviderError
-from asyncagents.providers.base import StepContext, StepOutput
+from asyncagents.models import PlannedStep, Usage, needed_steps, plan_waves
+from asyncagents.providers.base import QuestionAndAnswer, StepContext, StepOutput
 from asyncagents.providers.bedrock import BedrockConverse
-from asyncagents.providers.chat import ChatAgentProvider, parse_plan
+from asyncagents.providers.chat import ChatAgentProvider, Completion, parse_plan, parse_question
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 
@@ -155,3 +156,80 @@ def test_the_formation_chooses_the_provider_and_its_settings():
 
     params = parse_formation({"llm": {"provider": "bedrock", "model": MODEL}}).template_parameters()
     assert params["BedrockModelId"] == MODEL and params["OpenAIKeySecretArn"] == ""
+
+
+def test_dependencies_become_waves_and_each_step_sees_what_it_needs():
+    text = json.dumps(
+        {
+            "steps": [
+                {"title": "Sources", "instruction": "a", "depends_on": []},
+                {"title": "Prices", "instruction": "b", "depends_on": []},
+                {"title": "Compare", "instruction": "c", "depends_on": [1, 2]},
+                {"title": "Chart", "instruction": "d", "depends_on": [2, 3, 4, 9]},  # itself and later: dropped
+                {"title": "Write", "instruction": "e"},  # absent: after every earlier step
+            ]
+        }
+    )
+    steps = parse_plan(text, max_steps=8, message="m")
+    assert [s.depends_on for s in steps] == [[], [], [0, 1], [1, 2], [0, 1, 2, 3]]
+    assert plan_waves(steps) == [[0, 1], [2], [3], [4]]
+    assert needed_steps(steps, 3) == [0, 1, 2]  # Chart needs Compare, which needed Sources and Prices
+    assert needed_steps(steps, 1) == []
+    # A dependency on a later step can never deadlock: it is ignored
+    loop = [PlannedStep(title="x", instruction="x", depends_on=[1]), PlannedStep(title="y", instruction="y")]
+    assert plan_waves(loop) == [[0, 1]]
+
+
+@pytest.mark.parametrize(
+    ("text", "question"),
+    [
+        ('{"clarification_question": "Which city?"}', "Which city?"),
+        ('```json\n{"clarification_question": "Which year?"}\n```', "Which year?"),
+        ('{"clarification_question": ""}', None),
+        ('{"clarification_question": "x", "steps": []}', None),
+        ("The answer mentions clarification_question but is prose.", None),
+    ],
+)
+def test_only_an_exact_question_object_is_a_question(text, question):
+    assert parse_question(text) == question
+
+
+class ScriptedModel:
+    """A chat model that answers from a script and remembers the system prompts it was given."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+        self.systems: list[str] = []
+        self.prompts: list[str] = []
+
+    def complete(self, system: str, prompt: str) -> Completion:
+        self.systems.append(system)
+        self.prompts.append(prompt)
+        return Completion(text=self.answers.pop(0), usage=Usage(input_tokens=10, output_tokens=5))
+
+
+def test_a_chat_model_may_ask_only_when_allowed_and_sees_the_answers():
+    asking = '{"clarification_question": "Which market?"}'
+    model = ScriptedModel(asking, asking, '{"steps": [{"title": "A", "instruction": "a"}]}', "done")
+    provider = ChatAgentProvider("openai", model)
+
+    assert provider.plan("grow sales", max_steps=3, may_ask=True).clarification_question == "Which market?"
+    assert "clarification_question" in model.systems[0]
+    # Not allowed to ask (limit reached): the same answer is not taken as a question
+    not_allowed = provider.plan("grow sales", max_steps=3, may_ask=False)
+    assert not_allowed.clarification_question is None and "clarification_question" not in model.systems[1]
+
+    replanned = provider.plan(
+        "grow sales", max_steps=3, clarifications=[QuestionAndAnswer(question="Which market?", answer="Japan")]
+    )
+    assert [s.title for s in replanned.steps] == ["A"]
+    assert "Q: Which market?\nA: Japan" in model.prompts[2]
+    context = StepContext(
+        request_id="r",
+        message="grow sales",
+        index=0,
+        total=1,
+        clarifications=[QuestionAndAnswer(question="Budget?", answer=None)],
+    )
+    assert provider.run_step(replanned.steps[0], context).text == "done"
+    assert "A: (no answer: make a reasonable assumption and say so)" in model.prompts[3]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from asyncagents.task_events import FailureTask, RequestTask, StepTask
+from asyncagents.task_events import FailureTask, QuestionTask, RequestTask, StepTask
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TASK_MODELS = {
@@ -16,6 +16,8 @@ TASK_MODELS = {
     "workflow_run_step": StepTask,
     "workflow_finish": RequestTask,
     "workflow_mark_failed": FailureTask,
+    "workflow_clarify_wait": QuestionTask,
+    "workflow_clarify_timed_out": QuestionTask,
 }
 
 

@@ -95,11 +95,19 @@ class Budget(_Strict):
     max_wall_seconds: float | None = Field(None, gt=0, description="From acceptance to the last model call.")
 
 
+DEFAULT_CLARIFICATION_TIMEOUT = 900
+
+
 class ClarificationSettings(_Strict):
     """Questions a step (or the planner) may put to the user while the workflow waits for the answer."""
 
     enabled: bool = True
-    timeout_seconds: int = Field(900, ge=1, le=365 * 86_400, description="How long one question waits.")
+    timeout_seconds: int = Field(
+        DEFAULT_CLARIFICATION_TIMEOUT,
+        ge=1,
+        le=365 * 86_400,
+        description="How long one question waits (default 900 s, or half the workflow timeout if shorter).",
+    )
     on_timeout: Literal["fail", "continue"] = Field(
         "fail", description="fail: the request fails (clarification_timeout); continue: go on without an answer."
     )
@@ -116,10 +124,26 @@ class Workflow(_Strict):
     )
     max_steps: int = Field(8, ge=1, le=50)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_wait_fits(cls, data: Any) -> Any:
+        """Unset, the clarification timeout shrinks to half of a short workflow timeout (set, it must fit)."""
+        if not isinstance(data, dict):
+            return data
+        clarification = data.get("clarification") or {}
+        timeouts = data.get("timeouts") or {}
+        if not isinstance(clarification, dict) or not isinstance(timeouts, dict) or "timeout_seconds" in clarification:
+            return data
+        workflow_timeout = timeouts.get("workflow_timeout")
+        if isinstance(workflow_timeout, int) and workflow_timeout <= DEFAULT_CLARIFICATION_TIMEOUT:
+            wait = max(1, workflow_timeout // 2)
+            return {**data, "clarification": {**clarification, "timeout_seconds": wait}}
+        return data
+
     @model_validator(mode="after")
     def _wait_fits_in_workflow(self) -> Workflow:
         # The execution's own timeout keeps running while it waits for an answer.
-        if self.clarification.timeout_seconds >= self.timeouts.workflow_timeout:
+        if self.clarification.enabled and self.clarification.timeout_seconds >= self.timeouts.workflow_timeout:
             raise ValueError("clarification.timeout_seconds must be less than timeouts.workflow_timeout")
         return self
 

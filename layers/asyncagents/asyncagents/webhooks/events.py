@@ -32,8 +32,8 @@ def webhook_message_for(old_image: dict[str, Any] | None, new_image: dict[str, A
         asked = current_question_of(new_image.get("questions"))
         if asked is None:
             return None
-        unchanged = old_image is not None and old_image.get("status") == new_status
-        if unchanged and current_question_of(old_image.get("questions")) == asked:
+        old = old_image or {}
+        if old.get("status") == new_status and current_question_of(old.get("questions")) == asked:
             return None
         event_time = asked[1]
     elif new_status == (old_image or {}).get("status"):

@@ -1,0 +1,168 @@
+"""Questions to the user on fakes: the races between an answer, the wait's timeout and a cancel, the
+question limit, budgets that do not count the wait, and the webhook events questions produce."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from itertools import pairwise
+
+import pytest
+
+from asyncagents.config import parse_formation
+from asyncagents.errors import BudgetExceeded, ClarificationAnswered, ClarificationRequested, Conflict, RequestEnded
+from asyncagents.models import Status
+from asyncagents.providers.demo import DemoProvider
+from asyncagents.requests import Principal, RequestService
+from asyncagents.schemas import ChatRequest
+from asyncagents.webhooks.events import webhook_message_for
+from asyncagents.webhooks.payload import build_payload
+from asyncagents.workflow import WorkflowSteps
+
+from .fakes import FakeTimer, InMemoryStore, ManualClock, RecordingEngine
+
+ALICE = Principal(key_id="key_a", user_id="alice")
+
+
+class World:
+    """A request service and the workflow's steps over one in-memory store, with a hand-moved clock."""
+
+    def __init__(self, clarification: dict | None = None, budget: dict | None = None) -> None:
+        workflow = {"clarification": clarification or {}, "budget": budget or {}}
+        self.formation = parse_formation(
+            {"overlord": {"workflow": workflow}, "llm": {"demo": {"step_seconds": 0}}, "async": {"webhook_url": None}}
+        )
+        self.clock = ManualClock(datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC))
+        self.store = InMemoryStore()
+        self.engine = RecordingEngine()
+        timer = FakeTimer()
+        self.service = RequestService(
+            self.store, self.engine, self.formation, clock=self.clock, sleep=timer.sleep, monotonic=timer.monotonic
+        )
+        provider = DemoProvider(self.formation.llm.demo, sleep=lambda _: None)
+        self.steps = WorkflowSteps(self.store, provider, self.formation, clock=self.clock)
+
+    def submit(self, message: str) -> tuple[str, str, str]:
+        record = self.service.submit(ALICE, ChatRequest.model_validate({"message": message, "async": True})).record
+        return record.pk, record.execution_name, record.request_id
+
+    def ask_in_step(self, message: str, index: int) -> tuple[str, str, str]:
+        """Submit, plan, run steps before ``index``; step ``index`` asks and the workflow waits on it."""
+        pk, name, request_id = self.submit(message)
+        self.steps.plan(pk, name)
+        for earlier in range(index):
+            self.steps.run_step(pk, name, earlier, "t")
+        with pytest.raises(ClarificationRequested):
+            self.steps.run_step(pk, name, index, "t")
+        assert self.steps.await_answer(pk, name, index, f"token-{index}") == {"waiting": True}
+        return pk, name, request_id
+
+
+def test_an_answer_that_arrives_after_the_wait_timed_out_still_counts():
+    world = World({"on_timeout": "fail"})
+    pk, name, request_id = world.ask_in_step("a, then b [demo ask=1]", 1)
+    world.engine.closed_tokens.add("token-1")  # the wait timed out just before the answer came
+
+    # The answer is stored although ending the wait failed ...
+    assert world.service.answer(ALICE, request_id, "yes").status is Status.PROCESSING
+    assert world.engine.resumed == []
+    # ... so the timeout path finds it and continues instead of failing the request
+    assert world.steps.answer_timed_out(pk, name, 1) == {"continue": True}
+    assert world.steps.run_step(pk, name, 1, "t") == {"index": 1, "done": True}
+    world.steps.finish(pk, name)
+    final = world.store.get(pk)
+    assert final.status is Status.COMPLETED
+    assert "(the user answered: yes)" in final.result.text
+
+
+def test_a_timeout_that_wins_the_race_makes_a_late_answer_a_conflict():
+    world = World({"on_timeout": "fail"})
+    pk, name, request_id = world.ask_in_step("a [demo ask=0]", 0)
+    assert world.steps.answer_timed_out(pk, name, 0) == {"continue": False}
+    with pytest.raises(Conflict) as conflict:
+        world.service.answer(ALICE, request_id, "late")
+    assert conflict.value.details["status"] == "failed"
+    assert world.store.get(pk).error.type == "clarification_timeout"
+
+
+def test_waits_end_for_closed_questions_and_ended_requests():
+    world = World()
+    pk, name, request_id = world.ask_in_step("a, b [demo ask=0]", 0)
+    world.service.answer(ALICE, request_id, "ok")
+    assert world.engine.resumed == [
+        ("token-0", {"answered": True, "clarification_request_id": world.store.get(pk).clarifications[0].id})
+    ]
+    # A retried wait for a question already answered goes straight back to the step
+    with pytest.raises(ClarificationAnswered):
+        world.steps.await_answer(pk, name, 0, "token-retry")
+
+    pk2, name2, request_id2 = world.ask_in_step("c [demo ask=0]", 0)
+    world.service.cancel(ALICE, request_id2)
+    assert ("token-0", "RequestCancelled") in world.engine.failed_tasks  # the wait is ended explicitly
+    with pytest.raises(RequestEnded):
+        world.steps.await_answer(pk2, name2, 0, "token-late")
+    assert world.steps.answer_timed_out(pk2, name2, 0) == {"continue": False}
+    assert world.store.get(pk2).status is Status.CANCELLED
+
+
+def test_questions_stop_at_the_limit_and_when_disabled():
+    world = World({"max_questions": 1})
+    pk, name, request_id = world.ask_in_step("a, b [demo ask=0+1]", 0)
+    world.service.answer(ALICE, request_id, "one")
+    assert world.steps.run_step(pk, name, 0, "t")["done"]
+    # The second step would ask, but the request used its one question: it runs without asking
+    assert world.steps.run_step(pk, name, 1, "t")["done"]
+
+    disabled = World({"enabled": False})
+    pk, name, _ = disabled.submit("a [demo ask=plan+0]")
+    assert disabled.steps.plan(pk, name)["proceed"]
+    assert disabled.steps.run_step(pk, name, 0, "t")["done"]
+
+
+def test_time_spent_waiting_for_the_user_is_not_charged_to_the_wall_time_budget():
+    world = World({"timeout_seconds": 3000}, {"max_wall_seconds": 600})
+    pk, name, request_id = world.ask_in_step("a, b [demo ask=1]", 1)
+    world.clock.advance(1800)  # the user takes half an hour
+    world.service.answer(ALICE, request_id, "done thinking")
+    assert world.store.get(pk).waited_ms == 1_800_000
+    assert world.steps.run_step(pk, name, 1, "t")["done"]  # within budget: the wait does not count
+    world.clock.advance(601)
+    with pytest.raises(BudgetExceeded):
+        world.steps.finish(pk, name)
+
+
+def test_each_question_is_a_webhook_event_with_muxi_fields():
+    world = World({"max_questions": 3})
+    pk, name, request_id = world.submit("a, b [demo ask=0+1]")
+    world.store.items[pk].update({"webhook_url": "https://hooks.example/muxi", "sk": "REQUEST"})  # as in the stream
+    world.steps.plan(pk, name)
+    images = [dict(world.store.items[pk])]
+    for index in (0, 1):
+        with pytest.raises(ClarificationRequested):
+            world.steps.run_step(pk, name, index, "t")
+        images.append(dict(world.store.items[pk]))
+        world.clock.advance(1)
+        world.steps.await_answer(pk, name, index, f"token-{index}")
+        images.append(dict(world.store.items[pk]))
+    # processing → awaiting (first question) is an event; recording a question is not; the second
+    # question's wait leaves the shown (oldest) question unchanged: no second event yet
+    events = [webhook_message_for(old, new) for old, new in pairwise(images)]
+    assert [e is not None for e in events] == [False, True, False, False]
+    # answering the first shows the second: a new event with its own delivery id
+    before = dict(world.store.items[pk])
+    world.service.answer(ALICE, request_id, "first")
+    after = dict(world.store.items[pk])
+    second = webhook_message_for(before, after)
+    assert second is not None and second.delivery_id != events[1].delivery_id
+
+    payload = build_payload(world.store.get(pk))
+    assert payload["status"] == "awaiting_clarification"
+    assert payload["clarification_question"] == "Demo question for step 2: which option should I use?"
+    assert payload["clarification"]["clarification_request_id"] == payload["clarification_request_id"]
+    assert "token" not in str(payload)
+
+    from muxi import webhook as muxi_webhook
+
+    event = muxi_webhook.parse(payload)
+    assert event.clarification is not None
+    assert event.clarification.question == payload["clarification_question"]
+    assert event.clarification.clarification_request_id == payload["clarification_request_id"]
