@@ -169,6 +169,15 @@ def bench_calls() -> None:
             client.delete(f"/v1/requests/{warm}")
             cancel_calls = counter.take()
             rows.append(["cancel of a finished request (409)", len(cancel_calls), "-", ", ".join(cancel_calls)])
+            asking = client.post("/v1/chat", json={"message": "ask me [demo ask=0]", "async": True}).json()
+            for _ in range(600):
+                if client.get(f"/v1/requests/{asking['request_id']}").json()["status"] == "awaiting_clarification":
+                    break
+                time.sleep(0.05)
+            counter.take()
+            client.post(f"/v1/requests/{asking['request_id']}/clarification", json={"answer": "yes"})
+            answer_calls = counter.take()
+            rows.append(["answer a question (POST .../clarification)", len(answer_calls), "-", ", ".join(answer_calls)])
             _table(
                 "(b) AWS API calls per operation (local stack, warm container)",
                 ["operation", "calls", "goal", "which"],
@@ -177,8 +186,13 @@ def bench_calls() -> None:
 
             rows = []
             sfn = stack.client("stepfunctions")
-            for steps in (1, 3, 5, 8):
-                message = ", ".join(f"part {i}" for i in range(steps))
+            # Independent steps form one wave; a chain ("a then b then c") is one wave per step, the worst case.
+            for steps, shape, joiner in [
+                (n, s, j) for n in (1, 3, 5, 8) for s, j in (("independent", ", "), ("chain", " then "))
+            ]:
+                if steps == 1 and shape == "chain":
+                    continue
+                message = joiner.join(f"part {i}" for i in range(steps))
                 request_id = client.post("/v1/chat", json={"message": message, "async": True}).json()["request_id"]
                 record = _wait_done(client, request_id)
                 arn = f"{stack.state_machine_arn.replace(':stateMachine:', ':execution:')}:{record}"
@@ -186,8 +200,13 @@ def bench_calls() -> None:
                     time.sleep(0.05)
                 events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
                 entered = sum(1 for e in events if e["type"].endswith("StateEntered"))
-                rows.append([steps, entered, 2 * steps + 4, "ok" if entered <= 2 * steps + 4 else "over"])
-            _table("(b) Step Functions states entered per request", ["steps n", "entered", "goal 2n+4", ""], rows)
+                goal = 2 * steps + 4
+                rows.append([steps, shape, entered, goal, "ok" if entered <= goal else "over"])
+            _table(
+                "(b) Step Functions states entered per request",
+                ["steps n", "plan shape", "entered", "goal 2n+4", ""],
+                rows,
+            )
             client.close()
         finally:
             stack.stop()
