@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from asyncagents import runtime
 from asyncagents.local.stack import LocalKeys, LocalStack
+from asyncagents.requests import Principal
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = LocalKeys(client_key="fmc_test_client_key", admin_key="fma_test_admin_key", webhook_secret="whsec_test")
@@ -36,6 +39,12 @@ def start_stack(tmp_dir: Path, overrides: dict[str, Any] | None = None) -> Local
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     # Retry waits (whole seconds in the ASL) are shrunk 100x: moto sleeps them for real.
     return LocalStack(root=ROOT, formation_path=path, keys=KEYS, port=0, retry_time_scale=0.01).start()
+
+
+def new_principal(stack: LocalStack) -> Principal:
+    """A caller of its own (the stack's client key, a fresh user id), so tests never see each other's requests."""
+    key = runtime.key_service().authenticate(stack.keys.client_key, kind="client")
+    return Principal(key_id=key.key_id, user_id=f"user-{uuid.uuid4().hex[:8]}")
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: float = 0.05) -> Any:

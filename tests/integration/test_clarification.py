@@ -4,7 +4,6 @@ on a task token, the answer resumes it; cancel while waiting; two parallel steps
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
@@ -13,7 +12,7 @@ from asyncagents.errors import Conflict
 from asyncagents.models import RequestRecord, Status
 from asyncagents.requests import Principal
 from asyncagents.schemas import ChatRequest
-from tests.stack_fixture import TEST_FORMATION, stack_fixture, wait_for
+from tests.stack_fixture import TEST_FORMATION, new_principal, stack_fixture, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -32,8 +31,7 @@ def stack(tmp_path_factory):
 
 @pytest.fixture
 def principal(stack) -> Principal:
-    key = runtime.key_service().authenticate(stack.keys.client_key, kind="client")
-    return Principal(key_id=key.key_id, user_id=f"user-{uuid.uuid4().hex[:8]}")
+    return new_principal(stack)
 
 
 def submit(principal: Principal, message: str) -> RequestRecord:

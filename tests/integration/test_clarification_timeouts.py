@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from asyncagents import runtime
 from asyncagents.models import Status
 from asyncagents.requests import Principal
 from asyncagents.schemas import ChatRequest
-from tests.stack_fixture import TEST_FORMATION, stack_fixture, wait_for
+from tests.stack_fixture import TEST_FORMATION, new_principal, stack_fixture, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -30,8 +28,7 @@ def stack(request, tmp_path_factory):
 
 @pytest.fixture
 def principal(stack) -> Principal:
-    key = runtime.key_service().authenticate(stack.keys.client_key, kind="client")
-    return Principal(key_id=key.key_id, user_id=f"user-{uuid.uuid4().hex[:8]}")
+    return new_principal(stack)
 
 
 @pytest.mark.parametrize("asker", ["plan", "1"])

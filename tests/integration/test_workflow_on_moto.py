@@ -11,7 +11,7 @@ from asyncagents.errors import BadRequest, NotFound, StaleWrite
 from asyncagents.models import Status
 from asyncagents.requests import Principal
 from asyncagents.schemas import ChatRequest
-from tests.stack_fixture import stack_fixture, wait_for
+from tests.stack_fixture import new_principal, stack_fixture, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -23,8 +23,7 @@ def stack(tmp_path_factory):
 
 @pytest.fixture
 def principal(stack) -> Principal:
-    key = runtime.key_service().authenticate(stack.keys.client_key, kind="client")
-    return Principal(key_id=key.key_id, user_id=f"user-{uuid.uuid4().hex[:8]}")
+    return new_principal(stack)
 
 
 def submit(principal: Principal, message: str, **fields):
