@@ -175,6 +175,8 @@ def test_a_request_runs_end_to_end_on_a_chat_completions_model(tmp_path_factory,
         assert final.result is not None and final.result.text == "The final answer."
         assert (final.total_steps, final.completed_steps) == (2, 2)
         assert final.usage is not None and final.usage.input_tokens == 30 + 25 + 40 + 60
+        # Per step too: the two steps' own calls
+        assert [(s["index"], s["input_tokens"]) for s in final.to_public()["result"]["steps"]] == [(0, 25), (1, 40)]
         # The second step saw the first step's output.
         second_step_prompt = server.requests[2]["body"]["messages"][1]["content"]
         assert "fact one; fact two" in second_step_prompt

@@ -81,6 +81,8 @@ class RequestResult(BaseModel):
     # Set when the text outgrew the table: ``text`` is a preview and the whole text is in the bucket.
     text_key: str | None = None
     artifacts: list[Any] = Field(default_factory=list)
+    # Token usage of each step: ``{index, title, input_tokens, output_tokens}`` (the total is ``usage``).
+    steps: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class PlannedStep(BaseModel):

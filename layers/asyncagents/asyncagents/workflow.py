@@ -402,6 +402,14 @@ class WorkflowSteps:
                     "result": {
                         **self._text_fields(record, "result.txt", answer.text),
                         "artifacts": self._store_artifacts(record, answer.artifacts),
+                        "steps": [
+                            {
+                                "index": int(item.get("index", position)),
+                                "title": str(item.get("title", "")),
+                                **Usage(**item.get("usage", {})).model_dump(),
+                            }
+                            for position, item in enumerate(stored)
+                        ],
                     },
                     "usage": usage.model_dump(),
                     "status_message": "Completed",
