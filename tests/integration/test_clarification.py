@@ -8,7 +8,7 @@ import json
 import pytest
 
 from asyncagents import runtime
-from asyncagents.errors import Conflict
+from asyncagents.errors import Conflict, StaleWrite
 from asyncagents.models import RequestRecord, Status
 from asyncagents.requests import Principal
 from asyncagents.schemas import ChatRequest
@@ -75,6 +75,18 @@ def test_a_step_asks_the_workflow_waits_and_the_answer_resumes_it(stack, princip
     question_id = public["clarification"]["clarification_request_id"]
     assert execution_of(stack, waiting)["status"] == "RUNNING"
 
+    # An attempt of the step that outlived its timeout cannot finish it while its question is open
+    with pytest.raises(StaleWrite):
+        runtime.requests_table().finish_step(
+            waiting.pk,
+            1,
+            generation=waiting.execution_name,
+            lineage=waiting.lineage,
+            output={"index": 1, "text": "stale", "attempts": 1},
+            message="m",
+            ttl=1,
+        )
+
     # A wrong question id is a conflict that changes nothing
     with pytest.raises(Conflict):
         service.answer(principal, record.request_id, "x", clarification_id="clr_0000000000000000")
@@ -140,7 +152,11 @@ def test_two_parallel_steps_ask_at_once_and_each_answer_resumes_its_own_step(sta
     assert waiting.completed_steps == 1  # the step that did not ask finished meanwhile
 
     # Answering one resumes its step; the request keeps waiting on the other question
-    after_one = service.answer(principal, record.request_id, f"answer to {first['step']}")
+    with pytest.raises(Conflict):  # two are open: the answer must name its question
+        service.answer(principal, record.request_id, "which one?")
+    after_one = service.answer(
+        principal, record.request_id, f"answer to {first['step']}", clarification_id=first["clarification_request_id"]
+    )
     assert after_one.status is Status.AWAITING_CLARIFICATION
     second = after_one.to_public()["clarification"]
     assert second["clarification_request_id"] != first["clarification_request_id"]
@@ -152,3 +168,21 @@ def test_two_parallel_steps_ask_at_once_and_each_answer_resumes_its_own_step(sta
     assert "(Alpha): done. (the user answered: answer to Alpha)" in final.result.text
     assert "(Beta): done. (the user answered: answer to Beta)" in final.result.text
     assert sorted(c.answer for c in final.clarifications) == ["answer to Alpha", "answer to Beta"]
+
+
+def test_records_from_before_questions_existed_pass_the_version_condition(stack, principal):
+    """Items written by an earlier release lack ``questions_version``: a condition on version 0 holds."""
+    table = runtime.requests_table()
+    record = submit(principal, "an ordinary request")
+    final = wait_for(lambda: (r := table.get(record.pk)).status.is_terminal and r, timeout=30)
+    stack.client("dynamodb").update_item(
+        TableName=stack.table_name,
+        Key={"pk": {"S": final.pk}, "sk": {"S": "REQUEST"}},
+        UpdateExpression="REMOVE questions_version",
+    )
+    updated = table.transition(
+        final.pk, to=final.status, allowed_from={final.status}, set_fields={}, expected={"questions_version": 0}
+    )
+    assert updated.status is final.status
+    with pytest.raises(StaleWrite):
+        table.transition(final.pk, to=final.status, allowed_from={final.status}, expected={"questions_version": 1})

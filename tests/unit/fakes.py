@@ -57,7 +57,9 @@ class InMemoryStore:
         with self._lock:
             item = self.items.get(pk)
             stale_generation = item is not None and generation is not None and item["execution_name"] != generation
-            unexpected = item is not None and any(item.get(k) != v for k, v in (expected or {}).items())
+            unexpected = item is not None and any(
+                item.get(k, 0 if v == 0 else None) != v for k, v in (expected or {}).items()
+            )
             if item is None or Status(item["status"]) not in set(allowed_from) or stale_generation or unexpected:
                 raise StaleWrite("stale", details={"current": self._record(pk) if item else None})
             item.update(copy.deepcopy(set_fields or {}))
@@ -124,8 +126,11 @@ class InMemoryStore:
         with self._lock:
             item = self.items[pk]
             done = set(item.get("done_steps", set()))
-            self.steps.setdefault((pk, lineage), {}).setdefault(index, {**copy.deepcopy(output), "ttl": ttl})
-            if item["status"] not in _WORKING or item["execution_name"] != generation or index in done:
+            outputs = self.steps.setdefault((pk, lineage), {})
+            if index not in outputs or outputs[index].get("attempts", 1) < output.get("attempts", 1):
+                outputs[index] = {**copy.deepcopy(output), "ttl": ttl}
+            asked = str(index) in (item.get("questions") or {})
+            if item["status"] not in _WORKING or item["execution_name"] != generation or index in done or asked:
                 raise StaleWrite("stale")
             item["done_steps"] = done | {index}
             item["completed_steps"] = item.get("completed_steps", 0) + 1

@@ -9,7 +9,16 @@ from itertools import pairwise
 import pytest
 
 from asyncagents.config import parse_formation
-from asyncagents.errors import BudgetExceeded, ClarificationAnswered, ClarificationRequested, Conflict, RequestEnded
+from asyncagents.errors import (
+    BudgetExceeded,
+    ClarificationAnswered,
+    ClarificationRequested,
+    Conflict,
+    RequestEnded,
+    StaleWrite,
+    StoreContention,
+    Unavailable,
+)
 from asyncagents.models import Status
 from asyncagents.providers.demo import DemoProvider
 from asyncagents.requests import Principal, RequestService
@@ -149,7 +158,8 @@ def test_each_question_is_a_webhook_event_with_muxi_fields():
     assert [e is not None for e in events] == [False, True, False, False]
     # answering the first shows the second: a new event with its own delivery id
     before = dict(world.store.items[pk])
-    world.service.answer(ALICE, request_id, "first")
+    first_id = world.store.get(pk).questions["0"].id
+    world.service.answer(ALICE, request_id, "first", clarification_id=first_id)
     after = dict(world.store.items[pk])
     second = webhook_message_for(before, after)
     assert second is not None and second.delivery_id != events[1].delivery_id
@@ -166,3 +176,165 @@ def test_each_question_is_a_webhook_event_with_muxi_fields():
     assert event.clarification is not None
     assert event.clarification.question == payload["clarification_question"]
     assert event.clarification.clarification_request_id == payload["clarification_request_id"]
+
+
+class RacingStore(InMemoryStore):
+    """A store that runs ``race`` once, right after the next read: another writer gets in between."""
+
+    race = None
+
+    def get(self, pk):
+        record = super().get(pk)
+        race, self.race = self.race, None
+        if race is not None:
+            race()
+        return record
+
+
+def test_an_answer_stored_while_the_timeout_decides_to_fail_wins():
+    world = World({"on_timeout": "fail"})
+    world.store = RacingStore()
+    world.service._store = world.steps._store = world.store  # type: ignore[attr-defined]
+    pk, name, request_id = world.ask_in_step("a, then b [demo ask=1]", 1)
+    world.engine.closed_tokens.add("token-1")
+    world.store.race = lambda: world.service.answer(ALICE, request_id, "just in time")
+
+    assert world.steps.answer_timed_out(pk, name, 1) == {"continue": True}
+    record = world.store.get(pk)
+    assert record.status is Status.PROCESSING and record.error is None
+    assert world.steps.run_step(pk, name, 1, "t")["done"]
+
+
+def test_answers_name_their_question_and_repeating_one_is_safe():
+    world = World()
+    pk, name, request_id = world.submit("a, b [demo ask=0+1]")
+    world.steps.plan(pk, name)
+    for index in (0, 1):
+        with pytest.raises(ClarificationRequested):
+            world.steps.run_step(pk, name, index, "t")
+        world.steps.await_answer(pk, name, index, f"token-{index}")
+    first = world.store.get(pk).questions["0"].id
+
+    # Two questions are open: an answer must say which one it answers
+    with pytest.raises(Conflict) as unnamed:
+        world.service.answer(ALICE, request_id, "which?")
+    assert unnamed.value.details["field"] == "clarification_request_id"
+    assert len(unnamed.value.details["open"]) == 2
+
+    world.service.answer(ALICE, request_id, "red", clarification_id=first)
+    # A repeated POST (its response was lost) stores nothing new and never answers the other question
+    again = world.service.answer(ALICE, request_id, "red", clarification_id=first)
+    assert again.status is Status.AWAITING_CLARIFICATION and list(again.questions) == ["1"]
+    assert [token for token, _ in world.engine.resumed] == ["token-0", "token-0"]
+    with pytest.raises(Conflict):
+        world.service.answer(ALICE, request_id, "blue", clarification_id=first)  # the same id, another answer
+
+
+def test_a_failed_resume_is_a_503_and_repeating_the_answer_resumes():
+    world = World()
+    pk, _, request_id = world.ask_in_step("a [demo ask=0]", 0)
+    question_id = world.store.get(pk).questions["0"].id
+
+    def unreachable(token, output):
+        raise ConnectionError("Step Functions unreachable")
+
+    world.engine.resume = unreachable  # type: ignore[method-assign]
+    with pytest.raises(Unavailable) as failed:
+        world.service.answer(ALICE, request_id, "yes", clarification_id=question_id)
+    assert failed.value.details == {"clarification_request_id": question_id}
+    assert world.store.get(pk).clarifications[0].answer == "yes"  # stored all the same
+
+    del world.engine.resume  # the instance attribute goes: the engine answers again
+    world.service.answer(ALICE, request_id, "yes", clarification_id=question_id)
+    assert world.engine.resumed == [("token-0", {"answered": True, "clarification_request_id": question_id})]
+
+
+def test_parallel_steps_never_ask_more_questions_than_allowed():
+    world = World({"max_questions": 1})
+    pk, name, _ = world.submit("a, b [demo ask=0+1]")
+    world.steps.plan(pk, name)
+    demo = world.steps._provider  # type: ignore[attr-defined]
+
+    class StepZeroAsksMeanwhile:
+        """While step 1's model call runs (it was offered to ask), step 0 asks the last question."""
+
+        name = "demo"
+        calls = 0
+
+        def run_step(self, step, context):
+            self.calls += 1
+            if context.index == 1 and self.calls == 1:
+                assert context.may_ask
+                with pytest.raises(ClarificationRequested):
+                    world.steps.run_step(pk, name, 0, "t")
+            return demo.run_step(step, context)
+
+        def __getattr__(self, attribute):
+            return getattr(demo, attribute)
+
+    world.steps._provider = StepZeroAsksMeanwhile()  # type: ignore[attr-defined]
+    # Step 1's question finds the limit reached under its write's condition: it runs without asking
+    assert world.steps.run_step(pk, name, 1, "t")["done"]
+    record = world.store.get(pk)
+    assert list(record.questions) == ["0"]
+    assert world.steps._provider.calls == 3  # type: ignore[attr-defined]  # step 1 twice, step 0 once
+
+
+def test_a_late_attempt_cannot_finish_a_step_that_waits_for_its_answer():
+    world = World()
+    pk, name, request_id = world.ask_in_step("a [demo ask=0]", 0)
+    with pytest.raises(StaleWrite):  # an earlier attempt of step 0, finishing after its timeout
+        world.store.finish_step(
+            pk,
+            0,
+            generation=name,
+            lineage=name,
+            output={"index": 0, "text": "stale", "attempts": 1},
+            message="m",
+            ttl=1,
+        )
+    world.service.answer(ALICE, request_id, "fresh")
+    assert world.steps.run_step(pk, name, 0, "t")["done"]
+    [output] = world.store.step_outputs(pk, name)
+    assert "(the user answered: fresh)" in output["text"]  # the later attempt's output replaced the stale one
+
+
+def test_the_planner_is_retried_rather_than_ending_an_unplanned_request():
+    world = World()
+    pk, name, _ = world.submit("a, b")
+    world.store.items[pk]["questions_version"] = 7  # someone else wrote meanwhile, and planned nothing
+    world.store.items[pk]["status"] = Status.PROCESSING.value
+    real_transition = world.store.transition
+
+    def always_stale(*args, **kwargs):
+        raise StaleWrite("stale", details={"current": world.store.get(pk)})
+
+    world.store.transition = always_stale  # type: ignore[method-assign]
+    with pytest.raises(StoreContention):
+        world.steps.plan(pk, name)
+    world.store.transition = real_transition  # type: ignore[method-assign]
+    assert world.steps.plan(pk, name)["proceed"]
+
+
+def test_records_written_before_questions_existed_still_plan():
+    world = World()
+    pk, name, _ = world.submit("a, b")
+    for older in ("questions", "questions_version"):
+        del world.store.items[pk][older]
+    assert world.steps.plan(pk, name)["proceed"]
+
+
+def test_the_planners_answer_reaches_every_step_and_the_finish():
+    world = World()
+    pk, name, request_id = world.submit("a, b [demo ask=plan]")
+    with pytest.raises(ClarificationRequested):
+        world.steps.plan(pk, name)
+    world.steps.await_answer(pk, name, None, "token-plan")
+    world.service.answer(ALICE, request_id, "Lisbon")
+    plan = world.steps.plan(pk, name)
+    assert [s["index"] for s in plan["steps"]] == [0, 1]  # the flat list, for executions on the old definition
+    for index in (0, 1):
+        world.steps.run_step(pk, name, index, "t")
+    world.steps.finish(pk, name)
+    text = world.store.get(pk).result.text
+    assert text.count("(the user answered: Lisbon)") == 2

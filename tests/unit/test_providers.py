@@ -171,12 +171,16 @@ def test_dependencies_become_waves_and_each_step_sees_what_it_needs():
         }
     )
     steps = parse_plan(text, max_steps=8, message="m")
-    assert [s.depends_on for s in steps] == [[], [], [0, 1], [1, 2], [0, 1, 2, 3]]
+    assert [s.depends_on for s in steps] == [[], [], [0, 1], [1, 2], None]
+    assert steps[4].dependencies(4) == [0, 1, 2, 3]  # unsaid: after every earlier step
     assert plan_waves(steps) == [[0, 1], [2], [3], [4]]
     assert needed_steps(steps, 3) == [0, 1, 2]  # Chart needs Compare, which needed Sources and Prices
     assert needed_steps(steps, 1) == []
     # A dependency on a later step can never deadlock: it is ignored
-    loop = [PlannedStep(title="x", instruction="x", depends_on=[1]), PlannedStep(title="y", instruction="y")]
+    loop = [
+        PlannedStep(title="x", instruction="x", depends_on=[1]),
+        PlannedStep(title="y", instruction="y", depends_on=[]),
+    ]
     assert plan_waves(loop) == [[0, 1]]
 
 

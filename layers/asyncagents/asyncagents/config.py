@@ -135,7 +135,7 @@ class Workflow(_Strict):
         if not isinstance(clarification, dict) or not isinstance(timeouts, dict) or "timeout_seconds" in clarification:
             return data
         workflow_timeout = timeouts.get("workflow_timeout")
-        if isinstance(workflow_timeout, int) and workflow_timeout <= DEFAULT_CLARIFICATION_TIMEOUT:
+        if isinstance(workflow_timeout, int) and workflow_timeout // 2 < DEFAULT_CLARIFICATION_TIMEOUT:
             wait = max(1, workflow_timeout // 2)
             return {**data, "clarification": {**clarification, "timeout_seconds": wait}}
         return data

@@ -46,6 +46,12 @@ class Conflict(AsyncAgentsError):
     code = "conflict"
 
 
+class Unavailable(AsyncAgentsError):
+    """A service we depend on failed after our own write succeeded; the same call, repeated, completes it."""
+
+    code = "unavailable"
+
+
 class StaleWrite(AsyncAgentsError):
     """A conditional write lost: the record is no longer in the status the writer expected.
 

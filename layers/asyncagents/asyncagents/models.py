@@ -86,20 +86,27 @@ class RequestResult(BaseModel):
 
 
 class PlannedStep(BaseModel):
-    """One step of a plan. ``depends_on`` lists earlier steps (0-based) whose outputs it needs; steps with
-    no dependency between them may run at once."""
+    """One step of a plan. ``depends_on`` lists earlier steps (0-based) whose outputs it needs; ``None``
+    (plans made before dependencies existed, or a model that did not say) means every earlier step.
+    Steps with no dependency between them may run at once."""
 
     title: str
     instruction: str
-    depends_on: list[int] = Field(default_factory=list)
+    depends_on: list[int] | None = None
+
+    def dependencies(self, index: int) -> list[int]:
+        """The earlier steps this one (at ``index``) waits for; references to itself or later are ignored
+        (a plan can never deadlock)."""
+        if self.depends_on is None:
+            return list(range(index))
+        return sorted({d for d in self.depends_on if 0 <= d < index})
 
 
 def plan_waves(steps: list[PlannedStep]) -> list[list[int]]:
-    """Group step indexes into waves: every step runs in the wave after the last of its dependencies.
-    Dependencies on a step that is not earlier are ignored (a plan can never deadlock)."""
+    """Group step indexes into waves: every step runs in the wave after the last of its dependencies."""
     wave_of: list[int] = []
     for index, step in enumerate(steps):
-        earlier = [wave_of[d] for d in step.depends_on if 0 <= d < index]
+        earlier = [wave_of[d] for d in step.dependencies(index)]
         wave_of.append(max(earlier) + 1 if earlier else 0)
     waves: list[list[int]] = [[] for _ in range(max(wave_of, default=-1) + 1)]
     for index, wave in enumerate(wave_of):
@@ -110,12 +117,12 @@ def plan_waves(steps: list[PlannedStep]) -> list[list[int]]:
 def needed_steps(steps: list[PlannedStep], index: int) -> list[int]:
     """The earlier steps whose outputs step ``index`` sees: its dependencies and theirs, in plan order."""
     needed: set[int] = set()
-    pending = [d for d in steps[index].depends_on if 0 <= d < index]
+    pending = steps[index].dependencies(index)
     while pending:
         step = pending.pop()
         if step not in needed:
             needed.add(step)
-            pending.extend(d for d in steps[step].depends_on if 0 <= d < step)
+            pending.extend(steps[step].dependencies(step))
     return sorted(needed)
 
 
@@ -143,6 +150,8 @@ class Clarification(BaseModel):
     outcome: str  # "answered" | "timed_out"
     asked_at: str | None = None
     closed_at: str
+    # The wait's task token, kept (server side) so that a repeated answer can end the wait again.
+    token: str | None = None
 
 
 class Usage(BaseModel):

@@ -80,6 +80,7 @@ def closing_fields(
         outcome="answered" if answer is not None else "timed_out",
         asked_at=question.asked_at,
         closed_at=iso(now),
+        token=question.token,
     )
     fields: dict[str, Any] = {
         "questions": _dump(remaining),

@@ -13,10 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from asyncagents.config import AsyncMode, FormationConfig
-from asyncagents.errors import Conflict, NotFound, StaleWrite
+from asyncagents.errors import Conflict, NotFound, StaleWrite, Unavailable
 from asyncagents.estimator import Estimate, Estimator
 from asyncagents.lifecycle import terminal_fields
 from asyncagents.models import (
+    Clarification,
     Question,
     RequestRecord,
     Status,
@@ -258,21 +259,28 @@ class RequestService:
     def answer(
         self, principal: Principal, request_id: str, answer: str, *, clarification_id: str | None = None
     ) -> RequestRecord:
-        """Answer the question the request waits on (the oldest one, or ``clarification_id``) and
-        resume the workflow.
+        """Answer a question the request waits on and resume the workflow.
 
+        ``clarification_id`` names the question; it may be left out while only one question is open.
         The answer is stored first (a conditional write on the questions' version), then the wait is
-        ended with the task token kept on the record. If that call fails or comes too late, the stored
-        answer still counts: the wait's timeout path finds it and the step runs with it.
+        ended with the task token kept on the record. Repeating the call with the same id and answer is
+        safe: it stores nothing new and ends the wait again (that is the way to finish an answer whose
+        resume failed, a 503). An answer stored after its wait timed out still counts: the timeout path
+        finds it and the step runs with it.
         """
+        record = self.get(principal, request_id)
+        if clarification_id is not None:
+            repeated = self._already_answered(record, clarification_id, answer)
+            if repeated is not None:
+                self._resume(repeated.token, repeated.id)
+                return record
+        if record.status is not Status.AWAITING_CLARIFICATION:
+            raise Conflict(
+                f"request {request_id} is {record.status.value}, not awaiting_clarification",
+                details={"request_id": request_id, "status": record.status.value},
+            )
+        question = self._open_question(record, clarification_id)
         for _ in range(_ANSWER_WRITE_ATTEMPTS):
-            record = self.get(principal, request_id)
-            if record.status is not Status.AWAITING_CLARIFICATION:
-                raise Conflict(
-                    f"request {request_id} is {record.status.value}, not awaiting_clarification",
-                    details={"request_id": request_id, "status": record.status.value},
-                )
-            question = self._open_question(record, clarification_id)
             status, fields, removals = closing_fields(record, question.key, answer=answer, now=self._clock())
             try:
                 updated = self._store.transition(
@@ -285,28 +293,65 @@ class RequestService:
                     expected={"questions_version": record.questions_version},
                 )
             except StaleWrite:
-                continue  # another answer, question or the timeout changed the record: look again
-            try:
-                resumed = self._engine.resume(
-                    question.token or "", {"answered": True, "clarification_request_id": question.id}
-                )
-            except Exception:
-                logger.exception("could not resume the wait for question %s", question.id)
-                resumed = False
-            if not resumed:
-                logger.warning("question %s: the wait had ended; the timeout path uses the answer", question.id)
+                # Another answer, question, timeout or cancel changed the record: the same question still?
+                record = self.get(principal, request_id)
+                still_open = next((q for q in record.questions.values() if q.id == question.id and q.token), None)
+                if still_open is None or record.status is not Status.AWAITING_CLARIFICATION:
+                    raise Conflict(
+                        f"clarification_request_id {question.id} is no longer open (request {record.status.value})",
+                        details={"request_id": request_id, "status": record.status.value},
+                    ) from None
+                question = still_open
+                continue
+            self._resume(question.token, question.id)
             return updated
-        raise Conflict(
+        raise Unavailable(
             f"request {request_id} changed while the answer was being stored; send it again",
             details={"request_id": request_id},
         )
 
     @staticmethod
+    def _already_answered(record: RequestRecord, clarification_id: str, answer: str) -> Clarification | None:
+        closed = next((c for c in record.clarifications if c.id == clarification_id), None)
+        if closed is None:
+            return None
+        if closed.outcome != "answered" or closed.answer != answer:
+            raise Conflict(
+                f"clarification_request_id {clarification_id} was already closed ({closed.outcome})"
+                + (" with another answer" if closed.outcome == "answered" else ""),
+                details={"field": "clarification_request_id", "request_id": record.request_id},
+            )
+        return closed
+
+    def _resume(self, token: str | None, question_id: str) -> None:
+        """End the workflow's wait. A wait that is already over is fine (the timeout path or an earlier
+        call used the answer); a failure to reach Step Functions is a 503 the client may repeat."""
+        if not token:
+            return
+        try:
+            resumed = self._engine.resume(token, {"answered": True, "clarification_request_id": question_id})
+        except Exception:
+            logger.exception("could not resume the wait for question %s", question_id)
+            raise Unavailable(
+                "the answer is stored but the workflow could not be resumed; send the same request again "
+                "with clarification_request_id to resume it",
+                details={"clarification_request_id": question_id},
+            ) from None
+        if not resumed:
+            logger.info("question %s: the wait had already ended; the stored answer is used", question_id)
+
+    @staticmethod
     def _open_question(record: RequestRecord, clarification_id: str | None) -> Question:
+        waiting = [q for q in record.questions.values() if q.token]
         if clarification_id is None:
-            question = record.current_question()
+            if len(waiting) > 1:
+                raise Conflict(
+                    f"{len(waiting)} questions are open: name the one you answer with clarification_request_id",
+                    details={"field": "clarification_request_id", "open": sorted(q.id for q in waiting)},
+                )
+            question = waiting[0] if waiting else None
         else:
-            question = next((q for q in record.questions.values() if q.id == clarification_id and q.token), None)
+            question = next((q for q in waiting if q.id == clarification_id), None)
         if question is None:
             raise Conflict(
                 f"clarification_request_id {clarification_id} is not an open question of this request",

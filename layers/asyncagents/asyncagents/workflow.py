@@ -143,13 +143,16 @@ class WorkflowSteps:
         needs_plan = record.status is Status.PENDING or (record.status is Status.PROCESSING and not record.steps)
         if needs_plan:
             record = self._make_plan(record, execution_name)
-        if record.status is not Status.PROCESSING or not record.steps:
-            return {"proceed": False, "waves": []}
-        waves = plan_waves(record.steps)
-        return {
-            "proceed": True,
-            "waves": [[{"index": i, "title": record.steps[i].title} for i in wave] for wave in waves],
-        }
+        if record.status.is_terminal or record.execution_name != execution_name:
+            return {"proceed": False, "waves": [], "steps": []}
+        if not record.steps:
+            if PLAN_KEY in record.questions:  # an earlier attempt of this task asked (it outlived its timeout)
+                raise ClarificationRequested("the planner's question is not answered yet")
+            # Never end the execution with a request that is still ours and unplanned: plan again.
+            raise StoreContention("the plan was not stored; retry")
+        waves = [[{"index": i, "title": record.steps[i].title} for i in wave] for wave in plan_waves(record.steps)]
+        # "steps" for executions started under the previous definition (one Map over all steps).
+        return {"proceed": True, "waves": waves, "steps": [step for wave in waves for step in wave]}
 
     def _make_plan(self, record: RequestRecord, execution_name: str) -> RequestRecord:
         if PLAN_KEY in record.questions:  # asked already; the wait picks it up
@@ -162,7 +165,7 @@ class WorkflowSteps:
             record.prompt,
             max_steps=settings.max_steps,
             clarifications=[
-                QuestionAndAnswer(question=c.question, answer=c.answer)
+                QuestionAndAnswer(question=c.question, answer=c.answer, step_index=c.step_index)
                 for c in record.clarifications
                 if c.step_index is None
             ],
@@ -239,17 +242,26 @@ class WorkflowSteps:
             previous_outputs={
                 int(item["index"]): self._full_text(item) for item in earlier if int(item.get("index", -1)) in needed
             },
+            # The planner's questions concern the whole request; a step's own, only that step.
             clarifications=[
-                QuestionAndAnswer(question=c.question, answer=c.answer)
+                QuestionAndAnswer(question=c.question, answer=c.answer, step_index=c.step_index)
                 for c in record.clarifications
-                if c.step_index == index
+                if c.step_index is None or c.step_index == index
             ],
             may_ask=may_ask,
         )
         started = self._clock()
         output = self._provider.run_step(step, context)
         if output.clarification_question and may_ask:
-            return self._ask(record, execution_name, index, step.title, output)
+            outcome = self._ask(record, execution_name, index, step.title, output)
+            if outcome == "asked":
+                raise ClarificationRequested(f"step {index + 1} asks: {output.clarification_question}")
+            if outcome == "ended":
+                return {"index": index, "skipped": "not_processing"}
+        if output.clarification_question:
+            # No question may be asked any more (parallel steps used the last ones): do the step without.
+            context = context.model_copy(update={"may_ask": False})
+            output = self._provider.run_step(step, context)
         now = self._clock()
         try:
             self._store.finish_step(
@@ -280,17 +292,18 @@ class WorkflowSteps:
             return {"index": index, "skipped": "not_processing"}
         return {"index": index, "done": True}
 
-    def _ask(
-        self, record: RequestRecord, execution_name: str, index: int, title: str, output: StepOutput
-    ) -> dict[str, Any]:
-        """Record the step's question (and its model call), then raise ``ClarificationRequested``."""
-        question = new_question(
-            output.clarification_question or "", step_index=index, step_title=title, now=self._clock()
-        )
+    def _ask(self, record: RequestRecord, execution_name: str, index: int, title: str, output: StepOutput) -> str:
+        """Record the step's question (and its model call): ``"asked"``; ``"limit"`` when the request has
+        no question left (checked again under the write's own condition); ``"ended"`` when it moved on."""
+        text = output.clarification_question or ""
+        question = new_question(text, step_index=index, step_title=title, now=self._clock())
         tokens = output.usage.input_tokens + output.usage.output_tokens
+        limit = self._formation.overlord.workflow.clarification.max_questions
         for _ in range(_QUESTION_WRITE_ATTEMPTS):
             if record.status not in _WORKING or record.execution_name != execution_name:
-                return {"index": index, "skipped": "not_processing"}
+                return "ended"
+            if questions_left(record, limit) <= 0:
+                return "limit"
             try:
                 self._store.transition(
                     record.pk,
@@ -307,7 +320,7 @@ class WorkflowSteps:
             except StaleWrite as stale:
                 record = stale.details.get("current") or self._require(record.pk)
                 continue
-            raise ClarificationRequested(f"step {index + 1} asks: {question.question}")
+            return "asked"
         raise StoreContention("the request's questions kept changing; retry")
 
     def await_answer(
@@ -350,15 +363,24 @@ class WorkflowSteps:
             question = record.questions.get(key)
             if question is None:
                 return {"continue": True}
+            status, fields, removals = closing_fields(record, key, answer=None, now=self._clock())
             if settings.on_timeout == "fail":
                 failure = {
                     "type": "clarification_timeout",
                     "message": f"no answer within {settings.timeout_seconds}s to: {question.question}",
                     "retryable": False,
                 }
-                self._fail(record, execution_name, failure)
-                return {"continue": False}
-            status, fields, removals = closing_fields(record, key, answer=None, now=self._clock())
+                # Conditional on the questions as read: an answer stored meanwhile wins (and is used).
+                _, failed = self._fail(
+                    record,
+                    execution_name,
+                    failure,
+                    extra_fields={k: v for k, v in fields.items() if k != "status_message"},
+                    expected={"questions_version": record.questions_version},
+                )
+                if failed:
+                    return {"continue": False}
+                continue
             try:
                 self._store.transition(
                     request_key,
@@ -385,7 +407,15 @@ class WorkflowSteps:
             self._check_budget(record)
         stored = self._store.step_outputs(request_key, record.lineage or record.execution_name)
         outputs = [StepOutput(text=self._full_text(item), usage=Usage(**item.get("usage", {}))) for item in stored]
-        answer = self._provider.finish(record.prompt, outputs)
+        answer = self._provider.finish(
+            record.prompt,
+            outputs,
+            clarifications=[
+                QuestionAndAnswer(question=c.question, answer=c.answer, step_index=c.step_index)
+                for c in record.clarifications
+                if c.step_index is None
+            ],
+        )
         usage = (record.usage or Usage()) + answer.usage
         for output in outputs:
             usage = usage + output.usage
@@ -521,7 +551,15 @@ class WorkflowSteps:
         status, reconciled = self._fail(record, execution_name, failure)
         return {"status": status, "reconciled": reconciled}
 
-    def _fail(self, record: RequestRecord, execution_name: str, failure: dict[str, Any]) -> tuple[str, bool]:
+    def _fail(
+        self,
+        record: RequestRecord,
+        execution_name: str,
+        failure: dict[str, Any],
+        *,
+        extra_fields: dict[str, Any] | None = None,
+        expected: dict[str, Any] | None = None,
+    ) -> tuple[str, bool]:
         """End the request as failed (conditionally); returns its status after, and whether this call did it."""
         try:
             failed = self._store.transition(
@@ -529,6 +567,7 @@ class WorkflowSteps:
                 to=Status.FAILED,
                 allowed_from=sources_of(Status.FAILED),
                 set_fields={
+                    **(extra_fields or {}),
                     **terminal_fields(
                         record, now=self._clock(), retention_seconds=self._formation.async_.result_retention_seconds
                     ),
@@ -537,6 +576,7 @@ class WorkflowSteps:
                 },
                 remove_fields=("current_step",),
                 generation=execution_name,
+                expected=expected,
             )
         except StaleWrite as stale:
             current = stale.details.get("current")

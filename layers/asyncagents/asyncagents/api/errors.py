@@ -20,6 +20,7 @@ STATUS_BY_ERROR: dict[type[errors.AsyncAgentsError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.StaleWrite: 409,
+    errors.Unavailable: 503,
 }
 
 

@@ -141,7 +141,8 @@ class RequestsTable:
     ) -> RequestRecord:
         """Move a request to ``to`` if its current status is one of ``allowed_from`` (and, for workflow
         writers, if it is still the ``generation`` they work for, and its ``expected`` attributes still
-        have those values); ``increments`` are added atomically. Returns the new record."""
+        have those values, a missing one counting as 0); ``increments`` are added atomically. Returns the
+        new record."""
         sources = sorted(status.value for status in allowed_from)
         values: dict[str, Any] = {f":from{i}": serialize(value) for i, value in enumerate(sources)}
         condition = f"#status IN ({', '.join(values)})"
@@ -152,7 +153,11 @@ class RequestsTable:
         for i, (name, value) in enumerate((expected or {}).items()):
             names[f"#e{i}"] = name
             values[f":e{i}"] = serialize(value)
-            condition += f" AND #e{i} = :e{i}"
+            if value == 0 and not isinstance(value, bool):
+                # A counter that was never written is 0 (items older than the counter lack it).
+                condition += f" AND (attribute_not_exists(#e{i}) OR #e{i} = :e{i})"
+            else:
+                condition += f" AND #e{i} = :e{i}"
         return self._update(
             pk,
             set_fields={**(set_fields or {}), "status": to.value},
@@ -340,7 +345,7 @@ class RequestsTable:
         tokens: int = 0,
     ) -> None:
         """Store a step's output, then count it done (and its model call and tokens) while the request is
-        still processing.
+        still processing and the step has no open question.
 
         The checkpoint after the model call. Two writes, not a transaction: transactions on the request
         item would collide when steps run in parallel (and moto copies the whole table for each one). A
@@ -352,13 +357,16 @@ class RequestsTable:
             self._client.put_item(
                 TableName=self._table,
                 Item=to_item({**output, "pk": pk, "sk": step_sk(lineage, index), "ttl": ttl}),
-                ConditionExpression="attribute_not_exists(pk)",
+                # A later attempt replaces an earlier one's output (it may have the user's answer); an
+                # earlier attempt that finishes late never replaces a later one's.
+                ConditionExpression="attribute_not_exists(pk) OR attempts < :attempt",
+                ExpressionAttributeValues={":attempt": serialize(int(output.get("attempts", 1)))},
             )
         except ClientError as error:
             if not is_condition_failure(error):
                 _raise_contention(error)
                 raise
-            # An earlier attempt of this step stored its output: that one stands.
+            # A later attempt of this step stored its output: that one stands.
         try:
             self._client.update_item(
                 TableName=self._table,
@@ -370,12 +378,17 @@ class RequestsTable:
                 ConditionExpression=(
                     "#status IN (:processing, :awaiting) AND execution_name = :generation"
                     " AND NOT contains(#done, :index)"
+                    # A step that asked the user is done only when it runs again with the answer (an
+                    # earlier attempt of it that outlived its timeout cannot finish it meanwhile).
+                    " AND attribute_not_exists(#questions.#step)"
                 ),
                 ExpressionAttributeNames={
                     "#message": "status_message",
                     "#done": "done_steps",
                     "#completed": "completed_steps",
                     "#status": "status",
+                    "#questions": "questions",
+                    "#step": str(index),
                 },
                 ExpressionAttributeValues={
                     ":message": serialize(message),

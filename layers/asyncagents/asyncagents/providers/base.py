@@ -24,6 +24,7 @@ class QuestionAndAnswer(BaseModel):
 
     question: str
     answer: str | None = None
+    step_index: int | None = None  # the step that asked; None: the planner (about the whole request)
 
 
 class Plan(BaseModel):
@@ -80,4 +81,6 @@ class AgentProvider(Protocol):
 
     def run_step(self, step: PlannedStep, context: StepContext) -> StepOutput: ...
 
-    def finish(self, message: str, outputs: list[StepOutput]) -> Answer: ...
+    def finish(
+        self, message: str, outputs: list[StepOutput], clarifications: list[QuestionAndAnswer] | None = None
+    ) -> Answer: ...

@@ -93,7 +93,7 @@ def parse_plan(text: str, *, max_steps: int, message: str) -> list[PlannedStep]:
         raw = [*raw[: max_steps - 1], merged]
     steps = []
     for i, s in enumerate(raw):
-        depends = list(range(i)) if s.depends_on is None else sorted({d - 1 for d in s.depends_on if 1 <= d <= i})
+        depends = None if s.depends_on is None else sorted({d - 1 for d in s.depends_on if 1 <= d <= i})
         steps.append(
             PlannedStep(
                 title=s.title.strip()[:120] or f"Step {i + 1}",
@@ -150,9 +150,12 @@ class ChatAgentProvider:
             return StepOutput(clarification_question=question, usage=completion.usage)
         return StepOutput(text=completion.text, usage=completion.usage)
 
-    def finish(self, message: str, outputs: list[StepOutput]) -> Answer:
+    def finish(
+        self, message: str, outputs: list[StepOutput], clarifications: list[QuestionAndAnswer] | None = None
+    ) -> Answer:
         if len(outputs) == 1:  # one step: its result is the answer; no second call
             return Answer(text=outputs[0].text)
         results = "\n\n".join(f"Result of step {i + 1}:\n{o.text}" for i, o in enumerate(outputs))
-        completion = self._model.complete(FINISH_SYSTEM, f"The user's request:\n{message}\n\n{results}")
+        prompt = f"The user's request:\n{message}\n\n{_answers(clarifications or [])}{results}"
+        completion = self._model.complete(FINISH_SYSTEM, prompt)
         return Answer(text=completion.text, usage=completion.usage)

@@ -28,7 +28,6 @@ TITLE_CHARS = 120  # titles travel through the state machine's payload: keep the
 
 _DIRECTIVE = re.compile(r"\[demo(?P<body>(?:\s+[a-z_]+=[^\s\]]+)*)\s*\]", re.IGNORECASE)
 _CLAUSE_SPLIT = re.compile(r"\s*([;,.!?]|\band then\b|\bthen\b)\s*", re.IGNORECASE)
-_ANSWERED = re.compile(r"\(the user answered: [^)]*\)")
 _REPORT = re.compile(r"\breport\b", re.IGNORECASE)
 
 
@@ -105,9 +104,6 @@ class DemoProvider:
             )
             for index, (clause, after) in enumerate(clauses)
         ]
-        answered = "".join(f" (the user answered: {c.answer})" for c in clarifications or [] if c.answer)
-        if answered:
-            steps[0] = steps[0].model_copy(update={"instruction": steps[0].instruction + answered})
         return Plan(steps=steps, usage=Usage(input_tokens=_tokens(text), output_tokens=len(steps) * 4))
 
     def run_step(self, step: PlannedStep, context: StepContext) -> StepOutput:
@@ -121,20 +117,21 @@ class DemoProvider:
                 f"demo provider transient failure {context.attempt} of {settings.fail_transient} "
                 f"(step {context.index + 1})"
             )
-        if context.may_ask and settings.asks_in(str(context.index)) and not context.clarifications:
+        asked_before = any(c.step_index == context.index for c in context.clarifications)
+        if context.may_ask and settings.asks_in(str(context.index)) and not asked_before:
             question = f"Demo question for step {context.index + 1}: which option should I use?"
             return StepOutput(clarification_question=question, usage=Usage(input_tokens=_tokens(step.instruction)))
         self._sleep(settings.hang_seconds if settings.hang_seconds > 0 else settings.step_seconds)
         text = f"Step {context.index + 1} of {context.total} ({step.title}): done."
-        for planned in _ANSWERED.findall(step.instruction):  # answers the planner got
-            text += f" {planned}"
         for item in context.clarifications:
             text += f" (the user answered: {item.answer})" if item.answer else " (no answer from the user)"
         if settings.output_kb:  # demo filler, to exercise state larger than the table holds
             text += " " + "demo-filler " * (settings.output_kb * 1024 // 12)
         return StepOutput(text=text, usage=Usage(input_tokens=_tokens(step.instruction), output_tokens=_tokens(text)))
 
-    def finish(self, message: str, outputs: list[StepOutput]) -> Answer:
+    def finish(
+        self, message: str, outputs: list[StepOutput], clarifications: list[QuestionAndAnswer] | None = None
+    ) -> Answer:
         text, _ = split_directive(message, self._settings)
         lines = [f"{LABEL} Answer to: {text}", *(output.text for output in outputs)]
         answer = "\n".join(lines)
