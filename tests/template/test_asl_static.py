@@ -210,3 +210,30 @@ def test_states_all_is_alone_and_last(definition: dict[str, Any]) -> None:
                 if "States.ALL" in rule["ErrorEquals"]:
                     assert rule["ErrorEquals"] == ["States.ALL"], f"{scope}{name}.{field}: States.ALL not alone"
                     assert index == len(rules) - 1, f"{scope}{name}.{field}: States.ALL not last"
+
+
+def test_waits_for_answers_are_never_retried_and_route_every_outcome(definition: dict[str, Any]) -> None:
+    """A wait on a task token ends by an answer, a closed question, its timeout or an error: its timeout is
+    the user's silence (never retried), and each outcome has its own route back into the workflow."""
+    waits = [
+        (scope, name, state)
+        for scope, name, state in _states(definition)
+        if state["Type"] == "Task" and state["Resource"].endswith(".waitForTaskToken")
+    ]
+    assert {name for _, name, _ in waits} == {"AwaitPlanAnswer", "AwaitStepAnswer"}
+    timeout = FormationConfig().overlord.workflow.clarification.timeout_seconds
+    for scope, name, state in waits:
+        assert state["TimeoutSeconds"] == timeout, name
+        assert state["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token", name
+        retried = {error for retrier in state["Retry"] for error in retrier["ErrorEquals"]}
+        assert not retried & {"States.Timeout", "States.ALL", "States.TaskFailed"}, f"{scope}{name} retries a wait"
+        routes = {error: catcher["Next"] for catcher in state["Catch"] for error in catcher["ErrorEquals"]}
+        asker = "Plan" if name == "AwaitPlanAnswer" else "RunStep"
+        assert state["Next"] == asker and routes["ClarificationAnswered"] == asker
+        assert routes["States.Timeout"].endswith("AnswerTimedOut")
+        assert "States.ALL" in routes
+    # The askers send a question (and only a question) to their wait
+    for _, name, state in _states(definition):
+        if name in ("Plan", "RunStep"):
+            first = state["Catch"][0]
+            assert first["ErrorEquals"] == ["ClarificationRequested"] and first["Next"].startswith("Await")
