@@ -134,3 +134,75 @@ def test_cancel_racing_completion_never_makes_an_illegal_transition(stack):
     violations = [f"{new['request_id']}: {why}" for old, new in changes if (why := illegal(old, new))]
     assert len(changes) >= REQUESTS * 2
     assert violations == [], violations[:10]
+
+
+ANSWER_RACES = 40
+
+
+def test_answer_racing_cancel_ends_every_wait_and_never_makes_an_illegal_transition(stack):
+    """A user answers while another client cancels: whichever wins, the request ends in the state the
+    winner says, and no execution is left waiting on a task token (moto's StopExecution ignores them)."""
+    key = runtime.key_service().authenticate(stack.keys.client_key, kind="client")
+    principal = Principal(key_id=key.key_id, user_id=f"ask-{uuid.uuid4().hex[:6]}")
+    service = runtime.request_service()
+    rng = random.Random(7)
+    outcomes: dict[str, tuple[bool, bool]] = {}
+    lock = threading.Lock()
+
+    def race(index: int) -> None:
+        record = service.submit(principal, chat(f"question {index} [demo step_seconds=0.02 ask=0]")).record
+        wait_for(lambda: service.get(principal, record.request_id).status is Status.AWAITING_CLARIFICATION, timeout=60)
+        with lock:
+            answer_delay, cancel_delay = rng.uniform(0, 0.05), rng.uniform(0, 0.05)
+        # Every fourth cancel comes once the request ended, so the answer surely wins some races.
+        cancel_late = index % 4 == 3
+        results: dict[str, bool] = {}
+
+        def answer() -> None:
+            time.sleep(answer_delay)
+            try:
+                service.answer(principal, record.request_id, f"answer {index}")
+                results["answered"] = True
+            except Conflict:
+                results["answered"] = False
+
+        def cancel() -> None:
+            time.sleep(cancel_delay)
+            if cancel_late:
+                wait_for(lambda: service.get(principal, record.request_id).status.is_terminal, timeout=60)
+            try:
+                service.cancel(principal, record.request_id)
+                results["cancelled"] = True
+            except Conflict:
+                results["cancelled"] = False
+
+        both = [threading.Thread(target=answer), threading.Thread(target=cancel)]
+        for thread in both:
+            thread.start()
+        for thread in both:
+            thread.join()
+        with lock:
+            outcomes[record.request_id] = (results["answered"], results["cancelled"])
+
+    with ThreadPoolExecutor(max_workers=10) as clients:
+        list(clients.map(race, range(ANSWER_RACES)))
+    # Every execution ends long before the clarification timeout (300 s here): no wait is left behind.
+    wait_for(lambda: not stack.executions("RUNNING"), timeout=60)
+
+    finals = {request_id: service.get(principal, request_id) for request_id in outcomes}
+    for request_id, (answered, cancelled) in outcomes.items():
+        final = finals[request_id]
+        assert answered or cancelled, request_id  # one of them always wins
+        if cancelled:
+            assert final.status is Status.CANCELLED and final.result is None, request_id
+        else:
+            assert final.status is Status.COMPLETED, request_id
+            assert "(the user answered: answer" in final.result.text, request_id
+    answered_only = sum(1 for a, c in outcomes.values() if a and not c)
+    cancelled_while_waiting = sum(1 for a, c in outcomes.values() if c and not a)
+    assert answered_only and cancelled_while_waiting, outcomes  # both sides won sometimes
+
+    mine = {final.pk for final in finals.values()}
+    changes = [(old, new) for old, new in stream_changes(stack) if new["pk"] in mine]
+    violations = [f"{new['request_id']}: {why}" for old, new in changes if (why := illegal(old, new))]
+    assert violations == [], violations[:10]
