@@ -122,6 +122,7 @@ class InMemoryStore:
         message: str,
         ttl: int,
         tokens: int = 0,
+        calls: int = 1,
     ) -> None:
         with self._lock:
             item = self.items[pk]
@@ -134,7 +135,7 @@ class InMemoryStore:
                 raise StaleWrite("stale")
             item["done_steps"] = done | {index}
             item["completed_steps"] = item.get("completed_steps", 0) + 1
-            item["model_calls"] = item.get("model_calls", 0) + 1
+            item["model_calls"] = item.get("model_calls", 0) + calls
             item["tokens_used"] = item.get("tokens_used", 0) + tokens
             item["status_message"] = message
 

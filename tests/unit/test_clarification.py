@@ -19,7 +19,8 @@ from asyncagents.errors import (
     StoreContention,
     Unavailable,
 )
-from asyncagents.models import Status
+from asyncagents.models import Status, Usage
+from asyncagents.providers.base import StepOutput
 from asyncagents.providers.demo import DemoProvider
 from asyncagents.requests import Principal, RequestService
 from asyncagents.schemas import ChatRequest
@@ -338,3 +339,118 @@ def test_the_planners_answer_reaches_every_step_and_the_finish():
     world.steps.finish(pk, name)
     text = world.store.get(pk).result.text
     assert text.count("(the user answered: Lisbon)") == 2
+
+
+def applied_then_lost(world: World, pk: str) -> None:
+    """The next write is applied but its response is lost: the SDK's retry then fails the condition, as
+    DynamoDB does (a ``StaleWrite`` carrying the record that already has the write)."""
+    real = world.store.transition
+    calls = {"count": 0}
+
+    def transition(*args, **kwargs):
+        calls["count"] += 1
+        written = real(*args, **kwargs)
+        if calls["count"] == 1:
+            raise StaleWrite("the retry lost the condition", details={"current": world.store.get(pk)})
+        return written
+
+    world.store.transition = transition  # type: ignore[method-assign]
+
+
+def test_a_question_whose_write_response_was_lost_is_still_waited_on():
+    world = World({"max_questions": 1})
+    pk, name, _ = world.submit("a [demo ask=0]")
+    world.steps.plan(pk, name)
+    applied_then_lost(world, pk)
+    with pytest.raises(ClarificationRequested):
+        world.steps.run_step(pk, name, 0, "t")
+    record = world.store.get(pk)
+    assert list(record.questions) == ["0"] and record.model_calls == 2  # plan + the asking call, once
+
+
+def test_an_answer_whose_write_response_was_lost_is_accepted_and_resumes():
+    world = World()
+    pk, _, request_id = world.ask_in_step("a [demo ask=0]", 0)
+    applied_then_lost(world, pk)
+    world.service.answer(ALICE, request_id, "yes")
+    assert world.store.get(pk).clarifications[0].answer == "yes"
+    assert [token for token, _ in world.engine.resumed] == ["token-0"]
+
+
+def test_a_question_from_an_attempt_that_outlived_its_timeout_is_waited_on_not_dropped():
+    world = World()
+    pk, name, request_id = world.submit("a")  # one step; the demo itself does not ask
+    world.steps.plan(pk, name)
+    stale_attempt = world.store.start_step(pk, 0, generation=name, title="t", message="m")
+    demo = world.steps._provider  # type: ignore[attr-defined]
+
+    class EarlierAttemptAsksMeanwhile:
+        """While the live attempt's model call runs, the earlier attempt's call returns a question."""
+
+        name = "demo"
+
+        def run_step(self, step, context):
+            question = StepOutput(clarification_question="Which format?", usage=Usage(input_tokens=1))
+            assert world.steps._ask(stale_attempt, name, 0, step.title, question) == "asked"  # type: ignore[attr-defined]
+            world.steps._provider = demo  # type: ignore[attr-defined]
+            return demo.run_step(step, context)
+
+        def __getattr__(self, attribute):
+            return getattr(demo, attribute)
+
+    world.steps._provider = EarlierAttemptAsksMeanwhile()  # type: ignore[attr-defined]
+    # The live attempt cannot count the step while the question is open: it waits for the answer instead
+    with pytest.raises(ClarificationRequested):
+        world.steps.run_step(pk, name, 0, "t")
+    world.steps.await_answer(pk, name, 0, "token-0")
+    world.service.answer(ALICE, request_id, "PDF")
+    assert world.steps.run_step(pk, name, 0, "t")["done"]
+    world.steps.finish(pk, name)
+    assert "(the user answered: PDF)" in world.store.get(pk).result.text
+
+
+def test_a_call_that_asked_past_the_limit_is_counted_and_budgeted():
+    world = World({"max_questions": 1}, {"max_model_calls": 4})
+    pk, name, _ = world.submit("a, b [demo ask=0+1]")
+    world.steps.plan(pk, name)  # call 1
+    demo = world.steps._provider  # type: ignore[attr-defined]
+
+    class StepZeroAsksMeanwhile:
+        name = "demo"
+        calls = 0
+
+        def run_step(self, step, context):
+            self.calls += 1
+            if context.index == 1 and self.calls == 1:
+                with pytest.raises(ClarificationRequested):
+                    world.steps.run_step(pk, name, 0, "t")  # call 3: step 0 asks the last question
+            return demo.run_step(step, context)
+
+        def __getattr__(self, attribute):
+            return getattr(demo, attribute)
+
+    world.steps._provider = StepZeroAsksMeanwhile()  # type: ignore[attr-defined]
+    # Step 1: call 2 asks (limit reached meanwhile), call 4 does the step: both are counted
+    assert world.steps.run_step(pk, name, 1, "t")["done"]
+    record = world.store.get(pk)
+    assert record.model_calls == 4
+    # and the re-run is budgeted like any call: with a limit of 3 it would not have been made
+    tight = World({"max_questions": 1}, {"max_model_calls": 3})
+    pk, name, _ = tight.submit("a, b [demo ask=0+1]")
+    tight.steps.plan(pk, name)
+    tight_demo = tight.steps._provider  # type: ignore[attr-defined]
+
+    class Meanwhile(StepZeroAsksMeanwhile):
+        def run_step(self, step, context):
+            self.calls += 1
+            if context.index == 1 and self.calls == 1:
+                with pytest.raises(ClarificationRequested):
+                    tight.steps.run_step(pk, name, 0, "t")
+            return tight_demo.run_step(step, context)
+
+        def __getattr__(self, attribute):
+            return getattr(tight_demo, attribute)
+
+    tight.steps._provider = Meanwhile()  # type: ignore[attr-defined]
+    with pytest.raises(BudgetExceeded):
+        tight.steps.run_step(pk, name, 1, "t")

@@ -46,6 +46,7 @@ class RequestStore(Protocol):
         message: str,
         ttl: int,
         tokens: int = 0,
+        calls: int = 1,
     ) -> None: ...
 
     def step_outputs(self, pk: str, lineage: str) -> list[dict[str, Any]]: ...

@@ -295,6 +295,10 @@ class RequestService:
             except StaleWrite:
                 # Another answer, question, timeout or cancel changed the record: the same question still?
                 record = self.get(principal, request_id)
+                repeated = self._already_answered(record, question.id, answer)
+                if repeated is not None:  # this very answer was stored (a lost response, or a twin POST)
+                    self._resume(repeated.token, repeated.id)
+                    return record
                 still_open = next((q for q in record.questions.values() if q.id == question.id and q.token), None)
                 if still_open is None or record.status is not Status.AWAITING_CLARIFICATION:
                     raise Conflict(

@@ -258,10 +258,24 @@ class WorkflowSteps:
                 raise ClarificationRequested(f"step {index + 1} asks: {output.clarification_question}")
             if outcome == "ended":
                 return {"index": index, "skipped": "not_processing"}
+        calls = 1
         if output.clarification_question:
             # No question may be asked any more (parallel steps used the last ones): do the step without.
+            # The call that asked counts (budget, usage) like any other.
+            spent = output.usage
+            latest = self._require(request_key)  # other steps' calls meanwhile count too
+            self._check_budget(
+                latest.model_copy(
+                    update={
+                        "model_calls": latest.model_calls + 1,
+                        "tokens_used": latest.tokens_used + spent.input_tokens + spent.output_tokens,
+                    }
+                )
+            )
             context = context.model_copy(update={"may_ask": False})
             output = self._provider.run_step(step, context)
+            output = output.model_copy(update={"usage": spent + output.usage})
+            calls = 2
         now = self._clock()
         try:
             self._store.finish_step(
@@ -282,6 +296,7 @@ class WorkflowSteps:
                 },
                 message=f"Finished step {index + 1} of {len(record.steps)}: {step.title}",
                 tokens=output.usage.input_tokens + output.usage.output_tokens,
+                calls=calls,
                 ttl=checkpoint_ttl(
                     now,
                     workflow_timeout=self._formation.overlord.workflow.timeouts.workflow_timeout,
@@ -289,6 +304,17 @@ class WorkflowSteps:
                 ),
             )
         except StaleWrite:
+            current = self._store.get(request_key)
+            if (
+                current is not None
+                and current.status in _WORKING
+                and current.execution_name == execution_name
+                and index not in current.done_steps
+                and question_key(index) in current.questions
+            ):
+                # An attempt of this step that outlived its timeout asked meanwhile: wait for that answer,
+                # then run the step again (its output then replaces this one).
+                raise ClarificationRequested(f"step {index + 1} has an open question") from None
             return {"index": index, "skipped": "not_processing"}
         return {"index": index, "done": True}
 
@@ -319,6 +345,9 @@ class WorkflowSteps:
                 )
             except StaleWrite as stale:
                 record = stale.details.get("current") or self._require(record.pk)
+                mine = record.questions.get(question.key)
+                if mine is not None and mine.id == question.id:
+                    return "asked"  # the write was applied; only its answer was lost (and retried)
                 continue
             return "asked"
         raise StoreContention("the request's questions kept changing; retry")

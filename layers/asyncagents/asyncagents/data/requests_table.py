@@ -343,8 +343,9 @@ class RequestsTable:
         message: str,
         ttl: int,
         tokens: int = 0,
+        calls: int = 1,
     ) -> None:
-        """Store a step's output, then count it done (and its model call and tokens) while the request is
+        """Store a step's output, then count it done (and its ``calls`` model calls and tokens) while the request is
         still processing and the step has no open question.
 
         The checkpoint after the model call. Two writes, not a transaction: transactions on the request
@@ -373,7 +374,7 @@ class RequestsTable:
                 Key=self._key(pk),
                 UpdateExpression=(
                     "SET #message = :message"
-                    " ADD #done :index_set, #completed :one, model_calls :one, tokens_used :tokens"
+                    " ADD #done :index_set, #completed :one, model_calls :calls, tokens_used :tokens"
                 ),
                 ConditionExpression=(
                     "#status IN (:processing, :awaiting) AND execution_name = :generation"
@@ -399,6 +400,7 @@ class RequestsTable:
                     ":awaiting": serialize(Status.AWAITING_CLARIFICATION.value),
                     ":generation": serialize(generation),
                     ":tokens": serialize(tokens),
+                    ":calls": serialize(calls),
                 },
             )
         except ClientError as error:
