@@ -250,35 +250,40 @@ def test_a_failed_resume_is_a_503_and_repeating_the_answer_resumes():
     assert world.engine.resumed == [("token-0", {"answered": True, "clarification_request_id": question_id})]
 
 
+class StepZeroAsksMeanwhile:
+    """A provider over the demo: while step 1's first model call runs (it was offered to ask), step 0 runs
+    and asks the request's last question."""
+
+    name = "demo"
+
+    def __init__(self, world: World, pk: str, execution_name: str) -> None:
+        self.world, self.pk, self.execution_name = world, pk, execution_name
+        self.demo = world.steps._provider  # type: ignore[attr-defined]
+        self.calls = 0
+
+    def run_step(self, step, context):
+        self.calls += 1
+        if context.index == 1 and self.calls == 1:
+            assert context.may_ask
+            with pytest.raises(ClarificationRequested):
+                self.world.steps.run_step(self.pk, self.execution_name, 0, "t")
+        return self.demo.run_step(step, context)
+
+    def __getattr__(self, attribute):
+        return getattr(self.demo, attribute)
+
+
 def test_parallel_steps_never_ask_more_questions_than_allowed():
     world = World({"max_questions": 1})
     pk, name, _ = world.submit("a, b [demo ask=0+1]")
     world.steps.plan(pk, name)
-    demo = world.steps._provider  # type: ignore[attr-defined]
-
-    class StepZeroAsksMeanwhile:
-        """While step 1's model call runs (it was offered to ask), step 0 asks the last question."""
-
-        name = "demo"
-        calls = 0
-
-        def run_step(self, step, context):
-            self.calls += 1
-            if context.index == 1 and self.calls == 1:
-                assert context.may_ask
-                with pytest.raises(ClarificationRequested):
-                    world.steps.run_step(pk, name, 0, "t")
-            return demo.run_step(step, context)
-
-        def __getattr__(self, attribute):
-            return getattr(demo, attribute)
-
-    world.steps._provider = StepZeroAsksMeanwhile()  # type: ignore[attr-defined]
+    provider = StepZeroAsksMeanwhile(world, pk, name)
+    world.steps._provider = provider  # type: ignore[attr-defined]
     # Step 1's question finds the limit reached under its write's condition: it runs without asking
     assert world.steps.run_step(pk, name, 1, "t")["done"]
     record = world.store.get(pk)
     assert list(record.questions) == ["0"]
-    assert world.steps._provider.calls == 3  # type: ignore[attr-defined]  # step 1 twice, step 0 once
+    assert provider.calls == 3  # step 1 twice, step 0 once
 
 
 def test_a_late_attempt_cannot_finish_a_step_that_waits_for_its_answer():
@@ -413,44 +418,15 @@ def test_a_call_that_asked_past_the_limit_is_counted_and_budgeted():
     world = World({"max_questions": 1}, {"max_model_calls": 4})
     pk, name, _ = world.submit("a, b [demo ask=0+1]")
     world.steps.plan(pk, name)  # call 1
-    demo = world.steps._provider  # type: ignore[attr-defined]
-
-    class StepZeroAsksMeanwhile:
-        name = "demo"
-        calls = 0
-
-        def run_step(self, step, context):
-            self.calls += 1
-            if context.index == 1 and self.calls == 1:
-                with pytest.raises(ClarificationRequested):
-                    world.steps.run_step(pk, name, 0, "t")  # call 3: step 0 asks the last question
-            return demo.run_step(step, context)
-
-        def __getattr__(self, attribute):
-            return getattr(demo, attribute)
-
-    world.steps._provider = StepZeroAsksMeanwhile()  # type: ignore[attr-defined]
-    # Step 1: call 2 asks (limit reached meanwhile), call 4 does the step: both are counted
+    world.steps._provider = StepZeroAsksMeanwhile(world, pk, name)  # type: ignore[attr-defined]
+    # Step 1: call 2 asks, call 3 is step 0 asking the last question, call 4 re-runs step 1: all counted
     assert world.steps.run_step(pk, name, 1, "t")["done"]
-    record = world.store.get(pk)
-    assert record.model_calls == 4
-    # and the re-run is budgeted like any call: with a limit of 3 it would not have been made
+    assert world.store.get(pk).model_calls == 4
+
+    # and the re-run is budgeted like any call: with a limit of 3 it is not made
     tight = World({"max_questions": 1}, {"max_model_calls": 3})
     pk, name, _ = tight.submit("a, b [demo ask=0+1]")
     tight.steps.plan(pk, name)
-    tight_demo = tight.steps._provider  # type: ignore[attr-defined]
-
-    class Meanwhile(StepZeroAsksMeanwhile):
-        def run_step(self, step, context):
-            self.calls += 1
-            if context.index == 1 and self.calls == 1:
-                with pytest.raises(ClarificationRequested):
-                    tight.steps.run_step(pk, name, 0, "t")
-            return tight_demo.run_step(step, context)
-
-        def __getattr__(self, attribute):
-            return getattr(tight_demo, attribute)
-
-    tight.steps._provider = Meanwhile()  # type: ignore[attr-defined]
+    tight.steps._provider = StepZeroAsksMeanwhile(tight, pk, name)  # type: ignore[attr-defined]
     with pytest.raises(BudgetExceeded):
         tight.steps.run_step(pk, name, 1, "t")
