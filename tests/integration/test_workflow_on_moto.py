@@ -187,8 +187,9 @@ def test_completed_requests_teach_the_estimator(stack, principal):
     final = wait_terminal(principal, submit(principal, message).record.request_id)
     assert final.status is Status.COMPLETED
 
-    stored = runtime.requests_table().get_history("test-formation", before.kind)
-    assert stored is not None and stored["samples"] >= 1
+    # Finish learns right after it writes the completion, which the poll above may see first.
+    stored = wait_for(lambda: runtime.requests_table().get_history("test-formation", before.kind), timeout=10)
+    assert stored["samples"] >= 1
     after = estimator.estimate("test-formation", message)
     assert after.history_samples == stored["samples"]
     assert after.seconds != before.seconds  # the demo is far faster than the factor table expects
