@@ -22,6 +22,19 @@ FORMATION_PATH = REPO_ROOT / "formation.yaml"
 SAM_BIN = REPO_ROOT / ".venv-sam" / "bin" / "sam"
 VENV_BIN = REPO_ROOT / ".venv" / "bin"
 
+# Every function of the template (the transform test checks the template has exactly these).
+FUNCTIONS = [
+    "ApiFunction",
+    "PlanFunction",
+    "RunStepFunction",
+    "FinishFunction",
+    "MarkFailedFunction",
+    "ClarifyFunction",
+    "NotifyFunction",
+    "WebhookSenderFunction",
+    "ReconcileFunction",
+]
+
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 # The environment of every SAM / cfn-lint subprocess: a region, no metadata service, no telemetry.

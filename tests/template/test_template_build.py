@@ -10,18 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import FORMATION_PATH, REPO_ROOT, VENV_BIN, make_available, offline_env, run, sam_available_or_skip
+from .helpers import (
+    FORMATION_PATH,
+    FUNCTIONS,
+    REPO_ROOT,
+    VENV_BIN,
+    make_available,
+    offline_env,
+    run,
+    sam_available_or_skip,
+)
 
 pytestmark = [pytest.mark.template, pytest.mark.xdist_group("sam_build")]
 
-FUNCTIONS = [
-    "ApiFunction",
-    "PlanFunction",
-    "RunStepFunction",
-    "FinishFunction",
-    "MarkFailedFunction",
-    "ClarifyFunction",
-]
 LAYER_LIMIT_BYTES = 20 * 1024 * 1024
 
 

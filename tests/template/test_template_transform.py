@@ -11,21 +11,9 @@ import pytest
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
 
-from .helpers import asl_placeholders
+from .helpers import FUNCTIONS, asl_placeholders
 
 pytestmark = pytest.mark.template
-
-FUNCTIONS = [
-    "ApiFunction",
-    "PlanFunction",
-    "RunStepFunction",
-    "FinishFunction",
-    "MarkFailedFunction",
-    "ClarifyFunction",
-    "NotifyFunction",
-    "WebhookSenderFunction",
-    "ReconcileFunction",
-]
 
 
 class _StaticPolicyLoader(ManagedPolicyLoader):
