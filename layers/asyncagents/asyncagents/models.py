@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -140,6 +140,12 @@ class Question(BaseModel):
     token: str | None = None
 
 
+def oldest_waited_on(questions: Iterable[Question]) -> Question | None:
+    """Of the questions the workflow waits on (token set), the one asked first."""
+    asked = [q for q in questions if q.token and q.asked_at]
+    return min(asked, key=lambda q: (q.asked_at or "", q.id)) if asked else None
+
+
 class Clarification(BaseModel):
     """A question that was closed: answered, or left without an answer when its wait timed out."""
 
@@ -221,8 +227,7 @@ class RequestRecord(BaseModel):
 
     def current_question(self) -> Question | None:
         """The question clients see: the oldest one the workflow is waiting on."""
-        asked = [q for q in self.questions.values() if q.token and q.asked_at]
-        return min(asked, key=lambda q: (q.asked_at or "", q.id)) if asked else None
+        return oldest_waited_on(self.questions.values())
 
     @property
     def progress(self) -> int:

@@ -89,6 +89,16 @@ _PROVIDER_ERRORS = {
 }
 
 
+def answers_for(record: RequestRecord, step_index: int | None = None) -> list[QuestionAndAnswer]:
+    """The questions (and answers) the planner, Finish, or step ``step_index`` sees: the planner's concern
+    the whole request, a step's only that step."""
+    return [
+        QuestionAndAnswer(question=c.question, answer=c.answer, step_index=c.step_index)
+        for c in record.clarifications
+        if c.step_index is None or (step_index is not None and c.step_index == step_index)
+    ]
+
+
 def describe_failure(error: str, cause: str, *, task_timeout: int) -> dict[str, Any]:
     """Turn a Step Functions ``{Error, Cause}`` into the client's ``{type, message, retryable}``."""
     message = cause
@@ -164,11 +174,7 @@ class WorkflowSteps:
         plan = self._provider.plan(
             record.prompt,
             max_steps=settings.max_steps,
-            clarifications=[
-                QuestionAndAnswer(question=c.question, answer=c.answer, step_index=c.step_index)
-                for c in record.clarifications
-                if c.step_index is None
-            ],
+            clarifications=answers_for(record),
             may_ask=may_ask,
         )
         now = self._clock()
@@ -242,12 +248,7 @@ class WorkflowSteps:
             previous_outputs={
                 int(item["index"]): self._full_text(item) for item in earlier if int(item.get("index", -1)) in needed
             },
-            # The planner's questions concern the whole request; a step's own, only that step.
-            clarifications=[
-                QuestionAndAnswer(question=c.question, answer=c.answer, step_index=c.step_index)
-                for c in record.clarifications
-                if c.step_index is None or c.step_index == index
-            ],
+            clarifications=answers_for(record, index),
             may_ask=may_ask,
         )
         started = self._clock()
@@ -439,11 +440,7 @@ class WorkflowSteps:
         answer = self._provider.finish(
             record.prompt,
             outputs,
-            clarifications=[
-                QuestionAndAnswer(question=c.question, answer=c.answer, step_index=c.step_index)
-                for c in record.clarifications
-                if c.step_index is None
-            ],
+            clarifications=answers_for(record),
         )
         usage = (record.usage or Usage()) + answer.usage
         for output in outputs:

@@ -7,7 +7,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from asyncagents.models import RequestRecord, Status, parse_iso
+from pydantic import ValidationError
+
+from asyncagents.models import Question, RequestRecord, Status, oldest_waited_on, parse_iso
 
 # The statuses a webhook is sent for.
 WEBHOOK_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.AWAITING_CLARIFICATION})
@@ -19,19 +21,16 @@ def delivery_id(request_pk: str, status: str, event_time: str) -> str:
 
 
 def current_question_of(questions: Any) -> tuple[str, str] | None:
-    """``(id, asked_at)`` of the question a request shows (the oldest one waited on), from the raw
-    ``questions`` attribute of a stream image; ``None`` when no question is waited on."""
+    """``(id, asked_at)`` of the question a request shows, from the raw ``questions`` attribute of a
+    stream image; ``None`` when no question is waited on."""
     if not isinstance(questions, dict):
         return None
-    asked = [
-        (str(q.get("asked_at")), str(q.get("id")))
-        for q in questions.values()
-        if isinstance(q, dict) and q.get("token") and q.get("asked_at")
-    ]
-    if not asked:
+    try:
+        parsed = [Question.model_validate(q) for q in questions.values()]
+    except ValidationError:
         return None
-    asked_at, question_id = min(asked)
-    return question_id, asked_at
+    question = oldest_waited_on(parsed)
+    return (question.id, question.asked_at or "") if question else None
 
 
 def event_time_of(record: RequestRecord) -> str:
