@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from asyncagents.config import parse_formation
-from asyncagents.estimator import Estimator
+from asyncagents.domain.estimator import Estimator
 from asyncagents.providers.demo import DemoProvider
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -215,7 +215,7 @@ def bench_calls() -> None:
 
 def _wait_done(client: Any, request_id: str) -> str:
     from asyncagents import runtime
-    from asyncagents.models import record_key
+    from asyncagents.domain.records import record_key
 
     for _ in range(600):
         if client.get(f"/v1/requests/{request_id}").json()["status"] in {"completed", "failed", "cancelled"}:
@@ -251,10 +251,10 @@ def bench_webhooks(latency: float = 0.5, batch: int = 10) -> None:
     handler (concurrent), against the same deliveries made one after another."""
     sys.path.insert(0, str(ROOT))
     from asyncagents import runtime
+    from asyncagents.api.schemas import ChatRequest
+    from asyncagents.domain.requests import Principal
+    from asyncagents.domain.webhooks.events import webhook_message_for
     from asyncagents.local.stack import LocalKeys, LocalStack
-    from asyncagents.requests import Principal
-    from asyncagents.schemas import ChatRequest
-    from asyncagents.webhooks.events import webhook_message_for
     from tests.support.receiver import WebhookReceiver
 
     keys = LocalKeys(client_key="fmc_bench", admin_key="fma_bench", webhook_secret="whsec_bench")

@@ -12,8 +12,8 @@ from typing import Any
 import yaml
 
 from asyncagents import runtime
+from asyncagents.domain.requests import Principal
 from asyncagents.local.stack import LocalKeys, LocalStack
-from asyncagents.requests import Principal
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = LocalKeys(client_key="fmc_test_client_key", admin_key="fma_test_admin_key", webhook_secret="whsec_test")

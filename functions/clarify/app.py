@@ -6,7 +6,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from asyncagents import runtime
-from asyncagents.task_events import QuestionTask
+from asyncagents.tasks import QuestionTask
 
 logger = Logger(service="asyncagents-clarify")
 

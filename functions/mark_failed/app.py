@@ -4,7 +4,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from asyncagents import runtime
-from asyncagents.task_events import FailureTask
+from asyncagents.tasks import FailureTask
 
 logger = Logger(service="asyncagents-mark-failed")
 

@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from asyncagents import runtime
-from asyncagents.webhooks.events import webhook_message_for
+from asyncagents.domain.webhooks.events import webhook_message_for
 
 logger = Logger(service="asyncagents-notify")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)

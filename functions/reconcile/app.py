@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from asyncagents import runtime
-from asyncagents.task_events import ExecutionEnded
+from asyncagents.tasks import ExecutionEnded
 
 logger = Logger(service="asyncagents-reconcile")
 

@@ -4,7 +4,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from asyncagents import runtime
-from asyncagents.task_events import StepTask
+from asyncagents.tasks import StepTask
 
 logger = Logger(service="asyncagents-run-step")
 

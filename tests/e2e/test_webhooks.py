@@ -12,8 +12,8 @@ import pytest
 from muxi import webhook as muxi_webhook
 
 from asyncagents import runtime
-from asyncagents.requests import Principal
-from asyncagents.webhooks.events import webhook_message_for
+from asyncagents.domain.requests import Principal
+from asyncagents.domain.webhooks.events import webhook_message_for
 from tests.stack_fixture import KEYS, stack_fixture, wait_for
 from tests.support.receiver import WebhookReceiver
 

@@ -16,11 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from asyncagents import runtime
+from asyncagents.api.schemas import ChatRequest
 from asyncagents.data.dynamo import from_item
-from asyncagents.errors import Conflict
-from asyncagents.models import ALLOWED_TRANSITIONS, Status
-from asyncagents.requests import Principal
-from asyncagents.schemas import ChatRequest
+from asyncagents.domain.errors import Conflict
+from asyncagents.domain.records import ALLOWED_TRANSITIONS, Status
+from asyncagents.domain.requests import Principal
 from tests.stack_fixture import stack_fixture, wait_for
 
 pytestmark = pytest.mark.integration

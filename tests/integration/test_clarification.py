@@ -8,10 +8,10 @@ import json
 import pytest
 
 from asyncagents import runtime
-from asyncagents.errors import Conflict, StaleWrite
-from asyncagents.models import RequestRecord, Status
-from asyncagents.requests import Principal
-from asyncagents.schemas import ChatRequest
+from asyncagents.api.schemas import ChatRequest
+from asyncagents.domain.errors import Conflict, StaleWrite
+from asyncagents.domain.records import RequestRecord, Status
+from asyncagents.domain.requests import Principal
 from tests.stack_fixture import TEST_FORMATION, new_principal, stack_fixture, wait_for
 
 pytestmark = pytest.mark.integration

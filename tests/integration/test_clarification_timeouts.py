@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from asyncagents import runtime
-from asyncagents.models import Status
-from asyncagents.requests import Principal
-from asyncagents.schemas import ChatRequest
+from asyncagents.api.schemas import ChatRequest
+from asyncagents.domain.records import Status
+from asyncagents.domain.requests import Principal
 from tests.stack_fixture import TEST_FORMATION, new_principal, stack_fixture, wait_for
 
 pytestmark = pytest.mark.integration

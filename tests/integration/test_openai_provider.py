@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from asyncagents.errors import PermanentProviderError, TransientProviderError
+from asyncagents.domain.errors import PermanentProviderError, TransientProviderError
 from asyncagents.providers.base import StepContext
 from asyncagents.providers.chat import ChatAgentProvider
 from asyncagents.providers.openai import OpenAIChat
@@ -134,9 +134,9 @@ def test_unreachable_endpoint_is_transient():
 def test_a_request_runs_end_to_end_on_a_chat_completions_model(tmp_path_factory, monkeypatch):
     """The whole workflow on moto with the openai provider: the model plans, runs each step, composes."""
     from asyncagents import runtime
-    from asyncagents.models import Status
-    from asyncagents.requests import Principal
-    from asyncagents.schemas import ChatRequest
+    from asyncagents.api.schemas import ChatRequest
+    from asyncagents.domain.records import Status
+    from asyncagents.domain.requests import Principal
     from tests.stack_fixture import stack_fixture, wait_for
 
     server = ChatCompletionsServer()

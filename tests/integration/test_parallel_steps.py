@@ -8,9 +8,9 @@ import uuid
 import pytest
 
 from asyncagents import runtime
-from asyncagents.models import Status, parse_iso
-from asyncagents.requests import Principal
-from asyncagents.schemas import ChatRequest
+from asyncagents.api.schemas import ChatRequest
+from asyncagents.domain.records import Status, parse_iso
+from asyncagents.domain.requests import Principal
 from tests.stack_fixture import TEST_FORMATION, stack_fixture, wait_for
 
 pytestmark = pytest.mark.integration

@@ -7,10 +7,10 @@ import uuid
 import pytest
 
 from asyncagents import runtime
-from asyncagents.errors import BadRequest, NotFound, StaleWrite
-from asyncagents.models import Status
-from asyncagents.requests import Principal
-from asyncagents.schemas import ChatRequest
+from asyncagents.api.schemas import ChatRequest
+from asyncagents.domain.errors import BadRequest, NotFound, StaleWrite
+from asyncagents.domain.records import Status
+from asyncagents.domain.requests import Principal
 from tests.stack_fixture import new_principal, stack_fixture, wait_for
 
 pytestmark = pytest.mark.integration

@@ -7,8 +7,8 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from asyncagents.errors import StaleWrite
-from asyncagents.models import RequestRecord, Status
+from asyncagents.domain.errors import StaleWrite
+from asyncagents.domain.records import RequestRecord, Status
 
 _WORKING = {Status.PROCESSING.value, Status.AWAITING_CLARIFICATION.value}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from asyncagents.auth import KeyService, hash_secret
-from asyncagents.errors import Forbidden, NotFound, Unauthorized
+from asyncagents.domain.auth import KeyService, hash_secret
+from asyncagents.domain.errors import Forbidden, NotFound, Unauthorized
 
 from .fakes import InMemoryStore
 

@@ -8,8 +8,9 @@ from itertools import pairwise
 
 import pytest
 
+from asyncagents.api.schemas import ChatRequest
 from asyncagents.config import parse_formation
-from asyncagents.errors import (
+from asyncagents.domain.errors import (
     BudgetExceeded,
     ClarificationAnswered,
     ClarificationRequested,
@@ -19,14 +20,13 @@ from asyncagents.errors import (
     StoreContention,
     Unavailable,
 )
-from asyncagents.models import Status, Usage
+from asyncagents.domain.records import Status, Usage
+from asyncagents.domain.requests import Principal, RequestService
+from asyncagents.domain.webhooks.events import webhook_message_for
+from asyncagents.domain.webhooks.payload import build_payload
+from asyncagents.domain.workflow import WorkflowSteps
 from asyncagents.providers.base import StepOutput
 from asyncagents.providers.demo import DemoProvider
-from asyncagents.requests import Principal, RequestService
-from asyncagents.schemas import ChatRequest
-from asyncagents.webhooks.events import webhook_message_for
-from asyncagents.webhooks.payload import build_payload
-from asyncagents.workflow import WorkflowSteps
 
 from .fakes import FakeTimer, InMemoryStore, ManualClock, RecordingEngine
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from asyncagents.config import load_formation, parse_formation
-from asyncagents.errors import ConfigError, PermanentProviderError, TransientProviderError
-from asyncagents.models import PlannedStep
+from asyncagents.domain.errors import ConfigError, PermanentProviderError, TransientProviderError
+from asyncagents.domain.records import PlannedStep
 from asyncagents.providers.base import StepContext
 from asyncagents.providers.demo import LABEL, DemoProvider
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from asyncagents.api.schemas import ChatRequest
 from asyncagents.config import parse_formation
-from asyncagents.estimator import Estimator, analyse, kind_of
-from asyncagents.requests import Principal, RequestService, accepted_body, decide_mode
-from asyncagents.schemas import ChatRequest
+from asyncagents.domain.estimator import Estimator, analyse, kind_of
+from asyncagents.domain.requests import Principal, RequestService, accepted_body, decide_mode
 
 from .fakes import FakeTimer, InMemoryStore, RecordingEngine
 
@@ -152,7 +152,7 @@ def test_accepted_answer_carries_the_estimate_and_the_record_keeps_it():
 
 def test_what_the_patterns_read_is_folded_and_bounded():
     # A 32 KB run of spaces made the clause pattern take about 48 s; the patterns now never see one.
-    from asyncagents.estimator import normalise
+    from asyncagents.domain.estimator import normalise
 
     assert normalise(" " * 32_000 + "X [demo step_seconds=1]  Y") == " x y"
     assert len(normalise("word " * 10_000)) == 4000

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from asyncagents.api.schemas import ChatRequest
 from asyncagents.config import parse_formation
-from asyncagents.errors import BudgetExceeded, Conflict, NotFound, PermanentProviderError, TransientProviderError
-from asyncagents.models import Status
+from asyncagents.domain.errors import BudgetExceeded, Conflict, NotFound, PermanentProviderError, TransientProviderError
+from asyncagents.domain.records import Status
+from asyncagents.domain.requests import Principal, RequestService
+from asyncagents.domain.workflow import WorkflowSteps, describe_failure
 from asyncagents.providers.demo import DemoProvider
-from asyncagents.requests import Principal, RequestService
-from asyncagents.schemas import ChatRequest
-from asyncagents.workflow import WorkflowSteps, describe_failure
 
 from .fakes import FakeTimer, InMemoryStore, ManualClock, MemoryArtifacts, RecordingEngine
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from asyncagents.task_events import FailureTask, QuestionTask, RequestTask, StepTask
+from asyncagents.tasks import FailureTask, QuestionTask, RequestTask, StepTask
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TASK_MODELS = {

@@ -8,17 +8,17 @@ from datetime import UTC, datetime
 import pytest
 from muxi import webhook as muxi_webhook
 
+from asyncagents.api.schemas import ChatRequest
 from asyncagents.config import parse_formation
 from asyncagents.data.signing_secrets import SigningSecrets
-from asyncagents.models import Status
-from asyncagents.requests import Principal, RequestService
-from asyncagents.schemas import ChatRequest
+from asyncagents.domain.destinations import DestinationPolicy, UnsafeDestination, check_destination
+from asyncagents.domain.records import Status
+from asyncagents.domain.requests import Principal, RequestService
+from asyncagents.domain.webhooks.delivery import HttpResult, WebhookDispatcher, WebhookMessage
+from asyncagents.domain.webhooks.events import webhook_message_for
+from asyncagents.domain.webhooks.payload import build_payload, delivery_id
+from asyncagents.domain.webhooks.sender import RetryLater, WebhookSender
 from asyncagents.webhooks import parse, sign, verify_signature
-from asyncagents.webhooks.delivery import HttpResult, WebhookDispatcher, WebhookMessage
-from asyncagents.webhooks.destinations import DestinationPolicy, UnsafeDestination, check_destination
-from asyncagents.webhooks.events import webhook_message_for
-from asyncagents.webhooks.payload import build_payload, delivery_id
-from asyncagents.webhooks.sender import RetryLater, WebhookSender
 
 from .fakes import InMemoryStore, ManualClock, RecordingEngine
 
@@ -352,7 +352,7 @@ def test_failed_payload_carries_error_and_no_response(clock_service):
 
 def test_rotated_secrets_work_for_standard_webhooks_too():
     from asyncagents.data.signing_secrets import new_signing_secret
-    from asyncagents.webhooks.delivery import standard_webhook_headers
+    from asyncagents.domain.webhooks.delivery import standard_webhook_headers
 
     for _ in range(50):  # every generated secret decodes (url-safe alphabets used to break this)
         headers = standard_webhook_headers(b"{}", "whd_1", NOW, [new_signing_secret()])
@@ -380,7 +380,7 @@ def test_unexpected_errors_are_retried_then_dead_lettered_and_recorded(clock_ser
 def test_resolver_prefers_ipv4(monkeypatch):
     import socket
 
-    from asyncagents.webhooks.destinations import system_resolver
+    from asyncagents.domain.destinations import system_resolver
 
     answers = [(socket.AF_INET6, 1, 6, "", ("2600:1f18::1", 443, 0, 0)), (socket.AF_INET, 1, 6, "", ("52.1.2.3", 443))]
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: answers)

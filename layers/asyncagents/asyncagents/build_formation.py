@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from asyncagents.config import load_formation
-from asyncagents.errors import ConfigError
+from asyncagents.domain.errors import ConfigError
 
 
 def build(source: str | Path, target: str | Path) -> None:

@@ -18,7 +18,7 @@ import argparse
 import sys
 from typing import Any
 
-from asyncagents.errors import AsyncAgentsError
+from asyncagents.domain.errors import AsyncAgentsError
 
 
 def _params(args: argparse.Namespace) -> int:
@@ -33,8 +33,8 @@ def _params(args: argparse.Namespace) -> int:
 def _key_service(args: argparse.Namespace) -> Any:
     import boto3
 
-    from asyncagents.auth import KeyService
     from asyncagents.data.requests_table import RequestsTable
+    from asyncagents.domain.auth import KeyService
 
     client = boto3.client("dynamodb", region_name=args.region) if args.region else boto3.client("dynamodb")
     return KeyService(RequestsTable(client, args.table))

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from asyncagents.errors import ConfigError
+from asyncagents.domain.errors import ConfigError
 
 
 class _Strict(BaseModel):

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field, ValidationError
 
 from asyncagents.config import FormationConfig, load_formation
-from asyncagents.errors import ConfigError
+from asyncagents.domain.errors import ConfigError
 
 if TYPE_CHECKING:
-    from asyncagents.auth import KeyService
-    from asyncagents.requests import RequestService
-    from asyncagents.workflow import WorkflowSteps
+    from asyncagents.domain.auth import KeyService
+    from asyncagents.domain.requests import RequestService
+    from asyncagents.domain.workflow import WorkflowSteps
 
 
 class FunctionSettings(BaseModel):
@@ -148,8 +148,8 @@ def delivery_pool() -> Any:
 def webhook_sender(on_outcome: Any = None) -> Any:
     from asyncagents.data.http_transport import HttpxTransport
     from asyncagents.data.signing_secrets import SigningSecrets
-    from asyncagents.webhooks.delivery import WebhookDispatcher
-    from asyncagents.webhooks.sender import WebhookSender
+    from asyncagents.domain.webhooks.delivery import WebhookDispatcher
+    from asyncagents.domain.webhooks.sender import WebhookSender
 
     config = settings()
     if not config.webhook_secret_arn:
@@ -178,7 +178,7 @@ def requests_table() -> Any:
 @functools.cache
 def request_service() -> RequestService:
     from asyncagents.data.workflow_engine import StepFunctionsEngine
-    from asyncagents.requests import RequestService
+    from asyncagents.domain.requests import RequestService
 
     arn = settings().state_machine_arn
     if not arn:
@@ -192,22 +192,22 @@ def request_service() -> RequestService:
 
 @functools.cache
 def estimator() -> Any:
-    from asyncagents.estimator import Estimator
+    from asyncagents.domain.estimator import Estimator
 
     return Estimator(requests_table())
 
 
 @functools.cache
 def key_service() -> KeyService:
-    from asyncagents.auth import KeyService
+    from asyncagents.domain.auth import KeyService
 
     return KeyService(requests_table(), cache_seconds=settings().key_cache_seconds)
 
 
 @functools.cache
 def workflow_steps() -> WorkflowSteps:
+    from asyncagents.domain.workflow import WorkflowSteps
     from asyncagents.providers import build_provider
-    from asyncagents.workflow import WorkflowSteps
 
     config = formation()
     provider = build_provider(config.llm, aws_client=_regional_client)

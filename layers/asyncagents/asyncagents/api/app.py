@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from asyncagents import runtime
 from asyncagents.api.errors import PayloadTooLarge, error_response, from_domain_error, from_validation_error
-from asyncagents.errors import AsyncAgentsError, BadRequest
-from asyncagents.models import RequestRecord, Status
-from asyncagents.requests import Principal, accepted_body, poll_url
-from asyncagents.schemas import ChatRequest, ClarificationAnswer, UserId
+from asyncagents.api.schemas import ChatRequest, ClarificationAnswer, UserId
+from asyncagents.domain.errors import AsyncAgentsError, BadRequest
+from asyncagents.domain.records import RequestRecord, Status
+from asyncagents.domain.requests import Principal, accepted_body, poll_url
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from pydantic import ValidationError
 
-from asyncagents import errors
+from asyncagents.domain import errors
 
 logger = logging.getLogger(__name__)
 

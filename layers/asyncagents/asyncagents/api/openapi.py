@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from asyncagents.schemas import ChatRequest, ClarificationAnswer
+from asyncagents.api.schemas import ChatRequest, ClarificationAnswer
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from asyncagents.webhooks.delivery import HttpResult
-from asyncagents.webhooks.destinations import Destination
+from asyncagents.domain.destinations import Destination
+from asyncagents.domain.webhooks.delivery import HttpResult
 
 
 class HttpxTransport:

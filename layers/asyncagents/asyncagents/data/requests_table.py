@@ -23,8 +23,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from asyncagents.data.dynamo import error_code, from_item, is_condition_failure, serialize, to_item
-from asyncagents.errors import BadRequest, Conflict, StaleWrite, StoreContention
-from asyncagents.models import RequestRecord, Status, parse_iso
+from asyncagents.domain.errors import BadRequest, Conflict, StaleWrite, StoreContention
+from asyncagents.domain.records import RequestRecord, Status, parse_iso
 
 REQUEST_SK = "REQUEST"
 _LIST_PAGE_ITEMS = 100

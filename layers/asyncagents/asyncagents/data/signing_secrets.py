@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from asyncagents.errors import ConfigError
+from asyncagents.domain.errors import ConfigError
 
 
 def new_signing_secret() -> str:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from asyncagents.webhooks.delivery import WebhookMessage
+from asyncagents.domain.webhooks.delivery import WebhookMessage
 
 
 class WebhookQueue:

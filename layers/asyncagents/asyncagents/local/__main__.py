@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from asyncagents.errors import ConfigError
+from asyncagents.domain.errors import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from asyncagents.models import PlannedStep, Usage
+from asyncagents.domain.records import PlannedStep, Usage
 
 
 class QuestionAndAnswer(BaseModel):

@@ -6,8 +6,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
-from asyncagents.errors import PermanentProviderError, TransientProviderError
-from asyncagents.models import Usage
+from asyncagents.domain.errors import PermanentProviderError, TransientProviderError
+from asyncagents.domain.records import Usage
 from asyncagents.providers.chat import Completion
 
 # Bedrock error codes worth retrying (throttling, capacity, 5xx, timeouts); any other code is permanent.

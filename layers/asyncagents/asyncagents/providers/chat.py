@@ -13,7 +13,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from asyncagents.models import PlannedStep, Usage
+from asyncagents.domain.records import PlannedStep, Usage
 from asyncagents.providers.base import Answer, Plan, QuestionAndAnswer, StepContext, StepOutput
 
 PLAN_SYSTEM = (

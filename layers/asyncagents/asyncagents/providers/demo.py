@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pydantic import ValidationError
 
 from asyncagents.config import DemoProviderSettings
-from asyncagents.errors import PermanentProviderError, TransientProviderError
-from asyncagents.models import PlannedStep, Usage
+from asyncagents.domain.errors import PermanentProviderError, TransientProviderError
+from asyncagents.domain.records import PlannedStep, Usage
 from asyncagents.providers.base import Answer, Artifact, Plan, QuestionAndAnswer, StepContext, StepOutput
 
 LABEL = "[demo provider: no language model was called]"

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import httpx
 
-from asyncagents.errors import PermanentProviderError, TransientProviderError
-from asyncagents.models import Usage
+from asyncagents.domain.errors import PermanentProviderError, TransientProviderError
+from asyncagents.domain.records import Usage
 from asyncagents.providers.chat import Completion
 
 TRANSIENT_STATUSES = frozenset({408, 409, 425, 429}) | frozenset(range(500, 600))

@@ -12,11 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from asyncagents.api.schemas import REQUEST_ID_PATTERN, ChatRequest
 from asyncagents.config import AsyncMode, FormationConfig
-from asyncagents.errors import Conflict, NotFound, StaleWrite, Unavailable
-from asyncagents.estimator import Estimate, Estimator
-from asyncagents.lifecycle import terminal_fields
-from asyncagents.models import (
+from asyncagents.domain.destinations import DestinationPolicy, Resolver, check_destination, system_resolver
+from asyncagents.domain.errors import Conflict, NotFound, StaleWrite, Unavailable
+from asyncagents.domain.estimator import Estimate, Estimator
+from asyncagents.domain.lifecycle import terminal_fields
+from asyncagents.domain.ports import RequestStore, WorkflowEngine
+from asyncagents.domain.questions import closing_fields
+from asyncagents.domain.records import (
     Clarification,
     Question,
     RequestRecord,
@@ -28,10 +32,6 @@ from asyncagents.models import (
     sources_of,
     utc_now,
 )
-from asyncagents.ports import RequestStore, WorkflowEngine
-from asyncagents.questions import closing_fields
-from asyncagents.schemas import REQUEST_ID_PATTERN, ChatRequest
-from asyncagents.webhooks.destinations import DestinationPolicy, Resolver, check_destination, system_resolver
 
 logger = logging.getLogger(__name__)
 

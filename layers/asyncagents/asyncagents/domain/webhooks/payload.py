@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from asyncagents.models import Question, RequestRecord, Status, oldest_waited_on, parse_iso
+from asyncagents.domain.records import Question, RequestRecord, Status, oldest_waited_on, parse_iso
 
 # The statuses a webhook is sent for.
 WEBHOOK_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.AWAITING_CLARIFICATION})

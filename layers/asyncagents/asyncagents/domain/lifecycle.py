@@ -6,7 +6,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from asyncagents.models import RequestRecord, iso, parse_iso
+from asyncagents.domain.records import RequestRecord, iso, parse_iso
 
 # Step checkpoints and key items outlive nothing they belong to by more than a day.
 _SWEEP_MARGIN_SECONDS = 86_400

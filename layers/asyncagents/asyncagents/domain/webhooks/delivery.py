@@ -24,9 +24,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel
 
 from asyncagents.config import FormationConfig
-from asyncagents.models import RequestRecord, Status, iso, utc_now
-from asyncagents.ports import RequestStore
-from asyncagents.webhooks.destinations import (
+from asyncagents.domain.destinations import (
     Destination,
     DestinationPolicy,
     Resolver,
@@ -34,8 +32,10 @@ from asyncagents.webhooks.destinations import (
     check_destination,
     system_resolver,
 )
-from asyncagents.webhooks.payload import build_payload, encode, event_time_of
-from asyncagents.webhooks.signing import SIGNATURE_HEADER, sign
+from asyncagents.domain.ports import RequestStore
+from asyncagents.domain.records import RequestRecord, Status, iso, utc_now
+from asyncagents.domain.webhooks.payload import build_payload, encode, event_time_of
+from asyncagents.domain.webhooks.signing import SIGNATURE_HEADER, sign
 
 logger = logging.getLogger(__name__)
 

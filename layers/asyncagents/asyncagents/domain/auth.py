@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from asyncagents.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from asyncagents.models import iso, utc_now
-from asyncagents.ports import KeyStore
+from asyncagents.domain.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from asyncagents.domain.ports import KeyStore
+from asyncagents.domain.records import iso, utc_now
 
 KEY_PREFIXES = {"client": "fmc_", "admin": "fma_"}
 

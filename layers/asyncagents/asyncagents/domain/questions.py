@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from asyncagents.models import Clarification, Question, RequestRecord, Status, iso, parse_iso
+from asyncagents.domain.records import Clarification, Question, RequestRecord, Status, iso, parse_iso
 
 PLAN_KEY = "plan"
 QUESTION_CHARS = 1000

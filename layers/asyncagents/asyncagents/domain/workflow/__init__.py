@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from asyncagents.config import FormationConfig
-from asyncagents.errors import (
+from asyncagents.domain.errors import (
     BudgetExceeded,
     ClarificationAnswered,
     ClarificationRequested,
@@ -24,9 +24,19 @@ from asyncagents.errors import (
     StaleWrite,
     StoreContention,
 )
-from asyncagents.estimator import Estimator
-from asyncagents.lifecycle import checkpoint_ttl, terminal_fields
-from asyncagents.models import (
+from asyncagents.domain.estimator import Estimator
+from asyncagents.domain.lifecycle import checkpoint_ttl, terminal_fields
+from asyncagents.domain.ports import RequestStore
+from asyncagents.domain.questions import (
+    PLAN_KEY,
+    closing_fields,
+    new_question,
+    question_key,
+    questions_left,
+    waiting_fields,
+    with_question,
+)
+from asyncagents.domain.records import (
     PlannedStep,
     RequestRecord,
     Status,
@@ -38,17 +48,7 @@ from asyncagents.models import (
     sources_of,
     utc_now,
 )
-from asyncagents.ports import RequestStore
 from asyncagents.providers.base import AgentProvider, Artifact, QuestionAndAnswer, StepContext, StepOutput
-from asyncagents.questions import (
-    PLAN_KEY,
-    closing_fields,
-    new_question,
-    question_key,
-    questions_left,
-    waiting_fields,
-    with_question,
-)
 
 logger = logging.getLogger(__name__)
 

@@ -9,6 +9,6 @@ Receivers use ``verify_signature`` and ``parse``::
     event = webhooks.parse(body)
 """
 
-from asyncagents.webhooks.signing import SIGNATURE_HEADER, parse, sign, verify_signature
+from asyncagents.domain.webhooks.signing import SIGNATURE_HEADER, parse, sign, verify_signature
 
 __all__ = ["SIGNATURE_HEADER", "parse", "sign", "verify_signature"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from asyncagents.models import RequestRecord, Status
+from asyncagents.domain.records import RequestRecord, Status
 
 
 class RequestStore(Protocol):

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from asyncagents.models import Status
-from asyncagents.webhooks.delivery import WebhookMessage
-from asyncagents.webhooks.payload import WEBHOOK_STATUSES, current_question_of, delivery_id
+from asyncagents.domain.records import Status
+from asyncagents.domain.webhooks.delivery import WebhookMessage
+from asyncagents.domain.webhooks.payload import WEBHOOK_STATUSES, current_question_of, delivery_id
 
 
 def webhook_message_for(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None) -> WebhookMessage | None:

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
-from asyncagents.webhooks.delivery import Outcome, WebhookDispatcher, WebhookMessage, dead_letter_body
+from asyncagents.domain.webhooks.delivery import Outcome, WebhookDispatcher, WebhookMessage, dead_letter_body
 
 logger = logging.getLogger(__name__)
 
