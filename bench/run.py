@@ -151,7 +151,7 @@ def bench_calls() -> None:
             from asyncagents import runtime
 
             # The API's own clients (created once per container); moto's interpreter uses others.
-            for client in (runtime.dynamodb(), runtime.stepfunctions()):
+            for client in (runtime.current().dynamodb, runtime.current().stepfunctions):
                 client.meta.events.register("before-call.*.*", counter.hook)
             headers = {"X-Muxi-Client-Key": keys.client_key, "X-Muxi-User-Id": "bench"}
             client = httpx.Client(base_url=stack.url, headers=headers, timeout=30)
@@ -215,14 +215,14 @@ def bench_calls() -> None:
 
 def _wait_done(client: Any, request_id: str) -> str:
     from asyncagents import runtime
-    from asyncagents.domain.records import record_key
+    from asyncagents.domain.records import request_key
 
     for _ in range(600):
         if client.get(f"/v1/requests/{request_id}").json()["status"] in {"completed", "failed", "cancelled"}:
             break
         time.sleep(0.05)
-    key_id = runtime.key_service().authenticate("fmc_bench", kind="client").key_id
-    record = runtime.requests_table().get(record_key(key_id, "bench", request_id))
+    key_id = runtime.current().key_service.authenticate("fmc_bench", kind="client").key_id
+    record = runtime.current().request_records.get(request_key(key_id, "bench", request_id))
     return str(record.execution_name)
 
 
@@ -252,7 +252,7 @@ def bench_webhooks(latency: float = 0.5, batch: int = 10) -> None:
     sys.path.insert(0, str(ROOT))
     from asyncagents import runtime
     from asyncagents.api.schemas import ChatRequest
-    from asyncagents.domain.requests import Principal
+    from asyncagents.domain.auth import Principal
     from asyncagents.domain.webhooks.events import webhook_message_for
     from asyncagents.local.stack import LocalKeys, LocalStack
     from tests.support.receiver import WebhookReceiver
@@ -263,11 +263,13 @@ def bench_webhooks(latency: float = 0.5, batch: int = 10) -> None:
         formation.write_text("llm:\n  demo:\n    step_seconds: 0\n")
         stack = LocalStack(root=ROOT, formation_path=formation, keys=keys, port=0).start()
         try:
-            key = runtime.key_service().authenticate(keys.client_key, kind="client")
+            key = runtime.current().key_service.authenticate(keys.client_key, kind="client")
             principal = Principal(key_id=key.key_id, user_id="bench")
-            service = runtime.request_service()
+            service = runtime.current().request_service
             records = [
-                service.submit(principal, ChatRequest.model_validate({"message": f"item {i}", "async": True})).record
+                service.submit(
+                    principal, ChatRequest.model_validate({"message": f"item {i}", "async": True}).to_domain()
+                ).record
                 for i in range(batch)
             ]
             messages = []
@@ -279,12 +281,10 @@ def bench_webhooks(latency: float = 0.5, batch: int = 10) -> None:
                         f"benchmark request {current.request_id} ended {current.status}: {current.error}"
                     )
                 # Point the finished request at the slow endpoint (no status change: no automatic event).
-                pointed = runtime.requests_table().set_fields(
-                    record.pk, {"webhook_url": receiver.url(f"/hang/{latency}")}
+                pointed = runtime.current().request_records.set_fields(
+                    record.request_key, {"webhook_url": receiver.url(f"/hang/{latency}")}
                 )
-                message = webhook_message_for(
-                    {"status": "processing"}, {**pointed.model_dump(mode="json"), "sk": "REQUEST"}
-                )
+                message = webhook_message_for({"status": "processing"}, pointed.model_dump(mode="json"))
                 messages.append(message)
             handler = stack.lambdas.handler_of("asyncagents-local-WebhookSenderFunction")
             event = {

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from asyncagents import runtime
-from asyncagents.domain.requests import Principal
+from asyncagents.domain.auth import Principal
 from asyncagents.local.stack import LocalKeys, LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ def start_stack(tmp_dir: Path, overrides: dict[str, Any] | None = None) -> Local
 
 def new_principal(stack: LocalStack) -> Principal:
     """A caller of its own (the stack's client key, a fresh user id), so tests never see each other's requests."""
-    key = runtime.key_service().authenticate(stack.keys.client_key, kind="client")
+    key = runtime.current().key_service.authenticate(stack.keys.client_key, kind="client")
     return Principal(key_id=key.key_id, user_id=f"user-{uuid.uuid4().hex[:8]}")
 
 

@@ -14,7 +14,7 @@ logger = Logger(service="asyncagents-clarify")
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     task = QuestionTask.model_validate(event)
-    steps = runtime.workflow_steps()
+    steps = runtime.current().workflow_steps
     if task.action == "wait":
         return steps.await_answer(task.request_key, task.execution_name, task.index, task.task_token or "")
     return steps.answer_timed_out(task.request_key, task.execution_name, task.index)

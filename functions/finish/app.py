@@ -12,4 +12,4 @@ logger = Logger(service="asyncagents-finish")
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     task = RequestTask.model_validate(event)
-    return runtime.workflow_steps().finish(task.request_key, task.execution_name)
+    return runtime.current().workflow_steps.finish(task.request_key, task.execution_name)

@@ -12,6 +12,6 @@ logger = Logger(service="asyncagents-mark-failed")
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     task = FailureTask.model_validate(event)
-    return runtime.workflow_steps().mark_failed(
+    return runtime.current().workflow_steps.mark_failed(
         task.request_key, task.execution_name, task.error.error, task.error.cause
     )

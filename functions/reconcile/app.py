@@ -19,6 +19,6 @@ def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict:
     if request_key is None:
         logger.warning("execution %s has no request key in its input", ended.name)
         return {"reconciled": False}
-    return runtime.workflow_steps().reconcile(
+    return runtime.current().workflow_steps.reconcile(
         request_key, ended.name, ended.status, ended.error or "", ended.cause or ""
     )

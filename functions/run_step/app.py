@@ -12,4 +12,4 @@ logger = Logger(service="asyncagents-run-step")
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     task = StepTask.model_validate(event)
-    return runtime.workflow_steps().run_step(task.request_key, task.execution_name, task.index, task.title)
+    return runtime.current().workflow_steps.run_step(task.request_key, task.execution_name, task.index, task.title)

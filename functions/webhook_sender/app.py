@@ -27,12 +27,12 @@ def count_outcome(outcome, attempt: int) -> None:
 
 async def record_handler(record: SQSRecord) -> None:
     deliver = functools.partial(
-        runtime.webhook_sender(count_outcome).handle,
+        runtime.current().webhook_sender(count_outcome).handle,
         record.body,
         attempt=int(record.attributes.approximate_receive_count),
         receipt_handle=record.receipt_handle,
     )
-    await asyncio.get_running_loop().run_in_executor(runtime.delivery_pool(), deliver)
+    await asyncio.get_running_loop().run_in_executor(runtime.current().delivery_pool, deliver)
 
 
 @metrics.log_metrics

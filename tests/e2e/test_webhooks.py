@@ -12,7 +12,7 @@ import pytest
 from muxi import webhook as muxi_webhook
 
 from asyncagents import runtime
-from asyncagents.domain.requests import Principal
+from asyncagents.domain.auth import Principal
 from asyncagents.domain.webhooks.events import webhook_message_for
 from tests.stack_fixture import KEYS, stack_fixture, wait_for
 from tests.support.receiver import WebhookReceiver
@@ -173,16 +173,16 @@ def test_duplicate_events_carry_the_same_delivery_id_and_large_results_arrive_wh
     assert big.strip() in json.loads(first.body)["response"][0]["text"]
 
     # The stream is at-least-once: replay the same event and the receiver can tell it is a duplicate.
-    record = runtime.request_service().get(_principal(), accepted["request_id"])
-    message = webhook_message_for({"status": "processing"}, {**record.model_dump(mode="json"), "sk": "REQUEST"})
+    record = runtime.current().request_service.get(_principal(), accepted["request_id"])
+    message = webhook_message_for({"status": "processing"}, record.model_dump(mode="json"))
     assert message is not None
-    runtime.webhook_queue().send([message])
+    runtime.current().webhook_queue.send([message])
     deliveries = wait_for(lambda: receiver.at_least(path, 2))
     assert deliveries[0].headers["x-muxi-delivery-id"] == deliveries[1].headers["x-muxi-delivery-id"]
 
 
 def _principal() -> Principal:
-    key = runtime.key_service().authenticate(KEYS.client_key, kind="client")
+    key = runtime.current().key_service.authenticate(KEYS.client_key, kind="client")
     return Principal(key_id=key.key_id, user_id="default")
 
 

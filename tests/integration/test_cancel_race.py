@@ -18,9 +18,10 @@ import pytest
 from asyncagents import runtime
 from asyncagents.api.schemas import ChatRequest
 from asyncagents.data.dynamo import from_item
+from asyncagents.data.request_records import request_image
+from asyncagents.domain.auth import Principal
 from asyncagents.domain.errors import Conflict
-from asyncagents.domain.records import ALLOWED_TRANSITIONS, Status
-from asyncagents.domain.requests import Principal
+from asyncagents.domain.statuses import ALLOWED_TRANSITIONS, Status
 from tests.stack_fixture import stack_fixture, wait_for
 
 pytestmark = pytest.mark.integration
@@ -35,7 +36,7 @@ def stack(tmp_path_factory):
 
 
 def chat(message: str) -> ChatRequest:
-    return ChatRequest.model_validate({"message": message, "async": True})
+    return ChatRequest.model_validate({"message": message, "async": True}).to_domain()
 
 
 def stream_changes(stack) -> list[tuple[dict, dict]]:
@@ -51,9 +52,9 @@ def stream_changes(stack) -> list[tuple[dict, dict]]:
             response = streams.get_records(ShardIterator=iterator, Limit=1000)
             for record in response["Records"]:
                 images = record["dynamodb"]
-                new = from_item(images.get("NewImage", {}))
-                if new.get("sk") == "REQUEST":
-                    changes.append((from_item(images.get("OldImage", {})), new))
+                new = request_image(from_item(images.get("NewImage", {})))
+                if new is not None:
+                    changes.append((request_image(from_item(images.get("OldImage", {}))) or {}, new))
             if not response["Records"]:
                 break
             iterator = response.get("NextShardIterator")
@@ -77,9 +78,9 @@ def illegal(old: dict, new: dict) -> str | None:
 
 
 def test_cancel_racing_completion_never_makes_an_illegal_transition(stack):
-    key = runtime.key_service().authenticate(stack.keys.client_key, kind="client")
+    key = runtime.current().key_service.authenticate(stack.keys.client_key, kind="client")
     principal = Principal(key_id=key.key_id, user_id=f"race-{uuid.uuid4().hex[:6]}")
-    service = runtime.request_service()
+    service = runtime.current().request_service
     rng = random.Random(20261122)
     outcomes: dict[str, str] = {}
     lock = threading.Lock()
@@ -129,8 +130,8 @@ def test_cancel_racing_completion_never_makes_an_illegal_transition(stack):
     counts = {outcome: list(outcomes.values()).count(outcome) for outcome in ("cancelled", "completed first")}
     assert min(counts.values()) >= REQUESTS // 4, counts
 
-    mine = {final.pk for final in finals.values()}
-    changes = [(old, new) for old, new in stream_changes(stack) if new["pk"] in mine]
+    mine = {final.request_key for final in finals.values()}
+    changes = [(old, new) for old, new in stream_changes(stack) if new["request_key"] in mine]
     violations = [f"{new['request_id']}: {why}" for old, new in changes if (why := illegal(old, new))]
     assert len(changes) >= REQUESTS * 2
     assert violations == [], violations[:10]
@@ -142,9 +143,9 @@ ANSWER_RACES = 40
 def test_answer_racing_cancel_ends_every_wait_and_never_makes_an_illegal_transition(stack):
     """A user answers while another client cancels: whichever wins, the request ends in the state the
     winner says, and no execution is left waiting on a task token (moto's StopExecution ignores them)."""
-    key = runtime.key_service().authenticate(stack.keys.client_key, kind="client")
+    key = runtime.current().key_service.authenticate(stack.keys.client_key, kind="client")
     principal = Principal(key_id=key.key_id, user_id=f"ask-{uuid.uuid4().hex[:6]}")
-    service = runtime.request_service()
+    service = runtime.current().request_service
     rng = random.Random(7)
     outcomes: dict[str, tuple[bool, bool]] = {}
     lock = threading.Lock()
@@ -202,7 +203,7 @@ def test_answer_racing_cancel_ends_every_wait_and_never_makes_an_illegal_transit
     cancelled_while_waiting = sum(1 for a, c in outcomes.values() if c and not a)
     assert answered_only and cancelled_while_waiting, outcomes  # both sides won sometimes
 
-    mine = {final.pk for final in finals.values()}
-    changes = [(old, new) for old, new in stream_changes(stack) if new["pk"] in mine]
+    mine = {final.request_key for final in finals.values()}
+    changes = [(old, new) for old, new in stream_changes(stack) if new["request_key"] in mine]
     violations = [f"{new['request_id']}: {why}" for old, new in changes if (why := illegal(old, new))]
     assert violations == [], violations[:10]

@@ -9,9 +9,12 @@ import pytest
 
 from asyncagents import runtime
 from asyncagents.api.schemas import ChatRequest
+from asyncagents.api.views import request_body
+from asyncagents.data.table_keys import request_item_key
+from asyncagents.domain.auth import Principal
 from asyncagents.domain.errors import Conflict, StaleWrite
-from asyncagents.domain.records import RequestRecord, Status
-from asyncagents.domain.requests import Principal
+from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.statuses import Status
 from tests.stack_fixture import TEST_FORMATION, new_principal, stack_fixture, wait_for
 
 pytestmark = pytest.mark.integration
@@ -35,13 +38,13 @@ def principal(stack) -> Principal:
 
 
 def submit(principal: Principal, message: str) -> RequestRecord:
-    chat = ChatRequest.model_validate({"message": message, "async": True})
-    return runtime.request_service().submit(principal, chat).record
+    chat = ChatRequest.model_validate({"message": message, "async": True}).to_domain()
+    return runtime.current().request_service.submit(principal, chat).record
 
 
 def wait_status(principal: Principal, request_id: str, status: Status, *, questions: int = 1) -> RequestRecord:
     """Wait until the request is in ``status`` (for awaiting: with ``questions`` questions waited on)."""
-    service = runtime.request_service()
+    service = runtime.current().request_service
 
     def reached() -> RequestRecord | None:
         record = service.get(principal, request_id)
@@ -60,12 +63,12 @@ def execution_of(stack, record: RequestRecord) -> dict:
 
 
 def test_a_step_asks_the_workflow_waits_and_the_answer_resumes_it(stack, principal):
-    service = runtime.request_service()
+    service = runtime.current().request_service
     record = submit(principal, "collect data, then write the summary [demo ask=1]")
 
     # The second step asks: the request waits, with the question (and never the token) in GET
     waiting = wait_status(principal, record.request_id, Status.AWAITING_CLARIFICATION)
-    public = waiting.to_public()
+    public = request_body(waiting)
     assert public["clarification"]["question"] == "Demo question for step 2: which option should I use?"
     assert public["clarification_question"] == public["clarification"]["question"]
     assert public["clarification"]["step"] == "Write the summary"
@@ -77,14 +80,11 @@ def test_a_step_asks_the_workflow_waits_and_the_answer_resumes_it(stack, princip
 
     # An attempt of the step that outlived its timeout cannot finish it while its question is open
     with pytest.raises(StaleWrite):
-        runtime.requests_table().finish_step(
-            waiting.pk,
-            1,
-            generation=waiting.execution_name,
-            lineage=waiting.lineage,
-            output={"index": 1, "text": "stale", "attempts": 1},
-            message="m",
-            ttl=1,
+        runtime.current().step_checkpoints.put_output(
+            waiting.request_key, waiting.lineage, 1, {"index": 1, "text": "stale", "attempts": 1}, ttl=1
+        )
+        runtime.current().request_records.count_step_done(
+            waiting.request_key, 1, generation=waiting.execution_name, message="m", tokens=0, calls=1
         )
 
     # A wrong question id is a conflict that changes nothing
@@ -112,10 +112,10 @@ def test_a_step_asks_the_workflow_waits_and_the_answer_resumes_it(stack, princip
 
 
 def test_the_planner_asks_and_plans_with_the_answer(stack, principal):
-    service = runtime.request_service()
+    service = runtime.current().request_service
     record = submit(principal, "plan my trip, book it [demo ask=plan]")
     waiting = wait_status(principal, record.request_id, Status.AWAITING_CLARIFICATION)
-    assert waiting.total_steps == 0 and waiting.to_public()["clarification"]["step"] == "Planning"
+    assert waiting.total_steps == 0 and request_body(waiting)["clarification"]["step"] == "Planning"
 
     service.answer(principal, record.request_id, "Lisbon in May")
     final = wait_for(lambda: (r := service.get(principal, record.request_id)).status.is_terminal and r, timeout=30)
@@ -125,7 +125,7 @@ def test_the_planner_asks_and_plans_with_the_answer(stack, principal):
 
 
 def test_cancel_while_waiting_ends_the_wait_and_the_execution(stack, principal):
-    service = runtime.request_service()
+    service = runtime.current().request_service
     record = submit(principal, "one step that asks [demo ask=0]")
     waiting = wait_status(principal, record.request_id, Status.AWAITING_CLARIFICATION)
 
@@ -142,11 +142,11 @@ def test_cancel_while_waiting_ends_the_wait_and_the_execution(stack, principal):
 
 
 def test_two_parallel_steps_ask_at_once_and_each_answer_resumes_its_own_step(stack, principal):
-    service = runtime.request_service()
+    service = runtime.current().request_service
     # Three independent steps in one wave (max_concurrency 4); the first two both ask.
     record = submit(principal, "alpha, beta, gamma [demo ask=0+1]")
     waiting = wait_status(principal, record.request_id, Status.AWAITING_CLARIFICATION, questions=2)
-    public = waiting.to_public()
+    public = request_body(waiting)
     assert public["open_questions"] == 2
     first = public["clarification"]  # the oldest question is the one shown
     assert waiting.completed_steps == 1  # the step that did not ask finished meanwhile
@@ -158,7 +158,7 @@ def test_two_parallel_steps_ask_at_once_and_each_answer_resumes_its_own_step(sta
         principal, record.request_id, f"answer to {first['step']}", clarification_id=first["clarification_request_id"]
     )
     assert after_one.status is Status.AWAITING_CLARIFICATION
-    second = after_one.to_public()["clarification"]
+    second = request_body(after_one)["clarification"]
     assert second["clarification_request_id"] != first["clarification_request_id"]
     service.answer(principal, record.request_id, f"answer to {second['step']}")
 
@@ -172,17 +172,24 @@ def test_two_parallel_steps_ask_at_once_and_each_answer_resumes_its_own_step(sta
 
 def test_records_from_before_questions_existed_pass_the_version_condition(stack, principal):
     """Items written by an earlier release lack ``questions_version``: a condition on version 0 holds."""
-    table = runtime.requests_table()
+    table = runtime.current().request_records
     record = submit(principal, "an ordinary request")
-    final = wait_for(lambda: (r := table.get(record.pk)).status.is_terminal and r, timeout=30)
+    final = wait_for(lambda: (r := table.get(record.request_key)).status.is_terminal and r, timeout=30)
     stack.client("dynamodb").update_item(
         TableName=stack.table_name,
-        Key={"pk": {"S": final.pk}, "sk": {"S": "REQUEST"}},
+        Key=request_item_key(final.request_key),
         UpdateExpression="REMOVE questions_version",
+        ConditionExpression="attribute_exists(questions_version)",
     )
     updated = table.transition(
-        final.pk, to=final.status, allowed_from={final.status}, set_fields={}, expected={"questions_version": 0}
+        final.request_key,
+        to=final.status,
+        allowed_from={final.status},
+        set_fields={},
+        expected={"questions_version": 0},
     )
     assert updated.status is final.status
     with pytest.raises(StaleWrite):
-        table.transition(final.pk, to=final.status, allowed_from={final.status}, expected={"questions_version": 1})
+        table.transition(
+            final.request_key, to=final.status, allowed_from={final.status}, expected={"questions_version": 1}
+        )

@@ -6,8 +6,8 @@ import pytest
 
 from asyncagents import runtime
 from asyncagents.api.schemas import ChatRequest
-from asyncagents.domain.records import Status
-from asyncagents.domain.requests import Principal
+from asyncagents.domain.auth import Principal
+from asyncagents.domain.statuses import Status
 from tests.stack_fixture import TEST_FORMATION, new_principal, stack_fixture, wait_for
 
 pytestmark = pytest.mark.integration
@@ -33,8 +33,10 @@ def principal(stack) -> Principal:
 
 @pytest.mark.parametrize("asker", ["plan", "1"])
 def test_an_unanswered_question_times_out_with_the_configured_action(stack, principal, asker):
-    service = runtime.request_service()
-    chat = ChatRequest.model_validate({"message": f"gather facts, then conclude [demo ask={asker}]", "async": True})
+    service = runtime.current().request_service
+    chat = ChatRequest.model_validate(
+        {"message": f"gather facts, then conclude [demo ask={asker}]", "async": True}
+    ).to_domain()
     record = service.submit(principal, chat).record
 
     wait_for(lambda: service.get(principal, record.request_id).status is Status.AWAITING_CLARIFICATION)

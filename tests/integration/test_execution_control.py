@@ -6,9 +6,10 @@ import pytest
 
 from asyncagents import runtime
 from asyncagents.api.schemas import ChatRequest
+from asyncagents.api.views import request_body
+from asyncagents.domain.auth import Principal
 from asyncagents.domain.errors import Conflict
-from asyncagents.domain.records import Status
-from asyncagents.domain.requests import Principal
+from asyncagents.domain.statuses import Status
 from tests.stack_fixture import TEST_FORMATION, new_principal, stack_fixture, wait_for
 
 pytestmark = pytest.mark.integration
@@ -36,14 +37,14 @@ def principal(stack) -> Principal:
 
 def submit(principal: Principal, message: str):
     return (
-        runtime.request_service()
-        .submit(principal, ChatRequest.model_validate({"message": message, "async": True}))
+        runtime.current()
+        .request_service.submit(principal, ChatRequest.model_validate({"message": message, "async": True}).to_domain())
         .record
     )
 
 
 def wait_terminal(principal: Principal, request_id: str, timeout: float = 30):
-    service = runtime.request_service()
+    service = runtime.current().request_service
     return wait_for(lambda: (r := service.get(principal, request_id)).status.is_terminal and r, timeout=timeout)
 
 
@@ -76,7 +77,7 @@ def test_workflow_timeout_is_reconciled_so_nothing_stays_processing(stack, princ
 
 def test_an_execution_stopped_outside_a_cancel_is_reconciled_as_aborted(stack, principal):
     record = submit(principal, "a, b, c [demo step_seconds=0.5]")
-    wait_for(lambda: runtime.request_service().get(principal, record.request_id).status is Status.PROCESSING)
+    wait_for(lambda: runtime.current().request_service.get(principal, record.request_id).status is Status.PROCESSING)
     arn = f"{stack.state_machine_arn.replace(':stateMachine:', ':execution:')}:{record.execution_name}"
     stack.client("stepfunctions").stop_execution(executionArn=arn, cause="operator")
     final = wait_terminal(principal, record.request_id)
@@ -93,22 +94,22 @@ def test_redrive_resumes_at_the_failed_step_without_rerunning_finished_ones(stac
     failed = wait_terminal(principal, record.request_id)
     assert failed.status is Status.FAILED and failed.error is not None and failed.error.retryable
     assert failed.step_attempts == {"0": 1, "1": 2, "2": 0}
-    table = runtime.requests_table()
-    first_outputs = table.step_outputs(failed.pk, failed.lineage)
+    table = runtime.current().step_checkpoints
+    first_outputs = table.outputs(failed.request_key, failed.lineage)
     assert [o["index"] for o in first_outputs] == [0]
 
-    resumed = runtime.request_service().redrive(principal, record.request_id)
+    resumed = runtime.current().request_service.redrive(principal, record.request_id)
     assert resumed.status is Status.PROCESSING and resumed.execution_name != failed.execution_name
     final = wait_terminal(principal, record.request_id)
 
     assert final.status is Status.COMPLETED
     assert final.step_attempts == {"0": 1, "1": 4, "2": 1}  # step 1 ran once, step 2 resumed, step 3 once
-    outputs = table.step_outputs(final.pk, final.lineage)
+    outputs = table.outputs(final.request_key, final.lineage)
     assert [o["index"] for o in outputs] == [0, 1, 2]
     assert outputs[0]["finished_at"] == first_outputs[0]["finished_at"]
     assert final.redrive_count == 1 and final.redriven_error is not None
-    public = final.to_public()
+    public = request_body(final)
     assert public["redrive"]["count"] == 1 and "error" not in public
 
     with pytest.raises(Conflict):  # only failed requests can be redriven
-        runtime.request_service().redrive(principal, record.request_id)
+        runtime.current().request_service.redrive(principal, record.request_id)

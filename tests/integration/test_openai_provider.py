@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from asyncagents.domain.agents import StepContext
 from asyncagents.domain.errors import PermanentProviderError, TransientProviderError
-from asyncagents.providers.base import StepContext
 from asyncagents.providers.chat import ChatAgentProvider
 from asyncagents.providers.openai import OpenAIChat
 
@@ -135,8 +135,9 @@ def test_a_request_runs_end_to_end_on_a_chat_completions_model(tmp_path_factory,
     """The whole workflow on moto with the openai provider: the model plans, runs each step, composes."""
     from asyncagents import runtime
     from asyncagents.api.schemas import ChatRequest
-    from asyncagents.domain.records import Status
-    from asyncagents.domain.requests import Principal
+    from asyncagents.api.views import request_body
+    from asyncagents.domain.auth import Principal
+    from asyncagents.domain.statuses import Status
     from tests.stack_fixture import stack_fixture, wait_for
 
     server = ChatCompletionsServer()
@@ -164,11 +165,11 @@ def test_a_request_runs_end_to_end_on_a_chat_completions_model(tmp_path_factory,
     stacks = stack_fixture(tmp_path_factory, {"llm": llm, "async": {"result_retention_seconds": 60}})
     stack = next(stacks)
     try:
-        key = runtime.key_service().authenticate(stack.keys.client_key, kind="client")
+        key = runtime.current().key_service.authenticate(stack.keys.client_key, kind="client")
         principal = Principal(key_id=key.key_id, user_id="model-user")
-        service = runtime.request_service()
+        service = runtime.current().request_service
         record = service.submit(
-            principal, ChatRequest.model_validate({"message": "Write about facts", "async": True})
+            principal, ChatRequest.model_validate({"message": "Write about facts", "async": True}).to_domain()
         ).record
         final = wait_for(lambda: (r := service.get(principal, record.request_id)).status.is_terminal and r)
         assert final.status is Status.COMPLETED, final.error
@@ -176,7 +177,7 @@ def test_a_request_runs_end_to_end_on_a_chat_completions_model(tmp_path_factory,
         assert (final.total_steps, final.completed_steps) == (2, 2)
         assert final.usage is not None and final.usage.input_tokens == 30 + 25 + 40 + 60
         # Per step too: the two steps' own calls
-        assert [(s["index"], s["input_tokens"]) for s in final.to_public()["result"]["steps"]] == [(0, 25), (1, 40)]
+        assert [(s["index"], s["input_tokens"]) for s in request_body(final)["result"]["steps"]] == [(0, 25), (1, 40)]
         # The second step saw the first step's output.
         second_step_prompt = server.requests[2]["body"]["messages"][1]["content"]
         assert "fact one; fact two" in second_step_prompt

@@ -9,8 +9,9 @@ import pytest
 
 from asyncagents import runtime
 from asyncagents.api.schemas import ChatRequest
-from asyncagents.domain.records import Status, parse_iso
-from asyncagents.domain.requests import Principal
+from asyncagents.domain.auth import Principal
+from asyncagents.domain.statuses import Status
+from asyncagents.domain.times import parse_iso
 from tests.stack_fixture import TEST_FORMATION, stack_fixture, wait_for
 
 pytestmark = pytest.mark.integration
@@ -23,15 +24,15 @@ def stack(tmp_path_factory):
 
 
 def test_parallel_steps_all_finish_and_are_all_in_the_answer(stack):
-    key = runtime.key_service().authenticate(stack.keys.client_key, kind="client")
+    key = runtime.current().key_service.authenticate(stack.keys.client_key, kind="client")
     principal = Principal(key_id=key.key_id, user_id=f"p-{uuid.uuid4().hex[:6]}")
-    service = runtime.request_service()
+    service = runtime.current().request_service
     ids = [
         service.submit(
             principal,
             ChatRequest.model_validate(
                 {"message": "one, two, three, four, five [demo step_seconds=0.2]", "async": True}
-            ),
+            ).to_domain(),
         ).record
         for _ in range(3)
     ]
@@ -39,7 +40,7 @@ def test_parallel_steps_all_finish_and_are_all_in_the_answer(stack):
         final = wait_for(lambda r=record: (x := service.get(principal, r.request_id)).status.is_terminal and x)
         assert final.status is Status.COMPLETED
         assert (final.completed_steps, final.total_steps) == (5, 5)
-        outputs = runtime.requests_table().step_outputs(final.pk, final.lineage)
+        outputs = runtime.current().step_checkpoints.outputs(final.request_key, final.lineage)
         assert [o["index"] for o in outputs] == [0, 1, 2, 3, 4]
         assert all(f"Step {i} of 5" in final.result.text for i in range(1, 6))
 
@@ -55,16 +56,18 @@ def _most_at_once(intervals: list[tuple[float, float]]) -> int:
 
 
 def test_concurrency_is_bounded_and_dependent_steps_wait_for_theirs(stack):
-    key = runtime.key_service().authenticate(stack.keys.client_key, kind="client")
+    key = runtime.current().key_service.authenticate(stack.keys.client_key, kind="client")
     principal = Principal(key_id=key.key_id, user_id=f"c-{uuid.uuid4().hex[:6]}")
-    service = runtime.request_service()
-    chat = ChatRequest.model_validate({"message": "a, b, c, d, then e [demo step_seconds=0.3]", "async": True})
+    service = runtime.current().request_service
+    chat = ChatRequest.model_validate(
+        {"message": "a, b, c, d, then e [demo step_seconds=0.3]", "async": True}
+    ).to_domain()
     record = service.submit(principal, chat).record
     final = wait_for(lambda: (x := service.get(principal, record.request_id)).status.is_terminal and x)
     assert final.status is Status.COMPLETED
     assert [s.depends_on for s in final.steps] == [[], [], [], [], [3]]
 
-    outputs = runtime.requests_table().step_outputs(final.pk, final.lineage)
+    outputs = runtime.current().step_checkpoints.outputs(final.request_key, final.lineage)
     spans = {
         int(o["index"]): (parse_iso(o["started_at"]).timestamp(), parse_iso(o["finished_at"]).timestamp())
         for o in outputs

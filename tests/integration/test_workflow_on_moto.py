@@ -8,9 +8,10 @@ import pytest
 
 from asyncagents import runtime
 from asyncagents.api.schemas import ChatRequest
+from asyncagents.api.views import request_body
+from asyncagents.domain.auth import Principal
 from asyncagents.domain.errors import BadRequest, NotFound, StaleWrite
-from asyncagents.domain.records import Status
-from asyncagents.domain.requests import Principal
+from asyncagents.domain.statuses import Status
 from tests.stack_fixture import new_principal, stack_fixture, wait_for
 
 pytestmark = pytest.mark.integration
@@ -29,11 +30,11 @@ def principal(stack) -> Principal:
 def submit(principal: Principal, message: str, **fields):
     """Async unless told otherwise: these tests follow the workflow, not the sync wait."""
     body = {"message": message, "async": True, **fields}
-    return runtime.request_service().submit(principal, ChatRequest.model_validate(body))
+    return runtime.current().request_service.submit(principal, ChatRequest.model_validate(body).to_domain())
 
 
 def wait_terminal(principal: Principal, request_id: str):
-    service = runtime.request_service()
+    service = runtime.current().request_service
     return wait_for(lambda: (r := service.get(principal, request_id)).status.is_terminal and r)
 
 
@@ -54,7 +55,7 @@ def test_request_runs_plan_steps_finish_with_progress(stack, principal):
 
     # When the workflow runs, the statuses and progress seen by a poller only move forward
     seen: list[tuple[str, int]] = []
-    service = runtime.request_service()
+    service = runtime.current().request_service
 
     def observe():
         record = service.get(principal, request_id)
@@ -65,7 +66,7 @@ def test_request_runs_plan_steps_finish_with_progress(stack, principal):
     wait_for(observe, interval=0.01)
 
     # Then it completed with every step done, a result, and a successful execution
-    final = service.get(principal, request_id).to_public()
+    final = request_body(service.get(principal, request_id))
     assert final["status"] == "completed"
     assert (final["total_steps"], final["completed_steps"], final["progress"]) == (3, 3, 100)
     assert "Step 3 of 3 (Write a summary): done." in final["result"]["text"]
@@ -85,14 +86,14 @@ def test_transient_failures_are_retried_then_complete(stack, principal):
     final = wait_terminal(principal, submission.record.request_id)
     assert final.status is Status.COMPLETED
     assert final.step_attempts == {"0": 3}
-    outputs = runtime.requests_table().step_outputs(final.pk, final.lineage)
+    outputs = runtime.current().step_checkpoints.outputs(final.request_key, final.lineage)
     assert [o["attempts"] for o in outputs] == [3]
 
 
 def test_permanent_failure_fails_fast_with_error(stack, principal):
     submission = submit(principal, "bad step, never reached [demo fail_permanent=true]")
     final = wait_terminal(principal, submission.record.request_id)
-    public = final.to_public()
+    public = request_body(final)
     assert public["status"] == "failed"
     assert public["error"]["type"] == "provider_error"
     assert public["error"]["retryable"] is False
@@ -116,7 +117,7 @@ def test_idempotent_accept_starts_one_execution(stack, principal):
     assert first.record.execution_name == second.record.execution_name
     wait_terminal(principal, request_id)
     # Every execution of this request key (any generation) starts with the key's hash.
-    prefix = first.record.pk.removeprefix("REQ#")
+    prefix = first.record.request_key.removeprefix("REQ#")
     names = [e["name"] for e in stack.executions() if e["name"].startswith(prefix)]
     assert names == [first.record.execution_name]
 
@@ -127,12 +128,12 @@ def test_terminal_record_expires_on_read_while_item_remains(stack, principal):
     assert final.expires_at is not None
     wait_for(lambda: _is_gone(principal, submission.record.request_id), timeout=6)
     # DynamoDB (and moto) has not deleted the item: the read path enforces retention.
-    assert runtime.requests_table().get(final.pk) is not None
+    assert runtime.current().request_records.get(final.request_key) is not None
 
 
 def _is_gone(principal: Principal, request_id: str) -> bool:
     try:
-        runtime.request_service().get(principal, request_id)
+        runtime.current().request_service.get(principal, request_id)
     except NotFound:
         return True
     return False
@@ -140,35 +141,35 @@ def _is_gone(principal: Principal, request_id: str) -> bool:
 
 def test_terminal_status_cannot_be_rewritten(stack, principal):
     final = wait_terminal(principal, submit(principal, "finish me").record.request_id)
-    table = runtime.requests_table()
+    table = runtime.current().request_records
     for target in (Status.PROCESSING, Status.FAILED, Status.CANCELLED):
         with pytest.raises(StaleWrite) as caught:
-            table.transition(final.pk, to=target, allowed_from={Status.PENDING, Status.PROCESSING})
+            table.transition(final.request_key, to=target, allowed_from={Status.PENDING, Status.PROCESSING})
         assert caught.value.details["current"].status is Status.COMPLETED
-    assert table.get(final.pk).status is Status.COMPLETED
+    assert table.get(final.request_key).status is Status.COMPLETED
 
 
 def test_cancel_mid_run_stops_at_next_checkpoint(stack, principal):
     submission = submit(principal, "one, two, three, four [demo step_seconds=0.3]")
-    service = runtime.request_service()
+    service = runtime.current().request_service
     wait_for(lambda: service.get(principal, submission.record.request_id).completed_steps >= 1, interval=0.01)
 
     record, already = service.cancel(principal, submission.record.request_id)
     assert record.status is Status.CANCELLED and not already
 
     wait_for(lambda: execution_of(stack, record)["status"] != "RUNNING")
-    final = runtime.requests_table().get(record.pk)
+    final = runtime.current().request_records.get(record.request_key)
     assert final.status is Status.CANCELLED
     assert final.result is None
     assert final.completed_steps < 4
     # A step that was running when the cancel came may leave its checkpoint, never progress or a result.
-    outputs = runtime.requests_table().step_outputs(record.pk, record.lineage)
+    outputs = runtime.current().step_checkpoints.outputs(record.request_key, record.lineage)
     assert final.completed_steps <= len(outputs) <= final.completed_steps + 1
 
 
 def test_list_pages_newest_first_and_rejects_foreign_cursor(stack, principal):
     ids = [submit(principal, f"list item {i}").record.request_id for i in range(5)]
-    service = runtime.request_service()
+    service = runtime.current().request_service
     page, cursor = service.list(principal, limit=2, cursor=None, status=None)
     rest, end = service.list(principal, limit=10, cursor=cursor, status=None)
     assert [r.request_id for r in page + rest] == list(reversed(ids))
@@ -182,13 +183,13 @@ def test_list_pages_newest_first_and_rejects_foreign_cursor(stack, principal):
 
 def test_completed_requests_teach_the_estimator(stack, principal):
     message = "Translate 'good morning' into French and Italian"
-    estimator = runtime.estimator()
+    estimator = runtime.current().estimator
     before = estimator.estimate("test-formation", message)
     final = wait_terminal(principal, submit(principal, message).record.request_id)
     assert final.status is Status.COMPLETED
 
     # Finish learns right after it writes the completion, which the poll above may see first.
-    stored = wait_for(lambda: runtime.requests_table().get_history("test-formation", before.kind), timeout=10)
+    stored = wait_for(lambda: runtime.current().duration_history.get_history("test-formation", before.kind), timeout=10)
     assert stored["samples"] >= 1
     after = estimator.estimate("test-formation", message)
     assert after.history_samples == stored["samples"]

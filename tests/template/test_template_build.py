@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from asyncagents.local.template import read_stack
+
 from .helpers import (
     FORMATION_PATH,
     FUNCTIONS,
@@ -55,9 +57,9 @@ def _tree_size(root: Path) -> int:
 def test_layer_contents(build_dir: Path) -> None:
     layer = build_dir / "AsyncAgentsLayer"
     python = layer / "python"
-    for package in ("aws_lambda_powertools", "pydantic", "pydantic_core"):
+    for package in ("aws_lambda_powertools", "pydantic", "pydantic_core", "cachetools"):
         assert (python / package / "__init__.py").is_file(), f"{package} missing from the layer"
-    for module in ("config.py", "errors.py", "build_formation.py"):
+    for module in ("config.py", "domain/errors.py", "api/app.py", "data/dynamo.py", "build_formation.py"):
         assert (python / "asyncagents" / module).is_file(), f"asyncagents/{module} missing from the layer"
     shared_objects = list((python / "pydantic_core").glob("*.so"))
     assert shared_objects, "pydantic_core has no compiled extension"
@@ -90,10 +92,14 @@ def test_layer_size_under_limit(build_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
-def test_function_artifact_has_handler(build_dir: Path, function: str) -> None:
+def test_function_artifact_is_its_handler_module_alone(build_dir: Path, function: str) -> None:
+    # Given the handler the template names (one shared functions/Makefile builds every function)
+    handler = read_stack(REPO_ROOT / "template.yaml").functions[function].handler
+    module = handler.rsplit(".", 1)[0].replace(".", "/") + ".py"
+    # Then the artifact holds that module and nothing else (no Makefile, no other function's handler)
     artifact = build_dir / function
-    assert (artifact / "app.py").is_file(), f"{function} artifact lacks app.py"
-    assert not (artifact / "Makefile").exists()
+    files = sorted(str(path.relative_to(artifact)) for path in artifact.rglob("*") if path.is_file())
+    assert files == [module], f"{function}: {files}"
 
 
 def test_built_template_written(build_dir: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
 from samtranslator.translator.transform import transform
 
-from .helpers import FUNCTIONS, asl_placeholders
+from .helpers import FUNCTIONS, REPO_ROOT, asl_placeholders
 
 pytestmark = pytest.mark.template
 
@@ -34,6 +34,9 @@ class _StaticPolicyLoader(ManagedPolicyLoader):
 def _with_s3_locations(sam_template: dict[str, Any]) -> dict[str, Any]:
     """What `sam package` does to local paths: samtranslator only accepts S3 locations."""
     result = copy.deepcopy(sam_template)
+    function_globals = result.get("Globals", {}).get("Function", {})
+    if isinstance(function_globals.get("CodeUri"), str):
+        function_globals["CodeUri"] = "s3://asyncagents-test-artifacts/functions/CodeUri"
     for name, resource in result["Resources"].items():
         props = resource.get("Properties", {})
         for key in ("CodeUri", "ContentUri", "DefinitionUri"):
@@ -107,7 +110,8 @@ def test_every_function_is_python312_arm64_with_a_retained_log_group(cfn: dict[s
         props = function["Properties"]
         assert props["Runtime"] == "python3.12", name
         assert props["Architectures"] == ["arm64"], name
-        assert props["Handler"] == "app.lambda_handler", name
+        folder = props["Handler"].removesuffix(".app.lambda_handler")
+        assert (REPO_ROOT / "functions" / folder / "app.py").is_file(), f"{name}: no handler for {props['Handler']}"
         assert props.get("Layers") == [{"Ref": layer}], f"{name} does not use the asyncagents layer"
         log_group_ref = props.get("LoggingConfig", {}).get("LogGroup")
         assert isinstance(log_group_ref, dict) and "Ref" in log_group_ref, f"{name} has no LoggingConfig.LogGroup"

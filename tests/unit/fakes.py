@@ -8,13 +8,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from asyncagents.domain.errors import StaleWrite
-from asyncagents.domain.records import RequestRecord, Status
+from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.statuses import Status
 
 _WORKING = {Status.PROCESSING.value, Status.AWAITING_CLARIFICATION.value}
 
 
 class InMemoryStore:
-    """Implements ``RequestStore`` and ``KeyStore`` over dicts; every write is atomic under one lock."""
+    """Implements ``RequestStore``, ``StepStore``, ``HistoryStore`` and ``KeyStore`` over dicts, with the same
+    conditions as the DynamoDB classes; every write is atomic under one lock."""
 
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
@@ -30,10 +32,11 @@ class InMemoryStore:
     def create(self, fields: dict[str, Any], *, now_epoch: float) -> RequestRecord | None:
         self.calls.append("create")
         with self._lock:
-            existing = self.items.get(fields["pk"])
+            key = fields["request_key"]
+            existing = self.items.get(key)
             if existing and not (existing.get("expires_at") is not None and existing["expires_at"] <= now_epoch):
-                return self._record(fields["pk"])
-            self.items[fields["pk"]] = copy.deepcopy(fields)
+                return self._record(key)
+            self.items[key] = copy.deepcopy(fields)
             return None
 
     def get(self, pk: str) -> RequestRecord | None:
@@ -80,13 +83,13 @@ class InMemoryStore:
             return self._record(pk)
 
     def list_for_owner(
-        self, owner: str, *, limit: int, cursor: str | None, status: Status | None, now_epoch: float
+        self, key_id: str, user_id: str, *, limit: int, cursor: str | None, status: Status | None, now_epoch: float
     ) -> tuple[list[RequestRecord], str | None]:
         with self._lock:
             mine = [
                 self._record(pk)
                 for pk, item in self.items.items()
-                if item["owner"] == owner
+                if (item["key_id"], item["user_id"]) == (key_id, user_id)
                 and (status is None or item["status"] == status.value)
                 and not (item.get("expires_at") is not None and item["expires_at"] <= now_epoch)
             ]
@@ -111,35 +114,27 @@ class InMemoryStore:
             attempts[str(index)] = attempts.get(str(index), 0) + 1
             return self._record(pk)
 
-    def finish_step(
-        self,
-        pk: str,
-        index: int,
-        *,
-        generation: str,
-        lineage: str,
-        output: dict[str, Any],
-        message: str,
-        ttl: int,
-        tokens: int = 0,
-        calls: int = 1,
-    ) -> None:
+    def count_step_done(self, pk: str, index: int, *, generation: str, message: str, tokens: int, calls: int) -> None:
         with self._lock:
             item = self.items[pk]
             done = set(item.get("done_steps", set()))
-            outputs = self.steps.setdefault((pk, lineage), {})
-            if index not in outputs or outputs[index].get("attempts", 1) < output.get("attempts", 1):
-                outputs[index] = {**copy.deepcopy(output), "ttl": ttl}
             asked = str(index) in (item.get("questions") or {})
             if item["status"] not in _WORKING or item["execution_name"] != generation or index in done or asked:
-                raise StaleWrite("stale")
+                raise StaleWrite("stale", details={"current": self._record(pk)})
             item["done_steps"] = done | {index}
             item["completed_steps"] = item.get("completed_steps", 0) + 1
             item["model_calls"] = item.get("model_calls", 0) + calls
             item["tokens_used"] = item.get("tokens_used", 0) + tokens
             item["status_message"] = message
 
-    def step_outputs(self, pk: str, lineage: str) -> list[dict[str, Any]]:
+    # StepStore
+    def put_output(self, pk: str, lineage: str, index: int, output: dict[str, Any], *, ttl: int) -> None:
+        with self._lock:
+            outputs = self.steps.setdefault((pk, lineage), {})
+            if index not in outputs or outputs[index].get("attempts", 1) < output.get("attempts", 1):
+                outputs[index] = {**copy.deepcopy(output), "ttl": ttl}
+
+    def outputs(self, pk: str, lineage: str) -> list[dict[str, Any]]:
         with self._lock:
             return [copy.deepcopy(v) for _, v in sorted(self.steps.get((pk, lineage), {}).items())]
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from itertools import pairwise
+from typing import Any
 
 import pytest
 
 from asyncagents.api.schemas import ChatRequest
 from asyncagents.config import parse_formation
+from asyncagents.domain.agents import StepOutput
+from asyncagents.domain.auth import Principal
 from asyncagents.domain.errors import (
     BudgetExceeded,
     ClarificationAnswered,
@@ -20,12 +23,15 @@ from asyncagents.domain.errors import (
     StoreContention,
     Unavailable,
 )
-from asyncagents.domain.records import Status, Usage
-from asyncagents.domain.requests import Principal, RequestService
+from asyncagents.domain.records import Usage
+from asyncagents.domain.requests import RequestService
+from asyncagents.domain.statuses import Status
 from asyncagents.domain.webhooks.events import webhook_message_for
 from asyncagents.domain.webhooks.payload import build_payload
 from asyncagents.domain.workflow import WorkflowSteps
-from asyncagents.providers.base import StepOutput
+from asyncagents.domain.workflow.context import WorkflowContext
+from asyncagents.domain.workflow.run_step import StepRunner
+from asyncagents.domain.workflow.texts import LargeTexts
 from asyncagents.providers.demo import DemoProvider
 
 from .fakes import FakeTimer, InMemoryStore, ManualClock, RecordingEngine
@@ -33,27 +39,48 @@ from .fakes import FakeTimer, InMemoryStore, ManualClock, RecordingEngine
 ALICE = Principal(key_id="key_a", user_id="alice")
 
 
+class SwitchableProvider:
+    """The demo provider, or whichever provider a test switches in (``use``) to act mid-call."""
+
+    name = "demo"
+
+    def __init__(self, demo: DemoProvider) -> None:
+        self.demo = demo
+        self.current: Any = demo
+
+    def use(self, provider: Any) -> None:
+        self.current = provider
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self.current, attribute)
+
+
 class World:
     """A request service and the workflow's steps over one in-memory store, with a hand-moved clock."""
 
-    def __init__(self, clarification: dict | None = None, budget: dict | None = None) -> None:
+    def __init__(
+        self, clarification: dict | None = None, budget: dict | None = None, store: InMemoryStore | None = None
+    ) -> None:
         workflow = {"clarification": clarification or {}, "budget": budget or {}}
         self.formation = parse_formation(
             {"overlord": {"workflow": workflow}, "llm": {"demo": {"step_seconds": 0}}, "async": {"webhook_url": None}}
         )
         self.clock = ManualClock(datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC))
-        self.store = InMemoryStore()
+        self.store = store or InMemoryStore()
         self.engine = RecordingEngine()
         timer = FakeTimer()
         self.service = RequestService(
             self.store, self.engine, self.formation, clock=self.clock, sleep=timer.sleep, monotonic=timer.monotonic
         )
-        provider = DemoProvider(self.formation.llm.demo, sleep=lambda _: None)
-        self.steps = WorkflowSteps(self.store, provider, self.formation, clock=self.clock)
+        self.provider = SwitchableProvider(DemoProvider(self.formation.llm.demo, sleep=lambda _: None))
+        self.context = WorkflowContext(self.store, self.store, self.provider, self.formation, self.clock)
+        self.steps = WorkflowSteps(self.store, self.store, self.provider, self.formation, clock=self.clock)
 
     def submit(self, message: str) -> tuple[str, str, str]:
-        record = self.service.submit(ALICE, ChatRequest.model_validate({"message": message, "async": True})).record
-        return record.pk, record.execution_name, record.request_id
+        record = self.service.submit(
+            ALICE, ChatRequest.model_validate({"message": message, "async": True}).to_domain()
+        ).record
+        return record.request_key, record.execution_name, record.request_id
 
     def ask_in_step(self, message: str, index: int) -> tuple[str, str, str]:
         """Submit, plan, run steps before ``index``; step ``index`` asks and the workflow waits on it."""
@@ -143,7 +170,7 @@ def test_time_spent_waiting_for_the_user_is_not_charged_to_the_wall_time_budget(
 def test_each_question_is_a_webhook_event_with_muxi_fields():
     world = World({"max_questions": 3})
     pk, name, request_id = world.submit("a, b [demo ask=0+1]")
-    world.store.items[pk].update({"webhook_url": "https://hooks.example/muxi", "sk": "REQUEST"})  # as in the stream
+    world.store.items[pk].update({"webhook_url": "https://hooks.example/muxi"})
     world.steps.plan(pk, name)
     images = [dict(world.store.items[pk])]
     for index in (0, 1):
@@ -193,9 +220,7 @@ class RacingStore(InMemoryStore):
 
 
 def test_an_answer_stored_while_the_timeout_decides_to_fail_wins():
-    world = World({"on_timeout": "fail"})
-    world.store = RacingStore()
-    world.service._store = world.steps._store = world.store  # type: ignore[attr-defined]
+    world = World({"on_timeout": "fail"}, store=RacingStore())
     pk, name, request_id = world.ask_in_step("a, then b [demo ask=1]", 1)
     world.engine.closed_tokens.add("token-1")
     world.store.race = lambda: world.service.answer(ALICE, request_id, "just in time")
@@ -257,8 +282,8 @@ class StepZeroAsksMeanwhile:
     name = "demo"
 
     def __init__(self, world: World, pk: str, execution_name: str) -> None:
-        self.world, self.pk, self.execution_name = world, pk, execution_name
-        self.demo = world.steps._provider  # type: ignore[attr-defined]
+        self.world, self.request_key, self.execution_name = world, pk, execution_name
+        self.demo = world.provider.demo
         self.calls = 0
 
     def run_step(self, step, context):
@@ -266,7 +291,7 @@ class StepZeroAsksMeanwhile:
         if context.index == 1 and self.calls == 1:
             assert context.may_ask
             with pytest.raises(ClarificationRequested):
-                self.world.steps.run_step(self.pk, self.execution_name, 0, "t")
+                self.world.steps.run_step(self.request_key, self.execution_name, 0, "t")
         return self.demo.run_step(step, context)
 
     def __getattr__(self, attribute):
@@ -278,7 +303,7 @@ def test_parallel_steps_never_ask_more_questions_than_allowed():
     pk, name, _ = world.submit("a, b [demo ask=0+1]")
     world.steps.plan(pk, name)
     provider = StepZeroAsksMeanwhile(world, pk, name)
-    world.steps._provider = provider  # type: ignore[attr-defined]
+    world.provider.use(provider)
     # Step 1's question finds the limit reached under its write's condition: it runs without asking
     assert world.steps.run_step(pk, name, 1, "t")["done"]
     record = world.store.get(pk)
@@ -290,18 +315,11 @@ def test_a_late_attempt_cannot_finish_a_step_that_waits_for_its_answer():
     world = World()
     pk, name, request_id = world.ask_in_step("a [demo ask=0]", 0)
     with pytest.raises(StaleWrite):  # an earlier attempt of step 0, finishing after its timeout
-        world.store.finish_step(
-            pk,
-            0,
-            generation=name,
-            lineage=name,
-            output={"index": 0, "text": "stale", "attempts": 1},
-            message="m",
-            ttl=1,
-        )
+        world.store.put_output(pk, name, 0, {"index": 0, "text": "stale", "attempts": 1}, ttl=1)
+        world.store.count_step_done(pk, 0, generation=name, message="m", tokens=0, calls=1)
     world.service.answer(ALICE, request_id, "fresh")
     assert world.steps.run_step(pk, name, 0, "t")["done"]
-    [output] = world.store.step_outputs(pk, name)
+    [output] = world.store.outputs(pk, name)
     assert "(the user answered: fresh)" in output["text"]  # the later attempt's output replaced the stale one
 
 
@@ -387,7 +405,7 @@ def test_a_question_from_an_attempt_that_outlived_its_timeout_is_waited_on_not_d
     pk, name, request_id = world.submit("a")  # one step; the demo itself does not ask
     world.steps.plan(pk, name)
     stale_attempt = world.store.start_step(pk, 0, generation=name, title="t", message="m")
-    demo = world.steps._provider  # type: ignore[attr-defined]
+    demo = world.provider.demo
 
     class EarlierAttemptAsksMeanwhile:
         """While the live attempt's model call runs, the earlier attempt's call returns a question."""
@@ -396,14 +414,15 @@ def test_a_question_from_an_attempt_that_outlived_its_timeout_is_waited_on_not_d
 
         def run_step(self, step, context):
             question = StepOutput(clarification_question="Which format?", usage=Usage(input_tokens=1))
-            assert world.steps._ask(stale_attempt, name, 0, step.title, question) == "asked"  # type: ignore[attr-defined]
-            world.steps._provider = demo  # type: ignore[attr-defined]
+            runner = StepRunner(world.context, LargeTexts(None))
+            assert runner.ask(stale_attempt, name, 0, question) == "asked"
+            world.provider.use(demo)
             return demo.run_step(step, context)
 
         def __getattr__(self, attribute):
             return getattr(demo, attribute)
 
-    world.steps._provider = EarlierAttemptAsksMeanwhile()  # type: ignore[attr-defined]
+    world.provider.use(EarlierAttemptAsksMeanwhile())
     # The live attempt cannot count the step while the question is open: it waits for the answer instead
     with pytest.raises(ClarificationRequested):
         world.steps.run_step(pk, name, 0, "t")
@@ -418,7 +437,7 @@ def test_a_call_that_asked_past_the_limit_is_counted_and_budgeted():
     world = World({"max_questions": 1}, {"max_model_calls": 4})
     pk, name, _ = world.submit("a, b [demo ask=0+1]")
     world.steps.plan(pk, name)  # call 1
-    world.steps._provider = StepZeroAsksMeanwhile(world, pk, name)  # type: ignore[attr-defined]
+    world.provider.use(StepZeroAsksMeanwhile(world, pk, name))
     # Step 1: call 2 asks, call 3 is step 0 asking the last question, call 4 re-runs step 1: all counted
     assert world.steps.run_step(pk, name, 1, "t")["done"]
     assert world.store.get(pk).model_calls == 4
@@ -427,6 +446,6 @@ def test_a_call_that_asked_past_the_limit_is_counted_and_budgeted():
     tight = World({"max_questions": 1}, {"max_model_calls": 3})
     pk, name, _ = tight.submit("a, b [demo ask=0+1]")
     tight.steps.plan(pk, name)
-    tight.steps._provider = StepZeroAsksMeanwhile(tight, pk, name)  # type: ignore[attr-defined]
+    tight.provider.use(StepZeroAsksMeanwhile(tight, pk, name))
     with pytest.raises(BudgetExceeded):
         tight.steps.run_step(pk, name, 1, "t")

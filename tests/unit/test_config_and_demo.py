@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from asyncagents.config import load_formation, parse_formation
+from asyncagents.domain.agents import StepContext
 from asyncagents.domain.errors import ConfigError, PermanentProviderError, TransientProviderError
-from asyncagents.domain.records import PlannedStep
-from asyncagents.providers.base import StepContext
+from asyncagents.domain.plans import PlannedStep
 from asyncagents.providers.demo import LABEL, DemoProvider
 
 

@@ -9,9 +9,12 @@ import pytest
 import yaml
 
 from asyncagents.api.schemas import ChatRequest
+from asyncagents.api.views import accepted_body, request_body
 from asyncagents.config import parse_formation
+from asyncagents.domain.auth import Principal
 from asyncagents.domain.estimator import Estimator, analyse, kind_of
-from asyncagents.domain.requests import Principal, RequestService, accepted_body, decide_mode
+from asyncagents.domain.requests import NewRequest, RequestService
+from asyncagents.domain.requests.submit import decide_mode
 
 from .fakes import FakeTimer, InMemoryStore, RecordingEngine
 
@@ -125,7 +128,7 @@ LONG = "Research 3 competitors, compare features, create report"
 def test_decision_modes_and_overrides(formation, body, mode, reason):
     config = parse_formation(formation)
     estimate = Estimator(InMemoryStore()).estimate("f", body["message"])
-    assert decide_mode(ChatRequest.model_validate(body), config, estimate) == (mode, reason)
+    assert decide_mode(ChatRequest.model_validate(body).to_domain(), config, estimate) == (mode, reason)
 
 
 def test_accepted_answer_carries_the_estimate_and_the_record_keeps_it():
@@ -140,11 +143,11 @@ def test_accepted_answer_carries_the_estimate_and_the_record_keeps_it():
         resolver=lambda host, port: ["93.184.216.34"],
         estimator=Estimator(store),
     )
-    submission = service.submit(Principal("k", "u"), ChatRequest(message=LONG, webhook_url="https://hooks.example/"))
-    body = accepted_body(submission.record, submission.record.webhook_url)
+    submission = service.submit(Principal("k", "u"), NewRequest(message=LONG, webhook_url="https://hooks.example/"))
+    body = accepted_body(submission.record)
     assert body["delivery"] == "webhook"
     assert body["estimated_time"].endswith("seconds") and body["estimated_seconds"] >= 60
-    public = store.get(submission.record.pk).to_public()
+    public = request_body(store.get(submission.record.request_key))
     assert public["mode_reason"] == "webhook"
     assert public["estimate"]["kind"] == kind_of(analyse(LONG))
     assert {f["name"] for f in public["estimate"]["factors"]} >= {"research", "analysis", "file"}

@@ -8,9 +8,10 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from asyncagents.domain.agents import QuestionAndAnswer, StepContext, StepOutput
 from asyncagents.domain.errors import PermanentProviderError, TransientProviderError
-from asyncagents.domain.records import PlannedStep, Usage, needed_steps, plan_waves
-from asyncagents.providers.base import QuestionAndAnswer, StepContext, StepOutput
+from asyncagents.domain.plans import PlannedStep, needed_steps, plan_waves
+from asyncagents.domain.records import Usage
 from asyncagents.providers.bedrock import BedrockConverse
 from asyncagents.providers.chat import ChatAgentProvider, Completion, parse_plan, parse_question
 

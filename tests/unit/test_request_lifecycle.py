@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 import pytest
 
 from asyncagents.api.schemas import ChatRequest
+from asyncagents.api.views import request_body
 from asyncagents.config import parse_formation
+from asyncagents.domain.auth import Principal
 from asyncagents.domain.errors import BudgetExceeded, Conflict, NotFound, PermanentProviderError, TransientProviderError
-from asyncagents.domain.records import Status
-from asyncagents.domain.requests import Principal, RequestService
+from asyncagents.domain.requests import NewRequest, RequestService
+from asyncagents.domain.statuses import Status
 from asyncagents.domain.workflow import WorkflowSteps, describe_failure
 from asyncagents.providers.demo import DemoProvider
 
@@ -55,32 +57,32 @@ def artifacts() -> MemoryArtifacts:
 @pytest.fixture
 def steps(store, formation, clock, artifacts) -> WorkflowSteps:
     provider = DemoProvider(formation.llm.demo, sleep=lambda _: None)
-    return WorkflowSteps(store, provider, formation, clock=clock, artifacts=artifacts)
+    return WorkflowSteps(store, store, provider, formation, clock=clock, artifacts=artifacts)
 
 
 class Execution:
     """Drives WorkflowSteps the way one execution of the state machine does (its name is the generation)."""
 
     def __init__(self, steps: WorkflowSteps, store: InMemoryStore, pk: str) -> None:
-        self.steps, self.pk = steps, pk
+        self.steps, self.request_key = steps, pk
         self.name = store.get(pk).execution_name
 
     def plan(self):
-        return self.steps.plan(self.pk, self.name)
+        return self.steps.plan(self.request_key, self.name)
 
     def run_step(self, index: int, title: str = "step"):
-        return self.steps.run_step(self.pk, self.name, index, title)
+        return self.steps.run_step(self.request_key, self.name, index, title)
 
     def finish(self):
-        return self.steps.finish(self.pk, self.name)
+        return self.steps.finish(self.request_key, self.name)
 
     def mark_failed(self, error: str, cause: str = ""):
-        return self.steps.mark_failed(self.pk, self.name, error, cause)
+        return self.steps.mark_failed(self.request_key, self.name, error, cause)
 
 
-def run_workflow(steps: WorkflowSteps, pk: str, store: InMemoryStore | None = None) -> None:
+def run_workflow(steps: WorkflowSteps, pk: str, store: InMemoryStore) -> None:
     """What the state machine does on the happy path: Plan, each step, Finish."""
-    execution = Execution(steps, store or steps._store, pk)  # type: ignore[arg-type]
+    execution = Execution(steps, store, pk)
     plan = execution.plan()
     assert plan["proceed"]
     for wave in plan["waves"]:
@@ -91,7 +93,7 @@ def run_workflow(steps: WorkflowSteps, pk: str, store: InMemoryStore | None = No
 
 def test_async_accept_writes_pending_record_and_starts_one_execution(service, store, engine):
     # Given an async chat request
-    chat = ChatRequest.model_validate({"message": "Research AI trends, compare vendors", "async": True})
+    chat = ChatRequest.model_validate({"message": "Research AI trends, compare vendors", "async": True}).to_domain()
 
     # When it is submitted
     submission = service.submit(ALICE, chat)
@@ -100,14 +102,14 @@ def test_async_accept_writes_pending_record_and_starts_one_execution(service, st
     assert not submission.finished
     record = submission.record
     assert record.request_id.startswith("req_")
-    assert store.get(record.pk).status is Status.PENDING
-    assert engine.started == [(record.execution_name, {"request_key": record.pk})]
+    assert store.get(record.request_key).status is Status.PENDING
+    assert engine.started == [(record.execution_name, {"request_key": record.request_key})]
     assert record.processing_mode == "async" and record.mode_reason == "forced"
 
 
 def test_workflow_moves_through_statuses_with_progress_and_result(service, steps, store, clock, artifacts):
-    submission = service.submit(ALICE, ChatRequest(message="Research AI trends, compare vendors, write a report"))
-    pk = submission.record.pk
+    submission = service.submit(ALICE, NewRequest(message="Research AI trends, compare vendors, write a report"))
+    pk = submission.record.request_key
     run = Execution(steps, store, pk)
 
     plan = run.plan()
@@ -131,7 +133,7 @@ def test_workflow_moves_through_statuses_with_progress_and_result(service, steps
     clock.advance(2)
     run.finish()
 
-    done = service.get(ALICE, submission.record.request_id).to_public(artifact_url=artifacts.url)
+    done = request_body(service.get(ALICE, submission.record.request_id), artifact_url=artifacts.url)
     assert done["status"] == "completed"
     assert done["progress"] == 100
     assert "demo provider" in done["result"]["text"]
@@ -146,7 +148,7 @@ def test_workflow_moves_through_statuses_with_progress_and_result(service, steps
 
 
 def test_same_request_id_same_body_returns_existing_without_second_execution(service, engine):
-    chat = ChatRequest(message="Summarise the news", request_id="my-request-123")
+    chat = NewRequest(message="Summarise the news", request_id="my-request-123")
     first = service.submit(ALICE, chat)
     second = service.submit(ALICE, chat)
 
@@ -157,16 +159,16 @@ def test_same_request_id_same_body_returns_existing_without_second_execution(ser
 
 
 def test_same_request_id_different_body_is_conflict(service):
-    service.submit(ALICE, ChatRequest(message="one thing", request_id="dup-1"))
+    service.submit(ALICE, NewRequest(message="one thing", request_id="dup-1"))
     with pytest.raises(Conflict) as caught:
-        service.submit(ALICE, ChatRequest(message="another thing", request_id="dup-1"))
+        service.submit(ALICE, NewRequest(message="another thing", request_id="dup-1"))
     assert caught.value.details["field"] == "request_id"
 
 
 def test_request_ids_are_scoped_per_user(service):
-    service.submit(ALICE, ChatRequest(message="hello", request_id="shared-id"))
+    service.submit(ALICE, NewRequest(message="hello", request_id="shared-id"))
     # Bob may use the same id for his own request, and cannot see Alice's.
-    bob = service.submit(BOB, ChatRequest(message="something else", request_id="shared-id"))
+    bob = service.submit(BOB, NewRequest(message="something else", request_id="shared-id"))
     assert bob.record.user_id == "bob"
     assert service.get(ALICE, "shared-id").prompt == "hello"
     assert service.get(BOB, "shared-id").prompt == "something else"
@@ -175,22 +177,22 @@ def test_request_ids_are_scoped_per_user(service):
 
 
 def test_completed_request_is_404_after_retention_even_if_item_remains(service, steps, store, clock):
-    submission = service.submit(ALICE, ChatRequest(message="a, b"))
-    run_workflow(steps, submission.record.pk)
+    submission = service.submit(ALICE, NewRequest(message="a, b"))
+    run_workflow(steps, submission.record.request_key, store)
 
     clock.advance(299)
     assert service.get(ALICE, submission.record.request_id).status is Status.COMPLETED
     clock.advance(2)
     with pytest.raises(NotFound):
         service.get(ALICE, submission.record.request_id)
-    assert submission.record.pk in store.items  # TTL has not swept it; the read path hides it
+    assert submission.record.request_key in store.items  # TTL has not swept it; the read path hides it
     assert service.list(ALICE, limit=10, cursor=None, status=None)[0] == []
 
 
 def test_transient_failure_is_raised_for_retry_and_attempts_are_counted(store, formation, clock, service):
     flaky = parse_formation({"llm": {"demo": {"step_seconds": 0, "fail_transient": 2}}})
-    steps = WorkflowSteps(store, DemoProvider(flaky.llm.demo, sleep=lambda _: None), formation, clock=clock)
-    pk = service.submit(ALICE, ChatRequest(message="only step")).record.pk
+    steps = WorkflowSteps(store, store, DemoProvider(flaky.llm.demo, sleep=lambda _: None), formation, clock=clock)
+    pk = service.submit(ALICE, NewRequest(message="only step")).record.request_key
     run = Execution(steps, store, pk)
     run.plan()
 
@@ -199,11 +201,11 @@ def test_transient_failure_is_raised_for_retry_and_attempts_are_counted(store, f
             run.run_step(0, "Only step")
     assert run.run_step(0, "Only step") == {"index": 0, "done": True}
     assert store.get(pk).step_attempts == {"0": 3}
-    assert store.step_outputs(pk, run.name)[0]["attempts"] == 3
+    assert store.outputs(pk, run.name)[0]["attempts"] == 3
 
 
 def test_finished_step_is_never_run_again(service, steps, store):
-    pk = service.submit(ALICE, ChatRequest(message="one, two")).record.pk
+    pk = service.submit(ALICE, NewRequest(message="one, two")).record.request_key
     run = Execution(steps, store, pk)
     run.plan()
     run.run_step(0, "One")
@@ -213,8 +215,8 @@ def test_finished_step_is_never_run_again(service, steps, store):
 
 def test_permanent_failure_marks_failed_not_retryable(service, steps, store, formation, clock):
     broken = parse_formation({"llm": {"demo": {"fail_permanent": True}}})
-    failing = WorkflowSteps(store, DemoProvider(broken.llm.demo, sleep=lambda _: None), formation, clock=clock)
-    pk = service.submit(ALICE, ChatRequest(message="doomed")).record.pk
+    failing = WorkflowSteps(store, store, DemoProvider(broken.llm.demo, sleep=lambda _: None), formation, clock=clock)
+    pk = service.submit(ALICE, NewRequest(message="doomed")).record.request_key
     run = Execution(failing, store, pk)
     run.plan()
     with pytest.raises(PermanentProviderError) as caught:
@@ -223,14 +225,14 @@ def test_permanent_failure_marks_failed_not_retryable(service, steps, store, for
     cause = json.dumps({"errorType": "PermanentProviderError", "errorMessage": caught.value.message})
     run.mark_failed("PermanentProviderError", cause)
 
-    public = store.get(pk).to_public()
+    public = request_body(store.get(pk))
     assert public["status"] == "failed"
     assert public["error"] == {"type": "provider_error", "message": caught.value.message, "retryable": False}
 
 
 def test_cancel_then_late_step_cannot_resurrect_or_write(service, steps, store, engine):
-    pk_record = service.submit(ALICE, ChatRequest(message="long, task", request_id="c-1")).record
-    run = Execution(steps, store, pk_record.pk)
+    pk_record = service.submit(ALICE, NewRequest(message="long, task", request_id="c-1")).record
+    run = Execution(steps, store, pk_record.request_key)
     run.plan()
 
     record, already = service.cancel(ALICE, "c-1")
@@ -241,19 +243,21 @@ def test_cancel_then_late_step_cannot_resurrect_or_write(service, steps, store, 
     assert run.run_step(0, "Long")["skipped"] == "not_processing"
     assert run.finish() == {"status": "cancelled"}
     assert run.mark_failed("States.Timeout") == {"status": "cancelled"}
-    final = store.get(pk_record.pk)
+    final = store.get(pk_record.request_key)
     assert (
-        final.status is Status.CANCELLED and final.result is None and store.step_outputs(pk_record.pk, run.name) == []
+        final.status is Status.CANCELLED
+        and final.result is None
+        and store.outputs(pk_record.request_key, run.name) == []
     )
-    assert final.to_public()["content"] == ""
+    assert request_body(final)["content"] == ""
 
     again, already = service.cancel(ALICE, "c-1")
     assert already and again.status is Status.CANCELLED
 
 
 def test_cancel_after_completion_is_conflict_and_keeps_result(service, steps, store):
-    pk = service.submit(ALICE, ChatRequest(message="quick", request_id="done-1")).record.pk
-    run_workflow(steps, pk)
+    pk = service.submit(ALICE, NewRequest(message="quick", request_id="done-1")).record.request_key
+    run_workflow(steps, pk, store)
     with pytest.raises(Conflict) as caught:
         service.cancel(ALICE, "done-1")
     assert caught.value.details["status"] == "completed"
@@ -263,22 +267,22 @@ def test_cancel_after_completion_is_conflict_and_keeps_result(service, steps, st
 def test_start_failure_fails_the_record_instead_of_leaving_it_pending(store, formation, clock):
     service = RequestService(store, RecordingEngine(fail_start=True), formation, clock=clock)
     with pytest.raises(RuntimeError):
-        service.submit(ALICE, ChatRequest(message="x", request_id="nostart"))
+        service.submit(ALICE, NewRequest(message="x", request_id="nostart"))
     record = service.get(ALICE, "nostart")
     assert record.status is Status.FAILED
     assert record.error is not None and record.error.retryable
 
 
 def test_sync_request_returns_finished_record_when_workflow_completes_in_time(store, formation, clock):
-    steps = WorkflowSteps(store, DemoProvider(formation.llm.demo, sleep=lambda _: None), formation, clock=clock)
+    steps = WorkflowSteps(store, store, DemoProvider(formation.llm.demo, sleep=lambda _: None), formation, clock=clock)
 
     class RunsInline(RecordingEngine):
         def start(self, execution_name, payload):  # the workflow finishes while the API waits
             super().start(execution_name, payload)
-            run_workflow(steps, payload["request_key"])
+            run_workflow(steps, payload["request_key"], store)
 
     service = RequestService(store, RunsInline(), formation, clock=clock, sleep=lambda _: None)
-    submission = service.submit(ALICE, ChatRequest.model_validate({"message": "hi", "async": False}))
+    submission = service.submit(ALICE, ChatRequest.model_validate({"message": "hi", "async": False}).to_domain())
     assert submission.finished and submission.record.status is Status.COMPLETED
 
 
@@ -288,18 +292,18 @@ def test_sync_request_falls_back_to_async_when_wait_ends(store, engine, clock):
     service = RequestService(
         store, engine, formation, clock=clock, sleep=lambda _: None, monotonic=lambda: next(ticks) * 0.25
     )
-    submission = service.submit(ALICE, ChatRequest.model_validate({"message": "slow", "async": False}))
+    submission = service.submit(ALICE, ChatRequest.model_validate({"message": "slow", "async": False}).to_domain())
     assert not submission.finished
-    stored = store.get(submission.record.pk)
+    stored = store.get(submission.record.request_key)
     assert (stored.processing_mode, stored.mode_reason) == ("async", "fallback")
 
 
-def test_list_is_newest_first_paginated_and_filtered(service, steps, clock):
+def test_list_is_newest_first_paginated_and_filtered(service, steps, store, clock):
     ids = []
     for i in range(5):
         clock.advance(1)
-        ids.append(service.submit(ALICE, ChatRequest(message=f"m{i}", request_id=f"r{i}")).record.request_id)
-    run_workflow(steps, service.get(ALICE, "r1").pk)
+        ids.append(service.submit(ALICE, NewRequest(message=f"m{i}", request_id=f"r{i}")).record.request_id)
+    run_workflow(steps, service.get(ALICE, "r1").request_key, store)
 
     page, cursor = service.list(ALICE, limit=2, cursor=None, status=None)
     assert [r.request_id for r in page] == ["r4", "r3"]
@@ -337,29 +341,29 @@ def test_describe_failure(error, cause, expected):
 
 
 def test_idempotency_key_names_the_request_when_no_request_id(service, engine):
-    chat = ChatRequest(message="retry-safe")
+    chat = NewRequest(message="retry-safe")
     first = service.submit(ALICE, chat, idempotency_key="key-123")
     retried = service.submit(ALICE, chat, idempotency_key="key-123")
     other = service.submit(ALICE, chat, idempotency_key="key-456")
     assert first.record.request_id == retried.record.request_id != other.record.request_id
     assert "key-123" not in first.record.request_id
     with pytest.raises(Conflict):
-        service.submit(ALICE, ChatRequest(message="changed"), idempotency_key="key-123")
+        service.submit(ALICE, NewRequest(message="changed"), idempotency_key="key-123")
 
 
 def test_request_id_reused_after_retention_starts_clean_and_old_workers_cannot_touch_it(
     service, steps, store, clock, engine
 ):
     # Given a finished request whose retention has passed (the item is still in the table)
-    old = service.submit(ALICE, ChatRequest(message="alpha one, alpha two", request_id="reused"))
-    old_run = Execution(steps, store, old.record.pk)
-    run_workflow(steps, old.record.pk)
+    old = service.submit(ALICE, NewRequest(message="alpha one, alpha two", request_id="reused"))
+    old_run = Execution(steps, store, old.record.request_key)
+    run_workflow(steps, old.record.request_key, store)
     clock.advance(301)
 
     # When the same id is used for a new request
-    new = service.submit(ALICE, ChatRequest(message="beta one, beta two, beta three", request_id="reused"))
+    new = service.submit(ALICE, NewRequest(message="beta one, beta two, beta three", request_id="reused"))
     assert new.record.execution_name != old.record.execution_name
-    new_run = Execution(steps, store, new.record.pk)
+    new_run = Execution(steps, store, new.record.request_key)
     new_run.plan()
 
     # Then a late worker of the old execution cannot write into it
@@ -369,7 +373,7 @@ def test_request_id_reused_after_retention_starts_clean_and_old_workers_cannot_t
     for index in range(3):
         new_run.run_step(index)
     new_run.finish()
-    result = service.get(ALICE, "reused").to_public()["result"]["text"]
+    result = request_body(service.get(ALICE, "reused"))["result"]["text"]
     assert "Beta three" in result and "Alpha" not in result
 
 
@@ -382,21 +386,21 @@ def test_request_id_reused_after_retention_starts_clean_and_old_workers_cannot_t
     ],
 )
 def test_reconciler_ends_requests_the_workflow_could_not(service, steps, store, execution_status, error_type, message):
-    record = service.submit(ALICE, ChatRequest(message="a, b")).record
-    run = Execution(steps, store, record.pk)
+    record = service.submit(ALICE, NewRequest(message="a, b")).record
+    run = Execution(steps, store, record.request_key)
     run.plan()
-    outcome = steps.reconcile(record.pk, run.name, execution_status, "States.DataLimitExceeded", "")
+    outcome = steps.reconcile(record.request_key, run.name, execution_status, "States.DataLimitExceeded", "")
     assert outcome == {"status": "failed", "reconciled": True}
-    final = store.get(record.pk)
+    final = store.get(record.request_key)
     assert (final.error.type, final.error.message) == (error_type, message)
     # Already ended, or another generation's execution: nothing to do.
-    assert steps.reconcile(record.pk, run.name, "ABORTED")["reconciled"] is False
-    assert steps.reconcile(record.pk, "some-other-execution", "ABORTED")["reconciled"] is False
+    assert steps.reconcile(record.request_key, run.name, "ABORTED")["reconciled"] is False
+    assert steps.reconcile(record.request_key, "some-other-execution", "ABORTED")["reconciled"] is False
 
 
 def test_redrive_only_for_failed_requests_and_keeps_the_lineage(service, steps, store, engine):
-    record = service.submit(ALICE, ChatRequest(message="a, b", request_id="rd")).record
-    run = Execution(steps, store, record.pk)
+    record = service.submit(ALICE, NewRequest(message="a, b", request_id="rd")).record
+    run = Execution(steps, store, record.request_key)
     run.plan()
     run.run_step(0, "A")
     with pytest.raises(Conflict):
@@ -406,10 +410,10 @@ def test_redrive_only_for_failed_requests_and_keeps_the_lineage(service, steps, 
     resumed = service.redrive(ALICE, "rd")
     assert resumed.status is Status.PROCESSING and resumed.error is None and resumed.expires_at is None
     assert resumed.lineage == record.execution_name != resumed.execution_name
-    assert engine.started[-1] == (resumed.execution_name, {"request_key": record.pk})
+    assert engine.started[-1] == (resumed.execution_name, {"request_key": record.request_key})
     # the old execution can no longer write; the new one skips the finished step
     assert run.run_step(1, "B")["skipped"] == "not_processing"
-    second = Execution(steps, store, record.pk)
+    second = Execution(steps, store, record.request_key)
     assert second.plan()["proceed"]
     assert second.run_step(0, "A")["skipped"] == "already_done"
     second.run_step(1, "B")
@@ -431,8 +435,10 @@ def test_budgets_stop_the_request_and_keep_finished_steps(store, clock, budget, 
     service = RequestService(
         store, RecordingEngine(), formation, clock=clock, sleep=timer.sleep, monotonic=timer.monotonic
     )
-    steps = WorkflowSteps(store, DemoProvider(formation.llm.demo, sleep=lambda _: None), formation, clock=clock)
-    pk = service.submit(ALICE, ChatRequest.model_validate({"message": "one, two, three", "async": True})).record.pk
+    steps = WorkflowSteps(store, store, DemoProvider(formation.llm.demo, sleep=lambda _: None), formation, clock=clock)
+    pk = service.submit(
+        ALICE, ChatRequest.model_validate({"message": "one, two, three", "async": True}).to_domain()
+    ).record.request_key
     run = Execution(steps, store, pk)
     run.plan()
     run.run_step(0, "One")
@@ -440,20 +446,22 @@ def test_budgets_stop_the_request_and_keep_finished_steps(store, clock, budget, 
     with pytest.raises(BudgetExceeded, match=reason):
         run.run_step(1, "Two")
     run.mark_failed("BudgetExceeded", json.dumps({"errorMessage": "budget exceeded: " + reason}))
-    final = store.get(pk).to_public()
+    final = request_body(store.get(pk))
     assert final["status"] == "failed" and final["error"]["type"] == "budget_exceeded"
     assert final["error"]["retryable"] is False
-    assert final["completed_steps"] == 1 and len(store.step_outputs(pk, run.name)) == 1
+    assert final["completed_steps"] == 1 and len(store.outputs(pk, run.name)) == 1
     assert final["model_calls"] == 2 and final["tokens_used"] > 0
 
 
 def test_texts_too_large_for_the_table_live_in_the_bucket(service, steps, store, artifacts):
-    record = service.submit(ALICE, ChatRequest.model_validate({"message": "a, b [demo output_kb=80]", "async": True}))
-    run_workflow(steps, record.record.pk)
-    final = store.get(record.record.pk)
-    stored_steps = store.step_outputs(final.pk, final.lineage)
+    record = service.submit(
+        ALICE, ChatRequest.model_validate({"message": "a, b [demo output_kb=80]", "async": True}).to_domain()
+    )
+    run_workflow(steps, record.record.request_key, store)
+    final = store.get(record.record.request_key)
+    stored_steps = store.outputs(final.request_key, final.lineage)
     assert all(item["text_key"].startswith("texts/") and len(item["text"]) == 2000 for item in stored_steps)
     assert final.result is not None and final.result.text_key is not None and len(final.result.text) == 2000
-    whole = final.to_public(stored_text=lambda key: artifacts.get(key).decode())["result"]["text"]
+    whole = request_body(final, stored_text=lambda key: artifacts.get(key).decode())["result"]["text"]
     assert len(whole.encode()) > 160 * 1024 and whole.count("demo-filler") > 10_000
-    assert "text_key" not in final.to_public()["result"]
+    assert "text_key" not in request_body(final)["result"]

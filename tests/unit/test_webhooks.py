@@ -8,13 +8,16 @@ from datetime import UTC, datetime
 import pytest
 from muxi import webhook as muxi_webhook
 
-from asyncagents.api.schemas import ChatRequest
+from asyncagents import tasks
 from asyncagents.config import parse_formation
+from asyncagents.data.request_records import request_image
 from asyncagents.data.signing_secrets import SigningSecrets
+from asyncagents.domain.auth import Principal
 from asyncagents.domain.destinations import DestinationPolicy, UnsafeDestination, check_destination
-from asyncagents.domain.records import Status
-from asyncagents.domain.requests import Principal, RequestService
-from asyncagents.domain.webhooks.delivery import HttpResult, WebhookDispatcher, WebhookMessage
+from asyncagents.domain.ports import HttpResult
+from asyncagents.domain.requests import NewRequest, RequestService
+from asyncagents.domain.statuses import Status
+from asyncagents.domain.webhooks.delivery import WebhookDispatcher, WebhookMessage
 from asyncagents.domain.webhooks.events import webhook_message_for
 from asyncagents.domain.webhooks.payload import build_payload, delivery_id
 from asyncagents.domain.webhooks.sender import RetryLater, WebhookSender
@@ -143,7 +146,7 @@ def test_policy_can_allow_http_loopback_and_private_explicitly():
 def test_submit_refuses_unsafe_webhook_url(clock_service):
     service, _ = clock_service
     with pytest.raises(UnsafeDestination):
-        service.submit(Principal("k", "u"), ChatRequest(message="x", webhook_url="https://169.254.169.254/"))
+        service.submit(Principal("k", "u"), NewRequest(message="x", webhook_url="https://169.254.169.254/"))
 
 
 # -- delivery decisions ------------------------------------------------------------------------------
@@ -173,18 +176,18 @@ class ScriptedTransport:
 
 def completed_request(store: InMemoryStore, service: RequestService) -> WebhookMessage:
     record = service.submit(
-        Principal("k", "u"), ChatRequest(message="hello", webhook_url="https://hooks.example/cb")
+        Principal("k", "u"), NewRequest(message="hello", webhook_url="https://hooks.example/cb")
     ).record
-    store.items[record.pk].update(
+    store.items[record.request_key].update(
         status="completed",
         result={"text": "the answer", "artifacts": []},
         ended_at="2026-01-01T00:00:05.000000Z",
         duration_ms=5000,
     )
     return WebhookMessage(
-        request_key=record.pk,
+        request_key=record.request_key,
         status="completed",
-        delivery_id=delivery_id(record.pk, "completed", "2026-01-01T00:00:05.000000Z"),
+        delivery_id=delivery_id(record.request_key, "completed", "2026-01-01T00:00:05.000000Z"),
         event_time="2026-01-01T00:00:05.000000Z",
     )
 
@@ -318,7 +321,7 @@ def test_sender_delays_retries_dead_letters_with_reason_and_rejects_malformed(cl
 
 
 def test_only_status_changes_to_webhook_statuses_with_a_url_are_events():
-    base = {"pk": "REQ#" + "a" * 32, "sk": "REQUEST", "webhook_url": "https://x.example/", "created_at": "t0"}
+    base = {"request_key": "a" * 32, "webhook_url": "https://x.example/", "created_at": "t0"}
     done = {**base, "status": "completed", "ended_at": "t1"}
     message = webhook_message_for({**base, "status": "processing"}, done)
     assert message is not None and message.status == "completed" and message.event_time == "t1"
@@ -327,19 +330,38 @@ def test_only_status_changes_to_webhook_statuses_with_a_url_are_events():
     assert webhook_message_for(done, {**done, "webhook_status": "delivered"}) is None  # no status change
     assert webhook_message_for({**base, "status": "pending"}, {**base, "status": "processing"}) is None
     assert webhook_message_for({**base, "status": "processing"}, {**done, "webhook_url": None}) is None
-    assert webhook_message_for(None, {**done, "sk": "STEP#x#0001"}) is None
     assert webhook_message_for({**base, "status": "processing"}, {**base, "status": "cancelled"}) is not None
+
+
+def test_stream_images_reach_the_domain_in_its_own_words():
+    # Given a request record's images as the table's stream delivers them, and a step checkpoint's
+    request = {"pk": "REQ#" + "b" * 32, "sk": "REQUEST", "owner": "OWNER#x", "webhook_url": "https://x.example/"}
+    processing = {**request, "status": "processing", "created_at": "t0"}
+    completed = {**processing, "status": "completed", "ended_at": "t1"}
+    checkpoint = {"pk": "REQ#" + "b" * 32, "sk": "STEP#lineage#0001", "status": "completed"}
+    # When the task adapter reads them
+    message = tasks.webhook_event_of(processing, completed)
+    # Then the request's change is an event keyed by the request key, and the table's keys stay behind
+    assert message is not None and message.request_key == "b" * 32
+    assert request_image(completed) == {
+        "webhook_url": "https://x.example/",
+        "status": "completed",
+        "created_at": "t0",
+        "ended_at": "t1",
+        "request_key": "b" * 32,
+    }
+    assert tasks.webhook_event_of(None, checkpoint) is None
 
 
 def test_failed_payload_carries_error_and_no_response(clock_service):
     service, store = clock_service
-    record = service.submit(Principal("k", "u"), ChatRequest(message="x", webhook_url="https://hooks.example/")).record
-    store.items[record.pk].update(
+    record = service.submit(Principal("k", "u"), NewRequest(message="x", webhook_url="https://hooks.example/")).record
+    store.items[record.request_key].update(
         status=Status.FAILED.value,
         error={"type": "provider_error", "message": "boom", "retryable": False},
         ended_at="2026-01-01T00:00:01.000000Z",
     )
-    payload = build_payload(store.get(record.pk))
+    payload = build_payload(store.get(record.request_key))
     assert payload["response"] == []
     assert payload["error"] == {
         "code": "provider_error",
@@ -352,7 +374,7 @@ def test_failed_payload_carries_error_and_no_response(clock_service):
 
 def test_rotated_secrets_work_for_standard_webhooks_too():
     from asyncagents.data.signing_secrets import new_signing_secret
-    from asyncagents.domain.webhooks.delivery import standard_webhook_headers
+    from asyncagents.domain.webhooks.signing import standard_webhook_headers
 
     for _ in range(50):  # every generated secret decodes (url-safe alphabets used to break this)
         headers = standard_webhook_headers(b"{}", "whd_1", NOW, [new_signing_secret()])

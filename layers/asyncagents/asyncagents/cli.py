@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from asyncagents.domain.errors import AsyncAgentsError
+
+if TYPE_CHECKING:
+    from asyncagents.domain.auth import KeyService
 
 
 def _params(args: argparse.Namespace) -> int:
@@ -30,14 +33,14 @@ def _params(args: argparse.Namespace) -> int:
     return 0
 
 
-def _key_service(args: argparse.Namespace) -> Any:
+def _key_service(args: argparse.Namespace) -> KeyService:
     import boto3
 
-    from asyncagents.data.requests_table import RequestsTable
+    from asyncagents.data.api_keys import ApiKeys
     from asyncagents.domain.auth import KeyService
 
     client = boto3.client("dynamodb", region_name=args.region) if args.region else boto3.client("dynamodb")
-    return KeyService(RequestsTable(client, args.table))
+    return KeyService(ApiKeys(client, args.table))
 
 
 def _keys_create(args: argparse.Namespace) -> int:

@@ -1,270 +1,253 @@
-"""Per-container wiring: settings read from the environment once, AWS clients created once.
+"""Per-container wiring: settings read from the environment once, AWS clients and services created once.
 
-Nothing here runs at import time; the first handler call builds what it needs and later calls reuse
-it. ``reset()`` forgets everything (tests, and the local stack when it restarts).
+Nothing here runs at import time. ``current()`` is the container's ``Runtime``; each of its properties is
+built on first use and kept, so a warm invocation reuses clients and caches, and a function builds only
+what its own calls need (imports are lazy for the same reason). Hosts other than Lambda (the local stack,
+tests) ``install`` a runtime of their own, e.g. with another ``sleep``.
 """
 
 from __future__ import annotations
 
-import functools
 import os
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, ValidationError
-
 from asyncagents.config import FormationConfig, load_formation
-from asyncagents.domain.errors import ConfigError
+from asyncagents.settings import FunctionSettings
 
 if TYPE_CHECKING:
-    from asyncagents.domain.auth import KeyService
-    from asyncagents.domain.requests import RequestService
-    from asyncagents.domain.workflow import WorkflowSteps
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
 
-
-class FunctionSettings(BaseModel):
-    """The environment every function reads. Set by the template (or by the local stack)."""
-
-    table_name: str = Field(min_length=3)
-    state_machine_arn: str | None = None
-    formation_path: str = "/opt/formation.json"
-    key_cache_seconds: float = Field(60.0, ge=0)
-    aws_region: str | None = None
-    webhook_queue_url: str | None = None
-    webhook_dlq_url: str | None = None
-    webhook_secret_arn: str | None = None
-    dlq_redrive_strategy: str = Field("move-task", pattern="^(move-task|copy)$")
-    artifacts_bucket: str | None = None
-
-
-class Hooks:
-    """Replaceable behaviour for hosts other than Lambda. The local stack runs every API call in one
-    process and swaps ``sleep`` so that a sync request's wait lets other requests through."""
-
-    sleep: Any = None
-
-
-hooks = Hooks()
-
-
-@functools.cache
-def settings() -> FunctionSettings:
-    env = {
-        "table_name": os.environ.get("TABLE_NAME", ""),
-        "state_machine_arn": os.environ.get("STATE_MACHINE_ARN") or None,
-        "formation_path": os.environ.get("FORMATION_PATH", "/opt/formation.json"),
-        "key_cache_seconds": os.environ.get("KEY_CACHE_SECONDS", "60"),
-        "aws_region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
-        "webhook_queue_url": os.environ.get("WEBHOOK_QUEUE_URL") or None,
-        "webhook_dlq_url": os.environ.get("WEBHOOK_DLQ_URL") or None,
-        "webhook_secret_arn": os.environ.get("WEBHOOK_SECRET_ARN") or None,
-        "dlq_redrive_strategy": os.environ.get("DLQ_REDRIVE_STRATEGY", "move-task"),
-        "artifacts_bucket": os.environ.get("ARTIFACTS_BUCKET") or None,
-    }
-    try:
-        return FunctionSettings.model_validate(env)
-    except ValidationError as error:
-        raise ConfigError(f"function environment: {error}") from None
-
-
-@functools.cache
-def formation() -> FormationConfig:
-    return load_formation(settings().formation_path)
-
-
-def _client(service: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
-    return boto3.client(service, region_name=settings().aws_region, config=config)  # type: ignore[call-overload]
-
-
-@functools.cache
-def dynamodb() -> Any:
-    return _client("dynamodb")
-
-
-@functools.cache
-def stepfunctions() -> Any:
-    return _client("stepfunctions")
-
-
-@functools.cache
-def sqs() -> Any:
-    return _client("sqs")
-
-
-@functools.cache
-def secretsmanager() -> Any:
-    return _client("secretsmanager")
-
-
-@functools.cache
-def artifact_store() -> Any:
-    """The artifacts bucket, or ``None`` when the function has none configured."""
-    bucket = settings().artifacts_bucket
-    if not bucket:
-        return None
-    import boto3
-    from botocore.config import Config
-
+    from asyncagents.data.api_keys import ApiKeys
     from asyncagents.data.artifact_store import ArtifactStore
-
-    client = boto3.client("s3", region_name=settings().aws_region, config=Config(signature_version="s3v4"))
-    return ArtifactStore(client, bucket)
-
-
-def stored_text() -> Any:
-    """Key → a text that outgrew the table (read from the bucket), or ``None`` without a bucket."""
-    store = artifact_store()
-    return (lambda key: store.get(key).decode()) if store is not None else None
-
-
-def artifact_url() -> Any:
-    """Key → presigned URL, or ``None`` without a bucket."""
-    store = artifact_store()
-    return store.url if store is not None else None
-
-
-@functools.cache
-def webhook_queue() -> Any:
+    from asyncagents.data.duration_history import DurationHistory
+    from asyncagents.data.request_records import RequestRecords
+    from asyncagents.data.step_checkpoints import StepCheckpoints
     from asyncagents.data.webhook_queue import WebhookQueue
-
-    config = settings()
-    if not config.webhook_queue_url:
-        raise ConfigError("function environment: WEBHOOK_QUEUE_URL is not set")
-    return WebhookQueue(sqs(), config.webhook_queue_url, config.webhook_dlq_url)
-
-
-@functools.cache
-def delivery_pool() -> Any:
-    """Threads for delivering a batch at once: ten deliveries take one endpoint latency, not ten."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    return ThreadPoolExecutor(max_workers=10, thread_name_prefix="webhook")
-
-
-@functools.cache
-def webhook_sender(on_outcome: Any = None) -> Any:
-    from asyncagents.data.http_transport import HttpxTransport
-    from asyncagents.data.signing_secrets import SigningSecrets
-    from asyncagents.domain.webhooks.delivery import WebhookDispatcher
-    from asyncagents.domain.webhooks.sender import WebhookSender
-
-    config = settings()
-    if not config.webhook_secret_arn:
-        raise ConfigError("function environment: WEBHOOK_SECRET_ARN is not set")
-    secrets = SigningSecrets(secretsmanager(), config.webhook_secret_arn)
-    dispatcher = WebhookDispatcher(
-        requests_table(),
-        HttpxTransport(),
-        secrets,
-        formation(),
-        artifact_url=artifact_url(),
-        stored_text=stored_text(),
-    )
-    if on_outcome is None:
-        return WebhookSender(dispatcher, webhook_queue())
-    return WebhookSender(dispatcher, webhook_queue(), on_outcome=on_outcome)
-
-
-@functools.cache
-def requests_table() -> Any:
-    from asyncagents.data.requests_table import RequestsTable
-
-    return RequestsTable(dynamodb(), settings().table_name)
-
-
-@functools.cache
-def request_service() -> RequestService:
     from asyncagents.data.workflow_engine import StepFunctionsEngine
-    from asyncagents.domain.requests import RequestService
-
-    arn = settings().state_machine_arn
-    if not arn:
-        raise ConfigError("function environment: STATE_MACHINE_ARN is not set")
-    engine = _LazyEngine(lambda: StepFunctionsEngine(stepfunctions(), arn))
-    extra: dict[str, Any] = {"estimator": estimator()}
-    if hooks.sleep is not None:
-        extra["sleep"] = hooks.sleep
-    return RequestService(requests_table(), engine, formation(), **extra)
-
-
-@functools.cache
-def estimator() -> Any:
-    from asyncagents.domain.estimator import Estimator
-
-    return Estimator(requests_table())
-
-
-@functools.cache
-def key_service() -> KeyService:
     from asyncagents.domain.auth import KeyService
-
-    return KeyService(requests_table(), cache_seconds=settings().key_cache_seconds)
-
-
-@functools.cache
-def workflow_steps() -> WorkflowSteps:
+    from asyncagents.domain.estimator import Estimator
+    from asyncagents.domain.requests import RequestService
+    from asyncagents.domain.webhooks.dead_letters import DeadLetters
+    from asyncagents.domain.webhooks.delivery import Outcome
+    from asyncagents.domain.webhooks.sender import WebhookSender
     from asyncagents.domain.workflow import WorkflowSteps
-    from asyncagents.providers import build_provider
-
-    config = formation()
-    provider = build_provider(config.llm, aws_client=_regional_client)
-    return WorkflowSteps(requests_table(), provider, config, estimator=estimator(), artifacts=artifact_store())
 
 
-def _regional_client(service: str, region_name: str | None = None) -> Any:
+def _client(service: str, region: str | None, **config: Any) -> Any:
     import boto3
     from botocore.config import Config
 
-    # Model calls are slow and retried by the workflow's Retry: no SDK retries on top, a long read timeout.
-    config = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5, read_timeout=900)
-    region = region_name or settings().aws_region
-    return boto3.client(service, region_name=region, config=config)  # type: ignore[call-overload]
+    settings = {"retries": {"mode": "standard", "max_attempts": 3}, "connect_timeout": 3, "read_timeout": 10}
+    return boto3.client(service, region_name=region, config=Config(**{**settings, **config}))  # type: ignore[call-overload]
 
 
-class _LazyEngine:
-    """Creates the Step Functions client on first use: reads (the most frequent call) never need it."""
+class Runtime:
+    """What one container builds once. ``environ`` is read on first use of ``settings``."""
 
-    def __init__(self, factory: Any) -> None:
-        self._factory = factory
-        self._engine: Any = None
+    def __init__(self, environ: Mapping[str, str] | None = None, *, sleep: Callable[[float], None] = time.sleep):
+        self._environ = environ
+        self._sleep = sleep
+        self._sender: WebhookSender | None = None
 
-    def _get(self) -> Any:
-        if self._engine is None:
-            self._engine = self._factory()
-        return self._engine
+    # -- configuration ---------------------------------------------------------------------------
 
-    def start(self, execution_name: str, payload: dict[str, Any]) -> None:
-        self._get().start(execution_name, payload)
+    @cached_property
+    def settings(self) -> FunctionSettings:
+        return FunctionSettings.from_environment(os.environ if self._environ is None else self._environ)
 
-    def stop(self, execution_name: str, *, cause: str) -> None:
-        self._get().stop(execution_name, cause=cause)
+    @cached_property
+    def formation(self) -> FormationConfig:
+        return load_formation(self.settings.formation_path)
 
-    def resume(self, task_token: str, output: dict[str, Any]) -> bool:
-        return bool(self._get().resume(task_token, output))
+    # -- AWS clients -----------------------------------------------------------------------------
 
-    def fail_task(self, task_token: str, *, error: str, cause: str) -> bool:
-        return bool(self._get().fail_task(task_token, error=error, cause=cause))
+    @cached_property
+    def dynamodb(self) -> DynamoDBClient:
+        return _client("dynamodb", self.settings.aws_region)
+
+    @cached_property
+    def stepfunctions(self) -> SFNClient:
+        return _client("stepfunctions", self.settings.aws_region)
+
+    @cached_property
+    def sqs(self) -> SQSClient:
+        return _client("sqs", self.settings.aws_region)
+
+    @cached_property
+    def secretsmanager(self) -> SecretsManagerClient:
+        return _client("secretsmanager", self.settings.aws_region)
+
+    @cached_property
+    def s3(self) -> S3Client:
+        return _client("s3", self.settings.aws_region, signature_version="s3v4")
+
+    # -- data access -----------------------------------------------------------------------------
+
+    @cached_property
+    def request_records(self) -> RequestRecords:
+        from asyncagents.data.request_records import RequestRecords
+
+        return RequestRecords(self.dynamodb, self.settings.table_name)
+
+    @cached_property
+    def step_checkpoints(self) -> StepCheckpoints:
+        from asyncagents.data.step_checkpoints import StepCheckpoints
+
+        return StepCheckpoints(self.dynamodb, self.settings.table_name)
+
+    @cached_property
+    def duration_history(self) -> DurationHistory:
+        from asyncagents.data.duration_history import DurationHistory
+
+        return DurationHistory(self.dynamodb, self.settings.table_name)
+
+    @cached_property
+    def api_keys(self) -> ApiKeys:
+        from asyncagents.data.api_keys import ApiKeys
+
+        return ApiKeys(self.dynamodb, self.settings.table_name)
+
+    @cached_property
+    def workflow_engine(self) -> StepFunctionsEngine:
+        """Creates the Step Functions client on first use: reads (the most frequent call) never need it."""
+        from asyncagents.data.workflow_engine import StepFunctionsEngine
+
+        arn = self.settings.require("state_machine_arn")
+        return StepFunctionsEngine(lambda: self.stepfunctions, arn)
+
+    @cached_property
+    def artifact_store(self) -> ArtifactStore | None:
+        """The artifacts bucket, or ``None`` when the function has none configured."""
+        if not self.settings.artifacts_bucket:
+            return None
+        from asyncagents.data.artifact_store import ArtifactStore
+
+        return ArtifactStore(self.s3, self.settings.artifacts_bucket)
+
+    def artifact_url(self) -> Callable[[str], str] | None:
+        """Key → presigned URL, or ``None`` without a bucket."""
+        store = self.artifact_store
+        return store.url if store is not None else None
+
+    def stored_text(self) -> Callable[[str], str] | None:
+        """Key → a text that outgrew the table (read from the bucket), or ``None`` without a bucket."""
+        store = self.artifact_store
+        return (lambda key: store.get(key).decode()) if store is not None else None
+
+    @cached_property
+    def webhook_queue(self) -> WebhookQueue:
+        from asyncagents.data.webhook_queue import WebhookQueue
+
+        settings = self.settings
+        return WebhookQueue(
+            self.sqs,
+            settings.require("webhook_queue_url"),
+            settings.webhook_dlq_url,
+            redrive_strategy=settings.dlq_redrive_strategy,
+        )
+
+    # -- domain services -------------------------------------------------------------------------
+
+    @cached_property
+    def estimator(self) -> Estimator:
+        from asyncagents.domain.estimator import Estimator
+
+        return Estimator(self.duration_history)
+
+    @cached_property
+    def request_service(self) -> RequestService:
+        from asyncagents.domain.requests import RequestService
+
+        return RequestService(
+            self.request_records, self.workflow_engine, self.formation, estimator=self.estimator, sleep=self._sleep
+        )
+
+    @cached_property
+    def key_service(self) -> KeyService:
+        from asyncagents.domain.auth import KeyService
+
+        return KeyService(self.api_keys, cache_seconds=self.settings.key_cache_seconds)
+
+    @cached_property
+    def workflow_steps(self) -> WorkflowSteps:
+        from asyncagents.domain.workflow import WorkflowSteps
+        from asyncagents.providers import build_provider
+
+        provider = build_provider(self.formation.llm, aws_client=self._model_client)
+        return WorkflowSteps(
+            self.request_records,
+            self.step_checkpoints,
+            provider,
+            self.formation,
+            estimator=self.estimator,
+            artifacts=self.artifact_store,
+        )
+
+    @cached_property
+    def dead_letters(self) -> DeadLetters:
+        from asyncagents.domain.webhooks.dead_letters import DeadLetters
+
+        return DeadLetters(self.webhook_queue)
+
+    @cached_property
+    def delivery_pool(self) -> ThreadPoolExecutor:
+        """Threads for delivering a batch at once: ten deliveries take one endpoint latency, not ten."""
+        return ThreadPoolExecutor(max_workers=10, thread_name_prefix="webhook")
+
+    def webhook_sender(self, on_outcome: Callable[[Outcome, int], None]) -> WebhookSender:
+        """The sender (built once; ``on_outcome`` of the first call counts every delivery's outcome)."""
+        if self._sender is None:
+            self._sender = self._build_sender(on_outcome)
+        return self._sender
+
+    def _build_sender(self, on_outcome: Callable[[Outcome, int], None]) -> WebhookSender:
+        from asyncagents.data.http_transport import HttpxTransport
+        from asyncagents.data.signing_secrets import SigningSecrets
+        from asyncagents.domain.webhooks.delivery import WebhookDispatcher
+        from asyncagents.domain.webhooks.sender import WebhookSender
+
+        secrets = SigningSecrets(self.secretsmanager, self.settings.require("webhook_secret_arn"))
+        dispatcher = WebhookDispatcher(
+            self.request_records,
+            HttpxTransport(),
+            secrets,
+            self.formation,
+            artifact_url=self.artifact_url(),
+            stored_text=self.stored_text(),
+        )
+        return WebhookSender(dispatcher, self.webhook_queue, on_outcome=on_outcome)
+
+    def _model_client(self, service: str, region_name: str | None = None) -> Any:
+        # Model calls are slow and retried by the workflow's Retry: no SDK retries on top, a long read timeout.
+        return _client(
+            service,
+            region_name or self.settings.aws_region,
+            retries={"mode": "standard", "max_attempts": 1},
+            connect_timeout=5,
+            read_timeout=900,
+        )
 
 
-def reset() -> None:
-    for cached in (
-        settings,
-        formation,
-        dynamodb,
-        stepfunctions,
-        sqs,
-        secretsmanager,
-        webhook_queue,
-        artifact_store,
-        webhook_sender,
-        delivery_pool,
-        requests_table,
-        estimator,
-        request_service,
-        key_service,
-        workflow_steps,
-    ):
-        cached.cache_clear()
+_current: Runtime | None = None
+
+
+def current() -> Runtime:
+    """This container's runtime (created on first use from the process environment)."""
+    global _current
+    if _current is None:
+        _current = Runtime()
+    return _current
+
+
+def install(runtime: Runtime | None) -> None:
+    """Replace the container's runtime (the local stack, tests); ``None`` forgets it."""
+    global _current
+    _current = runtime

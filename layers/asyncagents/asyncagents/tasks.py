@@ -1,16 +1,21 @@
-"""The payloads the state machine passes to the workflow's Lambda tasks."""
+"""Task adapters: the payloads the state machine and the event sources pass to the Lambda tasks, validated,
+and turned into what the domain takes."""
 
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from asyncagents.data.request_records import request_image
+from asyncagents.domain.webhooks.delivery import WebhookMessage
+from asyncagents.domain.webhooks.events import webhook_message_for
 
 
 class RequestTask(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    request_key: str = Field(pattern=r"^REQ#[0-9a-f]{32}$")
+    request_key: str = Field(pattern=r"^[0-9a-f]{32}$")
     # The execution's name is the record's generation: workers write only to the record they belong to.
     execution_name: str = Field(min_length=1, max_length=80)
 
@@ -62,3 +67,9 @@ class ExecutionEnded(BaseModel):
             ).request_key
         except (ValueError, TypeError):
             return None
+
+
+def webhook_event_of(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None) -> WebhookMessage | None:
+    """The webhook event a change on the table's stream stands for (images as the stream delivers them,
+    deserialised), if any."""
+    return webhook_message_for(request_image(old_image), request_image(new_image))

@@ -1,17 +1,22 @@
-"""Domain errors → HTTP answers, in one place. Every error body is ``{code, message, details}``."""
+"""Domain errors and invalid input → HTTP answers, in one place. Every error body is ``{code, message, details}``."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from pydantic import ValidationError
 
 from asyncagents.domain import errors
 
 logger = logging.getLogger(__name__)
+
+
+class PayloadTooLarge(errors.AsyncAgentsError):
+    code = "payload_too_large"
+
 
 STATUS_BY_ERROR: dict[type[errors.AsyncAgentsError], int] = {
     errors.BadRequest: 400,
@@ -20,42 +25,81 @@ STATUS_BY_ERROR: dict[type[errors.AsyncAgentsError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.StaleWrite: 409,
+    PayloadTooLarge: 413,
     errors.Unavailable: 503,
 }
 
-
-class PayloadTooLarge(errors.AsyncAgentsError):
-    code = "payload_too_large"
-
-
-STATUS_BY_ERROR[PayloadTooLarge] = 413
+# Where a request carries what failed validation, and the name clients know it by.
+_LOCATIONS = {"body": "body", "query": "query", "path": "path", "header": "header"}
 
 
-def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
-    body = {"code": code, "message": message, "details": details or {}}
-    return Response(status_code=status, content_type="application/json", body=json.dumps(body))
+def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "details": dict(details or {})}
+
+
+def error_response(status: int, code: str, message: str, details: Mapping[str, Any] | None = None) -> Response:
+    return Response(
+        status_code=status, content_type="application/json", body=json.dumps(error_body(code, message, details))
+    )
+
+
+def status_of(error: errors.AsyncAgentsError) -> int:
+    for error_type in type(error).__mro__:
+        if error_type in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[error_type]
+    return 500
 
 
 def from_domain_error(error: errors.AsyncAgentsError) -> Response:
-    for error_type in type(error).__mro__:
-        if error_type in STATUS_BY_ERROR:
-            details = {k: v for k, v in error.details.items() if k != "current"}
-            return error_response(STATUS_BY_ERROR[error_type], error.code, error.message, details)
-    logger.exception("unmapped domain error", exc_info=error)
-    return error_response(500, "internal_error", "the server could not complete the request")
+    status = status_of(error)
+    if status == 500:
+        logger.exception("unmapped domain error", exc_info=error)
+        return error_response(500, "internal_error", "the server could not complete the request")
+    details = {k: v for k, v in error.details.items() if k != "current"}
+    return error_response(status, error.code, error.message, details)
 
 
-def from_validation_error(error: ValidationError, *, location: str = "body") -> Response:
-    """Pydantic's errors as a 422 naming each field and the reason."""
-    problems = []
-    for item in error.errors(include_url=False):
-        field = ".".join(str(part) for part in item["loc"]) or location
-        if item["type"] == "extra_forbidden":
-            reason = "unknown field"
-        elif item["type"] == "missing":
-            reason = "field required"
-        else:
-            reason = str(item["msg"]).removeprefix("Value error, ")
-        problems.append({"field": field, "reason": reason, "type": item["type"]})
-    summary = "; ".join(f"{p['field']}: {p['reason']}" for p in problems)
-    return error_response(422, "validation_error", f"invalid {location}: {summary}", {"errors": problems})
+def from_validation_errors(problems: Iterable[Mapping[str, Any]]) -> Response:
+    """Validation errors (pydantic's shape: ``loc``, ``type``, ``msg``) as the answer clients get: 400 for
+    a body that is not a JSON object or a bad header, otherwise 422 naming each field and the reason."""
+    items = list(problems)
+    for item in items:
+        location, field = _split(item.get("loc", ()))
+        kind = str(item.get("type", ""))
+        if location == "body" and kind == "json_invalid":
+            reason = (item.get("ctx") or {}).get("error") or item.get("msg", "")
+            return error_response(400, "bad_request", f"body: malformed JSON ({reason})", {"field": "body"})
+        if location == "body" and not field:
+            message = "a JSON object is required" if kind == "missing" else "must be a JSON object"
+            return error_response(400, "bad_request", f"body: {message}", {"field": "body"})
+        if location == "header":
+            name = _header_name(field)
+            reason = _reason(item)
+            return error_response(400, "bad_request", f"{name}: {reason}", {"header": name})
+    listed = []
+    for item in items:
+        location, field = _split(item.get("loc", ()))
+        listed.append({"field": field or location, "reason": _reason(item), "type": str(item.get("type", ""))})
+    where = _split(items[0].get("loc", ()))[0] if items else "body"
+    summary = "; ".join(f"{p['field']}: {p['reason']}" for p in listed)
+    return error_response(422, "validation_error", f"invalid {where}: {summary}", {"errors": listed})
+
+
+def _split(loc: Iterable[Any]) -> tuple[str, str]:
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in _LOCATIONS:
+        return _LOCATIONS[parts[0]], ".".join(parts[1:])
+    return "body", ".".join(parts)
+
+
+def _reason(item: Mapping[str, Any]) -> str:
+    kind = item.get("type")
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "field required"
+    return str(item.get("msg", kind)).removeprefix("Value error, ")
+
+
+def _header_name(field: str) -> str:
+    return "-".join(part.capitalize() for part in field.split("-"))

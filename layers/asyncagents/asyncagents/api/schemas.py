@@ -7,12 +7,19 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+from asyncagents.domain.requests.operations import REQUEST_ID_PATTERN
+from asyncagents.domain.requests.submit import NewRequest
+
 # Bytes, not characters: the record holds the message, its plan and its answer within DynamoDB's 400 KB.
 MAX_MESSAGE_BYTES = 32 * 1024
 
+# Patterns the validators below enforce, so that the served OpenAPI document describes them too.
+NOT_BLANK_PATTERN = r"\S"
+WEBHOOK_URL_PATTERN = r"^[hH][tT][tT][pP][sS]?://[^/?#@\s]+"
+
 RequestId = Annotated[str, StringConstraints(pattern=REQUEST_ID_PATTERN)]
-UserId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$")]
+USER_ID_PATTERN = r"^[^\x00-\x1f]+$"
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=USER_ID_PATTERN)]
 
 
 class ChatRequest(BaseModel):
@@ -20,14 +27,35 @@ class ChatRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    message: str = Field(min_length=1, max_length=MAX_MESSAGE_BYTES)
+    message: str = Field(
+        min_length=1,
+        max_length=MAX_MESSAGE_BYTES,
+        json_schema_extra={"pattern": NOT_BLANK_PATTERN},
+        description=f"The task. Not blank; at most {MAX_MESSAGE_BYTES} bytes of UTF-8.",
+    )
     async_: bool | None = Field(default=None, alias="async")
     threshold_seconds: float | None = Field(default=None, gt=0, le=86_400)
-    webhook_url: str | None = Field(default=None, max_length=2048)
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        # Enforced by the validator below (with a clearer message than a pattern's); described here.
+        json_schema_extra={"format": "uri", "pattern": WEBHOOK_URL_PATTERN},
+        description="Where the result is POSTed (signed). https to a public address unless the formation allows more.",
+    )
     request_id: RequestId | None = None
     user_id: UserId | None = None
     session_id: str | None = Field(default=None, min_length=1, max_length=256)
     stream: bool | None = None
+
+    def to_domain(self) -> NewRequest:
+        return NewRequest(
+            message=self.message,
+            async_=self.async_,
+            threshold_seconds=self.threshold_seconds,
+            webhook_url=self.webhook_url,
+            request_id=self.request_id,
+            session_id=self.session_id,
+        )
 
     @field_validator("message")
     @classmethod
@@ -63,7 +91,12 @@ class ClarificationAnswer(BaseModel):
     """``POST /v1/requests/{id}/clarification``: the answer to the question the request waits on."""
 
     model_config = ConfigDict(extra="forbid")
-    answer: str = Field(min_length=1, max_length=MAX_ANSWER_BYTES)
+    answer: str = Field(
+        min_length=1,
+        max_length=MAX_ANSWER_BYTES,
+        json_schema_extra={"pattern": NOT_BLANK_PATTERN},
+        description=f"Not blank; at most {MAX_ANSWER_BYTES} bytes of UTF-8.",
+    )
     clarification_request_id: str | None = Field(None, pattern=r"^clr_[0-9a-f]{16}$")
 
     @field_validator("answer")
@@ -74,3 +107,75 @@ class ClarificationAnswer(BaseModel):
         if len(value.encode()) > MAX_ANSWER_BYTES:
             raise ValueError(f"must be at most {MAX_ANSWER_BYTES} bytes of UTF-8")
         return value
+
+
+class NewKey(BaseModel):
+    """``POST /v1/admin/keys``."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field("client", pattern="^(client|admin)$")
+    label: str = Field("", max_length=200)
+
+
+class RedriveRequest(BaseModel):
+    """``POST /v1/admin/requests/redrive``: which failed request to resume (by its owner and id)."""
+
+    model_config = ConfigDict(extra="forbid")
+    key_id: str = Field(min_length=1, max_length=64)
+    user_id: UserId = "default"
+    request_id: RequestId
+
+
+# -- response bodies, as the OpenAPI document describes them (the views build them) --------------------
+
+
+class ErrorBody(BaseModel):
+    """Every error: ``{code, message, details}``; 422 details list ``errors[] {field, reason, type}``."""
+
+    code: str
+    message: str
+    details: dict[str, object] = Field(default_factory=dict)
+
+
+class RequestView(BaseModel):
+    """A request as ``GET /v1/requests/{id}`` shows it (seeds/000); completed adds ``result``, failed adds
+    ``error``, a cancelled one has ``content: ""``."""
+
+    model_config = ConfigDict(extra="allow")
+    request_id: str
+    status: str = Field(
+        json_schema_extra={
+            "enum": ["pending", "processing", "awaiting_clarification", "completed", "failed", "cancelled"]
+        }
+    )
+    progress: int
+    current_step: str | None = None
+    total_steps: int
+    completed_steps: int
+    message: str
+    created_at: str
+    updated_at: str
+    processing_mode: str
+    delivery: str = Field(json_schema_extra={"enum": ["polling", "webhook"]})
+    result: dict[str, object] | None = None
+    error: dict[str, object] | None = None
+    duration_ms: int | None = None
+    clarification: dict[str, object] | None = None
+
+
+class AcceptedView(BaseModel):
+    """The 202 answer: the request is accepted and runs in the background."""
+
+    model_config = ConfigDict(extra="allow")
+    request_id: str
+    status: str
+    delivery: str = Field(json_schema_extra={"enum": ["polling", "webhook"]})
+    poll_url: str
+    estimated_seconds: float | None = None
+    estimated_time: str | None = None
+
+
+class RequestList(BaseModel):
+    requests: list[RequestView]
+    count: int
+    next_cursor: str | None = None

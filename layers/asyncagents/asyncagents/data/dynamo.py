@@ -1,15 +1,24 @@
-"""Small helpers shared by the DynamoDB access classes: (de)serialisation and error codes."""
+"""Helpers shared by the DynamoDB access classes: (de)serialisation, and AWS error codes turned into
+domain errors in one place."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from asyncagents.domain.errors import StaleWrite, StoreContention
+
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+
+CONDITION_FAILED = "ConditionalCheckFailedException"
+# A write that collided with a transaction on the same item (API key writes are transactions).
+_CONTENTION_CODES = frozenset({"TransactionConflictException", "TransactionInProgressException"})
 
 
 def _to_dynamo_value(value: Any) -> Any:
@@ -52,5 +61,61 @@ def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def is_condition_failure(error: ClientError) -> bool:
-    return error_code(error) == "ConditionalCheckFailedException"
+@contextmanager
+def conditional_write(stale_message: str, current: Callable[[dict[str, Any]], Any] | None = None) -> Iterator[None]:
+    """Run one conditional write. A failed condition raises ``StaleWrite`` carrying ``current(item)``, the
+    item as it is now (returned by the same call with ``ReturnValuesOnConditionCheckFailure``); a collision
+    with a transaction raises ``StoreContention`` (retrying is safe); anything else propagates."""
+    try:
+        yield
+    except ClientError as error:
+        code = error_code(error)
+        if code == CONDITION_FAILED:
+            item = dict(error.response).get("Item")
+            now = current(item) if current is not None and isinstance(item, dict) and item else None
+            raise StaleWrite(stale_message, details={"current": now}) from None
+        if code in _CONTENTION_CODES:
+            raise StoreContention(f"DynamoDB write contention ({code}); retry") from None
+        raise
+
+
+def update_arguments(
+    *,
+    set_fields: dict[str, Any],
+    remove_fields: Iterable[str] = (),
+    increments: dict[str, int] | None = None,
+    extra_adds: Sequence[str] = (),
+    names: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``UpdateExpression`` with its names and values for SET, REMOVE and ADD clauses (placeholders, so any
+    attribute name works). ``extra_adds`` are ADD terms written out (a nested counter, a set), whose names
+    and values the caller supplies."""
+    names = dict(names or {})
+    values = dict(values or {})
+    clauses: list[str] = []
+    assignments = []
+    for i, (name, value) in enumerate(set_fields.items()):
+        names[f"#s{i}"] = name
+        values[f":s{i}"] = serialize(value)
+        assignments.append(f"#s{i} = :s{i}")
+    if assignments:
+        clauses.append("SET " + ", ".join(assignments))
+    removals = []
+    for i, name in enumerate(remove_fields):
+        names[f"#r{i}"] = name
+        removals.append(f"#r{i}")
+    if removals:
+        clauses.append("REMOVE " + ", ".join(removals))
+    additions = []
+    for i, (name, amount) in enumerate((increments or {}).items()):
+        names[f"#a{i}"] = name
+        values[f":a{i}"] = serialize(amount)
+        additions.append(f"#a{i} :a{i}")
+    additions.extend(extra_adds)
+    if additions:
+        clauses.append("ADD " + ", ".join(additions))
+    arguments: dict[str, Any] = {"UpdateExpression": " ".join(clauses), "ExpressionAttributeNames": names}
+    if values:
+        arguments["ExpressionAttributeValues"] = values
+    return arguments

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from asyncagents.domain.destinations import Destination
-from asyncagents.domain.webhooks.delivery import HttpResult
+from asyncagents.domain.ports import HttpResult
 
 
 class HttpxTransport:

@@ -12,10 +12,13 @@ from asyncagents.domain.webhooks.delivery import WebhookMessage
 class WebhookQueue:
     """Sends webhook events, delays their retries, dead-letters them with a reason, and redrives them."""
 
-    def __init__(self, client: Any, queue_url: str, dead_letter_url: str | None = None) -> None:
+    def __init__(
+        self, client: Any, queue_url: str, dead_letter_url: str | None = None, *, redrive_strategy: str = "move-task"
+    ) -> None:
         self._client = client
         self._queue_url = queue_url
         self._dead_letter_url = dead_letter_url
+        self._redrive_strategy = redrive_strategy
 
     def send(self, messages: Iterable[WebhookMessage]) -> None:
         """Enqueue events, ten per call; raises if any entry was refused (the caller retries them all)."""
@@ -68,13 +71,14 @@ class WebhookQueue:
         )["Attributes"]
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
-    def redrive(self, *, strategy: str = "move-task") -> dict[str, Any]:
+    def redrive(self) -> dict[str, Any]:
         """Move dead-lettered events back to the webhook queue.
 
         ``move-task`` is SQS StartMessageMoveTask (AWS). ``copy`` receives, re-sends and deletes each
         message itself: the local stack's equivalent, since moto lacks move tasks.
         """
         source = self._require_dead_letter_url()
+        strategy = self._redrive_strategy
         if strategy == "move-task":
             arns = [self._arn(source), self._arn(self._queue_url)]
             task = self._client.start_message_move_task(SourceArn=arns[0], DestinationArn=arns[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -11,11 +12,16 @@ from asyncagents.data.dynamo import error_code
 
 
 class StepFunctionsEngine:
-    """Starts executions under names derived from the request, so a retried accept cannot start two."""
+    """Starts executions under names derived from the request, so a retried accept cannot start two.
+    ``client`` gives the boto3 Step Functions client when first needed (reads never need it)."""
 
-    def __init__(self, client: Any, state_machine_arn: str) -> None:
-        self._client = client
+    def __init__(self, client: Callable[[], Any], state_machine_arn: str) -> None:
+        self._client_of = client
         self._state_machine_arn = state_machine_arn
+
+    @property
+    def _client(self) -> Any:
+        return self._client_of()
 
     def execution_arn(self, execution_name: str) -> str:
         prefix, _, machine = self._state_machine_arn.rpartition(":stateMachine:")

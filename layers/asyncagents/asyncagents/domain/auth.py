@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cachetools import TTLCache
+
 from asyncagents.domain.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from asyncagents.domain.ports import KeyStore
-from asyncagents.domain.records import iso, utc_now
+from asyncagents.domain.times import iso, utc_now
 
 KEY_PREFIXES = {"client": "fmc_", "admin": "fma_"}
 
@@ -47,9 +50,8 @@ class KeyService:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
-        self._cache_seconds = cache_seconds
-        self._monotonic = monotonic
-        self._cache: dict[str, tuple[ApiKey, float]] = {}
+        self._cache: TTLCache[str, ApiKey] = TTLCache(maxsize=1024, ttl=cache_seconds, timer=monotonic)
+        self._lock = threading.Lock()
 
     def create(self, kind: str, *, label: str = "", secret: str | None = None) -> CreatedKey:
         """Store a new key and return its secret (shown once). ``secret`` lets the local stack use a
@@ -66,7 +68,8 @@ class KeyService:
     def revoke(self, key_id: str) -> None:
         if not self._store.revoke_key(key_id, revoked_at=iso(utc_now())):
             raise NotFound(f"key {key_id} not found")
-        self._cache.clear()
+        with self._lock:
+            self._cache.clear()
 
     def authenticate(self, secret: str | None, *, kind: str) -> ApiKey:
         """The key behind ``secret`` if it is live and of ``kind``; otherwise ``Unauthorized``/``Forbidden``."""
@@ -74,16 +77,24 @@ class KeyService:
         if not secret:
             raise Unauthorized(f"missing {header} header", details={"header": header})
         digest = hash_secret(secret)
-        now = self._monotonic()
-        cached = self._cache.get(digest)
-        if cached and cached[1] > now:
-            key = cached[0]
-        else:
+        with self._lock:
+            key = self._cache.get(digest)
+        if key is None:
             item = self._store.get_key(digest)
             if item is None or item.get("revoked_at"):
                 raise Unauthorized(f"invalid or revoked {header}", details={"header": header})
             key = ApiKey(key_id=str(item["key_id"]), kind=str(item["kind"]))
-            self._cache[digest] = (key, now + self._cache_seconds)
+            with self._lock:
+                self._cache[digest] = key
         if key.kind != kind:
             raise Forbidden(f"this key cannot be used as {header}", details={"header": header})
         return key
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the API key (by id, never the secret) and the end user it acts for."""
+
+    key_id: str
+    user_id: str
+    kind: str = "client"

@@ -117,3 +117,7 @@ class RequestEnded(AsyncAgentsError):
     """The request ended (cancelled, failed) or moved to another execution: nothing is worth waiting for."""
 
     code = "request_ended"
+
+
+class InvalidCursor(BadRequest):
+    """A list cursor this API did not return (or one for another caller)."""

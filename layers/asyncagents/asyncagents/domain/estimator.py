@@ -25,10 +25,12 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from cachetools import TTLCache
 from pydantic import BaseModel, Field
+
+from asyncagents.domain.ports import HistoryStore
 
 # seconds (low, high) per unit
 FACTOR_RANGES: dict[str, tuple[float, float]] = {
@@ -190,33 +192,21 @@ def kind_of(factors: list[Factor]) -> str:
     return "+".join(names) or "simple"
 
 
-class HistoryStore(Protocol):
-    def get_history(self, formation_id: str, kind: str) -> dict[str, Any] | None: ...
-
-    def add_history(self, formation_id: str, kind: str, log_ratio: float) -> None: ...
-
-
-@dataclass
-class _Cached:
-    value: dict[str, Any] | None
-    until: float
-
-
 class Estimator:
     """Estimates with history, read through a short per-container cache (the accept path stays at one
-    write and one StartExecution when warm)."""
+    write and one StartExecution when warm). Without a history store, the analysis alone."""
 
     def __init__(
         self,
-        history: HistoryStore,
+        history: HistoryStore | None,
         *,
         cache_seconds: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._history = history
-        self._cache_seconds = cache_seconds
-        self._monotonic = monotonic
-        self._cache: dict[tuple[str, str], _Cached] = {}
+        self._cache: TTLCache[tuple[str, str], dict[str, Any] | None] = TTLCache(
+            maxsize=256, ttl=cache_seconds, timer=monotonic
+        )
         self._lock = threading.Lock()
 
     def estimate(self, formation_id: str, message: str) -> Estimate:
@@ -244,23 +234,27 @@ class Estimator:
 
     def record(self, formation_id: str, kind: str, analytic_seconds: float, actual_seconds: float) -> None:
         """Learn from a finished request: how far off the analysis was, as a log ratio."""
-        if analytic_seconds <= 0 or actual_seconds <= 0:
+        if analytic_seconds <= 0 or actual_seconds <= 0 or self._history is None:
             return
         self._history.add_history(formation_id, kind, math.log(actual_seconds / analytic_seconds))
         with self._lock:
             self._cache.pop((formation_id, kind), None)
 
     def _learned(self, formation_id: str, kind: str) -> tuple[int, float]:
+        if self._history is None:
+            return 0, 0.0
         key = (formation_id, kind)
-        now = self._monotonic()
         with self._lock:
-            cached = self._cache.get(key)
-        if cached is None or cached.until <= now:
-            cached = _Cached(self._history.get_history(formation_id, kind), now + self._cache_seconds)
+            item = self._cache.get(key, _MISSING)
+        if item is _MISSING:
+            item = self._history.get_history(formation_id, kind)
             with self._lock:
-                self._cache[key] = cached
-        item = cached.value or {}
-        samples = int(item.get("samples", 0))
+                self._cache[key] = item
+        found = item if isinstance(item, dict) else {}
+        samples = int(found.get("samples", 0))
         if samples <= 0:
             return 0, 0.0
-        return samples, float(item.get("sum_log_ratio", 0.0)) / samples
+        return samples, float(found.get("sum_log_ratio", 0.0)) / samples
+
+
+_MISSING: Any = object()

@@ -1,12 +1,17 @@
-"""Rules shared by every writer of a terminal status: when it ends, how long it stays readable."""
+"""Rules shared by every writer of a terminal status: when it ends, how long it stays readable, and the one
+conditional write that ends a request."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from asyncagents.domain.records import RequestRecord, iso, parse_iso
+from asyncagents.domain.ports import RequestStore
+from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.statuses import Status, sources_of
+from asyncagents.domain.times import iso, parse_iso, utc_now
 
 # Step checkpoints and key items outlive nothing they belong to by more than a day.
 _SWEEP_MARGIN_SECONDS = 86_400
@@ -31,3 +36,35 @@ def terminal_fields(record: RequestRecord, *, now: datetime, retention_seconds: 
 def checkpoint_ttl(now: datetime, *, workflow_timeout: int, retention_seconds: int) -> int:
     """When DynamoDB may sweep a step checkpoint: after the request can no longer be running or read."""
     return math.ceil(now.timestamp()) + workflow_timeout + retention_seconds + _SWEEP_MARGIN_SECONDS
+
+
+class Endings:
+    """Ends requests: completed, failed or cancelled, conditionally, with the retention every reader checks."""
+
+    def __init__(self, store: RequestStore, *, retention_seconds: int, clock: Callable[[], datetime] = utc_now) -> None:
+        self._store = store
+        self._retention_seconds = retention_seconds
+        self._clock = clock
+
+    def end(
+        self,
+        record: RequestRecord,
+        to: Status,
+        fields: dict[str, Any],
+        *,
+        allowed_from: Iterable[Status] | None = None,
+        generation: str | None = None,
+        expected: dict[str, Any] | None = None,
+    ) -> RequestRecord:
+        """Move ``record`` to the terminal status ``to`` with ``fields``, from ``allowed_from`` (by default
+        every status that may lead there). Raises ``StaleWrite`` when the request moved on first."""
+        ending = terminal_fields(record, now=self._clock(), retention_seconds=self._retention_seconds)
+        return self._store.transition(
+            record.request_key,
+            to=to,
+            allowed_from=sources_of(to) if allowed_from is None else allowed_from,
+            set_fields={**fields, **ending},
+            remove_fields=("current_step",),
+            generation=generation,
+            expected=expected,
+        )

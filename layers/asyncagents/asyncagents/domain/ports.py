@@ -1,22 +1,52 @@
-"""What the domain needs from storage and from the workflow engine (implemented in ``asyncagents.data``,
-faked in unit tests)."""
+"""Everything the domain needs from the outside, in one place: the agent provider, storage, the workflow
+engine, the bucket, the webhook queue and transport. Implemented in ``asyncagents.data``; faked in unit tests."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
-from asyncagents.domain.records import RequestRecord, Status
+from asyncagents.domain.agents import Answer, Plan, QuestionAndAnswer, StepContext, StepOutput
+from asyncagents.domain.plans import PlannedStep
+from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.statuses import Status
+
+if TYPE_CHECKING:
+    from asyncagents.domain.destinations import Destination
+
+
+class AgentProvider(Protocol):
+    """A model behind the workflow: plans a request, runs a step, composes the answer (``asyncagents.providers``)."""
+
+    name: str
+
+    def plan(
+        self,
+        message: str,
+        *,
+        max_steps: int,
+        clarifications: list[QuestionAndAnswer] | None = None,
+        may_ask: bool = False,
+    ) -> Plan: ...
+
+    def run_step(self, step: PlannedStep, context: StepContext) -> StepOutput: ...
+
+    def finish(
+        self, message: str, outputs: list[StepOutput], clarifications: list[QuestionAndAnswer] | None = None
+    ) -> Answer: ...
 
 
 class RequestStore(Protocol):
+    """Request records; every status write is conditional (``StaleWrite`` carries the current record)."""
+
     def create(self, fields: dict[str, Any], *, now_epoch: float) -> RequestRecord | None: ...
 
-    def get(self, pk: str) -> RequestRecord | None: ...
+    def get(self, request_key: str) -> RequestRecord | None: ...
 
     def transition(
         self,
-        pk: str,
+        request_key: str,
         *,
         to: Status,
         allowed_from: Iterable[Status],
@@ -27,29 +57,29 @@ class RequestStore(Protocol):
         increments: dict[str, int] | None = None,
     ) -> RequestRecord: ...
 
-    def set_fields(self, pk: str, fields: dict[str, Any], *, only_in: Iterable[Status] = ()) -> RequestRecord: ...
+    def set_fields(
+        self, request_key: str, fields: dict[str, Any], *, only_in: Iterable[Status] = ()
+    ) -> RequestRecord: ...
 
     def list_for_owner(
-        self, owner: str, *, limit: int, cursor: str | None, status: Status | None, now_epoch: float
+        self, key_id: str, user_id: str, *, limit: int, cursor: str | None, status: Status | None, now_epoch: float
     ) -> tuple[list[RequestRecord], str | None]: ...
 
-    def start_step(self, pk: str, index: int, *, generation: str, title: str, message: str) -> RequestRecord: ...
+    def start_step(
+        self, request_key: str, index: int, *, generation: str, title: str, message: str
+    ) -> RequestRecord: ...
 
-    def finish_step(
-        self,
-        pk: str,
-        index: int,
-        *,
-        generation: str,
-        lineage: str,
-        output: dict[str, Any],
-        message: str,
-        ttl: int,
-        tokens: int = 0,
-        calls: int = 1,
+    def count_step_done(
+        self, request_key: str, index: int, *, generation: str, message: str, tokens: int, calls: int
     ) -> None: ...
 
-    def step_outputs(self, pk: str, lineage: str) -> list[dict[str, Any]]: ...
+
+class StepStore(Protocol):
+    """The stored outputs of finished steps, per lineage of a request."""
+
+    def put_output(self, request_key: str, lineage: str, index: int, output: dict[str, Any], *, ttl: int) -> None: ...
+
+    def outputs(self, request_key: str, lineage: str) -> list[dict[str, Any]]: ...
 
 
 class KeyStore(Protocol):
@@ -60,6 +90,14 @@ class KeyStore(Protocol):
     def revoke_key(self, key_id: str, *, revoked_at: str) -> bool: ...
 
 
+class HistoryStore(Protocol):
+    """The estimator's per-kind duration history."""
+
+    def get_history(self, formation_id: str, kind: str) -> dict[str, Any] | None: ...
+
+    def add_history(self, formation_id: str, kind: str, log_ratio: float) -> None: ...
+
+
 class WorkflowEngine(Protocol):
     def start(self, execution_name: str, payload: dict[str, Any]) -> None: ...
 
@@ -68,3 +106,44 @@ class WorkflowEngine(Protocol):
     def resume(self, task_token: str, output: dict[str, Any]) -> bool: ...
 
     def fail_task(self, task_token: str, *, error: str, cause: str) -> bool: ...
+
+
+class ArtifactSink(Protocol):
+    """The bucket for produced files and for texts too large for the table."""
+
+    def put(self, key: str, content: bytes, content_type: str) -> None: ...
+
+    def get(self, key: str) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    """What a webhook transport saw: a status code, or an error before any answer."""
+
+    status_code: int | None = None
+    retry_after: float | None = None
+    error: str | None = None
+
+
+class WebhookTransport(Protocol):
+    def post(self, destination: Destination, body: bytes, headers: dict[str, str], timeout: float) -> HttpResult: ...
+
+
+class WebhookQueue(Protocol):
+    """The webhook queue and its dead-letter queue."""
+
+    def send(self, messages: Iterable[Any]) -> None: ...
+
+    def delay(self, receipt_handle: str, seconds: int) -> None: ...
+
+    def dead_letter(self, body: str, *, reason: str) -> None: ...
+
+    def list_dead_letters(self, limit: int = 10) -> list[dict[str, Any]]: ...
+
+    def count_dead_letters(self) -> int: ...
+
+    def redrive(self) -> dict[str, Any]: ...
+
+
+# The signing secrets to sign with now: the current one first, then a previous one during its grace period.
+SigningSecretSource = Callable[[], Sequence[str]]

@@ -9,10 +9,52 @@ condition on the version it read, so concurrent askers and answerers never lose 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from asyncagents.domain.records import Clarification, Question, RequestRecord, Status, iso, parse_iso
+from pydantic import BaseModel
+
+from asyncagents.domain.statuses import Status
+from asyncagents.domain.times import iso, parse_iso
+
+if TYPE_CHECKING:
+    from asyncagents.domain.records import RequestRecord
+
+
+class Question(BaseModel):
+    """A question a step (or the planner) put to the user. ``token`` (the workflow's task token) is set
+    once the workflow waits for the answer; it never leaves the server."""
+
+    id: str
+    key: str  # "plan" or the step index
+    question: str
+    step_index: int | None = None
+    step_title: str | None = None
+    recorded_at: str
+    asked_at: str | None = None
+    token: str | None = None
+
+
+def oldest_waited_on(questions: Iterable[Question]) -> Question | None:
+    """Of the questions the workflow waits on (token set), the one asked first."""
+    asked = [q for q in questions if q.token and q.asked_at]
+    return min(asked, key=lambda q: (q.asked_at or "", q.id)) if asked else None
+
+
+class Clarification(BaseModel):
+    """A question that was closed: answered, or left without an answer when its wait timed out."""
+
+    id: str
+    question: str
+    step_index: int | None = None
+    answer: str | None = None
+    outcome: str  # "answered" | "timed_out"
+    asked_at: str | None = None
+    closed_at: str
+    # The wait's task token, kept (server side) so that a repeated answer can end the wait again.
+    token: str | None = None
+
 
 PLAN_KEY = "plan"
 QUESTION_CHARS = 1000

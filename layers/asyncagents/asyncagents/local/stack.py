@@ -156,7 +156,7 @@ class LocalStack:
                     "ARTIFACTS_BUCKET": self.bucket_names.get("ArtifactsBucket", ""),
                 }
             )
-            runtime.reset()
+            runtime.install(None)
             self._create_keys()
             self._start_pollers(functions)
             self._serve(functions["ApiFunction"])
@@ -184,8 +184,7 @@ class LocalStack:
                 self._patches.clear()
                 self._mock.stop()
                 self._mock = None
-                runtime.hooks.sleep = None
-                runtime.reset()
+                runtime.install(None)
                 self._restore_env()
         if self._workdir is not None:
             self._workdir.cleanup()
@@ -427,7 +426,7 @@ class LocalStack:
         )["stateMachineArn"]
 
     def _create_keys(self) -> None:
-        keys = runtime.key_service()
+        keys = runtime.current().key_service
         keys.create("client", label="local client key", secret=self.keys.client_key)
         keys.create("admin", label="local admin key", secret=self.keys.admin_key)
 
@@ -437,7 +436,8 @@ class LocalStack:
         api_name = f"asyncagents-{self.stage}-ApiFunction"
         handler = self.lambdas.handler_of(api_name)
         gateway = ApiGateway(handler, api_arn)
-        runtime.hooks.sleep = gateway.cooperative_sleep
+        # One API container that serves every call in turn: a sync request's wait yields it to the others.
+        runtime.install(runtime.Runtime(sleep=gateway.cooperative_sleep))
         self._server, _ = serve(gateway, self.host, self.port)
         self.port = self._server.server_address[1]
 

@@ -129,7 +129,7 @@ def read_stack(template_path: Path) -> StackSpec:
                     )
             functions[logical_id] = FunctionSpec(
                 logical_id=logical_id,
-                code_dir=root / properties["CodeUri"],
+                code_dir=root / properties.get("CodeUri", globals_function.get("CodeUri", "")),
                 handler=properties.get("Handler", globals_function.get("Handler", "app.lambda_handler")),
                 timeout=properties.get("Timeout", globals_function.get("Timeout", 3)),
             )

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from asyncagents.config import LLMSettings
-from asyncagents.providers.base import AgentProvider
+from asyncagents.domain.ports import AgentProvider
 
 ClientFactory = Callable[..., Any]
 

@@ -13,8 +13,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from asyncagents.domain.agents import Answer, Plan, QuestionAndAnswer, StepContext, StepOutput
 from asyncagents.domain.records import PlannedStep, Usage
-from asyncagents.providers.base import Answer, Plan, QuestionAndAnswer, StepContext, StepOutput
 
 PLAN_SYSTEM = (
     "You plan work for an AI agent. Split the user's request into at most {max_steps} steps that can each "

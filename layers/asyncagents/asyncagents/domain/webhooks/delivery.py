@@ -10,32 +10,30 @@ The queue gives at-least-once delivery; this module decides per attempt:
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from asyncagents.config import FormationConfig
 from asyncagents.domain.destinations import (
-    Destination,
     DestinationPolicy,
     Resolver,
     UnsafeDestination,
     check_destination,
     system_resolver,
 )
-from asyncagents.domain.ports import RequestStore
-from asyncagents.domain.records import RequestRecord, Status, iso, utc_now
+from asyncagents.domain.ports import RequestStore, SigningSecretSource, WebhookTransport
+from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.statuses import Status
+from asyncagents.domain.times import iso, utc_now
 from asyncagents.domain.webhooks.payload import build_payload, encode, event_time_of
-from asyncagents.domain.webhooks.signing import SIGNATURE_HEADER, sign
+from asyncagents.domain.webhooks.signing import SIGNATURE_HEADER, sign, standard_webhook_headers
 
 logger = logging.getLogger(__name__)
 
@@ -54,43 +52,10 @@ class WebhookMessage(BaseModel):
 
 
 @dataclass(frozen=True)
-class HttpResult:
-    """What the transport saw: a status code, or an error before any answer."""
-
-    status_code: int | None = None
-    retry_after: float | None = None
-    error: str | None = None
-
-
-class WebhookTransport(Protocol):
-    def post(self, destination: Destination, body: bytes, headers: dict[str, str], timeout: float) -> HttpResult: ...
-
-
-@dataclass(frozen=True)
 class Outcome:
     kind: Literal["delivered", "retry", "dead", "skipped"]
     reason: str = ""
     delay_seconds: int = 0
-
-
-def standard_webhook_headers(body: bytes, message_id: str, timestamp: int, secrets: Sequence[str]) -> dict[str, str]:
-    """Standard Webhooks headers (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``)."""
-    signatures = []
-    for secret in secrets:
-        key = _standard_key(secret)
-        mac = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-        signatures.append("v1," + base64.b64encode(mac).decode())
-    return {"webhook-id": message_id, "webhook-timestamp": str(timestamp), "webhook-signature": " ".join(signatures)}
-
-
-def _standard_key(secret: str) -> bytes:
-    """Standard Webhooks keys are the base64 after ``whsec_``; any other secret signs with its own bytes."""
-    if secret.startswith("whsec_"):
-        try:
-            return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-        except ValueError:
-            pass
-    return secret.encode()
 
 
 class WebhookDispatcher:
@@ -100,7 +65,7 @@ class WebhookDispatcher:
         self,
         store: RequestStore,
         transport: WebhookTransport,
-        signing_secrets: Callable[[], Sequence[str]],
+        signing_secrets: SigningSecretSource,
         formation: FormationConfig,
         *,
         resolver: Resolver = system_resolver,
@@ -198,7 +163,7 @@ class WebhookDispatcher:
             "webhook_updated_at": iso(self._clock()),
         }
         try:
-            self._store.set_fields(record.pk, {k: v for k, v in fields.items() if v is not None})
+            self._store.set_fields(record.request_key, {k: v for k, v in fields.items() if v is not None})
         except Exception:  # the delivery happened (or not) either way; the note is best effort
             logger.exception("could not record the webhook outcome of %s", record.request_id)
 

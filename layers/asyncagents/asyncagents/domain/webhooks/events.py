@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from asyncagents.domain.records import Status
+from asyncagents.domain.statuses import Status
 from asyncagents.domain.webhooks.delivery import WebhookMessage
 from asyncagents.domain.webhooks.payload import WEBHOOK_STATUSES, current_question_of, delivery_id
 
 
 def webhook_message_for(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None) -> WebhookMessage | None:
-    """The webhook event a change stands for, if any (images are plain dicts, already deserialised)."""
-    if not new_image or new_image.get("sk") != "REQUEST" or not new_image.get("webhook_url"):
+    """The webhook event a change to a request record stands for, if any. The images are the record's
+    attributes before and after (plain values, with ``request_key``; see ``data.request_records``)."""
+    if not new_image or not new_image.get("webhook_url"):
         return None
     new_status = new_image.get("status")
     try:
@@ -38,10 +39,10 @@ def webhook_message_for(old_image: dict[str, Any] | None, new_image: dict[str, A
         event_time = asked[1]
     elif new_status == (old_image or {}).get("status"):
         return None
-    pk = str(new_image["pk"])
+    key = str(new_image["request_key"])
     return WebhookMessage(
-        request_key=pk,
+        request_key=key,
         status=status.value,
-        delivery_id=delivery_id(pk, status.value, event_time),
+        delivery_id=delivery_id(key, status.value, event_time),
         event_time=event_time,
     )

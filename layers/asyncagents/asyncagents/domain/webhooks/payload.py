@@ -9,15 +9,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from asyncagents.domain.records import Question, RequestRecord, Status, oldest_waited_on, parse_iso
+from asyncagents.domain.questions import Question, oldest_waited_on
+from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.statuses import Status
+from asyncagents.domain.times import parse_iso
 
 # The statuses a webhook is sent for.
 WEBHOOK_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.AWAITING_CLARIFICATION})
 
 
-def delivery_id(request_pk: str, status: str, event_time: str) -> str:
+def delivery_id(request_key: str, status: str, event_time: str) -> str:
     """Stable per event: the same on every retry and if the event is enqueued twice."""
-    return "whd_" + hashlib.sha256(f"{request_pk}|{status}|{event_time}".encode()).hexdigest()[:32]
+    return "whd_" + hashlib.sha256(f"{request_key}|{status}|{event_time}".encode()).hexdigest()[:32]
 
 
 def current_question_of(questions: Any) -> tuple[str, str] | None:

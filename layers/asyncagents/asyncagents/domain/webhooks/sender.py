@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Protocol
 
 from pydantic import ValidationError
 
+from asyncagents.domain.ports import WebhookQueue
 from asyncagents.domain.webhooks.delivery import Outcome, WebhookDispatcher, WebhookMessage, dead_letter_body
 
 logger = logging.getLogger(__name__)
@@ -17,17 +17,11 @@ class RetryLater(Exception):
     """Raised for a message that will be retried: the batch reports it as failed, so SQS keeps it."""
 
 
-class QueuePort(Protocol):
-    def delay(self, receipt_handle: str, seconds: int) -> None: ...
-
-    def dead_letter(self, body: str, *, reason: str) -> None: ...
-
-
 class WebhookSender:
     def __init__(
         self,
         dispatcher: WebhookDispatcher,
-        queue: QueuePort,
+        queue: WebhookQueue,
         *,
         on_outcome: Callable[[Outcome, int], None] = lambda outcome, attempt: None,
     ) -> None:

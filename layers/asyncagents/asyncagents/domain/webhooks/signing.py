@@ -7,6 +7,7 @@ last: receivers that have not switched yet keep working with either helper.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -19,8 +20,31 @@ from pydantic import BaseModel, ConfigDict, Field
 SIGNATURE_HEADER = "X-Muxi-Signature"
 
 
+def _hmac_sha256(key: bytes, message: bytes) -> bytes:
+    """The one MAC both signature schemes use."""
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
 def _mac(secret: str, timestamp: int, body: bytes) -> str:
-    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return _hmac_sha256(secret.encode(), f"{timestamp}.".encode() + body).hex()
+
+
+def standard_webhook_headers(body: bytes, message_id: str, timestamp: int, secrets: Sequence[str]) -> dict[str, str]:
+    """Standard Webhooks headers (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``): one ``v1,``
+    signature of ``"{id}.{timestamp}.{body}"`` per secret."""
+    message = f"{message_id}.{timestamp}.".encode() + body
+    signatures = " ".join("v1," + base64.b64encode(_hmac_sha256(_standard_key(s), message)).decode() for s in secrets)
+    return {"webhook-id": message_id, "webhook-timestamp": str(timestamp), "webhook-signature": signatures}
+
+
+def _standard_key(secret: str) -> bytes:
+    """Standard Webhooks keys are the base64 after ``whsec_``; any other secret signs with its own bytes."""
+    if secret.startswith("whsec_"):
+        try:
+            return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except ValueError:
+            pass
+    return secret.encode()
 
 
 def sign(body: bytes, secrets: Sequence[str], *, timestamp: int | None = None) -> str:

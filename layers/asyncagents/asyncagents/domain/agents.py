@@ -1,4 +1,4 @@
-"""The provider interface the workflow steps call.
+"""The agent contract: what the workflow asks a provider for, and what it gets back.
 
 A provider plans a request into steps, runs one step, and composes the final answer. Each call
 reports its token usage. Failures are ``TransientProviderError`` (throttling, 5xx, timeouts: the
@@ -12,11 +12,10 @@ work (``clarification_question``); the workflow waits for the answer and calls t
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from pydantic import BaseModel, Field
 
-from asyncagents.domain.records import PlannedStep, Usage
+from asyncagents.domain.plans import PlannedStep
+from asyncagents.domain.records import Usage
 
 
 class QuestionAndAnswer(BaseModel):
@@ -65,22 +64,3 @@ class Answer(BaseModel):
     text: str
     artifacts: list[Artifact] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
-
-
-class AgentProvider(Protocol):
-    name: str
-
-    def plan(
-        self,
-        message: str,
-        *,
-        max_steps: int,
-        clarifications: list[QuestionAndAnswer] | None = None,
-        may_ask: bool = False,
-    ) -> Plan: ...
-
-    def run_step(self, step: PlannedStep, context: StepContext) -> StepOutput: ...
-
-    def finish(
-        self, message: str, outputs: list[StepOutput], clarifications: list[QuestionAndAnswer] | None = None
-    ) -> Answer: ...

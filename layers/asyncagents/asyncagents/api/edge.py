@@ -1,0 +1,109 @@
+"""What the API does before routing, the way API Gateway and an authorizer would: bodies are JSON whatever
+the Content-Type says (the seeds' ``curl -d`` sends a form type), at most 256 KiB, UTF-8; and the caller's
+key is checked before the body is validated, so an unauthenticated call learns nothing but 401.
+
+The key the gate accepted travels in the event, where an API Gateway authorizer puts its context
+(``requestContext.authorizer.lambda``); routes read it from there.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Callable
+from typing import Any, Literal
+
+from asyncagents.api.errors import PayloadTooLarge, error_body, status_of
+from asyncagents.domain.auth import ApiKey, KeyService
+from asyncagents.domain.errors import AsyncAgentsError, BadRequest
+
+MAX_BODY_BYTES = 256 * 1024
+
+KeyKind = Literal["client", "admin"]
+KEY_HEADERS: dict[KeyKind, str] = {"client": "X-Muxi-Client-Key", "admin": "X-Muxi-Admin-Key"}
+
+
+class KeyPolicy:
+    """Which key each route needs: filled in as routes are declared (``needs``), read by the gate."""
+
+    def __init__(self) -> None:
+        self._rules: list[tuple[str, re.Pattern[str], KeyKind]] = []
+
+    def needs(self, method: str, path: str, kind: KeyKind) -> None:
+        # Powertools' path syntax: <name> is one segment.
+        segments = ["[^/]+" if s.startswith("<") and s.endswith(">") else re.escape(s) for s in path.split("/")]
+        pattern = re.compile("^" + "/".join(segments) + "/?$")
+        self._rules.append((method.upper(), pattern, kind))
+
+    def kind_for(self, method: str, path: str) -> KeyKind | None:
+        """The key the route needs; ``None`` for open routes and for paths no route serves (404)."""
+        for rule_method, pattern, kind in self._rules:
+            if rule_method == method.upper() and pattern.match(path):
+                return kind
+        return None
+
+
+def header(event: dict[str, Any], name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == wanted:
+            return str(value)
+    return None
+
+
+def authenticated_key(event: dict[str, Any]) -> ApiKey:
+    """The key the gate accepted for this event (routes that need one always have it)."""
+    found = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda") or {}
+    return ApiKey(key_id=str(found["key_id"]), kind=str(found["kind"]))
+
+
+def admit(event: dict[str, Any], policy: KeyPolicy, keys: Callable[[], KeyService]) -> dict[str, Any] | None:
+    """Prepare ``event`` for routing, or answer it: ``None`` when it may go on (the event then says JSON and
+    carries the accepted key), else the API Gateway response for the error."""
+    try:
+        _check_body(event)
+        http = (event.get("requestContext") or {}).get("http") or {}
+        kind = policy.kind_for(str(http.get("method", "")), str(event.get("rawPath") or http.get("path") or ""))
+        if kind is not None:
+            key = keys().authenticate(header(event, KEY_HEADERS[kind]), kind=kind)
+            context = event.setdefault("requestContext", {})
+            context["authorizer"] = {"lambda": {"key_id": key.key_id, "kind": key.kind}}
+    except AsyncAgentsError as error:
+        return proxy_error(error)
+    return None
+
+
+def _check_body(event: dict[str, Any]) -> None:
+    body = event.get("body")
+    if not body:
+        return
+    raw = body.encode() if isinstance(body, str) else bytes(body)
+    if event.get("isBase64Encoded"):
+        try:
+            raw = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest("body: not valid base64", details={"field": "body"}) from None
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body larger than {MAX_BODY_BYTES} bytes", details={"limit_bytes": MAX_BODY_BYTES})
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("body: must be UTF-8 encoded JSON", details={"field": "body"}) from None
+    # Routing sees the body as the JSON text it is.
+    event["body"] = text
+    event["isBase64Encoded"] = False
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    event["headers"] = {**headers, "content-type": "application/json"}
+
+
+def proxy_error(error: AsyncAgentsError) -> dict[str, Any]:
+    """An error answered before routing, as an API Gateway (payload v2) response."""
+    details = {k: v for k, v in error.details.items() if k != "current"}
+    return {
+        "statusCode": status_of(error),
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(error_body(error.code, error.message, details)),
+        "isBase64Encoded": False,
+    }

@@ -1,0 +1,66 @@
+"""API keys in the requests table: only SHA-256 digests of the secrets are stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from asyncagents.data.dynamo import error_code, from_item, to_item
+from asyncagents.data.table_keys import api_key_id_key, api_key_key
+from asyncagents.domain.errors import Conflict
+
+
+def _plain(key: dict[str, Any]) -> dict[str, str]:
+    return {name: value["S"] for name, value in key.items()}
+
+
+class ApiKeys:
+    """Creates, reads and revokes key items. ``client`` is a boto3 DynamoDB client."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def put_key(self, *, secret_hash: str, key_id: str, kind: str, label: str, created_at: str) -> None:
+        """The key, and a pointer from its id (to revoke it by id), written together or not at all."""
+        attributes = {"key_id": key_id, "kind": kind, "label": label, "created_at": created_at}
+        by_secret = {**attributes, **_plain(api_key_key(secret_hash))}
+        by_id = {**attributes, **_plain(api_key_id_key(key_id)), "secret_hash": secret_hash}
+        puts = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": to_item(item),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for item in (by_secret, by_id)
+        ]
+        try:
+            self._client.transact_write_items(TransactItems=puts)
+        except ClientError as error:
+            if error_code(error) == "TransactionCanceledException":
+                raise Conflict(f"key {key_id} already exists") from None
+            raise
+
+    def get_key(self, secret_hash: str) -> dict[str, Any] | None:
+        response = self._client.get_item(TableName=self._table, Key=api_key_key(secret_hash))
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def revoke_key(self, key_id: str, *, revoked_at: str) -> bool:
+        """Mark a key revoked by its id. Returns False when no such key exists."""
+        response = self._client.get_item(TableName=self._table, Key=api_key_id_key(key_id), ConsistentRead=True)
+        pointer = response.get("Item")
+        if not pointer:
+            return False
+        secret_hash = from_item(pointer)["secret_hash"]
+        for key in (api_key_key(secret_hash), api_key_id_key(key_id)):
+            self._client.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="SET revoked_at = :at",
+                ExpressionAttributeValues={":at": {"S": revoked_at}},
+            )
+        return True

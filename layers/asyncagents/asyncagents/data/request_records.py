@@ -1,0 +1,313 @@
+"""Request records in the requests table: create, read, list, and every conditional status write.
+
+Every status write is conditional on the current status; a lost condition raises ``StaleWrite`` carrying the
+record as it is now, read by the same call. A step's start and its counting as done are writes to the request
+record too (its output lives in ``StepCheckpoints``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from asyncagents.data.dynamo import conditional_write, from_item, serialize, to_item, update_arguments
+from asyncagents.data.table_keys import (
+    OWNER_INDEX,
+    REQUEST_PK_PATTERN,
+    REQUEST_SK,
+    owner_of,
+    request_item_key,
+    request_key_of,
+    request_pk,
+)
+from asyncagents.domain.errors import InvalidCursor, StaleWrite
+from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.statuses import WORKING, Status
+from asyncagents.domain.times import parse_iso
+
+_LIST_PAGE_ITEMS = 100
+_MAX_LIST_QUERIES = 5
+_WORKING_VALUES = {f":working{i}": serialize(status.value) for i, status in enumerate(sorted(WORKING))}
+_WORKING_CONDITION = f"#status IN ({', '.join(_WORKING_VALUES)}) AND execution_name = :generation"
+
+
+def record_of(item: dict[str, Any]) -> RequestRecord:
+    """A request record from a table item (the low-level ``{"S": ...}`` form)."""
+    return record_from_image(from_item(item))
+
+
+def record_from_image(fields: dict[str, Any]) -> RequestRecord:
+    """A request record from a deserialised item (a stream image, or ``from_item``'s result)."""
+    return RequestRecord.model_validate({**fields, "request_key": request_key_of(str(fields["pk"]))})
+
+
+def request_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stream image (deserialised) in the domain's words: ``request_key`` instead of the table's keys;
+    ``None`` for anything that is not a request record (step checkpoints, keys, history)."""
+    if not image or image.get("sk") != REQUEST_SK or "pk" not in image:
+        return None
+    fields = {name: value for name, value in image.items() if name not in {"pk", "sk", "owner"}}
+    return {**fields, "request_key": request_key_of(str(image["pk"]))}
+
+
+class InvalidCursorError(InvalidCursor):
+    def __init__(self) -> None:
+        super().__init__("cursor: not a cursor this API returned", details={"field": "cursor"})
+
+
+def _encode_cursor(last_key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(last_key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, owner: str) -> dict[str, Any]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidCursorError() from None
+    if not _valid_cursor_key(key, owner):
+        raise InvalidCursorError()
+    return dict(key)
+
+
+def _valid_cursor_key(key: Any, owner: str) -> bool:
+    if not isinstance(key, dict) or set(key) != {"pk", "sk", "owner", "created_at"}:
+        return False
+    if not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()):
+        return False
+    try:
+        parse_iso(key["created_at"]["S"])
+    except ValueError:
+        return False
+    return (
+        key["owner"]["S"] == owner
+        and key["sk"]["S"] == REQUEST_SK
+        and REQUEST_PK_PATTERN.fullmatch(key["pk"]["S"]) is not None
+    )
+
+
+class RequestRecords:
+    """Access to request records. ``client`` is a boto3 DynamoDB client."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def create(self, fields: dict[str, Any], *, now_epoch: float) -> RequestRecord | None:
+        """Write a new request unless a live one has the same key.
+
+        Returns ``None`` when written, or the existing record (read by the same call) when the key is
+        taken. A record past its retention may be replaced: its result is no longer readable anyway.
+        """
+        item = {
+            **{name: value for name, value in fields.items() if name != "request_key"},
+            "pk": request_pk(fields["request_key"]),
+            "sk": REQUEST_SK,
+            "owner": owner_of(fields["key_id"], fields["user_id"]),
+        }
+        try:
+            with conditional_write("the request id is taken", record_of):
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=to_item(item),
+                    ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now",
+                    ExpressionAttributeValues={":now": serialize(now_epoch)},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except StaleWrite as taken:
+            existing: RequestRecord | None = taken.details.get("current")
+            if existing is None:
+                raise
+            return existing
+        return None
+
+    def get(self, request_key: str) -> RequestRecord | None:
+        response = self._client.get_item(TableName=self._table, Key=request_item_key(request_key), ConsistentRead=True)
+        item = response.get("Item")
+        return record_of(item) if item else None
+
+    def transition(
+        self,
+        request_key: str,
+        *,
+        to: Status,
+        allowed_from: Iterable[Status],
+        set_fields: dict[str, Any] | None = None,
+        remove_fields: Iterable[str] = (),
+        generation: str | None = None,
+        expected: dict[str, Any] | None = None,
+        increments: dict[str, int] | None = None,
+    ) -> RequestRecord:
+        """Move a request to ``to`` if its current status is one of ``allowed_from`` (and, for workflow
+        writers, if it is still the ``generation`` they work for, and its ``expected`` attributes still
+        have those values, a missing one counting as 0); ``increments`` are added atomically. Returns the
+        new record."""
+        sources = sorted(status.value for status in allowed_from)
+        values: dict[str, Any] = {f":from{i}": serialize(value) for i, value in enumerate(sources)}
+        condition = f"#status IN ({', '.join(values)})"
+        if generation is not None:
+            condition += " AND execution_name = :generation"
+            values[":generation"] = serialize(generation)
+        names: dict[str, str] = {}
+        for i, (name, value) in enumerate((expected or {}).items()):
+            names[f"#e{i}"] = name
+            values[f":e{i}"] = serialize(value)
+            if value == 0 and not isinstance(value, bool):
+                # A counter that was never written is 0 (items older than the counter lack it).
+                condition += f" AND (attribute_not_exists(#e{i}) OR #e{i} = :e{i})"
+            else:
+                condition += f" AND #e{i} = :e{i}"
+        return self._update(
+            request_key,
+            set_fields={**(set_fields or {}), "status": to.value},
+            remove_fields=remove_fields,
+            condition=condition,
+            names=names,
+            values=values,
+            increments=increments,
+        )
+
+    def set_fields(self, request_key: str, fields: dict[str, Any], *, only_in: Iterable[Status] = ()) -> RequestRecord:
+        """Update descriptive attributes of an existing request (never its status), optionally only
+        while it is in one of the statuses ``only_in``. Returns the updated record."""
+        statuses = sorted(status.value for status in only_in)
+        values: dict[str, Any] = {f":in{i}": serialize(value) for i, value in enumerate(statuses)}
+        condition = f"#status IN ({', '.join(values)})" if values else "attribute_exists(pk)"
+        return self._update(request_key, set_fields=fields, condition=condition, values=values)
+
+    def start_step(self, request_key: str, index: int, *, generation: str, title: str, message: str) -> RequestRecord:
+        """Mark step ``index`` as running and count the attempt, while the request is processing (or
+        waiting for an answer to another step's question) and the step has not finished. Raises
+        ``StaleWrite`` (carrying the current record) otherwise."""
+        return self._update(
+            request_key,
+            set_fields={"current_step": title, "status_message": message},
+            extra_adds=["#attempts.#step :one"],
+            condition=f"{_WORKING_CONDITION} AND NOT contains(#done, :index)",
+            names={"#attempts": "step_attempts", "#step": str(index), "#done": "done_steps"},
+            values={
+                **_WORKING_VALUES,
+                ":one": serialize(1),
+                ":index": serialize(index),
+                ":generation": serialize(generation),
+            },
+            stale_message="the step cannot start",
+        )
+
+    def count_step_done(
+        self, request_key: str, index: int, *, generation: str, message: str, tokens: int, calls: int
+    ) -> None:
+        """Count step ``index`` done (and its ``calls`` model calls and tokens) while the request is still
+        working for ``generation``, the step is not counted yet, and it has no open question (a step that
+        asked the user is done only when it runs again with the answer: an earlier attempt of it that
+        outlived its timeout cannot finish it meanwhile)."""
+        self._update(
+            request_key,
+            set_fields={"status_message": message},
+            increments={"completed_steps": 1, "model_calls": calls, "tokens_used": tokens},
+            extra_adds=["#done :index_set"],
+            condition=(
+                f"{_WORKING_CONDITION} AND NOT contains(#done, :index) AND attribute_not_exists(#questions.#step)"
+            ),
+            names={"#done": "done_steps", "#questions": "questions", "#step": str(index)},
+            values={
+                **_WORKING_VALUES,
+                ":index_set": {"NS": [str(index)]},
+                ":index": serialize(index),
+                ":generation": serialize(generation),
+            },
+            stale_message="the step's result was not counted: the request moved on",
+        )
+
+    def _update(
+        self,
+        request_key: str,
+        *,
+        set_fields: dict[str, Any],
+        condition: str,
+        values: dict[str, Any],
+        remove_fields: Iterable[str] = (),
+        names: dict[str, str] | None = None,
+        increments: dict[str, int] | None = None,
+        extra_adds: Sequence[str] = (),
+        stale_message: str = "the request changed before this write",
+    ) -> RequestRecord:
+        names = {**(names or {}), **({"#status": "status"} if "#status" in condition else {})}
+        arguments = update_arguments(
+            set_fields=set_fields,
+            remove_fields=remove_fields,
+            increments=increments,
+            extra_adds=extra_adds,
+            names=names,
+            values=values,
+        )
+        with conditional_write(stale_message, record_of):
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=request_item_key(request_key),
+                ConditionExpression=condition,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **arguments,
+            )
+        return record_of(response["Attributes"])
+
+    def list_for_owner(
+        self, key_id: str, user_id: str, *, limit: int, cursor: str | None, status: Status | None, now_epoch: float
+    ) -> tuple[list[RequestRecord], str | None]:
+        """The owner's requests, newest first. Expired records and other statuses are filtered out.
+
+        DynamoDB applies ``Limit`` before the filter, so this reads index pages until the page is full,
+        the index is exhausted, or a few pages were read; the cursor resumes just after what was read.
+        """
+        owner = owner_of(key_id, user_id)
+        names = {"#owner": "owner", "#expires": "expires_at"}
+        values: dict[str, Any] = {":owner": serialize(owner), ":now": serialize(now_epoch)}
+        filters = ["(attribute_not_exists(#expires) OR #expires > :now)"]
+        if status is not None:
+            names["#status"] = "status"
+            values[":status"] = serialize(status.value)
+            filters.append("#status = :status")
+        start_key = _decode_cursor(cursor, owner) if cursor else None
+        records: list[RequestRecord] = []
+        next_key: dict[str, Any] | None = None
+        # Read whole index pages (filtered items cost a page, not a round trip each), at most a few per
+        # call so a partition full of expired items cannot stall the API; the cursor then resumes there.
+        for _ in range(_MAX_LIST_QUERIES):
+            arguments: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": OWNER_INDEX,
+                "KeyConditionExpression": "#owner = :owner",
+                "FilterExpression": " AND ".join(filters),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+                "ScanIndexForward": False,
+                "Limit": _LIST_PAGE_ITEMS,
+            }
+            if start_key:
+                arguments["ExclusiveStartKey"] = start_key
+            response = self._client.query(**arguments)
+            items = response.get("Items", [])
+            for position, item in enumerate(items):
+                records.append(record_of(item))
+                if len(records) == limit:
+                    more = position < len(items) - 1 or "LastEvaluatedKey" in response
+                    return records, _cursor_after(records[-1], owner) if more else None
+            start_key = response.get("LastEvaluatedKey")
+            if not start_key:
+                return records, None
+            next_key = start_key
+        return records, _encode_cursor(next_key) if next_key else None
+
+
+def _cursor_after(record: RequestRecord, owner: str) -> str:
+    return _encode_cursor(
+        {
+            "pk": {"S": request_pk(record.request_key)},
+            "sk": {"S": REQUEST_SK},
+            "owner": {"S": owner},
+            "created_at": {"S": record.created_at},
+        }
+    )

@@ -1,0 +1,60 @@
+"""Key formats of the requests table, known to the data package alone (the domain speaks of request keys,
+key ids and formation ids; never of ``pk``/``sk``).
+
+- request record: ``pk=REQ#<request key>``, ``sk=REQUEST``; ``owner`` + ``created_at`` feed the ``ByOwner``
+  index (``owner=OWNER#<hash of key id and user id>``);
+- step checkpoint: ``pk=REQ#<request key>``, ``sk=STEP#<lineage>#0003`` (the output of one finished step);
+- duration history: ``pk=HIST#<formation>#<kind>``, ``sk=HIST``;
+- API key: ``pk=KEY#<sha256 of the secret>``, ``sk=KEY``, and ``pk=KEYID#<key id>``, ``sk=KEY`` pointing back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+REQUEST_SK = "REQUEST"
+OWNER_INDEX = "ByOwner"
+_REQUEST_PREFIX = "REQ#"
+REQUEST_PK_PATTERN = re.compile(r"REQ#[0-9a-f]{32}")
+
+
+def request_item_key(request_key: str) -> dict[str, Any]:
+    return {"pk": {"S": request_pk(request_key)}, "sk": {"S": REQUEST_SK}}
+
+
+def request_pk(request_key: str) -> str:
+    return _REQUEST_PREFIX + request_key
+
+
+def request_key_of(pk: str) -> str:
+    return pk.removeprefix(_REQUEST_PREFIX)
+
+
+def owner_of(key_id: str, user_id: str) -> str:
+    """Requests are scoped by API key and end user; the pair becomes one opaque partition value."""
+    return "OWNER#" + hashlib.sha256(json.dumps([key_id, user_id]).encode()).hexdigest()[:32]
+
+
+def step_sk(lineage: str, index: int) -> str:
+    """Step checkpoints belong to one lineage of a request (its first execution and its redrives), so a
+    request id reused after its retention never sees the old request's steps."""
+    return f"{step_prefix(lineage)}{index:04d}"
+
+
+def step_prefix(lineage: str) -> str:
+    return f"STEP#{lineage}#"
+
+
+def history_key(formation_id: str, kind: str) -> dict[str, Any]:
+    return {"pk": {"S": f"HIST#{formation_id}#{kind}"}, "sk": {"S": "HIST"}}
+
+
+def api_key_key(secret_hash: str) -> dict[str, Any]:
+    return {"pk": {"S": f"KEY#{secret_hash}"}, "sk": {"S": "KEY"}}
+
+
+def api_key_id_key(key_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"KEYID#{key_id}"}, "sk": {"S": "KEY"}}

@@ -1,0 +1,143 @@
+"""Reading, listing, cancelling and redriving a caller's requests."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from datetime import datetime
+
+from asyncagents.domain.auth import Principal
+from asyncagents.domain.errors import Conflict, NotFound, StaleWrite
+from asyncagents.domain.lifecycle import Endings
+from asyncagents.domain.ports import RequestStore, WorkflowEngine
+from asyncagents.domain.records import RequestRecord, request_key
+from asyncagents.domain.statuses import Status
+
+logger = logging.getLogger(__name__)
+
+# The request ids clients may choose (and the ones we generate): safe in paths and logs.
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
+
+
+def execution_name_for(record_key: str, now: datetime, *, redrive: int = 0) -> str:
+    """A new execution's name: derived from the request and the moment, so a retried start cannot start
+    two, and a redrive never reuses an earlier execution's name (StartExecution would answer with that one)."""
+    name = f"{record_key}-{int(now.timestamp() * 1000)}"
+    return f"{name}-r{redrive}" if redrive else name
+
+
+class Lookup:
+    """The caller's requests: unknown, expired and other users' requests are all ``NotFound``."""
+
+    def __init__(self, store: RequestStore, clock: Callable[[], datetime]) -> None:
+        self._store = store
+        self._clock = clock
+
+    def get(self, principal: Principal, request_id: str) -> RequestRecord:
+        record = self._store.get(self.key(principal, request_id))
+        if record is None or record.is_expired(self._clock()):
+            raise NotFound(f"request {request_id} not found")
+        return record
+
+    def list(
+        self, principal: Principal, *, limit: int, cursor: str | None, status: Status | None
+    ) -> tuple[list[RequestRecord], str | None]:
+        return self._store.list_for_owner(
+            principal.key_id,
+            principal.user_id,
+            limit=limit,
+            cursor=cursor,
+            status=status,
+            now_epoch=self._clock().timestamp(),
+        )
+
+    @staticmethod
+    def key(principal: Principal, request_id: str) -> str:
+        if not _REQUEST_ID.match(request_id):
+            raise NotFound(f"request {request_id} not found")
+        return request_key(principal.key_id, principal.user_id, request_id)
+
+
+class Operations:
+    """Cancel (a client's call) and redrive (an operator's)."""
+
+    def __init__(
+        self,
+        store: RequestStore,
+        engine: WorkflowEngine,
+        lookup: Lookup,
+        endings: Endings,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._store = store
+        self._engine = engine
+        self._lookup = lookup
+        self._endings = endings
+        self._clock = clock
+
+    def cancel(self, principal: Principal, request_id: str) -> tuple[RequestRecord, bool]:
+        """Mark the request cancelled and stop its execution. Returns the record and whether it was
+        already cancelled. A completed or failed request is a ``Conflict`` naming its status."""
+        try:
+            current = self._lookup.get(principal, request_id)
+            record = self._endings.end(current, Status.CANCELLED, {"status_message": "Request cancelled by user"})
+        except StaleWrite as stale:
+            latest: RequestRecord | None = stale.details.get("current")
+            if latest is None or latest.is_expired(self._clock()):
+                raise NotFound(f"request {request_id} not found") from None
+            if latest.status is Status.CANCELLED:
+                return latest, True
+            raise Conflict(
+                f"request {request_id} is already {latest.status.value} and cannot be cancelled",
+                details={"request_id": request_id, "status": latest.status.value},
+            ) from None
+        try:
+            self._engine.stop(record.execution_name, cause="Request cancelled by user")
+        except Exception:  # the workers' checkpoints stop the work anyway; the cancel itself stands
+            logger.exception("could not stop execution %s", record.execution_name)
+        # StopExecution ends waits on task tokens on AWS; ending them explicitly as well costs little and
+        # covers engines that do not (moto), so a cancelled request never leaves a wait behind.
+        for question in record.questions.values():
+            if question.token:
+                try:
+                    self._engine.fail_task(question.token, error="RequestCancelled", cause="Request cancelled by user")
+                except Exception:
+                    logger.exception("could not end the wait for question %s", question.id)
+        return record, False
+
+    def redrive(self, principal: Principal, request_id: str) -> RequestRecord:
+        """Resume a failed request in a new execution of the same lineage: finished steps are skipped
+        (their checkpoints are kept), the failed step and those after it run again.
+
+        The one way a terminal status is ever left, and only by an operator: ``failed`` goes back to
+        ``processing``, the error is kept as ``redriven_error``, ``redrive_count`` grows.
+        """
+        record = self._lookup.get(principal, request_id)
+        if record.status is not Status.FAILED:
+            raise Conflict(
+                f"request {request_id} is {record.status.value}; only failed requests can be redriven",
+                details={"request_id": request_id, "status": record.status.value},
+            )
+        attempt = record.redrive_count + 1
+        execution_name = execution_name_for(record.request_key, self._clock(), redrive=attempt)
+        resumed = self._store.transition(
+            record.request_key,
+            to=Status.PROCESSING,
+            allowed_from={Status.FAILED},
+            set_fields={
+                "execution_name": execution_name,
+                "lineage": record.checkpoint_lineage,
+                "redrive_count": attempt,
+                "redriven_error": record.error.model_dump() if record.error else None,
+                "status_message": f"Redriven: resuming after {record.completed_steps} finished step(s)",
+                # Questions left open by the failed execution are asked again by the new one.
+                "questions": {},
+                "questions_version": record.questions_version + 1,
+            },
+            remove_fields=("error", "ended_at", "duration_ms", "expires_at", "ttl", "current_step", "awaiting_since"),
+            generation=record.execution_name,
+        )
+        self._engine.start(execution_name, {"request_key": record.request_key})
+        return resumed

@@ -1,0 +1,214 @@
+"""Accepting a request: decide sync or async, record it (a conditional put), start its workflow, and for a
+sync request wait a while for its answer."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from asyncagents.config import AsyncMode, FormationConfig
+from asyncagents.domain.auth import Principal
+from asyncagents.domain.destinations import DestinationPolicy, Resolver, check_destination
+from asyncagents.domain.errors import Conflict, StaleWrite
+from asyncagents.domain.estimator import Estimate, Estimator
+from asyncagents.domain.lifecycle import Endings
+from asyncagents.domain.ports import RequestStore, WorkflowEngine
+from asyncagents.domain.records import RequestRecord, fingerprint_of, request_key
+from asyncagents.domain.requests.operations import execution_name_for
+from asyncagents.domain.statuses import Status, sources_of
+from asyncagents.domain.times import iso
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    """What a client asks for (``POST /v1/chat``, already validated at the edge). ``async_`` forces the
+    mode when set; ``request_id`` is the client's own id for the request."""
+
+    message: str
+    async_: bool | None = None
+    threshold_seconds: float | None = None
+    webhook_url: str | None = None
+    request_id: str | None = None
+    session_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The outcome of a submission: the record, and whether the answer is the finished request."""
+
+    record: RequestRecord
+    finished: bool
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+def idempotency_request_id(idempotency_key: str) -> str:
+    """The request id an idempotency key stands for: stable, and not the key itself."""
+    return "req_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
+
+
+def decide_mode(new: NewRequest, formation: FormationConfig, estimate: Estimate) -> tuple[str, str]:
+    """Sync or async, and why: ``forced`` (the request's ``async``), ``formation`` (mode sync/async),
+    ``webhook`` (a webhook URL in auto mode) or ``estimate`` (auto mode: estimate against the threshold)."""
+    if new.async_ is not None:
+        return ("async" if new.async_ else "sync"), "forced"
+    settings = formation.async_
+    if settings.mode is AsyncMode.SYNC:
+        return "sync", "formation"
+    if settings.mode is AsyncMode.ASYNC:
+        return "async", "formation"
+    if new.webhook_url or settings.webhook_url:
+        return "async", "webhook"
+    threshold = new.threshold_seconds or settings.threshold_seconds
+    return ("async" if estimate.seconds >= threshold else "sync"), "estimate"
+
+
+class Submissions:
+    """Accepts requests. Storage, the engine, the estimator, clocks and DNS are injected."""
+
+    def __init__(
+        self,
+        store: RequestStore,
+        engine: WorkflowEngine,
+        formation: FormationConfig,
+        endings: Endings,
+        estimator: Estimator,
+        *,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], None],
+        monotonic: Callable[[], float],
+        resolver: Resolver,
+    ) -> None:
+        self._store = store
+        self._engine = engine
+        self._formation = formation
+        self._endings = endings
+        self._estimator = estimator
+        self._clock = clock
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._resolver = resolver
+        self._destination_policy = DestinationPolicy(**formation.async_.webhook_security.model_dump())
+
+    def submit(self, principal: Principal, new: NewRequest, *, idempotency_key: str | None = None) -> Submission:
+        """Record the request (conditional put), start its workflow, and for sync requests wait a while.
+
+        A ``request_id`` the same user already used returns that request when the body is the same
+        (re-starting its workflow if the first accept never got that far) and is a conflict otherwise.
+        Without a ``request_id``, an idempotency key (``X-Muxi-Idempotency-Key``) names the request the
+        same way, so a client retrying a POST gets the request it already made.
+        """
+        if new.webhook_url:
+            check_destination(new.webhook_url, self._destination_policy, resolver=self._resolver)
+        request_id = new.request_id or (
+            idempotency_request_id(idempotency_key) if idempotency_key else new_request_id()
+        )
+        key = request_key(principal.key_id, principal.user_id, request_id)
+        estimate = self._estimator.estimate(self._formation.formation_id, new.message)
+        mode, reason = decide_mode(new, self._formation, estimate)
+        fingerprint = fingerprint_of(
+            {
+                "message": new.message,
+                "session_id": new.session_id,
+                "webhook_url": new.webhook_url,
+                "async": new.async_,
+                "threshold_seconds": new.threshold_seconds,
+            }
+        )
+        now = self._clock()
+        # Derived from the record key and its creation: a retried accept reuses the stored name.
+        execution_name = execution_name_for(key, now)
+        fields = {
+            "request_key": key,
+            "request_id": request_id,
+            "key_id": principal.key_id,
+            "user_id": principal.user_id,
+            "status": Status.PENDING.value,
+            "prompt": new.message,
+            "fingerprint": fingerprint,
+            "session_id": new.session_id,
+            "webhook_url": new.webhook_url or self._formation.async_.webhook_url,
+            "formation_id": self._formation.formation_id,
+            "processing_mode": mode,
+            "mode_reason": reason,
+            "estimate": estimate.model_dump(),
+            "execution_name": execution_name,
+            "lineage": execution_name,
+            "created_at": iso(now),
+            "total_steps": 0,
+            "completed_steps": 0,
+            "status_message": "Request accepted",
+            "questions": {},
+            "questions_version": 0,
+        }
+        existing = self._store.create(fields, now_epoch=now.timestamp())
+        if existing is not None:
+            return self._resubmitted(existing, fingerprint)
+        record = RequestRecord.model_validate(fields)
+        self._start(record)
+        if mode == "sync":
+            return self._wait(record)
+        return Submission(record=record, finished=False)
+
+    def _start(self, record: RequestRecord) -> None:
+        try:
+            self._engine.start(record.execution_name, {"request_key": record.request_key})
+        except Exception:
+            # Never leave an accepted request pending with nothing behind it. (If the call failed after
+            # all but the execution started, its Plan wins the race below and the request goes on.)
+            logger.exception("could not start the workflow of %s", record.request_id)
+            error = {
+                "type": "internal_error",
+                "message": "the workflow could not be started; submit again with a new request_id",
+                "retryable": True,
+            }
+            try:
+                self._endings.end(
+                    record,
+                    Status.FAILED,
+                    {"error": error, "status_message": "Failed to start"},
+                    allowed_from={Status.PENDING},
+                )
+            except StaleWrite:
+                return  # the execution did start and picked the request up
+            raise
+
+    def _resubmitted(self, existing: RequestRecord, fingerprint: str) -> Submission:
+        if existing.fingerprint != fingerprint:
+            raise Conflict(
+                f"request_id {existing.request_id} was already used with a different body",
+                details={"field": "request_id", "request_id": existing.request_id},
+            )
+        if existing.status is Status.PENDING:
+            self._engine.start(existing.execution_name, {"request_key": existing.request_key})
+        return Submission(record=existing, finished=existing.status.is_terminal)
+
+    def _wait(self, record: RequestRecord) -> Submission:
+        """Poll the record until it is terminal or the sync wait ends; then fall back to the 202 answer."""
+        deadline = self._monotonic() + self._formation.async_.sync_wait_seconds
+        interval = 0.05
+        latest = record
+        while self._monotonic() < deadline:
+            self._sleep(min(interval, max(0.0, deadline - self._monotonic())))
+            interval = min(interval * 1.5, 1.0)
+            latest = self._store.get(record.request_key) or latest
+            if latest.status.is_terminal:
+                return Submission(record=latest, finished=True)
+        try:
+            fallen_back = self._store.set_fields(
+                record.request_key,
+                {"processing_mode": "async", "mode_reason": "fallback"},
+                only_in=sources_of(Status.COMPLETED) | {Status.PENDING},
+            )
+        except StaleWrite as stale:  # it finished just now: answer with the result after all
+            current = stale.details.get("current")
+            return Submission(record=current or latest, finished=current is not None)
+        return Submission(record=fallen_back, finished=False)

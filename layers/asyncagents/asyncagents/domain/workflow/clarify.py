@@ -1,0 +1,87 @@
+"""The workflow's side of a question to the user: start waiting on it (AwaitAnswer, with the task token),
+and decide what happens when no answer came in time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asyncagents.domain.errors import ClarificationAnswered, RequestEnded, StaleWrite
+from asyncagents.domain.questions import closing_fields, question_key, waiting_fields
+from asyncagents.domain.retry import until_written
+from asyncagents.domain.statuses import WORKING, Status
+from asyncagents.domain.workflow.context import WorkflowContext
+from asyncagents.domain.workflow.failures import fail
+
+
+class AnswerWaits:
+    def __init__(self, context: WorkflowContext) -> None:
+        self._context = context
+
+    def await_answer(
+        self, request_key: str, execution_name: str, step_index: int | None, task_token: str
+    ) -> dict[str, Any]:
+        """The workflow starts waiting for the answer to a question: keep its task token (server side
+        only) and show the request as awaiting_clarification. Raises ``ClarificationAnswered`` when the
+        question is already closed and ``RequestEnded`` when the request is over: both end the wait."""
+        context = self._context
+        key = question_key(step_index)
+
+        def keep_token() -> dict[str, Any]:
+            record = context.require(request_key)
+            if record.status not in WORKING or record.execution_name != execution_name:
+                raise RequestEnded(f"the request is {record.status.value}; no answer is awaited")
+            if key not in record.questions:
+                raise ClarificationAnswered("the question was already closed")
+            context.records.transition(
+                request_key,
+                to=Status.AWAITING_CLARIFICATION,
+                allowed_from=WORKING,
+                set_fields=waiting_fields(record, key, task_token, context.clock()),
+                generation=execution_name,
+                expected={"questions_version": record.questions_version},
+            )
+            return {"waiting": True}
+
+        return until_written(keep_token)
+
+    def answer_timed_out(self, request_key: str, execution_name: str, step_index: int | None) -> dict[str, Any]:
+        """No answer came in time. ``on_timeout: fail`` fails the request (``clarification_timeout``);
+        ``continue`` closes the question unanswered so the step runs on without it. Returns
+        ``{"continue": bool}``; an answer that won the race counts (continue)."""
+        context = self._context
+        key = question_key(step_index)
+        settings = context.formation.overlord.workflow.clarification
+
+        def close_unanswered() -> dict[str, Any]:
+            record = context.require(request_key)
+            if record.status not in WORKING or record.execution_name != execution_name:
+                return {"continue": False}
+            question = record.questions.get(key)
+            if question is None:
+                return {"continue": True}
+            status, fields, removals = closing_fields(record, key, answer=None, now=context.clock())
+            expected = {"questions_version": record.questions_version}
+            if settings.on_timeout == "fail":
+                failure = {
+                    "type": "clarification_timeout",
+                    "message": f"no answer within {settings.timeout_seconds}s to: {question.question}",
+                    "retryable": False,
+                }
+                # Conditional on the questions as read: an answer stored meanwhile wins (and is used).
+                extra = {k: v for k, v in fields.items() if k != "status_message"}
+                _, failed = fail(context, record, execution_name, failure, extra_fields=extra, expected=expected)
+                if not failed:
+                    raise StaleWrite("the request changed while the timeout was decided")
+                return {"continue": False}
+            context.records.transition(
+                request_key,
+                to=status,
+                allowed_from=WORKING,
+                set_fields=fields,
+                remove_fields=removals,
+                generation=execution_name,
+                expected=expected,
+            )
+            return {"continue": True}
+
+        return until_written(close_unanswered)

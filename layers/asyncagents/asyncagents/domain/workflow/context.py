@@ -1,0 +1,70 @@
+"""What every workflow task shares: its dependencies, the record it works on, and the checks before a call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from asyncagents.config import FormationConfig
+from asyncagents.domain.agents import QuestionAndAnswer
+from asyncagents.domain.errors import BudgetExceeded
+from asyncagents.domain.estimator import Estimator
+from asyncagents.domain.lifecycle import Endings
+from asyncagents.domain.ports import AgentProvider, ArtifactSink, RequestStore, StepStore
+from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.times import parse_iso, utc_now
+
+
+@dataclass
+class WorkflowContext:
+    """The dependencies of the workflow's tasks (storage, the provider, the formation, a clock)."""
+
+    records: RequestStore
+    checkpoints: StepStore
+    provider: AgentProvider
+    formation: FormationConfig
+    clock: Callable[[], datetime] = utc_now
+    estimator: Estimator | None = None
+    artifacts: ArtifactSink | None = None
+    endings: Endings = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.endings = Endings(
+            self.records, retention_seconds=self.formation.async_.result_retention_seconds, clock=self.clock
+        )
+
+    def require(self, request_key: str) -> RequestRecord:
+        record = self.records.get(request_key)
+        if record is None:
+            # The execution outlived its record (deleted by hand): nothing to do, nothing to resurrect.
+            raise LookupError(f"no request record {request_key}")
+        return record
+
+    def check_budget(self, record: RequestRecord) -> None:
+        """The checkpoint before a model call: stop the request if the next call would break a limit."""
+        budget = self.formation.overlord.workflow.budget
+        reasons = []
+        if budget.max_model_calls is not None and record.model_calls + 1 > budget.max_model_calls:
+            reasons.append(f"{record.model_calls} model calls made, the limit is {budget.max_model_calls}")
+        if budget.max_tokens is not None and record.tokens_used >= budget.max_tokens:
+            reasons.append(f"{record.tokens_used} tokens used, the limit is {budget.max_tokens}")
+        if budget.max_wall_seconds is not None:
+            # Time spent waiting for the user's answers is not the agent's.
+            now = self.clock()
+            waiting = (now - parse_iso(record.awaiting_since)).total_seconds() if record.awaiting_since else 0.0
+            elapsed = (now - parse_iso(record.created_at)).total_seconds() - record.waited_ms / 1000 - waiting
+            if elapsed > budget.max_wall_seconds:
+                reasons.append(f"{elapsed:.0f} s elapsed, the limit is {budget.max_wall_seconds:g} s")
+        if reasons:
+            raise BudgetExceeded("budget exceeded: " + "; ".join(reasons))
+
+
+def answers_for(record: RequestRecord, step_index: int | None = None) -> list[QuestionAndAnswer]:
+    """The questions (and answers) the planner, Finish, or step ``step_index`` sees: the planner's concern
+    the whole request, a step's only that step."""
+    return [
+        QuestionAndAnswer(question=c.question, answer=c.answer, step_index=c.step_index)
+        for c in record.clarifications
+        if c.step_index is None or (step_index is not None and c.step_index == step_index)
+    ]

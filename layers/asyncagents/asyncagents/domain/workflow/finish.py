@@ -1,0 +1,79 @@
+"""Finish: compose the answer from the stored step outputs and complete the request."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asyncagents.domain.agents import StepOutput
+from asyncagents.domain.errors import StaleWrite
+from asyncagents.domain.records import RequestRecord, Usage
+from asyncagents.domain.statuses import Status
+from asyncagents.domain.workflow.context import WorkflowContext, answers_for
+from asyncagents.domain.workflow.texts import LargeTexts
+
+logger = logging.getLogger(__name__)
+
+
+class IncompleteSteps(Exception):
+    """Finish found steps that did not finish (should not happen: the Map ends only when all have)."""
+
+
+class Finisher:
+    def __init__(self, context: WorkflowContext, texts: LargeTexts) -> None:
+        self._context = context
+        self._texts = texts
+
+    def finish(self, request_key: str, execution_name: str) -> dict[str, Any]:
+        """Compose the answer from the stored step outputs and complete the request."""
+        context = self._context
+        record = context.require(request_key)
+        if record.status is not Status.PROCESSING or record.execution_name != execution_name:
+            return {"status": record.status.value}
+        if record.completed_steps != record.total_steps:
+            raise IncompleteSteps(f"{record.completed_steps} of {record.total_steps} steps finished")
+        if record.total_steps > 1:  # composing the answer is one more model call
+            context.check_budget(record)
+        stored = context.checkpoints.outputs(request_key, record.checkpoint_lineage)
+        outputs = [StepOutput(text=self._texts.full_text(i), usage=Usage(**i.get("usage", {}))) for i in stored]
+        answer = context.provider.finish(record.prompt, outputs, clarifications=answers_for(record))
+        usage = (record.usage or Usage()) + answer.usage
+        for output in outputs:
+            usage = usage + output.usage
+        result = {
+            **self._texts.fields(record, "result.txt", answer.text),
+            "artifacts": self._texts.store_artifacts(record, answer.artifacts),
+            "steps": [
+                {
+                    "index": int(item.get("index", position)),
+                    "title": str(item.get("title", "")),
+                    **Usage(**item.get("usage", {})).model_dump(),
+                }
+                for position, item in enumerate(stored)
+            ],
+        }
+        fields = {"result": result, "usage": usage.model_dump(), "status_message": "Completed"}
+        try:
+            done = context.endings.end(
+                record, Status.COMPLETED, fields, allowed_from={Status.PROCESSING}, generation=execution_name
+            )
+        except StaleWrite as stale:
+            current = stale.details.get("current")
+            return {"status": current.status.value if current else "unknown"}
+        self._learn(done)
+        return {"status": done.status.value}
+
+    def _learn(self, record: RequestRecord) -> None:
+        """Teach the estimator how long this kind of request really took (best effort)."""
+        estimator = self._context.estimator
+        if estimator is None or not record.estimate or record.duration_ms is None:
+            return
+        try:
+            estimator.record(
+                record.formation_id,
+                str(record.estimate["kind"]),
+                float(record.estimate["analytic_seconds"]),
+                record.duration_ms / 1000,
+            )
+        except Exception:
+            logger.exception("could not record the duration of %s", record.request_id)

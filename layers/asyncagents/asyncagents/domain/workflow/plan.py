@@ -1,0 +1,90 @@
+"""Plan: move the request to processing with its plan, grouped into waves for the state machine's Map."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asyncagents.domain.errors import ClarificationRequested, StaleWrite, StoreContention
+from asyncagents.domain.plans import PlannedStep, plan_waves
+from asyncagents.domain.questions import PLAN_KEY, new_question, questions_left, with_question
+from asyncagents.domain.records import RequestRecord, Usage
+from asyncagents.domain.statuses import Status
+from asyncagents.domain.times import iso
+from asyncagents.domain.workflow.context import WorkflowContext, answers_for
+
+
+class Planner:
+    def __init__(self, context: WorkflowContext) -> None:
+        self._context = context
+
+    def plan(self, request_key: str, execution_name: str) -> dict[str, Any]:
+        """Move the request to processing with its plan. Returns ``{proceed, waves}``: the steps
+        (``{index, title}``) grouped into waves that run one after the other, each step after the steps
+        it depends on.
+
+        A retried Plan whose first attempt already stored the plan reuses it (never plans twice). The
+        planner may ask the user a question first: then the question is recorded and
+        ``ClarificationRequested`` raised (the workflow waits for the answer and plans again).
+        """
+        record = self._context.require(request_key)
+        if record.execution_name != execution_name:
+            return {"proceed": False, "waves": []}
+        needs_plan = record.status is Status.PENDING or (record.status is Status.PROCESSING and not record.steps)
+        if needs_plan:
+            record = self._make_plan(record, execution_name)
+        if record.status.is_terminal or record.execution_name != execution_name:
+            return {"proceed": False, "waves": [], "steps": []}
+        if not record.steps:
+            if PLAN_KEY in record.questions:  # an earlier attempt of this task asked (it outlived its timeout)
+                raise ClarificationRequested("the planner's question is not answered yet")
+            # Never end the execution with a request that is still ours and unplanned: plan again.
+            raise StoreContention("the plan was not stored; retry")
+        waves = [[{"index": i, "title": record.steps[i].title} for i in wave] for wave in plan_waves(record.steps)]
+        # "steps" for executions started under the previous definition (one Map over all steps).
+        return {"proceed": True, "waves": waves, "steps": [step for wave in waves for step in wave]}
+
+    def _make_plan(self, record: RequestRecord, execution_name: str) -> RequestRecord:
+        context = self._context
+        if PLAN_KEY in record.questions:  # asked already; the wait picks it up
+            raise ClarificationRequested("the planner's question is not answered yet")
+        if record.model_calls:
+            context.check_budget(record)
+        settings = context.formation.overlord.workflow
+        may_ask = settings.clarification.enabled and questions_left(record, settings.clarification.max_questions) > 0
+        plan = context.provider.plan(
+            record.prompt, max_steps=settings.max_steps, clarifications=answers_for(record), may_ask=may_ask
+        )
+        now = context.clock()
+        fields: dict[str, Any] = {"usage": ((record.usage or Usage()) + plan.usage).model_dump()}
+        if record.status is Status.PENDING:
+            fields["started_at"] = iso(now)
+        question = plan.clarification_question if may_ask else None
+        if question:
+            asked = new_question(question, step_index=None, step_title="Planning", now=now)
+            fields.update(with_question(record, asked))
+            fields["status_message"] = "Planning: a question for the user"
+        else:
+            steps = [s.model_dump() for s in plan.steps or [PlannedStep(title="Answer", instruction=record.prompt)]]
+            fields.update(
+                {
+                    "steps": steps,
+                    "total_steps": len(steps),
+                    "step_attempts": {str(i): 0 for i in range(len(steps))},
+                    "status_message": f"Planned {len(steps)} step{'s' if len(steps) != 1 else ''}",
+                }
+            )
+        try:
+            record = context.records.transition(
+                record.request_key,
+                to=Status.PROCESSING,
+                allowed_from={record.status},
+                set_fields=fields,
+                generation=execution_name,
+                expected={"questions_version": record.questions_version},
+                increments={"model_calls": 1, "tokens_used": plan.usage.input_tokens + plan.usage.output_tokens},
+            )
+        except StaleWrite as stale:
+            return stale.details.get("current") or record
+        if question:
+            raise ClarificationRequested(f"the planner asks: {question}")
+        return record

@@ -1,0 +1,198 @@
+"""RunStep: one planned step, checkpointed before the model call (the write that marks it running) and after
+it (its output stored, then the write that counts it done). A step may ask the user a question instead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asyncagents.domain.agents import StepContext, StepOutput
+from asyncagents.domain.errors import ClarificationRequested, StaleWrite
+from asyncagents.domain.lifecycle import checkpoint_ttl
+from asyncagents.domain.plans import needed_steps
+from asyncagents.domain.questions import new_question, question_key, questions_left, with_question
+from asyncagents.domain.records import RequestRecord, Usage
+from asyncagents.domain.retry import until_written
+from asyncagents.domain.statuses import WORKING
+from asyncagents.domain.times import iso
+from asyncagents.domain.workflow.context import WorkflowContext, answers_for
+from asyncagents.domain.workflow.texts import LargeTexts
+
+
+class StepRunner:
+    def __init__(self, context: WorkflowContext, texts: LargeTexts) -> None:
+        self._context = context
+        self._texts = texts
+
+    def run_step(self, request_key: str, execution_name: str, index: int, title: str) -> dict[str, Any]:
+        """Run one planned step. Returns ``{index, done}``, or ``{index, skipped}`` when the step finished
+        already or the request moved on; raises ``ClarificationRequested`` when the step asks the user."""
+        context = self._context
+        try:
+            record = context.records.start_step(
+                request_key,
+                index,
+                generation=execution_name,
+                title=title,
+                message=f"Working on step {index + 1}: {title}",
+            )
+        except StaleWrite as stale:
+            current: RequestRecord | None = stale.details.get("current")
+            reason = "already_done" if current and index in current.done_steps else "not_processing"
+            return {"index": index, "skipped": reason}
+        if question_key(index) in record.questions:  # asked already (a retried task); the wait picks it up
+            raise ClarificationRequested(f"step {index + 1}'s question is not answered yet")
+        context.check_budget(record)
+        step_context = self._step_context(record, index)
+        started = context.clock()
+        output = context.provider.run_step(record.steps[index], step_context)
+        calls = 1
+        if output.clarification_question:
+            if step_context.may_ask:
+                outcome = self.ask(record, execution_name, index, output)
+                if outcome == "asked":
+                    raise ClarificationRequested(f"step {index + 1} asks: {output.clarification_question}")
+                if outcome == "ended":
+                    return {"index": index, "skipped": "not_processing"}
+            output = self._without_asking(record, index, step_context, output)
+            calls = 2
+        return self._checkpoint(
+            record, execution_name, index, output, calls, attempt=step_context.attempt, started=started
+        )
+
+    def _step_context(self, record: RequestRecord, index: int) -> StepContext:
+        """What the step sees: the outputs of the steps it depends on (and theirs), its questions so far."""
+        context = self._context
+        needed = set(needed_steps(record.steps, index))
+        earlier = context.checkpoints.outputs(record.request_key, record.checkpoint_lineage) if needed else []
+        clarification = context.formation.overlord.workflow.clarification
+        return StepContext(
+            request_id=record.request_id,
+            message=record.prompt,
+            index=index,
+            total=len(record.steps),
+            attempt=record.step_attempts.get(str(index), 1),
+            previous_outputs={
+                int(item["index"]): self._texts.full_text(item)
+                for item in earlier
+                if int(item.get("index", -1)) in needed
+            },
+            clarifications=answers_for(record, index),
+            may_ask=clarification.enabled and questions_left(record, clarification.max_questions) > 0,
+        )
+
+    def _without_asking(
+        self, record: RequestRecord, index: int, step_context: StepContext, asked: StepOutput
+    ) -> StepOutput:
+        """No question may be asked any more (parallel steps used the last ones): do the step without. The
+        call that asked counts (budget, usage) like any other, and so do other steps' calls meanwhile."""
+        context = self._context
+        spent = asked.usage
+        latest = context.require(record.request_key)
+        context.check_budget(
+            latest.model_copy(
+                update={
+                    "model_calls": latest.model_calls + 1,
+                    "tokens_used": latest.tokens_used + spent.input_tokens + spent.output_tokens,
+                }
+            )
+        )
+        output = context.provider.run_step(record.steps[index], step_context.model_copy(update={"may_ask": False}))
+        return output.model_copy(update={"usage": spent + output.usage})
+
+    def _checkpoint(
+        self,
+        record: RequestRecord,
+        execution_name: str,
+        index: int,
+        output: StepOutput,
+        calls: int,
+        *,
+        attempt: int,
+        started: Any,
+    ) -> dict[str, Any]:
+        """Store the step's output, then count it done while the request is still this execution's."""
+        context = self._context
+        step = record.steps[index]
+        now = context.clock()
+        stored = {
+            "index": index,
+            "title": step.title,
+            **self._texts.fields(record, f"steps/{index:04d}.txt", output.text or output.clarification_question or ""),
+            "usage": output.usage.model_dump(),
+            "attempts": attempt,
+            "started_at": iso(started),
+            "finished_at": iso(now),
+        }
+        ttl = checkpoint_ttl(
+            now,
+            workflow_timeout=context.formation.overlord.workflow.timeouts.workflow_timeout,
+            retention_seconds=context.formation.async_.result_retention_seconds,
+        )
+        # The output first: a step counted done always has its output.
+        context.checkpoints.put_output(record.request_key, record.checkpoint_lineage, index, stored, ttl=ttl)
+        try:
+            context.records.count_step_done(
+                record.request_key,
+                index,
+                generation=execution_name,
+                message=f"Finished step {index + 1} of {len(record.steps)}: {step.title}",
+                tokens=output.usage.input_tokens + output.usage.output_tokens,
+                calls=calls,
+            )
+        except StaleWrite:
+            current = context.records.get(record.request_key)
+            if (
+                current is not None
+                and current.status in WORKING
+                and current.execution_name == execution_name
+                and index not in current.done_steps
+                and question_key(index) in current.questions
+            ):
+                # An attempt of this step that outlived its timeout asked meanwhile: wait for that answer,
+                # then run the step again (its output then replaces this one).
+                raise ClarificationRequested(f"step {index + 1} has an open question") from None
+            return {"index": index, "skipped": "not_processing"}
+        return {"index": index, "done": True}
+
+    def ask(self, record: RequestRecord, execution_name: str, index: int, output: StepOutput) -> str:
+        """Record the step's question (and its model call): ``"asked"``; ``"limit"`` when the request has
+        no question left (checked again under the write's own condition); ``"ended"`` when it moved on."""
+        context = self._context
+        question = new_question(
+            output.clarification_question or "",
+            step_index=index,
+            step_title=record.steps[index].title,
+            now=context.clock(),
+        )
+        tokens = output.usage.input_tokens + output.usage.output_tokens
+        limit = context.formation.overlord.workflow.clarification.max_questions
+        current = record
+
+        def record_question() -> str:
+            nonlocal current
+            if current.status not in WORKING or current.execution_name != execution_name:
+                return "ended"
+            if questions_left(current, limit) <= 0:
+                return "limit"
+            try:
+                context.records.transition(
+                    current.request_key,
+                    to=current.status,
+                    allowed_from={current.status},
+                    set_fields={
+                        **with_question(current, question),
+                        "usage": ((current.usage or Usage()) + output.usage).model_dump(),
+                    },
+                    generation=execution_name,
+                    expected={"questions_version": current.questions_version},
+                    increments={"model_calls": 1, "tokens_used": tokens},
+                )
+            except StaleWrite as stale:
+                current = stale.details.get("current") or context.require(current.request_key)
+                mine = current.questions.get(question.key)
+                if mine is not None and mine.id == question.id:
+                    return "asked"  # the write was applied; only its answer was lost (and retried)
+                raise
+            return "asked"
+
+        return until_written(record_question)

@@ -1,0 +1,56 @@
+"""Texts and files larger than the services allow: kept in the bucket, referenced from the table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asyncagents.domain.agents import Artifact
+from asyncagents.domain.ports import ArtifactSink
+from asyncagents.domain.records import RequestRecord
+
+# Texts larger than this live in the bucket; the table keeps a preview and the key (items stop at 400 KB).
+INLINE_TEXT_BYTES = 64 * 1024
+PREVIEW_CHARS = 2000
+
+
+class LargeTexts:
+    """Step outputs, answers and produced files, stored where they fit."""
+
+    def __init__(self, artifacts: ArtifactSink | None) -> None:
+        self._artifacts = artifacts
+
+    def fields(self, record: RequestRecord, name: str, text: str) -> dict[str, Any]:
+        """``{"text": …}``, or for a text too large for the table ``{"text": preview, "text_key": key}``
+        with the whole text in the bucket."""
+        content = text.encode()
+        if len(content) <= INLINE_TEXT_BYTES or self._artifacts is None:
+            return {"text": text}
+        key = f"texts/{_folder(record)}/{name}"
+        self._artifacts.put(key, content, "text/plain; charset=utf-8")
+        return {"text": text[:PREVIEW_CHARS], "text_key": key}
+
+    def full_text(self, item: dict[str, Any]) -> str:
+        """The whole text of a stored output (``{"text", "text_key"?}``)."""
+        if item.get("text_key") and self._artifacts is not None:
+            return self._artifacts.get(str(item["text_key"])).decode()
+        return str(item.get("text", ""))
+
+    def store_artifacts(self, record: RequestRecord, artifacts: list[Artifact]) -> list[dict[str, Any]]:
+        """Put each produced file in the artifacts bucket; the result lists them (URLs are made at read)."""
+        if not artifacts:
+            return []
+        if self._artifacts is None:
+            raise RuntimeError("the provider produced files but no artifacts bucket is configured")
+        stored = []
+        for artifact in artifacts:
+            content = artifact.content.encode()
+            key = f"artifacts/{_folder(record)}/{artifact.name}"
+            self._artifacts.put(key, content, artifact.content_type)
+            stored.append(
+                {"name": artifact.name, "key": key, "content_type": artifact.content_type, "size": len(content)}
+            )
+        return stored
+
+
+def _folder(record: RequestRecord) -> str:
+    return f"{record.request_key}/{record.checkpoint_lineage}"
