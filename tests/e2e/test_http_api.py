@@ -255,12 +255,17 @@ def test_malformed_json_oversized_body_and_bad_query(http, user):
     assert huge.status_code == 413
     assert http.get("/v1/requests", params={"limit": 0}, headers=headers(user)).status_code == 422
     assert http.get("/v1/requests", params={"status": "bogus"}, headers=headers(user)).status_code == 422
+    # The cursor's documented constraints: not empty, URL-safe base64 characters only
+    assert http.get("/v1/requests", params={"cursor": ""}, headers=headers(user)).status_code == 422
+    assert http.get("/v1/requests", params={"cursor": "a b/c"}, headers=headers(user)).status_code == 422
     bad_user = http.get("/v1/requests", headers={**headers(user), "X-Muxi-User-Id": "x" * 300})
     assert bad_user.status_code == 400
 
 
 def test_auth_is_required_and_keys_are_not_interchangeable(http, user):
     assert http.post("/v1/chat", json={"message": "x"}).status_code == 401
+    # The key is checked before the body: an invalid body without a key is still a 401
+    assert http.post("/v1/chat", json={"surprise": 1}).status_code == 401
     wrong = http.get("/v1/requests", headers={"X-Muxi-Client-Key": "fmc_nope"})
     assert wrong.status_code == 401 and wrong.json()["code"] == "unauthorized"
     admin_as_client = http.get("/v1/requests", headers={"X-Muxi-Client-Key": KEYS.admin_key})
@@ -286,6 +291,7 @@ def test_health_openapi_and_unknown_routes(http):
     assert spec["openapi"].startswith("3.")
     assert "/v1/chat" in spec["paths"]
     assert "message" in spec["components"]["schemas"]["ChatRequest"]["properties"]
+    assert spec["paths"]["/v1/admin/keys"]["post"]["security"] == [{"adminKey": []}]
     missing = http.get("/v1/nothing-here")
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
 

@@ -1,0 +1,121 @@
+"""The API's edge and its OpenAPI document, without sockets: what is refused before routing, and whether the
+served document describes every constraint the server enforces."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from asyncagents.api import app as api
+from asyncagents.api.edge import MAX_BODY_BYTES, admit
+from asyncagents.api.openapi import document
+from asyncagents.api.schemas import ChatRequest, ClarificationAnswer
+from asyncagents.domain.auth import KeyService
+
+from .fakes import InMemoryStore
+
+
+def event(method: str, path: str, body: str | bytes | None = None, headers: dict | None = None, b64=False) -> dict:
+    if isinstance(body, bytes):
+        body, b64 = base64.b64encode(body).decode(), True
+    return {
+        "version": "2.0",
+        "rawPath": path,
+        "headers": headers or {},
+        "requestContext": {"http": {"method": method, "path": path}},
+        "body": body,
+        "isBase64Encoded": b64,
+    }
+
+
+@pytest.fixture
+def keys() -> KeyService:
+    return KeyService(InMemoryStore())
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict:
+    return json.loads(document(api.app))
+
+
+def test_the_gate_checks_the_key_the_route_needs_before_the_body(keys):
+    client = keys.create("client")
+    # Given a call to a client route with an invalid body and no key
+    refused = admit(event("POST", "/v1/chat", '{"surprise": 1}'), api.policy, lambda: keys)
+    # Then it is a 401: an unauthenticated caller learns nothing about validation
+    assert refused is not None and refused["statusCode"] == 401
+    # And with the client key the event goes on, saying JSON and carrying the key like an authorizer would
+    admitted = event("POST", "/v1/chat", '{"message": "x"}', {"Content-Type": "application/x-www-form-urlencoded"})
+    admitted["headers"]["x-muxi-client-key"] = client.secret
+    assert admit(admitted, api.policy, lambda: keys) is None
+    assert admitted["headers"]["content-type"] == "application/json"
+    assert admitted["requestContext"]["authorizer"]["lambda"] == {"key_id": client.key_id, "kind": "client"}
+
+
+def test_the_gate_answers_what_no_route_should_see(keys):
+    # A client key on an admin route is the wrong kind
+    client = keys.create("client")
+    wrong = event("GET", "/v1/admin/webhooks/dead-letters", headers={"X-Muxi-Admin-Key": client.secret})
+    assert admit(wrong, api.policy, lambda: keys)["statusCode"] == 403
+    # Open routes and paths no route serves need no key (the router answers 404 for the latter)
+    assert admit(event("GET", "/v1/health"), api.policy, lambda: keys) is None
+    assert admit(event("GET", "/v1/nothing-here"), api.policy, lambda: keys) is None
+    # Too large, or not UTF-8
+    huge = admit(event("POST", "/v1/chat", "x" * (MAX_BODY_BYTES + 1)), api.policy, lambda: keys)
+    assert huge["statusCode"] == 413 and json.loads(huge["body"])["code"] == "payload_too_large"
+    binary = admit(event("POST", "/v1/chat", b"\xff\xfe\x00"), api.policy, lambda: keys)
+    assert binary["statusCode"] == 400 and "UTF-8" in json.loads(binary["body"])["message"]
+
+
+def test_every_route_is_in_the_document_with_the_key_it_needs(spec):
+    operations = {
+        (method.upper(), path): operation
+        for path, methods in spec["paths"].items()
+        for method, operation in methods.items()
+    }
+    assert ("POST", "/v1/admin/requests/redrive") in operations
+    assert ("GET", "/v1/admin/webhooks/dead-letters") in operations
+    assert ("POST", "/v1/admin/webhooks/dead-letters/redrive") in operations
+    for (method, path), operation in operations.items():
+        kind = api.policy.kind_for(method, path.replace("{", "").replace("}", ""))
+        expected = [{f"{kind}Key": []}] if kind else None
+        assert operation.get("security") == expected, (method, path)
+        if kind:
+            assert {"401", "403", "422"} <= set(operation["responses"]), (method, path)
+    assert set(spec["components"]["securitySchemes"]) == {"clientKey", "adminKey"}
+
+
+def test_the_document_describes_the_constraints_the_server_enforces(spec):
+    schemas = spec["components"]["schemas"]
+    cursor = next(p for p in spec["paths"]["/v1/requests"]["get"]["parameters"] if p["name"] == "cursor")
+    text = next(s for s in cursor["schema"]["anyOf"] if s.get("type") == "string")
+    assert text["minLength"] == 1 and text["pattern"] == "^[A-Za-z0-9_-]+$"  # empty and malformed cursors
+    webhook = schemas["ChatRequest"]["properties"]["webhook_url"]
+    assert webhook["format"] == "uri" and webhook["pattern"].startswith("^[hH][tT][tT][pP]")
+    assert schemas["ClarificationAnswer"]["properties"]["answer"]["pattern"] == r"\S"  # blank answers
+    assert schemas["ChatRequest"]["properties"]["message"]["pattern"] == r"\S"
+    assert schemas["ChatRequest"]["additionalProperties"] is False
+    headers = {p["name"] for p in spec["paths"]["/v1/chat"]["post"]["parameters"] if p["in"] == "header"}
+    assert headers == {"x-muxi-user-id", "x-muxi-idempotency-key"}
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "value"),
+    [
+        (ClarificationAnswer, "answer", " \n\t "),
+        (ChatRequest, "message", "   "),
+        (ChatRequest, "webhook_url", "ftp://example.com/hook"),
+        (ChatRequest, "webhook_url", "https:///no-host"),
+    ],
+)
+def test_what_the_document_calls_invalid_the_server_refuses(spec, model, field, value):
+    import re
+
+    schema = spec["components"]["schemas"][model.__name__]["properties"][field]
+    assert not re.search(schema["pattern"], value)  # the document says no
+    body = {"message": "x", field: value} if model is ChatRequest else {field: value}
+    with pytest.raises(ValidationError):  # and so does the server
+        model.model_validate(body)
