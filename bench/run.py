@@ -4,8 +4,8 @@
     make bench BENCH_ARGS="--only cold --repeat 15"
 
 (a) cold init: a fresh interpreter imports each function's handler module and creates the AWS clients
-    it uses, against the floor ``python -c "import boto3; boto3.client('dynamodb')"`` measured in the
-    same run (median wall time of ``--repeat`` runs; goal <= 1.3x).
+    it uses, against the floor ``python -c "import boto3; boto3.client('dynamodb')"``, interleaved in
+    pairs (see cold_init.py; ``--against REV`` adds an earlier commit's functions to the pairs).
 (b) AWS API calls per operation on the local stack, counted with botocore ``before-call`` hooks on the
     API handler's thread, after a warm-up (goal: async accept 2, status poll 1), and Step Functions
     states entered for a request of n steps (goal <= 2n + 4).
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,23 +26,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-FUNCTIONS = {
-    "ApiFunction": ("api", ["dynamodb"]),
-    "ApiFunction, first submit": ("api", ["dynamodb", "stepfunctions"]),
-    "PlanFunction": ("plan", ["dynamodb"]),
-    "RunStepFunction": ("run_step", ["dynamodb"]),
-    "FinishFunction": ("finish", ["dynamodb"]),
-    "MarkFailedFunction": ("mark_failed", ["dynamodb"]),
-}
-FLOOR = "import boto3; boto3.client('dynamodb')"
-# What the mandated libraries cost on their own, to tell our code's share from theirs.
-REFERENCES = {
-    "reference: floor + one pydantic model": FLOOR
-    + "\nfrom pydantic import BaseModel\nclass M(BaseModel):\n x: int\nM(x=1)",
-    "reference: floor + pydantic + Powertools resolver": FLOOR
-    + "\nfrom pydantic import BaseModel\nclass M(BaseModel):\n x: int\nM(x=1)"
-    + "\nfrom aws_lambda_powertools.event_handler import APIGatewayHttpResolver; APIGatewayHttpResolver()",
-}
 
 
 def _table(title: str, header: list[str], rows: list[list[Any]]) -> None:
@@ -55,55 +37,11 @@ def _table(title: str, header: list[str], rows: list[list[Any]]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)))
 
 
-def _env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "TABLE_NAME": "bench-table",
-        "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:bench",
-        "FORMATION_PATH": str(ROOT / "formation.yaml"),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYDANTIC_DISABLE_PLUGINS": "1",
-    }
+def bench_cold(repeat: int, against: str | None) -> None:
+    from cold_init import measure
 
-
-def _time_process(code: str, repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, env=_env(), cwd=ROOT)
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
-
-
-def bench_cold(repeat: int) -> None:
-    floor = _time_process(FLOOR, repeat)
-    rows: list[list[Any]] = [["floor: import boto3 + dynamodb client", f"{floor * 1000:.0f}", "1.00", ""]]
-    for name, code in REFERENCES.items():
-        median = _time_process(code, repeat)
-        rows.append([name, f"{median * 1000:.0f}", f"{median / floor:.2f}", ""])
-    for name, (folder, clients) in FUNCTIONS.items():
-        creates = "; ".join(f"runtime.{c}()" for c in clients)
-        code = (
-            "import importlib.util as u; from asyncagents import runtime; "
-            f"s = u.spec_from_file_location('app', r'{ROOT / 'functions' / folder / 'app.py'}'); "
-            f"m = u.module_from_spec(s); s.loader.exec_module(m); {creates}"
-        )
-        median = _time_process(code, repeat)
-        ratio = median / floor
-        rows.append(
-            [
-                f"{name} (import + {', '.join(clients)})",
-                f"{median * 1000:.0f}",
-                f"{ratio:.2f}",
-                "ok" if ratio <= 1.3 else "over 1.3x",
-            ]
-        )
-    _table(f"(a) cold init, median of {repeat} fresh interpreters", ["what", "ms", "x floor", "goal <= 1.3x"], rows)
+    header = ["what", "ms (median)", "x floor (paired)", f"x {against} (paired)" if against else ""]
+    _table(f"(a) cold init, {repeat} rounds of fresh interpreters, interleaved", header, measure(repeat, against))
 
 
 class _CallCounter:
@@ -316,7 +254,7 @@ def bench_webhooks(latency: float = 0.5, batch: int = 10) -> None:
             result = handler(event, context)
             concurrent = time.perf_counter() - started
             assert not result.get("batchItemFailures"), result
-            sender = runtime.webhook_sender()
+            sender = runtime.current().webhook_sender(lambda outcome, attempt: None)
             started = time.perf_counter()
             for message in messages:
                 sender.handle(message.model_dump_json(), attempt=1, receipt_handle="sequential")
@@ -342,11 +280,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=["cold", "calls", "layer", "webhooks"], action="append")
     parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--against", metavar="REVISION", help="cold init: also measure this commit, in pairs")
     args = parser.parse_args()
     chosen = args.only or ["cold", "calls", "layer", "webhooks"]
     print(json.dumps({"python": sys.version.split()[0], "machine": os.uname().machine}))
     if "cold" in chosen:
-        bench_cold(args.repeat)
+        bench_cold(args.repeat, args.against)
     if "calls" in chosen:
         bench_calls()
     if "layer" in chosen:

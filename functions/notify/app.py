@@ -5,7 +5,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from asyncagents import runtime, tasks
+from asyncagents import runtime, streams
 
 logger = Logger(service="asyncagents-notify")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
@@ -13,7 +13,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire
 
 def record_handler(record: DynamoDBRecord) -> None:
     change = record.dynamodb
-    message = tasks.webhook_event_of(change.old_image if change else None, change.new_image if change else None)
+    message = streams.webhook_event_of(change.old_image if change else None, change.new_image if change else None)
     if message is not None:
         runtime.current().webhook_queue.send([message])
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from muxi import webhook as muxi_webhook
 
-from asyncagents import tasks
+from asyncagents import streams
 from asyncagents.config import parse_formation
 from asyncagents.data.request_records import request_image
 from asyncagents.data.signing_secrets import SigningSecrets
@@ -340,7 +340,7 @@ def test_stream_images_reach_the_domain_in_its_own_words():
     completed = {**processing, "status": "completed", "ended_at": "t1"}
     checkpoint = {"pk": "REQ#" + "b" * 32, "sk": "STEP#lineage#0001", "status": "completed"}
     # When the task adapter reads them
-    message = tasks.webhook_event_of(processing, completed)
+    message = streams.webhook_event_of(processing, completed)
     # Then the request's change is an event keyed by the request key, and the table's keys stay behind
     assert message is not None and message.request_key == "b" * 32
     assert request_image(completed) == {
@@ -350,7 +350,7 @@ def test_stream_images_reach_the_domain_in_its_own_words():
         "ended_at": "t1",
         "request_key": "b" * 32,
     }
-    assert tasks.webhook_event_of(None, checkpoint) is None
+    assert streams.webhook_event_of(None, checkpoint) is None
 
 
 def test_failed_payload_carries_error_and_no_response(clock_service):

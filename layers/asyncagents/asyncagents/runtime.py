@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,8 @@ from asyncagents.config import FormationConfig, load_formation
 from asyncagents.settings import FunctionSettings
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -200,6 +201,8 @@ class Runtime:
     @cached_property
     def delivery_pool(self) -> ThreadPoolExecutor:
         """Threads for delivering a batch at once: ten deliveries take one endpoint latency, not ten."""
+        from concurrent.futures import ThreadPoolExecutor
+
         return ThreadPoolExecutor(max_workers=10, thread_name_prefix="webhook")
 
     def webhook_sender(self, on_outcome: Callable[[Outcome, int], None]) -> WebhookSender:

@@ -1,16 +1,12 @@
-"""Task adapters: the payloads the state machine and the event sources pass to the Lambda tasks, validated,
-and turned into what the domain takes."""
+"""Task adapters: the payloads the state machine and EventBridge pass to the workflow's Lambda tasks, validated
+(the table's stream is read by ``streams``)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from asyncagents.data.request_records import request_image
-from asyncagents.domain.webhooks.delivery import WebhookMessage
-from asyncagents.domain.webhooks.events import webhook_message_for
 
 
 class RequestTask(BaseModel):
@@ -67,9 +63,3 @@ class ExecutionEnded(BaseModel):
             ).request_key
         except (ValueError, TypeError):
             return None
-
-
-def webhook_event_of(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None) -> WebhookMessage | None:
-    """The webhook event a change on the table's stream stands for (images as the stream delivers them,
-    deserialised), if any."""
-    return webhook_message_for(request_image(old_image), request_image(new_image))

@@ -22,13 +22,10 @@ from asyncagents.api.errors import error_response, from_domain_error, from_valid
 from asyncagents.api.openapi import ERROR_STATUSES, responses
 from asyncagents.api.schemas import (
     USER_ID_PATTERN,
-    AcceptedView,
     ChatRequest,
     ClarificationAnswer,
     NewKey,
     RedriveRequest,
-    RequestList,
-    RequestView,
 )
 from asyncagents.domain.auth import Principal
 from asyncagents.domain.errors import AsyncAgentsError, BadRequest
@@ -67,7 +64,9 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return refused if refused is not None else app.resolve(event, context)
 
 
-def route(method: str, path: str, *, key: edge.KeyKind | None, ok: int = 200, model: Any = None, **spec: Any) -> Any:
+def route(
+    method: str, path: str, *, key: edge.KeyKind | None, ok: int = 200, model: str | None = None, **spec: Any
+) -> Any:
     """Declare a route, the key it needs (checked by the edge, shown in the document) and its answers."""
     if key is not None:
         policy.needs(method, path, key)
@@ -108,7 +107,9 @@ def openapi() -> Response[Any]:
     return Response(status_code=200, content_type="application/json", body=document(app))
 
 
-@route("POST", "/v1/chat", key="client", ok=202, model=AcceptedView, errors=(409, 413, 503), summary="Submit a request")
+@route(
+    "POST", "/v1/chat", key="client", ok=202, model="AcceptedView", errors=(409, 413, 503), summary="Submit a request"
+)
 def chat(
     request: ChatRequest, user_id: UserIdHeader = None, idempotency_key: IdempotencyHeader = None
 ) -> Response[Any]:
@@ -121,7 +122,7 @@ def chat(
     return _json(202, views.accepted_body(record), headers={"Location": views.poll_url(record.request_id)})
 
 
-@route("GET", "/v1/requests", key="client", model=RequestList, summary="The caller's requests, newest first")
+@route("GET", "/v1/requests", key="client", model="RequestList", summary="The caller's requests, newest first")
 def list_requests(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[
@@ -137,7 +138,7 @@ def list_requests(
     return _json(200, {"requests": [_public(r) for r in records], "count": len(records), "next_cursor": next_cursor})
 
 
-@route("GET", "/v1/requests/<request_id>", key="client", model=RequestView, errors=(404,), summary="A request")
+@route("GET", "/v1/requests/<request_id>", key="client", model="RequestView", errors=(404,), summary="A request")
 def get_request(request_id: str, user_id: UserIdHeader = None) -> Response[Any]:
     return _json(200, _public(runtime.current().request_service.get(_principal(user_id), request_id)))
 
@@ -154,7 +155,7 @@ def cancel_request(request_id: str, user_id: UserIdHeader = None) -> Response[An
     "/v1/requests/<request_id>/clarification",
     key="client",
     ok=202,
-    model=RequestView,
+    model="RequestView",
     errors=(404, 409, 413, 503),
     summary="Answer the question a request waits on, and resume it",
 )
@@ -182,7 +183,7 @@ def revoke_key(key_id: str) -> Response[Any]:
     "/v1/admin/requests/redrive",
     key="admin",
     ok=202,
-    model=RequestView,
+    model="RequestView",
     errors=(404, 409),
     summary="Resume a failed request from its checkpoints",
 )

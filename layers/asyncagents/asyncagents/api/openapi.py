@@ -4,9 +4,7 @@ requests), with the answers each route gives and the keys it needs."""
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, cast
-
-from asyncagents.api.schemas import ErrorBody
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
@@ -33,13 +31,19 @@ _DESCRIPTIONS = {
 }
 
 
-def responses(ok: int, model: Any, errors: tuple[int, ...]) -> dict[int, OpenAPIResponse]:
-    """The ``responses`` of a route: its success (with ``model`` when it has one) and its errors."""
+def _ref(name: str) -> dict[str, Any]:
+    # A reference only: the models are added to the document when it is built (``document``).
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+
+
+def responses(ok: int, body: str | None, errors: tuple[int, ...]) -> dict[int, OpenAPIResponse]:
+    """The ``responses`` of a route: its success (with the ``body`` model's name when it has one, see
+    ``response_models``) and its errors."""
     success: dict[str, Any] = {"description": _DESCRIPTIONS.get(ok, "OK")}
-    if model is not None:
-        success["content"] = {"application/json": {"model": model}}
+    if body is not None:
+        success["content"] = _ref(body)
     answers: dict[int, OpenAPIResponse] = {ok: cast("OpenAPIResponse", success)}
-    error = {"application/json": {"model": ErrorBody}}
+    error = _ref("ErrorBody")
     for status in sorted(set(errors)):
         answers[status] = cast("OpenAPIResponse", {"description": _DESCRIPTIONS[status], "content": error})
     return answers
@@ -48,9 +52,15 @@ def responses(ok: int, model: Any, errors: tuple[int, ...]) -> dict[int, OpenAPI
 @functools.cache
 def document(app: APIGatewayHttpResolver) -> str:
     """The document as JSON (built once per container)."""
-    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+    import json
 
-    return app.get_openapi_json_schema(
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+    from pydantic import BaseModel
+    from pydantic.json_schema import models_json_schema
+
+    from asyncagents.api import response_models
+
+    document = app.get_openapi_schema(
         title="asyncagents",
         version="1",
         description="Durable asynchronous agent requests (the MUXI async contract).",
@@ -58,4 +68,10 @@ def document(app: APIGatewayHttpResolver) -> str:
             "clientKey": APIKey(name="X-Muxi-Client-Key", in_=APIKeyIn.header),
             "adminKey": APIKey(name="X-Muxi-Admin-Key", in_=APIKeyIn.header),
         },
-    )
+    ).model_dump(mode="json", by_alias=True, exclude_none=True)
+    models: list[tuple[type[BaseModel], Literal["serialization"]]] = [
+        (model, "serialization") for model in response_models.DOCUMENTED
+    ]
+    _, extra = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    document.setdefault("components", {}).setdefault("schemas", {}).update(extra.get("$defs", {}))
+    return json.dumps(document)

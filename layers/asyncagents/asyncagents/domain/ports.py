@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from asyncagents.domain.agents import Answer, Plan, QuestionAndAnswer, StepContext, StepOutput
-from asyncagents.domain.plans import PlannedStep
-from asyncagents.domain.records import RequestRecord
-from asyncagents.domain.statuses import Status
-
+# Types only: a port costs nothing at import (cold starts import it everywhere).
 if TYPE_CHECKING:
+    from asyncagents.domain.agents import Answer, Plan, QuestionAndAnswer, StepContext, StepOutput
     from asyncagents.domain.destinations import Destination
+    from asyncagents.domain.plans import PlannedStep
+    from asyncagents.domain.records import RequestRecord
+    from asyncagents.domain.statuses import Status
 
 
 class AgentProvider(Protocol):

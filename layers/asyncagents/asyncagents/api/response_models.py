@@ -1,0 +1,62 @@
+"""Response bodies as the OpenAPI document describes them (the views build the bodies themselves). Imported
+only when the document is generated: their models cost nothing on the request path."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorBody(BaseModel):
+    """Every error: ``{code, message, details}``; 422 details list ``errors[] {field, reason, type}``."""
+
+    code: str
+    message: str
+    details: dict[str, object] = Field(default_factory=dict)
+
+
+class RequestView(BaseModel):
+    """A request as ``GET /v1/requests/{id}`` shows it (seeds/000); completed adds ``result``, failed adds
+    ``error``, a cancelled one has ``content: ""``."""
+
+    model_config = ConfigDict(extra="allow")
+    request_id: str
+    status: str = Field(
+        json_schema_extra={
+            "enum": ["pending", "processing", "awaiting_clarification", "completed", "failed", "cancelled"]
+        }
+    )
+    progress: int
+    current_step: str | None = None
+    total_steps: int
+    completed_steps: int
+    message: str
+    created_at: str
+    updated_at: str
+    processing_mode: str
+    delivery: str = Field(json_schema_extra={"enum": ["polling", "webhook"]})
+    result: dict[str, object] | None = None
+    error: dict[str, object] | None = None
+    duration_ms: int | None = None
+    clarification: dict[str, object] | None = None
+
+
+class AcceptedView(BaseModel):
+    """The 202 answer: the request is accepted and runs in the background."""
+
+    model_config = ConfigDict(extra="allow")
+    request_id: str
+    status: str
+    delivery: str = Field(json_schema_extra={"enum": ["polling", "webhook"]})
+    poll_url: str
+    estimated_seconds: float | None = None
+    estimated_time: str | None = None
+
+
+class RequestList(BaseModel):
+    requests: list[RequestView]
+    count: int
+    next_cursor: str | None = None
+
+
+# Every model the routes name in their ``responses``.
+DOCUMENTED = (ErrorBody, RequestView, AcceptedView, RequestList)
