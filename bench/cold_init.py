@@ -25,6 +25,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOOR = "import boto3; boto3.client('dynamodb')"
+# What the libraries the brief mandates cost on their own, to tell our code's share from theirs.
+_MODEL = "\nfrom pydantic import BaseModel\nclass M(BaseModel):\n x: int\nM(x=1)"
+REFERENCES = {
+    "reference: floor + one pydantic model": FLOOR + _MODEL,
+    "reference: floor + pydantic + Powertools resolver": FLOOR
+    + _MODEL
+    + "\nfrom aws_lambda_powertools.event_handler import APIGatewayHttpResolver; APIGatewayHttpResolver()",
+}
 FUNCTIONS = {
     "ApiFunction": ("api", ["dynamodb"], ""),
     "ApiFunction, first request": ("api", ["dynamodb"], "first"),
@@ -114,9 +122,9 @@ def measure(repeat: int, against: str | None = None) -> list[list[str]]:
     """Rows of ``[what, median ms, median paired ratio to the floor, ratio to the earlier commit]``."""
     with _tree_at(None) as current, _tree_at(against) as earlier:
         trees = {"now": current} | ({"then": earlier} if against else {})
-        jobs: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
-            ("floor", "now"): (FLOOR, _environment(current / "layers" / "asyncagents", current / "formation.yaml"))
-        }
+        plain = _environment(current / "layers" / "asyncagents", current / "formation.yaml")
+        jobs: dict[tuple[str, str], tuple[str, dict[str, str]]] = {("floor", "now"): (FLOOR, plain)}
+        jobs.update({(name, "now"): (code, plain) for name, code in REFERENCES.items()})
         for name, (folder, clients, request) in FUNCTIONS.items():
             for label, tree in trees.items():
                 environment = _environment(tree / "layers" / "asyncagents", tree / "formation.yaml")
@@ -129,6 +137,10 @@ def measure(repeat: int, against: str | None = None) -> list[list[str]]:
                 samples[job].append(_run(*jobs[job]))
     floor = samples[("floor", "now")]
     rows = [["floor: import boto3 + dynamodb client", f"{statistics.median(floor) * 1000:.0f}", "1.00", ""]]
+    for name in REFERENCES:
+        reference = samples[(name, "now")]
+        to_floor = statistics.median(r / f for r, f in zip(reference, floor, strict=True))
+        rows.append([name, f"{statistics.median(reference) * 1000:.0f}", f"{to_floor:.2f}", ""])
     for name in FUNCTIONS:
         now = samples[(name, "now")]
         to_floor = statistics.median(n / f for n, f in zip(now, floor, strict=True))

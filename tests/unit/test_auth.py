@@ -11,13 +11,16 @@ from .fakes import InMemoryStore
 
 
 def test_keys_are_stored_hashed_and_authenticate_by_kind():
+    # Given a new client key
     store = InMemoryStore()
     service = KeyService(store)
     created = service.create("client", label="ci")
+    # Then its secret is shown once and only its digest is stored
     assert created.secret.startswith("fmc_")
     assert created.secret not in repr(store.keys)
     assert hash_secret(created.secret) in store.keys
 
+    # And it authenticates as what it is, and as nothing else
     assert service.authenticate(created.secret, kind="client").key_id == created.key_id
     with pytest.raises(Forbidden):
         service.authenticate(created.secret, kind="admin")
@@ -32,10 +35,12 @@ def test_lookups_are_cached_and_revocation_takes_effect():
     now = [0.0]
     service = KeyService(store, cache_seconds=60, monotonic=lambda: now[0])
     secret = service.create("admin").secret
+    # When a key is used three times within the cache time, the store is read once
     for _ in range(3):
         service.authenticate(secret, kind="admin")
     assert store.calls.count("get_key") == 1
 
+    # When it is revoked here, this container stops accepting it at once
     key_id = service.authenticate(secret, kind="admin").key_id
     service.revoke(key_id)
     with pytest.raises(Unauthorized):
@@ -47,9 +52,11 @@ def test_lookups_are_cached_and_revocation_takes_effect():
 def test_another_container_sees_revocation_after_cache_expiry():
     store = InMemoryStore()
     now = [0.0]
+    # Given two containers, the reader having used the key
     writer, reader = KeyService(store), KeyService(store, cache_seconds=60, monotonic=lambda: now[0])
     created = writer.create("client")
     reader.authenticate(created.secret, kind="client")
+    # When the other container revokes it, the reader accepts it until its cache entry expires, not after
     writer.revoke(created.key_id)
     reader.authenticate(created.secret, kind="client")  # still cached: documented bound
     now[0] = 61

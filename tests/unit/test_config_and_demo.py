@@ -109,3 +109,22 @@ def test_demo_step_sleeps_configured_duration():
     provider.run_step(PlannedStep(title="x", instruction="x"), _context("x"))
     provider.run_step(PlannedStep(title="x", instruction="x"), _context("x [demo hang_seconds=120]"))
     assert slept == [1.5, 120]
+
+
+def test_the_function_environment_is_one_validated_model():
+    from asyncagents.settings import FunctionSettings
+
+    # Given an environment as the template sets it (optional parameters left empty)
+    settings = FunctionSettings.from_environment(
+        {"TABLE_NAME": "requests", "STATE_MACHINE_ARN": "", "KEY_CACHE_SECONDS": "5", "AWS_DEFAULT_REGION": "eu-west-1"}
+    )
+    # Then empty means unset, numbers are numbers, and the region falls back to AWS_DEFAULT_REGION
+    assert settings.state_machine_arn is None and settings.key_cache_seconds == 5.0
+    assert settings.aws_region == "eu-west-1"
+    # And a setting a call cannot do without names its environment variable
+    with pytest.raises(ConfigError, match="STATE_MACHINE_ARN is not set"):
+        settings.require("state_machine_arn")
+    with pytest.raises(ConfigError, match="TABLE_NAME"):
+        FunctionSettings.from_environment({})
+    with pytest.raises(ConfigError, match="KEY_CACHE_SECONDS"):
+        FunctionSettings.from_environment({"TABLE_NAME": "requests", "KEY_CACHE_SECONDS": "-1"})

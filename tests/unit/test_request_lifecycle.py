@@ -108,10 +108,12 @@ def test_async_accept_writes_pending_record_and_starts_one_execution(service, st
 
 
 def test_workflow_moves_through_statuses_with_progress_and_result(service, steps, store, clock, artifacts):
+    # Given a request of three clauses
     submission = service.submit(ALICE, NewRequest(message="Research AI trends, compare vendors, write a report"))
     pk = submission.record.request_key
     run = Execution(steps, store, pk)
 
+    # When the workflow plans it, the planned record is processing with three steps
     plan = run.plan()
     planned = store.get(pk)
     assert planned.status is Status.PROCESSING
@@ -122,17 +124,20 @@ def test_workflow_moves_through_statuses_with_progress_and_result(service, steps
         "Write a report",
     ]
 
+    # When one step finishes, progress and the current step say so
     run.run_step(0, "Research AI trends")
     after_one = service.get(ALICE, submission.record.request_id)
     assert after_one.completed_steps == 1
     assert after_one.progress == 35
     assert after_one.current_step == "Research AI trends"
 
+    # When the rest run and Finish composes the answer
     run.run_step(1, "Compare vendors")
     run.run_step(2, "Write a report")
     clock.advance(2)
     run.finish()
 
+    # Then the request is complete with its result, its file, its duration and its usage
     done = request_body(service.get(ALICE, submission.record.request_id), artifact_url=artifacts.url)
     assert done["status"] == "completed"
     assert done["progress"] == 100
@@ -148,10 +153,12 @@ def test_workflow_moves_through_statuses_with_progress_and_result(service, steps
 
 
 def test_same_request_id_same_body_returns_existing_without_second_execution(service, engine):
+    # Given a request with the client's own id
     chat = NewRequest(message="Summarise the news", request_id="my-request-123")
     first = service.submit(ALICE, chat)
+    # When the same body is submitted again (a retry after a lost response)
     second = service.submit(ALICE, chat)
-
+    # Then it is the same request and execution
     assert second.record.request_id == first.record.request_id == "my-request-123"
     assert second.record.execution_name == first.record.execution_name
     # The second accept may re-start (idempotently, same name) a still-pending request, never a new name.
@@ -159,6 +166,7 @@ def test_same_request_id_same_body_returns_existing_without_second_execution(ser
 
 
 def test_same_request_id_different_body_is_conflict(service):
+    # Given a request with an id; when the id is reused with another body; then it is a conflict on the id
     service.submit(ALICE, NewRequest(message="one thing", request_id="dup-1"))
     with pytest.raises(Conflict) as caught:
         service.submit(ALICE, NewRequest(message="another thing", request_id="dup-1"))
@@ -177,9 +185,11 @@ def test_request_ids_are_scoped_per_user(service):
 
 
 def test_completed_request_is_404_after_retention_even_if_item_remains(service, steps, store, clock):
+    # Given a completed request
     submission = service.submit(ALICE, NewRequest(message="a, b"))
     run_workflow(steps, submission.record.request_key, store)
 
+    # When its retention (300 s) passes, it is gone from reads and lists though the item remains
     clock.advance(299)
     assert service.get(ALICE, submission.record.request_id).status is Status.COMPLETED
     clock.advance(2)
@@ -192,23 +202,28 @@ def test_completed_request_is_404_after_retention_even_if_item_remains(service, 
 def test_transient_failure_is_raised_for_retry_and_attempts_are_counted(store, formation, clock, service):
     flaky = parse_formation({"llm": {"demo": {"step_seconds": 0, "fail_transient": 2}}})
     steps = WorkflowSteps(store, store, DemoProvider(flaky.llm.demo, sleep=lambda _: None), formation, clock=clock)
+    # Given a provider that fails twice, then succeeds
     pk = service.submit(ALICE, NewRequest(message="only step")).record.request_key
     run = Execution(steps, store, pk)
     run.plan()
 
+    # When the step runs: two transient failures raised for the state machine's Retry, then done
     for _ in range(2):
         with pytest.raises(TransientProviderError):
             run.run_step(0, "Only step")
     assert run.run_step(0, "Only step") == {"index": 0, "done": True}
+    # Then every attempt is counted, and the stored output says which attempt made it
     assert store.get(pk).step_attempts == {"0": 3}
     assert store.outputs(pk, run.name)[0]["attempts"] == 3
 
 
 def test_finished_step_is_never_run_again(service, steps, store):
+    # Given a finished step
     pk = service.submit(ALICE, NewRequest(message="one, two")).record.request_key
     run = Execution(steps, store, pk)
     run.plan()
     run.run_step(0, "One")
+    # When it is run again (a retried Map iteration); then it is skipped and counted once
     assert run.run_step(0, "One") == {"index": 0, "skipped": "already_done"}
     assert store.get(pk).completed_steps == 1
 
@@ -216,25 +231,30 @@ def test_finished_step_is_never_run_again(service, steps, store):
 def test_permanent_failure_marks_failed_not_retryable(service, steps, store, formation, clock):
     broken = parse_formation({"llm": {"demo": {"fail_permanent": True}}})
     failing = WorkflowSteps(store, store, DemoProvider(broken.llm.demo, sleep=lambda _: None), formation, clock=clock)
+    # Given a provider that refuses the request for good
     pk = service.submit(ALICE, NewRequest(message="doomed")).record.request_key
     run = Execution(failing, store, pk)
     run.plan()
     with pytest.raises(PermanentProviderError) as caught:
         run.run_step(0, "Doomed")
 
+    # When the state machine's Catch records it
     cause = json.dumps({"errorType": "PermanentProviderError", "errorMessage": caught.value.message})
     run.mark_failed("PermanentProviderError", cause)
 
+    # Then the request failed, and says the failure is not worth retrying
     public = request_body(store.get(pk))
     assert public["status"] == "failed"
     assert public["error"] == {"type": "provider_error", "message": caught.value.message, "retryable": False}
 
 
 def test_cancel_then_late_step_cannot_resurrect_or_write(service, steps, store, engine):
+    # Given a running request
     pk_record = service.submit(ALICE, NewRequest(message="long, task", request_id="c-1")).record
     run = Execution(steps, store, pk_record.request_key)
     run.plan()
 
+    # When it is cancelled, its execution is asked to stop
     record, already = service.cancel(ALICE, "c-1")
     assert (record.status, already) == (Status.CANCELLED, False)
     assert engine.stopped == [pk_record.execution_name]
@@ -251,11 +271,13 @@ def test_cancel_then_late_step_cannot_resurrect_or_write(service, steps, store, 
     )
     assert request_body(final)["content"] == ""
 
+    # And cancelling again is idempotent
     again, already = service.cancel(ALICE, "c-1")
     assert already and again.status is Status.CANCELLED
 
 
 def test_cancel_after_completion_is_conflict_and_keeps_result(service, steps, store):
+    # Given a completed request; when it is cancelled; then it is a conflict naming its status, result kept
     pk = service.submit(ALICE, NewRequest(message="quick", request_id="done-1")).record.request_key
     run_workflow(steps, pk, store)
     with pytest.raises(Conflict) as caught:
@@ -265,9 +287,12 @@ def test_cancel_after_completion_is_conflict_and_keeps_result(service, steps, st
 
 
 def test_start_failure_fails_the_record_instead_of_leaving_it_pending(store, formation, clock):
+    # Given a workflow engine that cannot start executions
     service = RequestService(store, RecordingEngine(fail_start=True), formation, clock=clock)
+    # When a request is submitted, the call fails
     with pytest.raises(RuntimeError):
         service.submit(ALICE, NewRequest(message="x", request_id="nostart"))
+    # Then the record is failed (retryable), never left pending with nothing behind it
     record = service.get(ALICE, "nostart")
     assert record.status is Status.FAILED
     assert record.error is not None and record.error.retryable

@@ -350,7 +350,8 @@ def test_stream_images_reach_the_domain_in_its_own_words():
         "ended_at": "t1",
         "request_key": "b" * 32,
     }
-    assert streams.webhook_event_of(None, checkpoint) is None
+    assert request_image(checkpoint) is None
+    assert streams.webhook_event_of(None, {**checkpoint, "webhook_url": "https://x.example/"}) is None
 
 
 def test_failed_payload_carries_error_and_no_response(clock_service):

@@ -8,6 +8,7 @@ it admits the event first (``edge``: JSON bodies, size, the caller's key), then 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -33,6 +34,7 @@ from asyncagents.domain.records import RequestRecord
 from asyncagents.domain.statuses import Status
 
 DEFAULT_USER_ID = "default"
+logger = logging.getLogger(__name__)
 
 app = APIGatewayHttpResolver(strip_prefixes=[], enable_validation=True)
 policy = edge.KeyPolicy()
@@ -225,7 +227,5 @@ def _not_found(_: NotFoundError) -> Response[Any]:
 
 @app.exception_handler(Exception)
 def _unexpected(error: Exception) -> Response[Any]:
-    import logging
-
-    logging.getLogger(__name__).exception("unhandled error", exc_info=error)
+    logger.exception("unhandled error", exc_info=error)
     return error_response(500, "internal_error", "the server could not complete the request")
