@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from asyncagents.domain.requests.operations import REQUEST_ID_PATTERN
+from asyncagents.domain.records import REQUEST_ID_PATTERN
 from asyncagents.domain.requests.submit import NewRequest
 
 # Bytes, not characters: the record holds the message, its plan and its answer within DynamoDB's 400 KB.

@@ -36,11 +36,7 @@ _WORKING_CONDITION = f"#status IN ({', '.join(_WORKING_VALUES)}) AND execution_n
 
 def record_of(item: dict[str, Any]) -> RequestRecord:
     """A request record from a table item (the low-level ``{"S": ...}`` form)."""
-    return record_from_image(from_item(item))
-
-
-def record_from_image(fields: dict[str, Any]) -> RequestRecord:
-    """A request record from a deserialised item (a stream image, or ``from_item``'s result)."""
+    fields = from_item(item)
     return RequestRecord.model_validate({**fields, "request_key": request_key_of(str(fields["pk"]))})
 
 
@@ -53,9 +49,8 @@ def request_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**fields, "request_key": request_key_of(str(image["pk"]))}
 
 
-class InvalidCursorError(InvalidCursor):
-    def __init__(self) -> None:
-        super().__init__("cursor: not a cursor this API returned", details={"field": "cursor"})
+def _invalid_cursor() -> InvalidCursor:
+    return InvalidCursor("cursor: not a cursor this API returned", details={"field": "cursor"})
 
 
 def _encode_cursor(last_key: dict[str, Any]) -> str:
@@ -66,9 +61,9 @@ def _decode_cursor(cursor: str, owner: str) -> dict[str, Any]:
     try:
         key = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidCursorError() from None
+        raise _invalid_cursor() from None
     if not _valid_cursor_key(key, owner):
-        raise InvalidCursorError()
+        raise _invalid_cursor()
     return dict(key)
 
 

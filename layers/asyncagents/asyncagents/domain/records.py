@@ -18,10 +18,21 @@ def _digest(*parts: str, length: int = 32) -> str:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:length]
 
 
+# The request ids clients may choose (and the ones we generate): safe in paths and logs.
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
 def request_key(key_id: str, user_id: str, request_id: str) -> str:
     """The opaque key of a request: requests are scoped by API key and end user, and hashing keeps arbitrary
     user ids and request ids out of every name derived from it (execution names, object keys)."""
     return _digest(key_id, user_id, request_id)
+
+
+def execution_name_for(key: str, now: datetime, *, redrive: int = 0) -> str:
+    """A new execution's name: derived from the request and the moment, so a retried start cannot start
+    two, and a redrive never reuses an earlier execution's name (StartExecution would answer with that one)."""
+    name = f"{key}-{int(now.timestamp() * 1000)}"
+    return f"{name}-r{redrive}" if redrive else name
 
 
 class RequestError(BaseModel):

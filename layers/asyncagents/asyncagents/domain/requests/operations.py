@@ -11,21 +11,12 @@ from asyncagents.domain.auth import Principal
 from asyncagents.domain.errors import Conflict, NotFound, StaleWrite
 from asyncagents.domain.lifecycle import Endings
 from asyncagents.domain.ports import RequestStore, WorkflowEngine
-from asyncagents.domain.records import RequestRecord, request_key
+from asyncagents.domain.records import REQUEST_ID_PATTERN, RequestRecord, execution_name_for, request_key
 from asyncagents.domain.statuses import Status
 
 logger = logging.getLogger(__name__)
 
-# The request ids clients may choose (and the ones we generate): safe in paths and logs.
-REQUEST_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 _REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
-
-
-def execution_name_for(record_key: str, now: datetime, *, redrive: int = 0) -> str:
-    """A new execution's name: derived from the request and the moment, so a retried start cannot start
-    two, and a redrive never reuses an earlier execution's name (StartExecution would answer with that one)."""
-    name = f"{record_key}-{int(now.timestamp() * 1000)}"
-    return f"{name}-r{redrive}" if redrive else name
 
 
 class Lookup:

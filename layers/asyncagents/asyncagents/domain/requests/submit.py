@@ -17,8 +17,7 @@ from asyncagents.domain.errors import Conflict, StaleWrite
 from asyncagents.domain.estimator import Estimate, Estimator
 from asyncagents.domain.lifecycle import Endings
 from asyncagents.domain.ports import RequestStore, WorkflowEngine
-from asyncagents.domain.records import RequestRecord, fingerprint_of, request_key
-from asyncagents.domain.requests.operations import execution_name_for
+from asyncagents.domain.records import RequestRecord, execution_name_for, fingerprint_of, request_key
 from asyncagents.domain.statuses import Status, sources_of
 from asyncagents.domain.times import iso
 
