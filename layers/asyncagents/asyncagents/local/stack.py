@@ -66,6 +66,31 @@ def _scaled_sleep(scale: float) -> Any:
     return _ScaledTime()
 
 
+def create_table(dynamodb: Any, table_name: str, properties: dict[str, Any]) -> None:
+    """The requests table as the template declares it (keys, indexes, stream, TTL, PITR, SSE)."""
+    arguments: dict[str, Any] = {
+        "TableName": table_name,
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "KeySchema": properties["KeySchema"],
+        "BillingMode": properties.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if properties.get("GlobalSecondaryIndexes"):
+        arguments["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    stream = properties.get("StreamSpecification")
+    if stream:
+        arguments["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+    if properties.get("SSESpecification"):
+        arguments["SSESpecification"] = {"Enabled": properties["SSESpecification"].get("SSEEnabled", True)}
+    dynamodb.create_table(**arguments)
+    ttl = properties.get("TimeToLiveSpecification")
+    if ttl:
+        dynamodb.update_time_to_live(TableName=table_name, TimeToLiveSpecification=ttl)
+    if properties.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
+        dynamodb.update_continuous_backups(
+            TableName=table_name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        )
+
+
 class LocalStack:
     """The application on moto. Use as a context manager, or ``start()`` / ``stop()``.
 
@@ -256,30 +281,7 @@ class LocalStack:
         self._patches.append(patch)
 
     def _create_table(self) -> None:
-        properties = self.spec.table_properties
-        dynamodb = self.client("dynamodb")
-        arguments: dict[str, Any] = {
-            "TableName": self.table_name,
-            "AttributeDefinitions": properties["AttributeDefinitions"],
-            "KeySchema": properties["KeySchema"],
-            "BillingMode": properties.get("BillingMode", "PAY_PER_REQUEST"),
-        }
-        if properties.get("GlobalSecondaryIndexes"):
-            arguments["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
-        stream = properties.get("StreamSpecification")
-        if stream:
-            arguments["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
-        if properties.get("SSESpecification"):
-            arguments["SSESpecification"] = {"Enabled": properties["SSESpecification"].get("SSEEnabled", True)}
-        dynamodb.create_table(**arguments)
-        ttl = properties.get("TimeToLiveSpecification")
-        if ttl:
-            dynamodb.update_time_to_live(TableName=self.table_name, TimeToLiveSpecification=ttl)
-        if properties.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
-            dynamodb.update_continuous_backups(
-                TableName=self.table_name,
-                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
-            )
+        create_table(self.client("dynamodb"), self.table_name, self.spec.table_properties)
 
     def _write_effective_formation(self, folder: Path) -> Path:
         """The formation the functions read: the user's, plus (when allowed) http and loopback webhook
