@@ -33,6 +33,7 @@ FUNCTIONS = [
     "NotifyFunction",
     "WebhookSenderFunction",
     "ReconcileFunction",
+    "SweeperFunction",
 ]
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")

@@ -100,6 +100,53 @@ def test_requests_table(cfn: dict[str, Any]) -> None:
     ]
     attribute_types = {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]}
     assert attribute_types["owner"] == "S" and attribute_types["created_at"] == "S"
+    # The sweeper's sparse index of unfinished requests: keys only, so progress writes never touch it
+    assert indexes["Unfinished"]["KeySchema"] == [
+        {"AttributeName": "open_shard", "KeyType": "HASH"},
+        {"AttributeName": "created_at", "KeyType": "RANGE"},
+    ]
+    assert indexes["Unfinished"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+
+
+def test_what_stack_deletion_or_replacement_keeps(cfn: dict[str, Any]) -> None:
+    # The records, the signing secret (receivers hold it) and the files are kept, whatever happens to the stack
+    for name in ("RequestsTable", "WebhookSigningSecret", "ArtifactsBucket"):
+        resource = cfn["Resources"][name]
+        assert (resource.get("DeletionPolicy"), resource.get("UpdateReplacePolicy")) == ("Retain", "Retain"), name
+
+
+def test_nothing_that_fails_for_good_is_dropped_silently(cfn: dict[str, Any]) -> None:
+    resources = cfn["Resources"]
+    # Every asynchronously invoked function ends in an on-failure destination after bounded retries
+    for function in ("ReconcileFunction", "SweeperFunction"):
+        configs = [
+            r["Properties"]
+            for r in _resources(cfn, "AWS::Lambda::EventInvokeConfig").values()
+            if r["Properties"]["FunctionName"] == {"Ref": function}
+        ]
+        assert len(configs) == 1, function
+        assert configs[0]["MaximumRetryAttempts"] <= 2
+        assert configs[0]["DestinationConfig"]["OnFailure"]["Destination"] == {
+            "Fn::GetAtt": ["FailedInvocationsQueue", "Arn"]
+        }
+    # The stream mapping retries a bounded number of times, halving batches, then hands the record over
+    stream = resources["NotifyStatusChanges"]["Properties"]
+    assert stream["BisectBatchOnFunctionError"] is True and 0 < stream["MaximumRetryAttempts"] <= 10
+    assert stream["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FailedInvocationsQueue", "Arn"]}
+    # Every dead-letter queue (ours and the ones SAM makes for event sources) has an alarm
+    queues = set(_resources(cfn, "AWS::SQS::Queue")) - {"WebhookQueue"}
+    watched = {
+        alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for alarm in _resources(cfn, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("Namespace") == "AWS/SQS"
+    }
+    assert queues == watched, queues ^ watched
+    sweeper = [
+        a
+        for a in _resources(cfn, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["MetricName"] == "SweeperRepairs"
+    ]
+    assert len(sweeper) == 1
 
 
 def test_every_function_is_python312_arm64_with_a_retained_log_group(cfn: dict[str, Any]) -> None:
@@ -184,7 +231,9 @@ NEEDED_ACTIONS = {
     "NotifyFunction": {"sqs:SendMessage", "dynamodb:GetRecords", "dynamodb:GetShardIterator"},
     "WebhookSenderFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:ChangeMessageVisibility",
                               "sqs:SendMessage", "secretsmanager:GetSecretValue", "s3:GetObject"},
-    "ReconcileFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+    "ReconcileFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:SendMessage"},
+    "SweeperFunction": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "states:DescribeExecution",
+                        "states:StartExecution", "sqs:SendMessage"},
 }  # fmt: skip
 
 

@@ -18,14 +18,25 @@ from asyncagents.domain.auth import KeyService
 from .fakes import InMemoryStore
 
 
-def event(method: str, path: str, body: str | bytes | None = None, headers: dict | None = None, b64=False) -> dict:
+def event(
+    method: str, path: str, body: str | bytes | None = None, headers: dict | None = None, stage: str = "$default"
+) -> dict:
+    """An API Gateway HTTP API (payload v2) event; a named stage prefixes the raw path, as API Gateway does."""
+    b64 = isinstance(body, bytes)
     if isinstance(body, bytes):
-        body, b64 = base64.b64encode(body).decode(), True
+        body = base64.b64encode(body).decode()
+    raw_path = path if stage == "$default" else f"/{stage}{path}"
     return {
         "version": "2.0",
-        "rawPath": path,
+        "routeKey": "$default",
+        "rawPath": raw_path,
+        "rawQueryString": "",
         "headers": headers or {},
-        "requestContext": {"http": {"method": method, "path": path}},
+        "requestContext": {
+            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+            "stage": stage,
+            "requestId": "test",
+        },
         "body": body,
         "isBase64Encoded": b64,
     }
@@ -60,14 +71,61 @@ def test_the_gate_answers_what_no_route_should_see(keys):
     client = keys.create("client")
     wrong = event("GET", "/v1/admin/webhooks/dead-letters", headers={"X-Muxi-Admin-Key": client.secret})
     assert admit(wrong, api.policy, lambda: keys)["statusCode"] == 403
-    # Open routes and paths no route serves need no key (the router answers 404 for the latter)
-    assert admit(event("GET", "/v1/health"), api.policy, lambda: keys) is None
+    # Open routes and paths no route serves need no key (the router answers 404 for the latter), and a body
+    # on a call that takes none is ignored, as it always was
+    big = event("GET", "/v1/health", "x" * (MAX_BODY_BYTES + 1))
+    assert admit(big, api.policy, lambda: keys) is None and big["body"] is None
     assert admit(event("GET", "/v1/nothing-here"), api.policy, lambda: keys) is None
-    # Too large, or not UTF-8
-    huge = admit(event("POST", "/v1/chat", "x" * (MAX_BODY_BYTES + 1)), api.policy, lambda: keys)
+    # Too large, or not UTF-8 (checked once the key is)
+    signed = {"X-Muxi-Client-Key": client.secret}
+    huge = admit(event("POST", "/v1/chat", "x" * (MAX_BODY_BYTES + 1), signed), api.policy, lambda: keys)
     assert huge["statusCode"] == 413 and json.loads(huge["body"])["code"] == "payload_too_large"
-    binary = admit(event("POST", "/v1/chat", b"\xff\xfe\x00"), api.policy, lambda: keys)
+    binary = admit(event("POST", "/v1/chat", b"\xff\xfe\x00", signed), api.policy, lambda: keys)
     assert binary["statusCode"] == 400 and "UTF-8" in json.loads(binary["body"])["message"]
+
+
+@pytest.mark.parametrize("stage", ["$default", "prod"])
+def test_keyed_routes_refuse_calls_without_their_key_whatever_the_stage(keys, stage):
+    # Given calls without a key to an admin route, under the default stage and under a named one
+    create = event("POST", "/v1/admin/keys", '{"kind": "admin"}', stage=stage)
+    # When they go through the function's entry; then they are refused before anything is created
+    refused = admit(json.loads(json.dumps(create)), api.policy, lambda: keys)  # the gate itself refuses
+    assert refused is not None and refused["statusCode"] == 401
+    answer = _handle_with(keys, create)
+    assert answer["statusCode"] == 401, answer
+    assert keys._store.keys == {}  # type: ignore[attr-defined]
+
+
+def test_a_route_refuses_an_event_the_gate_did_not_admit(keys):
+    # Given an event that reaches the router without passing the gate (a gap between the gate and the routes)
+    direct = event("POST", "/v1/admin/keys", '{"kind": "admin"}')
+    # When the router resolves it; then the route itself refuses: the gap fails closed
+    answer = api.app.resolve(direct, None)
+    assert answer["statusCode"] == 401, answer
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", "application/xml"])
+def test_an_empty_body_is_a_400_whatever_its_content_type(keys, content_type):
+    admin = keys.create("admin")
+    headers = {"content-type": content_type, "x-muxi-admin-key": admin.secret}
+    for body in ("", "   "):
+        answer = _handle_with(keys, event("POST", "/v1/admin/keys", body, headers))
+        assert answer["statusCode"] == 400, answer
+        assert json.loads(answer["body"])["message"] == "body: a JSON object is required"
+
+
+def _handle_with(keys: KeyService, incoming: dict) -> dict:
+    """``api.handle`` with this test's key service in place of the container's."""
+    from asyncagents import runtime
+
+    class Keys(runtime.Runtime):
+        key_service = keys  # type: ignore[assignment]
+
+    runtime.install(Keys(environ={"TABLE_NAME": "unit-table"}))
+    try:
+        return api.handle(incoming, None)
+    finally:
+        runtime.install(None)
 
 
 def test_every_route_is_in_the_document_with_the_key_it_needs(spec):

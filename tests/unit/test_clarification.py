@@ -73,7 +73,13 @@ class World:
             self.store, self.engine, self.formation, clock=self.clock, sleep=timer.sleep, monotonic=timer.monotonic
         )
         self.provider = SwitchableProvider(DemoProvider(self.formation.llm.demo, sleep=lambda _: None))
-        self.context = WorkflowContext(self.store, self.store, self.provider, self.formation, self.clock)
+        self.context = WorkflowContext(
+            records=self.store,
+            checkpoints=self.store,
+            provider=self.provider,
+            formation=self.formation,
+            clock=self.clock,
+        )
         self.steps = WorkflowSteps(self.store, self.store, self.provider, self.formation, clock=self.clock)
 
     def submit(self, message: str) -> tuple[str, str, str]:

@@ -28,6 +28,7 @@ def test_defaults_follow_the_seeds():
         "RetryBackoffRate": "2.0",
         "MapMaxConcurrency": "1",
         "ClarificationTimeoutSeconds": "900",
+        "SweeperIntervalMinutes": "5",
         "TaskFunctionTimeoutSeconds": "330",
         "WebhookMaxReceives": "5",
         "BedrockModelId": "",

@@ -32,3 +32,21 @@ def test_api_events_are_http_api_v2_events(path):
 @pytest.mark.parametrize(("name", "model"), TASK_MODELS.items())
 def test_workflow_events_match_the_task_models(name, model):
     model.model_validate(json.loads((EVENTS / f"{name}.json").read_text()))
+
+
+def test_work_in_flight_from_release_0_1_still_finds_its_request():
+    import hashlib
+
+    from asyncagents.domain.webhooks.delivery import WebhookMessage
+    from asyncagents.domain.webhooks.payload import delivery_id
+
+    key = "0123456789abcdef0123456789abcdef"
+    # Given an execution input and a queued webhook message written by 0.1 (the request named "REQ#<key>")
+    task = RequestTask.model_validate({"request_key": f"REQ#{key}", "execution_name": "x"})
+    message = WebhookMessage.model_validate(
+        {"request_key": f"REQ#{key}", "status": "completed", "delivery_id": "whd_1", "event_time": "t"}
+    )
+    # Then both name the request by its key, and an event keeps the delivery id 0.1 gave it
+    assert task.request_key == message.request_key == key
+    before = "whd_" + hashlib.sha256(f"REQ#{key}|completed|t".encode()).hexdigest()[:32]
+    assert delivery_id(key, "completed", "t") == delivery_id(f"REQ#{key}", "completed", "t") == before

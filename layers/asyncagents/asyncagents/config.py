@@ -114,8 +114,19 @@ class ClarificationSettings(_Strict):
     max_questions: int = Field(3, ge=0, le=10, description="Questions per request, all steps together.")
 
 
+class SweeperSettings(_Strict):
+    """The sweeper: every few minutes it finds requests that are not finished although they should be
+    (an execution that ended unrecorded, a workflow that never started) and ends or restarts them."""
+
+    interval_minutes: int = Field(5, ge=2, le=60, description="How often it runs (EventBridge Scheduler).")
+    grace_seconds: int = Field(
+        120, ge=10, le=3600, description="A request younger than this is left alone (its workflow is starting)."
+    )
+
+
 class Workflow(_Strict):
     timeouts: Timeouts = Timeouts()
+    sweeper: SweeperSettings = SweeperSettings()
     budget: Budget = Budget()
     retry: Retry = Retry()
     clarification: ClarificationSettings = ClarificationSettings()
@@ -230,6 +241,7 @@ class FormationConfig(_Strict):
             "RetryBackoffRate": str(retry.backoff_factor),
             "MapMaxConcurrency": str(workflow.max_concurrency),
             "ClarificationTimeoutSeconds": str(workflow.clarification.timeout_seconds),
+            "SweeperIntervalMinutes": str(workflow.sweeper.interval_minutes),
             # The sender retries webhook_retries times itself; SQS dead-letters a message it keeps failing
             # on (a crash, not a refusal) one receive later.
             "WebhookMaxReceives": str(self.async_.webhook_retries + 2),

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from asyncagents.domain.webhooks.delivery import Outcome
     from asyncagents.domain.webhooks.sender import WebhookSender
     from asyncagents.domain.workflow import WorkflowSteps
+    from asyncagents.domain.workflow.sweep import Sweeper
 
 
 def _client(service: str, region: str | None, **config: Any) -> Any:
@@ -191,6 +192,14 @@ class Runtime:
             estimator=self.estimator,
             artifacts=self.artifact_store,
         )
+
+    @cached_property
+    def sweeper(self) -> Sweeper:
+        from asyncagents.domain.workflow.context import RequestsContext
+        from asyncagents.domain.workflow.sweep import Sweeper
+
+        context = RequestsContext(records=self.request_records, formation=self.formation)
+        return Sweeper(context, self.workflow_engine)
 
     @cached_property
     def dead_letters(self) -> DeadLetters:

@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from asyncagents.domain.records import bare_request_key
 
 
 class RequestTask(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    request_key: str = Field(pattern=r"^[0-9a-f]{32}$")
+    # Executions started by release 0.1 pass "REQ#<key>": accepted, so they finish.
+    request_key: Annotated[str, BeforeValidator(bare_request_key)] = Field(pattern=r"^[0-9a-f]{32}$")
     # The execution's name is the record's generation: workers write only to the record they belong to.
     execution_name: str = Field(min_length=1, max_length=80)
 

@@ -7,8 +7,10 @@ it admits the event first (``edge``: JSON bodies, size, the caller's key), then 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -68,13 +70,27 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def route(
     method: str, path: str, *, key: edge.KeyKind | None, ok: int = 200, model: str | None = None, **spec: Any
-) -> Any:
-    """Declare a route, the key it needs (checked by the edge, shown in the document) and its answers."""
+) -> Callable[[Callable[..., Response[Any]]], Callable[..., Response[Any]]]:
+    """Declare a route, the key it needs (checked by the edge before routing, checked again by the route
+    itself, shown in the document) and its answers."""
     if key is not None:
         policy.needs(method, path, key)
     errors = ERROR_STATUSES[key or "open"] + spec.pop("errors", ())
     security: list[dict[str, list[str]]] | None = [{f"{key}Key": []}] if key else None
-    return app.route(path, method=method, security=security, responses=responses(ok, model, errors), **spec)
+    register = app.route(path, method=method, security=security, responses=responses(ok, model, errors), **spec)
+
+    def guarded(handler: Callable[..., Response[Any]]) -> Callable[..., Response[Any]]:
+        if key is None:
+            return register(handler)
+
+        @functools.wraps(handler)
+        def with_key(*args: Any, **kwargs: Any) -> Response[Any]:
+            edge.authenticated_key(app.current_event.raw_event, key)
+            return handler(*args, **kwargs)
+
+        return register(with_key)
+
+    return guarded
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -93,7 +109,7 @@ def _principal(user_header: str | None, body_user: str | None = None) -> Princip
         raise BadRequest(
             "user_id: the body and the X-Muxi-User-Id header name different users", details={"field": "user_id"}
         )
-    key = edge.authenticated_key(app.current_event.raw_event)
+    key = edge.authenticated_key(app.current_event.raw_event, "client")
     return Principal(key_id=key.key_id, user_id=user_header or body_user or DEFAULT_USER_ID)
 
 

@@ -15,11 +15,14 @@ import re
 from collections.abc import Callable
 from typing import Any, Literal
 
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
 from asyncagents.api.errors import PayloadTooLarge, error_body, status_of
 from asyncagents.domain.auth import ApiKey, KeyService
-from asyncagents.domain.errors import AsyncAgentsError, BadRequest
+from asyncagents.domain.errors import AsyncAgentsError, BadRequest, Unauthorized
 
 MAX_BODY_BYTES = 256 * 1024
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 KeyKind = Literal["client", "admin"]
 KEY_HEADERS: dict[KeyKind, str] = {"client": "X-Muxi-Client-Key", "admin": "X-Muxi-Admin-Key"}
@@ -53,30 +56,42 @@ def header(event: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def authenticated_key(event: dict[str, Any]) -> ApiKey:
-    """The key the gate accepted for this event (routes that need one always have it)."""
+def authenticated_key(event: dict[str, Any], kind: KeyKind) -> ApiKey:
+    """The key the gate accepted for this event, which a route that needs a ``kind`` key calls before anything
+    else: without one (an event the gate did not admit for this route) the route refuses, so a gap between the
+    gate's rules and the routes fails closed."""
     found = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda") or {}
-    return ApiKey(key_id=str(found["key_id"]), kind=str(found["kind"]))
+    if found.get("kind") != kind or not found.get("key_id"):
+        header_name = KEY_HEADERS[kind]
+        raise Unauthorized(f"missing or invalid {header_name} header", details={"header": header_name})
+    return ApiKey(key_id=str(found["key_id"]), kind=kind)
 
 
 def admit(event: dict[str, Any], policy: KeyPolicy, keys: Callable[[], KeyService]) -> dict[str, Any] | None:
     """Prepare ``event`` for routing, or answer it: ``None`` when it may go on (the event then says JSON and
-    carries the accepted key), else the API Gateway response for the error."""
+    carries the accepted key), else the API Gateway response for the error. The key comes first: a call
+    without a valid key learns nothing else."""
     try:
-        _check_body(event)
-        http = (event.get("requestContext") or {}).get("http") or {}
-        kind = policy.kind_for(str(http.get("method", "")), str(event.get("rawPath") or http.get("path") or ""))
+        # The path as the router sees it (a named stage's prefix removed).
+        routed = APIGatewayProxyEventV2(event)
+        kind = policy.kind_for(routed.http_method, routed.path)
         if kind is not None:
             key = keys().authenticate(header(event, KEY_HEADERS[kind]), kind=kind)
             context = event.setdefault("requestContext", {})
             context["authorizer"] = {"lambda": {"key_id": key.key_id, "kind": key.kind}}
+        _check_body(event, routed.http_method)
     except AsyncAgentsError as error:
         return proxy_error(error)
     return None
 
 
-def _check_body(event: dict[str, Any]) -> None:
+def _check_body(event: dict[str, Any], method: str) -> None:
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    event["headers"] = {**headers, "content-type": "application/json"}
     body = event.get("body")
+    if method.upper() not in _BODY_METHODS:
+        event["body"], event["isBase64Encoded"] = None, False  # ignored, as it always was
+        return
     if not body:
         return
     raw = body.encode() if isinstance(body, str) else bytes(body)
@@ -91,11 +106,9 @@ def _check_body(event: dict[str, Any]) -> None:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("body: must be UTF-8 encoded JSON", details={"field": "body"}) from None
-    # Routing sees the body as the JSON text it is.
-    event["body"] = text
+    # Routing sees the body as the JSON text it is; only whitespace is no body at all.
+    event["body"] = text if text.strip() else None
     event["isBase64Encoded"] = False
-    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
-    event["headers"] = {**headers, "content-type": "application/json"}
 
 
 def proxy_error(error: AsyncAgentsError) -> dict[str, Any]:

@@ -29,6 +29,11 @@ STATUS_BY_ERROR: dict[type[errors.AsyncAgentsError], int] = {
     errors.Unavailable: 503,
 }
 
+# What a header must be, said the way a person would (pydantic's pattern messages are not for people).
+_HEADER_REASONS = {
+    "x-muxi-user-id": "must be 1-256 printable characters",
+    "x-muxi-idempotency-key": "must be 1-256 characters",
+}
 # Where a request carries what failed validation, and the name clients know it by.
 _LOCATIONS = {"body": "body", "query": "query", "path": "path", "header": "header"}
 
@@ -74,7 +79,7 @@ def from_validation_errors(problems: Iterable[Mapping[str, Any]]) -> Response:
             return error_response(400, "bad_request", f"body: {message}", {"field": "body"})
         if location == "header":
             name = _header_name(field)
-            reason = _reason(item)
+            reason = _HEADER_REASONS.get(field.lower()) or _reason(item)
             return error_response(400, "bad_request", f"{name}: {reason}", {"header": name})
     listed = []
     for item in items:

@@ -10,14 +10,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from asyncagents.data.dynamo import conditional_write, from_item, serialize, to_item, update_arguments
 from asyncagents.data.table_keys import (
+    OPEN_SHARDS,
     OWNER_INDEX,
     REQUEST_PK_PATTERN,
     REQUEST_SK,
+    UNFINISHED_INDEX,
+    open_shard,
     owner_of,
     request_item_key,
     request_key_of,
@@ -101,6 +104,7 @@ class RequestRecords:
             "pk": request_pk(fields["request_key"]),
             "sk": REQUEST_SK,
             "owner": owner_of(fields["key_id"], fields["user_id"]),
+            "open_shard": open_shard(fields["request_key"]),  # in the Unfinished index until it ends
         }
         try:
             with conditional_write("the request id is taken", record_of):
@@ -139,7 +143,8 @@ class RequestRecords:
         writers, if it is still the ``generation`` they work for, and its ``expected`` attributes still
         have those values, a missing one counting as 0); ``increments`` are added atomically. Returns the
         new record."""
-        sources = sorted(status.value for status in allowed_from)
+        allowed = set(allowed_from)
+        sources = sorted(status.value for status in allowed)
         values: dict[str, Any] = {f":from{i}": serialize(value) for i, value in enumerate(sources)}
         condition = f"#status IN ({', '.join(values)})"
         if generation is not None:
@@ -154,10 +159,17 @@ class RequestRecords:
                 condition += f" AND (attribute_not_exists(#e{i}) OR #e{i} = :e{i})"
             else:
                 condition += f" AND #e{i} = :e{i}"
+        fields = {**(set_fields or {}), "status": to.value}
+        removals = list(remove_fields)
+        # The sparse Unfinished index holds exactly the requests that are not terminal.
+        if to.is_terminal:
+            removals.append("open_shard")
+        elif any(status.is_terminal for status in allowed):
+            fields["open_shard"] = open_shard(request_key)
         return self._update(
             request_key,
-            set_fields={**(set_fields or {}), "status": to.value},
-            remove_fields=remove_fields,
+            set_fields=fields,
+            remove_fields=removals,
             condition=condition,
             names=names,
             values=values,
@@ -248,6 +260,24 @@ class RequestRecords:
                 **arguments,
             )
         return record_of(response["Attributes"])
+
+    def unfinished(self, *, created_before: str) -> Iterator[str]:
+        """The keys of requests that are not terminal and were created before ``created_before`` (ISO), from
+        the sparse Unfinished index: a query per shard, never a scan."""
+        for shard in OPEN_SHARDS:
+            arguments: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": UNFINISHED_INDEX,
+                "KeyConditionExpression": "open_shard = :shard AND created_at < :before",
+                "ExpressionAttributeValues": {":shard": serialize(shard), ":before": serialize(created_before)},
+            }
+            while True:
+                response = self._client.query(**arguments)
+                for item in response.get("Items", []):
+                    yield request_key_of(str(item["pk"]["S"]))
+                if "LastEvaluatedKey" not in response:
+                    break
+                arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def list_for_owner(
         self, key_id: str, user_id: str, *, limit: int, cursor: str | None, status: Status | None, now_epoch: float

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -42,8 +44,10 @@ class SigningSecrets:
         self._client = client
         self._provider = SecretsProvider(boto3_client=client)
         self._secret_id = secret_id
-        self._max_age = int(cache_seconds)
+        self._max_age = math.ceil(cache_seconds)
         self._clock = clock
+        # One read per cold container, not one per delivery thread.
+        self._lock = threading.Lock()
 
     def __call__(self) -> list[str]:
         """The secrets to sign with now: the current one, then the previous one during its grace period."""
@@ -67,7 +71,8 @@ class SigningSecrets:
 
     def _read(self, *, fresh: bool = False) -> dict[str, Any]:
         try:
-            raw = self._provider.get(self._secret_id, max_age=self._max_age, force_fetch=fresh)
+            with self._lock:
+                raw = self._provider.get(self._secret_id, max_age=self._max_age, force_fetch=fresh)
         except GetParameterError as error:
             raise ConfigError(f"cannot read the webhook signing secret {self._secret_id}: {error}") from None
         text = raw.decode() if isinstance(raw, bytes) else raw

@@ -4,6 +4,8 @@ key ids and formation ids; never of ``pk``/``sk``).
 - request record: ``pk=REQ#<request key>``, ``sk=REQUEST``; ``owner`` + ``created_at`` feed the ``ByOwner``
   index (``owner=OWNER#<hash of key id and user id>``);
 - step checkpoint: ``pk=REQ#<request key>``, ``sk=STEP#<lineage>#0003`` (the output of one finished step);
+- unfinished requests: ``open_shard=OPEN#<first hex digit of the request key>`` + ``created_at`` feed the sparse
+  ``Unfinished`` index (keys only): the attribute exists while the request is not terminal;
 - duration history: ``pk=HIST#<formation>#<kind>``, ``sk=HIST``;
 - API key: ``pk=KEY#<sha256 of the secret>``, ``sk=KEY``, and ``pk=KEYID#<key id>``, ``sk=KEY`` pointing back.
 """
@@ -17,6 +19,9 @@ from typing import Any
 
 REQUEST_SK = "REQUEST"
 OWNER_INDEX = "ByOwner"
+UNFINISHED_INDEX = "Unfinished"
+# Sixteen partitions of the unfinished index, so that no one partition takes every new request's write.
+OPEN_SHARDS = tuple(f"OPEN#{digit}" for digit in "0123456789abcdef")
 _REQUEST_PREFIX = "REQ#"
 REQUEST_PK_PATTERN = re.compile(r"REQ#[0-9a-f]{32}")
 
@@ -36,6 +41,10 @@ def request_key_of(pk: str) -> str:
 def owner_of(key_id: str, user_id: str) -> str:
     """Requests are scoped by API key and end user; the pair becomes one opaque partition value."""
     return "OWNER#" + hashlib.sha256(json.dumps([key_id, user_id]).encode()).hexdigest()[:32]
+
+
+def open_shard(request_key: str) -> str:
+    return f"OPEN#{request_key[0]}"
 
 
 def step_sk(lineage: str, index: int) -> str:

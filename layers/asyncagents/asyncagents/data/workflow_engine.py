@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from asyncagents.data.dynamo import error_code
+from asyncagents.domain.ports import ExecutionState
 
 
 class StepFunctionsEngine:
@@ -46,6 +47,18 @@ class StepFunctionsEngine:
         except ClientError as error:
             if error_code(error) not in {"ExecutionDoesNotExist", "ExecutionNotFound"}:
                 raise
+
+    def describe(self, execution_name: str) -> ExecutionState | None:
+        """The execution's status (and its error, once failed); ``None`` when no execution has the name."""
+        try:
+            found = self._client.describe_execution(executionArn=self.execution_arn(execution_name))
+        except ClientError as error:
+            if error_code(error) in {"ExecutionDoesNotExist", "ExecutionNotFound"}:
+                return None
+            raise
+        return ExecutionState(
+            status=str(found["status"]), error=str(found.get("error") or ""), cause=str(found.get("cause") or "")
+        )
 
     def resume(self, task_token: str, output: dict[str, Any]) -> bool:
         """End a wait on a task token with ``output``. ``False`` when the wait is already over (it timed

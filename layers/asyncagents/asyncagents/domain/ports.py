@@ -61,6 +61,8 @@ class RequestStore(Protocol):
         self, request_key: str, fields: dict[str, Any], *, only_in: Iterable[Status] = ()
     ) -> RequestRecord: ...
 
+    def unfinished(self, *, created_before: str) -> Iterable[str]: ...
+
     def list_for_owner(
         self, key_id: str, user_id: str, *, limit: int, cursor: str | None, status: Status | None, now_epoch: float
     ) -> tuple[list[RequestRecord], str | None]: ...
@@ -98,8 +100,19 @@ class HistoryStore(Protocol):
     def add_history(self, formation_id: str, kind: str, log_ratio: float) -> None: ...
 
 
+@dataclass(frozen=True)
+class ExecutionState:
+    """Where an execution is: ``RUNNING``, ``SUCCEEDED``, ``FAILED``, ``TIMED_OUT`` or ``ABORTED``."""
+
+    status: str
+    error: str = ""
+    cause: str = ""
+
+
 class WorkflowEngine(Protocol):
     def start(self, execution_name: str, payload: dict[str, Any]) -> None: ...
+
+    def describe(self, execution_name: str) -> ExecutionState | None: ...
 
     def stop(self, execution_name: str, *, cause: str) -> None: ...
 

@@ -28,6 +28,16 @@ def request_key(key_id: str, user_id: str, request_id: str) -> str:
     return _digest(key_id, user_id, request_id)
 
 
+# Release 0.1 named a request, in execution inputs, webhook messages and delivery ids, by "REQ#" + its key.
+LEGACY_KEY_PREFIX = "REQ#"
+
+
+def bare_request_key(value: str) -> str:
+    """A request key from a message or an execution input, which may have been written by release 0.1
+    (``REQ#<key>``): work in flight across an upgrade still finds its request."""
+    return value.removeprefix(LEGACY_KEY_PREFIX)
+
+
 def execution_name_for(key: str, now: datetime, *, redrive: int = 0) -> str:
     """A new execution's name: derived from the request and the moment, so a retried start cannot start
     two, and a redrive never reuses an earlier execution's name (StartExecution would answer with that one)."""

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from asyncagents.local.faults import ContainerKilled
 from asyncagents.local.lambdas import LocalContext
 
 logger = logging.getLogger(__name__)
@@ -108,8 +109,19 @@ class ApiGateway:
             self._inside.active = True
             try:
                 return self._handler(event, LocalContext(function_name="ApiFunction", invoked_function_arn=self._arn))
+            except ContainerKilled as died:  # API Gateway answers 502; the client learns nothing (no request id)
+                logger.warning("the API function died: %s", died)
+                return {
+                    "statusCode": 502,
+                    "headers": {"content-type": "application/json"},
+                    "body": '{"message": "Internal Server Error"}',
+                }
             finally:
                 self._inside.active = False
+
+    def inside_call(self) -> bool:
+        """Whether the current thread is running an API call (faults aimed at the API check it)."""
+        return bool(getattr(self._inside, "active", False))
 
 
 class _RequestHandler(BaseHTTPRequestHandler):

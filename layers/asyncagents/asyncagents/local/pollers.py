@@ -1,15 +1,19 @@
-"""Lambda's event source mappings, emulated: a DynamoDB stream poller and an SQS poller.
+"""What invokes functions on AWS, emulated: Lambda's event source mappings (a DynamoDB stream poller, SQS
+pollers), EventBridge's execution status events, EventBridge Scheduler, Lambda's asynchronous invocation
+(retries, then the on-failure destination), and DynamoDB's TTL sweep.
 
-They call the in-process handlers with events shaped like Lambda's, honour partial batch failures
+They call the in-process handlers with events shaped like AWS's, honour partial batch failures
 (``batchItemFailures``) and, for SQS, leave failed messages on the queue so that their visibility
 timeout (set by the sender for backoff) and the queue's redrive policy apply, as in AWS.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -67,12 +71,20 @@ class StreamPoller(_Poller):
         *,
         batch_size: int = 100,
         interval: float = 0.05,
+        max_retries: int | None = None,
+        on_failure: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
         super().__init__("asyncagents-stream-poller", handler, function_arn, interval)
         self._streams = streams
         self._stream_arn = stream_arn
         self._batch_size = batch_size
         self._iterators: dict[str, str] = {}
+        # The mapping's MaximumRetryAttempts and on-failure destination: a record the handler keeps failing on
+        # is retried this often (in ever smaller batches, as BisectBatchOnFunctionError does), then handed
+        # over and skipped, so that it never blocks its shard.
+        self._max_retries = max_retries
+        self._on_failure = on_failure
+        self._failures: dict[str, int] = {}
 
     def poll_once(self) -> bool:
         if not self._iterators:
@@ -90,6 +102,8 @@ class StreamPoller(_Poller):
                 continue
             busy = True
             failed_sequence = self._deliver(records)
+            if failed_sequence is not None and self._exhausted(failed_sequence, records):
+                failed_sequence = self._skip_past(failed_sequence, records)
             if failed_sequence is None:
                 self._iterators[shard_id] = response.get("NextShardIterator") or iterator
             else:
@@ -101,6 +115,23 @@ class StreamPoller(_Poller):
                 )["ShardIterator"]
                 self._stopping.wait(0.2)
         return busy
+
+    def _exhausted(self, sequence: str, records: list[dict[str, Any]]) -> bool:
+        if self._max_retries is None:
+            return False
+        self._failures[sequence] = self._failures.get(sequence, 0) + 1
+        return self._failures[sequence] > self._max_retries
+
+    def _skip_past(self, sequence: str, records: list[dict[str, Any]]) -> str | None:
+        """Hand the failing record to the on-failure destination; go on from the record after it."""
+        position = next(i for i, r in enumerate(records) if str(r["dynamodb"]["SequenceNumber"]) == sequence)
+        self._failures.pop(sequence, None)
+        if self._on_failure is not None:
+            self._on_failure([records[position]])
+        rest = records[position + 1 :]
+        if not rest:
+            return None
+        return self._deliver(rest)
 
     def _deliver(self, records: list[dict[str, Any]]) -> str | None:
         """Returns the sequence number to retry from, or ``None`` when the whole batch succeeded."""
@@ -193,7 +224,9 @@ class SqsPoller(_Poller):
 
 class ExecutionWatcher(_Poller):
     """EventBridge's "Step Functions Execution Status Change" events, emulated: moto emits none, so this
-    lists executions and sends one event per execution that ended in one of ``statuses``."""
+    lists executions and sends one event per execution that ended in one of ``statuses``, once, through
+    ``deliver`` (an asynchronous invocation: EventBridge does not send an event again once Lambda took it).
+    ``drop`` decides which events are lost on the way (AWS calls their delivery best effort)."""
 
     def __init__(
         self,
@@ -203,6 +236,8 @@ class ExecutionWatcher(_Poller):
         handler: Handler,
         function_arn: str,
         *,
+        deliver: Callable[[dict[str, Any]], Any] | None = None,
+        drop: Callable[[dict[str, Any]], bool] = lambda event: False,
         interval: float = 0.1,
     ) -> None:
         super().__init__("asyncagents-execution-watcher", handler, function_arn, interval)
@@ -210,6 +245,9 @@ class ExecutionWatcher(_Poller):
         self._machine = state_machine_arn
         self._statuses = statuses
         self._seen: set[str] = set()
+        self._deliver = deliver or self._invoke
+        self._drop = drop
+        self.dropped = 0
 
     def poll_once(self) -> bool:
         busy = False
@@ -248,8 +286,130 @@ class ExecutionWatcher(_Poller):
             "resources": [execution["executionArn"]],
             "detail": detail,
         }
-        try:
-            self._invoke(event)
-        except Exception:  # EventBridge retries; so do we, on the next poll
-            logger.exception("reconciling %s failed; will retry", execution["name"])
-            self._seen.discard(execution["executionArn"])
+        if self._drop(event):
+            self.dropped += 1
+            logger.warning("status event of %s dropped (fault injected)", execution["name"])
+            return
+        self._deliver(event)
+
+
+class AsyncInvoker:
+    """Lambda's asynchronous invocation: the first attempt and ``retries`` more; an event that still fails
+    goes to the on-failure destination (an SQS queue) as a Lambda destination record, or is dropped (and
+    logged) without one, as on AWS."""
+
+    def __init__(
+        self, handler: Handler, function_arn: str, *, retries: int, sqs: Any = None, on_failure_url: str | None = None
+    ) -> None:
+        self._handler = handler
+        self._arn = function_arn
+        self._retries = retries
+        self._sqs = sqs
+        self._on_failure_url = on_failure_url
+        self.failures = 0
+
+    def __call__(self, event: dict[str, Any]) -> Any:
+        name = self._arn.rsplit(":", 1)[-1]
+        error: Exception | None = None
+        for _ in range(self._retries + 1):
+            try:
+                return self._handler(event, LocalContext(function_name=name, invoked_function_arn=self._arn))
+            except Exception as failed:  # retried, as Lambda retries an asynchronous invocation
+                error = failed
+        self.failures += 1
+        logger.warning("%s failed %d times; on-failure destination: %s", name, self._retries + 1, self._on_failure_url)
+        if self._sqs is not None and self._on_failure_url:
+            record = {
+                "version": "1.0",
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "requestContext": {
+                    "requestId": str(uuid.uuid4()),
+                    "functionArn": self._arn,
+                    "condition": "RetriesExhausted",
+                    "approximateInvokeCount": self._retries + 1,
+                },
+                "requestPayload": event,
+                "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+                "responsePayload": {"errorType": type(error).__name__, "errorMessage": str(error)},
+            }
+            self._sqs.send_message(QueueUrl=self._on_failure_url, MessageBody=json.dumps(record, default=str))
+        return None
+
+
+class ScheduleRunner(threading.Thread):
+    """EventBridge Scheduler, emulated (moto stores schedules but never fires them): invokes a function every
+    ``interval`` seconds, asynchronously, with the empty input a schedule without ``Input`` sends."""
+
+    def __init__(self, name: str, invoke: Callable[[dict[str, Any]], Any], interval: float) -> None:
+        super().__init__(name=name, daemon=True)
+        self._invoke = invoke
+        self._interval = interval
+        self._stopping = threading.Event()
+        self.runs = 0
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self.is_alive():
+            self.join(timeout)
+
+    def run(self) -> None:
+        while not self._stopping.wait(self._interval):
+            self.runs += 1
+            self._invoke({})
+
+
+class TtlSweeper(threading.Thread):
+    """DynamoDB's TTL sweep, emulated (moto never deletes expired items): every ``interval`` seconds, deletes
+    the items whose ``ttl`` has passed. AWS takes up to days; locally it is quick, so that what outlives its
+    record is seen to."""
+
+    def __init__(self, dynamodb: Any, table_name: str, *, interval: float, attribute: str = "ttl") -> None:
+        super().__init__(name="asyncagents-ttl-sweeper", daemon=True)
+        self._dynamodb = dynamodb
+        self._table = table_name
+        self._interval = interval
+        self._attribute = attribute
+        self._stopping = threading.Event()
+        self.deleted = 0
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self.is_alive():
+            self.join(timeout)
+
+    def run(self) -> None:
+        while not self._stopping.wait(self._interval):
+            try:
+                self.sweep_once()
+            except Exception:
+                logger.exception("TTL sweep failed")
+
+    def sweep_once(self) -> int:
+        now = str(int(time.time()))
+        arguments: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "#ttl <= :now",
+            "ExpressionAttributeNames": {"#ttl": self._attribute},
+            "ExpressionAttributeValues": {":now": {"N": now}},
+            "ProjectionExpression": "pk, sk",
+        }
+        deleted = 0
+        while True:
+            page = self._dynamodb.scan(**arguments)
+            for item in page.get("Items", []):
+                try:
+                    self._dynamodb.delete_item(
+                        TableName=self._table,
+                        Key={"pk": item["pk"], "sk": item["sk"]},
+                        ConditionExpression="#ttl <= :now",
+                        ExpressionAttributeNames={"#ttl": self._attribute},
+                        ExpressionAttributeValues={":now": {"N": now}},
+                    )
+                    deleted += 1
+                except Exception:  # rewritten meanwhile (a reused request id): not expired any more
+                    continue
+            if "LastEvaluatedKey" not in page:
+                break
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        self.deleted += deleted
+        return deleted

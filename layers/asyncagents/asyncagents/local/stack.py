@@ -16,7 +16,9 @@ from typing import Any
 from asyncagents import runtime
 from asyncagents.config import FormationConfig, load_formation, parse_formation
 from asyncagents.data.signing_secrets import new_signing_secret
+from asyncagents.local.faults import Faults
 from asyncagents.local.lambdas import InProcessLambdas, load_handler
+from asyncagents.local.pollers import AsyncInvoker
 from asyncagents.local.template import StackSpec, read_stack, substitute
 
 logger = logging.getLogger(__name__)
@@ -109,6 +111,9 @@ class LocalStack:
         retry_time_scale: float = 1.0,
         stage: str = "local",
         allow_local_webhooks: bool = True,
+        schedule_seconds: float = 30.0,
+        ttl_sweep_seconds: float = 5.0,
+        sqs_concurrency: int = 4,
     ) -> None:
         self.root = root
         self.formation_path = formation_path
@@ -118,6 +123,12 @@ class LocalStack:
         self.retry_time_scale = retry_time_scale
         self.stage = stage
         self.allow_local_webhooks = allow_local_webhooks
+        # Schedules (the sweeper's rate of minutes) and DynamoDB's TTL sweep (hours to days) run faster here.
+        self.schedule_seconds = schedule_seconds
+        self.ttl_sweep_seconds = ttl_sweep_seconds
+        self.sqs_concurrency = sqs_concurrency
+        self.faults = Faults()
+        self.invokers: dict[str, AsyncInvoker] = {}
         self.formation: FormationConfig = load_formation(formation_path)
         self.spec: StackSpec = read_stack(root / "template.yaml")
         self.lambdas = InProcessLambdas()
@@ -341,40 +352,101 @@ class LocalStack:
         )["ARN"]
 
     def _start_pollers(self, functions: dict[str, str]) -> None:
-        """One poller per event source mapping in the template, as Lambda's pollers would be."""
-        from asyncagents.local.pollers import ExecutionWatcher, SqsPoller, StreamPoller
+        """What invokes functions on AWS, per the template: event source mappings, EventBridge rules,
+        schedules; and DynamoDB's TTL sweep."""
+        from asyncagents.local.pollers import ExecutionWatcher, ScheduleRunner, SqsPoller, StreamPoller, TtlSweeper
 
         for source in self.spec.event_sources:
             handler = self.lambdas.handler_of(f"asyncagents-{self.stage}-{source.function}")
-            poller: Any
+            arn = functions[source.function]
+            pollers: list[Any]
             if source.kind == "execution-status":
-                poller = ExecutionWatcher(
-                    self.client("stepfunctions"),
-                    self.state_machine_arn,
-                    source.statuses,
-                    handler,
-                    functions[source.function],
-                )
+                pollers = [
+                    ExecutionWatcher(
+                        self.client("stepfunctions"),
+                        self.state_machine_arn,
+                        source.statuses,
+                        handler,
+                        arn,
+                        deliver=self._async_invoker(source.function, handler, arn),
+                        drop=self.faults.drops,
+                    )
+                ]
+            elif source.kind == "schedule":
+                invoke = self._async_invoker(source.function, handler, arn)
+                pollers = [ScheduleRunner(f"asyncagents-schedule-{source.function}", invoke, self.schedule_seconds)]
             elif source.kind == "dynamodb-stream":
                 table = self.client("dynamodb").describe_table(TableName=self.table_name)["Table"]
-                poller = StreamPoller(
-                    self.client("dynamodbstreams"),
-                    table["LatestStreamArn"],
-                    handler,
-                    functions[source.function],
-                    batch_size=source.batch_size,
-                )
+                pollers = [
+                    StreamPoller(
+                        self.client("dynamodbstreams"),
+                        table["LatestStreamArn"],
+                        handler,
+                        arn,
+                        batch_size=source.batch_size,
+                        max_retries=source.max_retries,
+                        on_failure=self._stream_failures(source.on_failure, arn),
+                    )
+                ]
             else:
-                poller = SqsPoller(
-                    self.client("sqs"),
-                    self.queue_urls[source.source],
-                    self.queue_arns[source.source],
-                    handler,
-                    functions[source.function],
-                    batch_size=source.batch_size,
-                )
-            poller.start()
-            self._pollers.append(poller)
+                # Lambda polls a queue with several batches at once; each concurrent batch is a container of
+                # its own (its own copy of the handler module), as on AWS.
+                spec = self.spec.functions[source.function]
+                pollers = [
+                    SqsPoller(
+                        self.client("sqs"),
+                        self.queue_urls[source.source],
+                        self.queue_arns[source.source],
+                        handler if i == 0 else self._guarded(source.function, self._load(spec, f"{i}")),
+                        arn,
+                        batch_size=source.batch_size,
+                    )
+                    for i in range(max(1, self.sqs_concurrency))
+                ]
+            for poller in pollers:
+                poller.start()
+                self._pollers.append(poller)
+        ttl = self.spec.table_properties.get("TimeToLiveSpecification", {})
+        if ttl.get("Enabled"):
+            sweeper = TtlSweeper(
+                self.client("dynamodb"),
+                self.table_name,
+                interval=self.ttl_sweep_seconds,
+                attribute=ttl["AttributeName"],
+            )
+            sweeper.start()
+            self._pollers.append(sweeper)
+
+    def _async_invoker(self, logical_id: str, handler: Any, arn: str) -> AsyncInvoker:
+        spec = self.spec.functions[logical_id]
+        invoker = AsyncInvoker(
+            handler,
+            arn,
+            retries=spec.async_retries,
+            sqs=self.client("sqs"),
+            on_failure_url=self.queue_urls.get(spec.on_failure or ""),
+        )
+        self.invokers[logical_id] = invoker
+        return invoker
+
+    def _stream_failures(self, queue: str | None, arn: str) -> Any:
+        url = self.queue_urls.get(queue or "")
+        if not url:
+            return None
+        sqs = self.client("sqs")
+
+        def hand_over(records: list[dict[str, Any]]) -> None:
+            # What Lambda sends an on-failure destination for a stream: where the records are, not the records.
+            shard = {"approximateArrivalOfFirstRecord": None, "startSequenceNumber": None}
+            for record in records:
+                shard["startSequenceNumber"] = record["dynamodb"]["SequenceNumber"]
+            body = {
+                "requestContext": {"functionArn": arn, "condition": "RetryAttemptsExhausted"},
+                "DDBStreamBatchInfo": {**shard, "batchSize": len(records), "streamArn": "local"},
+            }
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body, default=str))
+
+        return hand_over
 
     def _create_functions(self) -> dict[str, str]:
         """Create each template function in moto's Lambda and register its in-process handler.
@@ -404,10 +476,21 @@ class LocalStack:
                 Architectures=["arm64"],
                 Timeout=spec.timeout if isinstance(spec.timeout, int) else 300,
             )["FunctionArn"]
-            handler = load_handler(spec.code_dir, spec.handler, module_alias=f"asyncagents_fn_{logical_id}")
-            self.lambdas.register(name, arn, handler)
+            self.lambdas.register(name, arn, self._guarded(logical_id, self._load(spec, "0")))
             arns[logical_id] = arn
         return arns
+
+    def _load(self, spec: Any, container: str) -> Any:
+        return load_handler(spec.code_dir, spec.handler, module_alias=f"asyncagents_fn_{spec.logical_id}_{container}")
+
+    def _guarded(self, logical_id: str, handler: Any) -> Any:
+        """The handler, failing while a test has injected a failure into this function."""
+
+        def invoke(event: dict[str, Any], context: Any) -> Any:
+            self.faults.check(logical_id)
+            return handler(event, context)
+
+        return invoke
 
     def _create_state_machine(self, functions: dict[str, str]) -> None:
         values = dict(self.formation.template_parameters())
@@ -439,7 +522,7 @@ class LocalStack:
         handler = self.lambdas.handler_of(api_name)
         gateway = ApiGateway(handler, api_arn)
         # One API container that serves every call in turn: a sync request's wait yields it to the others.
-        runtime.install(runtime.Runtime(sleep=gateway.cooperative_sleep))
+        runtime.install(_LocalRuntime(self.faults, gateway.inside_call, sleep=gateway.cooperative_sleep))
         self._server, _ = serve(gateway, self.host, self.port)
         self.port = self._server.server_address[1]
 
@@ -472,3 +555,36 @@ class LocalStack:
             else:
                 os.environ[name] = value
         self._saved_env.clear()
+
+
+class _LocalRuntime(runtime.Runtime):
+    """The runtime of the local stack's single process, with the faults aimed at the API applied."""
+
+    def __init__(self, faults: Faults, in_api_call: Any, **options: Any) -> None:
+        super().__init__(**options)
+        self._faults = faults
+        self._in_api_call = in_api_call
+        self._engine: _FaultyEngine | None = None
+
+    @property
+    def workflow_engine(self) -> Any:
+        if self._engine is None:
+            self._engine = _FaultyEngine(super().workflow_engine, self._faults, self._in_api_call)
+        return self._engine
+
+
+class _FaultyEngine:
+    """The workflow engine, except that a start made by the API may find the API's container dead."""
+
+    def __init__(self, engine: Any, faults: Faults, in_api_call: Any) -> None:
+        self._engine = engine
+        self._faults = faults
+        self._in_api_call = in_api_call
+
+    def start(self, execution_name: str, payload: dict[str, Any]) -> None:
+        if self._in_api_call():
+            self._faults.kill_before_start()
+        self._engine.start(execution_name, payload)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)

@@ -63,6 +63,10 @@ class FunctionSpec:
     code_dir: Path
     handler: str
     timeout: Any
+    # Asynchronous invocations (EventInvokeConfig): retries after the first attempt, and the queue (logical id)
+    # that receives what still failed.
+    async_retries: int = 2
+    on_failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,9 +75,11 @@ class EventSource:
 
     function: str
     source: str  # the logical id of the table (stream), queue or state machine
-    kind: str  # "dynamodb-stream" | "sqs" | "execution-status" (an EventBridge rule on Step Functions)
+    kind: str  # "dynamodb-stream" | "sqs" | "execution-status" (an EventBridge rule) | "schedule" (Scheduler)
     batch_size: int
     statuses: tuple[str, ...] = ()
+    max_retries: int | None = None  # a stream mapping's MaximumRetryAttempts (None: until the record expires)
+    on_failure: str | None = None  # a stream mapping's on-failure queue (logical id)
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,10 @@ def read_stack(template_path: Path) -> StackSpec:
         if kind == "AWS::Serverless::Function":
             for event in properties.get("Events", {}).values():
                 pattern = event.get("Properties", {}).get("Pattern", {})
+                if event.get("Type") == "ScheduleV2":
+                    event_sources.append(
+                        EventSource(function=logical_id, source=logical_id, kind="schedule", batch_size=1)
+                    )
                 if event.get("Type") == "EventBridgeRule" and pattern.get("source") == ["aws.states"]:
                     detail = pattern.get("detail", {})
                     machines = detail.get("stateMachineArn", [{}])
@@ -127,11 +137,14 @@ def read_stack(template_path: Path) -> StackSpec:
                             statuses=tuple(detail.get("status", [])),
                         )
                     )
+            invoke_config = properties.get("EventInvokeConfig", {})
             functions[logical_id] = FunctionSpec(
                 logical_id=logical_id,
                 code_dir=root / properties.get("CodeUri", globals_function.get("CodeUri", "")),
                 handler=properties.get("Handler", globals_function.get("Handler", "app.lambda_handler")),
                 timeout=properties.get("Timeout", globals_function.get("Timeout", 3)),
+                async_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
+                on_failure=_queue_of(invoke_config.get("DestinationConfig", {}).get("OnFailure", {})),
             )
         elif kind == "AWS::DynamoDB::Table":
             table_id, table_properties = logical_id, properties
@@ -151,6 +164,8 @@ def read_stack(template_path: Path) -> StackSpec:
                     source=source,
                     kind="dynamodb-stream" if attribute == "StreamArn" else "sqs",
                     batch_size=int(properties.get("BatchSize", 10)),
+                    max_retries=properties.get("MaximumRetryAttempts"),
+                    on_failure=_queue_of(properties.get("DestinationConfig", {}).get("OnFailure", {})),
                 )
             )
     if not table_properties or not machine:
@@ -167,6 +182,14 @@ def read_stack(template_path: Path) -> StackSpec:
         event_sources=event_sources,
         buckets=buckets,
     )
+
+
+def _queue_of(on_failure: dict[str, Any]) -> str | None:
+    """The logical id of the queue an on-failure destination names (``!GetAtt Queue.Arn``)."""
+    destination = on_failure.get("Destination")
+    if isinstance(destination, dict) and "Fn::GetAtt" in destination:
+        return str(destination["Fn::GetAtt"][0])
+    return None
 
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")

@@ -16,9 +16,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 
 from asyncagents.config import FormationConfig
 from asyncagents.domain.destinations import (
@@ -29,7 +29,7 @@ from asyncagents.domain.destinations import (
     system_resolver,
 )
 from asyncagents.domain.ports import RequestStore, SigningSecretSource, WebhookTransport
-from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.records import RequestRecord, bare_request_key
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.times import iso, utc_now
 from asyncagents.domain.webhooks.payload import build_payload, encode, event_time_of
@@ -45,7 +45,8 @@ RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range
 class WebhookMessage(BaseModel):
     """What the queue carries: a reference to the event, never the result itself (no size limit to hit)."""
 
-    request_key: str
+    # Messages queued (or dead-lettered) by release 0.1 name the request "REQ#<key>": still delivered.
+    request_key: Annotated[str, BeforeValidator(bare_request_key)]
     status: str
     delivery_id: str
     event_time: str

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from asyncagents.domain.questions import Question, oldest_waited_on
-from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.records import LEGACY_KEY_PREFIX, RequestRecord, bare_request_key
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.times import parse_iso
 
@@ -19,8 +19,10 @@ WEBHOOK_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED,
 
 
 def delivery_id(request_key: str, status: str, event_time: str) -> str:
-    """Stable per event: the same on every retry and if the event is enqueued twice."""
-    return "whd_" + hashlib.sha256(f"{request_key}|{status}|{event_time}".encode()).hexdigest()[:32]
+    """Stable per event: the same on every retry, if the event is enqueued twice, and across an upgrade (it
+    hashes the request's name as release 0.1 did)."""
+    named = LEGACY_KEY_PREFIX + bare_request_key(request_key)
+    return "whd_" + hashlib.sha256(f"{named}|{status}|{event_time}".encode()).hexdigest()[:32]
 
 
 def current_question_of(questions: Any) -> tuple[str, str] | None:

@@ -43,7 +43,15 @@ class WorkflowSteps:
         estimator: Estimator | None = None,
         artifacts: ArtifactSink | None = None,
     ) -> None:
-        context = WorkflowContext(records, checkpoints, provider, formation, clock, estimator, artifacts)
+        context = WorkflowContext(
+            records=records,
+            checkpoints=checkpoints,
+            provider=provider,
+            formation=formation,
+            clock=clock,
+            estimator=estimator,
+            artifacts=artifacts,
+        )
         texts = LargeTexts(artifacts)
         self._planner = Planner(context)
         self._steps = StepRunner(context, texts)

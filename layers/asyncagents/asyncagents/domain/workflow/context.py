@@ -16,17 +16,13 @@ from asyncagents.domain.records import RequestRecord
 from asyncagents.domain.times import parse_iso, utc_now
 
 
-@dataclass
-class WorkflowContext:
-    """The dependencies of the workflow's tasks (storage, the provider, the formation, a clock)."""
+@dataclass(kw_only=True)
+class RequestsContext:
+    """What every writer of the workflow's side needs: the records, the formation, a clock."""
 
     records: RequestStore
-    checkpoints: StepStore
-    provider: AgentProvider
     formation: FormationConfig
     clock: Callable[[], datetime] = utc_now
-    estimator: Estimator | None = None
-    artifacts: ArtifactSink | None = None
     endings: Endings = field(init=False)
 
     def __post_init__(self) -> None:
@@ -40,6 +36,17 @@ class WorkflowContext:
             # The execution outlived its record (deleted by hand): nothing to do, nothing to resurrect.
             raise LookupError(f"no request record {request_key}")
         return record
+
+
+@dataclass(kw_only=True)
+class WorkflowContext(RequestsContext):
+    """The dependencies of the workflow's tasks: the records' and also the checkpoints, the provider, the
+    estimator and the bucket."""
+
+    checkpoints: StepStore
+    provider: AgentProvider
+    estimator: Estimator | None = None
+    artifacts: ArtifactSink | None = None
 
     def check_budget(self, record: RequestRecord) -> None:
         """The checkpoint before a model call: stop the request if the next call would break a limit."""

@@ -9,7 +9,7 @@ from typing import Any
 from asyncagents.domain.errors import StaleWrite
 from asyncagents.domain.records import RequestRecord
 from asyncagents.domain.statuses import Status
-from asyncagents.domain.workflow.context import WorkflowContext
+from asyncagents.domain.workflow.context import RequestsContext
 
 # Error names the state machine raises itself, mapped to the error types clients see.
 _STATES_ERRORS = {
@@ -47,7 +47,7 @@ def describe_failure(error: str, cause: str, *, task_timeout: int) -> dict[str, 
 
 
 def fail(
-    context: WorkflowContext,
+    context: RequestsContext,
     record: RequestRecord,
     execution_name: str,
     failure: dict[str, Any],
@@ -66,7 +66,7 @@ def fail(
 
 
 class Failures:
-    def __init__(self, context: WorkflowContext) -> None:
+    def __init__(self, context: RequestsContext) -> None:
         self._context = context
 
     def mark_failed(self, request_key: str, execution_name: str, error: str, cause: str) -> dict[str, Any]:
@@ -99,6 +99,12 @@ class Failures:
             }
         elif execution_status == "ABORTED":
             failure = {"type": "aborted", "message": "the workflow was stopped before it finished", "retryable": True}
+        elif execution_status == "SUCCEEDED":  # every path that ends well records the result first
+            failure = {
+                "type": "internal_error",
+                "message": "the workflow ended without recording its outcome",
+                "retryable": True,
+            }
         else:
             failure = describe_failure(error or "States.Runtime", cause, task_timeout=timeouts.task_timeout)
         status, reconciled = fail(self._context, record, execution_name, failure)
