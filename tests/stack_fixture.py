@@ -32,13 +32,16 @@ TEST_FORMATION: dict[str, Any] = {
 }
 
 
-def start_stack(tmp_dir: Path, overrides: dict[str, Any] | None = None) -> LocalStack:
+def start_stack(tmp_dir: Path, overrides: dict[str, Any] | None = None, **options: Any) -> LocalStack:
+    """A stack on the test formation (``overrides`` replace its top-level sections); ``options`` go to
+    ``LocalStack`` (e.g. faster schedules)."""
     formation = {**TEST_FORMATION, **(overrides or {})}
     path = tmp_dir / "formation.yaml"
     path.write_text(yaml.safe_dump(formation))
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     # Retry waits (whole seconds in the ASL) are shrunk 100x: moto sleeps them for real.
-    return LocalStack(root=ROOT, formation_path=path, keys=KEYS, port=0, retry_time_scale=0.01).start()
+    settings = {"retry_time_scale": 0.01, **options}
+    return LocalStack(root=ROOT, formation_path=path, keys=KEYS, port=0, **settings).start()
 
 
 def new_principal(stack: LocalStack) -> Principal:
@@ -58,8 +61,10 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: f
     raise AssertionError(f"condition not met within {timeout}s")
 
 
-def stack_fixture(tmp_path_factory: Any, overrides: dict[str, Any] | None = None) -> Iterator[LocalStack]:
-    stack = start_stack(tmp_path_factory.mktemp("stack"), overrides)
+def stack_fixture(
+    tmp_path_factory: Any, overrides: dict[str, Any] | None = None, **options: Any
+) -> Iterator[LocalStack]:
+    stack = start_stack(tmp_path_factory.mktemp("stack"), overrides, **options)
     try:
         yield stack
     finally:

@@ -1,5 +1,7 @@
 """RunStepFunction: runs one planned step, checkpointed before and after the model call."""
 
+import time
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -12,4 +14,8 @@ logger = Logger(service="asyncagents-run-step")
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     task = StepTask.model_validate(event)
-    return runtime.current().workflow_steps.run_step(task.request_key, task.execution_name, task.index, task.title)
+    # When Lambda stops this attempt: the provider never waits past it (the retry replaces the attempt).
+    deadline = time.time() + context.get_remaining_time_in_millis() / 1000
+    return runtime.current().workflow_steps.run_step(
+        task.request_key, task.execution_name, task.index, task.title, deadline=deadline
+    )

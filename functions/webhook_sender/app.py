@@ -31,6 +31,7 @@ async def record_handler(record: SQSRecord) -> None:
         record.body,
         attempt=int(record.attributes.approximate_receive_count),
         receipt_handle=record.receipt_handle,
+        first_received_at=int(record.attributes.approximate_first_receive_timestamp) / 1000,
     )
     await asyncio.get_running_loop().run_in_executor(runtime.current().delivery_pool, deliver)
 

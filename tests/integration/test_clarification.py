@@ -84,7 +84,7 @@ def test_a_step_asks_the_workflow_waits_and_the_answer_resumes_it(stack, princip
             waiting.request_key, waiting.lineage, 1, {"index": 1, "text": "stale", "attempts": 1}, ttl=1
         )
         runtime.current().request_records.count_step_done(
-            waiting.request_key, 1, generation=waiting.execution_name, message="m", tokens=0, calls=1
+            waiting.request_key, 1, generation=waiting.execution_name, message="m", tokens=0
         )
 
     # A wrong question id is a conflict that changes nothing

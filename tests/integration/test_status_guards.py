@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from asyncagents.data.request_records import RequestRecords
 from asyncagents.domain.errors import StaleWrite
-from asyncagents.domain.records import RequestRecord, request_key
+from asyncagents.domain.records import RequestRecord, Usage, request_key
 from asyncagents.domain.statuses import Status
 from asyncagents.local.stack import create_table
 from asyncagents.local.template import read_stack
@@ -72,11 +72,12 @@ def test_a_working_request_starts_and_counts_its_steps_once(records):
     record = planned(records, Status.PROCESSING)
     # When a step starts and is counted done
     started = records.start_step(record.request_key, 0, generation="exec-1", title="A", message="m")
-    records.count_step_done(record.request_key, 0, generation="exec-1", message="done", tokens=7, calls=1)
+    records.add_usage(record.request_key, generation="exec-1", calls=1)  # the model call, counted as it is made
+    records.count_step_done(record.request_key, 0, generation="exec-1", message="done", tokens=7)
     # Then its attempt, its count and its usage are recorded, and a second count or start is refused
     assert started.step_attempts == {"0": 1, "1": 0} and started.current_step == "A"
     with pytest.raises(StaleWrite):
-        records.count_step_done(record.request_key, 0, generation="exec-1", message="again", tokens=7, calls=1)
+        records.count_step_done(record.request_key, 0, generation="exec-1", message="again", tokens=7)
     with pytest.raises(StaleWrite):
         records.start_step(record.request_key, 0, generation="exec-1", title="A", message="m")
     assert counters(records.get(record.request_key)) == (1, 1, 7, {0}, {"0": 1, "1": 0})
@@ -92,10 +93,22 @@ def test_a_step_of_an_ended_request_can_neither_start_nor_count(records, status)
         records.start_step(record.request_key, 1, generation="exec-1", title="B", message="Working on step 2")
     assert refused.value.details["current"].status is status  # the record as it is now, from the same call
     with pytest.raises(StaleWrite):
-        records.count_step_done(record.request_key, 1, generation="exec-1", message="done", tokens=50, calls=1)
+        records.count_step_done(record.request_key, 1, generation="exec-1", message="done", tokens=50)
     # Then nothing about the request changed: no progress, no calls, no tokens, no attempt, no status text
     after = records.get(record.request_key)
     assert counters(after) == before and after.status is status and after.current_step is None
+    # Except that a call an attempt made anyway (it was paid) is counted, with its tokens, and nothing else
+    records.add_usage(
+        record.request_key, generation="exec-1", calls=1, discarded=Usage(input_tokens=3, output_tokens=4)
+    )
+    paid = records.get(record.request_key)
+    assert (paid.model_calls, paid.tokens_used, paid.discarded_input_tokens, paid.discarded_output_tokens) == (
+        before[1] + 1,
+        before[2] + 7,
+        3,
+        4,
+    )
+    assert (paid.status, paid.completed_steps, paid.done_steps) == (status, before[0], before[3])
 
 
 def test_a_step_of_another_execution_can_neither_start_nor_count(records):
@@ -106,5 +119,5 @@ def test_a_step_of_another_execution_can_neither_start_nor_count(records):
     with pytest.raises(StaleWrite):
         records.start_step(record.request_key, 0, generation="exec-1", title="A", message="m")
     with pytest.raises(StaleWrite):
-        records.count_step_done(record.request_key, 0, generation="exec-1", message="done", tokens=5, calls=1)
+        records.count_step_done(record.request_key, 0, generation="exec-1", message="done", tokens=5)
     assert counters(records.get(record.request_key)) == (0, 0, 0, set(), {"0": 0, "1": 0})

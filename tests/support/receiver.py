@@ -2,7 +2,8 @@
 
 Paths choose the behaviour: ``/ok``, ``/fail/<n>`` (500 for the first n deliveries, then 200),
 ``/status/<code>`` (always that status), ``/retry-after/<seconds>`` (429 once, then 200),
-``/hang/<seconds>`` (answers after a delay), ``/redirect`` (302 to the metadata address).
+``/hang/<seconds>`` (answers after a delay), ``/redirect`` (302 to the metadata address),
+``/down-until/<unix time>`` (503 until then: an outage), ``/refuse-until/<unix time>`` (410 until then).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Delivery:
     body: bytes
     verified: bool
     received_at: float = field(default_factory=time.monotonic)
+    status: int = 0  # what the receiver answered
 
 
 class WebhookReceiver:
@@ -43,11 +45,13 @@ class WebhookReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 verified = verify_signature(body, headers.get("x-muxi-signature"), receiver.secret)
+                delivery = Delivery(self.path, headers, body, verified)
                 with receiver._lock:
-                    receiver.deliveries.append(Delivery(self.path, headers, body, verified))
+                    receiver.deliveries.append(delivery)
                     receiver._counts[self.path] = receiver._counts.get(self.path, 0) + 1
                     count = receiver._counts[self.path]
                 status, extra = receiver.behaviour(self.path, count)
+                delivery.status = status
                 self.send_response(status)
                 for name, value in extra.items():
                     self.send_header(name, value)
@@ -70,6 +74,9 @@ class WebhookReceiver:
         if parts[0] == "hang":
             time.sleep(float(parts[1]))
             return 200, {}
+        if parts[0] in {"down-until", "refuse-until"}:
+            down = time.time() < float(parts[1])
+            return (503 if parts[0] == "down-until" else 410, {}) if down else (200, {})
         if parts[0] == "redirect":
             return 302, {"Location": "http://169.254.169.254/latest/meta-data/"}
         return 200, {}

@@ -114,7 +114,7 @@ class InMemoryStore:
             attempts[str(index)] = attempts.get(str(index), 0) + 1
             return self._record(pk)
 
-    def count_step_done(self, pk: str, index: int, *, generation: str, message: str, tokens: int, calls: int) -> None:
+    def count_step_done(self, pk: str, index: int, *, generation: str, message: str, tokens: int) -> None:
         with self._lock:
             item = self.items[pk]
             done = set(item.get("done_steps", set()))
@@ -123,9 +123,20 @@ class InMemoryStore:
                 raise StaleWrite("stale", details={"current": self._record(pk)})
             item["done_steps"] = done | {index}
             item["completed_steps"] = item.get("completed_steps", 0) + 1
-            item["model_calls"] = item.get("model_calls", 0) + calls
             item["tokens_used"] = item.get("tokens_used", 0) + tokens
             item["status_message"] = message
+
+    def add_usage(self, pk: str, *, generation: str, calls: int, discarded: Any = None) -> None:
+        with self._lock:
+            item = self.items[pk]
+            if item["execution_name"] != generation:
+                raise StaleWrite("stale", details={"current": self._record(pk)})
+            item["model_calls"] = item.get("model_calls", 0) + calls
+            if discarded is not None:
+                spent = discarded.input_tokens + discarded.output_tokens
+                item["tokens_used"] = item.get("tokens_used", 0) + spent
+                item["discarded_input_tokens"] = item.get("discarded_input_tokens", 0) + discarded.input_tokens
+                item["discarded_output_tokens"] = item.get("discarded_output_tokens", 0) + discarded.output_tokens
 
     # StepStore
     def put_output(self, pk: str, lineage: str, index: int, output: dict[str, Any], *, ttl: int) -> None:

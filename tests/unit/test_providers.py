@@ -207,7 +207,7 @@ class ScriptedModel:
         self.systems: list[str] = []
         self.prompts: list[str] = []
 
-    def complete(self, system: str, prompt: str) -> Completion:
+    def complete(self, system: str, prompt: str, *, timeout: float | None = None) -> Completion:
         self.systems.append(system)
         self.prompts.append(prompt)
         return Completion(text=self.answers.pop(0), usage=Usage(input_tokens=10, output_tokens=5))

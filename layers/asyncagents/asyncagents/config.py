@@ -46,10 +46,18 @@ class AsyncSettings(_Strict):
     mode: AsyncMode = AsyncMode.AUTO
     threshold_seconds: float = Field(60.0, gt=0, le=86_400)
     webhook_url: str | None = None
-    webhook_retries: int = Field(3, ge=0, le=20)
+    webhook_retries: int = Field(30, ge=0, le=98, description="Retries after the first attempt, at most.")
     webhook_timeout: float = Field(10.0, gt=0, le=60)
     webhook_backoff_seconds: float = Field(5.0, gt=0, le=3600, description="First retry delay; doubles after.")
-    webhook_max_backoff_seconds: float = Field(900.0, gt=0, le=43_200)
+    # SQS hides a message for 12 h at most: the longest delay one retry can wait.
+    webhook_max_backoff_seconds: float = Field(21_600.0, gt=0, le=43_200)
+    webhook_retry_window_seconds: int = Field(
+        259_200,
+        ge=1,
+        le=13 * 86_400,
+        description="How long an event is retried, from its first attempt (3 days, as Stripe); the queues keep "
+        "messages 14 days.",
+    )
     webhook_standard_headers: bool = Field(False, description="Also send Standard Webhooks headers.")
     webhook_security: WebhookSecurity = WebhookSecurity()
     result_retention_seconds: int = Field(300, ge=1, le=30 * 86_400)
@@ -63,7 +71,7 @@ class AsyncSettings(_Strict):
 
 class Timeouts(_Strict):
     task_timeout: int = Field(
-        300, ge=1, le=870, description="Seconds per step; the step's Lambda gets 30 s more (Lambda stops at 900)."
+        300, ge=1, le=897, description="Seconds per step; the step's Lambda gets 3 s more (Lambda stops at 900)."
     )
     workflow_timeout: int = Field(3600, ge=1, le=365 * 86_400)
 
@@ -96,6 +104,8 @@ class Budget(_Strict):
 
 
 DEFAULT_CLARIFICATION_TIMEOUT = 900
+# How much longer than its Task's timeout a step function may run (then Lambda stops it).
+TASK_FUNCTION_MARGIN_SECONDS = 3
 
 
 class ClarificationSettings(_Strict):
@@ -120,7 +130,7 @@ class SweeperSettings(_Strict):
 
     interval_minutes: int = Field(5, ge=2, le=60, description="How often it runs (EventBridge Scheduler).")
     grace_seconds: int = Field(
-        120, ge=10, le=3600, description="A request younger than this is left alone (its workflow is starting)."
+        120, ge=1, le=3600, description="A request younger than this is left alone (its workflow is starting)."
     )
 
 
@@ -231,9 +241,10 @@ class FormationConfig(_Strict):
         retry = workflow.retry
         return {
             "TaskTimeoutSeconds": str(workflow.timeouts.task_timeout),
-            # Longer than the Task's timeout, so Step Functions' States.Timeout (retried, reported as a
-            # timeout) fires before Lambda's own.
-            "TaskFunctionTimeoutSeconds": str(workflow.timeouts.task_timeout + 30),
+            # A little longer than the Task's timeout, so Step Functions' States.Timeout (retried, reported as a
+            # timeout) fires first, and an abandoned attempt is stopped a moment later: it never runs (and
+            # calls the model) beside the retry that replaced it.
+            "TaskFunctionTimeoutSeconds": str(workflow.timeouts.task_timeout + TASK_FUNCTION_MARGIN_SECONDS),
             "WorkflowTimeoutSeconds": str(workflow.timeouts.workflow_timeout),
             "RetryMaxAttempts": str(retry.max_attempts - 1),
             "RetryIntervalSeconds": str(max(1, math.ceil(retry.initial_delay))),

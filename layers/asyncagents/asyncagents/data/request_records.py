@@ -7,17 +7,14 @@ record too (its output lives in ``StepCheckpoints``).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from asyncagents.data.cursors import cursor_after, decode_cursor, encode_cursor
 from asyncagents.data.dynamo import conditional_write, from_item, serialize, to_item, update_arguments
 from asyncagents.data.table_keys import (
     OPEN_SHARDS,
     OWNER_INDEX,
-    REQUEST_PK_PATTERN,
     REQUEST_SK,
     UNFINISHED_INDEX,
     open_shard,
@@ -26,10 +23,9 @@ from asyncagents.data.table_keys import (
     request_key_of,
     request_pk,
 )
-from asyncagents.domain.errors import InvalidCursor, StaleWrite
-from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.errors import StaleWrite
+from asyncagents.domain.records import RequestRecord, Usage
 from asyncagents.domain.statuses import WORKING, Status
-from asyncagents.domain.times import parse_iso
 
 _LIST_PAGE_ITEMS = 100
 _MAX_LIST_QUERIES = 5
@@ -50,40 +46,6 @@ def request_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     fields = {name: value for name, value in image.items() if name not in {"pk", "sk", "owner"}}
     return {**fields, "request_key": request_key_of(str(image["pk"]))}
-
-
-def _invalid_cursor() -> InvalidCursor:
-    return InvalidCursor("cursor: not a cursor this API returned", details={"field": "cursor"})
-
-
-def _encode_cursor(last_key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(last_key, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, owner: str) -> dict[str, Any]:
-    try:
-        key = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise _invalid_cursor() from None
-    if not _valid_cursor_key(key, owner):
-        raise _invalid_cursor()
-    return dict(key)
-
-
-def _valid_cursor_key(key: Any, owner: str) -> bool:
-    if not isinstance(key, dict) or set(key) != {"pk", "sk", "owner", "created_at"}:
-        return False
-    if not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()):
-        return False
-    try:
-        parse_iso(key["created_at"]["S"])
-    except ValueError:
-        return False
-    return (
-        key["owner"]["S"] == owner
-        and key["sk"]["S"] == REQUEST_SK
-        and REQUEST_PK_PATTERN.fullmatch(key["pk"]["S"]) is not None
-    )
 
 
 class RequestRecords:
@@ -203,17 +165,15 @@ class RequestRecords:
             stale_message="the step cannot start",
         )
 
-    def count_step_done(
-        self, request_key: str, index: int, *, generation: str, message: str, tokens: int, calls: int
-    ) -> None:
-        """Count step ``index`` done (and its ``calls`` model calls and tokens) while the request is still
-        working for ``generation``, the step is not counted yet, and it has no open question (a step that
+    def count_step_done(self, request_key: str, index: int, *, generation: str, message: str, tokens: int) -> None:
+        """Count step ``index`` done (and its tokens; its calls were counted as they were made) while the request
+        is still working for ``generation``, the step is not counted yet, and it has no open question (a step that
         asked the user is done only when it runs again with the answer: an earlier attempt of it that
         outlived its timeout cannot finish it meanwhile)."""
         self._update(
             request_key,
             set_fields={"status_message": message},
-            increments={"completed_steps": 1, "model_calls": calls, "tokens_used": tokens},
+            increments={"completed_steps": 1, "tokens_used": tokens},
             extra_adds=["#done :index_set"],
             condition=(
                 f"{_WORKING_CONDITION} AND NOT contains(#done, :index) AND attribute_not_exists(#questions.#step)"
@@ -226,6 +186,24 @@ class RequestRecords:
                 ":generation": serialize(generation),
             },
             stale_message="the step's result was not counted: the request moved on",
+        )
+
+    def add_usage(self, request_key: str, *, generation: str, calls: int, discarded: Usage | None = None) -> None:
+        """Count ``calls`` model calls about to be made, and the tokens of ``discarded`` calls (made, paid, their
+        results not kept: an abandoned attempt's, a cancelled step's), while the request is this execution's, in
+        whatever status: a call is paid for either way."""
+        tokens = discarded.input_tokens + discarded.output_tokens if discarded else 0
+        increments = {"model_calls": calls, "tokens_used": tokens}
+        if discarded:
+            increments |= {"discarded_input_tokens": discarded.input_tokens,
+                           "discarded_output_tokens": discarded.output_tokens}  # fmt: skip
+        self._update(
+            request_key,
+            set_fields={},
+            increments=increments,
+            condition="execution_name = :generation",
+            values={":generation": serialize(generation)},
+            stale_message="the request moved to another execution",
         )
 
     def _update(
@@ -295,7 +273,7 @@ class RequestRecords:
             names["#status"] = "status"
             values[":status"] = serialize(status.value)
             filters.append("#status = :status")
-        start_key = _decode_cursor(cursor, owner) if cursor else None
+        start_key = decode_cursor(cursor, owner) if cursor else None
         records: list[RequestRecord] = []
         next_key: dict[str, Any] | None = None
         # Read whole index pages (filtered items cost a page, not a round trip each), at most a few per
@@ -319,20 +297,9 @@ class RequestRecords:
                 records.append(record_of(item))
                 if len(records) == limit:
                     more = position < len(items) - 1 or "LastEvaluatedKey" in response
-                    return records, _cursor_after(records[-1], owner) if more else None
+                    return records, cursor_after(records[-1], owner) if more else None
             start_key = response.get("LastEvaluatedKey")
             if not start_key:
                 return records, None
             next_key = start_key
-        return records, _encode_cursor(next_key) if next_key else None
-
-
-def _cursor_after(record: RequestRecord, owner: str) -> str:
-    return _encode_cursor(
-        {
-            "pk": {"S": request_pk(record.request_key)},
-            "sk": {"S": REQUEST_SK},
-            "owner": {"S": owner},
-            "created_at": {"S": record.created_at},
-        }
-    )
+        return records, encode_cursor(next_key) if next_key else None

@@ -44,6 +44,11 @@ class StepContext(BaseModel):
     previous_outputs: dict[int, str] = Field(default_factory=dict)
     clarifications: list[QuestionAndAnswer] = Field(default_factory=list)
     may_ask: bool = False
+    # When the attempt's function is stopped (epoch seconds): a provider never waits past it.
+    deadline: float | None = None
+
+    def seconds_left(self, now: float) -> float | None:
+        return None if self.deadline is None else max(0.0, self.deadline - now)
 
 
 class StepOutput(BaseModel):

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from asyncagents.domain.agents import Answer, Plan, QuestionAndAnswer, StepContext, StepOutput
     from asyncagents.domain.destinations import Destination
     from asyncagents.domain.plans import PlannedStep
-    from asyncagents.domain.records import RequestRecord
+    from asyncagents.domain.records import RequestRecord, Usage
     from asyncagents.domain.statuses import Status
 
 
@@ -71,9 +71,9 @@ class RequestStore(Protocol):
         self, request_key: str, index: int, *, generation: str, title: str, message: str
     ) -> RequestRecord: ...
 
-    def count_step_done(
-        self, request_key: str, index: int, *, generation: str, message: str, tokens: int, calls: int
-    ) -> None: ...
+    def count_step_done(self, request_key: str, index: int, *, generation: str, message: str, tokens: int) -> None: ...
+
+    def add_usage(self, request_key: str, *, generation: str, calls: int, discarded: Usage | None = None) -> None: ...
 
 
 class StepStore(Protocol):

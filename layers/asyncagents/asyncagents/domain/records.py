@@ -96,6 +96,9 @@ class RequestRecord(BaseModel):
     estimate: dict[str, Any] | None = None
     model_calls: int = 0
     tokens_used: int = 0
+    # Tokens of calls whose results were not kept (abandoned or cancelled attempts): paid, so in ``usage`` too.
+    discarded_input_tokens: int = 0
+    discarded_output_tokens: int = 0
     redrive_count: int = 0
     redriven_error: RequestError | None = None
     created_at: str

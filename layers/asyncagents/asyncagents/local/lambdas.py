@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -38,9 +39,11 @@ class LocalContext:
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     log_group_name: str = "/aws/lambda/local"
     log_stream_name: str = "local"
+    timeout_seconds: float = 900.0  # the function's Timeout in the template
+    started: float = field(default_factory=time.time)
 
     def get_remaining_time_in_millis(self) -> int:
-        return 900_000
+        return max(0, int((self.started + self.timeout_seconds - time.time()) * 1000))
 
 
 def load_handler(code_dir: Path, handler: str, *, module_alias: str) -> Handler:
@@ -60,11 +63,11 @@ class InProcessLambdas:
     """A registry of function name → handler, installed over moto's simple Lambda backend."""
 
     def __init__(self) -> None:
-        self._handlers: dict[str, tuple[Handler, str]] = {}
+        self._handlers: dict[str, tuple[Handler, str, float]] = {}
         self._original: Any = None
 
-    def register(self, function_name: str, arn: str, handler: Handler) -> None:
-        self._handlers[function_name] = (handler, arn)
+    def register(self, function_name: str, arn: str, handler: Handler, *, timeout: float = 900.0) -> None:
+        self._handlers[function_name] = (handler, arn, timeout)
 
     def handler_of(self, function_name: str) -> Handler:
         return self._handlers[function_name][0]
@@ -90,10 +93,11 @@ class InProcessLambdas:
         if name not in self._handlers:
             response_headers["x-amz-function-error"] = "Unhandled"
             return _error_payload("ResourceNotFoundException", f"no local handler for {name}")
-        handler, arn = self._handlers[name]
+        handler, arn, timeout = self._handlers[name]
         event = json.loads(body) if body else {}
+        context = LocalContext(function_name=name, invoked_function_arn=arn, timeout_seconds=timeout)
         try:
-            result = handler(event, LocalContext(function_name=name, invoked_function_arn=arn))
+            result = handler(event, context)
         except Exception as error:  # a Lambda function error, exactly as the service reports one
             response_headers["x-amz-function-error"] = "Unhandled"
             logger.info("%s raised %s: %s", name, type(error).__name__, error)

@@ -465,8 +465,12 @@ class LocalStack:
         code = archive.getvalue()
         lambda_client = self.client("lambda")
         arns: dict[str, str] = {}
+        parameters = self.formation.template_parameters()
         for logical_id, spec in self.spec.functions.items():
             name = f"asyncagents-{self.stage}-{logical_id}"
+            # The template's Timeout (a number, or a parameter that comes from the formation).
+            declared = spec.timeout
+            timeout = int(parameters[declared["Ref"]] if isinstance(declared, dict) else declared)
             arn = lambda_client.create_function(
                 FunctionName=name,
                 Runtime="python3.12",
@@ -474,9 +478,9 @@ class LocalStack:
                 Handler=spec.handler,
                 Code={"ZipFile": code},
                 Architectures=["arm64"],
-                Timeout=spec.timeout if isinstance(spec.timeout, int) else 300,
+                Timeout=timeout,
             )["FunctionArn"]
-            self.lambdas.register(name, arn, self._guarded(logical_id, self._load(spec, "0")))
+            self.lambdas.register(name, arn, self._guarded(logical_id, self._load(spec, "0")), timeout=timeout)
             arns[logical_id] = arn
         return arns
 
@@ -487,7 +491,7 @@ class LocalStack:
         """The handler, failing while a test has injected a failure into this function."""
 
         def invoke(event: dict[str, Any], context: Any) -> Any:
-            self.faults.check(logical_id)
+            self.faults.check(logical_id, event)
             return handler(event, context)
 
         return invoke

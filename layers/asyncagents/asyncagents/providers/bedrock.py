@@ -32,7 +32,9 @@ class BedrockConverse:
         self._model_id = model_id
         self._inference = {"maxTokens": max_tokens, "temperature": temperature}
 
-    def complete(self, system: str, prompt: str) -> Completion:
+    def complete(self, system: str, prompt: str, *, timeout: float | None = None) -> Completion:
+        # ``timeout`` is not applied: the client's read timeout is fixed per client, and Lambda stops the
+        # attempt at its own timeout anyway.
         try:
             response = self._client.converse(
                 modelId=self._model_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -43,7 +44,7 @@ class Completion(BaseModel):
 
 
 class ChatModel(Protocol):
-    def complete(self, system: str, prompt: str) -> Completion: ...
+    def complete(self, system: str, prompt: str, *, timeout: float | None = None) -> Completion: ...
 
 
 class _ModelStep(BaseModel):
@@ -144,7 +145,9 @@ class ChatAgentProvider:
             + _answers(context.clarifications)
             + f"Step {context.index + 1} of {context.total}: {step.title}\n{step.instruction}"
         )
-        completion = self._model.complete(STEP_SYSTEM + (ASK_OPTION if context.may_ask else ""), prompt)
+        system = STEP_SYSTEM + (ASK_OPTION if context.may_ask else "")
+        # Never wait for the model past the moment Lambda stops this attempt.
+        completion = self._model.complete(system, prompt, timeout=context.seconds_left(time.time()))
         question = parse_question(completion.text) if context.may_ask else None
         if question:
             return StepOutput(clarification_question=question, usage=completion.usage)

@@ -121,7 +121,12 @@ class DemoProvider:
         if context.may_ask and settings.asks_in(str(context.index)) and not asked_before:
             question = f"Demo question for step {context.index + 1}: which option should I use?"
             return StepOutput(clarification_question=question, usage=Usage(input_tokens=_tokens(step.instruction)))
-        self._sleep(settings.hang_seconds if settings.hang_seconds > 0 else settings.step_seconds)
+        work = settings.hang_seconds if settings.hang_seconds > 0 else settings.step_seconds
+        left = context.seconds_left(time.time())
+        if left is not None and work > left:  # the function would be stopped first (Lambda's timeout)
+            self._sleep(left)
+            raise TransientProviderError(f"step {context.index + 1} ran out of time ({work:g} s of work)")
+        self._sleep(work)
         text = f"Step {context.index + 1} of {context.total} ({step.title}): done."
         for item in context.clarifications:
             text += f" (the user answered: {item.answer})" if item.answer else " (no answer from the user)"

@@ -36,7 +36,7 @@ class OpenAIChat:
         self._timeout = timeout
         self._client = client or httpx.Client(trust_env=False)
 
-    def complete(self, system: str, prompt: str) -> Completion:
+    def complete(self, system: str, prompt: str, *, timeout: float | None = None) -> Completion:
         headers = {"Content-Type": "application/json"}
         key = self._api_key()
         if key:
@@ -48,7 +48,8 @@ class OpenAIChat:
             "temperature": self._temperature,
         }
         try:
-            response = self._client.post(self._url, json=body, headers=headers, timeout=self._timeout)
+            wait = self._timeout if timeout is None else max(0.001, min(self._timeout, timeout))
+            response = self._client.post(self._url, json=body, headers=headers, timeout=wait)
         except httpx.TimeoutException as error:
             raise TransientProviderError(f"chat completions timed out ({type(error).__name__})") from None
         except httpx.HTTPError as error:

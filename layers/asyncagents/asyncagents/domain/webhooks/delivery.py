@@ -32,7 +32,7 @@ from asyncagents.domain.ports import RequestStore, SigningSecretSource, WebhookT
 from asyncagents.domain.records import RequestRecord, bare_request_key
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.times import iso, utc_now
-from asyncagents.domain.webhooks.payload import build_payload, encode, event_time_of
+from asyncagents.domain.webhooks.payload import encode, event_time_of, render, snapshot_of
 from asyncagents.domain.webhooks.signing import SIGNATURE_HEADER, sign, standard_webhook_headers
 
 logger = logging.getLogger(__name__)
@@ -50,6 +50,10 @@ class WebhookMessage(BaseModel):
     status: str
     delivery_id: str
     event_time: str
+    # The event's own copy of where it goes and what it says (see ``payload.snapshot_of``): a delivery never
+    # depends on the request record, which retention removes long before three days of retries end.
+    webhook_url: str | None = None
+    snapshot: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,36 +90,37 @@ class WebhookDispatcher:
         self._clock = clock
         self._jitter = jitter
 
-    def deliver(self, message: WebhookMessage, attempt: int) -> Outcome:
-        """Attempt ``attempt`` (1-based) of one event. Never raises for a delivery failure."""
+    def deliver(self, message: WebhookMessage, attempt: int, *, first_received_at: float | None = None) -> Outcome:
+        """Attempt ``attempt`` (1-based) of one event, first received at ``first_received_at`` (epoch seconds;
+        the retry window counts from it). Never raises for a delivery failure."""
         record = self._store.get(message.request_key)
-        if record is None:
-            return Outcome("dead", "the request record no longer exists")
-        if record.status.value != message.status:
-            # The request moved on (e.g. answered a clarification); its next status has its own event.
-            return Outcome("skipped", f"the request is now {record.status.value}")
-        if record.status is Status.AWAITING_CLARIFICATION and event_time_of(record) != message.event_time:
-            return Outcome("skipped", "that question was answered; the request waits on another one")
-        if not record.webhook_url:
+        skipped = _moved_on(record, message)
+        if skipped is not None:
+            return skipped
+        url = message.webhook_url or (record.webhook_url if record else None)
+        if not url:
             return Outcome("skipped", "the request has no webhook URL")
+        if message.snapshot is None and record is None:  # an event queued before events carried their body
+            return Outcome("dead", "the request record no longer exists")
+        snapshot = message.snapshot if message.snapshot is not None else snapshot_of(record)  # type: ignore[arg-type]
+        elapsed = max(0.0, self._clock().timestamp() - first_received_at) if first_received_at else 0.0
         try:
-            outcome = self._attempt(record, message, attempt)
+            outcome = self._attempt(url, snapshot, message, attempt, elapsed)
         except Exception as error:  # a bug or an unreadable secret: retried, then dead-lettered, and on record
             logger.exception("webhook %s failed unexpectedly", message.delivery_id)
-            reason = f"internal error ({type(error).__name__})"
-            if attempt > self._settings.webhook_retries:
-                outcome = Outcome("dead", f"{reason}: gave up after {attempt} attempts")
-            else:
-                outcome = Outcome("retry", reason, self._backoff(attempt, None))
-        self._record(record, message, attempt, outcome)
+            outcome = self._next(f"internal error ({type(error).__name__})", attempt, elapsed, None)
+        if record is not None:
+            self._record(record, message, attempt, outcome)
         return outcome
 
-    def _attempt(self, record: RequestRecord, message: WebhookMessage, attempt: int) -> Outcome:
+    def _attempt(
+        self, url: str, snapshot: dict[str, Any], message: WebhookMessage, attempt: int, elapsed: float
+    ) -> Outcome:
         try:
-            destination = check_destination(record.webhook_url or "", self._policy, resolver=self._resolver)
+            destination = check_destination(url, self._policy, resolver=self._resolver)
         except UnsafeDestination as refused:
             return Outcome("dead", refused.message)
-        body = encode(build_payload(record, self._artifact_url, self._stored_text))
+        body = encode(render(snapshot, self._artifact_url, self._stored_text))
         secrets = list(self._secrets())
         now = int(self._clock().timestamp())
         headers = {
@@ -137,9 +142,18 @@ class WebhookDispatcher:
             reason += " (redirects are not followed)"
         if not retryable:
             return Outcome("dead", f"{reason}: not retried")
+        return self._next(reason, attempt, elapsed, result.retry_after)
+
+    def _next(self, reason: str, attempt: int, elapsed: float, retry_after: float | None) -> Outcome:
+        """Retry later, or give up: after ``webhook_retries`` retries, or when the next attempt would fall
+        outside the retry window (``webhook_retry_window_seconds`` from the first attempt)."""
         if attempt > self._settings.webhook_retries:
             return Outcome("dead", f"{reason}: gave up after {attempt} attempts")
-        return Outcome("retry", reason, self._backoff(attempt, result.retry_after))
+        delay = self._backoff(attempt, retry_after)
+        window = self._settings.webhook_retry_window_seconds
+        if elapsed + delay > window:
+            return Outcome("dead", f"{reason}: gave up after {attempt} attempts in {elapsed:.0f} s (window {window} s)")
+        return Outcome("retry", reason, delay)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> int:
         """Exponential backoff with jitter (half fixed, half random), at least ``Retry-After``."""
@@ -167,6 +181,19 @@ class WebhookDispatcher:
             self._store.set_fields(record.request_key, {k: v for k, v in fields.items() if v is not None})
         except Exception:  # the delivery happened (or not) either way; the note is best effort
             logger.exception("could not record the webhook outcome of %s", record.request_id)
+
+
+def _moved_on(record: RequestRecord | None, message: WebhookMessage) -> Outcome | None:
+    """An event that no longer stands: its request moved on to another status (each status has its own event;
+    a redriven failure is no failure any more), or the question it asked was answered. A request whose record
+    is gone (retention passed) moved nowhere: its event is still delivered."""
+    if record is None:
+        return None
+    if record.status.value != message.status:
+        return Outcome("skipped", f"the request is now {record.status.value}")
+    if record.status is Status.AWAITING_CLARIFICATION and event_time_of(record) != message.event_time:
+        return Outcome("skipped", "that question was answered; the request waits on another one")
+    return None
 
 
 def dead_letter_body(message: WebhookMessage, outcome: Outcome, attempts: int) -> str:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
+from asyncagents.domain.records import RequestRecord
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.webhooks.delivery import WebhookMessage
-from asyncagents.domain.webhooks.payload import WEBHOOK_STATUSES, current_question_of, delivery_id
+from asyncagents.domain.webhooks.payload import WEBHOOK_STATUSES, current_question_of, delivery_id, snapshot_of
 
 
 def webhook_message_for(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None) -> WebhookMessage | None:
@@ -45,4 +48,15 @@ def webhook_message_for(old_image: dict[str, Any] | None, new_image: dict[str, A
         status=status.value,
         delivery_id=delivery_id(key, status.value, event_time),
         event_time=event_time,
+        webhook_url=str(new_image["webhook_url"]),
+        snapshot=_snapshot(new_image),
     )
+
+
+def _snapshot(image: dict[str, Any]) -> dict[str, Any] | None:
+    """The body as of the event, kept with it: delivered even after the request's retention has passed and its
+    record is gone. An image that is not a whole record (none from the table's stream) gets none."""
+    try:
+        return snapshot_of(RequestRecord.model_validate(image))
+    except ValidationError:
+        return None

@@ -46,23 +46,20 @@ def event_time_of(record: RequestRecord) -> str:
     return record.ended_at or record.started_at or record.created_at
 
 
-def build_payload(
-    record: RequestRecord,
-    artifact_url: Callable[[str], str] | None = None,
-    stored_text: Callable[[str], str] | None = None,
-) -> dict[str, Any]:
-    """The webhook body for the record's current status (its content mirrors ``GET /v1/requests/{id}``);
-    produced files are ``{type: "file", file: {name, url}}`` with presigned URLs."""
+def snapshot_of(record: RequestRecord) -> dict[str, Any]:
+    """The webhook body for the record's current status, taken when the event happens and kept with the event
+    until it is delivered (its content mirrors ``GET /v1/requests/{id}``). A text too large for the table and
+    the produced files are references here (``text_key``, ``file.key``): ``render`` resolves them at delivery,
+    so the snapshot stays small and the file URLs are fresh."""
     response: list[dict[str, Any]] = []
     if record.status is Status.COMPLETED and record.result is not None:
-        text = record.result.text
-        if record.result.text_key and stored_text is not None:
-            text = stored_text(record.result.text_key)  # the whole text, however large
-        response.append({"type": "text", "text": text})
+        text: dict[str, Any] = {"type": "text", "text": record.result.text}
+        if record.result.text_key:
+            text["text_key"] = record.result.text_key
+        response.append(text)
         for artifact in record.result.artifacts:
-            if isinstance(artifact, dict) and artifact.get("key") and artifact_url is not None:
-                url = artifact_url(str(artifact["key"]))
-                response.append({"type": "file", "file": {"name": artifact.get("name"), "url": url}})
+            if isinstance(artifact, dict) and artifact.get("key"):
+                response.append({"type": "file", "file": {"name": artifact.get("name"), "key": artifact["key"]}})
     error = None
     if record.status is Status.FAILED and record.error is not None:
         error = {
@@ -71,10 +68,6 @@ def build_payload(
             "message": record.error.message,
             "retryable": record.error.retryable,
         }
-    clarification = None
-    question = record.current_question() if record.status is Status.AWAITING_CLARIFICATION else None
-    if question is not None:
-        clarification = {"clarification_request_id": question.id, "question": question.question}
     body: dict[str, Any] = {
         "id": record.request_id,
         "request_id": record.request_id,
@@ -87,13 +80,46 @@ def build_payload(
         "processing_time": round(record.duration_ms / 1000, 3) if record.duration_ms is not None else None,
         "processing_mode": record.processing_mode,
     }
-    if clarification is not None:
+    question = record.current_question() if record.status is Status.AWAITING_CLARIFICATION else None
+    if question is not None:
         # seeds/000's ``clarification`` object, and the flat names MUXI's webhook parser reads.
-        body["clarification"] = clarification
-        body["clarification_question"] = clarification["question"]
-        body["clarification_request_id"] = clarification["clarification_request_id"]
+        body["clarification"] = {"clarification_request_id": question.id, "question": question.question}
+        body["clarification_question"] = question.question
+        body["clarification_request_id"] = question.id
         body["original_message"] = record.prompt
     return body
+
+
+def render(
+    snapshot: dict[str, Any],
+    artifact_url: Callable[[str], str] | None = None,
+    stored_text: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
+    """The body sent: the snapshot with its whole text read from the bucket and presigned URLs for its files
+    (files are left out where the function has no bucket)."""
+    response: list[dict[str, Any]] = []
+    for item in snapshot.get("response", []):
+        if item.get("type") == "text":
+            text = item.get("text", "")
+            if item.get("text_key") and stored_text is not None:
+                text = stored_text(str(item["text_key"]))  # the whole text, however large
+            response.append({"type": "text", "text": text})
+        elif item.get("type") == "file" and artifact_url is not None:
+            file = item.get("file") or {}
+            if file.get("key"):
+                response.append(
+                    {"type": "file", "file": {"name": file.get("name"), "url": artifact_url(str(file["key"]))}}
+                )
+    return {**snapshot, "response": response}
+
+
+def build_payload(
+    record: RequestRecord,
+    artifact_url: Callable[[str], str] | None = None,
+    stored_text: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
+    """The webhook body for the record's current status, as sent now."""
+    return render(snapshot_of(record), artifact_url, stored_text)
 
 
 def encode(payload: dict[str, Any]) -> bytes:

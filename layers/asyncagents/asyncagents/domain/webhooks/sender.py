@@ -29,8 +29,11 @@ class WebhookSender:
         self._queue = queue
         self._on_outcome = on_outcome
 
-    def handle(self, body: str, *, attempt: int, receipt_handle: str) -> Outcome:
-        """Process one queue message (``attempt`` is SQS's receive count). Raises ``RetryLater`` to keep it."""
+    def handle(
+        self, body: str, *, attempt: int, receipt_handle: str, first_received_at: float | None = None
+    ) -> Outcome:
+        """Process one queue message (``attempt`` is SQS's receive count, ``first_received_at`` its first receive,
+        epoch seconds). Raises ``RetryLater`` to keep it."""
         try:
             message = WebhookMessage.model_validate_json(body)
         except ValidationError as error:
@@ -38,7 +41,7 @@ class WebhookSender:
             self._queue.dead_letter(body, reason=outcome.reason)
             self._on_outcome(outcome, attempt)
             return outcome
-        outcome = self._dispatcher.deliver(message, attempt)
+        outcome = self._dispatcher.deliver(message, attempt, first_received_at=first_received_at)
         self._on_outcome(outcome, attempt)
         if outcome.kind == "retry":
             self._queue.delay(receipt_handle, outcome.delay_seconds)

@@ -62,8 +62,10 @@ class WorkflowSteps:
     def plan(self, request_key: str, execution_name: str) -> dict[str, Any]:
         return self._planner.plan(request_key, execution_name)
 
-    def run_step(self, request_key: str, execution_name: str, index: int, title: str) -> dict[str, Any]:
-        return self._steps.run_step(request_key, execution_name, index, title)
+    def run_step(
+        self, request_key: str, execution_name: str, index: int, title: str, *, deadline: float | None = None
+    ) -> dict[str, Any]:
+        return self._steps.run_step(request_key, execution_name, index, title, deadline=deadline)
 
     def await_answer(
         self, request_key: str, execution_name: str, step_index: int | None, task_token: str

@@ -37,7 +37,8 @@ class Finisher:
         stored = context.checkpoints.outputs(request_key, record.checkpoint_lineage)
         outputs = [StepOutput(text=self._texts.full_text(i), usage=Usage(**i.get("usage", {}))) for i in stored]
         answer = context.provider.finish(record.prompt, outputs, clarifications=answers_for(record))
-        usage = (record.usage or Usage()) + answer.usage
+        discarded = Usage(input_tokens=record.discarded_input_tokens, output_tokens=record.discarded_output_tokens)
+        usage = (record.usage or Usage()) + answer.usage + discarded
         for output in outputs:
             usage = usage + output.usage
         result = {

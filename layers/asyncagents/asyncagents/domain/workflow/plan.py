@@ -51,6 +51,8 @@ class Planner:
             context.check_budget(record)
         settings = context.formation.overlord.workflow
         may_ask = settings.clarification.enabled and questions_left(record, settings.clarification.max_questions) > 0
+        # Counted before it is made: a call an attempt makes and never reports (it was stopped) is paid all the same.
+        context.records.add_usage(record.request_key, generation=execution_name, calls=1)
         plan = context.provider.plan(
             record.prompt, max_steps=settings.max_steps, clarifications=answers_for(record), may_ask=may_ask
         )
@@ -81,9 +83,10 @@ class Planner:
                 set_fields=fields,
                 generation=execution_name,
                 expected={"questions_version": record.questions_version},
-                increments={"model_calls": 1, "tokens_used": plan.usage.input_tokens + plan.usage.output_tokens},
+                increments={"tokens_used": plan.usage.input_tokens + plan.usage.output_tokens},
             )
-        except StaleWrite as stale:
+        except StaleWrite as stale:  # another attempt planned first (or the request ended): this call was paid
+            context.records.add_usage(record.request_key, generation=execution_name, calls=0, discarded=plan.usage)
             return stale.details.get("current") or record
         if question:
             raise ClarificationRequested(f"the planner asks: {question}")

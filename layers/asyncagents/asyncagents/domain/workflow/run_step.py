@@ -3,6 +3,7 @@ it (its output stored, then the write that counts it done). A step may ask the u
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from asyncagents.domain.agents import StepContext, StepOutput
@@ -23,9 +24,12 @@ class StepRunner:
         self._context = context
         self._texts = texts
 
-    def run_step(self, request_key: str, execution_name: str, index: int, title: str) -> dict[str, Any]:
+    def run_step(
+        self, request_key: str, execution_name: str, index: int, title: str, *, deadline: float | None = None
+    ) -> dict[str, Any]:
         """Run one planned step. Returns ``{index, done}``, or ``{index, skipped}`` when the step finished
-        already or the request moved on; raises ``ClarificationRequested`` when the step asks the user."""
+        already or the request moved on; raises ``ClarificationRequested`` when the step asks the user.
+        ``deadline`` (epoch seconds) is when this attempt's function is stopped: the provider never waits past it."""
         context = self._context
         try:
             record = context.records.start_step(
@@ -42,24 +46,23 @@ class StepRunner:
         if question_key(index) in record.questions:  # asked already (a retried task); the wait picks it up
             raise ClarificationRequested(f"step {index + 1}'s question is not answered yet")
         context.check_budget(record)
-        step_context = self._step_context(record, index)
+        step_context = self._step_context(record, index, deadline)
         started = context.clock()
+        # Counted before it is made: a call an attempt makes and never reports (it was stopped) is paid all the same.
+        context.records.add_usage(request_key, generation=execution_name, calls=1)
         output = context.provider.run_step(record.steps[index], step_context)
-        calls = 1
         if output.clarification_question:
             if step_context.may_ask:
                 outcome = self.ask(record, execution_name, index, output)
                 if outcome == "asked":
                     raise ClarificationRequested(f"step {index + 1} asks: {output.clarification_question}")
                 if outcome == "ended":
+                    self._discard(record, execution_name, output)
                     return {"index": index, "skipped": "not_processing"}
             output = self._without_asking(record, index, step_context, output)
-            calls = 2
-        return self._checkpoint(
-            record, execution_name, index, output, calls, attempt=step_context.attempt, started=started
-        )
+        return self._checkpoint(record, execution_name, index, output, attempt=step_context.attempt, started=started)
 
-    def _step_context(self, record: RequestRecord, index: int) -> StepContext:
+    def _step_context(self, record: RequestRecord, index: int, deadline: float | None) -> StepContext:
         """What the step sees: the outputs of the steps it depends on (and theirs), its questions so far."""
         context = self._context
         needed = set(needed_steps(record.steps, index))
@@ -78,6 +81,7 @@ class StepRunner:
             },
             clarifications=answers_for(record, index),
             may_ask=clarification.enabled and questions_left(record, clarification.max_questions) > 0,
+            deadline=deadline,
         )
 
     def _without_asking(
@@ -87,15 +91,11 @@ class StepRunner:
         call that asked counts (budget, usage) like any other, and so do other steps' calls meanwhile."""
         context = self._context
         spent = asked.usage
-        latest = context.require(record.request_key)
+        latest = context.require(record.request_key)  # its calls include the one that asked
         context.check_budget(
-            latest.model_copy(
-                update={
-                    "model_calls": latest.model_calls + 1,
-                    "tokens_used": latest.tokens_used + spent.input_tokens + spent.output_tokens,
-                }
-            )
+            latest.model_copy(update={"tokens_used": latest.tokens_used + spent.input_tokens + spent.output_tokens})
         )
+        context.records.add_usage(record.request_key, generation=record.execution_name, calls=1)
         output = context.provider.run_step(record.steps[index], step_context.model_copy(update={"may_ask": False}))
         return output.model_copy(update={"usage": spent + output.usage})
 
@@ -105,7 +105,6 @@ class StepRunner:
         execution_name: str,
         index: int,
         output: StepOutput,
-        calls: int,
         *,
         attempt: int,
         started: Any,
@@ -137,9 +136,9 @@ class StepRunner:
                 generation=execution_name,
                 message=f"Finished step {index + 1} of {len(record.steps)}: {step.title}",
                 tokens=output.usage.input_tokens + output.usage.output_tokens,
-                calls=calls,
             )
         except StaleWrite:
+            self._discard(record, execution_name, output)  # its result is not kept; its call was paid
             current = context.records.get(record.request_key)
             if (
                 current is not None
@@ -153,6 +152,13 @@ class StepRunner:
                 raise ClarificationRequested(f"step {index + 1} has an open question") from None
             return {"index": index, "skipped": "not_processing"}
         return {"index": index, "done": True}
+
+    def _discard(self, record: RequestRecord, execution_name: str, output: StepOutput) -> None:
+        # A request moved to another execution (a redrive) is that one's to count.
+        with contextlib.suppress(StaleWrite):
+            self._context.records.add_usage(
+                record.request_key, generation=execution_name, calls=0, discarded=output.usage
+            )
 
     def ask(self, record: RequestRecord, execution_name: str, index: int, output: StepOutput) -> str:
         """Record the step's question (and its model call): ``"asked"``; ``"limit"`` when the request has
@@ -185,7 +191,7 @@ class StepRunner:
                     },
                     generation=execution_name,
                     expected={"questions_version": current.questions_version},
-                    increments={"model_calls": 1, "tokens_used": tokens},
+                    increments={"tokens_used": tokens},
                 )
             except StaleWrite as stale:
                 current = stale.details.get("current") or context.require(current.request_key)
