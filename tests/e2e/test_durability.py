@@ -204,3 +204,32 @@ def test_a_poison_stream_record_is_handed_over_and_does_not_block_the_shard(stac
     path = f"/ok?after={uuid.uuid4().hex[:6]}"
     submit(http, receiver, path, "second thing")
     assert final_webhook(receiver, path)["status"] == "completed"
+
+
+def test_a_slow_endpoint_never_delays_deliveries_to_healthy_ones(stack, http, receiver, user):
+    tag = uuid.uuid4().hex[:6]
+
+    def latency(path: str, submitted_at: float) -> float:
+        final_webhook(receiver, path, timeout=15)
+        return min(d.received_at for d in receiver.to(path)) - submitted_at
+
+    # Given how long a webhook takes on this machine when every receiver is healthy (the request's work included)
+    alone = f"/ok?alone={tag}"
+    at = time.monotonic()
+    submit(http, receiver, alone, "healthy receiver alone")
+    baseline = latency(alone, at)
+    # And receivers that hang past the sender's timeout (2 s), each of their webhooks retried for days
+    slow = [f"/hang/6?slow={tag}{i}" for i in range(6)]
+    for i, path in enumerate(slow):
+        submit(http, receiver, path, f"slow receiver {i}")
+    wait_for(lambda: all(receiver.to(path) for path in slow), timeout=15)  # being delivered, and retried
+    # When healthy receivers' requests are made meanwhile
+    latencies = []
+    for i in range(6):
+        path, at = f"/ok?healthy={tag}{i}", time.monotonic()
+        submit(http, receiver, path, f"healthy receiver {i}")
+        latencies.append(latency(path, at))
+    # Then each healthy receiver has its webhook about as fast as alone, while the slow ones are still retried
+    # Held up by a hanging receiver, a delivery would wait out (part of) its 2 s timeout; it never does
+    assert max(latencies) < baseline + 1.0, (baseline, latencies)
+    print(f"\nwebhook latency: {baseline:.1f} s alone, {max(latencies):.1f} s at most beside 6 hanging receivers")

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from asyncagents.domain.errors import StaleWrite
+from asyncagents.domain.ports import ExecutionState
 from asyncagents.domain.records import RequestRecord
 from asyncagents.domain.statuses import Status
 
@@ -81,6 +82,14 @@ class InMemoryStore:
                 raise StaleWrite("stale", details={"current": self._record(pk)})
             item.update(fields)
             return self._record(pk)
+
+    def unfinished(self, *, created_before: str) -> list[str]:
+        with self._lock:
+            return [
+                key
+                for key, item in self.items.items()
+                if item["status"] not in {"completed", "failed", "cancelled"} and item["created_at"] < created_before
+            ]
 
     def list_for_owner(
         self, key_id: str, user_id: str, *, limit: int, cursor: str | None, status: Status | None, now_epoch: float
@@ -185,6 +194,7 @@ class RecordingEngine:
         self.failed_tasks: list[tuple[str, str]] = []
         self.closed_tokens: set[str] = set()  # waits that already ended (timed out): resume answers False
         self.fail_start = fail_start
+        self.executions: dict[str, ExecutionState] = {}  # what describe answers (absent: no such execution)
 
     def start(self, execution_name: str, payload: dict[str, Any]) -> None:
         if self.fail_start:
@@ -193,6 +203,9 @@ class RecordingEngine:
 
     def stop(self, execution_name: str, *, cause: str) -> None:
         self.stopped.append(execution_name)
+
+    def describe(self, execution_name: str) -> ExecutionState | None:
+        return self.executions.get(execution_name)
 
     def resume(self, task_token: str, output: dict[str, Any]) -> bool:
         if task_token in self.closed_tokens:

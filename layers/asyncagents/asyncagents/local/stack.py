@@ -113,7 +113,7 @@ class LocalStack:
         allow_local_webhooks: bool = True,
         schedule_seconds: float = 30.0,
         ttl_sweep_seconds: float = 5.0,
-        sqs_concurrency: int = 4,
+        sqs_concurrency: int = 8,
     ) -> None:
         self.root = root
         self.formation_path = formation_path
