@@ -336,41 +336,13 @@ class AsyncInvoker:
         return None
 
 
-class ScheduleRunner(threading.Thread):
-    """EventBridge Scheduler, emulated (moto stores schedules but never fires them): invokes a function every
-    ``interval`` seconds, asynchronously, with the empty input a schedule without ``Input`` sends."""
+class _Every(threading.Thread):
+    """Calls ``tick`` every ``interval`` seconds until stopped (a failing tick is logged; the next one runs)."""
 
-    def __init__(self, name: str, invoke: Callable[[dict[str, Any]], Any], interval: float) -> None:
+    def __init__(self, name: str, interval: float) -> None:
         super().__init__(name=name, daemon=True)
-        self._invoke = invoke
         self._interval = interval
         self._stopping = threading.Event()
-        self.runs = 0
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        if self.is_alive():
-            self.join(timeout)
-
-    def run(self) -> None:
-        while not self._stopping.wait(self._interval):
-            self.runs += 1
-            self._invoke({})
-
-
-class TtlSweeper(threading.Thread):
-    """DynamoDB's TTL sweep, emulated (moto never deletes expired items): every ``interval`` seconds, deletes
-    the items whose ``ttl`` has passed. AWS takes up to days; locally it is quick, so that what outlives its
-    record is seen to."""
-
-    def __init__(self, dynamodb: Any, table_name: str, *, interval: float, attribute: str = "ttl") -> None:
-        super().__init__(name="asyncagents-ttl-sweeper", daemon=True)
-        self._dynamodb = dynamodb
-        self._table = table_name
-        self._interval = interval
-        self._attribute = attribute
-        self._stopping = threading.Event()
-        self.deleted = 0
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
@@ -380,9 +352,42 @@ class TtlSweeper(threading.Thread):
     def run(self) -> None:
         while not self._stopping.wait(self._interval):
             try:
-                self.sweep_once()
+                self.tick()
             except Exception:
-                logger.exception("TTL sweep failed")
+                logger.exception("%s failed", self.name)
+
+    def tick(self) -> None:
+        raise NotImplementedError
+
+
+class ScheduleRunner(_Every):
+    """EventBridge Scheduler, emulated (moto stores schedules but never fires them): invokes a function every
+    ``interval`` seconds, asynchronously, with the empty input a schedule without ``Input`` sends."""
+
+    def __init__(self, name: str, invoke: Callable[[dict[str, Any]], Any], interval: float) -> None:
+        super().__init__(name, interval)
+        self._invoke = invoke
+        self.runs = 0
+
+    def tick(self) -> None:
+        self.runs += 1
+        self._invoke({})
+
+
+class TtlSweeper(_Every):
+    """DynamoDB's TTL sweep, emulated (moto never deletes expired items): every ``interval`` seconds, deletes
+    the items whose ``ttl`` has passed. AWS takes up to days; locally it is quick, so that what outlives its
+    record is seen to."""
+
+    def __init__(self, dynamodb: Any, table_name: str, *, interval: float, attribute: str = "ttl") -> None:
+        super().__init__("asyncagents-ttl-sweeper", interval)
+        self._dynamodb = dynamodb
+        self._table = table_name
+        self._attribute = attribute
+        self.deleted = 0
+
+    def tick(self) -> None:
+        self.sweep_once()
 
     def sweep_once(self) -> int:
         now = str(int(time.time()))
