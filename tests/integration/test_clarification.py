@@ -13,7 +13,7 @@ from asyncagents.api.views import request_body
 from asyncagents.data.table_keys import request_item_key
 from asyncagents.domain.auth import Principal
 from asyncagents.domain.errors import Conflict, StaleWrite
-from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.records import RequestRecord, Usage
 from asyncagents.domain.statuses import Status
 from tests.stack_fixture import TEST_FORMATION, new_principal, stack_fixture, wait_for
 
@@ -84,7 +84,7 @@ def test_a_step_asks_the_workflow_waits_and_the_answer_resumes_it(stack, princip
             waiting.request_key, waiting.lineage, 1, {"index": 1, "text": "stale", "attempts": 1}, ttl=1
         )
         runtime.current().request_records.count_step_done(
-            waiting.request_key, 1, generation=waiting.execution_name, message="m", tokens=0
+            waiting.request_key, 1, generation=waiting.execution_name, message="m", usage=Usage()
         )
 
     # A wrong question id is a conflict that changes nothing

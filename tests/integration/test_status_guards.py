@@ -72,12 +72,14 @@ def test_a_working_request_starts_and_counts_its_steps_once(records):
     record = planned(records, Status.PROCESSING)
     # When a step starts and is counted done
     started = records.start_step(record.request_key, 0, generation="exec-1", title="A", message="m")
-    records.add_usage(record.request_key, generation="exec-1", calls=1)  # the model call, counted as it is made
-    records.count_step_done(record.request_key, 0, generation="exec-1", message="done", tokens=7)
+    records.add_usage(record.request_key, calls=1)  # the model call, counted as it is made
+    records.count_step_done(record.request_key, 0, generation="exec-1", message="done", usage=Usage(input_tokens=7))
     # Then its attempt, its count and its usage are recorded, and a second count or start is refused
     assert started.step_attempts == {"0": 1, "1": 0} and started.current_step == "A"
     with pytest.raises(StaleWrite):
-        records.count_step_done(record.request_key, 0, generation="exec-1", message="again", tokens=7)
+        records.count_step_done(
+            record.request_key, 0, generation="exec-1", message="again", usage=Usage(input_tokens=7)
+        )
     with pytest.raises(StaleWrite):
         records.start_step(record.request_key, 0, generation="exec-1", title="A", message="m")
     assert counters(records.get(record.request_key)) == (1, 1, 7, {0}, {"0": 1, "1": 0})
@@ -93,16 +95,16 @@ def test_a_step_of_an_ended_request_can_neither_start_nor_count(records, status)
         records.start_step(record.request_key, 1, generation="exec-1", title="B", message="Working on step 2")
     assert refused.value.details["current"].status is status  # the record as it is now, from the same call
     with pytest.raises(StaleWrite):
-        records.count_step_done(record.request_key, 1, generation="exec-1", message="done", tokens=50)
+        records.count_step_done(
+            record.request_key, 1, generation="exec-1", message="done", usage=Usage(input_tokens=50)
+        )
     # Then nothing about the request changed: no progress, no calls, no tokens, no attempt, no status text
     after = records.get(record.request_key)
     assert counters(after) == before and after.status is status and after.current_step is None
     # Except that a call an attempt made anyway (it was paid) is counted, with its tokens, and nothing else
-    records.add_usage(
-        record.request_key, generation="exec-1", calls=1, discarded=Usage(input_tokens=3, output_tokens=4)
-    )
+    records.add_usage(record.request_key, calls=1, usage=Usage(input_tokens=3, output_tokens=4))
     paid = records.get(record.request_key)
-    assert (paid.model_calls, paid.tokens_used, paid.discarded_input_tokens, paid.discarded_output_tokens) == (
+    assert (paid.model_calls, paid.tokens_used, paid.input_tokens_used, paid.output_tokens_used) == (
         before[1] + 1,
         before[2] + 7,
         3,
@@ -119,5 +121,29 @@ def test_a_step_of_another_execution_can_neither_start_nor_count(records):
     with pytest.raises(StaleWrite):
         records.start_step(record.request_key, 0, generation="exec-1", title="A", message="m")
     with pytest.raises(StaleWrite):
-        records.count_step_done(record.request_key, 0, generation="exec-1", message="done", tokens=5)
+        records.count_step_done(record.request_key, 0, generation="exec-1", message="done", usage=Usage(input_tokens=5))
     assert counters(records.get(record.request_key)) == (0, 0, 0, set(), {"0": 0, "1": 0})
+
+
+def test_the_unfinished_index_holds_exactly_the_requests_that_are_not_terminal(records):
+    # Given requests through every kind of status write: created, ended, redriven, replaced after expiry
+    def unfinished() -> set[str]:
+        return set(records.unfinished(created_before="9999-01-01T00:00:00.000000Z"))
+
+    working = planned(records, Status.PROCESSING)
+    cancelled = planned(records, Status.CANCELLED)
+    failed = planned(records, Status.FAILED)
+    assert unfinished() == {working.request_key}
+    # When a failed request is redriven, it is back; when the working one completes, it is out
+    records.transition(failed.request_key, to=Status.PROCESSING, allowed_from={Status.FAILED})
+    records.transition(working.request_key, to=Status.COMPLETED, allowed_from={Status.PROCESSING})
+    assert unfinished() == {failed.request_key}
+    # When an expired request's id is reused, the new request is in; the cancelled one never came back
+    records.set_fields(cancelled.request_key, {"expires_at": 1.0})
+    fields = {
+        **cancelled.model_dump(mode="json", exclude_none=True),
+        "status": "pending",
+        "request_key": cancelled.request_key,
+    }
+    assert records.create(fields, now_epoch=2.0) is None
+    assert unfinished() == {failed.request_key, cancelled.request_key}

@@ -9,7 +9,7 @@ from typing import Any
 
 from asyncagents.domain.errors import StaleWrite
 from asyncagents.domain.ports import ExecutionState
-from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.records import RequestRecord, usage_increments
 from asyncagents.domain.statuses import Status
 
 _WORKING = {Status.PROCESSING.value, Status.AWAITING_CLARIFICATION.value}
@@ -123,7 +123,7 @@ class InMemoryStore:
             attempts[str(index)] = attempts.get(str(index), 0) + 1
             return self._record(pk)
 
-    def count_step_done(self, pk: str, index: int, *, generation: str, message: str, tokens: int) -> None:
+    def count_step_done(self, pk: str, index: int, *, generation: str, message: str, usage: Any) -> None:
         with self._lock:
             item = self.items[pk]
             done = set(item.get("done_steps", set()))
@@ -132,20 +132,22 @@ class InMemoryStore:
                 raise StaleWrite("stale", details={"current": self._record(pk)})
             item["done_steps"] = done | {index}
             item["completed_steps"] = item.get("completed_steps", 0) + 1
-            item["tokens_used"] = item.get("tokens_used", 0) + tokens
+            self._add_tokens(item, usage)
             item["status_message"] = message
 
-    def add_usage(self, pk: str, *, generation: str, calls: int, discarded: Any = None) -> None:
+    def add_usage(self, pk: str, *, calls: int, usage: Any = None) -> None:
         with self._lock:
-            item = self.items[pk]
-            if item["execution_name"] != generation:
-                raise StaleWrite("stale", details={"current": self._record(pk)})
+            item = self.items.get(pk)
+            if item is None:
+                raise StaleWrite("gone", details={"current": None})
             item["model_calls"] = item.get("model_calls", 0) + calls
-            if discarded is not None:
-                spent = discarded.input_tokens + discarded.output_tokens
-                item["tokens_used"] = item.get("tokens_used", 0) + spent
-                item["discarded_input_tokens"] = item.get("discarded_input_tokens", 0) + discarded.input_tokens
-                item["discarded_output_tokens"] = item.get("discarded_output_tokens", 0) + discarded.output_tokens
+            if usage is not None:
+                self._add_tokens(item, usage)
+
+    @staticmethod
+    def _add_tokens(item: dict[str, Any], usage: Any) -> None:
+        for name, amount in usage_increments(usage).items():
+            item[name] = item.get(name, 0) + amount
 
     # StepStore
     def put_output(self, pk: str, lineage: str, index: int, output: dict[str, Any], *, ttl: int) -> None:

@@ -322,7 +322,7 @@ def test_a_late_attempt_cannot_finish_a_step_that_waits_for_its_answer():
     pk, name, request_id = world.ask_in_step("a [demo ask=0]", 0)
     with pytest.raises(StaleWrite):  # an earlier attempt of step 0, finishing after its timeout
         world.store.put_output(pk, name, 0, {"index": 0, "text": "stale", "attempts": 1}, ttl=1)
-        world.store.count_step_done(pk, 0, generation=name, message="m", tokens=0)
+        world.store.count_step_done(pk, 0, generation=name, message="m", usage=Usage())
     world.service.answer(ALICE, request_id, "fresh")
     assert world.steps.run_step(pk, name, 0, "t")["done"]
     [output] = world.store.outputs(pk, name)
@@ -455,3 +455,38 @@ def test_a_call_that_asked_past_the_limit_is_counted_and_budgeted():
     tight.provider.use(StepZeroAsksMeanwhile(tight, pk, name))
     with pytest.raises(BudgetExceeded):
         tight.steps.run_step(pk, name, 1, "t")
+
+
+def test_overlapping_attempts_count_every_call_once_and_the_usage_adds_up():
+    world = World()
+    pk, name, _ = world.submit("one step")
+    world.steps.plan(pk, name)
+    demo = world.provider.demo
+
+    class AnotherAttemptMeanwhile:
+        """While attempt 1's model call runs, attempt 2 of the same step (a retry after a timeout) runs whole."""
+
+        name = "demo"
+        nested = False
+
+        def run_step(self, step, context):
+            if not self.nested:
+                self.nested = True
+                assert world.steps.run_step(pk, name, 0, "t")["done"]  # attempt 2, counted first
+            return demo.run_step(step, context)
+
+        def __getattr__(self, attribute):
+            return getattr(demo, attribute)
+
+    world.provider.use(AnotherAttemptMeanwhile())
+    # When attempt 1 returns after attempt 2 finished the step, its result is not kept...
+    assert world.steps.run_step(pk, name, 0, "t") == {"index": 0, "skipped": "not_processing"}
+    world.provider.use(demo)
+    world.steps.finish(pk, name)
+    done = world.store.get(pk)
+    # ...but its call was paid: counted once, as attempt 2's was, and the usage adds up to every call's tokens
+    assert done.model_calls == 1 + 2 and done.completed_steps == 1
+    assert done.usage is not None and done.usage.input_tokens + done.usage.output_tokens == done.tokens_used
+    assert (done.usage.input_tokens, done.usage.output_tokens) == (done.input_tokens_used, done.output_tokens_used)
+    [kept] = world.store.outputs(pk, name)
+    assert kept["attempts"] == 2  # the later attempt's output stands

@@ -115,3 +115,26 @@ def test_one_request_in_trouble_never_stops_the_sweep(world):
     world.clock.advance(61)
     assert world.sweeper.sweep().reconciled == 1
     assert world.store.get(fine).status is Status.FAILED and world.store.get(broken).status is Status.PROCESSING
+
+
+def test_a_redrive_in_flight_is_left_alone_and_one_whose_start_failed_is_started(world):
+    # Given a request that failed long ago and is being redriven now (its new execution not started yet)
+    key = world.submit("redriven", Status.PROCESSING)
+    world.store.items[key].update(status=Status.FAILED.value, error={"type": "timeout", "message": "m"})
+    world.clock.advance(3600)
+    redriven = world.service.redrive(ALICE, "redriven")
+    world.engine.started.clear()  # as if the redrive's StartExecution had not happened (yet, or at all)
+    # When the sweeper runs within the grace period of the redrive; then it leaves the request alone
+    assert world.sweeper.sweep().repaired == 0 and world.store.get(key).status is Status.PROCESSING
+    # When it runs after the grace period and the execution still does not exist; then it starts it
+    world.clock.advance(61)
+    assert world.sweeper.sweep().started == 1
+    assert world.engine.started == [(redriven.execution_name, {"request_key": key})]
+
+
+def test_a_sweep_that_runs_out_of_time_stops_and_says_so(world):
+    for i in range(3):
+        world.submit(f"pending-{i}")
+    world.clock.advance(61)
+    report = world.sweeper.sweep(deadline=world.clock().timestamp())
+    assert report.incomplete and report.checked == 0

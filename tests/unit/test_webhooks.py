@@ -17,9 +17,9 @@ from asyncagents.domain.destinations import DestinationPolicy, UnsafeDestination
 from asyncagents.domain.ports import HttpResult
 from asyncagents.domain.requests import NewRequest, RequestService
 from asyncagents.domain.statuses import Status
-from asyncagents.domain.webhooks.delivery import WebhookDispatcher, WebhookMessage
+from asyncagents.domain.webhooks.delivery import Outcome, WebhookDispatcher, WebhookMessage
 from asyncagents.domain.webhooks.events import webhook_message_for
-from asyncagents.domain.webhooks.payload import build_payload, delivery_id
+from asyncagents.domain.webhooks.payload import build_payload, delivery_id, snapshot_of
 from asyncagents.domain.webhooks.sender import RetryLater, WebhookSender
 from asyncagents.webhooks import parse, sign, verify_signature
 
@@ -281,6 +281,55 @@ def test_event_for_a_status_the_request_left_is_skipped(clock_service):
     service, store = clock_service
     message = completed_request(store, service).model_copy(update={"status": "awaiting_clarification"})
     assert dispatcher_with(store, ScriptedTransport()).deliver(message, attempt=1).kind == "skipped"
+
+
+def test_an_event_is_delivered_from_its_own_snapshot_after_its_request_is_gone_or_its_id_reused(clock_service):
+    service, store = clock_service
+    message = completed_request(store, service)
+    record = store.get(message.request_key)
+    with_body = message.model_copy(
+        update={"webhook_url": record.webhook_url, "snapshot": snapshot_of(record), "created_at": record.created_at}
+    )
+    # Given the request's record deleted (retention passed, TTL swept it)
+    del store.items[message.request_key]
+    transport = ScriptedTransport(HttpResult(status_code=200), HttpResult(status_code=200))
+    # Then its event is delivered whole, from the snapshot it carries
+    assert dispatcher_with(store, transport).deliver(with_body, attempt=1).kind == "delivered"
+    body = json.loads(transport.sent[0][1])
+    assert body["status"] == "completed" and body["response"] == [{"type": "text", "text": "the answer"}]
+    # Given the id reused by a new request (pending) under the same key
+    store.items[message.request_key] = {**record.model_dump(mode="json"), "status": "pending", "created_at": "later"}
+    # Then the old request's event is neither skipped nor recorded on the new request
+    assert dispatcher_with(store, transport).deliver(with_body, attempt=1).kind == "delivered"
+    assert store.items[message.request_key].get("webhook_status") is None
+
+
+def test_retries_stop_at_the_window_from_the_first_attempt(clock_service):
+    service, store = clock_service
+    message = completed_request(store, service)
+    formation = parse_formation(
+        {
+            "async": {
+                "webhook_backoff_seconds": 4,
+                "webhook_retry_window_seconds": 3600,
+                "webhook_max_backoff_seconds": 600,
+            }
+        }
+    )
+    dispatcher = WebhookDispatcher(
+        store,
+        ScriptedTransport(HttpResult(status_code=503), HttpResult(status_code=503)),
+        lambda: [SECRET],
+        formation,
+        resolver=resolver_for({"hooks.example": ["93.184.216.34"]}),
+        clock=lambda: datetime.fromtimestamp(NOW, UTC),
+        jitter=lambda low, high: high,
+    )
+    # Within the window: retried later, with the backoff (attempt 5: 4 s doubled four times, capped at 600)
+    assert dispatcher.deliver(message, attempt=5, first_received_at=NOW - 100) == Outcome("retry", "HTTP 503", 64)
+    # When the next delay would end past the window: given up, saying so
+    late = dispatcher.deliver(message, attempt=5, first_received_at=NOW - 3550)
+    assert late.kind == "dead" and "window 3600 s" in late.reason
 
 
 class RecordingQueue:

@@ -242,8 +242,9 @@ class FormationConfig(_Strict):
         return {
             "TaskTimeoutSeconds": str(workflow.timeouts.task_timeout),
             # A little longer than the Task's timeout, so Step Functions' States.Timeout (retried, reported as a
-            # timeout) fires first, and an abandoned attempt is stopped a moment later: it never runs (and
-            # calls the model) beside the retry that replaced it.
+            # timeout) fires first; providers stop waiting at the Task's timeout, and the function is stopped a
+            # moment later, so an abandoned attempt records what it spent and ends (it cannot make calls beside
+            # the retry that replaced it).
             "TaskFunctionTimeoutSeconds": str(workflow.timeouts.task_timeout + TASK_FUNCTION_MARGIN_SECONDS),
             "WorkflowTimeoutSeconds": str(workflow.timeouts.workflow_timeout),
             "RetryMaxAttempts": str(retry.max_attempts - 1),

@@ -7,6 +7,7 @@ record too (its output lives in ``StepCheckpoints``).
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ from asyncagents.data.table_keys import (
     request_pk,
 )
 from asyncagents.domain.errors import StaleWrite
-from asyncagents.domain.records import RequestRecord, Usage
+from asyncagents.domain.records import RequestRecord, Usage, usage_increments
 from asyncagents.domain.statuses import WORKING, Status
 
 _LIST_PAGE_ITEMS = 100
@@ -165,7 +166,7 @@ class RequestRecords:
             stale_message="the step cannot start",
         )
 
-    def count_step_done(self, request_key: str, index: int, *, generation: str, message: str, tokens: int) -> None:
+    def count_step_done(self, request_key: str, index: int, *, generation: str, message: str, usage: Usage) -> None:
         """Count step ``index`` done (and its tokens; its calls were counted as they were made) while the request
         is still working for ``generation``, the step is not counted yet, and it has no open question (a step that
         asked the user is done only when it runs again with the answer: an earlier attempt of it that
@@ -173,7 +174,7 @@ class RequestRecords:
         self._update(
             request_key,
             set_fields={"status_message": message},
-            increments={"completed_steps": 1, "tokens_used": tokens},
+            increments={"completed_steps": 1, **usage_increments(usage)},
             extra_adds=["#done :index_set"],
             condition=(
                 f"{_WORKING_CONDITION} AND NOT contains(#done, :index) AND attribute_not_exists(#questions.#step)"
@@ -188,22 +189,16 @@ class RequestRecords:
             stale_message="the step's result was not counted: the request moved on",
         )
 
-    def add_usage(self, request_key: str, *, generation: str, calls: int, discarded: Usage | None = None) -> None:
-        """Count ``calls`` model calls about to be made, and the tokens of ``discarded`` calls (made, paid, their
-        results not kept: an abandoned attempt's, a cancelled step's), while the request is this execution's, in
-        whatever status: a call is paid for either way."""
-        tokens = discarded.input_tokens + discarded.output_tokens if discarded else 0
-        increments = {"model_calls": calls, "tokens_used": tokens}
-        if discarded:
-            increments |= {"discarded_input_tokens": discarded.input_tokens,
-                           "discarded_output_tokens": discarded.output_tokens}  # fmt: skip
+    def add_usage(self, request_key: str, *, calls: int, usage: Usage | None = None) -> None:
+        """Count ``calls`` model calls about to be made, or the tokens of calls whose results are not kept (an
+        abandoned attempt's, a cancelled step's): whatever the request's status or execution, a call is paid."""
         self._update(
             request_key,
             set_fields={},
-            increments=increments,
-            condition="execution_name = :generation",
-            values={":generation": serialize(generation)},
-            stale_message="the request moved to another execution",
+            increments={"model_calls": calls, **(usage_increments(usage) if usage else {})},
+            condition="attribute_exists(pk)",
+            values={},
+            stale_message="the request no longer exists",
         )
 
     def _update(
@@ -241,8 +236,9 @@ class RequestRecords:
 
     def unfinished(self, *, created_before: str) -> Iterator[str]:
         """The keys of requests that are not terminal and were created before ``created_before`` (ISO), from
-        the sparse Unfinished index: a query per shard, never a scan."""
-        for shard in OPEN_SHARDS:
+        the sparse Unfinished index: a query per shard, never a scan; the shards in a new order every time, so a
+        sweep that runs out of time leaves a different part for the next."""
+        for shard in random.sample(OPEN_SHARDS, len(OPEN_SHARDS)):
             arguments: dict[str, Any] = {
                 "TableName": self._table,
                 "IndexName": UNFINISHED_INDEX,

@@ -55,9 +55,11 @@ class Endings:
         allowed_from: Iterable[Status] | None = None,
         generation: str | None = None,
         expected: dict[str, Any] | None = None,
+        increments: dict[str, int] | None = None,
     ) -> RequestRecord:
-        """Move ``record`` to the terminal status ``to`` with ``fields``, from ``allowed_from`` (by default
-        every status that may lead there). Raises ``StaleWrite`` when the request moved on first."""
+        """Move ``record`` to the terminal status ``to`` with ``fields`` (and counters ``increments``), from
+        ``allowed_from`` (by default every status that may lead there). Raises ``StaleWrite`` when the request
+        moved on first."""
         ending = terminal_fields(record, now=self._clock(), retention_seconds=self._retention_seconds)
         return self._store.transition(
             record.request_key,
@@ -67,4 +69,5 @@ class Endings:
             remove_fields=("current_step",),
             generation=generation,
             expected=expected,
+            increments=increments,
         )

@@ -96,11 +96,14 @@ class RequestRecord(BaseModel):
     estimate: dict[str, Any] | None = None
     model_calls: int = 0
     tokens_used: int = 0
-    # Tokens of calls whose results were not kept (abandoned or cancelled attempts): paid, so in ``usage`` too.
-    discarded_input_tokens: int = 0
-    discarded_output_tokens: int = 0
+    # Every call's tokens, kept result or not (an abandoned or cancelled attempt's were paid too): the
+    # completed request's ``usage`` is made from them.
+    input_tokens_used: int = 0
+    output_tokens_used: int = 0
     redrive_count: int = 0
     redriven_error: RequestError | None = None
+    # When the current execution's generation began: the creation, or the latest redrive.
+    generation_started_at: str | None = None
     created_at: str
     started_at: str | None = None
     ended_at: str | None = None
@@ -150,6 +153,15 @@ class RequestRecord(BaseModel):
 
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now.timestamp()
+
+
+def usage_increments(usage: Usage) -> dict[str, int]:
+    """The counters one model call's tokens add to (atomically), kept result or not."""
+    return {
+        "tokens_used": usage.input_tokens + usage.output_tokens,
+        "input_tokens_used": usage.input_tokens,
+        "output_tokens_used": usage.output_tokens,
+    }
 
 
 def fingerprint_of(payload: dict[str, Any]) -> str:

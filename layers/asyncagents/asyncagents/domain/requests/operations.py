@@ -13,6 +13,7 @@ from asyncagents.domain.lifecycle import Endings
 from asyncagents.domain.ports import RequestStore, WorkflowEngine
 from asyncagents.domain.records import REQUEST_ID_PATTERN, RequestRecord, execution_name_for, request_key
 from asyncagents.domain.statuses import Status
+from asyncagents.domain.times import iso
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +113,8 @@ class Operations:
                 details={"request_id": request_id, "status": record.status.value},
             )
         attempt = record.redrive_count + 1
-        execution_name = execution_name_for(record.request_key, self._clock(), redrive=attempt)
+        now = self._clock()
+        execution_name = execution_name_for(record.request_key, now, redrive=attempt)
         resumed = self._store.transition(
             record.request_key,
             to=Status.PROCESSING,
@@ -121,6 +123,7 @@ class Operations:
                 "execution_name": execution_name,
                 "lineage": record.checkpoint_lineage,
                 "redrive_count": attempt,
+                "generation_started_at": iso(now),  # the sweeper's grace period starts again
                 "redriven_error": record.error.model_dump() if record.error else None,
                 "status_message": f"Redriven: resuming after {record.completed_steps} finished step(s)",
                 # Questions left open by the failed execution are asked again by the new one.

@@ -54,6 +54,8 @@ class WebhookMessage(BaseModel):
     # depends on the request record, which retention removes long before three days of retries end.
     webhook_url: str | None = None
     snapshot: dict[str, Any] | None = None
+    # Which request under that key (an id may be reused once its request has expired).
+    created_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ class WebhookDispatcher:
         """Attempt ``attempt`` (1-based) of one event, first received at ``first_received_at`` (epoch seconds;
         the retry window counts from it). Never raises for a delivery failure."""
         record = self._store.get(message.request_key)
+        if record is not None and message.created_at and record.created_at != message.created_at:
+            record = None  # another request under the same id now: the event's own is gone
         skipped = _moved_on(record, message)
         if skipped is not None:
             return skipped

@@ -50,6 +50,7 @@ def webhook_message_for(old_image: dict[str, Any] | None, new_image: dict[str, A
         event_time=event_time,
         webhook_url=str(new_image["webhook_url"]),
         snapshot=_snapshot(new_image),
+        created_at=str(new_image["created_at"]) if new_image.get("created_at") else None,
     )
 
 

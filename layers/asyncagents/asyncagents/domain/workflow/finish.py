@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 from asyncagents.domain.agents import StepOutput
 from asyncagents.domain.errors import StaleWrite
-from asyncagents.domain.records import RequestRecord, Usage
+from asyncagents.domain.records import RequestRecord, Usage, usage_increments
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.workflow.context import WorkflowContext, answers_for
 from asyncagents.domain.workflow.texts import LargeTexts
@@ -36,11 +37,12 @@ class Finisher:
             context.check_budget(record)
         stored = context.checkpoints.outputs(request_key, record.checkpoint_lineage)
         outputs = [StepOutput(text=self._texts.full_text(i), usage=Usage(**i.get("usage", {}))) for i in stored]
+        if record.total_steps > 1:  # counted before it is made, as every call
+            context.records.add_usage(request_key, calls=1)
         answer = context.provider.finish(record.prompt, outputs, clarifications=answers_for(record))
-        discarded = Usage(input_tokens=record.discarded_input_tokens, output_tokens=record.discarded_output_tokens)
-        usage = (record.usage or Usage()) + answer.usage + discarded
-        for output in outputs:
-            usage = usage + output.usage
+        # Every call's tokens, the plan's, each attempt's (kept or not) and this one's.
+        spent = Usage(input_tokens=record.input_tokens_used, output_tokens=record.output_tokens_used)
+        usage = spent + answer.usage
         result = {
             **self._texts.fields(record, "result.txt", answer.text),
             "artifacts": self._texts.store_artifacts(record, answer.artifacts),
@@ -56,9 +58,16 @@ class Finisher:
         fields = {"result": result, "usage": usage.model_dump(), "status_message": "Completed"}
         try:
             done = context.endings.end(
-                record, Status.COMPLETED, fields, allowed_from={Status.PROCESSING}, generation=execution_name
+                record,
+                Status.COMPLETED,
+                fields,
+                allowed_from={Status.PROCESSING},
+                generation=execution_name,
+                increments=usage_increments(answer.usage),
             )
         except StaleWrite as stale:
+            with contextlib.suppress(StaleWrite):
+                context.records.add_usage(request_key, calls=0, usage=answer.usage)  # paid, not kept
             current = stale.details.get("current")
             return {"status": current.status.value if current else "unknown"}
         self._learn(done)

@@ -7,7 +7,7 @@ from typing import Any
 from asyncagents.domain.errors import ClarificationRequested, StaleWrite, StoreContention
 from asyncagents.domain.plans import PlannedStep, plan_waves
 from asyncagents.domain.questions import PLAN_KEY, new_question, questions_left, with_question
-from asyncagents.domain.records import RequestRecord, Usage
+from asyncagents.domain.records import RequestRecord, usage_increments
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.times import iso
 from asyncagents.domain.workflow.context import WorkflowContext, answers_for
@@ -52,12 +52,12 @@ class Planner:
         settings = context.formation.overlord.workflow
         may_ask = settings.clarification.enabled and questions_left(record, settings.clarification.max_questions) > 0
         # Counted before it is made: a call an attempt makes and never reports (it was stopped) is paid all the same.
-        context.records.add_usage(record.request_key, generation=execution_name, calls=1)
+        context.records.add_usage(record.request_key, calls=1)
         plan = context.provider.plan(
             record.prompt, max_steps=settings.max_steps, clarifications=answers_for(record), may_ask=may_ask
         )
         now = context.clock()
-        fields: dict[str, Any] = {"usage": ((record.usage or Usage()) + plan.usage).model_dump()}
+        fields: dict[str, Any] = {}
         if record.status is Status.PENDING:
             fields["started_at"] = iso(now)
         question = plan.clarification_question if may_ask else None
@@ -83,10 +83,10 @@ class Planner:
                 set_fields=fields,
                 generation=execution_name,
                 expected={"questions_version": record.questions_version},
-                increments={"tokens_used": plan.usage.input_tokens + plan.usage.output_tokens},
+                increments=usage_increments(plan.usage),
             )
         except StaleWrite as stale:  # another attempt planned first (or the request ended): this call was paid
-            context.records.add_usage(record.request_key, generation=execution_name, calls=0, discarded=plan.usage)
+            context.records.add_usage(record.request_key, calls=0, usage=plan.usage)
             return stale.details.get("current") or record
         if question:
             raise ClarificationRequested(f"the planner asks: {question}")

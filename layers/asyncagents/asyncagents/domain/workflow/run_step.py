@@ -11,7 +11,7 @@ from asyncagents.domain.errors import ClarificationRequested, StaleWrite
 from asyncagents.domain.lifecycle import checkpoint_ttl
 from asyncagents.domain.plans import needed_steps
 from asyncagents.domain.questions import new_question, question_key, questions_left, with_question
-from asyncagents.domain.records import RequestRecord, Usage
+from asyncagents.domain.records import RequestRecord, usage_increments
 from asyncagents.domain.retry import until_written
 from asyncagents.domain.statuses import WORKING
 from asyncagents.domain.times import iso
@@ -49,7 +49,7 @@ class StepRunner:
         step_context = self._step_context(record, index, deadline)
         started = context.clock()
         # Counted before it is made: a call an attempt makes and never reports (it was stopped) is paid all the same.
-        context.records.add_usage(request_key, generation=execution_name, calls=1)
+        context.records.add_usage(request_key, calls=1)
         output = context.provider.run_step(record.steps[index], step_context)
         if output.clarification_question:
             if step_context.may_ask:
@@ -95,7 +95,7 @@ class StepRunner:
         context.check_budget(
             latest.model_copy(update={"tokens_used": latest.tokens_used + spent.input_tokens + spent.output_tokens})
         )
-        context.records.add_usage(record.request_key, generation=record.execution_name, calls=1)
+        context.records.add_usage(record.request_key, calls=1)
         output = context.provider.run_step(record.steps[index], step_context.model_copy(update={"may_ask": False}))
         return output.model_copy(update={"usage": spent + output.usage})
 
@@ -135,7 +135,7 @@ class StepRunner:
                 index,
                 generation=execution_name,
                 message=f"Finished step {index + 1} of {len(record.steps)}: {step.title}",
-                tokens=output.usage.input_tokens + output.usage.output_tokens,
+                usage=output.usage,
             )
         except StaleWrite:
             self._discard(record, execution_name, output)  # its result is not kept; its call was paid
@@ -154,11 +154,10 @@ class StepRunner:
         return {"index": index, "done": True}
 
     def _discard(self, record: RequestRecord, execution_name: str, output: StepOutput) -> None:
-        # A request moved to another execution (a redrive) is that one's to count.
+        """A call whose result is not kept was paid all the same: its tokens count (whatever execution the
+        request is in by now; only a request that no longer exists has nowhere to count them)."""
         with contextlib.suppress(StaleWrite):
-            self._context.records.add_usage(
-                record.request_key, generation=execution_name, calls=0, discarded=output.usage
-            )
+            self._context.records.add_usage(record.request_key, calls=0, usage=output.usage)
 
     def ask(self, record: RequestRecord, execution_name: str, index: int, output: StepOutput) -> str:
         """Record the step's question (and its model call): ``"asked"``; ``"limit"`` when the request has
@@ -170,7 +169,6 @@ class StepRunner:
             step_title=record.steps[index].title,
             now=context.clock(),
         )
-        tokens = output.usage.input_tokens + output.usage.output_tokens
         limit = context.formation.overlord.workflow.clarification.max_questions
         current = record
 
@@ -185,13 +183,10 @@ class StepRunner:
                     current.request_key,
                     to=current.status,
                     allowed_from={current.status},
-                    set_fields={
-                        **with_question(current, question),
-                        "usage": ((current.usage or Usage()) + output.usage).model_dump(),
-                    },
+                    set_fields=with_question(current, question),
                     generation=execution_name,
                     expected={"questions_version": current.questions_version},
-                    increments={"tokens_used": tokens},
+                    increments=usage_increments(output.usage),
                 )
             except StaleWrite as stale:
                 current = stale.details.get("current") or context.require(current.request_key)

@@ -30,6 +30,7 @@ class SweepReport:
 
     checked: int = 0
     running: int = 0
+    incomplete: bool = False  # it ran out of time; the next sweep goes on (in another order)
     started: int = 0
     reconciled: int = 0
     failed: int = 0
@@ -46,13 +47,17 @@ class Sweeper:
         self._engine = engine
         self._failures = Failures(context)
 
-    def sweep(self) -> SweepReport:
-        """One pass over every unfinished request older than the grace period."""
+    def sweep(self, *, deadline: float | None = None) -> SweepReport:
+        """One pass over every unfinished request older than the grace period, until ``deadline`` (epoch
+        seconds) if given."""
         context = self._context
         settings = context.formation.overlord.workflow.sweeper
         report = SweepReport()
         cutoff = iso(context.clock() - timedelta(seconds=settings.grace_seconds))
         for key in context.records.unfinished(created_before=cutoff):
+            if deadline is not None and context.clock().timestamp() >= deadline:
+                report.incomplete = True
+                break
             record = context.records.get(key)
             if record is None or record.status.is_terminal:
                 continue  # the index lags the table a little
@@ -69,6 +74,8 @@ class Sweeper:
         return report
 
     def _repair(self, record: RequestRecord) -> str:
+        if self._age(record) < self._context.formation.overlord.workflow.sweeper.grace_seconds:
+            return "running"  # redriven a moment ago: its new execution may be starting right now
         state = self._engine.describe(record.execution_name)
         if state is None:
             return self._never_started(record)
@@ -79,12 +86,17 @@ class Sweeper:
         )
         return "reconciled" if result.get("reconciled") else "running"
 
+    def _age(self, record: RequestRecord) -> float:
+        """Seconds since the request's current execution was meant to start (its creation, or its redrive)."""
+        began = record.generation_started_at or record.created_at
+        return (self._context.clock() - parse_iso(began)).total_seconds()
+
     def _never_started(self, record: RequestRecord) -> str:
-        """No execution has the request's name: the accept (or a redrive) died before starting it."""
+        """No execution has the request's name: the accept (or a redrive) died before starting it. Started now
+        under that name (so a start that did happen meanwhile is not repeated), unless it is too late."""
         context = self._context
-        age = (context.clock() - parse_iso(record.created_at)).total_seconds()
         workflow_timeout = context.formation.overlord.workflow.timeouts.workflow_timeout
-        if record.status is Status.PENDING and age < workflow_timeout:
+        if self._age(record) < workflow_timeout:
             self._engine.start(record.execution_name, {"request_key": record.request_key})
             return "started"
         failure = {
