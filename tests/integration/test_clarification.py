@@ -101,7 +101,7 @@ def test_a_step_asks_the_workflow_waits_and_the_answer_resumes_it(stack, princip
     assert [(c.question, c.answer, c.outcome) for c in final.clarifications] == [
         ("Demo question for step 2: which option should I use?", "the blue one", "answered")
     ]
-    assert final.model_calls == 4  # plan, step 1, step 2 asking, step 2 again (finish composes: 5th)
+    assert final.model_calls == 5  # plan, step 1, step 2 asking, step 2 again, and Finish composing the answer
     assert final.step_attempts["1"] == 2
     wait_for(lambda: execution_of(stack, final)["status"] == "SUCCEEDED", timeout=10)
 
