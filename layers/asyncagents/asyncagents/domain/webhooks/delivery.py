@@ -104,9 +104,12 @@ class WebhookDispatcher:
         url = message.webhook_url or (record.webhook_url if record else None)
         if not url:
             return Outcome("skipped", "the request has no webhook URL")
-        if message.snapshot is None and record is None:  # an event queued before events carried their body
+        if message.snapshot is not None:
+            snapshot = message.snapshot
+        elif record is not None:  # an event queued before events carried their body
+            snapshot = snapshot_of(record)
+        else:
             return Outcome("dead", "the request record no longer exists")
-        snapshot = message.snapshot if message.snapshot is not None else snapshot_of(record)  # type: ignore[arg-type]
         elapsed = max(0.0, self._clock().timestamp() - first_received_at) if first_received_at else 0.0
         try:
             outcome = self._attempt(url, snapshot, message, attempt, elapsed)
