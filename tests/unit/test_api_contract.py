@@ -137,6 +137,8 @@ def test_every_route_is_in_the_document_with_the_key_it_needs(spec):
     assert ("POST", "/v1/admin/requests/redrive") in operations
     assert ("GET", "/v1/admin/webhooks/dead-letters") in operations
     assert ("POST", "/v1/admin/webhooks/dead-letters/redrive") in operations
+    # Firing a trigger takes a client key, or a provider's signature instead (the definition says which).
+    assert operations[("POST", "/v1/triggers/{name}")].pop("security") == [{"clientKey": []}, {}]
     for (method, path), operation in operations.items():
         kind = api.policy.kind_for(method, path.replace("{", "").replace("}", ""))
         expected = [{f"{kind}Key": []}] if kind else None

@@ -36,6 +36,7 @@ def test_defaults_follow_the_seeds():
         "WebhookMaxReceives": "32",
         "BedrockModelId": "",
         "OpenAIKeySecretArn": "",
+        "TriggerSecretArns": "",
     }
 
 

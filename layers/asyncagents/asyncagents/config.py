@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from asyncagents.domain.errors import ConfigError
+from asyncagents.trigger_definitions import TriggerDefinition, load_triggers
 
 
 class _Strict(BaseModel):
@@ -224,11 +225,19 @@ class FormationConfig(_Strict):
     async_: AsyncSettings = Field(AsyncSettings(), alias="async")
     overlord: Overlord = Overlord()
     llm: LLMSettings = LLMSettings()
-    # Triggers and schedules are validated by later features; accepted as mappings for now.
-    triggers: dict[str, Any] = Field(default_factory=dict)
+    # Loaded from triggers/<name>.md beside the formation file (never written in the YAML itself).
+    triggers: dict[str, TriggerDefinition] = Field(default_factory=dict)
+    # Schedules are validated by a later feature; accepted as a mapping for now.
     schedules: dict[str, Any] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _triggers_by_name(self) -> FormationConfig:
+        for name, definition in self.triggers.items():
+            if definition.name != name:
+                raise ValueError(f"triggers.{name}: holds the definition of {definition.name!r}")
+        return self
 
     def template_parameters(self) -> dict[str, str]:
         """Template parameters that carry the infrastructure-shaping settings into the state machine.
@@ -260,6 +269,10 @@ class FormationConfig(_Strict):
             # IAM for exactly the configured model / key secret (empty: no such permission at all).
             "BedrockModelId": self.llm.model if self.llm.provider == "bedrock" else "",
             "OpenAIKeySecretArn": (self.llm.openai.api_key_secret_arn or "") if self.llm.provider == "openai" else "",
+            # IAM for exactly the secrets of yours that triggers name (the stack's own TriggerSecrets aside).
+            "TriggerSecretArns": ",".join(
+                sorted({d.verify.secret_arn for d in self.triggers.values() if d.verify and d.verify.secret_arn})
+            ),
         }
 
 
@@ -284,7 +297,8 @@ def parse_formation(data: Any, *, source: str = "formation") -> FormationConfig:
 
 
 def load_formation(path: str | Path) -> FormationConfig:
-    """Read a formation file: YAML (``.yaml``/``.yml``) or the JSON the layer build produces."""
+    """Read a formation file: YAML (``.yaml``/``.yml``) with the trigger definitions of the ``triggers``
+    folder beside it, or the JSON the layer build produces (which holds them)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -298,4 +312,9 @@ def load_formation(path: str | Path) -> FormationConfig:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    if isinstance(data, dict) and "triggers" in data:
+        raise ConfigError(f"{path}: triggers: define each trigger as triggers/<name>.md beside the formation")
+    triggers = load_triggers(path.parent / "triggers")
+    if triggers:
+        data = {**(data or {}), "triggers": triggers}
     return parse_formation(data, source=str(path))

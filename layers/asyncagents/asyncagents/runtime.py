@@ -31,11 +31,13 @@ if TYPE_CHECKING:
     from asyncagents.data.duration_history import DurationHistory
     from asyncagents.data.request_records import RequestRecords
     from asyncagents.data.step_checkpoints import StepCheckpoints
+    from asyncagents.data.trigger_secrets import TriggerSecrets
     from asyncagents.data.webhook_queue import WebhookQueue
     from asyncagents.data.workflow_engine import StepFunctionsEngine
     from asyncagents.domain.auth import KeyService
     from asyncagents.domain.estimator import Estimator
     from asyncagents.domain.requests import RequestService
+    from asyncagents.domain.triggers.fire import Triggers
     from asyncagents.domain.webhooks.dead_letters import DeadLetters
     from asyncagents.domain.webhooks.delivery import Outcome
     from asyncagents.domain.webhooks.sender import WebhookSender
@@ -177,6 +179,19 @@ class Runtime:
         from asyncagents.domain.auth import KeyService
 
         return KeyService(self.api_keys, cache_seconds=self.settings.key_cache_seconds)
+
+    @cached_property
+    def triggers(self) -> Triggers:
+        from asyncagents.domain.triggers.fire import Triggers
+
+        # The secrets are built on the first signed delivery: client-key calls never need Secrets Manager.
+        return Triggers(self.formation.triggers, self.request_service, self.key_service, lambda: self.trigger_secrets)
+
+    @cached_property
+    def trigger_secrets(self) -> TriggerSecrets:
+        from asyncagents.data.trigger_secrets import TriggerSecrets
+
+        return TriggerSecrets(self.secretsmanager, self.settings.trigger_secrets_arn)
 
     @cached_property
     def workflow_steps(self) -> WorkflowSteps:

@@ -26,6 +26,7 @@ class FunctionSettings(BaseModel):
     webhook_queue_url: str | None = Field(None, alias="WEBHOOK_QUEUE_URL")
     webhook_dlq_url: str | None = Field(None, alias="WEBHOOK_DLQ_URL")
     webhook_secret_arn: str | None = Field(None, alias="WEBHOOK_SECRET_ARN")
+    trigger_secrets_arn: str | None = Field(None, alias="TRIGGER_SECRETS_ARN")
     dlq_redrive_strategy: str = Field("move-task", alias="DLQ_REDRIVE_STRATEGY", pattern="^(move-task|copy)$")
     artifacts_bucket: str | None = Field(None, alias="ARTIFACTS_BUCKET")
 

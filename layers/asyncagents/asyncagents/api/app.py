@@ -20,7 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from pydantic import ValidationError
 
 from asyncagents import runtime
-from asyncagents.api import edge, views
+from asyncagents.api import edge, triggers, views
 from asyncagents.api.errors import error_response, from_domain_error, from_validation_errors
 from asyncagents.api.openapi import ERROR_STATUSES, responses
 from asyncagents.api.schemas import (
@@ -76,7 +76,7 @@ def route(
     if key is not None:
         policy.needs(method, path, key)
     errors = ERROR_STATUSES[key or "open"] + spec.pop("errors", ())
-    security: list[dict[str, list[str]]] | None = [{f"{key}Key": []}] if key else None
+    security: list[dict[str, list[str]]] | None = [{f"{key}Key": []}] if key else spec.pop("security", None)
     register = app.route(path, method=method, security=security, responses=responses(ok, model, errors), **spec)
 
     def guarded(handler: Callable[..., Response[Any]]) -> Callable[..., Response[Any]]:
@@ -182,6 +182,40 @@ def answer_clarification(request_id: str, body: ClarificationAnswer, user_id: Us
         _principal(user_id), request_id, body.answer, clarification_id=body.clarification_request_id
     )
     return _json(202, _public(record), headers={"Location": views.poll_url(record.request_id)})
+
+
+@route("GET", "/v1/triggers", key="client", model="TriggerList", summary="The formation's triggers")
+def list_triggers() -> Response[Any]:
+    names = runtime.current().triggers.names()
+    formation_id = runtime.current().formation.formation_id
+    return _json(200, {"formation_id": formation_id, "triggers": names, "count": len(names)})
+
+
+@route("GET", "/v1/triggers/<name>", key="client", model="TriggerView", errors=(404,), summary="A trigger")
+def get_trigger(name: str) -> Response[Any]:
+    return _json(200, triggers.definition_body(runtime.current().triggers.get(name)))
+
+
+@route(
+    "POST",
+    "/v1/triggers/<name>",
+    key=None,
+    ok=202,
+    model="AcceptedView",
+    errors=(400, 401, 403, 404, 409, 413, 422, 503),
+    # A client key, or (as the trigger's definition says) a provider's signature instead.
+    security=[{"clientKey": []}, {}],
+    summary="Fire a trigger: MUXI's {data, session_id, use_async}, or a provider's own signed delivery",
+)
+def fire_trigger(
+    name: str,
+    async_: Annotated[bool | None, Query(alias="async", description="false: wait like a sync chat")] = None,
+    user_id: UserIdHeader = None,
+    idempotency_key: IdempotencyHeader = None,
+) -> Response[Any]:
+    event = app.current_event.raw_event
+    call = triggers.call_of(event, async_=async_, user_id=user_id, idempotency_key=idempotency_key)
+    return triggers.answer(runtime.current().triggers.fire(name, call), _public)
 
 
 @route("POST", "/v1/admin/keys", key="admin", ok=201, summary="Create an API key (its secret is shown once)")

@@ -85,7 +85,15 @@ def admit(event: dict[str, Any], policy: KeyPolicy, keys: Callable[[], KeyServic
     return None
 
 
+def received(event: dict[str, Any]) -> tuple[str, str]:
+    """``(Content-Type, body text)`` as the caller sent them, before the gate made the event JSON: what a
+    route that reads raw bodies needs (a trigger checks a provider's signature on the exact body)."""
+    found = (event.get("requestContext") or {}).get("asyncagents") or {}
+    return str(found.get("content_type") or "application/json"), str(found.get("body") or "")
+
+
 def _check_body(event: dict[str, Any], method: str) -> None:
+    sent_type = header(event, "content-type") or ""
     headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
     event["headers"] = {**headers, "content-type": "application/json"}
     body = event.get("body")
@@ -109,6 +117,7 @@ def _check_body(event: dict[str, Any], method: str) -> None:
     # Routing sees the body as the JSON text it is; only whitespace is no body at all.
     event["body"] = text if text.strip() else None
     event["isBase64Encoded"] = False
+    event.setdefault("requestContext", {})["asyncagents"] = {"content_type": sent_type, "body": text}
 
 
 def proxy_error(error: AsyncAgentsError) -> dict[str, Any]:

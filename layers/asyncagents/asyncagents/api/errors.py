@@ -24,6 +24,7 @@ STATUS_BY_ERROR: dict[type[errors.AsyncAgentsError], int] = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.InvalidData: 422,
     errors.StaleWrite: 409,
     PayloadTooLarge: 413,
     errors.Unavailable: 503,

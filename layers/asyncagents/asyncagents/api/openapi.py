@@ -74,4 +74,21 @@ def document(app: APIGatewayHttpResolver) -> str:
     ]
     _, extra = models_json_schema(models, ref_template="#/components/schemas/{model}")
     document.setdefault("components", {}).setdefault("schemas", {}).update(extra.get("$defs", {}))
+    _describe_trigger_body(document)
     return json.dumps(document)
+
+
+def _describe_trigger_body(document: dict[str, Any]) -> None:
+    """The fire route reads its body raw (a provider's signature is over its exact bytes), so Powertools
+    cannot see it: say what it takes."""
+    operation = document.get("paths", {}).get("/v1/triggers/{name}", {}).get("post")
+    if operation is None:
+        return
+    any_object = {"type": "object", "description": "A provider's own delivery: the whole body is the data."}
+    operation["requestBody"] = {
+        "required": False,
+        "content": {
+            "application/json": {"schema": {"anyOf": [{"$ref": "#/components/schemas/TriggerFire"}, any_object]}},
+            "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+        },
+    }

@@ -58,5 +58,35 @@ class RequestList(BaseModel):
     next_cursor: str | None = None
 
 
-# Every model the routes name in their ``responses``.
-DOCUMENTED = (ErrorBody, RequestView, AcceptedView, RequestList)
+class TriggerList(BaseModel):
+    """``GET /v1/triggers`` (as MUXI answers it)."""
+
+    formation_id: str
+    triggers: list[str]
+    count: int
+
+
+class TriggerView(BaseModel):
+    """``GET /v1/triggers/{name}``: MUXI's ``name``, ``content`` (the template) and ``data_fields``, and how
+    the trigger is called (``authentication``: client_key, github, stripe, slack, standard-webhooks, hmac)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+    content: str
+    data_fields: list[str]
+    authentication: str
+    accepts_client_key: bool
+    description: str = ""
+
+
+class TriggerFire(BaseModel):
+    """The body of ``POST /v1/triggers/{name}`` from a client, as MUXI has it. Any other JSON (or a form) is
+    the event's data itself: a provider's own delivery."""
+
+    data: object = Field(description="The event's data, which the trigger's template reads.")
+    session_id: str | None = Field(None, min_length=1, max_length=256)
+    use_async: bool | None = Field(None, description="false: wait like a sync chat (default: the trigger's)")
+
+
+# Every model the routes name in their ``responses`` (and the trigger body, described by hand).
+DOCUMENTED = (ErrorBody, RequestView, AcceptedView, RequestList, TriggerList, TriggerView, TriggerFire)

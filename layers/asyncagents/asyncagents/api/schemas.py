@@ -8,10 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from asyncagents.domain.records import REQUEST_ID_PATTERN
-from asyncagents.domain.requests.submit import NewRequest
-
-# Bytes, not characters: the record holds the message, its plan and its answer within DynamoDB's 400 KB.
-MAX_MESSAGE_BYTES = 32 * 1024
+from asyncagents.domain.requests.submit import MAX_MESSAGE_BYTES, NewRequest
 
 # Patterns the validators below enforce, so that the served OpenAPI document describes them too.
 NOT_BLANK_PATTERN = r"\S"

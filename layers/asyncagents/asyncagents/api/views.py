@@ -65,6 +65,8 @@ def request_body(
     }
     if record.ended_at:
         body["completed_at"] = record.ended_at
+    if record.trigger:
+        body["trigger"] = record.trigger
     body["delivery"] = "webhook" if record.webhook_url else "polling"
     if record.webhook_url:
         body["webhook"] = {

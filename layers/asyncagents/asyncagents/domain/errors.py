@@ -40,6 +40,13 @@ class NotFound(AsyncAgentsError):
     code = "not_found"
 
 
+class InvalidData(AsyncAgentsError):
+    """Well-formed input that cannot be used (a trigger's data lacks a field its template needs): 422, with
+    ``details.field`` naming it."""
+
+    code = "validation_error"
+
+
 class Conflict(AsyncAgentsError):
     """The request contradicts the stored state (reused id with another body, cancel after completion)."""
 

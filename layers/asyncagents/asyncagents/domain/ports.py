@@ -92,6 +92,15 @@ class KeyStore(Protocol):
     def revoke_key(self, key_id: str, *, revoked_at: str) -> bool: ...
 
 
+class TriggerSecretSource(Protocol):
+    """The secrets a trigger's deliveries are signed with (more than one during a rotation)."""
+
+    def secrets_for(self, trigger: str, secret_arn: str | None) -> list[str]:
+        """``secret_arn``'s value, or the trigger's entry in the stack's own secret when it is ``None``;
+        ``Unavailable`` when none is set."""
+        ...
+
+
 class HistoryStore(Protocol):
     """The estimator's per-kind duration history."""
 

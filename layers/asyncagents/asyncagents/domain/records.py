@@ -85,6 +85,7 @@ class RequestRecord(BaseModel):
     prompt: str
     fingerprint: str
     session_id: str | None = None
+    trigger: str | None = None  # the trigger that fired the request
     webhook_url: str | None = None
     formation_id: str
     processing_mode: str = "async"

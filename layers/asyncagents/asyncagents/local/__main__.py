@@ -55,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  ASYNCAGENTS_CLIENT_KEY={keys.client_key}")
     print(f"  ASYNCAGENTS_ADMIN_KEY={keys.admin_key}")
     print(f"  ASYNCAGENTS_WEBHOOK_SECRET={keys.webhook_secret}", flush=True)
+    if stack.trigger_secrets:
+        print("Trigger signing secrets (set the variables to fix them):")
+        for name, (variable, secret, generated) in sorted(stack.trigger_secrets.items()):
+            note = "  (generated)" if generated else ""
+            print(f"  {variable}={secret}    # {stack.url}/v1/triggers/{name}{note}", flush=True)
     stopping.wait()
     print("asyncagents local stack stopping", flush=True)
     stack.stop()

@@ -52,6 +52,18 @@ def keys_from_environment() -> tuple[LocalKeys, bool]:
     )
 
 
+def trigger_secrets_from_environment(formation: FormationConfig) -> dict[str, tuple[str, str, bool]]:
+    """``{trigger: (environment variable, secret, generated)}`` for the triggers that verify signatures."""
+    found: dict[str, tuple[str, str, bool]] = {}
+    for name, definition in formation.triggers.items():
+        if definition.verify is None:
+            continue
+        variable = definition.verify.environment_variable(name)
+        value = os.environ.get(variable) or ""
+        found[name] = (variable, value or new_signing_secret(), not value)
+    return found
+
+
 def _scaled_sleep(scale: float) -> Any:
     real_sleep = time.sleep
 
@@ -143,7 +155,10 @@ class LocalStack:
         self.queue_urls: dict[str, str] = {}
         self.queue_arns: dict[str, str] = {}
         self.secret_arn = ""
+        self.trigger_secrets_arn = ""
         self.bucket_names: dict[str, str] = {}
+        # Each signed trigger's secret: from its environment variable, else a new one (printed by `make local`).
+        self.trigger_secrets: dict[str, tuple[str, str, bool]] = trigger_secrets_from_environment(self.formation)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -189,6 +204,7 @@ class LocalStack:
                     "WEBHOOK_QUEUE_URL": self.queue_urls.get("WebhookQueue", ""),
                     "WEBHOOK_DLQ_URL": self.queue_urls.get("WebhookDeadLetterQueue", ""),
                     "WEBHOOK_SECRET_ARN": self.secret_arn,
+                    "TRIGGER_SECRETS_ARN": self.trigger_secrets_arn,
                     "ARTIFACTS_BUCKET": self.bucket_names.get("ArtifactsBucket", ""),
                 }
             )
@@ -304,6 +320,10 @@ class LocalStack:
             security = document["async"]["webhook_security"]
             security["allow_http"] = True
             security["allow_loopback"] = True
+        for definition in document["triggers"].values():
+            if definition.get("verify"):
+                # Your secrets are in your account, not in moto: here every trigger's is in TriggerSecrets.
+                definition["verify"]["secret_arn"] = None
         self.formation = parse_formation(document, source=str(self.formation_path))
         path = folder / "formation.json"
         path.write_text(json.dumps(document))
@@ -344,12 +364,18 @@ class LocalStack:
             self.bucket_names[logical_id] = name
 
     def _create_secret(self) -> None:
-        if not self.spec.secrets:
-            return
-        value = {"current": self.keys.webhook_secret, "previous": ""}
-        self.secret_arn = self.client("secretsmanager").create_secret(
-            Name=f"asyncagents-{self.stage}-webhook-signing", SecretString=json.dumps(value)
-        )["ARN"]
+        """The template's secrets: the webhook signing secret, and the triggers' secrets by name."""
+        manager = self.client("secretsmanager")
+        if "WebhookSigningSecret" in self.spec.secrets:
+            value = {"current": self.keys.webhook_secret, "previous": ""}
+            self.secret_arn = manager.create_secret(
+                Name=f"asyncagents-{self.stage}-webhook-signing", SecretString=json.dumps(value)
+            )["ARN"]
+        if "TriggerSecrets" in self.spec.secrets:
+            entries = {name: secret for name, (_, secret, _) in self.trigger_secrets.items()}
+            self.trigger_secrets_arn = manager.create_secret(
+                Name=f"asyncagents-{self.stage}-trigger-secrets", SecretString=json.dumps(entries)
+            )["ARN"]
 
     def _start_pollers(self, functions: dict[str, str]) -> None:
         """What invokes functions on AWS, per the template: event source mappings, EventBridge rules,

@@ -23,6 +23,9 @@ from asyncagents.domain.times import iso
 
 logger = logging.getLogger(__name__)
 
+# Bytes, not characters: the record holds the message, its plan and its answer within DynamoDB's 400 KB.
+MAX_MESSAGE_BYTES = 32 * 1024
+
 
 @dataclass(frozen=True)
 class NewRequest:
@@ -35,6 +38,7 @@ class NewRequest:
     webhook_url: str | None = None
     request_id: str | None = None
     session_id: str | None = None
+    trigger: str | None = None  # the trigger that fired it, if one did
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,7 @@ class Submissions:
             "prompt": new.message,
             "fingerprint": fingerprint,
             "session_id": new.session_id,
+            "trigger": new.trigger,
             "webhook_url": new.webhook_url or self._formation.async_.webhook_url,
             "formation_id": self._formation.formation_id,
             "processing_mode": mode,
