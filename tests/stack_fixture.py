@@ -32,12 +32,18 @@ TEST_FORMATION: dict[str, Any] = {
 }
 
 
-def start_stack(tmp_dir: Path, overrides: dict[str, Any] | None = None, **options: Any) -> LocalStack:
-    """A stack on the test formation (``overrides`` replace its top-level sections); ``options`` go to
-    ``LocalStack`` (e.g. faster schedules)."""
+def start_stack(
+    tmp_dir: Path, overrides: dict[str, Any] | None = None, *, triggers: dict[str, str] | None = None, **options: Any
+) -> LocalStack:
+    """A stack on the test formation (``overrides`` replace its top-level sections), with ``triggers``
+    (name → the text of ``triggers/<name>.md``); ``options`` go to ``LocalStack`` (e.g. faster schedules)."""
     formation = {**TEST_FORMATION, **(overrides or {})}
     path = tmp_dir / "formation.yaml"
     path.write_text(yaml.safe_dump(formation))
+    if triggers:
+        (tmp_dir / "triggers").mkdir()
+        for name, text in triggers.items():
+            (tmp_dir / "triggers" / f"{name}.md").write_text(text)
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     # Retry waits (whole seconds in the ASL) are shrunk 100x: moto sleeps them for real.
     settings = {"retry_time_scale": 0.01, **options}
@@ -64,7 +70,7 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 20.0, interval: f
 def stack_fixture(
     tmp_path_factory: Any, overrides: dict[str, Any] | None = None, **options: Any
 ) -> Iterator[LocalStack]:
-    stack = start_stack(tmp_path_factory.mktemp("stack"), overrides, **options)
+    stack = start_stack(tmp_path_factory.mktemp("stack"), overrides, **options)  # options may hold triggers
     try:
         yield stack
     finally:

@@ -138,7 +138,8 @@ def test_numeric_placeholders_are_template_parameters_defaulting_to_the_formatio
         parameter = template["Parameters"].get(name)
         assert parameter is not None, f"template parameter {name} missing (printed by `asyncagents params`)"
         default = parameter.get("Default")
-        if parameter["Type"] == "String" and not str(expected).replace(".", "", 1).isdigit():
+        textual = parameter["Type"] in {"String", "CommaDelimitedList"}
+        if textual and not str(expected).replace(".", "", 1).isdigit():
             assert str(default) == str(expected), f"{name}: template default {default!r} != formation {expected!r}"
             continue
         assert float(default) == float(expected), f"{name}: template default {default} != formation {expected}"

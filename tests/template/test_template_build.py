@@ -82,6 +82,7 @@ def test_layer_ships_the_validated_formation(build_dir: Path) -> None:
     shipped = build_dir / "AsyncAgentsLayer" / "formation.json"
     assert shipped.is_file()
     config = load_formation(shipped)  # the functions read it exactly like this (FORMATION_PATH)
+    assert "github-issue" in config.triggers  # with the trigger definitions of triggers/ beside it
     if FORMATION_PATH.exists():
         assert config == load_formation(FORMATION_PATH)
 

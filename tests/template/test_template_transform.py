@@ -110,7 +110,7 @@ def test_requests_table(cfn: dict[str, Any]) -> None:
 
 def test_what_stack_deletion_or_replacement_keeps(cfn: dict[str, Any]) -> None:
     # The records, the signing secret (receivers hold it) and the files are kept, whatever happens to the stack
-    for name in ("RequestsTable", "WebhookSigningSecret", "ArtifactsBucket"):
+    for name in ("RequestsTable", "WebhookSigningSecret", "TriggerSecrets", "ArtifactsBucket"):
         resource = cfn["Resources"][name]
         assert (resource.get("DeletionPolicy"), resource.get("UpdateReplacePolicy")) == ("Retain", "Retain"), name
 
@@ -204,6 +204,19 @@ def test_no_iam_statement_grants_every_resource(cfn: dict[str, Any]) -> None:
     assert not wildcard, f"IAM statements with Resource '*': {wildcard}"
 
 
+def test_the_api_reads_exactly_the_trigger_secrets(cfn: dict[str, Any]) -> None:
+    # The stack's own TriggerSecrets always; secrets of yours only when the formation's triggers name some.
+    reads = [s for name, s in _statements(cfn) if name == "ApiFunctionRole" and "secretsmanager" in str(s["Action"])]
+    assert {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"Ref": "TriggerSecrets"}} in [
+        {k: v for k, v in s.items() if k != "Sid"} for s in reads
+    ]
+    policies = cfn["Resources"]["ApiFunctionRole"]["Properties"]["Policies"]
+    own = [p for p in policies if "UsesOwnTriggerSecrets" in str(p)]
+    assert len(own) == 1 and "TriggerSecretArns" in str(own[0])
+    api = cfn["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert api["TRIGGER_SECRETS_ARN"] == {"Ref": "TriggerSecrets"}
+
+
 def test_roles_attach_only_the_basic_execution_policy(cfn: dict[str, Any]) -> None:
     for name, role in _resources(cfn, "AWS::IAM::Role").items():
         for arn in role["Properties"].get("ManagedPolicyArns", []):
@@ -221,7 +234,7 @@ def test_outputs_have_descriptions(cfn: dict[str, Any]) -> None:
 NEEDED_ACTIONS = {
     "ApiFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
                     "states:StartExecution", "states:StopExecution", "states:SendTaskSuccess",
-                    "states:SendTaskFailure", "s3:GetObject"},
+                    "states:SendTaskFailure", "s3:GetObject", "secretsmanager:GetSecretValue"},
     "PlanFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
     "RunStepFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
                         "s3:PutObject", "s3:GetObject"},

@@ -26,7 +26,19 @@ def test_api_events_are_http_api_v2_events(path):
     event = APIGatewayProxyEventV2(json.loads(path.read_text()))
     assert event.version == "2.0"
     assert event.raw_path.startswith("/v1/")
-    assert event.headers["x-muxi-client-key"]
+    # A client key, or a provider's signature (a trigger fired by GitHub)
+    assert event.headers.get("x-muxi-client-key") or event.headers.get("x-hub-signature-256")
+
+
+def test_the_github_sample_is_signed_as_github_signs():
+    from asyncagents.domain.triggers.signatures import verify
+    from asyncagents.trigger_definitions import Verification
+
+    event = json.loads((EVENTS / "api_post_trigger_github.json").read_text())
+    # The README's walkthrough secret; replace it with yours (and re-sign) to send it to a deployed stack
+    verify(
+        Verification(provider="github"), event["headers"], event["body"].encode(), ["REPLACE_ME_github_secret"], now=0
+    )
 
 
 @pytest.mark.parametrize(("name", "model"), TASK_MODELS.items())

@@ -290,6 +290,18 @@ def test_a_provider_delivery_fires_once_and_its_retry_returns_the_same_request(w
     assert (record.key_id, record.user_id, record.processing_mode) == ("trigger:gh", "octocat", "async")
 
 
+def test_a_github_form_delivery_carries_its_json_in_payload(world):
+    from urllib.parse import urlencode
+
+    triggers, _, _, _, _ = world
+    raw = urlencode({"payload": json.dumps(ISSUE)}).encode()
+    signature = "sha256=" + hmac.new(GITHUB_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    headers = {"x-hub-signature-256": signature, "x-github-delivery": "form-1", "x-github-event": "issues"}
+    call = TriggerCall(body=raw, headers=headers, content_type="application/x-www-form-urlencoded")
+    fired = triggers.fire("gh", call)
+    assert isinstance(fired, Fired) and fired.submission.record.prompt == "Issue Crash on start"
+
+
 def test_signature_failures_are_401s_naming_the_header(world):
     triggers, engine, client_key, _, _ = world
     with pytest.raises(Unauthorized, match="X-Hub-Signature-256: the signature does not match"):

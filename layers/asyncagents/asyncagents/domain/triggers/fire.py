@@ -166,21 +166,24 @@ def _first_set(*choices: bool | None) -> bool | None:
 
 
 def _parse(body: bytes, content_type: str) -> Any:
-    """The body as data: JSON, or a form (Slack's slash commands; GitHub's form deliveries carry their JSON
-    in ``payload``)."""
+    """The body as data: JSON whatever the Content-Type says (``curl -d`` sends JSON as a form, as for chat),
+    else a form when it is one (Slack's slash commands; GitHub's form deliveries carry JSON in ``payload``)."""
     if not body.strip():
         return {}
     text = body.decode("utf-8")
-    if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
-        form = {key: values[-1] for key, values in parse_qs(text, keep_blank_values=True).items()}
-        if set(form) == {"payload"}:
-            text = form["payload"]
-        else:
-            return form
     try:
         return json.loads(text)
     except ValueError as error:
-        raise BadRequest(f"body: malformed JSON ({error})", details={"field": "body"}) from None
+        problem = error
+    if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+        form = {key: values[-1] for key, values in parse_qs(text, keep_blank_values=True).items()}
+        if set(form) != {"payload"}:
+            return form
+        try:
+            return json.loads(form["payload"])
+        except ValueError as error:
+            problem = error
+    raise BadRequest(f"body: malformed JSON ({problem})", details={"field": "body"})
 
 
 def _handshake(definition: TriggerDefinition, headers: Mapping[str, str], payload: Any) -> Handshake | None:
