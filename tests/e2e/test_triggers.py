@@ -116,6 +116,16 @@ def test_a_signed_github_delivery_fires_once_and_its_redelivery_returns_the_same
     text = json.loads(delivered[0].body)["response"][0]["text"]
     assert title in text and "octo-org/hello-world" in text
 
+    # And the request belongs to the trigger (no client key fired it): an admin reads it by its owner
+    admin = {"X-Muxi-Admin-Key": KEYS.admin_key}
+    owner = {"key_id": "trigger:github-issue", "user_id": "octocat"}
+    read = http.get(f"/v1/admin/requests/{accepted['request_id']}", params=owner, headers=admin)
+    assert read.status_code == 200, read.text
+    assert read.json()["trigger"] == "github-issue" and read.json()["session_id"] == "octo-org/hello-world"
+    assert http.delete(f"/v1/admin/requests/{accepted['request_id']}", params=owner, headers=admin).status_code == 409
+    client = {"X-Muxi-Client-Key": KEYS.client_key, "X-Muxi-User-Id": "octocat"}
+    assert http.get(f"/v1/requests/{accepted['request_id']}", headers=client).status_code == 404
+
 
 def test_bad_or_missing_signatures_are_401s_naming_the_header(stack, http):
     executions_before = len(stack.executions())

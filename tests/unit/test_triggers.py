@@ -288,6 +288,7 @@ def test_a_provider_delivery_fires_once_and_its_retry_returns_the_same_request(w
     assert len({name for name, _ in engine.started}) == 2
     assert record.prompt == "Issue Crash on start" and record.trigger == "gh"
     assert (record.key_id, record.user_id, record.processing_mode) == ("trigger:gh", "octocat", "async")
+    assert record.mode_reason == "trigger"  # the trigger's default (async unless its definition says)
 
 
 def test_a_github_form_delivery_carries_its_json_in_payload(world):

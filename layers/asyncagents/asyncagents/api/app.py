@@ -230,6 +230,27 @@ def revoke_key(key_id: str) -> Response[Any]:
     return _json(200, {"key_id": key_id, "revoked": True})
 
 
+OwnerKeyId = Annotated[
+    str,
+    Query(min_length=1, max_length=80, description="The key that owns it; trigger:<name> for a provider's delivery"),
+]
+OwnerUserId = Annotated[str, Query(min_length=1, max_length=256, pattern=USER_ID_PATTERN)]
+
+
+@route("GET", "/v1/admin/requests/<request_id>", key="admin", model="RequestView", errors=(404,), summary="Any request")
+def admin_get_request(request_id: str, key_id: OwnerKeyId, user_id: OwnerUserId = DEFAULT_USER_ID) -> Response[Any]:
+    principal = Principal(key_id=key_id, user_id=user_id)
+    return _json(200, _public(runtime.current().request_service.get(principal, request_id)))
+
+
+@route("DELETE", "/v1/admin/requests/<request_id>", key="admin", errors=(404, 409), summary="Cancel any request")
+def admin_cancel_request(request_id: str, key_id: OwnerKeyId, user_id: OwnerUserId = DEFAULT_USER_ID) -> Response[Any]:
+    principal = Principal(key_id=key_id, user_id=user_id)
+    record, already = runtime.current().request_service.cancel(principal, request_id)
+    message = "Request already cancelled" if already else "Request cancelled by an admin"
+    return _json(200, {"request_id": record.request_id, "status": "cancelled", "message": message, "content": ""})
+
+
 @route(
     "POST",
     "/v1/admin/requests/redrive",

@@ -39,6 +39,7 @@ class NewRequest:
     request_id: str | None = None
     session_id: str | None = None
     trigger: str | None = None  # the trigger that fired it, if one did
+    forced_by: str = "forced"  # why ``async_`` is set: the caller ("forced"), or a trigger's default ("trigger")
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,11 @@ def idempotency_request_id(idempotency_key: str) -> str:
 
 
 def decide_mode(new: NewRequest, formation: FormationConfig, estimate: Estimate) -> tuple[str, str]:
-    """Sync or async, and why: ``forced`` (the request's ``async``), ``formation`` (mode sync/async),
+    """Sync or async, and why: ``forced`` (the request's ``async``), ``trigger`` (a trigger's default),
+    ``formation`` (mode sync/async),
     ``webhook`` (a webhook URL in auto mode) or ``estimate`` (auto mode: estimate against the threshold)."""
     if new.async_ is not None:
-        return ("async" if new.async_ else "sync"), "forced"
+        return ("async" if new.async_ else "sync"), new.forced_by
     settings = formation.async_
     if settings.mode is AsyncMode.SYNC:
         return "sync", "formation"

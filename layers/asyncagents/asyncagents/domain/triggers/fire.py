@@ -117,9 +117,11 @@ class Triggers:
             return Ignored(refused)
         user_id = call.user_id or _parsed_text(definition.parse.user_id, data, "parse.user_id")
         principal = Principal(key_id=caller.principal_key_id, user_id=user_id or DEFAULT_USER_ID)
+        asked = _first_set(use_async, call.async_)
         new = NewRequest(
             message=_message(definition, data),
-            async_=_first_set(use_async, call.async_, definition.async_),
+            async_=definition.async_ if asked is None else asked,
+            forced_by="trigger" if asked is None else "forced",
             webhook_url=definition.webhook_url,
             session_id=session_id or _parsed_text(definition.parse.session_id, data, "parse.session_id"),
             trigger=definition.name,
