@@ -80,3 +80,64 @@ def test_local_command_rejects_a_bad_formation(tmp_path):
     )
     assert result.returncode == 2
     assert "async.mdoe" in result.stderr
+
+
+def test_local_command_prints_a_generated_trigger_secret_that_signs_deliveries(tmp_path):
+    import hashlib
+    import hmac
+    import json
+
+    port = _free_port()
+    formation = tmp_path / "formation.yaml"
+    formation.write_text("llm:\n  demo:\n    step_seconds: 0.05\n")
+    (tmp_path / "triggers").mkdir()
+    (tmp_path / "triggers" / "deploy.md").write_text(
+        "---\nverify: {provider: hmac, header: X-Signature, prefix: 'sha256='}\n---\nDeploy ${{ data.ref }}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ASYNCAGENTS_TRIGGER_SECRET_DEPLOY"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "asyncagents.local", "--port", str(port), "--formation", str(formation)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        printed = ""
+        for _ in range(12):  # the banner, the keys, then the triggers' secrets
+            line = process.stdout.readline()  # type: ignore[union-attr]
+            if line.strip().startswith("ASYNCAGENTS_TRIGGER_SECRET_DEPLOY="):
+                printed = line
+                break
+        assert "(generated)" in printed and f"http://127.0.0.1:{port}/v1/triggers/deploy" in printed
+        secret = printed.split("=", 1)[1].split()[0]
+        body = json.dumps({"ref": "main"}).encode()
+        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        fired = httpx.post(
+            f"http://127.0.0.1:{port}/v1/triggers/deploy", content=body, headers={"X-Signature": signature}
+        )
+        assert fired.status_code == 202, fired.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+def test_local_command_rejects_a_bad_trigger_naming_its_file(tmp_path):
+    formation = tmp_path / "formation.yaml"
+    formation.write_text("formation_id: t\n")
+    (tmp_path / "triggers").mkdir()
+    (tmp_path / "triggers" / "broken.md").write_text("---\nverify: {provider: gitlab}\n---\nx\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "asyncagents.local", "--port", "0", "--formation", str(formation)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "broken.md: verify.provider" in result.stderr
