@@ -17,6 +17,18 @@ from tests.stack_fixture import ROOT, wait_for
 pytestmark = pytest.mark.e2e
 
 
+def _start_local(formation, port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``python -m asyncagents.local`` as `make local` runs it, its output readable line by line."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "asyncagents.local", "--port", str(port), "--formation", str(formation)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -34,14 +46,7 @@ def test_local_command_serves_the_seed_flow_and_stops_cleanly(tmp_path, stop_sig
         "ASYNCAGENTS_ADMIN_KEY": "fma_cmd_test",
         "ASYNCAGENTS_WEBHOOK_SECRET": "whsec_cmd_test",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "asyncagents.local", "--port", str(port), "--formation", str(formation)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = _start_local(formation, port, env)
     try:
         banner = process.stdout.readline()  # type: ignore[union-attr]
         assert f"http://127.0.0.1:{port}/v1" in banner
@@ -68,16 +73,20 @@ def test_local_command_serves_the_seed_flow_and_stops_cleanly(tmp_path, stop_sig
             process.kill()
 
 
-def test_local_command_rejects_a_bad_formation(tmp_path):
-    formation = tmp_path / "formation.yaml"
-    formation.write_text("async:\n  mdoe: async\n")
-    result = subprocess.run(
+def _refused(formation) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "asyncagents.local", "--port", "0", "--formation", str(formation)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_local_command_rejects_a_bad_formation(tmp_path):
+    formation = tmp_path / "formation.yaml"
+    formation.write_text("async:\n  mdoe: async\n")
+    result = _refused(formation)
     assert result.returncode == 2
     assert "async.mdoe" in result.stderr
 
@@ -95,14 +104,7 @@ def test_local_command_prints_a_generated_trigger_secret_that_signs_deliveries(t
         "---\nverify: {provider: hmac, header: X-Signature, prefix: 'sha256='}\n---\nDeploy ${{ data.ref }}\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "ASYNCAGENTS_TRIGGER_SECRET_DEPLOY"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "asyncagents.local", "--port", str(port), "--formation", str(formation)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = _start_local(formation, port, env)
     try:
         printed = ""
         for _ in range(12):  # the banner, the keys, then the triggers' secrets
@@ -132,12 +134,6 @@ def test_local_command_rejects_a_bad_trigger_naming_its_file(tmp_path):
     formation.write_text("formation_id: t\n")
     (tmp_path / "triggers").mkdir()
     (tmp_path / "triggers" / "broken.md").write_text("---\nverify: {provider: gitlab}\n---\nx\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "asyncagents.local", "--port", "0", "--formation", str(formation)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _refused(formation)
     assert result.returncode == 2
     assert "broken.md: verify.provider" in result.stderr

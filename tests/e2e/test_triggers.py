@@ -116,6 +116,11 @@ def test_a_signed_github_delivery_fires_once_and_its_redelivery_returns_the_same
     text = json.loads(delivered[0].body)["response"][0]["text"]
     assert title in text and "octo-org/hello-world" in text
 
+    # And a delivery sent again once it finished learns its status, never its result (a replay reads nothing)
+    late = http.post("/v1/triggers/github-issue", content=body, headers={**headers, "X-GitHub-Delivery": "replayed"})
+    assert late.status_code == 200 and late.json()["status"] == "completed", late.text
+    assert late.json()["request_id"] == accepted["request_id"] and "result" not in late.json()
+
     # And the request belongs to the trigger (no client key fired it): an admin reads it by its owner
     admin = {"X-Muxi-Admin-Key": KEYS.admin_key}
     owner = {"key_id": "trigger:github-issue", "user_id": "octocat"}

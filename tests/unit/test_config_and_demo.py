@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from asyncagents.config import load_formation, parse_formation
@@ -133,3 +135,14 @@ def test_the_function_environment_is_one_validated_model():
         FunctionSettings.from_environment({})
     with pytest.raises(ConfigError, match="KEY_CACHE_SECONDS"):
         FunctionSettings.from_environment({"TABLE_NAME": "requests", "KEY_CACHE_SECONDS": "-1"})
+
+
+def test_params_pass_empty_values_so_sam_deploy_never_keeps_a_removed_secret(capsys):
+    # `sam deploy` keeps a parameter's previous value when it is not passed: a secret ARN removed from the
+    # formation (or a trigger's) must reach it as "" so that the role stops reading it.
+    from asyncagents.cli import main
+
+    assert main(["params", str(Path(__file__).resolve().parents[2] / "formation.yaml")]) == 0
+    printed = capsys.readouterr().out.split()
+    assert 'TriggerSecretArns=""' in printed and 'OpenAIKeySecretArn=""' in printed
+    assert "TaskTimeoutSeconds=300" in printed

@@ -215,6 +215,29 @@ def test_generic_hmac(encoding, algorithm):
         signatures.verify(scheme, {"x-signature": value}, body, ["other"], now=0)
 
 
+def test_hostile_timestamps_and_secrets_are_refused_cleanly():
+    body = b"{}"
+    for stamp in ("\u00b2", "1" + "0" * 5000, "-1", " "):
+        with pytest.raises(Unauthorized, match="X-Slack-Request-Timestamp"):
+            headers = {"x-slack-request-timestamp": stamp, "x-slack-signature": "v0=00"}
+            signatures.verify(Verification(provider="slack"), headers, body, ["s"], now=0)
+        with pytest.raises(Unauthorized, match="Stripe-Signature"):
+            signatures.verify(
+                Verification(provider="stripe"), {"stripe-signature": f"t={stamp},v1=00"}, body, ["s"], now=0
+            )
+    headers = {"webhook-id": "m", "webhook-timestamp": "0", "webhook-signature": "v1,AA=="}
+    for unusable in (["whsec_"], ["whsec_not base64!"], [""]):
+        with pytest.raises(Unavailable):
+            signatures.verify(Verification(provider="standard-webhooks"), headers, body, unusable, now=0)
+
+
+def test_stripe_retries_are_named_by_the_signed_event_id():
+    scheme = Verification(provider="stripe")
+    payload = {"id": "evt_1"}
+    assert signatures.signed_delivery_id(scheme, {}, payload) == "evt_1"
+    assert signatures.signed_delivery_id(Verification(provider="github"), {"x-github-delivery": "d"}, payload) is None
+
+
 # -- firing ----------------------------------------------------------------------------------------
 
 GITHUB_SECRET = "gh-secret"
@@ -252,6 +275,7 @@ def world():
         "slack": TriggerDefinition.model_validate(
             {"name": "slack", "verify": {"provider": "slack"}, "template": "Slack: ${{ data.text }}"}
         ),
+        "w": TriggerDefinition.model_validate({"name": "w", "when": {"$.ok": [True]}, "template": "ok"}),
     }
     store, engine = InMemoryStore(), RecordingEngine()
     formation = parse_formation({})
@@ -279,12 +303,17 @@ def test_a_provider_delivery_fires_once_and_its_retry_returns_the_same_request(w
     triggers, engine, _, _, _ = world
     first = triggers.fire("gh", _github(ISSUE))
     again = triggers.fire("gh", _github(ISSUE))
-    other = triggers.fire("gh", _github(ISSUE, delivery="d-2"))
+    # X-GitHub-Delivery is not signed: a replay under a new delivery id (or a user header) is still the same
+    replayed = _github(ISSUE, delivery="d-forged")
+    replay = triggers.fire("gh", TriggerCall(body=replayed.body, headers=replayed.headers, user_id="mallory"))
+    other = triggers.fire("gh", _github({**ISSUE, "issue": {"title": "Another"}}, delivery="d-2"))
     assert isinstance(first, Fired) and isinstance(again, Fired) and isinstance(other, Fired)
+    assert isinstance(replay, Fired) and first.signed
     record = first.submission.record
     assert again.submission.record.request_id == record.request_id != other.submission.record.request_id
-    # The retry starts no second execution (a still-pending request's start is repeated under the same name,
-    # which Step Functions treats as the same execution)
+    assert replay.submission.record.request_key == record.request_key
+    # The retry and the replay start no second execution (a still-pending request's start is repeated under
+    # the same name, which Step Functions treats as the same execution)
     assert len({name for name, _ in engine.started}) == 2
     assert record.prompt == "Issue Crash on start" and record.trigger == "gh"
     assert (record.key_id, record.user_id, record.processing_mode) == ("trigger:gh", "octocat", "async")
@@ -385,6 +414,13 @@ def test_muxi_bodies_modes_and_idempotency(world):
     assert len({name for name, _ in engine.started}) == 4
 
 
+def test_when_tells_true_from_one(world):
+    triggers, _, client_key, _, _ = world
+    headers = {"x-muxi-client-key": client_key}
+    assert isinstance(triggers.fire("w", TriggerCall(body=b'{"ok": 1}', headers=headers)), Ignored)
+    assert isinstance(triggers.fire("w", TriggerCall(body=b'{"ok": true}', headers=headers)), Fired)
+
+
 def test_bad_calls_get_clear_4xx(world):
     triggers, _, client_key, _, _ = world
     headers = {"x-muxi-client-key": client_key}
@@ -397,6 +433,12 @@ def test_bad_calls_get_clear_4xx(world):
     assert missing.value.details["field"] == "data.subject"
     with pytest.raises(BadRequest, match="body: malformed JSON"):
         triggers.fire("ticket", TriggerCall(body=b"{nope", headers=headers))
+    with pytest.raises(BadRequest, match="nested too deeply"):
+        triggers.fire("ticket", TriggerCall(body=b"[" * 100_000 + b"]" * 100_000, headers=headers))
+    with pytest.raises(BadRequest, match="lone surrogate"):
+        triggers.fire("ticket", TriggerCall(body=b'{"subject": "\\ud800"}', headers=headers))
+    with pytest.raises(BadRequest, match="UTF-8"):
+        triggers.fire("ticket", TriggerCall(body=b'{"subject": "\xff"}', headers=headers))
     with pytest.raises(InvalidData, match="use_async: must be true or false"):
         triggers.fire("ticket", TriggerCall(body=b'{"data": {"subject": "x"}, "use_async": "no"}', headers=headers))
     with pytest.raises(InvalidData, match="renders to"):

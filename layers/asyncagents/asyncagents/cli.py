@@ -28,8 +28,9 @@ def _params(args: argparse.Namespace) -> int:
     from asyncagents.config import load_formation
 
     parameters = load_formation(args.formation).template_parameters()
-    # Empty values are the template's defaults already (and an empty override is awkward to pass).
-    print(" ".join(f"{name}={value}" for name, value in parameters.items() if value != ""))
+    # Every parameter, empty ones too (as ""): `sam deploy` keeps a parameter's previous value when it is not
+    # passed, so a secret removed from the formation would otherwise stay readable.
+    print(" ".join(f"{name}={value}" if value != "" else f'{name}=""' for name, value in parameters.items()))
     return 0
 
 

@@ -27,6 +27,13 @@ Provider = Literal["github", "stripe", "slack", "standard-webhooks", "hmac"]
 Scalar = str | int | float | bool | None
 
 
+def _refusing(data: Any, key: str, why: str) -> Any:
+    """MUXI keys we do not take, refused with the reason (rather than pydantic's "extra inputs")."""
+    if isinstance(data, dict) and key in data:
+        raise ValueError(f"{key}: not supported ({why})")
+    return data
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -38,8 +45,9 @@ class Verification(_Strict):
     secret_arn: str | None = Field(
         None,
         pattern=SECRET_ARN_PATTERN,
-        description="A Secrets Manager secret of yours holding the signing secret. Unset: the stack's "
-        "TriggerSecrets secret, under the trigger's name.",
+        description="A Secrets Manager secret of yours holding the signing secret: its full ARN (with the "
+        "6-character suffix; IAM matches it exactly). Unset: the stack's TriggerSecrets secret, under the "
+        "trigger's name.",
     )
     secret_env: str | None = Field(
         None,
@@ -54,16 +62,13 @@ class Verification(_Strict):
     algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
     encoding: Literal["hex", "base64"] = "hex"
     prefix: str = Field("", max_length=32, description="hmac: text before the digest, e.g. 'sha256='.")
-    id_header: str | None = Field(
-        None, pattern=r"^[A-Za-z0-9-]+$", description="hmac: a header naming the delivery (deduplicated)."
-    )
 
     @model_validator(mode="after")
     def _generic_fields_for_hmac_only(self) -> Verification:
         if self.provider == "hmac" and not self.header:
             raise ValueError("header: required when provider is hmac (the header that carries the signature)")
         if self.provider != "hmac":
-            for field in ("header", "prefix", "id_header"):
+            for field in ("header", "prefix"):
                 if getattr(self, field):
                     raise ValueError(f"{field}: only for provider hmac ({self.provider} has fixed headers)")
         return self
@@ -84,9 +89,7 @@ class Parse(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _no_files(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "files" in data:
-            raise ValueError("files: not supported (a trigger's request carries its data in the message)")
-        return data
+        return _refusing(data, "files", "a trigger's request carries its data in the message")
 
     @field_validator("message", "user_id", "context", "session_id")
     @classmethod
@@ -115,9 +118,7 @@ class TriggerDefinition(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _no_code(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "transformer" in data:
-            raise ValueError("transformer: not supported (it runs code); use parse and the template")
-        return data
+        return _refusing(data, "transformer", "it runs code; use parse and the template")
 
     @field_validator("when")
     @classmethod

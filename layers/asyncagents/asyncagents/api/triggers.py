@@ -29,12 +29,13 @@ def call_of(
 
 
 def answer(outcome: Outcome, public: Any) -> Response[Any]:
-    """202 with the request (200 when it already finished: a sync wait, or a provider's retry of a finished
-    delivery); 200 for an event the trigger ignores and for a provider's handshake."""
+    """202 with the request (200 when it already finished: a sync wait, or a retry of a finished delivery);
+    200 for an event the trigger ignores and for a provider's handshake. A provider's call learns the
+    request's status, never its result: whoever replays a captured delivery must not read it."""
     if isinstance(outcome, Fired):
         record = outcome.submission.record
         if outcome.submission.finished:
-            return _json(200, public(record))
+            return _json(200, views.accepted_body(record) if outcome.signed else public(record))
         return _json(202, views.accepted_body(record), {"Location": views.poll_url(record.request_id)})
     if isinstance(outcome, Ignored):
         return _json(200, {"status": "ignored", "reason": outcome.reason})

@@ -1,12 +1,15 @@
 """Firing a trigger: who is calling (a client key, or a provider's signature), what the event's data is,
 the message it renders to, and the request it becomes (through the same submit path as ``POST /v1/chat``).
 
-A provider's delivery id names the request, so a provider's retry of a delivery returns the request the
-first one made and starts nothing. A client's ``X-Muxi-Idempotency-Key`` does the same for client calls.
+A signed delivery names its request by what its signature covers: the provider's delivery id where it is
+signed (Stripe, Slack events, Standard Webhooks), else the body itself (GitHub's delivery header is not
+signed). So a provider's retry, and anyone replaying a captured delivery, gets the request the first one made
+and starts nothing. A client's ``X-Muxi-Idempotency-Key`` names the request of a client call.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -43,7 +46,11 @@ class TriggerCall:
 
 @dataclass(frozen=True)
 class Fired:
+    """The request the call made (or the one its earlier delivery made). ``signed``: a provider called, and
+    gets the request's status, never its result (a replayed delivery must not read it)."""
+
     submission: Submission
+    signed: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,7 +122,9 @@ class Triggers:
         refused = _refusal(definition, data)
         if refused is not None:
             return Ignored(refused)
-        user_id = call.user_id or _parsed_text(definition.parse.user_id, data, "parse.user_id")
+        # X-Muxi-User-Id is a client's to send: a provider's signature does not cover it.
+        header_user = None if caller.signed else call.user_id
+        user_id = header_user or _parsed_text(definition.parse.user_id, data, "parse.user_id")
         principal = Principal(key_id=caller.principal_key_id, user_id=user_id or DEFAULT_USER_ID)
         asked = _first_set(use_async, call.async_)
         new = NewRequest(
@@ -127,7 +136,7 @@ class Triggers:
             trigger=definition.name,
         )
         naming = self._request_name(definition, call, payload, signed=caller.signed)
-        return Fired(self._requests.submit(principal, new, idempotency_key=naming))
+        return Fired(self._requests.submit(principal, new, idempotency_key=naming), signed=caller.signed)
 
     # -- who is calling ----------------------------------------------------------------------------
 
@@ -153,13 +162,15 @@ class Triggers:
     def _request_name(
         self, definition: TriggerDefinition, call: TriggerCall, payload: Any, *, signed: bool
     ) -> str | None:
-        """What names the request: the provider's delivery id, else the client's idempotency key; scoped to
-        the trigger, so the same value elsewhere names another request."""
-        delivery = _delivery_id(definition, call.headers, payload) if signed else None
-        if delivery:
-            return f"trigger:{definition.name}:delivery:{delivery}"
+        """What names the request: for a signed delivery its signed id, else its body's digest; for a client
+        its idempotency key. Scoped to the trigger, with separators no HTTP header can carry, so the same
+        value elsewhere (a chat's idempotency key) names another request."""
+        if signed and definition.verify is not None:
+            delivery = signatures.signed_delivery_id(definition.verify, call.headers, payload)
+            name = f"delivery\x00{delivery}" if delivery else "body\x00" + hashlib.sha256(call.body).hexdigest()
+            return f"trigger\x00{definition.name}\x00{name}"
         if call.idempotency_key:
-            return f"trigger:{definition.name}:key:{call.idempotency_key}"
+            return f"trigger\x00{definition.name}\x00key\x00{call.idempotency_key}"
         return None
 
 
@@ -172,20 +183,39 @@ def _parse(body: bytes, content_type: str) -> Any:
     else a form when it is one (Slack's slash commands; GitHub's form deliveries carry JSON in ``payload``)."""
     if not body.strip():
         return {}
-    text = body.decode("utf-8")
     try:
-        return json.loads(text)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("body: must be UTF-8", details={"field": "body"}) from None
+    try:
+        return _encodable(json.loads(text))
     except ValueError as error:
         problem = error
+    except RecursionError:
+        raise BadRequest("body: nested too deeply", details={"field": "body"}) from None
     if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
         form = {key: values[-1] for key, values in parse_qs(text, keep_blank_values=True).items()}
         if set(form) != {"payload"}:
             return form
         try:
-            return json.loads(form["payload"])
+            return _encodable(json.loads(form["payload"]))
         except ValueError as error:
             problem = error
+        except RecursionError:
+            raise BadRequest("body: nested too deeply", details={"field": "body"}) from None
     raise BadRequest(f"body: malformed JSON ({problem})", details={"field": "body"})
+
+
+def _encodable(data: Any) -> Any:
+    """``data``, if its text can be stored: JSON may escape lone surrogates (``"\\ud800"``), which no UTF-8
+    encoder (nor DynamoDB) takes."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(
+            "body: holds text that is not valid Unicode (a lone surrogate)", details={"field": "body"}
+        ) from None
+    return data
 
 
 def _handshake(definition: TriggerDefinition, headers: Mapping[str, str], payload: Any) -> Handshake | None:
@@ -217,9 +247,14 @@ def _refusal(definition: TriggerDefinition, data: Any) -> str | None:
             value = lookup(data, path_segments(path), field=f"when.{path}", root="$")
         except InvalidData:
             return f"{path} is missing; the trigger fires when it is one of {accepted}"
-        if value not in accepted:
+        if not any(_same(value, wanted) for wanted in accepted):
             return f"{path} is {value!r}; the trigger fires when it is one of {accepted}"
     return None
+
+
+def _same(value: Any, wanted: Any) -> bool:
+    # true is not 1 (nor false 0), though Python says so.
+    return isinstance(value, bool) == isinstance(wanted, bool) and value == wanted
 
 
 def _parsed_text(path: str | None, data: Any, field: str) -> str | None:
@@ -249,17 +284,3 @@ def _message(definition: TriggerDefinition, data: Any) -> str:
             f"message: renders to {size} bytes, more than {MAX_MESSAGE_BYTES}", details={"field": "message"}
         )
     return message
-
-
-def _delivery_id(definition: TriggerDefinition, headers: Mapping[str, str], payload: Any) -> str | None:
-    """The provider's name for this delivery (its retries repeat it)."""
-    scheme = definition.verify
-    if scheme is None:
-        return None
-    header = signatures.delivery_header(scheme)
-    if header is not None:
-        return headers.get(header.lower()) or None
-    field = {"stripe": "id", "slack": "event_id"}.get(scheme.provider)
-    if field and isinstance(payload, dict) and isinstance(payload.get(field), str):
-        return str(payload[field])
-    return None

@@ -2,14 +2,14 @@
 
 Each scheme as its provider documents it (the tests use the providers' own examples):
 
-- GitHub: ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>``; the delivery is ``X-GitHub-Delivery``.
+- GitHub: ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>`` (``X-GitHub-Delivery`` is not signed).
 - Stripe: ``Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`` (any v1 may match; the whole
   ``whsec_...`` string is the key); the delivery is the event's ``id``.
 - Slack: ``X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:ts:body">`` with ``X-Slack-Request-Timestamp``.
 - Standard Webhooks: ``webhook-signature: v1,<base64 HMAC-SHA256 of "id.ts.body">`` (space-separated, any
   may match), the key being the base64 after ``whsec_``; the delivery is ``webhook-id``.
 - hmac: an HMAC of the body (sha1/sha256/sha512, hex or base64, an optional prefix) in a header the
-  definition names, and optionally a delivery id header.
+  definition names.
 
 Comparisons are constant-time; every failure is ``Unauthorized`` naming the header (the API answers 401).
 Several secrets may be live at once (during a rotation): any one of them proves the sender.
@@ -21,8 +21,9 @@ import base64
 import binascii
 import hmac
 from collections.abc import Mapping
+from typing import Any
 
-from asyncagents.domain.errors import ConfigError, Unauthorized
+from asyncagents.domain.errors import Unauthorized, Unavailable
 from asyncagents.trigger_definitions import Verification
 
 Headers = Mapping[str, str]  # names in lower case
@@ -34,22 +35,31 @@ SIGNATURE_HEADERS = {
     "slack": "X-Slack-Signature",
     "standard-webhooks": "webhook-signature",
 }
-DELIVERY_HEADERS = {"github": "X-GitHub-Delivery", "standard-webhooks": "webhook-id"}
 
 
 def signature_header(scheme: Verification) -> str:
     return scheme.header if scheme.provider == "hmac" and scheme.header else SIGNATURE_HEADERS[scheme.provider]
 
 
-def delivery_header(scheme: Verification) -> str | None:
-    """The header naming the delivery (a provider's retry repeats it), if the scheme has one."""
-    return scheme.id_header if scheme.provider == "hmac" else DELIVERY_HEADERS.get(scheme.provider)
+def signed_delivery_id(scheme: Verification, headers: Headers, payload: Any) -> str | None:
+    """The provider's name for a delivery, when its signature covers it (a retry repeats it; a replay cannot
+    change it): Standard Webhooks' ``webhook-id``, a Stripe event's ``id``, a Slack event's ``event_id``.
+    GitHub's ``X-GitHub-Delivery`` is not signed, so it names nothing (the caller uses the body instead)."""
+    if scheme.provider == "standard-webhooks":
+        return headers.get("webhook-id") or None
+    field = {"stripe": "id", "slack": "event_id"}.get(scheme.provider)
+    if field and isinstance(payload, dict) and isinstance(payload.get(field), str) and payload[field]:
+        return str(payload[field])
+    return None
 
 
 def verify(scheme: Verification, headers: Headers, body: bytes, secrets: list[str], *, now: float) -> None:
     """Return when one of ``secrets`` signed ``body`` as ``scheme`` says; raise ``Unauthorized`` otherwise."""
     header = signature_header(scheme)
     given = _required(headers, header)
+    secrets = [secret for secret in secrets if secret]
+    if not secrets:  # an empty key would be a signature anyone can make
+        raise Unavailable("the trigger has no signing secret set")
     if scheme.provider == "github":
         expected = [b"sha256=" + _hex("sha256", secret.encode(), body) for secret in secrets]
         _match(header, [given.encode()], expected)
@@ -81,7 +91,7 @@ def _verify_stripe(scheme: Verification, given: str, body: bytes, secrets: list[
     items = [part.split("=", 1) for part in given.split(",") if "=" in part]
     stamps = [value for key, value in items if key.strip() == "t"]
     offered = [value.strip().encode() for key, value in items if key.strip() == "v1"]
-    if len(stamps) != 1 or not stamps[0].strip().isdigit() or not offered:
+    if len(stamps) != 1 or not _unix_time(stamps[0].strip()) or not offered:
         raise Unauthorized(f"{header}: expected t=<timestamp> and v1=<signature>", details={"header": header})
     stamp = stamps[0].strip()
     _within(header, int(stamp), scheme.tolerance_seconds, now)
@@ -98,10 +108,15 @@ def _required(headers: Headers, name: str) -> str:
 
 def _timestamp(headers: Headers, name: str, tolerance: int, now: float) -> str:
     value = _required(headers, name).strip()
-    if not value.isdigit():
+    if not _unix_time(value):
         raise Unauthorized(f"{name}: not a Unix timestamp", details={"header": name})
     _within(name, int(value), tolerance, now)
     return value
+
+
+def _unix_time(value: str) -> bool:
+    # ASCII digits only ("²".isdigit() is true), and a length a clock can have.
+    return value.isascii() and value.isdecimal() and len(value) <= 12
 
 
 def _within(header: str, stamp: int, tolerance: int, now: float) -> None:
@@ -132,7 +147,11 @@ def _hex(algorithm: str, key: bytes, message: bytes) -> bytes:
 
 
 def _standard_key(secret: str) -> bytes:
+    # A bad secret is ours to fix (503, the provider retries), never a signature anyone could make (an empty key).
     try:
-        return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
     except (binascii.Error, ValueError):
-        raise ConfigError("a Standard Webhooks secret must be whsec_ followed by base64") from None
+        key = b""
+    if not key:
+        raise Unavailable("the trigger's Standard Webhooks secret must be whsec_ followed by non-empty base64")
+    return key

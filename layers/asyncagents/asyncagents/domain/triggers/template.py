@@ -13,8 +13,9 @@ from typing import Any
 
 from asyncagents.domain.errors import InvalidData
 
-# MUXI's placeholder, exactly (``${{ data.issue.title }}``; spaces inside the braces are optional).
-PLACEHOLDER = re.compile(r"\$\{\{\s*data\.([a-zA-Z0-9_.]+)\s*\}\}")
+# MUXI's placeholder (``${{ data.issue.title }}``; spaces inside the braces are optional), its path's segments
+# never empty (``data.a..b`` is refused at build time) and, beyond MUXI, allowed hyphens (``pull-request``).
+PLACEHOLDER = re.compile(r"\$\{\{\s*data\.([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)\s*\}\}")
 # Anything that looks like an expression: what a definition may not contain besides ``data.`` paths.
 EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 # ``$.a.b.0`` (the paths of a definition's ``parse`` and ``when``).
