@@ -11,6 +11,7 @@ FORMATION ?= formation.yaml
 TEST_ARGS ?=
 LOCAL_ARGS ?=
 BUILD_ARGS ?=
+BUILD_DIR ?= .aws-sam/build
 DEPLOY_ARGS ?= --guided
 BENCH     ?= bench/run.py
 BENCH_ARGS ?=
@@ -47,7 +48,7 @@ SAM_BOOTSTRAP := $(shell for p in python3.12 python3; do $$p -c 'import sys' >/d
 venv: $(VENV_STAMP)
 sam-venv: $(SAM_STAMP)
 
-$(VENV_STAMP): pyproject.toml
+$(VENV_STAMP): pyproject.toml layers/asyncagents/requirements.txt
 	$(BOOTSTRAP_PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
@@ -76,7 +77,9 @@ test: $(VENV_STAMP) $(SAM_STAMP)
 build: $(VENV_STAMP) $(SAM_STAMP)
 	@test -f "$(FORMATION)" || { echo "error: formation file '$(FORMATION)' not found (set FORMATION=path/to/formation.yaml)" >&2; exit 2; }
 	$(SAM_ENV) ASYNCAGENTS_FORMATION="$(abspath $(FORMATION))" PYTHON="$(PY)" PATH="$(VENV_ABS)/bin:$$PATH" \
-		$(SAM) build $(BUILD_ARGS)
+		$(SAM) build --build-dir "$(BUILD_DIR)" $(BUILD_ARGS)
+	# The formation's schedules become resources of the built template (sam deploy reads it).
+	$(PY) -m asyncagents.build_schedules "$(FORMATION)" "$(BUILD_DIR)/template.yaml"
 
 validate: $(SAM_STAMP)
 	$(SAM_ENV) $(SAM) validate --lint

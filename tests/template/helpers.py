@@ -34,6 +34,7 @@ FUNCTIONS = [
     "WebhookSenderFunction",
     "ReconcileFunction",
     "SweeperFunction",
+    "RunScheduleFunction",
 ]
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")

@@ -34,20 +34,40 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make = make_available()
     assert (VENV_BIN / "python").exists(), "the project venv is needed: run `make venv`"
     out = tmp_path_factory.mktemp("sam-build") / "build"
-    formation = FORMATION_PATH
-    if not formation.exists():  # a checkout without the example formation: build the defaults
-        formation = tmp_path_factory.mktemp("formation") / "formation.yaml"
-        formation.write_text("{}\n", encoding="utf-8")
+    formation = _formation_with_schedules(tmp_path_factory.mktemp("formation"))
     env = offline_env()
     env.pop("MAKEFLAGS", None)
     result = run(
-        [make, "--no-print-directory", "build", f"FORMATION={formation}", f"BUILD_ARGS=--build-dir {out}"],
+        [make, "--no-print-directory", "build", f"FORMATION={formation}", f"BUILD_DIR={out}"],
         cwd=REPO_ROOT,
         env=env,
         timeout=600,
     )
     assert result.returncode == 0, f"make build failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
     return out
+
+
+SCHEDULES = """
+schedules:
+  daily-report:
+    schedule: "0 9 * * 1-5"
+    timezone: Europe/Paris
+    message: Write the daily analytics report
+    user_id: reports
+    webhook_url: https://reports.example.com/ready
+"""
+
+
+def _formation_with_schedules(folder: Path) -> Path:
+    """The example formation (and its triggers) plus a schedule, as a user would write it."""
+    import shutil
+
+    formation = folder / "formation.yaml"
+    text = FORMATION_PATH.read_text(encoding="utf-8") if FORMATION_PATH.exists() else ""
+    formation.write_text(text + SCHEDULES, encoding="utf-8")
+    if (REPO_ROOT / "triggers").is_dir():
+        shutil.copytree(REPO_ROOT / "triggers", folder / "triggers")
+    return formation
 
 
 def _tree_size(root: Path) -> int:
@@ -83,8 +103,32 @@ def test_layer_ships_the_validated_formation(build_dir: Path) -> None:
     assert shipped.is_file()
     config = load_formation(shipped)  # the functions read it exactly like this (FORMATION_PATH)
     assert "github-issue" in config.triggers  # with the trigger definitions of triggers/ beside it
-    if FORMATION_PATH.exists():
-        assert config == load_formation(FORMATION_PATH)
+    assert config.schedules["daily-report"].timezone == "Europe/Paris"
+
+
+def test_the_built_template_holds_the_formation_schedules(build_dir: Path) -> None:
+    import json
+
+    template = json.loads((build_dir / "template.yaml").read_text(encoding="utf-8"))
+    schedule = template["Resources"]["FormationScheduleDailyReport"]
+    properties = schedule["Properties"]
+    assert schedule["Type"] == "AWS::Scheduler::Schedule"
+    assert properties["Name"] == "formation-daily-report" and properties["GroupName"] == {"Ref": "ScheduleGroup"}
+    # Unix day-of-week 1-5 (Monday to Friday) as EventBridge numbers it (Sunday is 1), in the user's zone
+    assert properties["ScheduleExpression"] == "cron(0 9 ? * 2,3,4,5,6 *)"
+    assert properties["ScheduleExpressionTimezone"] == "Europe/Paris"
+    target = properties["Target"]
+    assert target["Arn"] == {"Fn::GetAtt": ["RunScheduleFunction", "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}}
+    assert json.loads(target["Input"]) == {
+        "job_id": "formation-daily-report",
+        "scheduled_time": "<aws.scheduler.scheduled-time>",
+    }
+    # The rest of the template is untouched: the functions still point at their built code
+    assert "RunScheduleFunction" in template["Resources"] and "ApiFunction" in template["Resources"]
+    # And CloudFormation's linter finds nothing wrong with what was added
+    result = run([str(VENV_BIN / "cfn-lint"), "--format", "parseable", str(build_dir / "template.yaml")], timeout=180)
+    assert result.returncode == 0, (result.stdout + result.stderr).strip()
 
 
 def test_layer_size_under_limit(build_dir: Path) -> None:

@@ -217,6 +217,22 @@ def test_the_api_reads_exactly_the_trigger_secrets(cfn: dict[str, Any]) -> None:
     assert api["TRIGGER_SECRETS_ARN"] == {"Ref": "TriggerSecrets"}
 
 
+def test_schedules_run_with_a_role_only_the_scheduler_can_take(cfn: dict[str, Any]) -> None:
+    role = cfn["Resources"]["SchedulerRole"]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    granted = {s["Action"]: s["Resource"] for s in role["Policies"][0]["PolicyDocument"]["Statement"]}
+    assert granted == {
+        "lambda:InvokeFunction": {"Fn::GetAtt": ["RunScheduleFunction", "Arn"]},
+        "sqs:SendMessage": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]},
+    }
+    # The API may hand the role to EventBridge Scheduler only, and manage schedules of the stack's group only
+    api = [s for name, s in _statements(cfn) if name == "ApiFunctionRole"]
+    passing = next(s for s in api if s["Action"] == "iam:PassRole")
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+    managing = next(s for s in api if "scheduler:CreateSchedule" in s["Action"])
+    assert "schedule/${ScheduleGroup}/*" in str(managing["Resource"])
+
+
 def test_roles_attach_only_the_basic_execution_policy(cfn: dict[str, Any]) -> None:
     for name, role in _resources(cfn, "AWS::IAM::Role").items():
         for arn in role["Properties"].get("ManagedPolicyArns", []):
@@ -234,7 +250,9 @@ def test_outputs_have_descriptions(cfn: dict[str, Any]) -> None:
 NEEDED_ACTIONS = {
     "ApiFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
                     "states:StartExecution", "states:StopExecution", "states:SendTaskSuccess",
-                    "states:SendTaskFailure", "s3:GetObject", "secretsmanager:GetSecretValue"},
+                    "states:SendTaskFailure", "s3:GetObject", "secretsmanager:GetSecretValue",
+                    "dynamodb:DeleteItem", "scheduler:CreateSchedule", "scheduler:UpdateSchedule",
+                    "scheduler:DeleteSchedule", "iam:PassRole"},
     "PlanFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
     "RunStepFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
                         "s3:PutObject", "s3:GetObject"},
@@ -247,6 +265,8 @@ NEEDED_ACTIONS = {
     "ReconcileFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:SendMessage"},
     "SweeperFunction": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "states:DescribeExecution",
                         "states:StartExecution", "sqs:SendMessage"},
+    "RunScheduleFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
+                            "states:StartExecution", "sqs:SendMessage"},
 }  # fmt: skip
 
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from asyncagents.domain.errors import ConfigError
+from asyncagents.schedule_definitions import SCHEDULE_NAME_PATTERN, ScheduleDefinition
 from asyncagents.trigger_definitions import TriggerDefinition, load_triggers
 
 
@@ -227,10 +228,19 @@ class FormationConfig(_Strict):
     llm: LLMSettings = LLMSettings()
     # Loaded from triggers/<name>.md beside the formation file (never written in the YAML itself).
     triggers: dict[str, TriggerDefinition] = Field(default_factory=dict)
-    # Schedules are validated by a later feature; accepted as a mapping for now.
-    schedules: dict[str, Any] = Field(default_factory=dict)
+    # Reports on EventBridge Scheduler, by name (see README, Schedules).
+    schedules: dict[str, ScheduleDefinition] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _schedule_names(self) -> FormationConfig:
+        import re
+
+        for name in self.schedules:
+            if not re.match(SCHEDULE_NAME_PATTERN, name):
+                raise ValueError(f"schedules.{name}: a name is 1-48 letters, digits, '-' or '_'")
+        return self
 
     @model_validator(mode="after")
     def _triggers_by_name(self) -> FormationConfig:
@@ -280,7 +290,7 @@ def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"{where}: {item['msg']}")
+        lines.append(f"{where}: {str(item['msg']).removeprefix('Value error, ')}")
     return "; ".join(lines)
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_scheduler import EventBridgeSchedulerClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from asyncagents.data.artifact_store import ArtifactStore
     from asyncagents.data.duration_history import DurationHistory
     from asyncagents.data.request_records import RequestRecords
+    from asyncagents.data.schedule_jobs import ScheduleJobs
+    from asyncagents.data.scheduler import EventBridgeSchedules
     from asyncagents.data.step_checkpoints import StepCheckpoints
     from asyncagents.data.trigger_secrets import TriggerSecrets
     from asyncagents.data.webhook_queue import WebhookQueue
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
     from asyncagents.domain.auth import KeyService
     from asyncagents.domain.estimator import Estimator
     from asyncagents.domain.requests import RequestService
+    from asyncagents.domain.schedules.service import Schedules
     from asyncagents.domain.triggers.fire import Triggers
     from asyncagents.domain.webhooks.dead_letters import DeadLetters
     from asyncagents.domain.webhooks.delivery import Outcome
@@ -88,6 +92,10 @@ class Runtime:
     @cached_property
     def secretsmanager(self) -> SecretsManagerClient:
         return _client("secretsmanager", self.settings.aws_region)
+
+    @cached_property
+    def scheduler(self) -> EventBridgeSchedulerClient:
+        return _client("scheduler", self.settings.aws_region)
 
     @cached_property
     def s3(self) -> S3Client:
@@ -192,6 +200,39 @@ class Runtime:
         from asyncagents.data.trigger_secrets import TriggerSecrets
 
         return TriggerSecrets(self.secretsmanager, self.settings.trigger_secrets_arn)
+
+    @cached_property
+    def schedule_jobs(self) -> ScheduleJobs:
+        from asyncagents.data.schedule_jobs import ScheduleJobs
+
+        return ScheduleJobs(self.dynamodb, self.settings.table_name)
+
+    @cached_property
+    def schedule_engine(self) -> EventBridgeSchedules:
+        from asyncagents.data.scheduler import EventBridgeSchedules
+
+        settings = self.settings
+        return EventBridgeSchedules(
+            self.scheduler,
+            group=settings.require("schedule_group"),
+            role_arn=settings.require("scheduler_role_arn"),
+            target_arn=settings.require("schedule_target_arn"),
+            dead_letter_arn=settings.require("schedule_dlq_arn"),
+        )
+
+    @cached_property
+    def schedules(self) -> Schedules:
+        from asyncagents.domain.schedules.service import Schedules
+        from asyncagents.domain.times import utc_now
+
+        # The Scheduler client is made on the first change: reads and fired slots never need it.
+        return Schedules(
+            self.schedule_jobs,
+            lambda: self.schedule_engine,
+            self.request_service,
+            self.formation.schedules,
+            clock=utc_now,
+        )
 
     @cached_property
     def workflow_steps(self) -> WorkflowSteps:

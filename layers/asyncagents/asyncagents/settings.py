@@ -27,6 +27,10 @@ class FunctionSettings(BaseModel):
     webhook_dlq_url: str | None = Field(None, alias="WEBHOOK_DLQ_URL")
     webhook_secret_arn: str | None = Field(None, alias="WEBHOOK_SECRET_ARN")
     trigger_secrets_arn: str | None = Field(None, alias="TRIGGER_SECRETS_ARN")
+    schedule_group: str | None = Field(None, alias="SCHEDULE_GROUP")
+    scheduler_role_arn: str | None = Field(None, alias="SCHEDULER_ROLE_ARN")
+    schedule_target_arn: str | None = Field(None, alias="SCHEDULE_TARGET_ARN")
+    schedule_dlq_arn: str | None = Field(None, alias="SCHEDULE_DLQ_ARN")
     dlq_redrive_strategy: str = Field("move-task", alias="DLQ_REDRIVE_STRATEGY", pattern="^(move-task|copy)$")
     artifacts_bucket: str | None = Field(None, alias="ARTIFACTS_BUCKET")
 

@@ -66,3 +66,12 @@ class ExecutionEnded(BaseModel):
             ).request_key
         except (ValueError, TypeError):
             return None
+
+
+class ScheduledSlot(BaseModel):
+    """What a job's EventBridge Scheduler schedule sends: the job, and the time the slot was due (Scheduler
+    fills ``<aws.scheduler.scheduled-time>`` in)."""
+
+    model_config = ConfigDict(extra="ignore")
+    job_id: str = Field(pattern=r"^(job_[0-9a-f]{24}|formation-[A-Za-z0-9_-]{1,48})$")
+    scheduled_time: str = Field(min_length=10, max_length=40)

@@ -5,61 +5,37 @@ Routes are typed: Powertools validates bodies, query strings and headers against
 it admits the event first (``edge``: JSON bodies, size, the caller's key), then routes it.
 """
 
-from __future__ import annotations
-
-import functools
-import json
 import logging
-from collections.abc import Callable
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import ValidationError
 
 from asyncagents import runtime
-from asyncagents.api import edge, triggers, views
+from asyncagents.api import edge, schedule_routes, trigger_routes, views
 from asyncagents.api.errors import error_response, from_domain_error, from_validation_errors
-from asyncagents.api.openapi import ERROR_STATUSES, responses
-from asyncagents.api.schemas import (
-    USER_ID_PATTERN,
-    ChatRequest,
-    ClarificationAnswer,
-    NewKey,
-    RedriveRequest,
+from asyncagents.api.routing import (
+    DEFAULT_USER_ID,
+    IdempotencyHeader,
+    UserIdHeader,
+    app,
+    json_response,
+    policy,
+    principal,
+    public,
+    route,
 )
+from asyncagents.api.schemas import USER_ID_PATTERN, ChatRequest, ClarificationAnswer, NewKey, RedriveRequest
 from asyncagents.domain.auth import Principal
-from asyncagents.domain.errors import AsyncAgentsError, BadRequest
-from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.errors import AsyncAgentsError
 from asyncagents.domain.statuses import Status
 
-DEFAULT_USER_ID = "default"
+# The route modules register their routes on import; named here so that the API has them all.
+__all__ = ["app", "handle", "policy", "schedule_routes", "trigger_routes"]
 logger = logging.getLogger(__name__)
-
-app = APIGatewayHttpResolver(strip_prefixes=[], enable_validation=True)
-policy = edge.KeyPolicy()
-
-UserIdHeader = Annotated[
-    str | None,
-    Header(
-        alias="X-Muxi-User-Id",
-        min_length=1,
-        max_length=256,
-        pattern=USER_ID_PATTERN,
-        description="The end user the call acts for (requests are scoped by key and user).",
-    ),
-]
-IdempotencyHeader = Annotated[
-    str | None,
-    Header(
-        alias="X-Muxi-Idempotency-Key",
-        min_length=1,
-        max_length=256,
-        description="Names the request when the body has no request_id: a retried POST returns the same request.",
-    ),
-]
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -68,54 +44,9 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return refused if refused is not None else app.resolve(event, context)
 
 
-def route(
-    method: str, path: str, *, key: edge.KeyKind | None, ok: int = 200, model: str | None = None, **spec: Any
-) -> Callable[[Callable[..., Response[Any]]], Callable[..., Response[Any]]]:
-    """Declare a route, the key it needs (checked by the edge before routing, checked again by the route
-    itself, shown in the document) and its answers."""
-    if key is not None:
-        policy.needs(method, path, key)
-    errors = ERROR_STATUSES[key or "open"] + spec.pop("errors", ())
-    security: list[dict[str, list[str]]] | None = [{f"{key}Key": []}] if key else spec.pop("security", None)
-    register = app.route(path, method=method, security=security, responses=responses(ok, model, errors), **spec)
-
-    def guarded(handler: Callable[..., Response[Any]]) -> Callable[..., Response[Any]]:
-        if key is None:
-            return register(handler)
-
-        @functools.wraps(handler)
-        def with_key(*args: Any, **kwargs: Any) -> Response[Any]:
-            edge.authenticated_key(app.current_event.raw_event, key)
-            return handler(*args, **kwargs)
-
-        return register(with_key)
-
-    return guarded
-
-
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
-    return Response(status_code=status, content_type="application/json", body=json.dumps(body), headers=headers)
-
-
-def _public(record: RequestRecord) -> dict[str, Any]:
-    """A record as clients see it, with presigned URLs for the files it produced."""
-    current = runtime.current()
-    return views.request_body(record, current.artifact_url(), current.stored_text())
-
-
-def _principal(user_header: str | None, body_user: str | None = None) -> Principal:
-    """The caller: their key and the end user, from ``X-Muxi-User-Id`` or the body (never both differing)."""
-    if user_header and body_user and user_header != body_user:
-        raise BadRequest(
-            "user_id: the body and the X-Muxi-User-Id header name different users", details={"field": "user_id"}
-        )
-    key = edge.authenticated_key(app.current_event.raw_event, "client")
-    return Principal(key_id=key.key_id, user_id=user_header or body_user or DEFAULT_USER_ID)
-
-
 @route("GET", "/v1/health", key=None, summary="Liveness")
 def health() -> Response[Any]:
-    return _json(200, {"status": "ok"})
+    return json_response(200, {"status": "ok"})
 
 
 @route("GET", "/v1/openapi.json", key=None, summary="This API's OpenAPI 3.1 document")
@@ -131,13 +62,13 @@ def openapi() -> Response[Any]:
 def chat(
     request: ChatRequest, user_id: UserIdHeader = None, idempotency_key: IdempotencyHeader = None
 ) -> Response[Any]:
-    principal = _principal(user_id, request.user_id)
+    caller = principal(user_id, request.user_id)
     service = runtime.current().request_service
-    submission = service.submit(principal, request.to_domain(), idempotency_key=idempotency_key)
+    submission = service.submit(caller, request.to_domain(), idempotency_key=idempotency_key)
     record = submission.record
     if submission.finished:
-        return _json(200, _public(record))
-    return _json(202, views.accepted_body(record), headers={"Location": views.poll_url(record.request_id)})
+        return json_response(200, public(record))
+    return json_response(202, views.accepted_body(record), headers={"Location": views.poll_url(record.request_id)})
 
 
 @route("GET", "/v1/requests", key="client", model="RequestList", summary="The caller's requests, newest first")
@@ -151,21 +82,25 @@ def list_requests(
     user_id: UserIdHeader = None,
 ) -> Response[Any]:
     records, next_cursor = runtime.current().request_service.list(
-        _principal(user_id), limit=limit, cursor=cursor, status=status
+        principal(user_id), limit=limit, cursor=cursor, status=status
     )
-    return _json(200, {"requests": [_public(r) for r in records], "count": len(records), "next_cursor": next_cursor})
+    return json_response(
+        200, {"requests": [public(r) for r in records], "count": len(records), "next_cursor": next_cursor}
+    )
 
 
 @route("GET", "/v1/requests/<request_id>", key="client", model="RequestView", errors=(404,), summary="A request")
 def get_request(request_id: str, user_id: UserIdHeader = None) -> Response[Any]:
-    return _json(200, _public(runtime.current().request_service.get(_principal(user_id), request_id)))
+    return json_response(200, public(runtime.current().request_service.get(principal(user_id), request_id)))
 
 
 @route("DELETE", "/v1/requests/<request_id>", key="client", errors=(404, 409), summary="Cancel a request")
 def cancel_request(request_id: str, user_id: UserIdHeader = None) -> Response[Any]:
-    record, already = runtime.current().request_service.cancel(_principal(user_id), request_id)
+    record, already = runtime.current().request_service.cancel(principal(user_id), request_id)
     message = "Request already cancelled" if already else "Request cancelled by user"
-    return _json(200, {"request_id": record.request_id, "status": "cancelled", "message": message, "content": ""})
+    return json_response(
+        200, {"request_id": record.request_id, "status": "cancelled", "message": message, "content": ""}
+    )
 
 
 @route(
@@ -179,55 +114,21 @@ def cancel_request(request_id: str, user_id: UserIdHeader = None) -> Response[An
 )
 def answer_clarification(request_id: str, body: ClarificationAnswer, user_id: UserIdHeader = None) -> Response[Any]:
     record = runtime.current().request_service.answer(
-        _principal(user_id), request_id, body.answer, clarification_id=body.clarification_request_id
+        principal(user_id), request_id, body.answer, clarification_id=body.clarification_request_id
     )
-    return _json(202, _public(record), headers={"Location": views.poll_url(record.request_id)})
-
-
-@route("GET", "/v1/triggers", key="client", model="TriggerList", summary="The formation's triggers")
-def list_triggers() -> Response[Any]:
-    names = runtime.current().triggers.names()
-    formation_id = runtime.current().formation.formation_id
-    return _json(200, {"formation_id": formation_id, "triggers": names, "count": len(names)})
-
-
-@route("GET", "/v1/triggers/<name>", key="client", model="TriggerView", errors=(404,), summary="A trigger")
-def get_trigger(name: str) -> Response[Any]:
-    return _json(200, triggers.definition_body(runtime.current().triggers.get(name)))
-
-
-@route(
-    "POST",
-    "/v1/triggers/<name>",
-    key=None,
-    ok=202,
-    model="AcceptedView",
-    errors=(400, 401, 403, 404, 409, 413, 422, 503),
-    # A client key, or (as the trigger's definition says) a provider's signature instead.
-    security=[{"clientKey": []}, {}],
-    summary="Fire a trigger: MUXI's {data, session_id, use_async}, or a provider's own signed delivery",
-)
-def fire_trigger(
-    name: str,
-    async_: Annotated[bool | None, Query(alias="async", description="false: wait like a sync chat")] = None,
-    user_id: UserIdHeader = None,
-    idempotency_key: IdempotencyHeader = None,
-) -> Response[Any]:
-    event = app.current_event.raw_event
-    call = triggers.call_of(event, async_=async_, user_id=user_id, idempotency_key=idempotency_key)
-    return triggers.answer(runtime.current().triggers.fire(name, call), _public)
+    return json_response(202, public(record), headers={"Location": views.poll_url(record.request_id)})
 
 
 @route("POST", "/v1/admin/keys", key="admin", ok=201, summary="Create an API key (its secret is shown once)")
 def create_key(body: NewKey) -> Response[Any]:
     created = runtime.current().key_service.create(body.kind, label=body.label)
-    return _json(201, {"key_id": created.key_id, "kind": created.kind, "key": created.secret})
+    return json_response(201, {"key_id": created.key_id, "kind": created.kind, "key": created.secret})
 
 
 @route("DELETE", "/v1/admin/keys/<key_id>", key="admin", errors=(404,), summary="Revoke an API key")
 def revoke_key(key_id: str) -> Response[Any]:
     runtime.current().key_service.revoke(key_id)
-    return _json(200, {"key_id": key_id, "revoked": True})
+    return json_response(200, {"key_id": key_id, "revoked": True})
 
 
 OwnerKeyId = Annotated[
@@ -240,7 +141,7 @@ OwnerUserId = Annotated[str, Query(min_length=1, max_length=256, pattern=USER_ID
 @route("GET", "/v1/admin/requests/<request_id>", key="admin", model="RequestView", errors=(404,), summary="Any request")
 def admin_get_request(request_id: str, key_id: OwnerKeyId, user_id: OwnerUserId = DEFAULT_USER_ID) -> Response[Any]:
     principal = Principal(key_id=key_id, user_id=user_id)
-    return _json(200, _public(runtime.current().request_service.get(principal, request_id)))
+    return json_response(200, public(runtime.current().request_service.get(principal, request_id)))
 
 
 @route("DELETE", "/v1/admin/requests/<request_id>", key="admin", errors=(404, 409), summary="Cancel any request")
@@ -248,7 +149,9 @@ def admin_cancel_request(request_id: str, key_id: OwnerKeyId, user_id: OwnerUser
     principal = Principal(key_id=key_id, user_id=user_id)
     record, already = runtime.current().request_service.cancel(principal, request_id)
     message = "Request already cancelled" if already else "Request cancelled by an admin"
-    return _json(200, {"request_id": record.request_id, "status": "cancelled", "message": message, "content": ""})
+    return json_response(
+        200, {"request_id": record.request_id, "status": "cancelled", "message": message, "content": ""}
+    )
 
 
 @route(
@@ -263,17 +166,17 @@ def admin_cancel_request(request_id: str, key_id: OwnerKeyId, user_id: OwnerUser
 def redrive_request(body: RedriveRequest) -> Response[Any]:
     principal = Principal(key_id=body.key_id, user_id=body.user_id)
     record = runtime.current().request_service.redrive(principal, body.request_id)
-    return _json(202, {**_public(record), "redrive_count": record.redrive_count})
+    return json_response(202, {**public(record), "redrive_count": record.redrive_count})
 
 
 @route("GET", "/v1/admin/webhooks/dead-letters", key="admin", summary="Webhooks that could not be delivered")
 def list_dead_letters() -> Response[Any]:
-    return _json(200, runtime.current().dead_letters.peek(10))
+    return json_response(200, runtime.current().dead_letters.peek(10))
 
 
 @route("POST", "/v1/admin/webhooks/dead-letters/redrive", key="admin", ok=202, summary="Deliver dead letters again")
 def redrive_dead_letters() -> Response[Any]:
-    return _json(202, runtime.current().dead_letters.redrive())
+    return json_response(202, runtime.current().dead_letters.redrive())
 
 
 @app.exception_handler(AsyncAgentsError)

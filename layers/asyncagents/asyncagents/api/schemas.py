@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from asyncagents.domain.records import REQUEST_ID_PATTERN
 from asyncagents.domain.requests.submit import MAX_MESSAGE_BYTES, NewRequest
+from asyncagents.domain.schedules.jobs import NewJob
+from asyncagents.schedule_definitions import MAX_SCHEDULED_MESSAGE
 
 # Patterns the validators below enforce, so that the served OpenAPI document describes them too.
 NOT_BLANK_PATTERN = r"\S"
@@ -121,3 +123,63 @@ class RedriveRequest(BaseModel):
     key_id: str = Field(min_length=1, max_length=64)
     user_id: UserId = "default"
     request_id: RequestId
+
+
+class JobFields(BaseModel):
+    """What a job may say beyond MUXI's fields."""
+
+    model_config = ConfigDict(extra="forbid")
+    message: str = Field(min_length=1, max_length=MAX_SCHEDULED_MESSAGE, json_schema_extra={"pattern": r"\S"})
+    title: str = Field("", max_length=200)
+    timezone: str = Field("UTC", min_length=1, max_length=64, description="IANA time zone (Europe/Paris)")
+    session_id: str | None = Field(None, min_length=1, max_length=256)
+    webhook_url: str | None = Field(None, max_length=2048, pattern=WEBHOOK_URL_PATTERN)
+    flexible_window_minutes: int = Field(0, ge=0, le=1440)
+    enabled: bool = True
+
+
+class NewJobBody(JobFields):
+    """``POST /v1/scheduler/jobs``: MUXI's ``{type, schedule, message, user_id}`` (``run_at`` too, for a
+    one-time job), and ours."""
+
+    type: Literal["one_time", "recurring"] = "recurring"
+    schedule: str | None = Field(
+        None, min_length=1, max_length=256, description="cron (0 9 * * *), cron(...), rate(...) or an ISO time"
+    )
+    run_at: str | None = Field(None, min_length=1, max_length=64, description="one_time: an ISO 8601 time")
+    user_id: UserId = "default"
+
+    @model_validator(mode="after")
+    def _when(self) -> NewJobBody:
+        if self.schedule and self.run_at and self.schedule != self.run_at:
+            raise ValueError("give the time as schedule or as run_at, not both")
+        if not (self.schedule or self.run_at):
+            raise ValueError("schedule: required (a cron expression, a rate, or for one_time an ISO time)")
+        return self
+
+    def to_domain(self) -> NewJob:
+        return NewJob(
+            type=self.type,
+            schedule=str(self.schedule or self.run_at),
+            message=self.message,
+            user_id=self.user_id,
+            timezone=self.timezone,
+            title=self.title,
+            session_id=self.session_id,
+            webhook_url=self.webhook_url,
+            flexible_window_minutes=self.flexible_window_minutes,
+            enabled=self.enabled,
+        )
+
+
+class JobChanges(BaseModel):
+    """``PUT /v1/scheduler/jobs/{id}``: what changes (MUXI's ``message``, ``schedule``, ``title``, and ours)."""
+
+    model_config = ConfigDict(extra="forbid")
+    message: str | None = Field(None, min_length=1, max_length=MAX_SCHEDULED_MESSAGE)
+    schedule: str | None = Field(None, min_length=1, max_length=256)
+    title: str | None = Field(None, max_length=200)
+    timezone: str | None = Field(None, min_length=1, max_length=64)
+    session_id: str | None = Field(None, min_length=1, max_length=256)
+    webhook_url: str | None = Field(None, max_length=2048, pattern=WEBHOOK_URL_PATTERN)
+    enabled: bool | None = None

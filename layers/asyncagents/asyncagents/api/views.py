@@ -67,6 +67,8 @@ def request_body(
         body["completed_at"] = record.ended_at
     if record.trigger:
         body["trigger"] = record.trigger
+    if record.schedule:
+        body["schedule_job_id"] = record.schedule
     body["delivery"] = "webhook" if record.webhook_url else "polling"
     if record.webhook_url:
         body["webhook"] = {

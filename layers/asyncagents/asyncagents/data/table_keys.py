@@ -7,7 +7,9 @@ key ids and formation ids; never of ``pk``/``sk``).
 - unfinished requests: ``open_shard=OPEN#<first hex digit of the request key>`` + ``created_at`` feed the sparse
   ``Unfinished`` index (keys only): the attribute exists while the request is not terminal;
 - duration history: ``pk=HIST#<formation>#<kind>``, ``sk=HIST``;
-- API key: ``pk=KEY#<sha256 of the secret>``, ``sk=KEY``, and ``pk=KEYID#<key id>``, ``sk=KEY`` pointing back.
+- API key: ``pk=KEY#<sha256 of the secret>``, ``sk=KEY``, and ``pk=KEYID#<key id>``, ``sk=KEY`` pointing back;
+- scheduled job: ``pk=JOBS``, ``sk=JOB#<job id>`` (one partition: jobs are few, listed together); a run of a
+  job: ``pk=JOBS``, ``sk=RUN#<job id>#<scheduled time>`` (the slot: written once).
 """
 
 from __future__ import annotations
@@ -67,3 +69,21 @@ def api_key_key(secret_hash: str) -> dict[str, Any]:
 
 def api_key_id_key(key_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"KEYID#{key_id}"}, "sk": {"S": "KEY"}}
+
+
+JOBS_PK = "JOBS"
+
+
+def job_key(job_id: str) -> dict[str, Any]:
+    return {"pk": {"S": JOBS_PK}, "sk": {"S": f"JOB#{job_id}"}}
+
+
+JOB_SK_PREFIX = "JOB#"
+
+
+def run_key(job_id: str, scheduled_time: str) -> dict[str, Any]:
+    return {"pk": {"S": JOBS_PK}, "sk": {"S": f"{run_prefix(job_id)}{scheduled_time}"}}
+
+
+def run_prefix(job_id: str) -> str:
+    return f"RUN#{job_id}#"

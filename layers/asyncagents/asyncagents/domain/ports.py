@@ -101,6 +101,54 @@ class TriggerSecretSource(Protocol):
         ...
 
 
+class JobStore(Protocol):
+    """Scheduled jobs created over HTTP, and the runs of every job (formation ones included)."""
+
+    def create_job(self, job: dict[str, Any]) -> None:
+        """Conditional: ``Conflict`` when the id exists."""
+        ...
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None: ...
+
+    def list_jobs(self) -> list[dict[str, Any]]: ...
+
+    def replace_job(self, job: dict[str, Any], *, expected_version: int) -> None:
+        """Conditional on the stored version: ``StaleWrite`` when another write came first."""
+        ...
+
+    def delete_job(self, job_id: str) -> bool: ...
+
+    def record_run(self, job_id: str, run: dict[str, Any], *, ttl: int) -> bool:
+        """Conditional on the slot: ``False`` when this slot's run is already recorded."""
+        ...
+
+    def runs(self, job_id: str, *, limit: int) -> list[dict[str, Any]]:
+        """The newest first."""
+        ...
+
+
+class ScheduleEngine(Protocol):
+    """EventBridge Scheduler: one schedule per job, in the stack's group, aimed at the schedule function."""
+
+    def put(
+        self,
+        name: str,
+        *,
+        expression: str,
+        timezone: str,
+        payload: dict[str, Any],
+        enabled: bool,
+        flexible_window_minutes: int,
+        create: bool,
+    ) -> None:
+        """Create (idempotent for the same name: a retried create succeeds) or update the schedule."""
+        ...
+
+    def delete(self, name: str) -> None:
+        """Idempotent: a schedule already gone is fine."""
+        ...
+
+
 class HistoryStore(Protocol):
     """The estimator's per-kind duration history."""
 

@@ -86,6 +86,7 @@ class RequestRecord(BaseModel):
     fingerprint: str
     session_id: str | None = None
     trigger: str | None = None  # the trigger that fired the request
+    schedule: str | None = None  # the scheduled job that made it
     webhook_url: str | None = None
     formation_id: str
     processing_mode: str = "async"

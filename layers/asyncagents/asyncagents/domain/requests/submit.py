@@ -39,7 +39,8 @@ class NewRequest:
     request_id: str | None = None
     session_id: str | None = None
     trigger: str | None = None  # the trigger that fired it, if one did
-    forced_by: str = "forced"  # why ``async_`` is set: the caller ("forced"), or a trigger's default ("trigger")
+    schedule: str | None = None  # the scheduled job that made it, if one did
+    forced_by: str = "forced"  # why ``async_`` is set: the caller ("forced"), a trigger's default, a schedule
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class Submissions:
             "fingerprint": fingerprint,
             "session_id": new.session_id,
             "trigger": new.trigger,
+            "schedule": new.schedule,
             "webhook_url": new.webhook_url or self._formation.async_.webhook_url,
             "formation_id": self._formation.formation_id,
             "processing_mode": mode,

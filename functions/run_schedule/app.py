@@ -1,0 +1,19 @@
+"""RunScheduleFunction: EventBridge Scheduler's target. Submits the request of one job's slot; a slot delivered
+again (Scheduler delivers at least once, and retries) finds its request and starts nothing."""
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from asyncagents import runtime
+from asyncagents.tasks import ScheduledSlot
+
+logger = Logger(service="asyncagents-schedules")
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    slot = ScheduledSlot.model_validate(event)
+    fired = runtime.current().schedules.fire(slot.job_id, slot.scheduled_time)
+    request_id = fired.submission.record.request_id if fired.submission else None
+    logger.info("slot handled", extra={"job_id": slot.job_id, "slot": slot.scheduled_time, "request_id": request_id})
+    return {"job_id": fired.job_id, "request_id": request_id, "skipped": fired.reason or None}
