@@ -126,6 +126,7 @@ class LocalStack:
         schedule_seconds: float = 30.0,
         ttl_sweep_seconds: float = 5.0,
         sqs_concurrency: int = 8,
+        job_schedule_seconds: float = 1.0,
     ) -> None:
         self.root = root
         self.formation_path = formation_path
@@ -139,6 +140,11 @@ class LocalStack:
         self.schedule_seconds = schedule_seconds
         self.ttl_sweep_seconds = ttl_sweep_seconds
         self.sqs_concurrency = sqs_concurrency
+        # How often the emulated EventBridge Scheduler looks for due slots of the jobs' schedules.
+        self.job_schedule_seconds = job_schedule_seconds
+        self.schedule_group = f"asyncagents-{stage}-jobs"
+        self.scheduler_role_arn = f"arn:aws:iam::{ACCOUNT}:role/asyncagents-{stage}-scheduler"
+        self.group_scheduler: Any = None
         self.faults = Faults()
         self.invokers: dict[str, AsyncInvoker] = {}
         self.formation: FormationConfig = load_formation(formation_path)
@@ -198,6 +204,7 @@ class LocalStack:
             self._create_buckets()
             functions = self._create_functions()
             self._create_state_machine(functions)
+            self._create_schedules(functions)
             self._set_env(
                 {
                     "STATE_MACHINE_ARN": self.state_machine_arn,
@@ -205,6 +212,10 @@ class LocalStack:
                     "WEBHOOK_DLQ_URL": self.queue_urls.get("WebhookDeadLetterQueue", ""),
                     "WEBHOOK_SECRET_ARN": self.secret_arn,
                     "TRIGGER_SECRETS_ARN": self.trigger_secrets_arn,
+                    "SCHEDULE_GROUP": self.schedule_group,
+                    "SCHEDULER_ROLE_ARN": self.scheduler_role_arn,
+                    "SCHEDULE_TARGET_ARN": functions.get("RunScheduleFunction", ""),
+                    "SCHEDULE_DLQ_ARN": self.queue_arns.get("ScheduleDeadLetterQueue", ""),
                     "ARTIFACTS_BUCKET": self.bucket_names.get("ArtifactsBucket", ""),
                 }
             )
@@ -432,6 +443,7 @@ class LocalStack:
             for poller in pollers:
                 poller.start()
                 self._pollers.append(poller)
+        self._start_group_scheduler(functions)
         ttl = self.spec.table_properties.get("TimeToLiveSpecification", {})
         if ttl.get("Enabled"):
             sweeper = TtlSweeper(
@@ -442,6 +454,43 @@ class LocalStack:
             )
             sweeper.start()
             self._pollers.append(sweeper)
+
+    def _create_schedules(self, functions: dict[str, str]) -> None:
+        """The stack's schedule group, with the formation's schedules as `make build` puts them in the template."""
+        from asyncagents.schedule_resources import schedule_resources
+
+        scheduler = self.client("scheduler")
+        scheduler.create_schedule_group(Name=self.schedule_group)
+        names = {
+            "ScheduleGroup": self.schedule_group,
+            "RunScheduleFunction": functions.get("RunScheduleFunction", ""),
+            "SchedulerRole": self.scheduler_role_arn,
+            "ScheduleDeadLetterQueue": self.queue_arns.get("ScheduleDeadLetterQueue", ""),
+        }
+
+        def resolve(value: Any) -> Any:
+            if isinstance(value, dict) and set(value) in ({"Ref"}, {"Fn::GetAtt"}):
+                return names[value["Ref"] if "Ref" in value else value["Fn::GetAtt"][0]]
+            if isinstance(value, dict):
+                return {key: resolve(item) for key, item in value.items()}
+            return value
+
+        for resource in schedule_resources(self.formation).values():
+            scheduler.create_schedule(**resolve(resource["Properties"]))
+
+    def _start_group_scheduler(self, functions: dict[str, str]) -> None:
+        from asyncagents.local.scheduler import GroupScheduler
+
+        if "RunScheduleFunction" not in functions:
+            return
+        arn = functions["RunScheduleFunction"]
+        handler = self.lambdas.handler_of(f"asyncagents-{self.stage}-RunScheduleFunction")
+        targets = {arn: self._async_invoker("RunScheduleFunction", handler, arn)}
+        self.group_scheduler = GroupScheduler(
+            self.client("scheduler"), self.schedule_group, targets, interval=self.job_schedule_seconds
+        )
+        self.group_scheduler.start()
+        self._pollers.append(self.group_scheduler)
 
     def _async_invoker(self, logical_id: str, handler: Any, arn: str) -> AsyncInvoker:
         spec = self.spec.functions[logical_id]

@@ -60,6 +60,10 @@ class RequestService:
     def submit(self, principal: Principal, new: NewRequest, *, idempotency_key: str | None = None) -> Submission:
         return self._submissions.submit(principal, new, idempotency_key=idempotency_key)
 
+    def check_webhook_url(self, url: str) -> None:
+        """``BadRequest`` naming the reason when webhooks may not go to ``url``."""
+        self._submissions.check_webhook_url(url)
+
     def get(self, principal: Principal, request_id: str) -> RequestRecord:
         return self._lookup.get(principal, request_id)
 

@@ -104,6 +104,10 @@ class Submissions:
         self._resolver = resolver
         self._destination_policy = DestinationPolicy(**formation.async_.webhook_security.model_dump())
 
+    def check_webhook_url(self, url: str) -> None:
+        """``BadRequest`` when webhooks may not go to ``url`` (the formation's ``webhook_security``)."""
+        check_destination(url, self._destination_policy, resolver=self._resolver)
+
     def submit(self, principal: Principal, new: NewRequest, *, idempotency_key: str | None = None) -> Submission:
         """Record the request (conditional put), start its workflow, and for sync requests wait a while.
 
@@ -113,7 +117,7 @@ class Submissions:
         same way, so a client retrying a POST gets the request it already made.
         """
         if new.webhook_url:
-            check_destination(new.webhook_url, self._destination_policy, resolver=self._resolver)
+            self.check_webhook_url(new.webhook_url)
         request_id = new.request_id or (
             idempotency_request_id(idempotency_key) if idempotency_key else new_request_id()
         )

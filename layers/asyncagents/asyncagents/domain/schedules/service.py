@@ -72,6 +72,8 @@ class Schedules:
 
     def create(self, new: NewJob) -> JobView:
         timing = self._timing(new.schedule, new.timezone, future_only=True)
+        if new.webhook_url:
+            self._requests.check_webhook_url(new.webhook_url)
         if job_type_of(timing) != new.type:
             raise InvalidData(
                 f"schedule: {new.schedule!r} is a {job_type_of(timing).replace('_', '-')} schedule, not {new.type}",
@@ -112,9 +114,13 @@ class Schedules:
 
     def update(self, job_id: str, changes: Mapping[str, Any]) -> JobView:
         job = self._changeable(job_id)
+        # null clears what may be absent (a session, a webhook); for the rest it means "unchanged"
+        changes = {k: v for k, v in changes.items() if v is not None or k in {"session_id", "webhook_url"}}
         unknown = set(changes) - _CHANGEABLE
         if unknown:
             raise BadRequest(f"{sorted(unknown)[0]}: cannot be changed", details={"field": sorted(unknown)[0]})
+        if changes.get("webhook_url"):
+            self._requests.check_webhook_url(changes["webhook_url"])
         updated = job.model_copy(update={**changes, "updated_at": iso(self._clock()), "version": job.version + 1})
         timing = self._timing(updated.schedule, updated.timezone, future_only="schedule" in changes)
         updated = updated.model_copy(update={"expression": timing.expression, "type": job_type_of(timing)})

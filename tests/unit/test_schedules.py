@@ -1,0 +1,258 @@
+"""Schedules without AWS: expressions, time zones across DST changes, slots, and the jobs service."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from asyncagents.config import parse_formation
+from asyncagents.domain.errors import BadRequest, Conflict, InvalidData, NotFound, Unavailable
+from asyncagents.domain.requests import RequestService
+from asyncagents.domain.schedules.jobs import NewJob
+from asyncagents.domain.schedules.service import Schedules
+from asyncagents.domain.schedules.timing import parse_timing
+
+from .fakes import FakeTimer, InMemoryStore, ManualClock, RecordingEngine
+
+# -- expressions -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "expression"),
+    [
+        ("0 9 * * *", "cron(0 9 * * ? *)"),
+        ("0 9 * * 1-5", "cron(0 9 ? * 2,3,4,5,6 *)"),  # Unix Monday-Friday; EventBridge counts Sunday as 1
+        ("30 8 * * 5-7", "cron(30 8 ? * 1,6,7 *)"),  # Friday to Sunday (Unix 7 is Sunday too)
+        ("0 9 * * MON,WED", "cron(0 9 ? * 2,4 *)"),
+        ("*/15 * * * *", "cron(0/15 * * * ? *)"),
+        ("0 9 1 * *", "cron(0 9 1 * ? *)"),
+        ("cron(0 9 ? * MON-FRI *)", "cron(0 9 ? * MON-FRI *)"),  # EventBridge's own form is kept as written
+        ("rate(1 hour)", "rate(1 hour)"),
+        ("rate(5 minutes)", "rate(5 minutes)"),
+        ("2026-12-01T09:00:00", "at(2026-12-01T09:00:00)"),
+        ("2026-12-01T08:00:00Z", "at(2026-12-01T09:00:00)"),  # an offset is converted to the zone's time
+    ],
+)
+def test_accepted_forms_become_eventbridge_expressions(written, expression):
+    assert parse_timing(written, "Europe/Paris").expression == expression
+
+
+@pytest.mark.parametrize(
+    ("written", "reason"),
+    [
+        ("0 25 * * *", "Bad hour"),
+        ("0 9 * * 8", "Bad day-of-week"),
+        ("0 9 1 * 1", "cannot restrict both"),
+        ("cron(0 9 * * * *)", "exactly one of day-of-month and day-of-week must be ?"),
+        ("cron(0 9 ? * 2 2027)", "year field must be *"),
+        ("cron(0 9 ? * 8 *)", r"use 1-7 \(1 is Sunday\)"),
+        ("rate(0 minutes)", "is not a schedule"),
+        ("every day", "is not a schedule"),
+    ],
+)
+def test_bad_expressions_say_what_is_wrong(written, reason):
+    with pytest.raises(ValueError, match=reason):
+        parse_timing(written, "UTC")
+
+
+def test_the_same_runs_whichever_form_is_written():
+    after = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    unix = parse_timing("0 9 * * 1-5", "Europe/Paris").runs_after(after, limit=5)
+    eventbridge = parse_timing("cron(0 9 ? * MON-FRI *)", "Europe/Paris").runs_after(after, limit=5)
+    assert unix == eventbridge
+    assert [run.weekday() for run in unix] == [1, 2, 3, 4, 0]  # Tuesday 1 December to Monday 7 December
+
+
+def test_daily_nine_in_paris_follows_the_clocks_across_dst():
+    timing = parse_timing("0 9 * * *", "Europe/Paris")
+    spring = timing.runs_after(datetime(2026, 3, 28, 12, tzinfo=UTC), limit=2)
+    assert spring == [datetime(2026, 3, 29, 7, tzinfo=UTC), datetime(2026, 3, 30, 7, tzinfo=UTC)]  # UTC+2 now
+    autumn = timing.runs_after(datetime(2026, 10, 24, 12, tzinfo=UTC), limit=2)
+    assert autumn == [datetime(2026, 10, 25, 8, tzinfo=UTC), datetime(2026, 10, 26, 8, tzinfo=UTC)]  # UTC+1 again
+
+
+def test_a_run_in_the_skipped_hour_happens_once_the_clocks_jumped_and_the_repeated_hour_runs_once():
+    skipped = parse_timing("30 2 * * *", "Europe/Paris").runs_after(datetime(2026, 3, 28, 12, tzinfo=UTC), limit=1)
+    assert skipped == [datetime(2026, 3, 29, 1, tzinfo=UTC)]  # 03:00 Paris, just after the jump
+    repeated = parse_timing("30 2 * * *", "Europe/Paris").runs_between(
+        datetime(2026, 10, 24, 12, tzinfo=UTC), datetime(2026, 10, 25, 12, tzinfo=UTC)
+    )
+    assert len(repeated) == 1
+
+
+def test_rates_count_from_the_schedule_creation_and_slots_are_never_owed_twice():
+    created = datetime(2026, 11, 30, 12, 0, 30, tzinfo=UTC)
+    timing = parse_timing("rate(5 minutes)", "UTC")
+    runs = timing.runs_between(created, created + timedelta(minutes=16), anchor=created)
+    assert runs == [created + timedelta(minutes=m) for m in (5, 10, 15)]
+    # Looked at in two halves, the same runs: none lost, none repeated
+    middle = created + timedelta(minutes=7)
+    halves = timing.runs_between(created, middle, anchor=created) + timing.runs_between(
+        middle, created + timedelta(minutes=16), anchor=created
+    )
+    assert halves == runs
+
+
+# -- the jobs service ----------------------------------------------------------------------------------
+
+
+class MemoryJobs:
+    def __init__(self) -> None:
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.run_items: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def create_job(self, job):
+        if job["id"] in self.jobs:
+            raise Conflict("exists")
+        self.jobs[job["id"]] = dict(job)
+
+    def get_job(self, job_id):
+        return self.jobs.get(job_id)
+
+    def list_jobs(self):
+        return list(self.jobs.values())
+
+    def replace_job(self, job, *, expected_version):
+        from asyncagents.domain.errors import StaleWrite
+
+        if self.jobs.get(job["id"], {}).get("version") != expected_version:
+            raise StaleWrite("changed")
+        self.jobs[job["id"]] = dict(job)
+
+    def delete_job(self, job_id):
+        return self.jobs.pop(job_id, None) is not None
+
+    def record_run(self, job_id, run, *, ttl):
+        key = (job_id, run["scheduled_time"])
+        if key in self.run_items:
+            return False
+        self.run_items[key] = run
+        return True
+
+    def runs(self, job_id, *, limit):
+        found = [run for (job, _), run in self.run_items.items() if job == job_id]
+        return sorted(found, key=lambda r: r["scheduled_time"], reverse=True)[:limit]
+
+
+class MemoryScheduler:
+    def __init__(self, *, fail: bool = False) -> None:
+        self.schedules: dict[str, dict[str, Any]] = {}
+        self.fail = fail
+
+    def put(self, name, *, expression, timezone, payload, enabled, flexible_window_minutes, create):
+        if self.fail:
+            raise RuntimeError("Scheduler is down")
+        if not create and name not in self.schedules:
+            raise NotFound("gone")
+        self.schedules[name] = {"expression": expression, "timezone": timezone, "payload": payload, "enabled": enabled}
+
+    def delete(self, name):
+        self.schedules.pop(name, None)
+
+
+@pytest.fixture
+def world():
+    store, engine, jobs, scheduler = InMemoryStore(), RecordingEngine(), MemoryJobs(), MemoryScheduler()
+    clock = ManualClock(datetime(2026, 11, 30, 12, tzinfo=UTC))
+    timer = FakeTimer()
+    formation = parse_formation(
+        {"schedules": {"digest": {"schedule": "0 9 * * *", "timezone": "Europe/Paris", "message": "Digest"}}}
+    )
+    requests = RequestService(store, engine, formation, clock=clock, sleep=timer.sleep, monotonic=timer.monotonic)
+    service = Schedules(jobs, lambda: scheduler, requests, formation.schedules, clock=clock)
+    return service, jobs, scheduler, engine, clock
+
+
+def _daily(**overrides: Any) -> NewJob:
+    fields: dict[str, Any] = {
+        "type": "recurring",
+        "schedule": "0 9 * * *",
+        "message": "Report",
+        "user_id": "ops",
+        "timezone": "Europe/Paris",
+    }
+    return NewJob(**{**fields, **overrides})
+
+
+def test_a_slot_delivered_twice_makes_one_request(world):
+    service, _, scheduler, engine, _ = world
+    job = service.create(_daily()).job
+    assert scheduler.schedules[job.id]["payload"] == {
+        "job_id": job.id,
+        "scheduled_time": "<aws.scheduler.scheduled-time>",
+    }
+    first = service.fire(job.id, "2026-12-01T08:00:00Z")
+    again = service.fire(job.id, "2026-12-01T08:00:00Z")
+    later = service.fire(job.id, "2026-12-02T08:00:00Z")
+    assert first.submission and again.submission and later.submission
+    assert first.submission.record.request_id == again.submission.record.request_id
+    assert later.submission.record.request_id != first.submission.record.request_id
+    assert len({name for name, _ in engine.started}) == 2
+    view = service.get(job.id)
+    assert [run.scheduled_time for run in view.runs] == ["2026-12-02T08:00:00.000000Z", "2026-12-01T08:00:00.000000Z"]
+    record = first.submission.record
+    assert (record.key_id, record.user_id, record.schedule, record.mode_reason) == (
+        f"schedule:{job.id}",
+        "ops",
+        job.id,
+        "schedule",
+    )
+
+
+def test_formation_jobs_fire_and_are_read_only(world):
+    service, _, _, engine, _ = world
+    fired = service.fire("formation-digest", "2026-12-01T08:00:00Z")
+    assert fired.submission is not None and fired.submission.record.prompt == "Digest"
+    assert service.get("formation-digest").next_run == "2026-12-01T08:00:00.000000Z"  # 09:00 Paris
+    with pytest.raises(Conflict, match="defined in the formation"):
+        service.update("formation-digest", {"message": "x"})
+    with pytest.raises(Conflict):
+        service.delete("formation-digest")
+    assert len(engine.started) == 1
+
+
+def test_deleted_or_paused_jobs_start_nothing(world):
+    service, _, scheduler, engine, _ = world
+    job = service.create(_daily()).job
+    service.pause(job.id)
+    assert scheduler.schedules[job.id]["enabled"] is False
+    assert service.fire(job.id, "2026-12-01T08:00:00Z").submission is None
+    assert service.get(job.id).next_run is None
+    service.resume(job.id)
+    service.delete(job.id)
+    assert job.id not in scheduler.schedules
+    assert service.fire(job.id, "2026-12-01T08:00:00Z").reason == "the job was deleted"
+    with pytest.raises(NotFound):
+        service.get(job.id)
+    assert engine.started == []
+
+
+def test_changes_reach_the_schedule_and_keep_the_job_whole(world):
+    service, _, scheduler, _, _ = world
+    job = service.create(_daily()).job
+    changed = service.update(job.id, {"schedule": "rate(1 hour)", "message": "Hourly", "enabled": None})
+    assert changed.job.expression == "rate(1 hour)" and changed.job.enabled is True and changed.job.version == 1
+    assert scheduler.schedules[job.id]["expression"] == "rate(1 hour)"
+    with pytest.raises(BadRequest, match="user_id: cannot be changed"):
+        service.update(job.id, {"user_id": "other"})
+
+
+def test_bad_jobs_and_a_failing_scheduler_leave_nothing_behind(world):
+    service, jobs, scheduler, _, _ = world
+    with pytest.raises(InvalidData, match=r"schedule: .*Bad hour"):
+        service.create(_daily(schedule="0 25 * * *"))
+    with pytest.raises(InvalidData) as zone:
+        service.create(_daily(timezone="Mars/Olympus"))
+    assert zone.value.details == {"field": "timezone"}
+    with pytest.raises(InvalidData, match="in the past"):
+        service.create(_daily(type="one_time", schedule="2026-11-30T12:59:00"))  # 11:59 UTC: before now
+    with pytest.raises(InvalidData, match="not one_time"):
+        service.create(_daily(type="one_time"))
+    with pytest.raises(BadRequest, match="scheduled_time"):
+        service.fire("formation-digest", "tomorrow")
+    scheduler.fail = True
+    with pytest.raises(Unavailable):
+        service.create(_daily())
+    assert jobs.jobs == {}
