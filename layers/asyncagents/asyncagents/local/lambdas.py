@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
+TIMEOUT_SETTLE = 0.5
+
+
 @dataclass
 class LocalContext:
     """Enough of Lambda's context object for Powertools and our handlers."""
@@ -95,7 +98,9 @@ class InProcessLambdas:
             return _error_payload("ResourceNotFoundException", f"no local handler for {name}")
         handler, arn, timeout = self._handlers[name]
         event = json.loads(body) if body else {}
-        context = LocalContext(function_name=name, invoked_function_arn=arn, timeout_seconds=timeout)
+        # moto's interpreter lets a result that arrives just as a Task times out win over the timeout (AWS
+        # ignores it): the function is told it has a little longer, so that the Task's timeout comes first.
+        context = LocalContext(function_name=name, invoked_function_arn=arn, timeout_seconds=timeout + TIMEOUT_SETTLE)
         try:
             result = handler(event, context)
         except Exception as error:  # a Lambda function error, exactly as the service reports one
