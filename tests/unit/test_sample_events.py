@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from asyncagents.tasks import FailureTask, QuestionTask, RequestTask, StepTask
+from asyncagents.tasks import FailureTask, QuestionTask, RequestTask, ScheduledSlot, StepTask
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TASK_MODELS = {
@@ -18,6 +18,7 @@ TASK_MODELS = {
     "workflow_mark_failed": FailureTask,
     "workflow_clarify_wait": QuestionTask,
     "workflow_clarify_timed_out": QuestionTask,
+    "schedule_slot": ScheduledSlot,  # what a job's EventBridge Scheduler schedule sends RunScheduleFunction
 }
 
 
