@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,8 @@ from .fakes import FakeTimer, InMemoryStore, ManualClock, RecordingEngine
         ("0 9 * * 1-5", "cron(0 9 ? * 2,3,4,5,6 *)"),  # Unix Monday-Friday; EventBridge counts Sunday as 1
         ("30 8 * * 5-7", "cron(30 8 ? * 1,6,7 *)"),  # Friday to Sunday (Unix 7 is Sunday too)
         ("0 9 * * MON,WED", "cron(0 9 ? * 2,4 *)"),
+        ("0 9 * * */2", "cron(0 9 ? * 1,3,5,7 *)"),  # Sunday, Tuesday, Thursday, Saturday
+        ("0 9 * * 1/2", "cron(0 9 ? * 1,2,4,6 *)"),  # Monday, Wednesday, Friday and Sunday (Unix 7)
         ("*/15 * * * *", "cron(0/15 * * * ? *)"),
         ("0 9 1 * *", "cron(0 9 1 * ? *)"),
         ("cron(0 9 ? * MON-FRI *)", "cron(0 9 ? * MON-FRI *)"),  # EventBridge's own form is kept as written
@@ -49,6 +52,8 @@ def test_accepted_forms_become_eventbridge_expressions(written, expression):
         ("cron(0 9 ? * 2 2027)", "year field must be *"),
         ("cron(0 9 ? * 8 *)", r"use 1-7 \(1 is Sunday\)"),
         ("rate(0 minutes)", "is not a schedule"),
+        ("cron(0 9 ? * 2/2 *)", "takes no steps there"),
+        ("9999-12-31T23:59:59-12:00", "out of range"),
         ("every day", "is not a schedule"),
     ],
 )
@@ -73,18 +78,24 @@ def test_daily_nine_in_paris_follows_the_clocks_across_dst():
     assert autumn == [datetime(2026, 10, 25, 8, tzinfo=UTC), datetime(2026, 10, 26, 8, tzinfo=UTC)]  # UTC+1 again
 
 
-def test_a_run_in_the_skipped_hour_happens_once_the_clocks_jumped_and_the_repeated_hour_runs_once():
+def test_a_run_in_the_skipped_hour_is_skipped_and_the_repeated_hour_runs_once():
+    # As EventBridge Scheduler documents it: 02:30 does not exist in Paris on 29 March 2026
     skipped = parse_timing("30 2 * * *", "Europe/Paris").runs_after(datetime(2026, 3, 28, 12, tzinfo=UTC), limit=1)
-    assert skipped == [datetime(2026, 3, 29, 1, tzinfo=UTC)]  # 03:00 Paris, just after the jump
+    assert skipped == [datetime(2026, 3, 30, 0, 30, tzinfo=UTC)]  # the next day's 02:30 (UTC+2)
     repeated = parse_timing("30 2 * * *", "Europe/Paris").runs_between(
         datetime(2026, 10, 24, 12, tzinfo=UTC), datetime(2026, 10, 25, 12, tzinfo=UTC)
     )
-    assert len(repeated) == 1
+    assert repeated == [datetime(2026, 10, 25, 0, 30, tzinfo=UTC)]  # its first occurrence (UTC+2)
 
 
-def test_rates_count_from_the_schedule_creation_and_slots_are_never_owed_twice():
+def test_rates_run_from_the_schedule_creation_and_slots_are_never_owed_twice():
     created = datetime(2026, 11, 30, 12, 0, 30, tzinfo=UTC)
     timing = parse_timing("rate(5 minutes)", "UTC")
+    # At once (a rate schedule without a start date starts invoking when created), then every five minutes
+    assert timing.runs_after(created - timedelta(seconds=1), anchor=created, limit=2) == [
+        created,
+        created + timedelta(minutes=5),
+    ]
     runs = timing.runs_between(created, created + timedelta(minutes=16), anchor=created)
     assert runs == [created + timedelta(minutes=m) for m in (5, 10, 15)]
     # Looked at in two halves, the same runs: none lost, none repeated
@@ -93,6 +104,16 @@ def test_rates_count_from_the_schedule_creation_and_slots_are_never_owed_twice()
         middle, created + timedelta(minutes=16), anchor=created
     )
     assert halves == runs
+
+
+def test_formation_schedule_names_that_would_collide_are_refused():
+    from asyncagents.domain.errors import ConfigError
+
+    entry = {"schedule": "0 9 * * *", "message": "m"}
+    with pytest.raises(ConfigError, match="too close to 'daily-report'"):
+        parse_formation({"schedules": {"daily-report": entry, "daily_report": entry}})
+    with pytest.raises(ConfigError, match=re.escape("schedules.daily: '0 25 * * *': Bad hour")):
+        parse_formation({"schedules": {"daily": {**entry, "schedule": "0 25 * * *"}}})
 
 
 # -- the jobs service ----------------------------------------------------------------------------------
@@ -131,6 +152,9 @@ class MemoryJobs:
         self.run_items[key] = run
         return True
 
+    def get_run(self, job_id, scheduled_time):
+        return self.run_items.get((job_id, scheduled_time))
+
     def runs(self, job_id, *, limit):
         found = [run for (job, _), run in self.run_items.items() if job == job_id]
         return sorted(found, key=lambda r: r["scheduled_time"], reverse=True)[:limit]
@@ -140,10 +164,14 @@ class MemoryScheduler:
     def __init__(self, *, fail: bool = False) -> None:
         self.schedules: dict[str, dict[str, Any]] = {}
         self.fail = fail
+        self.lost_answer = False  # the create reaches Scheduler, its answer does not reach us
 
     def put(self, name, *, expression, timezone, payload, enabled, flexible_window_minutes, create):
         if self.fail:
             raise RuntimeError("Scheduler is down")
+        if self.lost_answer:
+            self.schedules[name] = {"expression": expression}
+            raise TimeoutError("read timed out")
         if not create and name not in self.schedules:
             raise NotFound("gone")
         self.schedules[name] = {"expression": expression, "timezone": timezone, "payload": payload, "enabled": enabled}
@@ -184,11 +212,11 @@ def test_a_slot_delivered_twice_makes_one_request(world):
         "scheduled_time": "<aws.scheduler.scheduled-time>",
     }
     first = service.fire(job.id, "2026-12-01T08:00:00Z")
-    again = service.fire(job.id, "2026-12-01T08:00:00Z")
+    again = service.fire(job.id, "2026-12-01T08:00:00.000Z")  # the same slot, written another way
     later = service.fire(job.id, "2026-12-02T08:00:00Z")
-    assert first.submission and again.submission and later.submission
-    assert first.submission.record.request_id == again.submission.record.request_id
-    assert later.submission.record.request_id != first.submission.record.request_id
+    assert first.submission and later.submission and again.submission is None
+    assert first.request_id == again.request_id == first.submission.record.request_id
+    assert later.request_id != first.request_id
     assert len({name for name, _ in engine.started}) == 2
     view = service.get(job.id)
     assert [run.scheduled_time for run in view.runs] == ["2026-12-02T08:00:00.000000Z", "2026-12-01T08:00:00.000000Z"]
@@ -256,3 +284,54 @@ def test_bad_jobs_and_a_failing_scheduler_leave_nothing_behind(world):
     with pytest.raises(Unavailable):
         service.create(_daily())
     assert jobs.jobs == {}
+
+
+def test_a_slot_delivered_after_its_request_expired_still_starts_nothing(world):
+    # Lambda keeps an asynchronous event for an hour; the request's retention is five minutes
+    service, _, _, engine, clock = world
+    job = service.create(_daily()).job
+    first = service.fire(job.id, "2026-12-01T08:00:00Z")
+    clock.advance(3600)
+    late = service.fire(job.id, "2026-12-01T08:00:00Z")
+    assert late.submission is None and late.request_id == first.request_id and late.reason == "the slot already ran"
+    assert len(engine.started) == 1
+
+
+def test_a_slot_redelivered_after_the_job_changed_keeps_its_request(world):
+    service, jobs, _, engine, _ = world
+    job = service.create(_daily()).job
+    first = service.fire(job.id, "2026-12-01T08:00:00Z")
+    jobs.run_items.clear()  # as if the first delivery died before it recorded its run
+    service.update(job.id, {"message": "Report, shorter"})
+    again = service.fire(job.id, "2026-12-01T08:00:00Z")
+    assert again.request_id == first.request_id
+    assert [run.request_id for run in service.get(job.id).runs] == [first.request_id]
+    assert len({name for name, _ in engine.started}) == 1
+
+
+def test_of_two_concurrent_changes_only_the_winner_writes_the_schedule(world):
+    service, jobs, scheduler, _, _ = world
+    job = service.create(_daily()).job
+    stale = dict(jobs.jobs[job.id])
+    service.pause(job.id)  # wins
+    jobs.jobs[job.id], paused = stale, jobs.jobs[job.id]
+    original_get = jobs.get_job
+    jobs.get_job = lambda job_id: stale  # the loser read the job before the pause
+    jobs.jobs[job.id] = paused
+    with pytest.raises(Conflict):
+        service.update(job.id, {"message": "lost update"})
+    jobs.get_job = original_get
+    assert scheduler.schedules[job.id]["enabled"] is False and jobs.jobs[job.id]["enabled"] is False
+
+
+def test_a_create_whose_answer_was_lost_leaves_no_schedule_and_a_missing_schedule_is_made_again(world):
+    service, jobs, scheduler, _, _ = world
+    scheduler.lost_answer = True
+    with pytest.raises(Unavailable):
+        service.create(_daily())
+    assert scheduler.schedules == {} and jobs.jobs == {}
+    scheduler.lost_answer = False
+    job = service.create(_daily()).job
+    del scheduler.schedules[job.id]  # e.g. a create that never reached Scheduler
+    service.update(job.id, {"message": "Report again"})
+    assert scheduler.schedules[job.id]["enabled"] is True

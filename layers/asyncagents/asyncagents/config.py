@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from asyncagents.domain.errors import ConfigError
-from asyncagents.schedule_definitions import SCHEDULE_NAME_PATTERN, ScheduleDefinition
+from asyncagents.schedule_definitions import SCHEDULE_NAME_PATTERN, ScheduleDefinition, logical_id
 from asyncagents.trigger_definitions import TriggerDefinition, load_triggers
 
 
@@ -237,9 +237,14 @@ class FormationConfig(_Strict):
     def _schedule_names(self) -> FormationConfig:
         import re
 
+        resources: dict[str, str] = {}
         for name in self.schedules:
             if not re.match(SCHEDULE_NAME_PATTERN, name):
                 raise ValueError(f"schedules.{name}: a name is 1-48 letters, digits, '-' or '_'")
+            # daily-report and daily_report would be one resource of the built template: refuse the second
+            other = resources.setdefault(logical_id(name).lower(), name)
+            if other != name:
+                raise ValueError(f"schedules.{name}: too close to {other!r} (they would be one schedule)")
         return self
 
     @model_validator(mode="after")

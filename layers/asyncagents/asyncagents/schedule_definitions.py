@@ -6,6 +6,8 @@ Each becomes a schedule in the stack's schedule group when the stack is deployed
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from asyncagents.domain.schedules.timing import Timing, parse_timing
@@ -41,3 +43,9 @@ class ScheduleDefinition(BaseModel):
 
     def timing(self) -> Timing:
         return parse_timing(self.schedule, self.timezone)
+
+
+def logical_id(name: str) -> str:
+    """``daily-report`` → ``FormationScheduleDailyReport``: the schedule's resource in the built template
+    (letters and digits only, as CloudFormation wants)."""
+    return "FormationSchedule" + "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_]", name) if part)

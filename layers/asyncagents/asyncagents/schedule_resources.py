@@ -5,19 +5,14 @@ local stack creates the same schedules from the same resources."""
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from asyncagents.config import FormationConfig
 from asyncagents.domain.schedules.jobs import FORMATION_PREFIX, schedule_input
+from asyncagents.schedule_definitions import logical_id
 
 # As the schedules created over the API (``data.scheduler``): an hour of retries, then the dead-letter queue.
 RETRY_POLICY = {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 20}
-
-
-def logical_id(name: str) -> str:
-    """``daily-report`` → ``FormationScheduleDailyReport`` (letters and digits only, as CloudFormation wants)."""
-    return "FormationSchedule" + "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_]", name) if part)
 
 
 def schedule_resources(formation: FormationConfig) -> dict[str, dict[str, Any]]:

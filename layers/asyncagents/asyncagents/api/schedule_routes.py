@@ -15,6 +15,7 @@ def job_body(view: JobView) -> dict[str, Any]:
     job = view.job
     return {
         **job.model_dump(exclude={"version"}),
+        "run_at": job.schedule if job.type == "one_time" else None,  # MUXI's field for one-time jobs
         "next_run": view.next_run,
         "runs": [run.model_dump() for run in view.runs],
         "last_run": view.runs[0].model_dump() if view.runs else None,

@@ -69,6 +69,11 @@ class ScheduleJobs:
             return False
         return True
 
+    def get_run(self, job_id: str, scheduled_time: str) -> dict[str, Any] | None:
+        key = run_key(job_id, scheduled_time)
+        item = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        return _fields(item) if item else None
+
     def runs(self, job_id: str, *, limit: int) -> list[dict[str, Any]]:
         return self._query(run_prefix(job_id), forward=False, limit=limit)
 

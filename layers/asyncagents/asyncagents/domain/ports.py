@@ -126,6 +126,8 @@ class JobStore(Protocol):
         """The newest first."""
         ...
 
+    def get_run(self, job_id: str, scheduled_time: str) -> dict[str, Any] | None: ...
+
 
 class ScheduleEngine(Protocol):
     """EventBridge Scheduler: one schedule per job, in the stack's group, aimed at the schedule function."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from asyncagents.domain.schedules.timing import parse_timing
@@ -52,7 +52,8 @@ class GroupScheduler(_Every):
             detail = self._client.get_schedule(Name=name, GroupName=self._group)
             created = _aware(detail.get("CreationDate")) or now
             changed = _aware(detail.get("LastModificationDate")) or created
-            since = max(self._looked.get(name, created), changed)
+            # Just before its creation the first time: a rate schedule runs at once, as on AWS.
+            since = max(self._looked.get(name, created - timedelta(milliseconds=1)), changed)
             self._looked[name] = now
             if detail.get("State") != "ENABLED":
                 continue

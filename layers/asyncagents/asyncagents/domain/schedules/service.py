@@ -45,9 +45,13 @@ class JobView:
 
 @dataclass(frozen=True)
 class SlotFired:
+    """What a delivered slot did: ``submission`` when it submitted (or found, within its retention) the
+    slot's request; ``request_id`` the slot's request whenever it has one; ``reason`` why nothing started."""
+
     job_id: str
-    submission: Submission | None  # None: the job is gone or paused, nothing was started
+    submission: Submission | None
     reason: str = ""
+    request_id: str | None = None
 
 
 class Schedules:
@@ -100,8 +104,9 @@ class Schedules:
         try:
             self._put(job, timing, create=True)
         except Exception:
-            # No record without its schedule: the caller sees the failure and nothing half-made stays.
-            self._store.delete_job(job.id)
+            # Nothing half-made stays: no record without its schedule, and no schedule (the create may have
+            # reached Scheduler although the answer was lost) without its record.
+            self._forget_quietly(job.id)
             raise
         return self._view(job)
 
@@ -124,8 +129,14 @@ class Schedules:
         updated = job.model_copy(update={**changes, "updated_at": iso(self._clock()), "version": job.version + 1})
         timing = self._timing(updated.schedule, updated.timezone, future_only="schedule" in changes)
         updated = updated.model_copy(update={"expression": timing.expression, "type": job_type_of(timing)})
-        self._put(updated, timing, create=False)
+        # The record first (conditional on the version read): of two concurrent changes one wins, and only
+        # the winner writes the schedule, so the record and the schedule agree.
         self._replace(updated, job.version)
+        try:
+            self._put(updated, timing, create=False)
+        except Exception:
+            self._replace(job.model_copy(update={"version": updated.version + 1}), updated.version)
+            raise
         return self._view(updated)
 
     def pause(self, job_id: str) -> JobView:
@@ -135,8 +146,13 @@ class Schedules:
         return self.update(job_id, {"enabled": True})
 
     def delete(self, job_id: str) -> None:
+        """The schedule first: a job whose schedule could not be deleted is kept (and the call can be repeated)."""
         self._changeable(job_id)
-        self._engine().delete(job_id)
+        try:
+            self._engine().delete(job_id)
+        except Exception as error:
+            logger.exception("EventBridge Scheduler could not delete %s", job_id)
+            raise Unavailable(f"the schedule of job {job_id} could not be deleted; try again") from error
         self._store.delete_job(job_id)
 
     # -- the schedule function ---------------------------------------------------------------------
@@ -151,6 +167,9 @@ class Schedules:
         if moment is None or moment.tzinfo is None:
             raise BadRequest(f"scheduled_time: {scheduled_time!r} is not an ISO 8601 time with a zone")
         slot = iso(moment)
+        recorded = self._store.get_run(job_id, slot)
+        if recorded is not None:  # a delivery of a slot that already ran (even past its request's retention)
+            return SlotFired(job_id, None, "the slot already ran", request_id=str(recorded["request_id"]))
         job = self._formation.get(job_id) or _job_or_none(self._store.get_job(job_id))
         if job is None:
             return SlotFired(job_id, None, "the job was deleted")
@@ -165,10 +184,15 @@ class Schedules:
             schedule=job.id,
         )
         principal = Principal(key_id=f"schedule:{job.id}", user_id=job.user_id)
-        submission = self._requests.submit(principal, new, idempotency_key=f"schedule\x00{job.id}\x00{slot}")
-        run = JobRun(scheduled_time=slot, request_id=submission.record.request_id, fired_at=iso(self._clock()))
+        submission: Submission | None = None
+        try:
+            submission = self._requests.submit(principal, new, idempotency_key=f"schedule\x00{job.id}\x00{slot}")
+            request_id = submission.record.request_id
+        except Conflict as conflict:  # the job changed since this slot first ran: the slot's request stands
+            request_id = str(conflict.details.get("request_id"))
+        run = JobRun(scheduled_time=slot, request_id=request_id, fired_at=iso(self._clock()))
         self._store.record_run(job.id, run.model_dump(), ttl=int(self._clock().timestamp()) + RUN_RETENTION_SECONDS)
-        return SlotFired(job_id, submission)
+        return SlotFired(job_id, submission, request_id=request_id)
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -195,21 +219,30 @@ class Schedules:
         return job
 
     def _put(self, job: ScheduledJob, timing: Timing, *, create: bool) -> None:
+        arguments: dict[str, Any] = {
+            "expression": timing.expression,
+            "timezone": job.timezone,
+            "payload": schedule_input(job.id),
+            "enabled": job.enabled,
+            "flexible_window_minutes": job.flexible_window_minutes,
+        }
         try:
-            self._engine().put(
-                job.id,
-                expression=timing.expression,
-                timezone=job.timezone,
-                payload=schedule_input(job.id),
-                enabled=job.enabled,
-                flexible_window_minutes=job.flexible_window_minutes,
-                create=create,
-            )
-        except (NotFound, InvalidData, Conflict):
+            try:
+                self._engine().put(job.id, **arguments, create=create)
+            except NotFound:  # its schedule is gone (a create that never reached Scheduler): make it again
+                self._engine().put(job.id, **arguments, create=True)
+        except (InvalidData, Conflict):
             raise
         except Exception as error:
             logger.exception("EventBridge Scheduler refused job %s", job.id)
             raise Unavailable(f"the schedule of job {job.id} could not be written; try again") from error
+
+    def _forget_quietly(self, job_id: str) -> None:
+        try:
+            self._engine().delete(job_id)
+        except Exception:
+            logger.exception("could not delete the schedule of %s after a failed create", job_id)
+        self._store.delete_job(job_id)
 
     def _replace(self, job: ScheduledJob, expected_version: int) -> None:
         try:

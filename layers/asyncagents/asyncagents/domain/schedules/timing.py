@@ -28,7 +28,7 @@ _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 _DAY_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 # Steps: Unix writes */15, EventBridge 0/15 (a start, then increments): each field's first and last value.
-_STARTS = ("0", "0", "1", "1", "0")
+_STARTS = ("0", "0", "1", "1")
 _HIGHS = (59, 23, 31, 12)
 
 
@@ -44,10 +44,8 @@ class Timing:
     at: datetime | None = None  # kind at: the moment (aware)
 
     def runs_after(self, after: datetime, *, anchor: datetime | None = None, limit: int = 1) -> list[datetime]:
-        """The next ``limit`` runs strictly after ``after`` (aware datetimes, in UTC). A rate counts from
-        ``anchor`` (when the schedule was created), as EventBridge Scheduler does."""
-        from cronsim import CronSim
-
+        """The next ``limit`` runs strictly after ``after`` (aware datetimes, in UTC). A rate runs from
+        ``anchor`` (when the schedule was created: at once, then every interval), as EventBridge Scheduler does."""
         after = after.astimezone(UTC)
         if self.kind == "at":
             assert self.at is not None
@@ -56,16 +54,28 @@ class Timing:
             assert self.every_seconds is not None
             start = (anchor or after).astimezone(UTC)
             step = timedelta(seconds=self.every_seconds)
-            first = start + step * max(1, int((after - start) / step) + 1) if after >= start else start + step
+            first = start if after < start else start + step * (int((after - start) / step) + 1)
             return [first + step * index for index in range(limit)]
+        return self._cron_runs(after, limit)
+
+    def _cron_runs(self, after: datetime, limit: int) -> list[datetime]:
+        """Wall-clock times the expression names, in the zone: one that the clocks skip (spring forward) does
+        not run, one they repeat (autumn) runs once, at its first occurrence."""
+        from cronsim import CronSim
+
         assert self.unix_cron is not None
         zone = ZoneInfo(self.timezone)
+        wall = after.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0) - timedelta(hours=2)
         found: list[datetime] = []
-        for moment in CronSim(self.unix_cron, after.astimezone(zone).replace(second=0, microsecond=0)):
-            if moment.astimezone(UTC) > after:
-                found.append(moment.astimezone(UTC))
+        for moment in CronSim(self.unix_cron, wall):
+            local = moment.replace(tzinfo=zone)  # fold=0: the first of a repeated time
+            instant = local.astimezone(UTC)
+            if instant.astimezone(zone).replace(tzinfo=None) != moment:
+                continue  # in the hour the clocks skip
+            if instant > after:
+                found.append(instant)
             if len(found) >= limit:
-                break
+                return found
         return found
 
     def runs_between(self, start: datetime, end: datetime, *, anchor: datetime | None = None) -> list[datetime]:
@@ -117,8 +127,12 @@ def _zone(timezone: str) -> ZoneInfo:
 
 
 def _one_time(moment: datetime, zone: ZoneInfo, timezone: str, now: datetime | None) -> Timing:
-    local = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
-    local = local.replace(microsecond=0)
+    try:
+        local = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
+        local = local.replace(microsecond=0)
+        local.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{moment.isoformat()} is out of range") from None
     if now is not None and local <= now:
         raise ValueError(f"{local.isoformat()} is in the past")
     expression = f"at({local.replace(tzinfo=None).isoformat(timespec='seconds')})"
@@ -136,9 +150,8 @@ def _cron(unix: str, timezone: str, *, written: str | None = None) -> Timing:
         CronSim(unix, datetime.now(UTC))
     except CronSimError as error:
         raise ValueError(f"{unix!r}: {error}") from None
-    minute, hour, day, month, weekday = (
-        _steps_from(field, start) for field, start in zip(fields, _STARTS, strict=True)
-    )
+    minute, hour, day, month = (_steps_from(field, start) for field, start in zip(fields[:4], _STARTS, strict=True))
+    weekday = fields[4]  # written as a list of days (EventBridge takes no steps there)
     if day != "*" and weekday != "*":
         raise ValueError("EventBridge Scheduler cannot restrict both day-of-month and day-of-week; use one")
     if weekday == "*":
@@ -172,6 +185,8 @@ def _unix_of(eventbridge: str) -> str:
         raise ValueError("the year field must be * (a schedule that ends is a one-time run or a deletion)")
     if (day == "?") == (weekday == "?"):
         raise ValueError("exactly one of day-of-month and day-of-week must be ?")
+    if "/" in weekday:
+        raise ValueError("day-of-week: EventBridge takes no steps there; list the days (MON,WED,FRI)")
     weekday = "*" if weekday == "?" else _weekdays(weekday, sunday=1)
     return " ".join((minute, hour, "*" if day == "?" else day, month, weekday))
 
@@ -188,6 +203,8 @@ def _weekdays(field: str, *, sunday: int) -> str:
             raise ValueError(f"day-of-week {item!r}: a step is a positive number")
         if base == "*":
             first, last = sunday, sunday + 6
+        elif step is not None and base.isdigit():  # n/s: from day n to the field's end, every s days
+            first, last = _day_number(base, sunday, high), high
         else:
             bounds = [_day_number(bound, sunday, high) for bound in base.split("-")]
             if len(bounds) > 2 or (len(bounds) == 2 and bounds[0] > bounds[1]):
