@@ -33,8 +33,9 @@ def receiver():
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, receiver):
-    # A formation schedule due a few seconds after the stack starts (a one-time run, in Paris time)
-    soon = (datetime.now(PARIS) + timedelta(seconds=6)).replace(microsecond=0, tzinfo=None)
+    # A formation schedule due a few seconds after the stack starts (a one-time run, in Paris time): late enough
+    # that a slow start (a loaded CI machine) has created it before it is due
+    soon = (datetime.now(PARIS) + timedelta(seconds=12)).replace(microsecond=0, tzinfo=None)
     schedules = {
         "launch-report": {
             "schedule": soon.isoformat(),
@@ -115,7 +116,7 @@ def test_a_one_time_job_fires_exactly_once_and_delivers_its_signed_webhook(stack
 
 
 def test_a_formation_schedule_fires_without_any_call(stack, receiver):
-    delivered = wait_for(lambda: completed_webhooks(receiver, "/formation-report"), timeout=30)
+    delivered = wait_for(lambda: completed_webhooks(receiver, "/formation-report"), timeout=45)
     assert "Write the launch report" in delivered[0]["response"][0]["text"]
 
 
