@@ -15,13 +15,15 @@ import json
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from asyncagents.domain.errors import ConfigError
-from asyncagents.schedule_definitions import SCHEDULE_NAME_PATTERN, ScheduleDefinition, logical_id
-from asyncagents.trigger_definitions import TriggerDefinition, load_triggers
+
+if TYPE_CHECKING:
+    from asyncagents.schedule_definitions import ScheduleDefinition
+    from asyncagents.trigger_definitions import TriggerDefinition
 
 
 class _Strict(BaseModel):
@@ -226,33 +228,31 @@ class FormationConfig(_Strict):
     async_: AsyncSettings = Field(AsyncSettings(), alias="async")
     overlord: Overlord = Overlord()
     llm: LLMSettings = LLMSettings()
-    # Loaded from triggers/<name>.md beside the formation file (never written in the YAML itself).
-    triggers: dict[str, TriggerDefinition] = Field(default_factory=dict)
-    # Reports on EventBridge Scheduler, by name (see README, Schedules).
-    schedules: dict[str, ScheduleDefinition] = Field(default_factory=dict)
+    # Triggers (loaded from triggers/<name>.md beside the formation file, never written in the YAML itself) and
+    # schedules (reports on EventBridge Scheduler), by name. Their models are imported only for a formation that
+    # has some: the functions of a formation without them never pay for building those models.
+    if TYPE_CHECKING:
+        triggers: dict[str, TriggerDefinition]
+        schedules: dict[str, ScheduleDefinition]
+    else:
+        triggers: dict[str, Any] = Field(default_factory=dict)
+        schedules: dict[str, Any] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    @model_validator(mode="after")
-    def _schedule_names(self) -> FormationConfig:
-        import re
+    @field_validator("triggers")
+    @classmethod
+    def _trigger_definitions(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from asyncagents.formation_sections import trigger_definitions
 
-        resources: dict[str, str] = {}
-        for name in self.schedules:
-            if not re.match(SCHEDULE_NAME_PATTERN, name):
-                raise ValueError(f"schedules.{name}: a name is 1-48 letters, digits, '-' or '_'")
-            # daily-report and daily_report would be one resource of the built template: refuse the second
-            other = resources.setdefault(logical_id(name).lower(), name)
-            if other != name:
-                raise ValueError(f"schedules.{name}: too close to {other!r} (they would be one schedule)")
-        return self
+        return trigger_definitions(value) if value else value
 
-    @model_validator(mode="after")
-    def _triggers_by_name(self) -> FormationConfig:
-        for name, definition in self.triggers.items():
-            if definition.name != name:
-                raise ValueError(f"triggers.{name}: holds the definition of {definition.name!r}")
-        return self
+    @field_validator("schedules")
+    @classmethod
+    def _schedule_definitions(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from asyncagents.formation_sections import schedule_definitions
+
+        return schedule_definitions(value) if value else value
 
     def template_parameters(self) -> dict[str, str]:
         """Template parameters that carry the infrastructure-shaping settings into the state machine.
@@ -291,11 +291,14 @@ class FormationConfig(_Strict):
         }
 
 
-def _describe(error: ValidationError) -> str:
+def describe(error: ValidationError, *, prefix: str = "") -> str:
+    """``where: reason`` for each problem, ``where`` the dotted path (after ``prefix``)."""
     lines = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"{where}: {str(item['msg']).removeprefix('Value error, ')}")
+        where = ".".join([prefix] * bool(prefix) + [str(part) for part in item["loc"]]) or "(top level)"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        # A section's own validator already names the entry (schedules.daily: ...)
+        lines.append(message if message.startswith(f"{where}.") else f"{where}: {message}")
     return "; ".join(lines)
 
 
@@ -308,7 +311,7 @@ def parse_formation(data: Any, *, source: str = "formation") -> FormationConfig:
     try:
         return FormationConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(f"{source}: {_describe(error)}") from None
+        raise ConfigError(f"{source}: {describe(error)}") from None
 
 
 def load_formation(path: str | Path) -> FormationConfig:
@@ -329,6 +332,8 @@ def load_formation(path: str | Path) -> FormationConfig:
         raise ConfigError(f"{path}: not valid YAML ({error})") from None
     if isinstance(data, dict) and "triggers" in data:
         raise ConfigError(f"{path}: triggers: define each trigger as triggers/<name>.md beside the formation")
+    from asyncagents.trigger_definitions import load_triggers
+
     triggers = load_triggers(path.parent / "triggers")
     if triggers:
         data = {**(data or {}), "triggers": triggers}

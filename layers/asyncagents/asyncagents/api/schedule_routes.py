@@ -1,6 +1,6 @@
 """Scheduler routes, as MUXI's SDK calls them (admin key): ``/v1/scheduler`` and ``/v1/scheduler/jobs``."""
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -8,10 +8,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from asyncagents import runtime
 from asyncagents.api.routing import json_response, route
 from asyncagents.api.schemas import USER_ID_PATTERN, JobChanges, NewJobBody
-from asyncagents.domain.schedules.service import JobView
+
+if TYPE_CHECKING:
+    from asyncagents.domain.schedules.service import JobView
 
 
-def job_body(view: JobView) -> dict[str, Any]:
+def job_body(view: "JobView") -> dict[str, Any]:
     job = view.job
     return {
         **job.model_dump(exclude={"version"}),

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from asyncagents.domain.records import REQUEST_ID_PATTERN
 from asyncagents.domain.requests.submit import MAX_MESSAGE_BYTES, NewRequest
-from asyncagents.domain.schedules.jobs import NewJob
-from asyncagents.schedule_definitions import MAX_SCHEDULED_MESSAGE
+
+if TYPE_CHECKING:
+    from asyncagents.domain.schedules.jobs import NewJob
 
 # Patterns the validators below enforce, so that the served OpenAPI document describes them too.
 NOT_BLANK_PATTERN = r"\S"
@@ -129,7 +130,7 @@ class JobFields(BaseModel):
     """What a job may say beyond MUXI's fields."""
 
     model_config = ConfigDict(extra="forbid")
-    message: str = Field(min_length=1, max_length=MAX_SCHEDULED_MESSAGE, json_schema_extra={"pattern": r"\S"})
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_BYTES, json_schema_extra={"pattern": r"\S"})
     title: str = Field("", max_length=200)
     timezone: str = Field("UTC", min_length=1, max_length=64, description="IANA time zone (Europe/Paris)")
     session_id: str | None = Field(None, min_length=1, max_length=256)
@@ -158,6 +159,8 @@ class NewJobBody(JobFields):
         return self
 
     def to_domain(self) -> NewJob:
+        from asyncagents.domain.schedules.jobs import NewJob  # the scheduler's routes are rarely called
+
         return NewJob(
             type=self.type,
             schedule=str(self.schedule or self.run_at),
@@ -176,7 +179,7 @@ class JobChanges(BaseModel):
     """``PUT /v1/scheduler/jobs/{id}``: what changes (MUXI's ``message``, ``schedule``, ``title``, and ours)."""
 
     model_config = ConfigDict(extra="forbid")
-    message: str | None = Field(None, min_length=1, max_length=MAX_SCHEDULED_MESSAGE)
+    message: str | None = Field(None, min_length=1, max_length=MAX_MESSAGE_BYTES)
     schedule: str | None = Field(None, min_length=1, max_length=256)
     title: str | None = Field(None, max_length=200)
     timezone: str | None = Field(None, min_length=1, max_length=64)

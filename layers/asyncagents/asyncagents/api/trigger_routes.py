@@ -1,7 +1,7 @@
 """Trigger routes: ``GET /v1/triggers``, ``GET /v1/triggers/{name}`` and ``POST /v1/triggers/{name}`` (a client
 key, or a provider's signature), with the call as the domain takes it and its outcome as the caller gets it."""
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -9,14 +9,18 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from asyncagents import runtime
 from asyncagents.api import edge, views
 from asyncagents.api.routing import IdempotencyHeader, UserIdHeader, app, json_response, public, route
-from asyncagents.domain.triggers.fire import Fired, Handshake, Ignored, Outcome, TriggerCall
-from asyncagents.trigger_definitions import TriggerDefinition
+
+if TYPE_CHECKING:  # imported when a trigger is first called: most containers never are
+    from asyncagents.domain.triggers.fire import Outcome, TriggerCall
+    from asyncagents.trigger_definitions import TriggerDefinition
 
 
 def call_of(
     event: dict[str, Any], *, async_: bool | None, user_id: str | None, idempotency_key: str | None
-) -> TriggerCall:
+) -> "TriggerCall":
     """The call as sent: the exact body and Content-Type (signatures are over those), headers by lower-case name."""
+    from asyncagents.domain.triggers.fire import TriggerCall
+
     content_type, body = edge.received(event)
     headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
     return TriggerCall(
@@ -29,10 +33,12 @@ def call_of(
     )
 
 
-def answer(outcome: Outcome) -> Response[Any]:
+def answer(outcome: "Outcome") -> Response[Any]:
     """202 with the request (200 when it already finished: a sync wait, or a retry of a finished delivery);
     200 for an event the trigger ignores and for a provider's handshake. A provider's call learns the
     request's status, never its result: whoever replays a captured delivery must not read it."""
+    from asyncagents.domain.triggers.fire import Fired, Handshake, Ignored
+
     if isinstance(outcome, Fired):
         record = outcome.submission.record
         if outcome.submission.finished:
@@ -45,7 +51,7 @@ def answer(outcome: Outcome) -> Response[Any]:
     return json_response(200, {"status": "ok", "handshake": outcome.provider})
 
 
-def definition_body(definition: TriggerDefinition) -> dict[str, Any]:
+def definition_body(definition: "TriggerDefinition") -> dict[str, Any]:
     """``GET /v1/triggers/{name}``: MUXI's ``name``, ``content`` and ``data_fields``, and how it is called."""
     scheme = definition.verify
     return {
