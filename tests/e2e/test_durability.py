@@ -53,12 +53,6 @@ def no_faults_after(stack):
     stack.faults.poison_completions.clear()
 
 
-@pytest.fixture(scope="module")
-def receiver():
-    with WebhookReceiver(KEYS.webhook_secret) as running:
-        yield running
-
-
 @pytest.fixture
 def user() -> str:
     return f"user-{uuid.uuid4().hex[:8]}"

@@ -26,12 +26,6 @@ PARIS = ZoneInfo("Europe/Paris")
 
 
 @pytest.fixture(scope="module")
-def receiver():
-    with WebhookReceiver(KEYS.webhook_secret) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def stack(tmp_path_factory, receiver):
     # A formation schedule due a few seconds after the stack starts (a one-time run, in Paris time): late enough
     # that a slow start (a loaded CI machine) has created it before it is due

@@ -15,19 +15,12 @@ import pytest
 from muxi import FormationClient
 
 from tests.stack_fixture import KEYS, ROOT, start_stack, wait_for
-from tests.support.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 
 GITHUB_SECRET = "gh-e2e-secret"
 SECRET_VARIABLE = "ASYNCAGENTS_TRIGGER_SECRET_GITHUB_ISSUE"
 RESULTS_PATH = "/github-results"
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    with WebhookReceiver(KEYS.webhook_secret) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -34,12 +34,6 @@ def stack(tmp_path_factory):
     yield from stack_fixture(tmp_path_factory, {"async": WEBHOOK_SETTINGS})
 
 
-@pytest.fixture(scope="module")
-def receiver():
-    with WebhookReceiver(KEYS.webhook_secret) as running:
-        yield running
-
-
 @pytest.fixture
 def http(stack):
     with httpx.Client(base_url=stack.url, timeout=30, headers={"X-Muxi-Client-Key": KEYS.client_key}) as client:
