@@ -53,3 +53,33 @@ def test_sdk_sync_chat_with_stream_false(client):
     finished = client.chat({"message": "Quick question", "stream": False, "async": False}, user_id=user)
     assert finished["status"] == "completed"
     assert "Quick question" in finished["result"]["text"]
+
+
+@pytest.mark.parametrize("form", ["server_url", "url"])
+def test_the_sdk_built_the_way_the_seeds_build_it(stack, form):
+    # seeds/000 builds the client from the server's address and the formation id: /api/<formation id>/v1/...
+    arguments = (
+        {"server_url": stack.url, "formation_id": "test-formation"} if form == "server_url" else {"url": stack.url}
+    )
+    with FormationClient(**arguments, client_key=KEYS.client_key, timeout=30) as formation:
+        user = f"sdk-{uuid.uuid4().hex[:8]}"
+        accepted = formation.chat({"message": "Research AI trends", "async": True}, user_id=user)
+        done = wait_for(
+            lambda: (
+                (s := formation.get_request_status(accepted["request_id"], user_id=user))["status"] == "completed" and s
+            )
+        )
+        assert done["request_id"] == accepted["request_id"]
+
+
+def test_another_formation_id_is_a_404_naming_it(stack):
+    import httpx
+
+    answer = httpx.get(f"{stack.url}/api/someone-else/v1/requests", headers={"X-Muxi-Client-Key": KEYS.client_key})
+    assert answer.status_code == 404
+    assert answer.json()["details"] == {"formation_id": "someone-else"}
+    assert "test-formation" in answer.json()["message"]
+    # Draft mode's prefix serves the same API; anything else is API Gateway's own 404
+    draft = httpx.get(f"{stack.url}/draft/test-formation/v1/health")
+    assert draft.status_code == 200 and draft.json() == {"status": "ok"}
+    assert httpx.get(f"{stack.url}/elsewhere/v1/health").status_code == 404

@@ -179,3 +179,17 @@ def test_what_the_document_calls_invalid_the_server_refuses(spec, model, field, 
     body = {"message": "x", field: value} if model is ChatRequest else {field: value}
     with pytest.raises(ValidationError):  # and so does the server
         model.model_validate(body)
+
+
+@pytest.mark.parametrize("stage", ["$default", "prod"])
+def test_muxis_path_form_is_this_api_and_its_keys_still_apply(keys, stage):
+    # Given MUXI's form of an admin route, under the default stage and a named one
+    muxi = event("POST", "/api/my-assistant/v1/admin/keys", '{"kind": "admin"}', stage=stage)
+    # When the gate sees it: it is /v1/admin/keys of this formation, so its key is required there too
+    refused = admit(muxi, api.policy, lambda: keys, lambda: "my-assistant")
+    assert refused is not None and refused["statusCode"] == 401
+    assert muxi["rawPath"].endswith("/v1/admin/keys") and "/api/" not in muxi["requestContext"]["http"]["path"]
+    # And another formation's id is a 404 naming it, before anything else
+    other = admit(event("GET", "/api/other/v1/health", stage=stage), api.policy, lambda: keys, lambda: "my-assistant")
+    assert other is not None and other["statusCode"] == 404
+    assert json.loads(other["body"])["details"] == {"formation_id": "other"}

@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """ApiFunction's entry: admit the event (or answer it), then route it."""
-    refused = edge.admit(event, policy, lambda: runtime.current().key_service)
+    current = runtime.current
+    refused = edge.admit(event, policy, lambda: current().key_service, lambda: current().formation.formation_id)
     return refused if refused is not None else app.resolve(event, context)
 
 

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from asyncagents.api.errors import PayloadTooLarge, error_body, status_of
 from asyncagents.domain.auth import ApiKey, KeyService
-from asyncagents.domain.errors import AsyncAgentsError, BadRequest, Unauthorized
+from asyncagents.domain.errors import AsyncAgentsError, BadRequest, NotFound, Unauthorized
 
 MAX_BODY_BYTES = 256 * 1024
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -67,11 +67,22 @@ def authenticated_key(event: dict[str, Any], kind: KeyKind) -> ApiKey:
     return ApiKey(key_id=str(found["key_id"]), kind=kind)
 
 
-def admit(event: dict[str, Any], policy: KeyPolicy, keys: Callable[[], KeyService]) -> dict[str, Any] | None:
+# MUXI's SDK built with server_url and formation_id calls /api/<formation id>/v1/... (/draft/... in draft mode).
+_MUXI_PATH = re.compile(r"^/(api|draft)/([^/]+)(/v1(?:/.*)?)$")
+
+
+def admit(
+    event: dict[str, Any],
+    policy: KeyPolicy,
+    keys: Callable[[], KeyService],
+    formation_id: Callable[[], str] | None = None,
+) -> dict[str, Any] | None:
     """Prepare ``event`` for routing, or answer it: ``None`` when it may go on (the event then says JSON and
     carries the accepted key), else the API Gateway response for the error. The key comes first: a call
     without a valid key learns nothing else."""
     try:
+        if formation_id is not None:
+            _unprefix(event, formation_id)
         # The path as the router sees it (a named stage's prefix removed).
         routed = APIGatewayProxyEventV2(event)
         kind = policy.kind_for(routed.http_method, routed.path)
@@ -90,6 +101,24 @@ def received(event: dict[str, Any]) -> tuple[str, str]:
     route that reads raw bodies needs (a trigger checks a provider's signature on the exact body)."""
     found = (event.get("requestContext") or {}).get("asyncagents") or {}
     return str(found.get("content_type") or "application/json"), str(found.get("body") or "")
+
+
+def _unprefix(event: dict[str, Any], formation_id: Callable[[], str]) -> None:
+    """``/api/<formation id>/v1/...`` is ``/v1/...`` of this formation (MUXI's form of the same API); another
+    formation's id is a 404 that names it."""
+    path = APIGatewayProxyEventV2(event).path
+    match = _MUXI_PATH.match(path)
+    if match is None:
+        return
+    prefix, asked = match.group(1), match.group(2)
+    served = formation_id()
+    if asked != served:
+        raise NotFound(
+            f"formation {asked!r} is not served here (this API serves {served!r})", details={"formation_id": asked}
+        )
+    for holder, key in ((event, "rawPath"), (event.get("requestContext", {}).get("http", {}), "path")):
+        if isinstance(holder.get(key), str):
+            holder[key] = holder[key].replace(f"/{prefix}/{asked}/v1", "/v1", 1)
 
 
 def _check_body(event: dict[str, Any], method: str) -> None:

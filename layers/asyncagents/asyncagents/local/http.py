@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import threading
 import time
 import uuid
@@ -30,9 +31,27 @@ _REQUEST_STATE = ("current_event", "lambda_context")
 _TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", "application/xml")
 
 
+# The HTTP API's routes (template.yaml, ApiFunction's events): this API, and the same under MUXI's path form.
+ROUTES = (
+    (re.compile(r"^/v1/(?P<proxy>.+)$"), "ANY /v1/{proxy+}"),
+    (re.compile(r"^/api/(?P<formation>[^/]+)/v1/(?P<proxy>.+)$"), "ANY /api/{formation}/v1/{proxy+}"),
+    (re.compile(r"^/draft/(?P<formation>[^/]+)/v1/(?P<proxy>.+)$"), "ANY /draft/{formation}/v1/{proxy+}"),
+)
+
+
+def route_of(path: str) -> tuple[str, dict[str, str]] | None:
+    """The route key and path parameters API Gateway would give ``path``, or ``None`` (its 404)."""
+    for pattern, route_key in ROUTES:
+        match = pattern.match(path)
+        if match:
+            return route_key, match.groupdict()
+    return None
+
+
 def build_event(method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict[str, Any]:
-    """The event API Gateway HTTP API (payload format 2.0) sends for ``ANY /v1/{proxy+}``."""
+    """The event API Gateway HTTP API (payload format 2.0) sends for one of the API's routes."""
     parts = urlsplit(target)
+    route_key, parameters = route_of(parts.path) or ("ANY /v1/{proxy+}", {})
     lowered: dict[str, str] = {}
     for name, value in headers.items():
         key = name.lower()
@@ -45,7 +64,7 @@ def build_event(method: str, target: str, headers: dict[str, str], body: bytes, 
     now = datetime.now(UTC)
     event: dict[str, Any] = {
         "version": "2.0",
-        "routeKey": "ANY /v1/{proxy+}",
+        "routeKey": route_key,
         "rawPath": parts.path,
         "rawQueryString": parts.query,
         "headers": lowered,
@@ -62,7 +81,7 @@ def build_event(method: str, target: str, headers: dict[str, str], body: bytes, 
                 "userAgent": lowered.get("user-agent", ""),
             },
             "requestId": str(uuid.uuid4()),
-            "routeKey": "ANY /v1/{proxy+}",
+            "routeKey": route_key,
             "stage": "$default",
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(now.timestamp() * 1000),
@@ -71,8 +90,8 @@ def build_event(method: str, target: str, headers: dict[str, str], body: bytes, 
     }
     if query:
         event["queryStringParameters"] = query
-    if parts.path.startswith("/v1/"):
-        event["pathParameters"] = {"proxy": parts.path[len("/v1/") :]}
+    if parameters:
+        event["pathParameters"] = parameters
     if body:
         event["body"] = body.decode("utf-8", errors="replace") if is_text else base64.b64encode(body).decode()
     return event
@@ -137,7 +156,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._reply(413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}')
             return
         body = self.rfile.read(length) if length else b""
-        if not self.path.startswith("/v1/") and self.path != "/v1":
+        if route_of(urlsplit(self.path).path) is None:
             self._reply(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
             return
         event = build_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
