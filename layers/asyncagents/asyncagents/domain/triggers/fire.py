@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -100,8 +101,6 @@ class Triggers:
         return sorted(self._definitions)
 
     def get(self, name: str) -> TriggerDefinition:
-        import re
-
         if not re.match(TRIGGER_NAME_PATTERN, name):
             raise BadRequest(f"name: must match {TRIGGER_NAME_PATTERN}", details={"field": "name"})
         definition = self._definitions.get(name)
