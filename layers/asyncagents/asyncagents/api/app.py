@@ -97,8 +97,13 @@ def get_request(request_id: str, user_id: UserIdHeader = None) -> Response[Any]:
 
 @route("DELETE", "/v1/requests/<request_id>", key="client", errors=(404, 409), summary="Cancel a request")
 def cancel_request(request_id: str, user_id: UserIdHeader = None) -> Response[Any]:
-    record, already = runtime.current().request_service.cancel(principal(user_id), request_id)
-    message = "Request already cancelled" if already else "Request cancelled by user"
+    return _cancel(principal(user_id), request_id, by="user")
+
+
+def _cancel(owner: Principal, request_id: str, *, by: str) -> Response[Any]:
+    """Cancel and answer as seeds/000 shows (a second cancel is a 200 saying so)."""
+    record, already = runtime.current().request_service.cancel(owner, request_id)
+    message = "Request already cancelled" if already else f"Request cancelled by {by}"
     return json_response(
         200, {"request_id": record.request_id, "status": "cancelled", "message": message, "content": ""}
     )
@@ -147,12 +152,7 @@ def admin_get_request(request_id: str, key_id: OwnerKeyId, user_id: OwnerUserId 
 
 @route("DELETE", "/v1/admin/requests/<request_id>", key="admin", errors=(404, 409), summary="Cancel any request")
 def admin_cancel_request(request_id: str, key_id: OwnerKeyId, user_id: OwnerUserId = DEFAULT_USER_ID) -> Response[Any]:
-    principal = Principal(key_id=key_id, user_id=user_id)
-    record, already = runtime.current().request_service.cancel(principal, request_id)
-    message = "Request already cancelled" if already else "Request cancelled by an admin"
-    return json_response(
-        200, {"request_id": record.request_id, "status": "cancelled", "message": message, "content": ""}
-    )
+    return _cancel(Principal(key_id=key_id, user_id=user_id), request_id, by="an admin")
 
 
 @route(
