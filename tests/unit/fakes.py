@@ -9,8 +9,10 @@ from typing import Any
 
 from asyncagents.domain.errors import StaleWrite
 from asyncagents.domain.ports import ExecutionState
+from asyncagents.domain.progress import MAX_PROGRESS_ENTRIES, EventType, entry, transition_entry
 from asyncagents.domain.records import RequestRecord, usage_increments
 from asyncagents.domain.statuses import Status
+from asyncagents.domain.times import utc_now
 
 _WORKING = {Status.PROCESSING.value, Status.AWAITING_CLARIFICATION.value}
 
@@ -38,6 +40,14 @@ class InMemoryStore:
             if existing and not (existing.get("expires_at") is not None and existing["expires_at"] <= now_epoch):
                 return self._record(key)
             self.items[key] = copy.deepcopy(fields)
+            self.items[key]["events"] = [
+                entry(
+                    EventType.ACCEPTED,
+                    fields["created_at"],
+                    status=Status(fields["status"]),
+                    message=fields.get("status_message"),
+                )
+            ]
             return None
 
     def get(self, pk: str) -> RequestRecord | None:
@@ -56,6 +66,7 @@ class InMemoryStore:
         generation: str | None = None,
         expected: dict[str, Any] | None = None,
         increments: dict[str, int] | None = None,
+        event: EventType | None = None,
     ) -> RequestRecord:
         self.calls.append(f"transition:{to.value}")
         with self._lock:
@@ -72,7 +83,14 @@ class InMemoryStore:
             item["status"] = to.value
             for name in remove_fields:
                 item.pop(name, None)
+            self._append(item, transition_entry(to, utc_now(), set_fields or {}, event), capped=not to.is_terminal)
             return self._record(pk)
+
+    @staticmethod
+    def _append(item: dict[str, Any], event: dict[str, Any], *, capped: bool = True) -> None:
+        events = item.setdefault("events", [{"type": EventType.ACCEPTED.value}])
+        if not capped or len(events) < MAX_PROGRESS_ENTRIES:
+            events.append(event)
 
     def set_fields(self, pk: str, fields: dict[str, Any], *, only_in: Iterable[Status] = ()) -> RequestRecord:
         with self._lock:
@@ -121,6 +139,7 @@ class InMemoryStore:
             item["status_message"] = message
             attempts = item.setdefault("step_attempts", {})
             attempts[str(index)] = attempts.get(str(index), 0) + 1
+            self._append(item, entry(EventType.STEP_STARTED, utc_now(), message=message, step=index, title=title))
             return self._record(pk)
 
     def count_step_done(self, pk: str, index: int, *, generation: str, message: str, usage: Any) -> None:
@@ -134,6 +153,7 @@ class InMemoryStore:
             item["completed_steps"] = item.get("completed_steps", 0) + 1
             self._add_tokens(item, usage)
             item["status_message"] = message
+            self._append(item, entry(EventType.STEP_COMPLETED, utc_now(), message=message, step=index))
 
     def add_usage(self, pk: str, *, calls: int, usage: Any = None) -> None:
         with self._lock:

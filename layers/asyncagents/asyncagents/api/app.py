@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import ValidationError
 
 from asyncagents import runtime
-from asyncagents.api import edge, schedule_routes, trigger_routes, views
+from asyncagents.api import edge, event_routes, event_streams, schedule_routes, trigger_routes, views
 from asyncagents.api.errors import error_response, from_domain_error, from_validation_errors
 from asyncagents.api.routing import (
     DEFAULT_USER_ID,
@@ -34,7 +34,7 @@ from asyncagents.domain.errors import AsyncAgentsError
 from asyncagents.domain.statuses import Status
 
 # The route modules register their routes on import; named here so that the API has them all.
-__all__ = ["app", "handle", "policy", "schedule_routes", "trigger_routes"]
+__all__ = ["app", "event_routes", "handle", "policy", "schedule_routes", "trigger_routes"]
 logger = logging.getLogger(__name__)
 
 
@@ -42,7 +42,10 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """ApiFunction's entry: admit the event (or answer it), then route it."""
     current = runtime.current
     refused = edge.admit(event, policy, lambda: current().key_service, lambda: current().formation.formation_id)
-    return refused if refused is not None else app.resolve(event, context)
+    response = refused if refused is not None else app.resolve(event, context)
+    if int(response.get("statusCode", 200)) >= 400 and event_streams.wants_event_stream(edge.header(event, "accept")):
+        return event_routes.as_event_stream_error(response)
+    return response
 
 
 @route("GET", "/v1/health", key=None, summary="Liveness")
@@ -66,6 +69,8 @@ def chat(
     caller = principal(user_id, request.user_id)
     service = runtime.current().request_service
     submission = service.submit(caller, request.to_domain(), idempotency_key=idempotency_key)
+    if request.stream:
+        return event_routes.chat_stream(caller, submission)
     record = submission.record
     if submission.finished:
         return json_response(200, public(record))

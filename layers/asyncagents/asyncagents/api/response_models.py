@@ -89,4 +89,59 @@ class TriggerFire(BaseModel):
 
 
 # Every model the routes name in their ``responses`` (and the trigger body, described by hand).
-DOCUMENTED = (ErrorBody, RequestView, AcceptedView, RequestList, TriggerList, TriggerView, TriggerFire)
+class ProgressEventView(BaseModel):
+    """One event of a request, numbered from 1; the request's last event, once it ended, carries its outcome
+    (``result``/``error``, ``usage``, ``duration_ms``). As SSE: ``id:`` is the number, ``event:`` the type."""
+
+    model_config = ConfigDict(extra="allow")
+    id: int
+    type: str = Field(
+        json_schema_extra={
+            "enum": [
+                "accepted",
+                "planned",
+                "step_started",
+                "step_completed",
+                "question",
+                "waiting",
+                "answered",
+                "redriven",
+                "status",
+                "completed",
+                "failed",
+                "cancelled",
+            ]
+        }
+    )
+    request_id: str
+    at: str
+    status: str
+    progress: int
+    total_steps: int
+    completed_steps: int
+    current_step: str | None = None
+    message: str
+    step: int | None = None
+
+
+class EventPage(BaseModel):
+    """``GET /v1/requests/{id}/events`` as JSON: the events after ``after``; ``finished`` when none will follow."""
+
+    request_id: str
+    status: str
+    events: list[ProgressEventView]
+    last_event_id: int
+    finished: bool
+
+
+DOCUMENTED = (
+    ErrorBody,
+    RequestView,
+    AcceptedView,
+    RequestList,
+    TriggerList,
+    TriggerView,
+    TriggerFire,
+    ProgressEventView,
+    EventPage,
+)

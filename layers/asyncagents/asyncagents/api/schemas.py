@@ -45,9 +45,23 @@ class ChatRequest(BaseModel):
     request_id: RequestId | None = None
     user_id: UserId | None = None
     session_id: str | None = Field(default=None, min_length=1, max_length=256)
-    stream: bool | None = None
+    stream: bool | None = Field(
+        default=None,
+        description="Answer text/event-stream in MUXI's format: the request id first, then its progress, then its "
+        "result. The request itself runs asynchronously (it survives the stream; poll or follow its events).",
+    )
 
     def to_domain(self) -> NewRequest:
+        if self.stream:
+            return NewRequest(
+                message=self.message,
+                async_=True,
+                forced_by="stream",
+                threshold_seconds=self.threshold_seconds,
+                webhook_url=self.webhook_url,
+                request_id=self.request_id,
+                session_id=self.session_id,
+            )
         return NewRequest(
             message=self.message,
             async_=self.async_,
@@ -74,13 +88,6 @@ class ChatRequest(BaseModel):
         parts = urlsplit(value)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ValueError("must be an absolute http(s) URL")
-        return value
-
-    @field_validator("stream")
-    @classmethod
-    def _no_streaming(cls, value: bool | None) -> bool | None:
-        if value:
-            raise ValueError("streaming is not supported; use async with polling or a webhook")
         return value
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from asyncagents.domain.estimator import Estimate
+from asyncagents.domain.progress import ProgressEvent
 from asyncagents.domain.records import RequestRecord
 from asyncagents.domain.statuses import Status
 
@@ -164,3 +165,14 @@ def _outcome(record: RequestRecord, artifact_url: UrlOf | None, stored_text: Tex
     if record.status is Status.CANCELLED:
         return {"content": ""}  # seeds/003: no partial results, empty content
     return {}
+
+
+def event_body(request_id: str, event: ProgressEvent, public_body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One progress event as clients see it; the request's last event, once it ended, carries its outcome
+    (``public_body``: the request as ``request_body`` shows it)."""
+    body = {"request_id": request_id, **event.model_dump()}
+    if public_body is not None:
+        for name in ("result", "error", "usage", "duration_ms", "completed_at", "content"):
+            if name in public_body:
+                body[name] = public_body[name]
+    return body

@@ -85,12 +85,13 @@ def update_arguments(
     remove_fields: Iterable[str] = (),
     increments: dict[str, int] | None = None,
     extra_adds: Sequence[str] = (),
+    extra_sets: Sequence[str] = (),
     names: dict[str, str] | None = None,
     values: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``UpdateExpression`` with its names and values for SET, REMOVE and ADD clauses (placeholders, so any
-    attribute name works). ``extra_adds`` are ADD terms written out (a nested counter, a set), whose names
-    and values the caller supplies."""
+    attribute name works). ``extra_adds`` and ``extra_sets`` are ADD and SET terms written out (a nested
+    counter, a set, a ``list_append``), whose names and values the caller supplies."""
     names = dict(names or {})
     values = dict(values or {})
     clauses: list[str] = []
@@ -99,6 +100,7 @@ def update_arguments(
         names[f"#s{i}"] = name
         values[f":s{i}"] = serialize(value)
         assignments.append(f"#s{i} = :s{i}")
+    assignments.extend(extra_sets)
     if assignments:
         clauses.append("SET " + ", ".join(assignments))
     removals = []

@@ -7,17 +7,13 @@ record too (its output lives in ``StepCheckpoints``).
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
-from asyncagents.data.cursors import cursor_after, decode_cursor, encode_cursor
 from asyncagents.data.dynamo import conditional_write, from_item, serialize, to_item, update_arguments
 from asyncagents.data.table_keys import (
-    OPEN_SHARDS,
-    OWNER_INDEX,
     REQUEST_SK,
-    UNFINISHED_INDEX,
     open_shard,
     owner_of,
     request_item_key,
@@ -25,8 +21,10 @@ from asyncagents.data.table_keys import (
     request_pk,
 )
 from asyncagents.domain.errors import StaleWrite
+from asyncagents.domain.progress import MAX_PROGRESS_ENTRIES, EventType, entry, transition_entry
 from asyncagents.domain.records import RequestRecord, Usage, usage_increments
 from asyncagents.domain.statuses import WORKING, Status
+from asyncagents.domain.times import utc_now
 
 _LIST_PAGE_ITEMS = 100
 _MAX_LIST_QUERIES = 5
@@ -49,12 +47,18 @@ def request_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**fields, "request_key": request_key_of(str(image["pk"]))}
 
 
-class RequestRecords:
-    """Access to request records. ``client`` is a boto3 DynamoDB client."""
+# The entry a record written before events were recorded starts its list with (``progress_events``).
+_FIRST_ENTRY_OF_OLDER_RECORDS = serialize([{"type": EventType.ACCEPTED.value}])
 
-    def __init__(self, client: Any, table_name: str) -> None:
+
+class RequestRecords:
+    """Access to request records. ``client`` is a boto3 DynamoDB client; ``clock`` dates the events that
+    writes append (``domain.progress``)."""
+
+    def __init__(self, client: Any, table_name: str, *, clock: Callable[[], datetime] = utc_now) -> None:
         self._client = client
         self._table = table_name
+        self._clock = clock
 
     def create(self, fields: dict[str, Any], *, now_epoch: float) -> RequestRecord | None:
         """Write a new request unless a live one has the same key.
@@ -68,6 +72,14 @@ class RequestRecords:
             "sk": REQUEST_SK,
             "owner": owner_of(fields["key_id"], fields["user_id"]),
             "open_shard": open_shard(fields["request_key"]),  # in the Unfinished index until it ends
+            "events": [
+                entry(
+                    EventType.ACCEPTED,
+                    fields["created_at"],
+                    status=Status(fields["status"]),
+                    message=fields.get("status_message"),
+                )
+            ],
         }
         try:
             with conditional_write("the request id is taken", record_of):
@@ -101,10 +113,12 @@ class RequestRecords:
         generation: str | None = None,
         expected: dict[str, Any] | None = None,
         increments: dict[str, int] | None = None,
+        event: EventType | None = None,
     ) -> RequestRecord:
         """Move a request to ``to`` if its current status is one of ``allowed_from`` (and, for workflow
         writers, if it is still the ``generation`` they work for, and its ``expected`` attributes still
-        have those values, a missing one counting as 0); ``increments`` are added atomically. Returns the
+        have those values, a missing one counting as 0); ``increments`` are added atomically, and the
+        write's event (``event``, by default the terminal status's or ``status``) is appended. Returns the
         new record."""
         allowed = set(allowed_from)
         sources = sorted(status.value for status in allowed)
@@ -137,6 +151,9 @@ class RequestRecords:
             names=names,
             values=values,
             increments=increments,
+            event=transition_entry(to, self._clock(), fields, event),
+            # The end of a request is always recorded, whatever came before it.
+            capped=not to.is_terminal,
         )
 
     def set_fields(self, request_key: str, fields: dict[str, Any], *, only_in: Iterable[Status] = ()) -> RequestRecord:
@@ -164,6 +181,7 @@ class RequestRecords:
                 ":generation": serialize(generation),
             },
             stale_message="the step cannot start",
+            event=entry(EventType.STEP_STARTED, self._clock(), message=message, step=index, title=title),
         )
 
     def count_step_done(self, request_key: str, index: int, *, generation: str, message: str, usage: Usage) -> None:
@@ -187,6 +205,7 @@ class RequestRecords:
                 ":generation": serialize(generation),
             },
             stale_message="the step's result was not counted: the request moved on",
+            event=entry(EventType.STEP_COMPLETED, self._clock(), message=message, step=index),
         )
 
     def add_usage(self, request_key: str, *, calls: int, usage: Usage | None = None) -> None:
@@ -213,89 +232,69 @@ class RequestRecords:
         increments: dict[str, int] | None = None,
         extra_adds: Sequence[str] = (),
         stale_message: str = "the request changed before this write",
+        event: dict[str, Any] | None = None,
+        capped: bool = True,
     ) -> RequestRecord:
+        """One conditional UpdateItem; ``event`` is appended to the record's events in the same write (past
+        ``MAX_PROGRESS_ENTRIES`` entries a ``capped`` event is left out and the write made without it)."""
         names = {**(names or {}), **({"#status": "status"} if "#status" in condition else {})}
-        arguments = update_arguments(
-            set_fields=set_fields,
-            remove_fields=remove_fields,
-            increments=increments,
-            extra_adds=extra_adds,
-            names=names,
-            values=values,
-        )
-        with conditional_write(stale_message, record_of):
-            response = self._client.update_item(
-                TableName=self._table,
-                Key=request_item_key(request_key),
-                ConditionExpression=condition,
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **arguments,
+
+        def write(
+            condition: str, names: dict[str, str], values: dict[str, Any], appends: Sequence[str] = ()
+        ) -> RequestRecord:
+            arguments = update_arguments(
+                set_fields=set_fields,
+                remove_fields=remove_fields,
+                increments=increments,
+                extra_adds=extra_adds,
+                extra_sets=appends,
+                names=names,
+                values=values,
             )
-        return record_of(response["Attributes"])
+            with conditional_write(stale_message, record_of):
+                response = self._client.update_item(
+                    TableName=self._table,
+                    Key=request_item_key(request_key),
+                    ConditionExpression=condition,
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    **arguments,
+                )
+            return record_of(response["Attributes"])
+
+        if event is None:
+            return write(condition, names, values)
+        append = ["#events = list_append(if_not_exists(#events, :first_events), :event)"]
+        event_names = {**names, "#events": "events"}
+        event_values = {**values, ":event": serialize([event]), ":first_events": _FIRST_ENTRY_OF_OLDER_RECORDS}
+        if not capped:
+            return write(condition, event_names, event_values, append)
+        try:
+            return write(
+                f"({condition}) AND (attribute_not_exists(#events) OR size(#events) < :most_events)",
+                event_names,
+                {**event_values, ":most_events": serialize(MAX_PROGRESS_ENTRIES)},
+                append,
+            )
+        except StaleWrite as stale:
+            current = stale.details.get("current")
+            if current is None or len(current.events) < MAX_PROGRESS_ENTRIES:
+                raise
+        # The list is full: the write still happens (or fails on its own conditions), without its event.
+        return write(condition, names, values)
 
     def unfinished(self, *, created_before: str) -> Iterator[str]:
-        """The keys of requests that are not terminal and were created before ``created_before`` (ISO), from
-        the sparse Unfinished index: a query per shard, never a scan; the shards in a new order every time, so a
-        sweep that runs out of time leaves a different part for the next."""
-        for shard in random.sample(OPEN_SHARDS, len(OPEN_SHARDS)):
-            arguments: dict[str, Any] = {
-                "TableName": self._table,
-                "IndexName": UNFINISHED_INDEX,
-                "KeyConditionExpression": "open_shard = :shard AND created_at < :before",
-                "ExpressionAttributeValues": {":shard": serialize(shard), ":before": serialize(created_before)},
-            }
-            while True:
-                response = self._client.query(**arguments)
-                for item in response.get("Items", []):
-                    yield request_key_of(str(item["pk"]["S"]))
-                if "LastEvaluatedKey" not in response:
-                    break
-                arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        """The keys of requests that are not terminal and were created before ``created_before`` (ISO)."""
+        from asyncagents.data import request_index  # the sweeper's and the list route's: off other cold paths
+
+        return request_index.unfinished(self._client, self._table, created_before=created_before)
 
     def list_for_owner(
         self, key_id: str, user_id: str, *, limit: int, cursor: str | None, status: Status | None, now_epoch: float
     ) -> tuple[list[RequestRecord], str | None]:
-        """The owner's requests, newest first. Expired records and other statuses are filtered out.
+        """The owner's live requests, newest first (``status`` only, when given), and the next page's cursor."""
+        from asyncagents.data import request_index
 
-        DynamoDB applies ``Limit`` before the filter, so this reads index pages until the page is full,
-        the index is exhausted, or a few pages were read; the cursor resumes just after what was read.
-        """
-        owner = owner_of(key_id, user_id)
-        names = {"#owner": "owner", "#expires": "expires_at"}
-        values: dict[str, Any] = {":owner": serialize(owner), ":now": serialize(now_epoch)}
-        filters = ["(attribute_not_exists(#expires) OR #expires > :now)"]
-        if status is not None:
-            names["#status"] = "status"
-            values[":status"] = serialize(status.value)
-            filters.append("#status = :status")
-        start_key = decode_cursor(cursor, owner) if cursor else None
-        records: list[RequestRecord] = []
-        next_key: dict[str, Any] | None = None
-        # Read whole index pages (filtered items cost a page, not a round trip each), at most a few per
-        # call so a partition full of expired items cannot stall the API; the cursor then resumes there.
-        for _ in range(_MAX_LIST_QUERIES):
-            arguments: dict[str, Any] = {
-                "TableName": self._table,
-                "IndexName": OWNER_INDEX,
-                "KeyConditionExpression": "#owner = :owner",
-                "FilterExpression": " AND ".join(filters),
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-                "ScanIndexForward": False,
-                "Limit": _LIST_PAGE_ITEMS,
-            }
-            if start_key:
-                arguments["ExclusiveStartKey"] = start_key
-            response = self._client.query(**arguments)
-            items = response.get("Items", [])
-            for position, item in enumerate(items):
-                records.append(record_of(item))
-                if len(records) == limit:
-                    more = position < len(items) - 1 or "LastEvaluatedKey" in response
-                    return records, cursor_after(records[-1], owner) if more else None
-            start_key = response.get("LastEvaluatedKey")
-            if not start_key:
-                return records, None
-            next_key = start_key
-        return records, encode_cursor(next_key) if next_key else None
+        return request_index.owner_page(
+            self._client, self._table, key_id, user_id, limit=limit, cursor=cursor, status=status, now_epoch=now_epoch
+        )

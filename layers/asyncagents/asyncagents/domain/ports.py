@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from asyncagents.domain.agents import Answer, Plan, QuestionAndAnswer, StepContext, StepOutput
     from asyncagents.domain.destinations import Destination
     from asyncagents.domain.plans import PlannedStep
+    from asyncagents.domain.progress import EventType
     from asyncagents.domain.records import RequestRecord, Usage
     from asyncagents.domain.statuses import Status
 
@@ -55,6 +56,7 @@ class RequestStore(Protocol):
         generation: str | None = None,
         expected: dict[str, Any] | None = None,
         increments: dict[str, int] | None = None,
+        event: EventType | None = None,
     ) -> RequestRecord: ...
 
     def set_fields(

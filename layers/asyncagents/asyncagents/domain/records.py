@@ -132,6 +132,8 @@ class RequestRecord(BaseModel):
     clarifications: list[Clarification] = Field(default_factory=list)
     awaiting_since: str | None = None
     waited_ms: int = 0
+    # What clients following the request see, one entry per write they care about (``domain.progress``).
+    events: list[dict[str, Any]] = Field(default_factory=list)
 
     def current_question(self) -> Question | None:
         """The question clients see: the oldest one the workflow is waiting on."""

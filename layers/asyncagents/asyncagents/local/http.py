@@ -14,12 +14,13 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from asyncagents.api.event_streams import streamed_responses
 from asyncagents.local.faults import ContainerKilled
 from asyncagents.local.lambdas import LocalContext
 
@@ -161,7 +162,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         event = build_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
         try:
-            result = self.server.gateway.call(event)
+            # Where a response stream would be (a Function URL's RESPONSE_STREAM): event streams go out live.
+            with streamed_responses() as streams:
+                result = self.server.gateway.call(event)
         except Exception:
             logger.exception("the API handler failed")
             self._reply(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
@@ -169,7 +172,35 @@ class _RequestHandler(BaseHTTPRequestHandler):
         payload = result.get("body") or ""
         data = base64.b64decode(payload) if result.get("isBase64Encoded") else str(payload).encode()
         headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+        if streams and int(result.get("statusCode", 200)) == 200:
+            self._stream(headers, streams[0])
+            return
         self._reply(int(result.get("statusCode", 200)), headers, data, result.get("cookies") or [])
+
+    def _stream(self, headers: dict[str, str], frames: Iterator[str]) -> None:
+        """Write ``frames`` as they come (chunked), outside the API's lock; stop when the client leaves."""
+        self.send_response(200)
+        for name, value in headers.items():
+            if name not in {"content-length", "connection", "transfer-encoding"}:
+                self.send_header(name, value)
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        try:
+            for text in frames:
+                chunk = text.encode()
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away: stop following the request
+        except Exception:
+            logger.exception("an event stream failed")
+            self.close_connection = True
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
 
     def _reply(self, status: int, headers: dict[str, str], data: bytes, cookies: list[str] | None = None) -> None:
         self.send_response(status)

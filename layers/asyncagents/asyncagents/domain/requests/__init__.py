@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from asyncagents.config import FormationConfig
@@ -17,12 +17,13 @@ from asyncagents.domain.lifecycle import Endings
 from asyncagents.domain.ports import RequestStore, WorkflowEngine
 from asyncagents.domain.records import RequestRecord
 from asyncagents.domain.requests.answers import Answers
+from asyncagents.domain.requests.follow import EventPage, Follow
 from asyncagents.domain.requests.operations import Lookup, Operations
 from asyncagents.domain.requests.submit import NewRequest, Submission, Submissions
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.times import utc_now
 
-__all__ = ["NewRequest", "RequestService", "Submission"]
+__all__ = ["EventPage", "NewRequest", "RequestService", "Submission"]
 
 
 class RequestService:
@@ -43,6 +44,7 @@ class RequestService:
     ) -> None:
         endings = Endings(store, retention_seconds=formation.async_.result_retention_seconds, clock=clock)
         self._lookup = Lookup(store, clock)
+        self._monotonic = monotonic
         self._submissions = Submissions(
             store,
             engine,
@@ -56,6 +58,7 @@ class RequestService:
         )
         self._operations = Operations(store, engine, self._lookup, endings, clock)
         self._answers = Answers(store, engine, self._lookup, clock)
+        self._follow = Follow(self._lookup, sleep=sleep, monotonic=monotonic)
 
     def submit(self, principal: Principal, new: NewRequest, *, idempotency_key: str | None = None) -> Submission:
         return self._submissions.submit(principal, new, idempotency_key=idempotency_key)
@@ -82,3 +85,27 @@ class RequestService:
 
     def redrive(self, principal: Principal, request_id: str) -> RequestRecord:
         return self._operations.redrive(principal, request_id)
+
+    def events(self, principal: Principal, request_id: str, *, after: int, wait_seconds: float = 0) -> EventPage:
+        """The request's events after ``after``; with ``wait_seconds``, a long poll for the next ones."""
+        if wait_seconds > 0:
+            return self._follow.wait(principal, request_id, after=after, seconds=wait_seconds)
+        return self._follow.page(principal, request_id, after=after)
+
+    def follow(
+        self,
+        principal: Principal,
+        request_id: str,
+        *,
+        after: int,
+        deadline: float | None = None,
+        heartbeat_seconds: float | None = None,
+    ) -> Iterator[EventPage]:
+        """The request's events as they come, page by page, until it ends or ``deadline`` (``Follow.follow``)."""
+        return self._follow.follow(
+            principal, request_id, after=after, deadline=deadline, heartbeat_seconds=heartbeat_seconds
+        )
+
+    def monotonic(self) -> float:
+        """The clock deadlines given to ``follow`` are read on."""
+        return self._monotonic()

@@ -9,6 +9,7 @@ from datetime import datetime
 from asyncagents.domain.auth import Principal
 from asyncagents.domain.errors import Conflict, StaleWrite, Unavailable
 from asyncagents.domain.ports import RequestStore, WorkflowEngine
+from asyncagents.domain.progress import EventType
 from asyncagents.domain.questions import Clarification, Question, closing_fields
 from asyncagents.domain.records import RequestRecord
 from asyncagents.domain.requests.operations import Lookup
@@ -65,6 +66,7 @@ class Answers:
                     remove_fields=removals,
                     generation=current.execution_name,
                     expected={"questions_version": current.questions_version},
+                    event=EventType.ANSWERED,
                 )
             except StaleWrite:
                 # Another answer, question, timeout or cancel changed the record: the same question still?

@@ -11,6 +11,7 @@ from asyncagents.domain.auth import Principal
 from asyncagents.domain.errors import Conflict, NotFound, StaleWrite
 from asyncagents.domain.lifecycle import Endings
 from asyncagents.domain.ports import RequestStore, WorkflowEngine
+from asyncagents.domain.progress import EventType
 from asyncagents.domain.records import REQUEST_ID_PATTERN, RequestRecord, execution_name_for, request_key
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.times import iso
@@ -132,6 +133,7 @@ class Operations:
             },
             remove_fields=("error", "ended_at", "duration_ms", "expires_at", "ttl", "current_step", "awaiting_since"),
             generation=record.execution_name,
+            event=EventType.REDRIVEN,
         )
         self._engine.start(execution_name, {"request_key": record.request_key})
         return resumed

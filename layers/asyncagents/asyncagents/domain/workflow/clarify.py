@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from asyncagents.domain.errors import ClarificationAnswered, RequestEnded, StaleWrite
+from asyncagents.domain.progress import EventType
 from asyncagents.domain.questions import closing_fields, question_key, waiting_fields
 from asyncagents.domain.retry import until_written
 from asyncagents.domain.statuses import WORKING, Status
@@ -39,6 +40,7 @@ class AnswerWaits:
                 set_fields=waiting_fields(record, key, task_token, context.clock()),
                 generation=execution_name,
                 expected={"questions_version": record.questions_version},
+                event=EventType.WAITING,
             )
             return {"waiting": True}
 
@@ -81,6 +83,7 @@ class AnswerWaits:
                 remove_fields=removals,
                 generation=execution_name,
                 expected=expected,
+                event=EventType.ANSWERED,
             )
             return {"continue": True}
 

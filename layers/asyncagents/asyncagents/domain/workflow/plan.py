@@ -6,6 +6,7 @@ from typing import Any
 
 from asyncagents.domain.errors import ClarificationRequested, StaleWrite, StoreContention
 from asyncagents.domain.plans import PlannedStep, plan_waves
+from asyncagents.domain.progress import EventType
 from asyncagents.domain.questions import PLAN_KEY, new_question, questions_left, with_question
 from asyncagents.domain.records import RequestRecord, usage_increments
 from asyncagents.domain.statuses import Status
@@ -84,6 +85,7 @@ class Planner:
                 generation=execution_name,
                 expected={"questions_version": record.questions_version},
                 increments=usage_increments(plan.usage),
+                event=EventType.QUESTION if question else EventType.PLANNED,
             )
         except StaleWrite as stale:  # another attempt planned first (or the request ended): this call was paid
             context.records.add_usage(record.request_key, calls=0, usage=plan.usage)

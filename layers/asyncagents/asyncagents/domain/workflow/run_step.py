@@ -10,6 +10,7 @@ from asyncagents.domain.agents import StepContext, StepOutput
 from asyncagents.domain.errors import ClarificationRequested, StaleWrite
 from asyncagents.domain.lifecycle import checkpoint_ttl
 from asyncagents.domain.plans import needed_steps
+from asyncagents.domain.progress import EventType
 from asyncagents.domain.questions import new_question, question_key, questions_left, with_question
 from asyncagents.domain.records import RequestRecord, usage_increments
 from asyncagents.domain.retry import until_written
@@ -187,6 +188,7 @@ class StepRunner:
                     generation=execution_name,
                     expected={"questions_version": current.questions_version},
                     increments=usage_increments(output.usage),
+                    event=EventType.QUESTION,
                 )
             except StaleWrite as stale:
                 current = stale.details.get("current") or context.require(current.request_key)

@@ -1,0 +1,94 @@
+"""The requests table's indexes, read: the unfinished requests (the sweeper's) and an owner's requests (the list
+route's). Queries only, never a scan."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+from asyncagents.data.cursors import cursor_after, decode_cursor, encode_cursor
+from asyncagents.data.dynamo import serialize
+from asyncagents.data.request_records import record_of
+from asyncagents.data.table_keys import OPEN_SHARDS, OWNER_INDEX, UNFINISHED_INDEX, owner_of, request_key_of
+from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.statuses import Status
+
+_LIST_PAGE_ITEMS = 100
+_MAX_LIST_QUERIES = 5
+
+
+def unfinished(client: Any, table: str, *, created_before: str) -> Iterator[str]:
+    """The keys of requests that are not terminal and were created before ``created_before`` (ISO), from
+    the sparse Unfinished index: a query per shard, never a scan; the shards in a new order every time, so a
+    sweep that runs out of time leaves a different part for the next."""
+    for shard in random.sample(OPEN_SHARDS, len(OPEN_SHARDS)):
+        arguments: dict[str, Any] = {
+            "TableName": table,
+            "IndexName": UNFINISHED_INDEX,
+            "KeyConditionExpression": "open_shard = :shard AND created_at < :before",
+            "ExpressionAttributeValues": {":shard": serialize(shard), ":before": serialize(created_before)},
+        }
+        while True:
+            response = client.query(**arguments)
+            for item in response.get("Items", []):
+                yield request_key_of(str(item["pk"]["S"]))
+            if "LastEvaluatedKey" not in response:
+                break
+            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def owner_page(
+    client: Any,
+    table: str,
+    key_id: str,
+    user_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    status: Status | None,
+    now_epoch: float,
+) -> tuple[list[RequestRecord], str | None]:
+    """The owner's requests, newest first. Expired records and other statuses are filtered out.
+
+    DynamoDB applies ``Limit`` before the filter, so this reads index pages until the page is full,
+    the index is exhausted, or a few pages were read; the cursor resumes just after what was read.
+    """
+    owner = owner_of(key_id, user_id)
+    names = {"#owner": "owner", "#expires": "expires_at"}
+    values: dict[str, Any] = {":owner": serialize(owner), ":now": serialize(now_epoch)}
+    filters = ["(attribute_not_exists(#expires) OR #expires > :now)"]
+    if status is not None:
+        names["#status"] = "status"
+        values[":status"] = serialize(status.value)
+        filters.append("#status = :status")
+    start_key = decode_cursor(cursor, owner) if cursor else None
+    records: list[RequestRecord] = []
+    next_key: dict[str, Any] | None = None
+    # Read whole index pages (filtered items cost a page, not a round trip each), at most a few per
+    # call so a partition full of expired items cannot stall the API; the cursor then resumes there.
+    for _ in range(_MAX_LIST_QUERIES):
+        arguments: dict[str, Any] = {
+            "TableName": table,
+            "IndexName": OWNER_INDEX,
+            "KeyConditionExpression": "#owner = :owner",
+            "FilterExpression": " AND ".join(filters),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "Limit": _LIST_PAGE_ITEMS,
+        }
+        if start_key:
+            arguments["ExclusiveStartKey"] = start_key
+        response = client.query(**arguments)
+        items = response.get("Items", [])
+        for position, item in enumerate(items):
+            records.append(record_of(item))
+            if len(records) == limit:
+                more = position < len(items) - 1 or "LastEvaluatedKey" in response
+                return records, cursor_after(records[-1], owner) if more else None
+        start_key = response.get("LastEvaluatedKey")
+        if not start_key:
+            return records, None
+        next_key = start_key
+    return records, encode_cursor(next_key) if next_key else None

@@ -1,0 +1,157 @@
+"""A request's progress as an ordered, numbered list of events, for clients that follow it.
+
+Every write that changes what a client sees (a status, the plan, a step starting or finishing, a question)
+appends one compact entry to the record's ``events`` list in the same conditional write: the list is never a
+second source of truth, and DynamoDB serialises the writes on one item, so an entry's position is its number
+for ever (1, 2, 3, ...). ``progress_events`` replays the entries into the events clients receive, with the
+progress as it stood at each one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.statuses import Status
+from asyncagents.domain.times import iso
+
+# Entries kept per request, the terminal one excepted: a request that retries every step of a long plan many
+# times stops recording its progress entries there (its status and its end are still written), so the record
+# stays far below DynamoDB's 400 KB (an entry is about 150 bytes).
+MAX_PROGRESS_ENTRIES = 300
+
+
+class EventType(StrEnum):
+    ACCEPTED = "accepted"
+    PLANNED = "planned"
+    STEP_STARTED = "step_started"
+    STEP_COMPLETED = "step_completed"
+    QUESTION = "question"  # a question for the user was recorded (the workflow waits on it next)
+    WAITING = "waiting"  # the workflow waits for the user's answer
+    ANSWERED = "answered"  # a question was closed: answered, or unanswered past its timeout
+    REDRIVEN = "redriven"
+    STATUS = "status"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in {EventType.COMPLETED, EventType.FAILED, EventType.CANCELLED}
+
+
+def entry(
+    event_type: EventType,
+    at: datetime | str,
+    *,
+    status: Status | None = None,
+    message: str | None = None,
+    step: int | None = None,
+    title: str | None = None,
+    total: int | None = None,
+) -> dict[str, Any]:
+    """One stored entry: what happened, when, and only what the replay cannot know otherwise."""
+    fields = {
+        "type": event_type.value,
+        "at": at if isinstance(at, str) else iso(at),
+        "status": status.value if status else None,
+        "message": message,
+        "step": step,
+        "title": title,
+        "total": total,
+    }
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def transition_entry(
+    to: Status, at: datetime, set_fields: dict[str, Any], event_type: EventType | None = None
+) -> dict[str, Any]:
+    """The entry of a status write: ``event_type`` as the writer names it, else the terminal status's own
+    type or ``status``."""
+    if event_type is None:
+        event_type = EventType(to.value) if to.is_terminal else EventType.STATUS
+    return entry(
+        event_type,
+        at,
+        status=to,
+        message=set_fields.get("status_message"),
+        total=set_fields.get("total_steps"),
+    )
+
+
+class ProgressEvent(BaseModel):
+    """One event as clients receive it: its number, what happened, and the progress at that moment."""
+
+    id: int
+    type: str
+    at: str
+    status: str
+    progress: int
+    total_steps: int
+    completed_steps: int
+    current_step: str | None = None
+    message: str
+    step: int | None = None  # the step's index (0-based) for step events
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.type in {t.value for t in EventType if t.is_terminal}
+
+
+def _percent(status: str, completed: int, total: int) -> int:
+    # As RequestRecord.progress: planning 5 %, steps 90 %, composing the answer 5 %; 100 only when completed.
+    if status == Status.COMPLETED.value:
+        return 100
+    return 0 if total == 0 else 5 + (90 * min(completed, total)) // total
+
+
+def progress_events(record: RequestRecord) -> list[ProgressEvent]:
+    """The request's events, numbered from 1, with the progress each one saw. A record written before events
+    were recorded gets one event that describes it as it is now (its first write after the upgrade stores an
+    entry in that place, so the numbers do not move)."""
+    entries = record.events or [{"type": EventType.ACCEPTED.value, "at": record.created_at}]
+    status = Status.PENDING.value
+    total = completed = 0
+    current: str | None = None
+    message = record.status_message
+    events: list[ProgressEvent] = []
+    for number, stored in enumerate(entries, start=1):
+        kind = str(stored.get("type") or EventType.STATUS.value)
+        status = str(stored.get("status") or status)
+        message = str(stored.get("message") or message)
+        if "total" in stored:
+            total = int(stored["total"])
+        if kind == EventType.STEP_STARTED:
+            current = stored.get("title") or current
+        elif kind == EventType.STEP_COMPLETED:
+            completed += 1
+        if not record.events:  # a record from before events: as it is now
+            status, total, completed, current = (
+                record.status.value,
+                record.total_steps,
+                record.completed_steps,
+                record.current_step,
+            )
+        terminal = kind in {t.value for t in EventType if t.is_terminal}
+        if terminal and number == len(entries) and record.status.is_terminal:
+            # The end as the record holds it (authoritative even when progress entries were capped).
+            status, total, completed, current = record.status.value, record.total_steps, record.completed_steps, None
+        events.append(
+            ProgressEvent(
+                id=number,
+                type=kind,
+                at=str(stored.get("at") or record.created_at),
+                status=status,
+                progress=_percent(status, completed, total),
+                total_steps=total,
+                completed_steps=completed,
+                current_step=current,
+                message=message,
+                step=stored.get("step"),
+            )
+        )
+    return events

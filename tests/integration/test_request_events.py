@@ -1,0 +1,158 @@
+"""A request's events, as the data layer writes them on moto's DynamoDB: every status write and step write
+appends its event in the same conditional write, numbers never move, a refused write appends nothing, a
+record past the cap still ends with its terminal event, and a record from before events keeps its numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from asyncagents.data import request_records as request_records_module
+from asyncagents.data.request_records import RequestRecords
+from asyncagents.data.table_keys import request_item_key
+from asyncagents.domain.errors import StaleWrite
+from asyncagents.domain.progress import EventType, progress_events
+from asyncagents.domain.records import Usage, request_key
+from asyncagents.domain.statuses import Status
+from asyncagents.local.stack import create_table
+from asyncagents.local.template import read_stack
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLE = "events-requests"
+
+
+@pytest.fixture
+def client() -> Iterator[object]:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        create_table(dynamodb, TABLE, read_stack(ROOT / "template.yaml").table_properties)
+        yield dynamodb
+
+
+@pytest.fixture
+def records(client) -> RequestRecords:
+    return RequestRecords(client, TABLE)
+
+
+def accepted(records: RequestRecords, name: str = "r1") -> str:
+    key = request_key("key_1", "user", name)
+    fields = {
+        "request_key": key,
+        "request_id": name,
+        "key_id": "key_1",
+        "user_id": "user",
+        "status": Status.PENDING.value,
+        "prompt": "a, b",
+        "fingerprint": "f",
+        "formation_id": "f",
+        "execution_name": "exec-1",
+        "lineage": "exec-1",
+        "created_at": "2026-01-01T00:00:00.000000Z",
+        "status_message": "Request accepted",
+        "questions": {},
+        "questions_version": 0,
+    }
+    assert records.create(fields, now_epoch=0) is None
+    return key
+
+
+def plan(records: RequestRecords, key: str) -> None:
+    records.transition(
+        key,
+        to=Status.PROCESSING,
+        allowed_from={Status.PENDING},
+        set_fields={"total_steps": 2, "status_message": "Planned 2 steps", "step_attempts": {"0": 0, "1": 0}},
+        event=EventType.PLANNED,
+    )
+
+
+def test_each_write_appends_its_event_and_the_replay_shows_the_progress_at_each(records):
+    # Given an accepted request, planned into two steps
+    key = accepted(records)
+    plan(records, key)
+    # When its steps start and finish (one retried) and it completes
+    records.start_step(key, 0, generation="exec-1", title="A", message="Working on A")
+    records.start_step(key, 0, generation="exec-1", title="A", message="Working on A (again)")
+    records.count_step_done(key, 0, generation="exec-1", message="Finished A", usage=Usage())
+    records.start_step(key, 1, generation="exec-1", title="B", message="Working on B")
+    records.count_step_done(key, 1, generation="exec-1", message="Finished B", usage=Usage())
+    records.transition(
+        key, to=Status.COMPLETED, allowed_from={Status.PROCESSING}, set_fields={"status_message": "Completed"}
+    )
+    # Then every write is one numbered event, with the progress as it stood then
+    record = records.get(key)
+    events = progress_events(record)
+    assert [(e.id, e.type, e.status, e.progress, e.current_step) for e in events] == [
+        (1, "accepted", "pending", 0, None),
+        (2, "planned", "processing", 5, None),
+        (3, "step_started", "processing", 5, "A"),
+        (4, "step_started", "processing", 5, "A"),
+        (5, "step_completed", "processing", 50, "A"),
+        (6, "step_started", "processing", 50, "B"),
+        (7, "step_completed", "processing", 95, "B"),
+        (8, "completed", "completed", 100, None),
+    ]
+    assert events[3].message == "Working on A (again)" and events[3].step == 0
+    assert all(e.at.endswith("Z") for e in events)
+
+
+def test_a_refused_write_appends_nothing(records):
+    # Given a request that was cancelled
+    key = accepted(records)
+    plan(records, key)
+    records.transition(key, to=Status.CANCELLED, allowed_from={Status.PROCESSING})
+    before = records.get(key).events
+    # When a late step tries to start and to count, and a second ending is tried
+    with pytest.raises(StaleWrite):
+        records.start_step(key, 0, generation="exec-1", title="A", message="late")
+    with pytest.raises(StaleWrite):
+        records.count_step_done(key, 0, generation="exec-1", message="late", usage=Usage())
+    with pytest.raises(StaleWrite):
+        records.transition(key, to=Status.FAILED, allowed_from={Status.PROCESSING})
+    # Then the events are the same: the last one is the cancellation
+    after = records.get(key).events
+    assert after == before and after[-1]["type"] == "cancelled"
+
+
+def test_past_the_cap_progress_goes_unrecorded_but_the_writes_happen_and_the_end_is_recorded(records, monkeypatch):
+    # Given a cap of 4 entries
+    monkeypatch.setattr(request_records_module, "MAX_PROGRESS_ENTRIES", 4)
+    key = accepted(records)
+    plan(records, key)  # entries: accepted, planned
+    records.start_step(key, 0, generation="exec-1", title="A", message="A 1")  # 3
+    records.start_step(key, 0, generation="exec-1", title="A", message="A 2")  # 4: full
+    # When more progress is written
+    started = records.start_step(key, 0, generation="exec-1", title="A", message="A 3")
+    records.count_step_done(key, 0, generation="exec-1", message="Finished A", usage=Usage())
+    # Then the writes happened, without their events
+    assert started.step_attempts == {"0": 3, "1": 0} and started.status_message == "A 3"
+    record = records.get(key)
+    assert record.completed_steps == 1 and len(record.events) == 4
+    # And a refused write past the cap is still refused (the retry without the event keeps its conditions)
+    with pytest.raises(StaleWrite):
+        records.count_step_done(key, 0, generation="exec-1", message="twice", usage=Usage())
+    # And the end is recorded, with the record's own final numbers
+    records.transition(key, to=Status.COMPLETED, allowed_from={Status.PROCESSING}, set_fields={"total_steps": 1})
+    events = progress_events(records.get(key))
+    assert [e.type for e in events] == ["accepted", "planned", "step_started", "step_started", "completed"]
+    assert (events[-1].completed_steps, events[-1].progress) == (1, 100)
+
+
+def test_a_record_from_before_events_keeps_its_numbers(records, client):
+    # Given a record written before events were recorded (no events attribute)
+    key = accepted(records)
+    client.update_item(TableName=TABLE, Key=request_item_key(key), UpdateExpression="REMOVE events")
+    old = progress_events(records.get(key))
+    assert [(e.id, e.type) for e in old] == [(1, "accepted")]
+    # When the workflow writes to it
+    plan(records, key)
+    # Then event 1 is still there and the new one is 2
+    events = progress_events(records.get(key))
+    assert [(e.id, e.type) for e in events] == [(1, "accepted"), (2, "planned")]
+    assert events[0].at == "2026-01-01T00:00:00.000000Z"
