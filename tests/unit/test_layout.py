@@ -39,6 +39,21 @@ FORBIDDEN = {
         "asyncagents.local",
     ),
     "api": ("asyncagents.data", "asyncagents.providers", "asyncagents.local", "boto3", "botocore"),
+    # The SDK talks HTTP only: it never reaches into the server's rooms (webhook checks come through
+    # asyncagents.webhooks, the receivers' own surface).
+    "client": (
+        "boto3",
+        "botocore",
+        "aws_lambda_powertools",
+        "asyncagents.domain",
+        "asyncagents.data",
+        "asyncagents.api",
+        "asyncagents.runtime",
+        "asyncagents.tasks",
+        "asyncagents.providers",
+        "asyncagents.local",
+        "asyncagents.cli",
+    ),
 }
 
 

@@ -1,5 +1,8 @@
-"""``asyncagents`` command line: template parameters from the formation, and API key management.
+"""``asyncagents`` command line: requests for people (``asyncagents.terminal``), template parameters from the
+formation, and administration.
 
+    asyncagents chat "Research AI trends" --wait      # a live progress bar, then the result
+    asyncagents watch|status|cancel REQUEST_ID        # and: list, answer REQUEST_ID "text"
     asyncagents params formation.yaml                 # Key=Value pairs for sam deploy --parameter-overrides
     asyncagents keys create --table T [--kind admin]  # prints the new key once; only its hash is stored
     asyncagents keys revoke KEY_ID --table T
@@ -18,6 +21,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from asyncagents import terminal
 from asyncagents.domain.errors import AsyncAgentsError
 
 if TYPE_CHECKING:
@@ -81,7 +85,7 @@ def _dead_letters(args: argparse.Namespace) -> int:
     if not key:
         print("asyncagents: an admin key is needed (--admin-key or ASYNCAGENTS_ADMIN_KEY)", file=sys.stderr)
         return 2
-    base = args.api.rstrip("/")
+    base = _api_root(args.api)
     path = "/v1/admin/webhooks/dead-letters" + ("/redrive" if args.action == "redrive" else "")
     method = "POST" if args.action == "redrive" else "GET"
     response = httpx.request(method, base + path, headers={"X-Muxi-Admin-Key": key}, timeout=60)
@@ -100,7 +104,7 @@ def _redrive(args: argparse.Namespace) -> int:
         print("asyncagents: an admin key is needed (--admin-key or ASYNCAGENTS_ADMIN_KEY)", file=sys.stderr)
         return 2
     response = httpx.post(
-        args.api.rstrip("/") + "/v1/admin/requests/redrive",
+        _api_root(args.api) + "/v1/admin/requests/redrive",
         headers={"X-Muxi-Admin-Key": key},
         json={"key_id": args.key_id, "user_id": args.user_id, "request_id": args.request_id},
         timeout=60,
@@ -109,9 +113,27 @@ def _redrive(args: argparse.Namespace) -> int:
     return 0 if response.is_success else 1
 
 
+def _api_root(api: str | None) -> str:
+    from asyncagents.client import base_url, resolve
+
+    return base_url(api or resolve().api_url)
+
+
+def _one_line(error: Exception) -> str | None:
+    """What a failure of AWS or of the API's address says, in one line; ``None`` for anything else."""
+    from asyncagents.client import AsyncAgentsError
+
+    if isinstance(error, AsyncAgentsError):
+        return str(error)
+    if type(error).__module__.startswith(("botocore", "boto3")):
+        return f"AWS: {error} (check your AWS credentials, region and the --table/--secret-id you gave)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="asyncagents", description="asyncagents tools")
     commands = parser.add_subparsers(dest="command", required=True)
+    terminal.add_commands(commands)
 
     params = commands.add_parser("params", help="template parameters taken from a formation file")
     params.add_argument("formation", nargs="?", default="formation.yaml")
@@ -139,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
 
     letters = commands.add_parser("dead-letters", help="list or redrive dead-lettered webhooks")
     letters.add_argument("action", choices=["list", "redrive"])
-    letters.add_argument("--api", required=True, help="the API base URL (ApiUrl output, or http://127.0.0.1:8001)")
+    letters.add_argument("--api", help="the API's URL, with or without /v1 (default: ASYNCAGENTS_API_URL)")
     letters.add_argument("--admin-key", default=None)
     letters.set_defaults(run=_dead_letters)
 
@@ -147,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     redrive.add_argument("request_id")
     redrive.add_argument("--key-id", required=True, help="the key_id shown in the request's status")
     redrive.add_argument("--user-id", default="default")
-    redrive.add_argument("--api", required=True, help="the API base URL (ApiUrl output, or http://127.0.0.1:8001)")
+    redrive.add_argument("--api", help="the API's URL, with or without /v1 (default: ASYNCAGENTS_API_URL)")
     redrive.add_argument("--admin-key", default=None)
     redrive.set_defaults(run=_redrive)
 
@@ -161,10 +183,18 @@ def main(argv: list[str] | None = None) -> int:
         return local_main(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if getattr(args.run, "__module__", "") == terminal.__name__:
+        return terminal.run(args)
     try:
         return int(args.run(args))
     except AsyncAgentsError as error:
         print(f"asyncagents: {error.message}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        message = _one_line(error)
+        if message is None:
+            raise
+        print(f"asyncagents: {message}", file=sys.stderr)
         return 2
 
 

@@ -21,7 +21,7 @@ from asyncagents.api.event_streams import (
 )
 from asyncagents.api.routing import UserIdHeader, app, json_response, principal, public, route
 from asyncagents.domain.auth import Principal
-from asyncagents.domain.errors import AsyncAgentsError
+from asyncagents.domain.errors import AsyncAgentsError, NotFound
 from asyncagents.domain.requests import EventPage, Submission
 
 # A quiet stream sends a comment this often, so that proxies and clients keep it open.
@@ -62,10 +62,33 @@ def request_events(
 ) -> Response[Any]:
     caller = principal(user_id)
     start = max(after, int(last_event_id or 0))
-    service = runtime.current().request_service
     if not wants_event_stream(accept):
+        service = runtime.current().request_service
         page = service.events(caller, request_id, after=start, wait_seconds=min(wait, _window(wait)))
         return json_response(200, _page_body(page))
+    return _follow_stream(caller, request_id, start, wait)
+
+
+@route(
+    "GET",
+    "/v1/events/<session_id>/<request_id>",
+    key="client",
+    errors=(404,),
+    summary="MUXI's stream of one request of a session: the same events, always as SSE",
+)
+def session_request_events(
+    session_id: str, request_id: str, last_event_id: LastEventIdHeader = None, user_id: UserIdHeader = None
+) -> Response[Any]:
+    caller = principal(user_id)
+    record = runtime.current().request_service.get(caller, request_id)
+    if record.session_id is not None and record.session_id != session_id:
+        raise NotFound(f"request {request_id} not found in session {session_id}", details={"session_id": session_id})
+    return _follow_stream(caller, request_id, int(last_event_id or 0), 0)
+
+
+def _follow_stream(caller: Principal, request_id: str, start: int, wait: float) -> Response[Any]:
+    """The request's events after ``start`` as SSE, until it ends (or, buffered, until the first new ones)."""
+    service = runtime.current().request_service
     first = service.events(caller, request_id, after=start)  # an unknown request is a 404, before any frame
     if first.finished and not first.events:
         return Response(status_code=204, body="")  # all told: an EventSource stops reconnecting on a 204

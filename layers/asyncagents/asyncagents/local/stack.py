@@ -154,6 +154,7 @@ class LocalStack:
         self.state_machine_arn = ""
         self._mock: Any = None
         self._server: Any = None
+        self.gateway: Any = None
         self._patches: list[Any] = []
         self._saved_env: dict[str, str | None] = {}
         self._pollers: list[Any] = []
@@ -600,6 +601,7 @@ class LocalStack:
         api_name = f"asyncagents-{self.stage}-ApiFunction"
         handler = self.lambdas.handler_of(api_name)
         gateway = ApiGateway(handler, api_arn)
+        self.gateway = gateway  # what API Gateway would call (tests call it as AWS does: answers buffered)
         # One API container that serves every call in turn: a sync request's wait yields it to the others.
         runtime.install(_LocalRuntime(self.faults, gateway.inside_call, sleep=gateway.cooperative_sleep))
         self._server, _ = serve(gateway, self.host, self.port)

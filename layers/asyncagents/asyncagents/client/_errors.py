@@ -1,0 +1,114 @@
+"""The SDK's exceptions: every error answer of the API becomes an ``ApiError`` carrying its status, ``code``,
+``message`` and ``details``; a request that ended badly is a ``RequestFailed`` (``wait(...).raise_for_status()``)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from asyncagents.client._models import Request
+
+
+class AsyncAgentsError(Exception):
+    """Every exception the SDK raises."""
+
+
+class ApiError(AsyncAgentsError):
+    """An error answer of the API: ``status``, and the body's ``code``, ``message`` and ``details``."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+class BadRequestError(ApiError):
+    """400: malformed JSON, a bad header or cursor."""
+
+
+class AuthenticationError(ApiError):
+    """401: no key, or an unknown or revoked one."""
+
+
+class PermissionDeniedError(ApiError):
+    """403: the wrong kind of key."""
+
+
+class NotFoundError(ApiError):
+    """404: unknown, expired, or another user's."""
+
+
+class ConflictError(ApiError):
+    """409: the request's state does not allow it (or its id was used with another body)."""
+
+
+class PayloadTooLargeError(ApiError):
+    """413: the body is over the API's limit."""
+
+
+class UnprocessableError(ApiError):
+    """422: a field failed validation; ``details["errors"]`` names each."""
+
+
+class ServiceUnavailableError(ApiError):
+    """503: a service the API depends on failed; the same call, repeated, completes it."""
+
+
+class ServerError(ApiError):
+    """Another 5xx."""
+
+
+class ConnectionFailed(AsyncAgentsError):
+    """The API could not be reached (refused, unresolvable, timed out)."""
+
+
+class WaitTimeout(AsyncAgentsError):
+    """``wait`` gave up before the request ended (the request goes on)."""
+
+    def __init__(self, request_id: str, seconds: float) -> None:
+        super().__init__(f"request {request_id} did not end within {seconds:g}s (it goes on)")
+        self.request_id = request_id
+
+
+class RequestFailed(AsyncAgentsError):
+    """The request ended without a result: ``failed`` (``error`` says why) or ``cancelled``."""
+
+    def __init__(self, request: Request) -> None:
+        reason = request.error.message if request.error else request.message
+        super().__init__(f"request {request.request_id} {request.status}: {reason}")
+        self.request = request
+        self.error = request.error
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: PayloadTooLargeError,
+    422: UnprocessableError,
+    503: ServiceUnavailableError,
+}
+
+
+def error_from_answer(status: int, content_type: str, text: str) -> ApiError:
+    """The exception for an error answer: JSON ``{code, message, details}``, or the same as an SSE
+    ``event: error`` frame (what a stream request gets), or anything else (a gateway's own answer)."""
+    body: Any = None
+    if "text/event-stream" in content_type:
+        lines = [line[5:].strip() for line in text.splitlines() if line.startswith("data:")]
+        text = "\n".join(lines)
+    try:
+        body = json.loads(text) if text else None
+    except ValueError:
+        body = None
+    kind = _BY_STATUS.get(status, ServerError if status >= 500 else ApiError)
+    if isinstance(body, dict) and "code" in body:
+        details = body.get("details") if isinstance(body.get("details"), dict) else {}
+        return kind(status, str(body["code"]), str(body.get("message") or body.get("error") or ""), details)
+    message = str(body.get("message")) if isinstance(body, dict) and body.get("message") else (text or "no body")
+    return kind(status, "http_error", message[:500])
