@@ -215,6 +215,8 @@ def test_list_cancel_and_cancel_semantics(http, user):
         ({"message": "x", "webhook_url": "ftp://example.com"}, 422, "webhook_url"),
         ({"message": "x", "request_id": "bad id with spaces"}, 422, "request_id"),
         ({"message": "x", "stream": "yes please"}, 422, "stream"),
+        ({"message": "x", "stream": "true"}, 422, "stream"),
+        ({"message": "x", "stream": True, "async": False}, 422, "stream"),
         ({"message": "x", "surprise": 1}, 422, "surprise"),
         ([1, 2, 3], 400, "body"),
     ],

@@ -107,16 +107,23 @@ def test_scheduled_jobs_and_triggers_through_the_sdk(client):
 
 
 def test_the_async_client_follows_a_request(stack, user):
-    async def scenario() -> tuple[list[int], str, str]:
+    async def scenario() -> tuple[list[int], list[int], str, str]:
         async with AsyncClient(f"{stack.url}/v1", client_key=KEYS.client_key, user_id=user) as sdk:
             done: list[str] = []
-            pending = await sdk.chat_async("a, b [demo step_seconds=0.1]", on_complete=lambda r: done.append(r.text))
+            seen: list[int] = []
+
+            async def on_progress(event) -> None:  # a coroutine callback is awaited
+                seen.append(event.id)
+
+            pending = await sdk.chat_async(
+                "a, b [demo step_seconds=0.1]", on_complete=lambda r: done.append(r.text), on_progress=on_progress
+            )
             ids = [event.id async for event in sdk.events(pending.request_id)]
             request = await pending.wait(timeout=30)
-            return ids, request.result.text, done[0]
+            return ids, seen, request.result.text, done[0]
 
-    ids, text, completed_text = asyncio.run(scenario())
-    assert ids == list(range(1, len(ids) + 1)) and text == completed_text
+    ids, seen, text, completed_text = asyncio.run(scenario())
+    assert ids == list(range(1, len(ids) + 1)) == seen and text == completed_text
 
 
 SEED_000_EXAMPLE = """
@@ -178,8 +185,8 @@ def run_in_terminal(arguments: list[str], env: dict[str, str], timeout: float = 
             if not chunk:
                 break
             output += chunk
-        elif process.poll() is not None:
-            break
+        elif process.poll() is not None and not select.select([leader], [], [], 0.3)[0]:
+            break  # it exited and nothing more is coming
     os.close(leader)
     return process.wait(timeout=5), output.decode("utf-8", errors="replace")
 

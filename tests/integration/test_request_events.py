@@ -120,7 +120,7 @@ def test_a_refused_write_appends_nothing(records):
     assert after == before and after[-1]["type"] == "cancelled"
 
 
-def test_past_the_cap_progress_goes_unrecorded_but_the_writes_happen_and_the_end_is_recorded(records, monkeypatch):
+def test_past_the_cap_step_progress_goes_unrecorded_but_the_writes_and_status_changes_are(records, monkeypatch):
     # Given a cap of 4 entries
     monkeypatch.setattr(request_records_module, "MAX_PROGRESS_ENTRIES", 4)
     key = accepted(records)
@@ -137,10 +137,23 @@ def test_past_the_cap_progress_goes_unrecorded_but_the_writes_happen_and_the_end
     # And a refused write past the cap is still refused (the retry without the event keeps its conditions)
     with pytest.raises(StaleWrite):
         records.count_step_done(key, 0, generation="exec-1", message="twice", usage=Usage())
-    # And the end is recorded, with the record's own final numbers
+    # And status changes are still recorded, the end too, with the record's own final numbers
+    records.transition(key, to=Status.AWAITING_CLARIFICATION, allowed_from={Status.PROCESSING}, event=EventType.WAITING)
+    records.transition(
+        key, to=Status.PROCESSING, allowed_from={Status.AWAITING_CLARIFICATION}, event=EventType.ANSWERED
+    )
     records.transition(key, to=Status.COMPLETED, allowed_from={Status.PROCESSING}, set_fields={"total_steps": 1})
     events = progress_events(records.get(key))
-    assert [e.type for e in events] == ["accepted", "planned", "step_started", "step_started", "completed"]
+    assert [e.type for e in events] == [
+        "accepted",
+        "planned",
+        "step_started",
+        "step_started",
+        "waiting",
+        "answered",
+        "completed",
+    ]
+    assert events[4].status == "awaiting_clarification"
     assert (events[-1].completed_steps, events[-1].progress) == (1, 100)
 
 

@@ -83,7 +83,7 @@ class InMemoryStore:
             item["status"] = to.value
             for name in remove_fields:
                 item.pop(name, None)
-            self._append(item, transition_entry(to, utc_now(), set_fields or {}, event), capped=not to.is_terminal)
+            self._append(item, transition_entry(to, utc_now(), set_fields or {}, event), capped=False)
             return self._record(pk)
 
     @staticmethod

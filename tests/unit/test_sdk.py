@@ -85,3 +85,54 @@ def test_events_give_up_after_repeated_failures_with_one_clear_error(monkeypatch
     client = Client("https://api.example", client_key="fmc_x", transport=httpx.MockTransport(handler))
     with pytest.raises(ConnectionFailed, match=r"cannot reach https://api\.example"):
         list(client.events("req_1"))
+
+
+def test_a_long_poll_gets_a_read_timeout_longer_than_its_wait():
+    seen: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"])
+        page = {"request_id": "req_1", "status": "completed", "events": [], "last_event_id": 3, "finished": True}
+        if request.url.path.endswith("/events"):
+            return httpx.Response(200, json=page)
+        return httpx.Response(200, json={"request_id": "req_1", "status": "completed"})
+
+    client = Client("https://api.example", client_key="fmc_x", timeout=3, transport=httpx.MockTransport(handler))
+    assert client.wait("req_1").status == "completed"
+    assert seen[0]["read"] >= 20 and seen[1]["read"] == 3  # the long poll, then the plain read
+
+
+def test_an_answer_that_is_not_this_apis_is_a_typed_error_not_a_crash():
+    from asyncagents.client import ApiError
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/html"}, text="<html>a login page</html>")
+
+    client = Client("https://api.example", client_key="fmc_x", transport=httpx.MockTransport(handler))
+    for call in (lambda: client.get_request("req_1"), lambda: list(client.events("req_1"))):
+        with pytest.raises(ApiError) as raised:
+            call()
+        assert raised.value.code == "unexpected_response" and "API URL" in raised.value.message
+
+
+def test_an_error_inside_a_stream_keeps_its_type():
+    from asyncagents.client import NotFoundError
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        frame = 'event: error\ndata: {"code":"not_found","message":"request req_1 not found"}\n\n'
+        return sse(frame)
+
+    client = Client("https://api.example", client_key="fmc_x", transport=httpx.MockTransport(handler))
+    with pytest.raises(NotFoundError):
+        list(client.events("req_1"))
+
+
+def test_frames_keep_unicode_line_separators_inside_their_json():
+    from asyncagents.api.event_streams import frame
+
+    text = frame({"token": {"content": "one\u2028two\u2029three\x85four"}})
+    data_line = text.split("\n")[0]
+    assert not any(separator in text for separator in ("\u2028", "\u2029", "\x85"))
+    assert json.loads(data_line.removeprefix("data: "))["token"]["content"] == "one\u2028two\u2029three\x85four"
+    # MUXI's SDK reads lines with httpx's iter_lines, which splits at U+2028: the data line survives it
+    assert next(iter(httpx.Response(200, text=text).iter_lines())) == data_line

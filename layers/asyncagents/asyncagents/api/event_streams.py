@@ -13,7 +13,6 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -21,8 +20,10 @@ from aws_lambda_powertools.event_handler import Response
 from asyncagents.api import views
 from asyncagents.domain.progress import ProgressEvent
 from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.times import parse_iso
 
 KEEPALIVE = ": keepalive\n\n"
+_LINE_SEPARATORS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 # ``frames(streaming)``: the frames of one answer; ``streaming`` says whether they go out as they come (then
@@ -64,7 +65,9 @@ def frame(data: Any, *, event: str | None = None, event_id: int | None = None) -
         lines.append(f"id: {event_id}")
     if event is not None:
         lines.append(f"event: {event}")
-    lines.append("data: " + json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    # Escaped (still the same JSON): clients that split lines on Unicode separators would cut the data line.
+    lines.append("data: " + text.translate(_LINE_SEPARATORS))
     return "\n".join(lines) + "\n\n"
 
 
@@ -81,7 +84,7 @@ def wants_event_stream(accept: str | None) -> bool:
 
 def _epoch(at: str) -> float:
     try:
-        return datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+        return parse_iso(at).timestamp()
     except ValueError:
         return 0.0
 

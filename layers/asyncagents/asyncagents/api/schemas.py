@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from asyncagents.domain.records import REQUEST_ID_PATTERN
 from asyncagents.domain.requests.submit import MAX_MESSAGE_BYTES, NewRequest
@@ -45,7 +54,7 @@ class ChatRequest(BaseModel):
     request_id: RequestId | None = None
     user_id: UserId | None = None
     session_id: str | None = Field(default=None, min_length=1, max_length=256)
-    stream: bool | None = Field(
+    stream: StrictBool | None = Field(
         default=None,
         description="Answer text/event-stream in MUXI's format: the request id first, then its progress, then its "
         "result. The request itself runs asynchronously (it survives the stream; poll or follow its events).",
@@ -70,6 +79,13 @@ class ChatRequest(BaseModel):
             request_id=self.request_id,
             session_id=self.session_id,
         )
+
+    @field_validator("stream")
+    @classmethod
+    def _stream_runs_async(cls, value: bool | None, info: ValidationInfo) -> bool | None:
+        if value and info.data.get("async_") is False:
+            raise ValueError("a streamed request runs asynchronously; leave async unset or true")
+        return value
 
     @field_validator("message")
     @classmethod

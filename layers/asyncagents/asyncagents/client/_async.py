@@ -9,14 +9,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
+from httpx_sse import SSEError, aconnect_sse
 
 from asyncagents.client import _calls
 from asyncagents.client._config import ConfigurationError, Settings, base_url, resolve
-from asyncagents.client._errors import ConnectionFailed, WaitTimeout, error_from_answer
+from asyncagents.client._errors import (
+    ConnectionFailed,
+    ServiceUnavailableError,
+    WaitTimeout,
+    error_from_answer,
+    error_from_frame,
+    unexpected_answer,
+)
 from asyncagents.client._models import Accepted, EventPage, Job, ProgressEvent, Request, RequestPage, Result, Trigger
 from asyncagents.client._sync import LONG_POLL_SECONDS, STREAM_RECONNECTS
 
 T = TypeVar("T")
+STREAM = _calls.STREAM_TIMEOUT
 ProgressCallback = Callable[[ProgressEvent], object]
 
 
@@ -71,16 +80,17 @@ class AsyncClient:
         self, payload: dict[str, Any] | str, *, user_id: str | None = None
     ) -> AsyncIterator[dict[str, Any]]:
         """MUXI's ``chat_stream`` (frames as ``Client.chat_stream`` gives them)."""
-        from httpx_sse import aconnect_sse
-
         body: dict[str, Any] = {"message": payload} if isinstance(payload, str) else dict(payload)
         body["stream"] = True
         headers = {**self._headers(False, user_id), "Accept": "text/event-stream"}
         try:
-            async with aconnect_sse(self._http, "POST", "/v1/chat", json=body, headers=headers, timeout=None) as source:
+            opened = aconnect_sse(self._http, "POST", "/v1/chat", json=body, headers=headers, timeout=STREAM)
+            async with opened as source:
                 await self._check_stream(source.response)
                 async for sse in source.aiter_sse():
                     yield _calls.chat_frame(sse.event, sse.data)
+        except SSEError as error:
+            raise unexpected_answer(200, f"/v1/chat answered {error}") from None
         except httpx.TransportError as error:
             raise self._unreachable(error) from None
 
@@ -113,14 +123,12 @@ class AsyncClient:
         self, request_id: str, *, after: int = 0, user_id: str | None = None
     ) -> AsyncIterator[ProgressEvent]:
         """Every event after ``after`` as it comes, resumed across dropped connections (as ``Client.events``)."""
-        from httpx_sse import aconnect_sse
-
         last, failures, pause = after, 0, 1.0
         path = _calls.events_path(request_id)
         while True:
             try:
                 headers = {**self._headers(False, user_id), **_calls.stream_headers(last)}
-                async with aconnect_sse(self._http, "GET", path, headers=headers, timeout=None) as source:
+                async with aconnect_sse(self._http, "GET", path, headers=headers, timeout=STREAM) as source:
                     if source.response.status_code == 204:
                         return
                     await self._check_stream(source.response)
@@ -129,11 +137,13 @@ class AsyncClient:
                         if sse.event == "done":
                             return
                         if sse.event == "error":
-                            raise error_from_answer(500, "text/event-stream", f"data: {sse.data}")
+                            raise error_from_frame(sse.data)
                         if sse.data:
                             event = ProgressEvent.model_validate_json(sse.data)
                             last, failures = event.id, 0
                             yield event
+            except SSEError as error:
+                raise unexpected_answer(200, f"{path} answered {error}") from None
             except httpx.TransportError as error:
                 failures += 1
                 if failures > STREAM_RECONNECTS:
@@ -152,15 +162,23 @@ class AsyncClient:
     ) -> Request:
         """The request once it ended (as ``Client.wait``)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        after = 0
+        after = failures = 0
         while True:
             left = LONG_POLL_SECONDS if deadline is None else min(LONG_POLL_SECONDS, deadline - time.monotonic())
             if left <= 0:
                 raise WaitTimeout(request_id, timeout or 0)
-            page = await self.event_page(request_id, after=after, wait=round(left, 3), user_id=user_id)
+            try:
+                page = await self.event_page(request_id, after=after, wait=round(left, 3), user_id=user_id)
+            except (ConnectionFailed, ServiceUnavailableError):
+                failures += 1
+                if failures > STREAM_RECONNECTS:
+                    raise
+                await asyncio.sleep(0.5 * 2 ** (failures - 1))
+                continue
+            failures = 0
             for event in page.events:
                 if on_progress is not None:
-                    on_progress(event)
+                    await _maybe_await(on_progress(event))
             after = page.last_event_id
             if page.finished:
                 return await self.get_request(request_id, user_id=user_id)
@@ -222,13 +240,19 @@ class AsyncClient:
             headers["Content-Type"] = "application/json"
         try:
             response = await self._http.request(
-                call.method, call.path, params=call.params, content=body, headers=headers
+                call.method,
+                call.path,
+                params=call.params,
+                content=body,
+                headers=headers,
+                timeout=call.timeout if call.timeout is not None else httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.TransportError as error:
             raise self._unreachable(error) from None
         if response.status_code >= 400:
             raise error_from_answer(response.status_code, response.headers.get("content-type", ""), response.text)
-        return call.read(response.status_code, response.json())
+        content_type = response.headers.get("content-type", "")
+        return _calls.read_answer(call, response.status_code, content_type, response.text)
 
     async def _check_stream(self, response: httpx.Response) -> None:
         if response.status_code >= 400:

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
-from asyncagents.client._errors import error_from_answer
+import httpx
+
+from asyncagents.client._errors import error_from_frame, unexpected_answer
 from asyncagents.client._models import Accepted, EventPage, Job, Request, RequestPage, Trigger
 
 T = TypeVar("T")
@@ -23,6 +25,16 @@ class Call(Generic[T]):
     params: dict[str, Any] = field(default_factory=dict)
     body: Any = None
     admin: bool = False
+    timeout: float | None = None  # seconds to wait for the answer, when the client's default is too short
+
+
+def read_answer(call: Call[T], status: int, content_type: str, text: str) -> T:
+    """The call's typed answer; ``ApiError("unexpected_response")`` for one this API would not send."""
+    try:
+        return call.read(status, json.loads(text))
+    except ValueError as error:  # not JSON, or JSON of another shape (pydantic's errors are ValueErrors)
+        shown = content_type or "no content type"
+        raise unexpected_answer(status, f"{call.method} {call.path} answered {shown}, not this API's JSON") from error
 
 
 def _segment(value: str) -> str:
@@ -71,7 +83,9 @@ def events_path(request_id: str) -> str:
 
 def event_page(request_id: str, after: int, wait: float) -> Call[EventPage]:
     params = {"after": after, **({"wait": wait} if wait else {})}
-    return Call("GET", events_path(request_id), lambda _, body: EventPage.model_validate(body), params=params)
+    read: Callable[[int, Any], EventPage] = lambda _, body: EventPage.model_validate(body)  # noqa: E731
+    # A long poll answers after up to ``wait`` seconds: its read may take that long and more.
+    return Call("GET", events_path(request_id), read, params=params, timeout=wait + 15 if wait else None)
 
 
 def list_triggers() -> Call[list[Trigger]]:
@@ -122,6 +136,11 @@ def delete_job(job_id: str) -> Call[dict[str, Any]]:
     return Call("DELETE", f"/v1/scheduler/jobs/{_segment(job_id)}", lambda _, body: dict(body), admin=True)
 
 
+# Streams have no overall time limit, but a silent connection is a dead one: the server sends a keepalive every
+# 10 s (and on AWS answers within 30 s), so 45 s without a byte means reconnect.
+STREAM_TIMEOUT = httpx.Timeout(10.0, read=45.0)
+
+
 def stream_headers(last_event_id: int) -> dict[str, str]:
     return {"Accept": "text/event-stream", "Cache-Control": "no-cache", "Last-Event-ID": str(last_event_id)}
 
@@ -130,7 +149,7 @@ def chat_frame(event: str, data: str) -> dict[str, Any]:
     """A chat stream's frame as ``chat_stream`` yields it: ``{"event", "data"}`` and the token's fields."""
     frame: dict[str, Any] = {"event": event, "data": data}
     if event == "error":
-        raise error_from_answer(500, "text/event-stream", f"data: {data}")
+        raise error_from_frame(data)
     try:
         parsed = json.loads(data) if data else None
     except ValueError:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -95,12 +96,41 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 }
 
 
+# The status an error has when it arrives inside a stream (an ``event: error`` frame has no status of its own).
+_STATUS_OF_CODE = {
+    "bad_request": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "payload_too_large": 413,
+    "validation_error": 422,
+    "service_unavailable": 503,
+}
+
+
+def error_from_frame(data: str) -> ApiError:
+    """The exception for an ``event: error`` frame received in a stream."""
+    try:
+        body = json.loads(data)
+    except ValueError:
+        body = {}
+    code = str(body.get("code") or body.get("type") or "") if isinstance(body, dict) else ""
+    return error_from_answer(_STATUS_OF_CODE.get(code, 500), "text/event-stream", f"data: {data}")
+
+
+def unexpected_answer(status: int, what: str) -> ApiError:
+    """An answer that is not what this API sends (another server at that address, a proxy's page)."""
+    return ApiError(status, "unexpected_response", f"{what}: is the API URL right?")
+
+
 def error_from_answer(status: int, content_type: str, text: str) -> ApiError:
     """The exception for an error answer: JSON ``{code, message, details}``, or the same as an SSE
     ``event: error`` frame (what a stream request gets), or anything else (a gateway's own answer)."""
     body: Any = None
     if "text/event-stream" in content_type:
-        lines = [line[5:].strip() for line in text.splitlines() if line.startswith("data:")]
+        # SSE lines end at CR or LF only (str.splitlines would also cut at U+2028 inside the JSON)
+        lines = [line[5:].strip() for line in re.split(r"\r\n|\r|\n", text) if line.startswith("data:")]
         text = "\n".join(lines)
     try:
         body = json.loads(text) if text else None

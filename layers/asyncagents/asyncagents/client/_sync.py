@@ -9,13 +9,23 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx
+from httpx_sse import SSEError, connect_sse
 
 from asyncagents.client import _calls
 from asyncagents.client._config import ConfigurationError, Settings, base_url, resolve
-from asyncagents.client._errors import ApiError, ConnectionFailed, WaitTimeout, error_from_answer
+from asyncagents.client._errors import (
+    ApiError,
+    ConnectionFailed,
+    ServiceUnavailableError,
+    WaitTimeout,
+    error_from_answer,
+    error_from_frame,
+    unexpected_answer,
+)
 from asyncagents.client._models import Accepted, EventPage, Job, ProgressEvent, Request, RequestPage, Result, Trigger
 
 T = TypeVar("T")
+STREAM = _calls.STREAM_TIMEOUT
 ProgressCallback = Callable[[ProgressEvent], object]
 
 # Reconnections in a row, without an event, before an event stream gives up (waits 0.5, 1, 2, 4, 8 s).
@@ -101,15 +111,14 @@ class Client:
         fields beside them (so ``event.get("request_id")`` is the request's id, as seed 000 reads it)."""
         body: dict[str, Any] = {"message": payload} if isinstance(payload, str) else dict(payload)
         body["stream"] = True
-        from httpx_sse import connect_sse
-
-        headers = {**self._headers(False, user_id), **_calls.stream_headers(0)}
-        headers.pop("Last-Event-ID")
+        headers = {**self._headers(False, user_id), "Accept": "text/event-stream"}
         try:
-            with connect_sse(self._http, "POST", "/v1/chat", json=body, headers=headers, timeout=None) as source:
+            with connect_sse(self._http, "POST", "/v1/chat", json=body, headers=headers, timeout=STREAM) as source:
                 self._check_stream(source.response)
                 for sse in source.iter_sse():
                     yield _calls.chat_frame(sse.event, sse.data)
+        except SSEError as error:
+            raise unexpected_answer(200, f"/v1/chat answered {error}") from None
         except httpx.TransportError as error:
             raise self._unreachable(error) from None
 
@@ -142,14 +151,12 @@ class Client:
     def events(self, request_id: str, *, after: int = 0, user_id: str | None = None) -> Iterator[ProgressEvent]:
         """Every event after ``after``, as it comes, until the request ends. A dropped or ended connection is
         resumed from the last event received (``Last-Event-ID``): no event is lost or repeated."""
-        from httpx_sse import connect_sse
-
         last, failures, pause = after, 0, 1.0
         path = _calls.events_path(request_id)
         while True:
             try:
                 headers = {**self._headers(False, user_id), **_calls.stream_headers(last)}
-                with connect_sse(self._http, "GET", path, headers=headers, timeout=None) as source:
+                with connect_sse(self._http, "GET", path, headers=headers, timeout=STREAM) as source:
                     if source.response.status_code == 204:
                         return
                     self._check_stream(source.response)
@@ -158,11 +165,13 @@ class Client:
                         if sse.event == "done":
                             return
                         if sse.event == "error":
-                            raise error_from_answer(500, "text/event-stream", f"data: {sse.data}")
+                            raise error_from_frame(sse.data)
                         if sse.data:
                             event = ProgressEvent.model_validate_json(sse.data)
                             last, failures = event.id, 0
                             yield event
+            except SSEError as error:
+                raise unexpected_answer(200, f"{path} answered {error}") from None
             except httpx.TransportError as error:
                 failures += 1
                 if failures > STREAM_RECONNECTS:
@@ -182,12 +191,20 @@ class Client:
         """The request once it ended (``raise_for_status()`` to raise if it did not complete), following its
         events by long polls; ``on_progress(event)`` for each. ``WaitTimeout`` after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        after = 0
+        after = failures = 0
         while True:
             left = LONG_POLL_SECONDS if deadline is None else min(LONG_POLL_SECONDS, deadline - time.monotonic())
             if left <= 0:
                 raise WaitTimeout(request_id, timeout or 0)
-            page = self.event_page(request_id, after=after, wait=round(left, 3), user_id=user_id)
+            try:
+                page = self.event_page(request_id, after=after, wait=round(left, 3), user_id=user_id)
+            except (ConnectionFailed, ServiceUnavailableError):
+                failures += 1
+                if failures > STREAM_RECONNECTS:
+                    raise
+                time.sleep(0.5 * 2 ** (failures - 1))
+                continue
+            failures = 0
             for event in page.events:
                 if on_progress is not None:
                     on_progress(event)
@@ -260,12 +277,20 @@ class Client:
         if body is not None:
             headers["Content-Type"] = "application/json"
         try:
-            response = self._http.request(call.method, call.path, params=call.params, content=body, headers=headers)
+            response = self._http.request(
+                call.method,
+                call.path,
+                params=call.params,
+                content=body,
+                headers=headers,
+                timeout=call.timeout if call.timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
         except httpx.TransportError as error:
             raise self._unreachable(error) from None
         if response.status_code >= 400:
             raise error_from_answer(response.status_code, response.headers.get("content-type", ""), response.text)
-        return call.read(response.status_code, response.json())
+        content_type = response.headers.get("content-type", "")
+        return _calls.read_answer(call, response.status_code, content_type, response.text)
 
     def _check_stream(self, response: httpx.Response) -> None:
         if response.status_code >= 400:

@@ -152,8 +152,8 @@ class RequestRecords:
             values=values,
             increments=increments,
             event=transition_entry(to, self._clock(), fields, event),
-            # The end of a request is always recorded, whatever came before it.
-            capped=not to.is_terminal,
+            # Status changes are always recorded (there are few of them): only step progress is capped.
+            capped=False,
         )
 
     def set_fields(self, request_key: str, fields: dict[str, Any], *, only_in: Iterable[Status] = ()) -> RequestRecord:

@@ -19,9 +19,9 @@ from asyncagents.domain.records import RequestRecord
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.times import iso
 
-# Entries kept per request, the terminal one excepted: a request that retries every step of a long plan many
-# times stops recording its progress entries there (its status and its end are still written), so the record
-# stays far below DynamoDB's 400 KB (an entry is about 150 bytes).
+# Step entries kept per request: a request that retries every step of a long plan many times stops recording
+# its steps' starts and ends there (its status changes and its end are always recorded), so the record stays
+# far below DynamoDB's 400 KB (a step entry is 100 to 350 bytes, its title included).
 MAX_PROGRESS_ENTRIES = 300
 
 
