@@ -21,6 +21,7 @@ from asyncagents.api.routing import (
     DEFAULT_USER_ID,
     IdempotencyHeader,
     UserIdHeader,
+    allowed_methods,
     app,
     json_response,
     policy,
@@ -41,10 +42,17 @@ logger = logging.getLogger(__name__)
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """ApiFunction's entry: admit the event (or answer it), then route it."""
     current = runtime.current
+    http = (event.get("requestContext") or {}).get("http") or {}
+    head = str(http.get("method", "")).upper() == "HEAD"
+    if head:  # HEAD is GET without the body, wherever GET is
+        http["method"] = "GET"
     refused = edge.admit(event, policy, lambda: current().key_service, lambda: current().formation.formation_id)
     response = refused if refused is not None else app.resolve(event, context)
     if int(response.get("statusCode", 200)) >= 400 and event_streams.wants_event_stream(edge.header(event, "accept")):
-        return event_routes.as_event_stream_error(response)
+        response = event_routes.as_event_stream_error(response)
+    if head:
+        http["method"] = "HEAD"
+        response = {**response, "body": "", "isBase64Encoded": False}
     return response
 
 
@@ -202,7 +210,19 @@ def _validation_error(error: ValidationError) -> Response[Any]:
 
 @app.not_found
 def _not_found(_: NotFoundError) -> Response[Any]:
-    return error_response(404, "not_found", f"no route for {app.current_event.http_method} {app.current_event.path}")
+    method, path = app.current_event.http_method, app.current_event.path
+    allowed = allowed_methods(path)
+    if not allowed:
+        return error_response(404, "not_found", f"no route for {method} {path}")
+    if method == "OPTIONS":
+        return Response(status_code=204, body="", headers={"Allow": ", ".join([*allowed, "OPTIONS"])})
+    return error_response(
+        405,
+        "method_not_allowed",
+        f"{method} is not allowed on {path}; allowed: {', '.join(allowed)}",
+        {"method": method, "allowed": allowed},
+        headers={"Allow": ", ".join(allowed)},
+    )
 
 
 @app.exception_handler(Exception)

@@ -22,10 +22,24 @@ from asyncagents.domain.auth import ApiKey, KeyService
 from asyncagents.domain.errors import AsyncAgentsError, BadRequest, NotFound, Unauthorized
 
 MAX_BODY_BYTES = 256 * 1024
+# No body of this API nests deeper; past it a body is refused before anything parses it (Python's JSON
+# decoder would raise RecursionError near 1,000 levels, and nothing downstream needs more than a few).
+MAX_JSON_DEPTH = 64
+# Nor longer numbers (Python refuses to read an integer of over 4,300 digits, with a ValueError).
+MAX_NUMBER_DIGITS = 1000
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+_LONG_NUMBER = re.compile(rf"\d{{{MAX_NUMBER_DIGITS + 1}}}")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 KeyKind = Literal["client", "admin"]
 KEY_HEADERS: dict[KeyKind, str] = {"client": "X-Muxi-Client-Key", "admin": "X-Muxi-Admin-Key"}
+
+
+def path_pattern(path: str) -> re.Pattern[str]:
+    """The paths a route serves (Powertools' syntax: ``<name>`` is one segment)."""
+    segments = ["[^/]+" if s.startswith("<") and s.endswith(">") else re.escape(s) for s in path.split("/")]
+    return re.compile("^" + "/".join(segments) + "/?$")
 
 
 class KeyPolicy:
@@ -35,10 +49,7 @@ class KeyPolicy:
         self._rules: list[tuple[str, re.Pattern[str], KeyKind]] = []
 
     def needs(self, method: str, path: str, kind: KeyKind) -> None:
-        # Powertools' path syntax: <name> is one segment.
-        segments = ["[^/]+" if s.startswith("<") and s.endswith(">") else re.escape(s) for s in path.split("/")]
-        pattern = re.compile("^" + "/".join(segments) + "/?$")
-        self._rules.append((method.upper(), pattern, kind))
+        self._rules.append((method.upper(), path_pattern(path), kind))
 
     def kind_for(self, method: str, path: str) -> KeyKind | None:
         """The key the route needs; ``None`` for open routes and for paths no route serves (404)."""
@@ -143,10 +154,30 @@ def _check_body(event: dict[str, Any], method: str) -> None:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("body: must be UTF-8 encoded JSON", details={"field": "body"}) from None
+    _check_json_shape(text)
     # Routing sees the body as the JSON text it is; only whitespace is no body at all.
     event["body"] = text if text.strip() else None
     event["isBase64Encoded"] = False
     event.setdefault("requestContext", {})["asyncagents"] = {"content_type": sent_type, "body": text}
+
+
+def _check_json_shape(text: str) -> None:
+    """``BadRequest`` for a body nested too deep or with too long a number: found without parsing it (the
+    parser is what such a body would break)."""
+    outside_strings = _JSON_STRING.sub('""', text)
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(outside_strings):
+        depth = depth + 1 if bracket in "[{" else depth - 1
+        deepest = max(deepest, depth)
+    if deepest > MAX_JSON_DEPTH:
+        raise BadRequest(
+            f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels", details={"field": "body", "limit": MAX_JSON_DEPTH}
+        )
+    if _LONG_NUMBER.search(outside_strings):
+        raise BadRequest(
+            f"body: a number longer than {MAX_NUMBER_DIGITS} digits",
+            details={"field": "body", "limit": MAX_NUMBER_DIGITS},
+        )
 
 
 def proxy_error(error: AsyncAgentsError) -> dict[str, Any]:

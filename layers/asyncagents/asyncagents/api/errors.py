@@ -43,9 +43,18 @@ def error_body(code: str, message: str, details: Mapping[str, Any] | None = None
     return {"code": code, "message": message, "details": dict(details or {})}
 
 
-def error_response(status: int, code: str, message: str, details: Mapping[str, Any] | None = None) -> Response:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Mapping[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     return Response(
-        status_code=status, content_type="application/json", body=json.dumps(error_body(code, message, details))
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(error_body(code, message, details)),
+        headers=headers,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -29,6 +30,15 @@ logger = logging.getLogger(__name__)
 
 app = APIGatewayHttpResolver(strip_prefixes=[], enable_validation=True)
 policy = edge.KeyPolicy()
+# Every route's path and method: what a path allows, for a 405's Allow header.
+_ROUTES: list[tuple[re.Pattern[str], str]] = []
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods some route serves ``path`` with (HEAD wherever GET is); empty for a path no route serves."""
+    methods = {method for pattern, method in _ROUTES if pattern.match(path)}
+    return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
+
 
 UserIdHeader = Annotated[
     str | None,
@@ -56,6 +66,7 @@ def route(
 ) -> Callable[[Callable[..., Response[Any]]], Callable[..., Response[Any]]]:
     """Declare a route, the key it needs (checked by the edge before routing, checked again by the route
     itself, shown in the document) and its answers."""
+    _ROUTES.append((edge.path_pattern(path), method.upper()))
     if key is not None:
         policy.needs(method, path, key)
     errors = ERROR_STATUSES[key or "open"] + spec.pop("errors", ())

@@ -31,10 +31,15 @@ USER_ID_PATTERN = r"^[^\x00-\x1f]+$"
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=USER_ID_PATTERN)]
 
 
+# Every body: unknown fields refused (a misspelt option is never ignored), JSON types taken as they are (no "yes"
+# for true, no "10" for 10), and only finite numbers (NaN and Infinity are not JSON, though parsers accept them).
+STRICT_BODY = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
 class ChatRequest(BaseModel):
     """``POST /v1/chat``. Unknown fields are rejected so that a misspelt option is never ignored."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(**STRICT_BODY, populate_by_name=True)
 
     message: str = Field(
         min_length=1,
@@ -113,7 +118,7 @@ MAX_ANSWER_BYTES = 8 * 1024  # answers live on the request item (400 KB at most,
 class ClarificationAnswer(BaseModel):
     """``POST /v1/requests/{id}/clarification``: the answer to the question the request waits on."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(**STRICT_BODY)
     answer: str = Field(
         min_length=1,
         max_length=MAX_ANSWER_BYTES,
@@ -135,7 +140,7 @@ class ClarificationAnswer(BaseModel):
 class NewKey(BaseModel):
     """``POST /v1/admin/keys``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(**STRICT_BODY)
     kind: str = Field("client", pattern="^(client|admin)$")
     label: str = Field("", max_length=200)
 
@@ -143,7 +148,7 @@ class NewKey(BaseModel):
 class RedriveRequest(BaseModel):
     """``POST /v1/admin/requests/redrive``: which failed request to resume (by its owner and id)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(**STRICT_BODY)
     key_id: str = Field(min_length=1, max_length=64)
     user_id: UserId = "default"
     request_id: RequestId
@@ -152,7 +157,7 @@ class RedriveRequest(BaseModel):
 class JobFields(BaseModel):
     """What a job may say beyond MUXI's fields."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(**STRICT_BODY)
     message: str = Field(min_length=1, max_length=MAX_MESSAGE_BYTES, json_schema_extra={"pattern": r"\S"})
     title: str = Field("", max_length=200)
     timezone: str = Field("UTC", min_length=1, max_length=64, description="IANA time zone (Europe/Paris)")
@@ -201,7 +206,7 @@ class NewJobBody(JobFields):
 class JobChanges(BaseModel):
     """``PUT /v1/scheduler/jobs/{id}``: what changes (MUXI's ``message``, ``schedule``, ``title``, and ours)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(**STRICT_BODY)
     message: str | None = Field(None, min_length=1, max_length=MAX_MESSAGE_BYTES)
     schedule: str | None = Field(None, min_length=1, max_length=256)
     title: str | None = Field(None, max_length=200)

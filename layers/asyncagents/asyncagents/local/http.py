@@ -9,6 +9,7 @@ request had a container of its own.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import threading
@@ -172,9 +173,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         payload = result.get("body") or ""
         data = base64.b64decode(payload) if result.get("isBase64Encoded") else str(payload).encode()
         headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
-        if streams and int(result.get("statusCode", 200)) == 200:
+        if streams and int(result.get("statusCode", 200)) == 200 and self.command != "HEAD":
             self._stream(headers, streams[0])
             return
+        for unsent in streams:  # a HEAD's: nothing is written, and nothing is followed
+            getattr(unsent, "close", lambda: None)()
         self._reply(int(result.get("statusCode", 200)), headers, data, result.get("cookies") or [])
 
     def _stream(self, headers: dict[str, str], frames: Iterator[str]) -> None:
@@ -214,7 +217,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = do_OPTIONS = _handle
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What the server itself refuses (a malformed request line, an unknown method): JSON, as API
+        Gateway answers, never an HTML page."""
+        body = json.dumps({"message": message or self.responses.get(code, ("Error",))[0]}).encode()
+        self.close_connection = True
+        self._reply(code, {"content-type": "application/json"}, body)
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = _handle
 
 
 class _Server(ThreadingHTTPServer):
