@@ -23,7 +23,7 @@ SAM       := $(abspath $(SAM_VENV))/bin/sam
 SAM_ENV   := AWS_EC2_METADATA_DISABLED=true SAM_CLI_TELEMETRY=0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sam-venv lint format test build validate params deploy local bench clean
+.PHONY: help venv sam-venv lint format test fuzz build validate params deploy local bench clean
 
 help:
 	@echo "make venv       create $(VENV) and install the project with its dev extras"
@@ -31,6 +31,7 @@ help:
 	@echo "make lint       ruff check, ruff format --check, mypy"
 	@echo "make format     ruff format and ruff check --fix"
 	@echo "make test       the whole pytest suite (TEST_ARGS='-m template' etc. to narrow)"
+	@echo "make fuzz       schemathesis on the local stack, every check and the stateful phase (FUZZ_ARGS)"
 	@echo "make build      sam build (no Docker), validating $(FORMATION) into the layer"
 	@echo "make validate   sam validate --lint"
 	@echo "make params     the template parameters derived from $(FORMATION)"
@@ -71,6 +72,12 @@ format: $(VENV_STAMP)
 
 test: $(VENV_STAMP) $(SAM_STAMP)
 	$(VENV_ABS)/bin/pytest -n 2 --dist loadgroup -q -rfE $(TEST_ARGS)
+
+# Schemathesis against the local stack, longer than the suite's run (tests/e2e/test_fuzz.py).
+FUZZ_ARGS ?= --max-examples 100
+fuzz: $(VENV_STAMP)
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} AWS_EC2_METADATA_DISABLED=true \
+		$(VENV_ABS)/bin/python -m tests.fuzz.run $(FUZZ_ARGS)
 
 # The layer's Makefile (layers/asyncagents/Makefile) validates the formation with $(PYTHON) and ships
 # it as /opt/formation.json; SAM runs it from a scratch copy, hence the absolute paths.

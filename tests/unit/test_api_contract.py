@@ -151,7 +151,8 @@ def test_every_route_is_in_the_document_with_the_key_it_needs(spec):
 def test_the_document_describes_the_constraints_the_server_enforces(spec):
     schemas = spec["components"]["schemas"]
     cursor = next(p for p in spec["paths"]["/v1/requests"]["get"]["parameters"] if p["name"] == "cursor")
-    text = next(s for s in cursor["schema"]["anyOf"] if s.get("type") == "string")
+    text = cursor["schema"]  # a string when present, never null (no client should send the text "null")
+    assert text["type"] == "string" and "anyOf" not in text
     assert text["minLength"] == 1 and text["pattern"] == "^[A-Za-z0-9_-]+$"  # empty and malformed cursors
     webhook = schemas["ChatRequest"]["properties"]["webhook_url"]
     assert webhook["format"] == "uri" and webhook["pattern"].startswith("^[hH][tT][tT][pP]")

@@ -69,7 +69,14 @@ def openapi() -> Response[Any]:
 
 
 @route(
-    "POST", "/v1/chat", key="client", ok=202, model="AcceptedView", errors=(409, 413, 503), summary="Submit a request"
+    "POST",
+    "/v1/chat",
+    key="client",
+    ok=202,
+    model="AcceptedView",
+    also={200: "RequestView"},
+    errors=(409, 413, 503),
+    summary="Submit a request (200: a sync request's answer, or text/event-stream with stream: true)",
 )
 def chat(
     request: ChatRequest, user_id: UserIdHeader = None, idempotency_key: IdempotencyHeader = None

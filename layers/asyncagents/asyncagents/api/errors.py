@@ -84,7 +84,7 @@ def from_validation_errors(problems: Iterable[Mapping[str, Any]]) -> Response:
         if location == "body" and kind == "json_invalid":
             reason = (item.get("ctx") or {}).get("error") or item.get("msg", "")
             return error_response(400, "bad_request", f"body: malformed JSON ({reason})", {"field": "body"})
-        if location == "body" and not field:
+        if location == "body" and not field and kind in {"missing", "model_type", "dict_type", "model_attributes_type"}:
             message = "a JSON object is required" if kind == "missing" else "must be a JSON object"
             return error_response(400, "bad_request", f"body: {message}", {"field": "body"})
         if location == "header":

@@ -36,13 +36,17 @@ def _ref(name: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
 
 
-def responses(ok: int, body: str | None, errors: tuple[int, ...]) -> dict[int, OpenAPIResponse]:
+def responses(
+    ok: int, body: str | None, errors: tuple[int, ...], also: dict[int, str] | None = None
+) -> dict[int, OpenAPIResponse]:
     """The ``responses`` of a route: its success (with the ``body`` model's name when it has one, see
-    ``response_models``) and its errors."""
-    success: dict[str, Any] = {"description": _DESCRIPTIONS.get(ok, "OK")}
-    if body is not None:
-        success["content"] = _ref(body)
-    answers: dict[int, OpenAPIResponse] = {ok: cast("OpenAPIResponse", success)}
+    ``response_models``), the other successes it may answer (``also``: status → model), and its errors."""
+    answers: dict[int, OpenAPIResponse] = {}
+    for status, model in {ok: body, **(also or {})}.items():
+        success: dict[str, Any] = {"description": _DESCRIPTIONS.get(status, "OK")}
+        if model is not None:
+            success["content"] = _ref(model)
+        answers[status] = cast("OpenAPIResponse", success)
     error = _ref("ErrorBody")
     for status in sorted(set(errors)):
         answers[status] = cast("OpenAPIResponse", {"description": _DESCRIPTIONS[status], "content": error})
@@ -75,7 +79,82 @@ def document(app: APIGatewayHttpResolver) -> str:
     _, extra = models_json_schema(models, ref_template="#/components/schemas/{model}")
     document.setdefault("components", {}).setdefault("schemas", {}).update(extra.get("$defs", {}))
     _describe_trigger_body(document)
+    _describe_parameters(document)
+    _add_links(document)
     return json.dumps(document)
+
+
+# What a created resource's answer leads to (OpenAPI links): clients and stateful testers follow them.
+# Requests are the caller's (key and user), so a request's links carry the user header on.
+_SAME_USER = {"header.x-muxi-user-id": "$request.header.x-muxi-user-id"}
+_LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict[str, str]]]] = {
+    ("/v1/chat", "post", "202"): {
+        "GetRequest": ("/v1/requests/{request_id}", "get", {"request_id": "$response.body#/request_id", **_SAME_USER}),
+        "FollowRequest": (
+            "/v1/requests/{request_id}/events",
+            "get",
+            {"request_id": "$response.body#/request_id", **_SAME_USER},
+        ),
+        "CancelRequest": (
+            "/v1/requests/{request_id}",
+            "delete",
+            {"request_id": "$response.body#/request_id", **_SAME_USER},
+        ),
+        "AnswerRequest": (
+            "/v1/requests/{request_id}/clarification",
+            "post",
+            {"request_id": "$response.body#/request_id", **_SAME_USER},
+        ),
+    },
+    ("/v1/scheduler/jobs", "post", "201"): {
+        name: (path, method, {"job_id": "$response.body#/id"})
+        for name, path, method in (
+            ("GetJob", "/v1/scheduler/jobs/{job_id}", "get"),
+            ("ChangeJob", "/v1/scheduler/jobs/{job_id}", "put"),
+            ("PauseJob", "/v1/scheduler/jobs/{job_id}/pause", "post"),
+            ("ResumeJob", "/v1/scheduler/jobs/{job_id}/resume", "post"),
+            ("DeleteJob", "/v1/scheduler/jobs/{job_id}", "delete"),
+        )
+    },
+    ("/v1/admin/keys", "post", "201"): {
+        "RevokeKey": ("/v1/admin/keys/{key_id}", "delete", {"key_id": "$response.body#/key_id"}),
+    },
+}
+
+
+def _add_links(document: dict[str, Any]) -> None:
+    paths = document.get("paths", {})
+    for (path, method, status), links in _LINKS.items():
+        response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if response is None:
+            continue
+        response["links"] = {
+            name: {"operationRef": _operation_ref(target, target_method), "parameters": parameters}
+            for name, (target, target_method, parameters) in links.items()
+            if target_method in paths.get(target, {})
+        }
+
+
+def _operation_ref(path: str, method: str) -> str:
+    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
+
+
+def _describe_parameters(document: dict[str, Any]) -> None:
+    """Parameters as the server reads them: a header or a query parameter is absent or a string, never
+    ``null`` (the optional types' ``anyOf [..., null]`` would invite clients to send the text "null"); a
+    trigger's name has its pattern (the route checks it itself, to answer a provider with a 400)."""
+    from asyncagents.trigger_definitions import TRIGGER_NAME_PATTERN
+
+    for path, operations in document.get("paths", {}).items():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                schema = parameter.get("schema", {})
+                variants = [v for v in schema.get("anyOf", []) if v.get("type") != "null"]
+                if parameter.get("in") in {"header", "query"} and len(variants) == 1 and "anyOf" in schema:
+                    rest = {k: v for k, v in schema.items() if k != "anyOf"}
+                    parameter["schema"] = {**variants[0], **rest}
+                if path.startswith("/v1/triggers/{name}") and parameter.get("name") == "name":
+                    parameter["schema"] = {**schema, "pattern": TRIGGER_NAME_PATTERN, "maxLength": 64}
 
 
 def _describe_trigger_body(document: dict[str, Any]) -> None:

@@ -36,7 +36,10 @@ _ROUTES: list[tuple[re.Pattern[str], str]] = []
 
 def allowed_methods(path: str) -> list[str]:
     """The methods some route serves ``path`` with (HEAD wherever GET is); empty for a path no route serves."""
-    methods = {method for pattern, method in _ROUTES if pattern.match(path)}
+    matching = [(pattern, method) for pattern, method in _ROUTES if pattern.match(path)]
+    # A path that is a route's own (/v1/admin/requests/redrive) is that route's, not a parameter's value.
+    static = [(pattern, method) for pattern, method in matching if "[^/]+" not in pattern.pattern]
+    methods = {method for _, method in static or matching}
     return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
 
 
@@ -70,8 +73,10 @@ def route(
     if key is not None:
         policy.needs(method, path, key)
     errors = ERROR_STATUSES[key or "open"] + spec.pop("errors", ())
+    also = spec.pop("also", None)
     security: list[dict[str, list[str]]] | None = [{f"{key}Key": []}] if key else spec.pop("security", None)
-    register = app.route(path, method=method, security=security, responses=responses(ok, model, errors), **spec)
+    answers = responses(ok, model, errors, also)
+    register = app.route(path, method=method, security=security, responses=answers, **spec)
 
     def guarded(handler: Callable[..., Response[Any]]) -> Callable[..., Response[Any]]:
         if key is None:

@@ -39,7 +39,14 @@ STRICT_BODY = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 class ChatRequest(BaseModel):
     """``POST /v1/chat``. Unknown fields are rejected so that a misspelt option is never ignored."""
 
-    model_config = ConfigDict(**STRICT_BODY, populate_by_name=True)
+    model_config = ConfigDict(
+        **STRICT_BODY,
+        populate_by_name=True,
+        # A streamed request runs asynchronously: stream true with async false is refused.
+        json_schema_extra={
+            "not": {"required": ["stream", "async"], "properties": {"stream": {"const": True}, "async": {"const": False}}}
+        },
+    )
 
     message: str = Field(
         min_length=1,
@@ -177,6 +184,9 @@ class NewJobBody(JobFields):
     )
     run_at: str | None = Field(None, min_length=1, max_length=64, description="one_time: an ISO 8601 time")
     user_id: UserId = "default"
+    model_config = ConfigDict(
+        **STRICT_BODY, json_schema_extra={"anyOf": [{"required": ["schedule"]}, {"required": ["run_at"]}]}
+    )
 
     @model_validator(mode="after")
     def _when(self) -> NewJobBody:

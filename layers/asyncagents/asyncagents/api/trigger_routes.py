@@ -87,6 +87,7 @@ def get_trigger(name: str) -> Response[Any]:
     key=None,
     ok=202,
     model="AcceptedView",
+    also={200: "RequestView"},
     errors=(400, 401, 403, 404, 409, 413, 422, 503),
     # A client key, or (as the trigger's definition says) a provider's signature instead.
     security=[{"clientKey": []}, {}],

@@ -226,6 +226,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = _handle
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (QUERY, BREW, ...) reaches the API as API Gateway's ANY routes pass it: a 405 there.
+        if name.startswith("do_") and name[3:].isalpha() and name[3:].isupper():
+            return self._handle
+        raise AttributeError(name)
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True

@@ -1,0 +1,15 @@
+"""Schemathesis over the whole API on the local stack: zero failures (``make fuzz`` runs it longer)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fuzz.run import fuzz
+
+pytestmark = pytest.mark.e2e
+
+
+def test_schemathesis_finds_nothing_with_every_check_and_the_stateful_phase():
+    status, output = fuzz(["--max-examples", "20", "--seed", "20261130"], capture=True)
+    assert status == 0, output[-6000:]
+    assert "Stateful" in output and "26/26" in output.replace("Selected: ", "")
