@@ -4,6 +4,7 @@ the header, or the method) and the reason; never a 5xx, never an HTML page."""
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 
 import httpx
@@ -95,7 +96,15 @@ def test_head_is_get_without_a_body_and_options_lists_the_methods(http):
     assert http.get("/v1/nothing-here", headers=CLIENT).status_code == 404
 
 
-def test_the_local_server_never_answers_html(http):
-    response = http.request("BREW", "/v1/health")
-    assert response.status_code == 501 and response.headers["content-type"] == "application/json"
-    assert json.loads(response.text)["message"]
+def test_the_local_server_never_answers_html(http, stack):
+    # Any method reaches the API, as API Gateway's ANY routes pass it on
+    brew = http.request("BREW", "/v1/health")
+    assert brew.status_code == 405 and brew.headers["allow"] == "GET, HEAD"
+    # What the server itself refuses (a request line that is not HTTP) is JSON too
+    host, port = stack.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        raw.sendall(b"NOT AN HTTP REQUEST LINE AT ALL\r\n\r\n")
+        answer = raw.recv(65536).decode()
+    head, _, body = answer.partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.") and " 400 " in head.splitlines()[0]
+    assert "content-type: application/json" in head.lower() and json.loads(body)["message"]

@@ -44,7 +44,10 @@ class ChatRequest(BaseModel):
         populate_by_name=True,
         # A streamed request runs asynchronously: stream true with async false is refused.
         json_schema_extra={
-            "not": {"required": ["stream", "async"], "properties": {"stream": {"const": True}, "async": {"const": False}}}
+            "not": {
+                "required": ["stream", "async"],
+                "properties": {"stream": {"const": True}, "async": {"const": False}},
+            }
         },
     )
 

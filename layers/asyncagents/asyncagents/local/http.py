@@ -222,6 +222,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
         Gateway answers, never an HTML page."""
         body = json.dumps({"message": message or self.responses.get(code, ("Error",))[0]}).encode()
         self.close_connection = True
+        self.request_version = "HTTP/1.1"  # a request line it could not read leaves HTTP/0.9: no status, no headers
         self._reply(code, {"content-type": "application/json"}, body)
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = _handle
