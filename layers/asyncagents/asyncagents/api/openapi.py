@@ -80,8 +80,40 @@ def document(app: APIGatewayHttpResolver) -> str:
     document.setdefault("components", {}).setdefault("schemas", {}).update(extra.get("$defs", {}))
     _describe_trigger_body(document)
     _describe_parameters(document)
+    _describe_streams(document)
     _add_links(document)
     return json.dumps(document)
+
+
+def _describe_streams(document: dict[str, Any]) -> None:
+    """The answers that are event streams: a chat with ``stream: true``, a request's events asked for with
+    ``Accept: text/event-stream`` (204 once every event was told), MUXI's stream of one request."""
+    # Each event as OpenAPI 3.2 describes server-sent events: its fields, the data a JSON text.
+    event = {
+        "type": "object",
+        "description": "One server-sent event: data is JSON (MUXI's {token} frames for a chat, a numbered "
+        "progress event otherwise); event names its type; id numbers it (request events)",
+        "properties": {
+            "data": {"type": "string", "contentMediaType": "application/json"},
+            "event": {"type": "string"},
+            "id": {"type": "string"},
+            "retry": {"type": "integer", "minimum": 0},
+        },
+    }
+    stream = {"text/event-stream": {"schema": event}}
+    paths = document.get("paths", {})
+    for path, method in (
+        ("/v1/chat", "post"),
+        ("/v1/requests/{request_id}/events", "get"),
+        ("/v1/events/{session_id}/{request_id}", "get"),
+    ):
+        answers = paths.get(path, {}).get(method, {}).get("responses")
+        if answers is None:
+            continue
+        ok = answers.setdefault("200", {"description": "OK"})
+        ok["content"] = {**ok.get("content", {}), **stream}
+        if path.endswith("/events") or path.startswith("/v1/events/"):
+            answers["204"] = {"description": "Every event was told (an EventSource stops reconnecting)"}
 
 
 # What a created resource's answer leads to (OpenAPI links): clients and stateful testers follow them.
