@@ -190,6 +190,19 @@ class InMemoryStore:
             item["samples"] += 1
             item["sum_log_ratio"] += log_ratio
 
+    def learned(self, formation_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                {**copy.deepcopy(v), "kind": kind} for (fid, kind), v in self.history.items() if fid == formation_id
+            ]
+
+    def forget(self, formation_id: str) -> int:
+        with self._lock:
+            mine = [key for key in self.history if key[0] == formation_id]
+            for key in mine:
+                del self.history[key]
+            return len(mine)
+
     # KeyStore
     def put_key(self, *, secret_hash: str, key_id: str, kind: str, label: str, created_at: str) -> None:
         self.keys[secret_hash] = {"key_id": key_id, "kind": kind, "label": label, "created_at": created_at}

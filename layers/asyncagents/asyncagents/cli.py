@@ -9,6 +9,7 @@ formation, and administration.
     asyncagents webhook-secret rotate --secret-id ARN [--grace-seconds 86400]
     asyncagents dead-letters list|redrive --api URL   # with ASYNCAGENTS_ADMIN_KEY; works on the local stack too
     asyncagents redrive REQUEST_ID --key-id K [--user-id U] --api URL   # resume a failed request
+    asyncagents estimator show|reset --api URL        # what auto mode learned, or forget it
     asyncagents local [--port 8001]                   # the local stack (same as python -m asyncagents.local)
 
 ``keys`` talks to the deployed DynamoDB table with your AWS credentials (``--table`` is the stack's
@@ -93,6 +94,25 @@ def _dead_letters(args: argparse.Namespace) -> int:
     return 0 if response.is_success else 1
 
 
+def _estimator(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    import httpx
+
+    key = args.admin_key or os.environ.get("ASYNCAGENTS_ADMIN_KEY")
+    if not key:
+        print("asyncagents: an admin key is needed (--admin-key or ASYNCAGENTS_ADMIN_KEY)", file=sys.stderr)
+        return 2
+    base = _api_root(args.api)
+    if args.action == "reset":
+        response = httpx.delete(base + "/v1/admin/estimator/history", headers={"X-Muxi-Admin-Key": key}, timeout=60)
+    else:
+        response = httpx.get(base + "/v1/admin/estimator", headers={"X-Muxi-Admin-Key": key}, timeout=60)
+    print(json.dumps(response.json(), indent=2))
+    return 0 if response.is_success else 1
+
+
 def _redrive(args: argparse.Namespace) -> int:
     import json
     import os
@@ -164,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     letters.add_argument("--api", help="the API's URL, with or without /v1 (default: ASYNCAGENTS_API_URL)")
     letters.add_argument("--admin-key", default=None)
     letters.set_defaults(run=_dead_letters)
+
+    learned = commands.add_parser("estimator", help="what auto mode learned (show), or forget it (reset)")
+    learned.add_argument("action", choices=["show", "reset"])
+    learned.add_argument("--api", help="the API's URL, with or without /v1 (default: ASYNCAGENTS_API_URL)")
+    learned.add_argument("--admin-key", default=None)
+    learned.set_defaults(run=_estimator)
 
     redrive = commands.add_parser("redrive", help="resume a failed request from its checkpoints")
     redrive.add_argument("request_id")

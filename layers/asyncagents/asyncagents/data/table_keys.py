@@ -59,8 +59,18 @@ def step_prefix(lineage: str) -> str:
     return f"STEP#{lineage}#"
 
 
+HISTORY_KIND_PREFIX = "KIND#"
+
+
+def history_partition(formation_id: str) -> dict[str, Any]:
+    """A formation's learned durations share one partition (one query lists them, one sweep forgets them)."""
+    return {"S": f"HIST#{formation_id}"}
+
+
 def history_key(formation_id: str, kind: str) -> dict[str, Any]:
-    return {"pk": {"S": f"HIST#{formation_id}#{kind}"}, "sk": {"S": "HIST"}}
+    # Release 0.1 kept each kind in a partition of its own (HIST#<formation>#<kind>): those items are left
+    # behind, and the estimator learns again (its prior keeps estimates sane meanwhile).
+    return {"pk": history_partition(formation_id), "sk": {"S": HISTORY_KIND_PREFIX + kind}}
 
 
 def api_key_key(secret_hash: str) -> dict[str, Any]:

@@ -186,6 +186,14 @@ def analyse(message: str) -> list[Factor]:
     ]
 
 
+class LearnedKind(BaseModel):
+    """A kind of request the estimator has history for: ``correction`` multiplies its analysis now."""
+
+    kind: str
+    samples: int
+    correction: float
+
+
 def kind_of(factors: list[Factor]) -> str:
     """Requests of one kind share history: the factors present, coordination aside ("simple" if none)."""
     names = sorted(f.name for f in factors if f.name != "coordination")
@@ -239,6 +247,31 @@ class Estimator:
         self._history.add_history(formation_id, kind, math.log(actual_seconds / analytic_seconds))
         with self._lock:
             self._cache.pop((formation_id, kind), None)
+
+    def learned(self, formation_id: str) -> list[LearnedKind]:
+        """What history has taught the estimator, per kind of request: how many requests, and the factor its
+        analysis is multiplied by now."""
+        if self._history is None:
+            return []
+        kinds = []
+        for item in sorted(self._history.learned(formation_id), key=lambda found: str(found["kind"])):
+            samples = int(item.get("samples", 0))
+            mean = float(item.get("sum_log_ratio", 0.0)) / samples if samples > 0 else 0.0
+            weight = samples / (samples + HISTORY_PRIOR)
+            kinds.append(
+                LearnedKind(kind=str(item["kind"]), samples=samples, correction=round(math.exp(weight * mean), 3))
+            )
+        return kinds
+
+    def forget(self, formation_id: str) -> int:
+        """Forget what this formation learned (this container's cache too); returns how many kinds."""
+        if self._history is None:
+            return 0
+        forgotten = self._history.forget(formation_id)
+        with self._lock:
+            for key in [key for key in self._cache if key[0] == formation_id]:
+                self._cache.pop(key, None)
+        return forgotten
 
     def _learned(self, formation_id: str, kind: str) -> tuple[int, float]:
         if self._history is None:

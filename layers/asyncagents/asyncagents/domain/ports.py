@@ -160,6 +160,10 @@ class HistoryStore(Protocol):
 
     def add_history(self, formation_id: str, kind: str, log_ratio: float) -> None: ...
 
+    def learned(self, formation_id: str) -> list[dict[str, Any]]: ...
+
+    def forget(self, formation_id: str) -> int: ...
+
 
 @dataclass(frozen=True)
 class ExecutionState:
