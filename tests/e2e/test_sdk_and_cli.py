@@ -218,15 +218,18 @@ def test_chat_wait_shows_the_bar_advance_in_a_terminal_and_prints_the_result(cli
 
 
 def test_the_cli_for_scripts_and_its_one_line_errors(cli_env, user, stack):
-    status, output = run_in_terminal(["chat", "a, b [demo step_seconds=0.05]", "--async", "--json"], cli_env)
+    # A request that runs a few seconds (the test formation forgets ended requests after 3 s)
+    status, output = run_in_terminal(["chat", "a, b, c [demo step_seconds=1.5]", "--async", "--json"], cli_env)
     assert status == 0, output
     request_id = json.loads(output)["request_id"]
-    wait_for(lambda: run_in_terminal(["status", request_id, "--json"], cli_env)[1].count('"completed"') > 0)
+    status, output = run_in_terminal(["list", "--json"], cli_env)
+    assert status == 0 and request_id in output
+    status, output = run_in_terminal(["status", request_id, "--json"], cli_env)
+    assert status == 0 and json.loads(output)["request_id"] == request_id
     status, output = run_in_terminal(["watch", request_id, "--json"], cli_env)
     lines = [json.loads(line) for line in output.splitlines() if line.strip()]
     assert status == 0 and [e["id"] for e in lines] == list(range(1, len(lines) + 1))
-    status, output = run_in_terminal(["list", "--json"], cli_env)
-    assert status == 0 and request_id in output
+    assert lines[-1]["type"] == "completed"
     # Errors: one line, no traceback, a non-zero status
     status, output = run_in_terminal(["cancel", "req_nope"], cli_env)
     assert status == 1 and "404 not_found" in output and "Traceback" not in output
