@@ -99,7 +99,10 @@ def _follow_stream(caller: Principal, request_id: str, start: int, wait: float) 
         deadline = None if streaming else service.monotonic() + window
         heartbeat = KEEPALIVE_SECONDS if streaming else None
         try:
-            for page in service.follow(caller, request_id, after=start, deadline=deadline, heartbeat_seconds=heartbeat):
+            pages = service.follow(
+                caller, request_id, after=start, deadline=deadline, heartbeat_seconds=heartbeat, first=first
+            )
+            for page in pages:
                 yield from _event_frames(page)
                 if page.finished:
                     done = {"finished": True, "request_id": request_id, "status": page.record.status.value}

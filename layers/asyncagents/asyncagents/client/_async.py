@@ -12,7 +12,7 @@ import httpx
 from httpx_sse import SSEError, aconnect_sse
 
 from asyncagents.client import _calls
-from asyncagents.client._config import ConfigurationError, Settings, base_url, resolve
+from asyncagents.client._config import Settings, base_url, resolve
 from asyncagents.client._errors import (
     ConnectionFailed,
     ServiceUnavailableError,
@@ -223,15 +223,7 @@ class AsyncClient:
         return await self._send(_calls.delete_job(job_id), None)
 
     def _headers(self, admin: bool, user_id: str | None) -> dict[str, str]:
-        key = self.settings.admin_key if admin else self.settings.client_key
-        if not key:
-            kind = "admin" if admin else "client"
-            raise ConfigurationError(f"no {kind} key: pass {kind}_key= or set ASYNCAGENTS_{kind.upper()}_KEY")
-        headers = {("X-Muxi-Admin-Key" if admin else "X-Muxi-Client-Key"): key}
-        user = user_id or self.settings.user_id
-        if user:
-            headers["X-Muxi-User-Id"] = user
-        return headers
+        return _calls.auth_headers(self.settings, admin, user_id)
 
     async def _send(self, call: _calls.Call[T], user_id: str | None) -> T:
         headers = self._headers(call.admin, user_id)

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
+from asyncagents.client._config import ConfigurationError, Settings
 from asyncagents.client._errors import error_from_frame, unexpected_answer
 from asyncagents.client._models import Accepted, EventPage, Job, Request, RequestPage, Trigger
 
@@ -139,6 +140,19 @@ def delete_job(job_id: str) -> Call[dict[str, Any]]:
 # Streams have no overall time limit, but a silent connection is a dead one: the server sends a keepalive every
 # 10 s (and on AWS answers within 30 s), so 45 s without a byte means reconnect.
 STREAM_TIMEOUT = httpx.Timeout(10.0, read=45.0)
+
+
+def auth_headers(settings: Settings, admin: bool, user_id: str | None) -> dict[str, str]:
+    """The key a call needs (``ConfigurationError`` naming where to set it when missing) and the user it is for."""
+    key = settings.admin_key if admin else settings.client_key
+    if not key:
+        kind = "admin" if admin else "client"
+        raise ConfigurationError(f"no {kind} key: pass {kind}_key= or set ASYNCAGENTS_{kind.upper()}_KEY")
+    headers = {("X-Muxi-Admin-Key" if admin else "X-Muxi-Client-Key"): key}
+    user = user_id or settings.user_id
+    if user:
+        headers["X-Muxi-User-Id"] = user
+    return headers
 
 
 def stream_headers(last_event_id: int) -> dict[str, str]:

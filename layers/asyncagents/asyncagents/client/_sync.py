@@ -12,7 +12,7 @@ import httpx
 from httpx_sse import SSEError, connect_sse
 
 from asyncagents.client import _calls
-from asyncagents.client._config import ConfigurationError, Settings, base_url, resolve
+from asyncagents.client._config import Settings, base_url, resolve
 from asyncagents.client._errors import (
     ApiError,
     ConnectionFailed,
@@ -258,18 +258,7 @@ class Client:
     # -- sending ------------------------------------------------------------------------------------
 
     def _headers(self, admin: bool, user_id: str | None) -> dict[str, str]:
-        if admin:
-            if not self.settings.admin_key:
-                raise ConfigurationError("no admin key: pass admin_key= or set ASYNCAGENTS_ADMIN_KEY")
-            headers = {"X-Muxi-Admin-Key": self.settings.admin_key}
-        else:
-            if not self.settings.client_key:
-                raise ConfigurationError("no client key: pass client_key= or set ASYNCAGENTS_CLIENT_KEY")
-            headers = {"X-Muxi-Client-Key": self.settings.client_key}
-        user = user_id or self.settings.user_id
-        if user:
-            headers["X-Muxi-User-Id"] = user
-        return headers
+        return _calls.auth_headers(self.settings, admin, user_id)
 
     def _send(self, call: _calls.Call[T], user_id: str | None) -> T:
         headers = self._headers(call.admin, user_id)

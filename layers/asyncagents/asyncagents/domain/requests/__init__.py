@@ -100,10 +100,11 @@ class RequestService:
         after: int,
         deadline: float | None = None,
         heartbeat_seconds: float | None = None,
+        first: EventPage | None = None,
     ) -> Iterator[EventPage]:
         """The request's events as they come, page by page, until it ends or ``deadline`` (``Follow.follow``)."""
         return self._follow.follow(
-            principal, request_id, after=after, deadline=deadline, heartbeat_seconds=heartbeat_seconds
+            principal, request_id, after=after, deadline=deadline, heartbeat_seconds=heartbeat_seconds, first=first
         )
 
     def monotonic(self) -> float:

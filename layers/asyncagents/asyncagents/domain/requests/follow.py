@@ -59,12 +59,13 @@ class Follow:
         after: int,
         deadline: float | None = None,
         heartbeat_seconds: float | None = None,
+        first: EventPage | None = None,
     ) -> Iterator[EventPage]:
         """Pages as events come: one at once (even empty), then one per new batch, and an empty one every
         ``heartbeat_seconds`` of quiet; ends with the page that finishes the request, or at ``deadline`` (a
-        ``monotonic()`` time). The first read's ``NotFound`` propagates; a request that expires while it is
-        followed ends the pages."""
-        page = self.page(principal, request_id, after=after)
+        ``monotonic()`` time). The first read's ``NotFound`` propagates (``first``: that read, already made);
+        a request that expires while it is followed ends the pages."""
+        page = first if first is not None else self.page(principal, request_id, after=after)
         yield page
         interval = FIRST_CHECK_SECONDS
         quiet_since = self._monotonic()
