@@ -18,7 +18,7 @@ from asyncagents.domain.requests.submit import decide_mode
 
 from .fakes import FakeTimer, InMemoryStore, RecordingEngine
 
-CASES = Path(__file__).resolve().parents[2] / "bench" / "estimator_cases.yaml"
+DEV = Path(__file__).resolve().parents[2] / "bench" / "estimator_dev.yaml"
 
 
 def factors(message: str) -> dict[str, int]:
@@ -26,27 +26,27 @@ def factors(message: str) -> dict[str, int]:
 
 
 def test_the_seed_example_is_broken_down_like_the_seed():
-    # seeds/000: research 3 companies, feature comparison, report generation, agent coordination.
-    assert factors("Research 3 competitors, compare features, create report") == {
-        "research": 3,
-        "analysis": 1,
-        "file": 1,
-        "coordination": 3,
-    }
+    # seeds/000: 3 x 10 s research + 15 s feature comparison + 10 s report + 5 s agent coordination = 60 s.
     estimate = Estimator(InMemoryStore()).estimate("f", "Research 3 competitors, compare features, create report")
-    assert estimate.seconds >= 60  # async at the default threshold, as in the seed
+    assert [(f.name, f.count, f.seconds) for f in estimate.factors] == [
+        ("research", 3, 30),
+        ("analysis", 1, 15),
+        ("file", 1, 10),
+        ("coordination", 1, 5),
+    ]
+    assert estimate.seconds == 60  # async at the default threshold, as in the seed
     assert estimate.low < estimate.seconds < estimate.high
-    assert estimate.range_text().endswith("seconds")
+    assert estimate.range_text() == "30-100 seconds"
 
 
 @pytest.mark.parametrize(
     ("message", "expected"),
     [
-        ("What's the weather in SF?", {"external_api": 1, "coordination": 1}),
-        ("Process 100 documents and extract the key dates", {"tool": 100, "coordination": 1}),
-        ("Research top 10 AI companies", {"research": 10, "coordination": 1}),
-        ("Analyze entire codebase", {"analysis": 1, "tool": 20, "coordination": 1}),
-        ("Say hi [demo step_seconds=99]", {"coordination": 1}),  # demo directives are not content
+        ("What's the weather in SF?", {"external_api": 1}),
+        ("Process 100 documents and extract the key dates", {"batch": 100, "tool": 1, "coordination": 1}),
+        ("Research top 10 AI companies", {"research": 10}),
+        ("Analyze entire codebase", {"analysis": 1, "code": 5}),
+        ("Say hi [demo step_seconds=99]", {"reply": 1}),  # demo directives are not content
     ],
 )
 def test_factors(message, expected):
@@ -91,17 +91,18 @@ def test_history_reads_are_cached_per_container():
     assert len(reads) == 1
 
 
-def test_labelled_requests_are_decided_as_expected():
-    cases = yaml.safe_load(CASES.read_text())
-    assert len(cases) >= 40
+@pytest.mark.parametrize("threshold", [30, 60])
+def test_the_development_set_is_decided_as_labelled(threshold):
+    # The rules were tuned on this set; the floor keeps them from sliding back. How they do on requests they
+    # were not tuned on is measured by bench/estimator.py on bench/estimator_heldout.yaml.
+    cases = yaml.safe_load(DEV.read_text())
     estimator = Estimator(InMemoryStore())
-    threshold = parse_formation({}).async_.threshold_seconds
     wrong = [
         case["message"]
         for case in cases
-        if ("async" if estimator.estimate("f", case["message"]).seconds >= threshold else "sync") != case["expected"]
+        if (estimator.estimate("f", case["message"]).seconds >= threshold) != (case["seconds"] >= threshold)
     ]
-    assert len(wrong) / len(cases) <= 0.05, wrong  # measured: 43/44 (bench/estimator.py)
+    assert len(wrong) / len(cases) <= 0.05, wrong
 
 
 QUICK = "What's the weather in SF?"
@@ -115,14 +116,14 @@ LONG = "Research 3 competitors, compare features, create report"
         ({}, {"message": LONG}, "async", "estimate"),
         ({}, {"message": LONG, "async": False}, "sync", "forced"),
         ({}, {"message": QUICK, "async": True}, "async", "forced"),
-        ({}, {"message": QUICK, "threshold_seconds": 5}, "async", "estimate"),  # per-request threshold
+        ({}, {"message": QUICK, "threshold_seconds": 3}, "async", "estimate"),  # per-request threshold
         ({}, {"message": LONG, "threshold_seconds": 600}, "sync", "estimate"),
         ({}, {"message": QUICK, "webhook_url": "https://hooks.example/"}, "async", "webhook"),
         ({"async": {"webhook_url": "https://hooks.example/"}}, {"message": QUICK}, "async", "webhook"),
         ({"async": {"mode": "sync"}}, {"message": LONG}, "sync", "formation"),
         ({"async": {"mode": "async"}}, {"message": QUICK}, "async", "formation"),
         ({"async": {"mode": "async"}}, {"message": QUICK, "async": False}, "sync", "forced"),
-        ({"async": {"threshold_seconds": 10}}, {"message": QUICK}, "async", "estimate"),
+        ({"async": {"threshold_seconds": 3}}, {"message": QUICK}, "async", "estimate"),
     ],
 )
 def test_decision_modes_and_overrides(formation, body, mode, reason):
@@ -159,4 +160,4 @@ def test_what_the_patterns_read_is_folded_and_bounded():
 
     assert normalise(" " * 32_000 + "X [demo step_seconds=1]  Y") == " x y"
     assert len(normalise("word " * 10_000)) == 4000
-    assert factors(" " * 32_000 + "x") == {"coordination": 1}
+    assert factors(" " * 32_000 + "x") == {"reply": 1}

@@ -94,7 +94,6 @@ def _estimate(record: RequestRecord) -> dict[str, Any]:
             "kind": estimate.get("kind"),
             "factors": estimate.get("factors", []),
             "history_samples": estimate.get("history_samples", 0),
-            "complexity": estimate.get("complexity", 0.0),
         }
     }
 

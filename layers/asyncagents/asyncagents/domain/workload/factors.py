@@ -1,0 +1,252 @@
+"""The factors of a request's duration, read from its message: the seed's table, and what it leaves out.
+
+seeds/000 "Execution Time Estimation" adds, per factor found, a time per unit, and works an example:
+"Research 3 competitors, compare features, create report" = 3 x 10 s research + 15 s comparison + 10 s report
++ 5 s agent coordination = 60 s. Each factor here has the seed's range per unit and a typical value (the
+seed's example gives four of them); the estimate is the sum of the typical values, the range the sum of the
+lows and highs.
+
+The seed's table cannot tell a 300-page document from a one-page one, or 1,000 invoices from one, so the
+reader also counts what the request names: pages read, words written, items handled one by one, and
+engineering changes that need edit-build-test loops.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+
+from pydantic import BaseModel
+
+from asyncagents.domain.workload import vocabulary as words
+from asyncagents.domain.workload.reading import (
+    Quantity,
+    ask_of,
+    clauses_of,
+    governing_verbs,
+    normalise,
+    quantities,
+    without_code_specs,
+)
+
+# seconds per unit: (low, typical, high)
+UNIT_SECONDS: dict[str, tuple[float, float, float]] = {
+    "research": (5, 10, 15),  # per source (seed: 5-15 s; its example: 10 s)
+    "analysis": (10, 15, 30),  # per analysis (seed: 10-30 s; its example: 15 s)
+    "deep_analysis": (10, 30, 30),  # a model, a statistic, an audit: the top of the seed's range
+    "tool": (1, 3, 10),  # per tool run (seed: 1-10 s)
+    "file": (5, 10, 20),  # per generated file (seed: 5-20 s; its example: 10 s)
+    "external_api": (2, 4, 10),  # per system called (seed: 2-10 s)
+    "coordination": (1, 5, 5),  # per coordinating agent, one per four steps (seed: 1-5 s; its example: 5 s)
+    "reply": (1, 2, 4),  # a plain model reply, when nothing else is asked
+    "reading": (0.5, 1.5, 3),  # per page read
+    "writing": (2, 4, 8),  # per hundred words written
+    "code": (10, 20, 60),  # per code change with its build and test run
+    "document": (5, 10, 20),  # per long input handled one by one
+    "item": (1, 3, 6),  # per short input handled one by one
+    "light": (0.5, 1, 2),  # per tiny input handled one by one
+}
+_STEPS_PER_AGENT = 4
+_WORDS_PER_PAGE = 250
+_WORDS_PER_SLIDE = 100
+_LINES_PER_PAGE = 50
+_RESULTS_PER_PAGE = 25
+_ROWS_PER_QUERY = 100_000
+_CODE_PROJECT_CHANGES = 5
+_MAX_SOURCES = 50
+_MAX_ITEMS = 5000
+
+
+class Factor(BaseModel):
+    """One factor of the estimate: ``count`` units, and the seconds they add (low, typical, high)."""
+
+    name: str
+    count: int
+    low: float
+    high: float
+    seconds: float = 0.0
+
+
+def analyse(message: str) -> list[Factor]:
+    """The factors found in ``message`` (deterministic, no model call)."""
+    text = normalise(message)
+    ask = without_code_specs(ask_of(text))
+    if words.KNOWLEDGE_QUESTION.search(ask):
+        return [_factor("reply", 1)]  # "how do I ...": an answer, not the work itself
+    clauses = clauses_of(ask)
+    verbs = governing_verbs(clauses)
+    writing = {clause for clause, verb in verbs.items() if verb in words.WRITING_VERBS}
+    counted = _largest_per_noun(quantities(clauses))
+    factors = [
+        *_research(ask, counted, writing),
+        *_analysis(ask),
+        *_handled_one_by_one(ask, counted, writing),
+        *_reading_and_writing(ask, counted, writing),
+        *_tools_and_systems(ask, counted),
+        *_code(ask),
+        *_files(ask, counted),
+    ]
+    steps = len(clauses)
+    if steps > 1:
+        factors.append(_factor("coordination", math.ceil(steps / _STEPS_PER_AGENT)))
+    return factors or [_factor("reply", 1)]
+
+
+def _factor(name: str, count: float, unit: str | None = None) -> Factor:
+    low, typical, high = UNIT_SECONDS[unit or name]
+    return Factor(
+        name=name,
+        count=max(1, round(count)) if count > 0 else 0,
+        low=round(low * count, 1),
+        high=round(high * count, 1),
+        seconds=round(typical * count, 1),
+    )
+
+
+def _sum(name: str, parts: Iterable[Factor]) -> list[Factor]:
+    """One factor made of several parts (items of different weights, analyses of two depths)."""
+    parts = [part for part in parts if part.count > 0]
+    if not parts:
+        return []
+    return [
+        Factor(
+            name=name,
+            count=sum(part.count for part in parts),
+            low=round(sum(part.low for part in parts), 1),
+            high=round(sum(part.high for part in parts), 1),
+            seconds=round(sum(part.seconds for part in parts), 1),
+        )
+    ]
+
+
+def _largest_per_noun(found: list[Quantity]) -> list[Quantity]:
+    """A noun counted twice ("12 contracts ... each of the 12") counts once, with its largest count."""
+    largest: dict[tuple[str, str], Quantity] = {}
+    for quantity in found:
+        key = (words.singular(quantity.noun), quantity.unit)
+        if key not in largest or quantity.count > largest[key].count:
+            largest[key] = quantity
+    return list(largest.values())
+
+
+def _research(ask: str, counted: list[Quantity], writing: set[str]) -> list[Factor]:
+    sources = [
+        quantity.count
+        for quantity in counted
+        if quantity.unit == "source"
+        and not (quantity.clause in writing and quantity.noun in words.WRITTEN_WORDS)
+        and (not quantity.weak or words.RESEARCH_CONTEXT.search(quantity.clause))  # "for a startup" is no source
+    ]
+    if sources:
+        return [_factor("research", min(max(sources), _MAX_SOURCES))]
+    found = words.RESEARCH_VERBS.search(ask)
+    if found is None:
+        return []
+    return [_factor("research", 5)]  # seed: "complex research (5+ sources)"
+
+
+def _analysis(ask: str) -> list[Factor]:
+    deep = {match.group(1) for match in words.DEEP_ANALYSIS_WORDS.finditer(ask)}
+    light = {match.group(1) for match in words.ANALYSIS_WORDS.finditer(ask)}
+    return _sum(
+        "analysis",
+        [_factor("analysis", min(len(deep), 3), "deep_analysis"), _factor("analysis", min(len(light), 3))]
+        if deep or light
+        else [],
+    )
+
+
+def _handled_one_by_one(ask: str, counted: list[Quantity], writing: set[str]) -> list[Factor]:
+    per_item = bool(words.PER_ITEM_VERBS.search(ask))
+    parts = []
+    for quantity in counted:
+        unit = quantity.unit
+        if quantity.weak or unit not in {"document", "item", "light", "listed", "page"}:
+            continue
+        if quantity.clause in writing and words.WRITTEN_PIECES.fullmatch(quantity.noun):
+            continue  # pieces written ("12 blog posts") are priced by their words
+        if unit == "listed":
+            if not per_item:
+                continue  # read off a listing: a page of results per tool run (below)
+            unit = "light"
+        if unit == "page":
+            if quantity.clause in writing or not words.WEB_HINTS.search(ask):
+                continue  # pages written or read (below)
+            unit = "item"  # web pages, fetched one by one
+        parts.append(_factor("batch", min(quantity.count, _MAX_ITEMS), unit))
+    return _sum("batch", parts)
+
+
+def _reading_and_writing(ask: str, counted: list[Quantity], writing: set[str]) -> list[Factor]:
+    pages = 0.0
+    written = 0.0
+    web = bool(words.WEB_HINTS.search(ask))
+    for quantity in counted:
+        if quantity.unit == "page" and quantity.clause in writing:
+            written += quantity.count * _WORDS_PER_PAGE
+        elif quantity.unit == "page" and not web:
+            pages += quantity.count
+        elif quantity.unit == "line":
+            pages += quantity.count / _LINES_PER_PAGE
+        elif quantity.unit == "slide":
+            written += quantity.count * _WORDS_PER_SLIDE
+    pieces, copies = _written_pieces(counted, writing)
+    said = [quantity.count for quantity in counted if quantity.unit == "word"]
+    # Words said beat the usual length: "a 500-word post", "12 posts, each around 1,200 words".
+    each = copies if re.search(r"\beach\b", ask) else 1
+    written = max(written, max(said) * each if said else pieces)
+    factors = []
+    if pages >= 1:
+        factors.append(_factor("reading", pages))
+    if written >= 200:
+        factors.append(_factor("writing", written / 100))
+    return factors
+
+
+def _written_pieces(counted: list[Quantity], writing: set[str]) -> tuple[float, int]:
+    """Words of the pieces a writing verb asks for, by their usual length ("12 blog posts": 12 x 800), and
+    how many pieces. In one clause the longest piece counts ("copy for a landing page" is one piece)."""
+    total = 0.0
+    pieces = 0
+    for clause in writing:
+        longest, copies = 0.0, 0
+        for match in words.WRITTEN_PIECES.finditer(clause):
+            piece = match.group(1)
+            counts = [q.count for q in counted if q.clause == clause and words.singular(q.noun) in piece.split()]
+            size = words.WRITTEN_WORDS[piece] * max(counts or [1])
+            if size > longest:
+                longest, copies = size, max(counts or [1])
+        total += longest
+        pieces += copies
+    return total, max(pieces, 1)
+
+
+def _tools_and_systems(ask: str, counted: list[Quantity]) -> list[Factor]:
+    runs = float(min(len({match.group(1) for match in words.TOOL_WORDS.finditer(ask)}), 5))
+    for quantity in counted:
+        if quantity.unit == "listed" and not words.PER_ITEM_VERBS.search(ask):
+            runs += math.ceil(quantity.count / _RESULTS_PER_PAGE) - 1
+        elif quantity.unit == "row":
+            runs += min(20, quantity.count // _ROWS_PER_QUERY)
+    systems = {match.group(1) for match in words.EXTERNAL_SYSTEMS.finditer(ask)}
+    factors = [_factor("tool", runs)] if runs >= 1 else []
+    if systems:
+        factors.append(_factor("external_api", min(len(systems), 6)))
+    return factors
+
+
+def _code(ask: str) -> list[Factor]:
+    projects = {match.group(1) for match in words.CODE_PROJECTS.finditer(ask)}
+    changes = {match.group(1) for match in words.CODE_CHANGES.finditer(ask)}
+    count = len(changes) + _CODE_PROJECT_CHANGES * min(len(projects), 2)
+    return [_factor("code", count)] if count else []
+
+
+def _files(ask: str, counted: list[Quantity]) -> list[Factor]:
+    nouns = {match.group(1) for match in words.FILE_OUTPUTS.finditer(ask)}
+    charts = sum(quantity.count for quantity in counted if quantity.unit == "chart" and not quantity.weak)
+    count = min(len(nouns), 5) + min(charts, 20)
+    if not charts and any(word in ask for word in (" chart", " plot", " graph", "visuali")):
+        count += 1
+    return [_factor("file", count)] if count else []

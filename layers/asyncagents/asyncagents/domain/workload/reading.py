@@ -1,0 +1,217 @@
+"""Reading a request: what it asks (not its preamble), its steps, and the quantities it names.
+
+Everything here is deterministic string work on the normalised message (lower case, bounded length), so the
+accept path stays fast and the same message always reads the same.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from asyncagents.domain.workload import vocabulary as words
+
+_MAX_ANALYSED_CHARS = 4000
+_SENTENCES = re.compile(r"(?<=[.!?:])\s+")
+_ACTION_AFTER_AND = (
+    r"(?:create|write|draft|make|build|send|produce|generate|compare|analy[sz]e|summari[sz]e|email|post|add|"
+    r"fix|run|label|tag|sync|assign|match|flag|find|list|check|extract|rank|explain|give|recommend|render)"
+)
+_CLAUSES = re.compile(rf"\s*(?:[;,.!?:](?=\s|$)|—|\band then\b|\bthen\b|\band\b(?=\s+{_ACTION_AFTER_AND}))\s*")
+_TOKENS = re.compile(r"[$#]?~?\d[\d,.]*[km]?(?:-[a-z]+)?%?|[a-z][a-z0-9'\u2019/-]*|[^\s\w]")
+_APPROXIMATELY = frozenset({"about", "around", "roughly", "approximately", "approx", "over", "nearly", "~"})
+
+
+def normalise(message: str) -> str:
+    """What the patterns read: lower case, demo directives removed, whitespace folded (some patterns are
+    quadratic in a long run of it) and capped, so the accept path stays fast whatever a client sends."""
+    return re.sub(r"\s+", " ", re.sub(r"\[demo[^\]]*\]", " ", message.lower()))[:_MAX_ANALYSED_CHARS]
+
+
+def ask_of(text: str) -> str:
+    """The part of the message that asks for work. A closing question that stands on its own is the whole
+    ask: what comes before it is context ("I'm writing a memo for all 300 staff ... what is the mileage
+    rate?"), unless the question points back at it ("... which of them expire first?")."""
+    sentences = [sentence for sentence in _SENTENCES.split(text.strip()) if sentence.strip(" .")]
+    if len(sentences) > 1 and sentences[-1].rstrip().endswith("?"):
+        last = sentences[-1]
+        if not words.BACK_REFERENCES.search(last) and not _mentions_a_number(last, " ".join(sentences[:-1])):
+            return last
+    return text
+
+
+def _mentions_a_number(question: str, context: str) -> bool:
+    # "There are 12 contracts. Which ones expire this year?" - the question needs the context's count.
+    return bool(re.search(r"\b(which ones|which of|how many of)\b", question)) and bool(re.search(r"\d", context))
+
+
+def without_code_specs(text: str) -> str:
+    """Drop what a piece of code to be written should do: "a one-liner that counts lines in all files" is one
+    snippet, not work on all files."""
+    return words.CODE_SPEC.sub(lambda match: match.group(0)[: match.start("spec") - match.start(0)], text)
+
+
+def clauses_of(text: str) -> list[str]:
+    """The steps a request reads as: its sentences and clauses, split on punctuation and "then"/"and <verb>"."""
+    return [clause for clause in _CLAUSES.split(text) if clause and clause.strip(" .")]
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A counted noun: ``count`` units of ``noun`` (its class says what one costs), said in ``clause``."""
+
+    count: int
+    noun: str
+    unit: str
+    clause: str
+    counted: bool = True  # False when the count is assumed ("every customer")
+    weak: bool = False  # counted by an article only ("a blog post")
+
+
+def tokens_of(clause: str) -> list[str]:
+    """Words, numbers (with what is glued to them: "300-page", "~150") and punctuation; possessives folded."""
+    return [re.sub("['\u2019]s$", "", token) for token in _TOKENS.findall(clause)]
+
+
+def governing_verbs(clauses: list[str]) -> dict[str, str]:
+    """The verb each clause's work is done by: its own first verb, or the one before it ("make a picture
+    book: 16 pages of text" - the pages are made)."""
+    verbs: dict[str, str] = {}
+    current = ""
+    for clause in clauses:
+        own = next((word for word in clause.split()[:3] if word in words.STEP_VERBS), "")
+        current = own or current
+        verbs[clause] = current
+    return verbs
+
+
+def quantities(clauses: list[str]) -> list[Quantity]:
+    """Every quantity the clauses name. Assumed ones ("all emails", "each of the refunds") only count when the
+    request names no number of things handled one by one."""
+    explicit: list[Quantity] = []
+    assumed: list[Quantity] = []
+    per_item = any(re.search(r"\b(each|every)\b", clause) for clause in clauses)
+    for clause in clauses:
+        tokens = tokens_of(clause)
+        explicit += _counted(tokens, clause)
+        assumed += _scoped(tokens, clause)
+        if per_item:
+            assumed += _uncounted_plurals(tokens, clause)
+    one_by_one = {"source", "document", "item", "light", "listed", "page"}
+    if any(not quantity.weak and quantity.unit in one_by_one for quantity in explicit):
+        return explicit
+    return explicit + assumed
+
+
+def _counted(tokens: list[str], clause: str) -> list[Quantity]:
+    found = []
+    for index, token in enumerate(tokens):
+        count, suffix = _number(tokens, index)
+        if count is None:
+            continue
+        if suffix:
+            unit = words.noun_class(suffix)
+            if unit in {"page", "word", "slide", "line", "row"}:
+                found.append(Quantity(count, suffix, unit, clause))
+            continue
+        noun = _head_noun(tokens, index + 1) or _noun_before_brackets(tokens, index)
+        if noun is None and count > 1:
+            noun = _unknown_plural(tokens, index + 1)
+        if noun is not None:
+            unit = words.noun_class(noun) or "light"
+            if index > 0 and tokens[index - 1] == "top" and unit in {"document", "item", "light"}:
+                unit = "listed"  # "the top 20 customers by revenue": one ranked list, not 20 customers
+            found.append(Quantity(count, noun, unit, clause, weak=token in words.WEAK_NUMBERS))
+    return found
+
+
+def _uncounted_plurals(tokens: list[str], clause: str) -> list[Quantity]:
+    """Things handled one by one but not counted ("match each of yesterday's refunds"): a typical collection."""
+    found = []
+    for token in tokens:
+        unit = words.noun_class(token)
+        if unit in {"document", "item", "light"} and words.singular(token) != token:
+            found.append(Quantity(words.UNCOUNTED_COLLECTION, token, unit, clause, counted=False))
+    return found
+
+
+def _scoped(tokens: list[str], clause: str) -> list[Quantity]:
+    found = []
+    for index, token in enumerate(tokens):
+        if token not in words.SCOPE_WORDS:
+            continue
+        if any(_number(tokens, ahead)[0] for ahead in range(index + 1, min(index + 4, len(tokens)))):
+            continue  # "all 500 emails": the number counts
+        noun = _head_noun(tokens, index + 1, reach=5)
+        if noun is not None:
+            count = words.KNOWN_COLLECTIONS.get(words.singular(noun), words.UNCOUNTED_COLLECTION)
+            found.append(Quantity(count, noun, words.noun_class(noun) or "", clause, counted=False))
+    return found
+
+
+def _number(tokens: list[str], index: int) -> tuple[int | None, str]:
+    """The number a token says, and the noun glued to it ("300-page" → 300, "page"); None if it is none
+    (a price, a percentage, an issue number, a year)."""
+    token = tokens[index]
+    if token.startswith(("$", "#")) or token.endswith("%"):
+        return None, ""
+    value, _, suffix = token.lstrip("~").partition("-")
+    amount: float | None
+    if value[:1].isdigit():
+        amount = _digits(value)
+        if amount is None or (1900 <= amount <= 2100 and "," not in value):
+            return None, ""
+    else:
+        amount = words.NUMBER_WORDS.get(value)
+        if amount is None:
+            return None, ""
+        following = tokens[index + 1] if index + 1 < len(tokens) else ""
+        amount *= words.SCALES.get(following, 1)
+    return int(amount), suffix
+
+
+def _digits(value: str) -> float | None:
+    scale = {"k": 1000, "m": 1_000_000}.get(value[-1], 1)
+    try:
+        return float(value.rstrip("km").replace(",", "")) * scale
+    except ValueError:
+        return None
+
+
+def _head_noun(tokens: list[str], start: int, reach: int = 4) -> str | None:
+    """The noun a number counts: the last known noun of the phrase after it ("12 vendor contracts")."""
+    head = None
+    for token in tokens[start : start + reach]:
+        if token in words.SCALES or (token == "of" and head is None):
+            continue
+        if token in words.PHRASE_ENDS or not token[:1].isalnum():
+            break
+        if words.noun_class(token):
+            head = token
+    return head
+
+
+def _unknown_plural(tokens: list[str], start: int) -> str | None:
+    """A plural the reader has no class for ("40 recipes"): tiny things, one by one, unless it is a measure."""
+    phrase = []
+    for token in tokens[start : start + 3]:
+        if token in words.PHRASE_ENDS or not token[:1].isalpha():
+            break
+        phrase.append(token)
+    if phrase and phrase[-1].endswith("s") and len(phrase[-1]) > 3 and phrase[-1] not in words.MEASURES:
+        return phrase[-1]
+    return None
+
+
+def _noun_before_brackets(tokens: list[str], index: int) -> str | None:
+    """``issues in the repo (~150)``: a bracketed number counts the noun a little before it."""
+    opening = index - 1
+    while opening >= 0 and tokens[opening] in _APPROXIMATELY:
+        opening -= 1
+    closing = tokens[index + 1] if index + 1 < len(tokens) else ""
+    if opening < 0 or tokens[opening] != "(" or closing != ")":
+        return None
+    for token in reversed(tokens[max(0, opening - 8) : opening]):
+        if words.noun_class(token):
+            return token
+    return None

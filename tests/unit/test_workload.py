@@ -1,0 +1,110 @@
+"""Reading a request into the factors of its duration: what it asks, what it counts, what it leaves out."""
+
+from __future__ import annotations
+
+import pytest
+
+from asyncagents.domain.workload import UNIT_SECONDS, analyse
+from asyncagents.domain.workload.reading import ask_of, governing_verbs, normalise, quantities
+
+
+def factors(message: str) -> dict[str, int]:
+    return {f.name: f.count for f in analyse(message)}
+
+
+def seconds(message: str) -> float:
+    return sum(f.seconds for f in analyse(message))
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # sizes glued to numbers, numbers with thousands separators and in words
+        ("Read the 300-page prospectus", {"reading": 300}),
+        ("OCR these 1,000 scanned invoices", {"batch": 1000, "tool": 1}),
+        ("Transcribe the forty customer interview recordings", {"batch": 40, "tool": 1}),
+        ("Summarise the board minutes from the last three years (36 PDFs)", {"batch": 36}),
+        # a bracketed count counts the noun before it
+        ("Label all open GitHub issues in the repo (~150)", {"batch": 150, "tool": 1, "external_api": 1}),
+        # the head of the phrase is the last noun: contracts, not vendors
+        ("Check 12 vendor contracts", {"batch": 12, "tool": 1}),
+        # "every" with no count: a typical collection, or a known one
+        ("Tag every ticket in the queue", {"batch": 20, "tool": 1}),
+        ("Find every country's minimum wage", {"research": 50}),
+        # writing: words said, pieces by their usual length, pages written, slides
+        ("Write a 500-word blog post", {"writing": 5}),
+        ("Write 12 blog posts", {"writing": 96}),
+        ("Make a picture book: 16 pages of text", {"writing": 40, "coordination": 1}),
+        ("Create a 10-slide deck", {"writing": 10, "file": 1}),
+        # a ranked list and a listing are read, not handled one by one
+        ("Fetch the top 30 Hacker News headlines", {"tool": 2}),
+        # engineering: a project is several changes with their test runs
+        ("Port the payments service to Python 3", {"code": 5}),
+        ("Reproduce the bug, fix it and add a unit test", {"code": 3, "coordination": 1}),
+    ],
+)
+def test_what_a_request_counts(message, expected):
+    assert factors(message) == expected
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Find a 30-minute slot next week for the $50k deal review",  # durations and prices are not items
+        "What changed in Python 3.12 since 2023? See PR #482",  # versions, years, issue numbers
+        "Write a bash one-liner that counts lines in all .py files under the current folder",  # a code spec
+        "How do I list every branch in all our repositories?",  # a knowledge question about big things
+        "Suggest 5 names for a puppy",
+    ],
+)
+def test_numbers_that_are_not_work_keep_a_request_quick(message):
+    assert seconds(message) < 30, analyse(message)
+
+
+def test_a_preamble_is_context_and_the_closing_question_is_the_ask():
+    # Given a long preamble that mentions three hundred people, ending in a question that stands alone
+    message = (
+        "I'm writing the memo that goes out to all three hundred employees on Monday. "
+        "What is the current IRS standard mileage rate?"
+    )
+    # Then only the question is read
+    assert ask_of(normalise(message)) == "what is the current irs standard mileage rate?"
+    assert seconds(message) < 10
+    # But a question that points back at the context reads all of it
+    pointing_back = "There are 12 vendor contracts in the folder. Which of them expire this year?"
+    assert ask_of(normalise(pointing_back)) == normalise(pointing_back)
+    assert factors(pointing_back)["batch"] == 12
+
+
+def test_a_clause_without_a_verb_belongs_to_the_step_before_it():
+    clauses = ["make a picture book", "16 pages of text", "then render the images"]
+    assert governing_verbs(clauses) == {
+        "make a picture book": "make",
+        "16 pages of text": "make",
+        "then render the images": "render",
+    }
+
+
+def test_assumed_counts_give_way_to_a_stated_one():
+    # "each" would assume 20 emails; the 12 hires are what is counted
+    found = quantities(["we have 12 new hires", "send each a welcome email"])
+    assert [(q.count, q.noun) for q in found if not q.weak] == [(12, "hires")]
+    assert all(q.counted for q in found)
+    # with no number at all, the assumption stands
+    found = quantities(["match each of yesterday's refunds to its ticket"])
+    assert {(q.count, q.noun, q.counted) for q in found} == {(20, "refunds", False)}
+
+
+def test_each_factor_is_priced_by_its_unit_and_the_estimate_adds_them():
+    for factor in analyse("Research 5 vendors, compare them in a 2,000-word write-up and export a PDF"):
+        low, typical, high = UNIT_SECONDS[factor.name]
+        units = factor.seconds / typical
+        assert factor.low == pytest.approx(low * units) and factor.high == pytest.approx(high * units)
+    assert factors("Research 5 vendors, compare them in a 2,000-word write-up and export a PDF") == {
+        "research": 5,
+        "analysis": 1,
+        "writing": 20,
+        "tool": 1,
+        "file": 1,
+        "coordination": 1,
+    }
