@@ -5,10 +5,10 @@
 (1) Accuracy: each labelled message (bench/estimator_cases.yaml, and the held-out
     bench/estimator_holdout.yaml that was never used to tune the rules) is estimated with no history and
     decided at the default threshold (60 s).
-(1b) Accuracy at the seeds' two thresholds (30 s and 60 s) on the larger set labelled in seconds by someone
-    who had not seen the rules: bench/estimator_dev.yaml (the rules may be tuned on it) and
-    bench/estimator_heldout.yaml (never used for tuning); overall, and for requests far from the threshold
-    (labelled at most half of it, or at least twice it). And the seed's worked example, factor by factor.
+(1b) Accuracy at the seeds' two thresholds (30 s and 60 s) on the larger sets labelled in seconds by people
+    who had not seen the rules: the development sets (bench/estimator_dev*.yaml, the rules are tuned on them)
+    and bench/estimator_heldout.yaml (never used for tuning); overall, and for requests far from the
+    threshold (labelled at most half of it, or at least twice it). And the seed's worked example.
 (2) Learning: a stream of requests whose actual durations come from the demo provider's model of work
     (its planner's steps times a configured per-step duration, plus Plan/Finish overhead) is replayed
     through the estimator with an in-memory history: estimate, then record the actual duration. The median
@@ -82,6 +82,9 @@ def accuracy(path: Path) -> tuple[int, int, list[str]]:
     return len(cases) - len(misses), len(cases), misses
 
 
+# Written blind to the rules, in rounds; the rules were tuned on each after measuring it unseen (the note on
+# issue 15 has the unseen figures). The held-out set is measured, never tuned on.
+DEVELOPMENT_SETS = ("estimator_dev.yaml", "estimator_dev2.yaml")
 SEED_EXAMPLE = "Research 3 competitors, compare features, create report"  # seed 000: 3 x 10 + 15 + 10 + 5 = 60 s
 
 
@@ -128,7 +131,7 @@ def main() -> int:
     print("\n(1b) decision accuracy at both thresholds (labels in seconds, no history)")
     print("set                      n    at 30 s  far from 30 s  at 60 s  far from 60 s")
     print("-----------------------  ---  -------  -------------  -------  -------------")
-    for name in ("estimator_dev.yaml", "estimator_heldout.yaml"):
+    for name in (*DEVELOPMENT_SETS, "estimator_heldout.yaml"):
         cases = yaml.safe_load((ROOT / "bench" / name).read_text())
         (at30, far30, n30), (at60, far60, n60) = accuracy_at(cases, 30), accuracy_at(cases, 60)
         print(f"{name:<23}  {len(cases):<3}  {at30:6.1%}  {far30:6.1%} of {n30:<3}  {at60:6.1%}  {far60:6.1%} of {n60}")

@@ -52,13 +52,34 @@ def test_what_a_request_counts(message, expected):
     [
         "Find a 30-minute slot next week for the $50k deal review",  # durations and prices are not items
         "What changed in Python 3.12 since 2023? See PR #482",  # versions, years, issue numbers
-        "Write a bash one-liner that counts lines in all .py files under the current folder",  # a code spec
+        "Write a Python script that renames all 500 photos in a folder",  # what a script will do, not work
+        "Compare our 2024 sales reports with last year's",  # a year is no count
         "How do I list every branch in all our repositories?",  # a knowledge question about big things
         "Suggest 5 names for a puppy",
     ],
 )
 def test_numbers_that_are_not_work_keep_a_request_quick(message):
     assert seconds(message) < 30, analyse(message)
+
+
+def test_prices_percentages_and_issue_numbers_count_nothing():
+    assert quantities(["refund $300 to 15% of the customers in #482 and ~2 others"]) == []
+
+
+@pytest.mark.parametrize(
+    ("message", "absent"),
+    [
+        ("Find the top 20 customers by lifetime value", "batch"),  # one ranked query, not 20 customers
+        ("Create a pitch deck for a meal-kit startup", "research"),  # "a startup" is no source to research
+    ],
+)
+def test_what_is_not_work_of_its_kind(message, absent):
+    assert absent not in factors(message)
+
+
+def test_a_noun_counted_twice_counts_once():
+    assert factors("There are 12 contracts in the folder. Check each of the 12 contracts.")["batch"] == 12
+    assert factors("Review the 40 contracts, starting with these 3 contracts")["batch"] == 40
 
 
 def test_a_preamble_is_context_and_the_closing_question_is_the_ask():

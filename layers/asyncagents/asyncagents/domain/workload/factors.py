@@ -24,6 +24,7 @@ from asyncagents.domain.workload.reading import (
     Quantity,
     ask_of,
     clauses_of,
+    enumerated,
     governing_verbs,
     normalise,
     quantities,
@@ -41,7 +42,7 @@ UNIT_SECONDS: dict[str, tuple[float, float, float]] = {
     "coordination": (1, 5, 5),  # per coordinating agent, one per four steps (seed: 1-5 s; its example: 5 s)
     "reply": (1, 2, 4),  # a plain model reply, when nothing else is asked
     "reading": (0.5, 1.5, 3),  # per page read
-    "writing": (2, 4, 8),  # per hundred words written
+    "writing": (1.5, 3, 6),  # per hundred words written
     "code": (10, 20, 60),  # per code change with its build and test run
     "document": (5, 10, 20),  # per long input handled one by one
     "item": (1, 3, 6),  # per short input handled one by one
@@ -84,7 +85,7 @@ def analyse(message: str) -> list[Factor]:
         *_handled_one_by_one(ask, counted, writing),
         *_reading_and_writing(ask, counted, writing),
         *_tools_and_systems(ask, counted),
-        *_code(ask),
+        *_code(ask, clauses),
         *_files(ask, counted),
     ]
     steps = len(clauses)
@@ -140,10 +141,12 @@ def _research(ask: str, counted: list[Quantity], writing: set[str]) -> list[Fact
     ]
     if sources:
         return [_factor("research", min(max(sources), _MAX_SOURCES))]
-    found = words.RESEARCH_VERBS.search(ask)
-    if found is None:
-        return []
-    return [_factor("research", 5)]  # seed: "complex research (5+ sources)"
+    named = enumerated(ask)  # "compare Dyson, Shark and Miele": one source each
+    if named >= 2 and (words.RESEARCH_VERBS.search(ask) or words.COMPARING.search(ask)):
+        return [_factor("research", min(named, _MAX_SOURCES))]
+    if words.RESEARCH_VERBS.search(ask):
+        return [_factor("research", 5)]  # seed: "complex research (5+ sources)"
+    return []
 
 
 def _analysis(ask: str) -> list[Factor]:
@@ -159,6 +162,8 @@ def _analysis(ask: str) -> list[Factor]:
 
 def _handled_one_by_one(ask: str, counted: list[Quantity], writing: set[str]) -> list[Factor]:
     per_item = bool(words.PER_ITEM_VERBS.search(ask))
+    # "rename the 30 PDFs", "tag these 12 recipes": no item is read through, so each is a light one
+    mechanical = bool(words.MECHANICAL_VERBS.search(ask)) and not words.READING_VERBS.search(ask)
     parts = []
     for quantity in counted:
         unit = quantity.unit
@@ -174,6 +179,8 @@ def _handled_one_by_one(ask: str, counted: list[Quantity], writing: set[str]) ->
             if quantity.clause in writing or not words.WEB_HINTS.search(ask):
                 continue  # pages written or read (below)
             unit = "item"  # web pages, fetched one by one
+        if mechanical:
+            unit = "light"
         parts.append(_factor("batch", min(quantity.count, _MAX_ITEMS), unit))
     return _sum("batch", parts)
 
@@ -189,8 +196,10 @@ def _reading_and_writing(ask: str, counted: list[Quantity], writing: set[str]) -
             pages += quantity.count
         elif quantity.unit == "line":
             pages += quantity.count / _LINES_PER_PAGE
-        elif quantity.unit == "slide":
+        elif quantity.unit == "slide" and quantity.clause in writing:
             written += quantity.count * _WORDS_PER_SLIDE
+        elif quantity.unit == "slide":
+            pages += quantity.count / 2  # slides read: about half a page each
     pieces, copies = _written_pieces(counted, writing)
     said = [quantity.count for quantity in counted if quantity.unit == "word"]
     # Words said beat the usual length: "a 500-word post", "12 posts, each around 1,200 words".
@@ -236,10 +245,18 @@ def _tools_and_systems(ask: str, counted: list[Quantity]) -> list[Factor]:
     return factors
 
 
-def _code(ask: str) -> list[Factor]:
+def _code(ask: str, clauses: list[str]) -> list[Factor]:
+    if not words.CODE_CONTEXT.search(ask):
+        return []  # "fix the broken formulas in this workbook" is no engineering change
     projects = {match.group(1) for match in words.CODE_PROJECTS.finditer(ask)}
-    changes = {match.group(1) for match in words.CODE_CHANGES.finditer(ask)}
-    count = len(changes) + _CODE_PROJECT_CHANGES * min(len(projects), 2)
+    # "profile the endpoint, find the bottleneck and make it faster": each step of code work is a change
+    changes = sum(
+        1
+        for clause in clauses
+        if (clause.split()[0] in words.CODE_VERBS or words.CODE_CHANGES.search(clause))
+        and not words.CODE_PROJECTS.search(clause)  # a project's own step is in the project
+    )
+    count = changes + _CODE_PROJECT_CHANGES * min(len(projects), 2)
     return [_factor("code", count)] if count else []
 
 

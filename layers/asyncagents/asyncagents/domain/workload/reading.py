@@ -7,6 +7,7 @@ accept path stays fast and the same message always reads the same.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from asyncagents.domain.workload import vocabulary as words
@@ -17,15 +18,20 @@ _ACTION_AFTER_AND = (
     r"(?:create|write|draft|make|build|send|produce|generate|compare|analy[sz]e|summari[sz]e|email|post|add|"
     r"fix|run|label|tag|sync|assign|match|flag|find|list|check|extract|rank|explain|give|recommend|render)"
 )
-_CLAUSES = re.compile(rf"\s*(?:[;,.!?:](?=\s|$)|—|\band then\b|\bthen\b|\band\b(?=\s+{_ACTION_AFTER_AND}))\s*")
-_TOKENS = re.compile(r"[$#]?~?\d[\d,.]*[km]?(?:-[a-z]+)?%?|[a-z][a-z0-9'\u2019/-]*|[^\s\w]")
+# Steps end at punctuation, at "then", at "and <verb>", and at bullets (" - item", "• item").
+_CLAUSES = re.compile(rf"\s*(?:[;,.!?:](?=\s|$)|—|•|\s-\s|\band then\b|\bthen\b|\band\b(?=\s+{_ACTION_AFTER_AND}))\s*")
+_TOKENS = re.compile(r"[$#]?~?\d[\d,.]*[km]?(?:-[a-z]+)?%?|[a-z][a-z0-9'\u2019/-]*|\.[a-z0-9]+|[^\s\w]")
 _APPROXIMATELY = frozenset({"about", "around", "roughly", "approximately", "approx", "over", "nearly", "~"})
 
 
 def normalise(message: str) -> str:
     """What the patterns read: lower case, demo directives removed, whitespace folded (some patterns are
     quadratic in a long run of it) and capped, so the accept path stays fast whatever a client sends."""
-    return re.sub(r"\s+", " ", re.sub(r"\[demo[^\]]*\]", " ", message.lower()))[:_MAX_ANALYSED_CHARS]
+    text = re.sub(r"\s+", " ", re.sub(r"\[demo[^\]]*\]", " ", message.lower()))[:_MAX_ANALYSED_CHARS]
+    if text.isascii():
+        return text
+    # "résumés" reads as "resumes": accents dropped, so the vocabulary needs one spelling
+    return "".join(char for char in unicodedata.normalize("NFKD", text) if not unicodedata.combining(char))
 
 
 def ask_of(text: str) -> str:
@@ -56,6 +62,23 @@ def clauses_of(text: str) -> list[str]:
     return [clause for clause in _CLAUSES.split(text) if clause and clause.strip(" .")]
 
 
+_LISTED_NAMES = re.compile(
+    r"(?:\b[\w.'&+-]+(?: [\w.'&+-]+){0,2}, ){1,12}[\w.'&+-]+(?: [\w.'&+-]+){0,2},? (?:and|or|&) [\w.'&+-]+"
+)
+
+
+def enumerated(ask: str) -> int:
+    """How many things the longest list in the request names ("the US, UK, EU, Singapore and Japan": 5), or
+    how many bullets it has; 0 if none. A list of steps ("segment them, find the drivers") is no list."""
+    longest = 0
+    for match in _LISTED_NAMES.finditer(ask):
+        names = re.split(r",? (?:and|or|&) |, ", match.group(0))
+        if not any(name.split()[0] in words.STEP_VERBS for name in names if name.split()):
+            longest = max(longest, len(names))
+    bullets = len(re.findall(r"(?:^|\s)(?:-|•|\*) \w", ask))
+    return max(longest, bullets if bullets >= 2 else 0)
+
+
 @dataclass(frozen=True)
 class Quantity:
     """A counted noun: ``count`` units of ``noun`` (its class says what one costs), said in ``clause``."""
@@ -70,7 +93,7 @@ class Quantity:
 
 def tokens_of(clause: str) -> list[str]:
     """Words, numbers (with what is glued to them: "300-page", "~150") and punctuation; possessives folded."""
-    return [re.sub("['\u2019]s$", "", token) for token in _TOKENS.findall(clause)]
+    return [re.sub("['\u2019]s$", "", token).rstrip("'\u2019") for token in _TOKENS.findall(clause)]
 
 
 def governing_verbs(clauses: list[str]) -> dict[str, str]:
@@ -109,14 +132,14 @@ def _counted(tokens: list[str], clause: str) -> list[Quantity]:
         count, suffix = _number(tokens, index)
         if count is None:
             continue
-        if suffix:
-            unit = words.noun_class(suffix)
-            if unit in {"page", "word", "slide", "line", "row"}:
+        if suffix:  # "300-page", "a 12-email sequence"; "30-minute" and "four-day" are measures
+            if unit := words.noun_class(suffix):
                 found.append(Quantity(count, suffix, unit, clause))
             continue
-        noun = _head_noun(tokens, index + 1) or _noun_before_brackets(tokens, index)
-        if noun is None and count > 1:
-            noun = _unknown_plural(tokens, index + 1)
+        noun = _head_noun(tokens, index + 1)
+        if noun is not None and count > 1 and not words.is_plural(noun):
+            noun = None  # "Node 20 app", "page 12 of the report": a name or a place, not a count
+        noun = noun or _noun_before_brackets(tokens, index)
         if noun is not None:
             unit = words.noun_class(noun) or "light"
             if index > 0 and tokens[index - 1] == "top" and unit in {"document", "item", "light"}:
@@ -138,24 +161,25 @@ def _uncounted_plurals(tokens: list[str], clause: str) -> list[Quantity]:
 def _scoped(tokens: list[str], clause: str) -> list[Quantity]:
     found = []
     for index, token in enumerate(tokens):
-        if token not in words.SCOPE_WORDS:
-            continue
+        if token not in words.SCOPE_WORDS or tokens[index + 1 : index + 2] in (["a"], ["an"]):
+            continue  # "send each a welcome email": one email each, counted by what "each" is
         if any(_number(tokens, ahead)[0] for ahead in range(index + 1, min(index + 4, len(tokens)))):
             continue  # "all 500 emails": the number counts
         noun = _head_noun(tokens, index + 1, reach=5)
         if noun is not None:
             count = words.KNOWN_COLLECTIONS.get(words.singular(noun), words.UNCOUNTED_COLLECTION)
-            found.append(Quantity(count, noun, words.noun_class(noun) or "", clause, counted=False))
+            unit = words.noun_class(noun) or ("light" if words.is_plural(noun) else "")
+            found.append(Quantity(count, noun, unit, clause, counted=False))
     return found
 
 
 def _number(tokens: list[str], index: int) -> tuple[int | None, str]:
     """The number a token says, and the noun glued to it ("300-page" → 300, "page"); None if it is none
     (a price, a percentage, an issue number, a year)."""
-    token = tokens[index]
-    if token.startswith(("$", "#")) or token.endswith("%"):
-        return None, ""
-    value, _, suffix = token.lstrip("~").partition("-")
+    # "$50k", "#482" and "15%" are read as one token each, and none of them is a number of things.
+    value, _, suffix = tokens[index].lstrip("~").partition("-")
+    if suffix in words.NUMBER_WORDS and value in words.NUMBER_WORDS:  # "twenty-two"
+        return words.NUMBER_WORDS[value] + words.NUMBER_WORDS[suffix], ""
     amount: float | None
     if value[:1].isdigit():
         amount = _digits(value)
@@ -179,28 +203,22 @@ def _digits(value: str) -> float | None:
 
 
 def _head_noun(tokens: list[str], start: int, reach: int = 4) -> str | None:
-    """The noun a number counts: the last known noun of the phrase after it ("12 vendor contracts")."""
-    head = None
+    """The noun a number counts: the last word of the phrase after it, if it is a noun the reader knows or an
+    unknown plural ("40 recipes"), else the last known noun in it ("12 vendor contracts"). None for a
+    measure ("3 years of sales")."""
+    phrase: list[str] = []
     for token in tokens[start : start + reach]:
-        if token in words.SCALES or (token == "of" and head is None):
+        if token in words.SCALES or (token == "of" and not phrase):
             continue
-        if token in words.PHRASE_ENDS or not token[:1].isalnum():
-            break
-        if words.noun_class(token):
-            head = token
-    return head
-
-
-def _unknown_plural(tokens: list[str], start: int) -> str | None:
-    """A plural the reader has no class for ("40 recipes"): tiny things, one by one, unless it is a measure."""
-    phrase = []
-    for token in tokens[start : start + 3]:
-        if token in words.PHRASE_ENDS or not token[:1].isalpha():
+        if token in words.PHRASE_ENDS or not (token[:1].isalnum() or token[:1] == "."):
             break
         phrase.append(token)
-    if phrase and phrase[-1].endswith("s") and len(phrase[-1]) > 3 and phrase[-1] not in words.MEASURES:
-        return phrase[-1]
-    return None
+    if not phrase or phrase[-1] in words.MEASURES:
+        return None
+    last = phrase[-1]
+    if words.noun_class(last) or (words.is_plural(last) and last[:1].isalpha() and len(last) > 3):
+        return last
+    return next((token for token in reversed(phrase) if words.noun_class(token)), None)
 
 
 def _noun_before_brackets(tokens: list[str], index: int) -> str | None:

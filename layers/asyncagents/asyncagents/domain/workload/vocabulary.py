@@ -44,7 +44,9 @@ NOUN_CLASSES: dict[str, tuple[str, ...]] = {
         "cv", "deal", "customer", "user", "account", "payment", "refund", "order", "sku", "pr",
         "file", "table", "column", "question", "lead", "candidate", "hire", "location",
         "store", "transaction", "subscription", "comment", "post", "note", "task", "bug", "submission",
-        "response", "form", "folder", "endpoint", "job", "prospect", "client",
+        "response", "form", "folder", "endpoint", "job", "prospect", "client", "person", "employee",
+        "staff", "developer", "engineer", "guest", "attendee", "participant", "speaker", "channel", "log",
+        "voicemail", "sequence",
         "patient", "student", "member", "subscriber", "shipment",
         "parcel", "claim", "quote", "bill", "po", "booking", "reservation", "appointment",
         "profile", "case", "incident", "alert",
@@ -65,7 +67,7 @@ NOUN_CLASSES: dict[str, tuple[str, ...]] = {
     "word": ("word",),
     "slide": ("slide",),
     "line": ("line",),
-    "row": ("row", "record", "event", "log"),
+    "row": ("row", "record", "event"),
     "chart": ("chart", "graph", "plot", "diagram", "visualization", "visualisation", "infographic"),
 }  # fmt: skip
 
@@ -76,7 +78,11 @@ WRITTEN_WORDS: dict[str, int] = {
     "landing page": 600, "copy": 400, "description": 100, "bio": 150, "script": 500, "outline": 300,
     "proposal": 1500, "whitepaper": 3000, "white paper": 3000, "release notes": 300, "faq": 400,
     "post": 300, "guide": 1500, "tutorial": 1500, "case study": 1200, "summary": 300, "write-up": 500,
-    "writeup": 500, "write up": 500, "cover": 300, "review": 500, "memo": 400, "email": 150, "message": 80,
+    "writeup": 500, "write up": 500, "cover": 300, "review": 500, "memo": 400, "email": 150, "message": 25,
+    "screenplay": 20000, "novel": 60000,
+    "novella": 25000, "ebook": 15000, "song": 150, "lyrics": 200, "poem": 100, "notification": 20,
+    "tagline": 10, "tweet": 40, "thread": 300, "caption": 30, "question": 30,
+    "quiz": 400,
     "letter": 300,
 }  # fmt: skip
 # Longest first, so "blog post" is read before "post".
@@ -90,6 +96,7 @@ _IRREGULAR_PLURALS = {
     "entries": "entry", "queries": "query", "minutes": "minute", "analyses": "analysis",
     "theses": "thesis", "indices": "index", "children": "child", "people": "person",
 }  # fmt: skip
+_PLURAL_ONLY = frozenset({"people", "staff", "data", "media", "feedback", "personnel", "folks"})
 
 _CLASS_OF: dict[str, str] = {noun: name for name, nouns in NOUN_CLASSES.items() for noun in nouns}
 
@@ -98,12 +105,19 @@ def singular(word: str) -> str:
     """``companies`` → ``company``, ``PDFs`` → ``pdf``; a word already singular is returned as it is."""
     if word in _IRREGULAR_PLURALS:
         return _IRREGULAR_PLURALS[word]
+    if word.endswith("s") and word[:-1] in _CLASS_OF:  # "skus", "bus" aside
+        return word[:-1]
     for ending in ("sses", "ches", "shes", "xes"):
         if word.endswith(ending):
             return word[:-2]
     if word.endswith("s") and not word.endswith(("ss", "us", "is")) and len(word) > 2:
         return word[:-1]
     return word
+
+
+def is_plural(word: str) -> bool:
+    """``contracts``, ``companies``, ``people``: more than one (what a count above one goes with)."""
+    return word in _PLURAL_ONLY or singular(word) != word
 
 
 def noun_class(word: str) -> str | None:
@@ -140,13 +154,13 @@ MEASURES = frozenset(
     {
         "seconds", "minutes", "hours", "days", "weeks", "months", "years", "quarters", "decades", "percent",
         "dollars", "euros", "pounds", "cents", "bucks", "degrees", "miles", "kilometres", "kilometers", "kms",
-        "grams", "kilograms", "ounces", "inches", "feet", "meters", "metres", "times", "people", "persons",
-        "members", "employees", "staff", "developers", "engineers", "variants", "steps", "points", "bullets",
+        "grams", "kilograms", "ounces", "inches", "feet", "meters", "metres", "times",
+        "variants", "steps", "points", "bullets",
         "levels", "stars", "votes", "likes", "followers", "views", "calories", "liters", "litres", "sprints",
         "rounds", "sides", "ways", "bits", "bytes", "characters", "chars", "digits", "fields", "nights",
-        "guests", "adults", "kids", "children", "hires", "seats", "units", "shares", "tokens",
-        "gigabytes", "megabytes", "terabytes", "gbs", "mbs", "tbs", "columns", "cores", "threads", "others",
-        "dimensions", "bedrooms", "rooms", "floors", "questions", "sentences", "paragraphs", "bullet",
+        "adults", "kids", "children", "seats", "units", "shares", "tokens",
+        "gigabytes", "megabytes", "terabytes", "gbs", "mbs", "tbs", "cores", "others",
+        "dimensions", "bedrooms", "rooms", "floors", "sentences", "paragraphs", "bullet",
     }
 )  # fmt: skip
 SCOPE_WORDS = frozenset({"all", "every", "each", "entire", "whole", "full"})
@@ -155,21 +169,28 @@ UNCOUNTED_COLLECTION = 20
 KNOWN_COLLECTIONS = {"country": 195, "state": 50, "continent": 7, "month": 12}
 
 RESEARCH_VERBS = re.compile(
-    r"\b(research|investigate|survey|literature review|find out|look into|dig up|dig into|deep dive|"
-    r"gather|compile|cite|citing|sources|with references|market sizing|market research|who are the top|"
+    r"\b(research|investigate|survey|literature review|find out|look into|dig up|dig into|deep dive|track down|"
+    r"shortlist|short-list|background check|due diligence on|"
+    r"gather (?:information|data|sources|facts)|compile (?:a|the) (?:list|overview|summary|table)|cite|citing|"
+    r"sources|with references|market sizing|market research|who are the top|"
     r"compare what|fact-check|look up how|find (?:me )?(?:papers|studies|articles|sources|reports|every|all))\b"
 )
+# A list of names is sources to research when they are compared or asked about side by side.
+COMPARING = re.compile(r"\b(compare|comparison|versus|vs|differ|difference|which of|status of|across|between)\b")
 RESEARCH_CONTEXT = re.compile(r"\b(find|search|look up|collect|top|best|leading|compare|rank|list)\b")
 ANALYSIS_WORDS = re.compile(
     r"\b(analy[sz]e|analysis|compare|comparison|differ|differences?|evaluate|evaluation|assess|assessment|"
     r"rank|recommend|recommendations?|trends|insights|pros and cons|for and against|identify (?:risks|gaps)|"
-    r"what changed|mismatches|prioriti[sz]e|themes|complaints|group (?:them|by))\b"
+    r"what changed|mismatches|prioriti[sz]e|themes|complaints|group (?:them|by)|inconsisten(?:t|cy|cies)|"
+    r"discrepanc(?:y|ies)|gaps|versus|vs)\b"
 )
 # Analyses the seed would put at the top of its 10-30 s range: models, statistics, audits.
 DEEP_ANALYSIS_WORDS = re.compile(
     r"\b(regression|forecast|build a model|predictive|segment|cluster|cohort|significance|statistical|"
-    r"drivers of|root cause|audit|security|vulnerabilit(?:y|ies)|due diligence|market sizing|strategy|"
-    r"reconcile|anomal(?:y|ies)|correlation|review (?:this|the|our) (?:pull request|pr|diff|code))\b"
+    r"drivers of|root causes?|audit|security (?:audit|review|holes|issues|scan)|vulnerabilit(?:y|ies)|"
+    r"due diligence|market sizing|strategy|reconcile|anomal(?:y|ies)|fit an? (?:\w+ )?model|arima|"
+    r"train an? (?:\w+ )?model|machine learning|feature engineering|cross-validation|\d+-fold|shap|"
+    r"churn model|review (?:this|the|our) (?:pull request|pr|diff|code))\b"
 )
 TOOL_WORDS = re.compile(
     r"\b(search|calculate|compute|run|execute|convert|extract|parse|fetch|scrape|crawl|screenshot|"
@@ -179,9 +200,13 @@ TOOL_WORDS = re.compile(
 EXTERNAL_SYSTEMS = re.compile(
     r"\b(api|apis|weather|stock|github|gitlab|slack|jira|emails?|e-mail|gmail|outlook|calendar|crm|"
     r"salesforce|hubspot|webhook|notion|google drive|drive|sharepoint|twitter|linkedin|zendesk|stripe|"
-    r"quickbooks|pipedrive|mailchimp|mixpanel|linear|asana|trello|shopify|twilio|discord|microsoft teams|reddit|"
+    r"quickbooks|pipedrive|mailchimp|mixpanel|linear|asana|trello|shopify|twilio|discord|microsoft teams|"
+    r"reddit|"
     r"google workspace|intercom|airtable|confluence|dropbox|figma|datadog|sentry|pagerduty|s3|bigquery|"
-    r"snowflake|warehouse|prod replica|database)\b"
+    r"snowflake|warehouse|prod replica|database|segment|clearbit|calendly|okta|1password|aws|iam|zapier|"
+    r"google sheets|google docs|trustpilot|g2|capterra|glassdoor|zillow|yelp|google reviews|youtube|"
+    r"instagram|facebook|tiktok|whatsapp|telegram|zoom|docusign|xero|netsuite|workday|bamboohr|greenhouse|"
+    r"lever|freshdesk|servicenow|monday|clickup|basecamp|miro|vercel|netlify|heroku|cloudflare)\b"
 )
 FILE_NOUNS = (
     r"(report|pdf|spreadsheet|excel|csv|slides?|presentation|deck|docx|dashboard|whitepaper|newsletter|"
@@ -213,30 +238,58 @@ WRITING_VERBS = frozenset(
 # Code to be written, whose description is not work to do ("a one-liner that counts lines in all files").
 CODE_SPEC = re.compile(
     r"\b(?:write|give me|show me|what'?s|what is)\b(?:\W+[\w'-]+){0,3}?\W+(?:one-liner|function|regex|"
-    r"regular expression|query|command|snippet|formula|macro|class|method|script|program|sql)\b"
+    r"regular expression|query|command|snippet|formula|macro|class|method|script|program|sql|resolver|"
+    r"dockerfile|component|handler|hook|cli|lambda|middleware|decorator|validator|parser|template|config|"
+    r"module|cron(?:job)?|makefile|workflow file|unit test|test)\b"
     r"(?P<spec>[^,;]*?)(?=,|;|\bthen\b|$)"
 )
 # Engineering that needs edit-build-test loops: one change each, or a project of several changes.
 CODE_PROJECTS = re.compile(
     r"\b(port (?:the|our|this|it|my|a|an)\b|migrate|migration|upgrade|refactor|modernise|modernize|split|"
-    r"monolith|rewrite the|"
+    r"monolith|rewrite (?:the|our)|backfill|memory leak|race condition|deadlock|"
+    r"(?:increase|raise|improve) (?:the )?(?:test )?coverage|bump (?:all|every\w*)|"
     r"convert the (?:\w+ ){0,2}(?:frontend|backend|codebase|app|service|project|module|site)|"
     r"build an? (?:\w+ ){0,3}(?:api|app|application|service|backend|website|web app|cli|bot|pipeline)|"
-    r"type hints to every|across the (?:whole|entire) (?:repo|repository|codebase|project)|"
+    r"type hints to every|across the (?:whole |entire )?(?:repo|repository|codebase|project|monorepo)|"
     r"(?:whole|entire|full) (?:codebase|repo|repository|test suite))\b"
 )
 CODE_CHANGES = re.compile(
-    r"\b(fix(?:es)?|reproduce|debug|write (?:\w+ )?tests|add (?:a |an )?(?:\w+ )?tests?|set up|"
-    r"run (?:the |all )?(?:\w+ )?tests|test suite|make (?:\w+ )?pass|tests? green|implement|deploy|"
-    r"lints? and tests?|breaking changes|code review|point out bugs)\b"
+    r"\b(fix (?:it|them|the|this|that|these|those|whatever|all|any|our|my|a|an|bugs?)|reproduce|debug|"
+    r"write (?:\w+ )?tests|add (?:a |an )?(?:\w+ )?tests?|set up|run (?:the |all )?(?:\w+ )?tests|test suite|"
+    r"make (?:\w+ )?pass|tests? green|ci green|deploy|lints? and tests?|breaking changes|code review|implement|"
+    r"find the bottleneck|make it faster|update the (?:\w+ )?(?:spec|tests|schema|docs))\b"
 )
+# Words that say the work is on code: only then is "fix" or "add" an engineering change.
+CODE_CONTEXT = re.compile(
+    r"\b(code|codebase|repo|repository|api|endpoint|tests?|ci|bug|build|deploy|django|flask|fastapi|react|"
+    r"node|npm|python|javascript|typescript|java|golang|rust|ruby|rails|php|package\.json|requirements\.txt|"
+    r"dockerfile|docker|kubernetes|terraform|schema|function|module|class|server|frontend|"
+    r"backend|lint|linter|pre-commit|coverage|pagination|oauth|login|sdk|library|compile|mypy|eslint|"
+    r"websocket|script|scripts|pipeline|workflow|github actions|pull request|pr|merge request|branch)\b"
+)
+# A step of engineering work starts with one of these, when the request is about code.
+CODE_VERBS = frozenset(
+    {"add", "update", "change", "fix", "implement", "refactor", "remove", "profile", "optimise", "optimize",
+     "bump", "upgrade", "migrate", "port", "debug", "reproduce", "rewrite", "split"}
+)  # fmt: skip
 KNOWLEDGE_QUESTION = re.compile(r"^\W*(how do i|how can i|how to|how would i|how should i|what'?s the command)\b")
 WEB_HINTS = re.compile(
-    r"\b(site|website|url|urls|http|https|www|crawl|scrape|search results|web|homepage|pricing|online)\b"
+    r"\b(site|sites|website|url|urls|http|https|www|crawl|scrape|search results|web|homepage|pricing|online|"
+    r"landing|sitemap)\b"
 )
 RETRIEVAL_VERBS = frozenset({"fetch", "get", "pull", "list", "show", "scrape", "download", "collect", "give"})
 PER_ITEM_VERBS = re.compile(
     r"\b(each|every one|summari[sz]e|categori[sz]e|classify|label|tag|translate|reply|score|triage|rank|"
     r"draft|rewrite|review|check|flag|resize|ocr|transcribe|moderat\w*|sync|match|assign)\b"
+)
+# Handling that needs no reading of each item (a file operation), or only a label: tiny per item.
+MECHANICAL_VERBS = re.compile(
+    r"\b(merge|rename|convert|resize|compress|zip|unzip|geotag|watermark|crop|rotate|classify|tag|label|"
+    r"categori[sz]e|sort)\b"
+)
+READING_VERBS = re.compile(
+    r"\b(summari[sz]e|summary|read|review|reply|draft|write|rewrite|translate|extract|pull|score|triage|"
+    r"answer|analy[sz]e|proofread|transcribe|ocr|check|flag|assess|evaluate|compare|describe|redact|"
+    r"anonymi[sz]e|respond|caption|watch|listen|annotate|grade|moderate|proofread)\b"
 )
 BACK_REFERENCES = re.compile(r"\b(them|they|those|these|each|their|it|above|below|following|attached)\b")
