@@ -41,6 +41,21 @@ def seconds(message: str) -> float:
         # engineering: a project is several changes with their test runs
         ("Port the payments service to Python 3", {"code": 5}),
         ("Reproduce the bug, fix it and add a unit test", {"code": 3, "coordination": 1}),
+        ("Profile the slow endpoint, find the bottleneck and make it faster", {"code": 3, "coordination": 1}),
+        # lists of names compared are sources; a list of steps is not
+        ("Compare the warranty terms of Dyson, Shark and Miele", {"research": 3, "analysis": 1, "coordination": 1}),
+        (
+            "Segment them, find the drivers, build a chart and give me a summary",
+            {"analysis": 1, "file": 1, "coordination": 1},
+        ),
+        # number words with hyphens, and accents
+        ("Summarise each PR merged this sprint (twenty-two of them)", {"batch": 22}),
+        ("Pull the last employer out of these 50 résumés", {"batch": 50}),
+        # renaming and labelling read nothing through: light per item
+        ("Rename the 30 invoice PDFs by date", {"batch": 30, "tool": 1}),
+        ("Tag our 200 SKUs by category", {"batch": 200, "tool": 1}),
+        # slides read are half a page each; slides written are words
+        ("Summarise this 40-slide deck", {"reading": 20}),
     ],
 )
 def test_what_a_request_counts(message, expected):
@@ -56,6 +71,10 @@ def test_what_a_request_counts(message, expected):
         "Compare our 2024 sales reports with last year's",  # a year is no count
         "How do I list every branch in all our repositories?",  # a knowledge question about big things
         "Suggest 5 names for a puppy",
+        "Write a Dockerfile for a Node 20 app listening on port 3000",  # a version, not 20 apps
+        "Fix the broken formulas in this workbook",  # no code, so no engineering change
+        "Deploy the Node 20 app to staging",
+        "Send each a welcome email",  # one email each, not "each" of 20 emails
     ],
 )
 def test_numbers_that_are_not_work_keep_a_request_quick(message):
@@ -71,10 +90,16 @@ def test_prices_percentages_and_issue_numbers_count_nothing():
     [
         ("Find the top 20 customers by lifetime value", "batch"),  # one ranked query, not 20 customers
         ("Create a pitch deck for a meal-kit startup", "research"),  # "a startup" is no source to research
+        ("Fix the broken formulas in this workbook", "code"),  # not about code
+        ("Compare plans, build a chart and give me a summary", "research"),  # a list of steps, not of names
     ],
 )
 def test_what_is_not_work_of_its_kind(message, absent):
     assert absent not in factors(message)
+
+
+def test_renaming_reads_nothing_through():
+    assert seconds("Rename the 30 invoice PDFs by date") < 60  # 30 documents read would be 300 s
 
 
 def test_a_noun_counted_twice_counts_once():

@@ -93,7 +93,7 @@ class Quantity:
 
 def tokens_of(clause: str) -> list[str]:
     """Words, numbers (with what is glued to them: "300-page", "~150") and punctuation; possessives folded."""
-    return [re.sub("['\u2019]s$", "", token).rstrip("'\u2019") for token in _TOKENS.findall(clause)]
+    return [re.sub("['\u2019]s$", "", token) for token in _TOKENS.findall(clause)]
 
 
 def governing_verbs(clauses: list[str]) -> dict[str, str]:
@@ -226,8 +226,9 @@ def _noun_before_brackets(tokens: list[str], index: int) -> str | None:
     opening = index - 1
     while opening >= 0 and tokens[opening] in _APPROXIMATELY:
         opening -= 1
-    closing = tokens[index + 1] if index + 1 < len(tokens) else ""
-    if opening < 0 or tokens[opening] != "(" or closing != ")":
+    after = tokens[index + 1 : index + 4]
+    closed = after[:1] == [")"] or after == ["of", "them", ")"]  # "(~150)", "(twenty-two of them)"
+    if opening < 0 or tokens[opening] != "(" or not closed:
         return None
     for token in reversed(tokens[max(0, opening - 8) : opening]):
         if words.noun_class(token):

@@ -203,7 +203,7 @@ EXTERNAL_SYSTEMS = re.compile(
     r"quickbooks|pipedrive|mailchimp|mixpanel|linear|asana|trello|shopify|twilio|discord|microsoft teams|"
     r"reddit|"
     r"google workspace|intercom|airtable|confluence|dropbox|figma|datadog|sentry|pagerduty|s3|bigquery|"
-    r"snowflake|warehouse|prod replica|database|segment|clearbit|calendly|okta|1password|aws|iam|zapier|"
+    r"snowflake|warehouse|prod replica|database|clearbit|calendly|okta|1password|aws|iam|zapier|"
     r"google sheets|google docs|trustpilot|g2|capterra|glassdoor|zillow|yelp|google reviews|youtube|"
     r"instagram|facebook|tiktok|whatsapp|telegram|zoom|docusign|xero|netsuite|workday|bamboohr|greenhouse|"
     r"lever|freshdesk|servicenow|monday|clickup|basecamp|miro|vercel|netlify|heroku|cloudflare)\b"
