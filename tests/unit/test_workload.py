@@ -102,6 +102,15 @@ def test_renaming_reads_nothing_through():
     assert seconds("Rename the 30 invoice PDFs by date") < 60  # 30 documents read would be 300 s
 
 
+def test_every_page_is_counted_beside_an_unknown_count():
+    # "3 breakpoints" is no known thing handled one by one, so it does not hide "every page"
+    assert factors("Screenshot every page of the staging site at 3 breakpoints")["batch"] >= 20
+
+
+def test_thousands_of_unknown_things_are_data():
+    assert "batch" not in factors("Run a Monte Carlo simulation (10,000 runs) of the schedule")
+
+
 def test_a_noun_counted_twice_counts_once():
     assert factors("There are 12 contracts in the folder. Check each of the 12 contracts.")["batch"] == 12
     assert factors("Review the 40 contracts, starting with these 3 contracts")["batch"] == 40

@@ -38,15 +38,15 @@ UNIT_SECONDS: dict[str, tuple[float, float, float]] = {
     "deep_analysis": (10, 30, 30),  # a model, a statistic, an audit: the top of the seed's range
     "tool": (1, 3, 10),  # per tool run (seed: 1-10 s)
     "file": (5, 10, 20),  # per generated file (seed: 5-20 s; its example: 10 s)
-    "external_api": (2, 4, 10),  # per system called (seed: 2-10 s)
+    "external_api": (2, 6, 10),  # per system called (seed: 2-10 s)
     "coordination": (1, 5, 5),  # per coordinating agent, one per four steps (seed: 1-5 s; its example: 5 s)
     "reply": (1, 2, 4),  # a plain model reply, when nothing else is asked
     "reading": (0.5, 1.5, 3),  # per page read
     "writing": (1.5, 3, 6),  # per hundred words written
-    "code": (10, 20, 60),  # per code change with its build and test run
+    "code": (10, 25, 60),  # per code change with its build and test run
     "document": (5, 10, 20),  # per long input handled one by one
-    "item": (1, 3, 6),  # per short input handled one by one
-    "light": (0.5, 1, 2),  # per tiny input handled one by one
+    "item": (2, 7, 14),  # per short input handled one by one
+    "light": (0.5, 1.25, 2.5),  # per tiny input handled one by one
 }
 _STEPS_PER_AGENT = 4
 _WORDS_PER_PAGE = 250

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from asyncagents.domain.workload import vocabulary as words
 
 _MAX_ANALYSED_CHARS = 4000
+_DATA_SCALE = 1000
 _SENTENCES = re.compile(r"(?<=[.!?:])\s+")
 _ACTION_AFTER_AND = (
     r"(?:create|write|draft|make|build|send|produce|generate|compare|analy[sz]e|summari[sz]e|email|post|add|"
@@ -121,7 +122,7 @@ def quantities(clauses: list[str]) -> list[Quantity]:
         if per_item:
             assumed += _uncounted_plurals(tokens, clause)
     one_by_one = {"source", "document", "item", "light", "listed", "page"}
-    if any(not quantity.weak and quantity.unit in one_by_one for quantity in explicit):
+    if any(not q.weak and q.unit in one_by_one and words.noun_class(q.noun) for q in explicit):
         return explicit
     return explicit + assumed
 
@@ -141,7 +142,8 @@ def _counted(tokens: list[str], clause: str) -> list[Quantity]:
             noun = None  # "Node 20 app", "page 12 of the report": a name or a place, not a count
         noun = noun or _noun_before_brackets(tokens, index)
         if noun is not None:
-            unit = words.noun_class(noun) or "light"
+            # an unknown plural by the thousand is data ("10,000 runs"), not things handled one by one
+            unit = words.noun_class(noun) or ("light" if count < _DATA_SCALE else "row")
             if index > 0 and tokens[index - 1] == "top" and unit in {"document", "item", "light"}:
                 unit = "listed"  # "the top 20 customers by revenue": one ranked list, not 20 customers
             found.append(Quantity(count, noun, unit, clause, weak=token in words.WEAK_NUMBERS))
@@ -161,10 +163,10 @@ def _uncounted_plurals(tokens: list[str], clause: str) -> list[Quantity]:
 def _scoped(tokens: list[str], clause: str) -> list[Quantity]:
     found = []
     for index, token in enumerate(tokens):
-        if token not in words.SCOPE_WORDS or tokens[index + 1 : index + 2] in (["a"], ["an"]):
-            continue  # "send each a welcome email": one email each, counted by what "each" is
+        if token not in words.SCOPE_WORDS:
+            continue
         if any(_number(tokens, ahead)[0] for ahead in range(index + 1, min(index + 4, len(tokens)))):
-            continue  # "all 500 emails": the number counts
+            continue  # "all 500 emails": the number counts; "send each a welcome email": one email each
         noun = _head_noun(tokens, index + 1, reach=5)
         if noun is not None:
             count = words.KNOWN_COLLECTIONS.get(words.singular(noun), words.UNCOUNTED_COLLECTION)

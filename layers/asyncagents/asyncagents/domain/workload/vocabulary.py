@@ -28,7 +28,9 @@ NOUN_CLASSES: dict[str, tuple[str, ...]] = {
         "magazine", "conference", "charity", "nonprofit", "insurer",
         "carrier", "marketplace", "law", "regulation", "standard", "patent",
         "trial", "textbook", "reference", "citation", "benchmark", "plan", "package", "sdk", "crate",
-        "extension", "plugin", "hospital", "clinic", "supermarket", "brokerage",
+        "extension", "plugin", "hospital", "clinic", "supermarket", "brokerage", "county", "province",
+        "municipality", "district", "shop", "airport", "court", "museum", "venue", "pharmacy", "dealership",
+        "gym", "station", "embassy", "consulate", "park",
     ),
     "document": (
         "document", "doc", "pdf", "contract", "nda", "agreement", "report", "transcript", "recording",
@@ -37,7 +39,7 @@ NOUN_CLASSES: dict[str, tuple[str, ...]] = {
         "lease", "brief", "memo", "presentation", "deck", "notebook", "audit", "prospectus",
         "webinar", "lecture", "sop", "handbook",
         "specification", "spec", "rfp", "questionnaire", "assignment", "essay", "dissertation",
-        "microservice", "module", "scan",
+        "microservice", "module", "project", "scan",
     ),
     "item": (
         "email", "message", "ticket", "issue", "receipt", "invoice", "review", "application", "resume",
@@ -107,6 +109,8 @@ def singular(word: str) -> str:
         return _IRREGULAR_PLURALS[word]
     if word.endswith("s") and word[:-1] in _CLASS_OF:  # "skus", "bus" aside
         return word[:-1]
+    if word.endswith("ies") and len(word) > 4:  # "families"
+        return word[:-3] + "y"
     for ending in ("sses", "ches", "shes", "xes"):
         if word.endswith(ending):
             return word[:-2]
@@ -170,13 +174,16 @@ KNOWN_COLLECTIONS = {"country": 195, "state": 50, "continent": 7, "month": 12}
 
 RESEARCH_VERBS = re.compile(
     r"\b(research|investigate|survey|literature review|find out|look into|dig up|dig into|deep dive|track down|"
-    r"shortlist|short-list|background check|due diligence on|"
+    r"shortlist|short-list|background check|due diligence on|prior art|landscape of|background file|"
     r"gather (?:information|data|sources|facts)|compile (?:a|the) (?:list|overview|summary|table)|cite|citing|"
     r"sources|with references|market sizing|market research|who are the top|"
     r"compare what|fact-check|look up how|find (?:me )?(?:papers|studies|articles|sources|reports|every|all))\b"
 )
 # A list of names is sources to research when they are compared or asked about side by side.
-COMPARING = re.compile(r"\b(compare|comparison|versus|vs|differ|difference|which of|status of|across|between)\b")
+COMPARING = re.compile(
+    r"\b(compare|comparison|contrast|benchmark|versus|vs|differ|difference|which of|status of|across|between|"
+    r"side by side)\b"
+)
 RESEARCH_CONTEXT = re.compile(r"\b(find|search|look up|collect|top|best|leading|compare|rank|list)\b")
 ANALYSIS_WORDS = re.compile(
     r"\b(analy[sz]e|analysis|compare|comparison|differ|differences?|evaluate|evaluation|assess|assessment|"
@@ -190,7 +197,8 @@ DEEP_ANALYSIS_WORDS = re.compile(
     r"drivers of|root causes?|audit|security (?:audit|review|holes|issues|scan)|vulnerabilit(?:y|ies)|"
     r"due diligence|market sizing|strategy|reconcile|anomal(?:y|ies)|fit an? (?:\w+ )?model|arima|"
     r"train an? (?:\w+ )?model|machine learning|feature engineering|cross-validation|\d+-fold|shap|"
-    r"churn model|review (?:this|the|our) (?:pull request|pr|diff|code))\b"
+    r"churn model|survival analysis|kaplan-meier|cox model|monte carlo|simulation|predict\w*|outliers|"
+    r"review (?:this|the|our) (?:pull request|pr|diff|code))\b"
 )
 TOOL_WORDS = re.compile(
     r"\b(search|calculate|compute|run|execute|convert|extract|parse|fetch|scrape|crawl|screenshot|"
@@ -246,7 +254,8 @@ CODE_SPEC = re.compile(
 # Engineering that needs edit-build-test loops: one change each, or a project of several changes.
 CODE_PROJECTS = re.compile(
     r"\b(port (?:the|our|this|it|my|a|an)\b|migrate|migration|upgrade|refactor|modernise|modernize|split|"
-    r"monolith|rewrite (?:the|our)|backfill|memory leak|race condition|deadlock|"
+    r"monolith|rewrite (?:the|our)|backfill|memory leak|race condition|deadlock|containeri[sz]e|"
+    r"internationali[sz]e|i18n|build a (?:complete|full|whole) |throughout the (?:codebase|repo|app|project)|"
     r"(?:increase|raise|improve) (?:the )?(?:test )?coverage|bump (?:all|every\w*)|"
     r"convert the (?:\w+ ){0,2}(?:frontend|backend|codebase|app|service|project|module|site)|"
     r"build an? (?:\w+ ){0,3}(?:api|app|application|service|backend|website|web app|cli|bot|pipeline)|"
