@@ -53,6 +53,10 @@ def seconds(message: str) -> float:
         ("Pull the last employer out of these 50 résumés", {"batch": 50}),
         # renaming and labelling read nothing through: light per item
         ("Rename the 30 invoice PDFs by date", {"batch": 30, "tool": 1}),
+        ("Replace Redux across the dashboard (forty-odd components)", {"batch": 40, "code": 5}),
+        # moving data between systems is a project even with no code words; so is a crawl of a whole site
+        ("migrate our trello boards to jira", {"code": 5, "external_api": 2}),
+        ("crawl our docs", {"tool": 21}),
         ("Tag our 200 SKUs by category", {"batch": 200, "tool": 1}),
         # slides read are half a page each; slides written are words
         ("Summarise this 40-slide deck", {"reading": 20}),
@@ -68,8 +72,11 @@ def test_what_a_request_counts(message, expected):
         "Find a 30-minute slot next week for the $50k deal review",  # durations and prices are not items
         "What changed in Python 3.12 since 2023? See PR #482",  # versions, years, issue numbers
         "Write a Python script that renames all 500 photos in a folder",  # what a script will do, not work
-        "Compare our 2024 sales reports with last year's",  # a year is no count
+        "Summarise our 2024 sales reports",  # a year is no count
         "How do I list every branch in all our repositories?",  # a knowledge question about big things
+        "What's the best way to break a 500k-line Perl monolith into microservices?",
+        "Scrape the 20 most recent posts on our LinkedIn page",  # fetched, not handled one by one
+        "Put a CONFIDENTIAL watermark on every page of this PDF",  # stamped, not read
         "Suggest 5 names for a puppy",
         "Write a Dockerfile for a Node 20 app listening on port 3000",  # a version, not 20 apps
         "Fix the broken formulas in this workbook",  # no code, so no engineering change
@@ -107,8 +114,10 @@ def test_every_page_is_counted_beside_an_unknown_count():
     assert factors("Screenshot every page of the staging site at 3 breakpoints")["batch"] >= 20
 
 
-def test_thousands_of_unknown_things_are_data():
+def test_thousands_of_things_nothing_is_done_to_one_by_one_are_data():
     assert "batch" not in factors("Run a Monte Carlo simulation (10,000 runs) of the schedule")
+    assert "batch" not in factors("Build a price chart from the 1,200 survey responses")
+    assert factors("Summarise each of the 1,200 survey responses")["batch"] == 1200
 
 
 def test_a_noun_counted_twice_counts_once():
@@ -129,6 +138,15 @@ def test_a_preamble_is_context_and_the_closing_question_is_the_ask():
     pointing_back = "There are 12 vendor contracts in the folder. Which of them expire this year?"
     assert ask_of(normalise(pointing_back)) == normalise(pointing_back)
     assert factors(pointing_back)["batch"] == 12
+
+
+def test_a_closing_request_after_context_is_the_ask():
+    message = (
+        "I've uploaded our 210-page franchise manual because my manager wants something checked. "
+        "All I need is the page that says how often the grease traps are cleaned."
+    )
+    assert ask_of(normalise(message)).startswith("all i need")
+    assert seconds(message) < 10
 
 
 def test_a_clause_without_a_verb_belongs_to_the_step_before_it():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 
 from pydantic import BaseModel
 
@@ -57,6 +58,8 @@ _ROWS_PER_QUERY = 100_000
 _CODE_PROJECT_CHANGES = 5
 _MAX_SOURCES = 50
 _MAX_ITEMS = 5000
+_DATA_SCALE = 1000
+_UNCOUNTED_CRAWL = 20  # pages of a site crawled when nobody says how many
 
 
 class Factor(BaseModel):
@@ -69,29 +72,60 @@ class Factor(BaseModel):
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class _Request:
+    """What the reader found in a request, shared by the factor readers."""
+
+    ask: str
+    clauses: list[str]
+    writing: set[str]  # clauses whose work is writing
+    counted: list[Quantity]
+    per_item: bool  # something is done to each item ("summarise each", "reply to them")
+    mechanical: bool  # the items are only moved, converted or labelled, never read through
+
+
 def analyse(message: str) -> list[Factor]:
     """The factors found in ``message`` (deterministic, no model call)."""
-    text = normalise(message)
-    ask = without_code_specs(ask_of(text))
+    ask = without_code_specs(ask_of(normalise(message)))
     if words.KNOWLEDGE_QUESTION.search(ask):
         return [_factor("reply", 1)]  # "how do I ...": an answer, not the work itself
     clauses = clauses_of(ask)
     verbs = governing_verbs(clauses)
-    writing = {clause for clause, verb in verbs.items() if verb in words.WRITING_VERBS}
-    counted = _largest_per_noun(quantities(clauses))
+    per_item = bool(words.PER_ITEM_VERBS.search(ask))
+    request = _Request(
+        ask=ask,
+        clauses=clauses,
+        writing={clause for clause, verb in verbs.items() if verb in words.WRITING_VERBS},
+        counted=_how_handled(_largest_per_noun(quantities(clauses)), verbs, per_item),
+        per_item=per_item,
+        mechanical=bool(words.MECHANICAL_VERBS.search(ask)) and not words.READING_VERBS.search(ask),
+    )
     factors = [
-        *_research(ask, counted, writing),
-        *_analysis(ask),
-        *_handled_one_by_one(ask, counted, writing),
-        *_reading_and_writing(ask, counted, writing),
-        *_tools_and_systems(ask, counted),
-        *_code(ask, clauses),
-        *_files(ask, counted),
+        *_research(request),
+        *_analysis(request),
+        *_handled_one_by_one(request),
+        *_reading_and_writing(request),
+        *_tools_and_systems(request),
+        *_code(request),
+        *_files(request),
     ]
-    steps = len(clauses)
-    if steps > 1:
-        factors.append(_factor("coordination", math.ceil(steps / _STEPS_PER_AGENT)))
+    if len(clauses) > 1:
+        factors.append(_factor("coordination", math.ceil(len(clauses) / _STEPS_PER_AGENT)))
     return factors or [_factor("reply", 1)]
+
+
+def _how_handled(counted: list[Quantity], verbs: dict[str, str], per_item: bool) -> list[Quantity]:
+    """Things only fetched ("scrape the 20 newest posts") are read off a listing; thousands of things nothing
+    is done to one by one ("a chart from 1,200 survey responses") are data."""
+    handled = []
+    for quantity in counted:
+        if quantity.unit in {"item", "light", "document"} and not per_item:
+            if verbs.get(quantity.clause) in words.RETRIEVAL_VERBS:
+                quantity = replace(quantity, unit="listed")
+            elif quantity.count >= _DATA_SCALE:
+                quantity = replace(quantity, unit="row")
+        handled.append(quantity)
+    return handled
 
 
 def _factor(name: str, count: float, unit: str | None = None) -> Factor:
@@ -131,12 +165,13 @@ def _largest_per_noun(found: list[Quantity]) -> list[Quantity]:
     return list(largest.values())
 
 
-def _research(ask: str, counted: list[Quantity], writing: set[str]) -> list[Factor]:
+def _research(request: _Request) -> list[Factor]:
+    ask = request.ask
     sources = [
         quantity.count
-        for quantity in counted
+        for quantity in request.counted
         if quantity.unit == "source"
-        and not (quantity.clause in writing and quantity.noun in words.WRITTEN_WORDS)
+        and not (quantity.clause in request.writing and quantity.noun in words.WRITTEN_WORDS)
         and (not quantity.weak or words.RESEARCH_CONTEXT.search(quantity.clause))  # "for a startup" is no source
     ]
     if sources:
@@ -149,9 +184,9 @@ def _research(ask: str, counted: list[Quantity], writing: set[str]) -> list[Fact
     return []
 
 
-def _analysis(ask: str) -> list[Factor]:
-    deep = {match.group(1) for match in words.DEEP_ANALYSIS_WORDS.finditer(ask)}
-    light = {match.group(1) for match in words.ANALYSIS_WORDS.finditer(ask)}
+def _analysis(request: _Request) -> list[Factor]:
+    deep = {match.group(1) for match in words.DEEP_ANALYSIS_WORDS.finditer(request.ask)}
+    light = {match.group(1) for match in words.ANALYSIS_WORDS.finditer(request.ask)}
     return _sum(
         "analysis",
         [_factor("analysis", min(len(deep), 3), "deep_analysis"), _factor("analysis", min(len(light), 3))]
@@ -160,39 +195,38 @@ def _analysis(ask: str) -> list[Factor]:
     )
 
 
-def _handled_one_by_one(ask: str, counted: list[Quantity], writing: set[str]) -> list[Factor]:
-    per_item = bool(words.PER_ITEM_VERBS.search(ask))
-    # "rename the 30 PDFs", "tag these 12 recipes": no item is read through, so each is a light one
-    mechanical = bool(words.MECHANICAL_VERBS.search(ask)) and not words.READING_VERBS.search(ask)
+def _handled_one_by_one(request: _Request) -> list[Factor]:
     parts = []
-    for quantity in counted:
+    for quantity in request.counted:
         unit = quantity.unit
         if quantity.weak or unit not in {"document", "item", "light", "listed", "page"}:
             continue
-        if quantity.clause in writing and words.WRITTEN_PIECES.fullmatch(quantity.noun):
+        if quantity.clause in request.writing and words.WRITTEN_PIECES.fullmatch(quantity.noun):
             continue  # pieces written ("12 blog posts") are priced by their words
         if unit == "listed":
-            if not per_item:
+            if not request.per_item:
                 continue  # read off a listing: a page of results per tool run (below)
             unit = "light"
         if unit == "page":
-            if quantity.clause in writing or not words.WEB_HINTS.search(ask):
+            if quantity.clause in request.writing or not words.WEB_HINTS.search(request.ask):
                 continue  # pages written or read (below)
             unit = "item"  # web pages, fetched one by one
-        if mechanical:
-            unit = "light"
+        if request.mechanical:
+            unit = "light"  # "rename the 30 PDFs", "tag these 12 recipes": nothing is read through
         parts.append(_factor("batch", min(quantity.count, _MAX_ITEMS), unit))
     return _sum("batch", parts)
 
 
-def _reading_and_writing(ask: str, counted: list[Quantity], writing: set[str]) -> list[Factor]:
+def _reading_and_writing(request: _Request) -> list[Factor]:
+    ask, counted, writing = request.ask, request.counted, request.writing
     pages = 0.0
     written = 0.0
-    web = bool(words.WEB_HINTS.search(ask))
+    # pages stamped or converted are not read; web pages are fetched (above)
+    skip_pages = request.mechanical or bool(words.WEB_HINTS.search(ask))
     for quantity in counted:
         if quantity.unit == "page" and quantity.clause in writing:
             written += quantity.count * _WORDS_PER_PAGE
-        elif quantity.unit == "page" and not web:
+        elif quantity.unit == "page" and not skip_pages:
             pages += quantity.count
         elif quantity.unit == "line":
             pages += quantity.count / _LINES_PER_PAGE
@@ -231,13 +265,16 @@ def _written_pieces(counted: list[Quantity], writing: set[str]) -> tuple[float, 
     return total, max(pieces, 1)
 
 
-def _tools_and_systems(ask: str, counted: list[Quantity]) -> list[Factor]:
+def _tools_and_systems(request: _Request) -> list[Factor]:
+    ask = request.ask
     runs = float(min(len({match.group(1) for match in words.TOOL_WORDS.finditer(ask)}), 5))
-    for quantity in counted:
-        if quantity.unit == "listed" and not words.PER_ITEM_VERBS.search(ask):
+    for quantity in request.counted:
+        if quantity.unit == "listed" and not request.per_item:
             runs += math.ceil(quantity.count / _RESULTS_PER_PAGE) - 1
         elif quantity.unit == "row":
             runs += min(20, quantity.count // _ROWS_PER_QUERY)
+    if re.search(r"\bcrawl\b", ask) and not any(q.unit in {"page", "item"} for q in request.counted):
+        runs += _UNCOUNTED_CRAWL  # "crawl our docs": a site's worth of pages
     systems = {match.group(1) for match in words.EXTERNAL_SYSTEMS.finditer(ask)}
     factors = [_factor("tool", runs)] if runs >= 1 else []
     if systems:
@@ -245,9 +282,12 @@ def _tools_and_systems(ask: str, counted: list[Quantity]) -> list[Factor]:
     return factors
 
 
-def _code(ask: str, clauses: list[str]) -> list[Factor]:
+def _code(request: _Request) -> list[Factor]:
+    ask, clauses = request.ask, request.clauses
     if not words.CODE_CONTEXT.search(ask):
-        return []  # "fix the broken formulas in this workbook" is no engineering change
+        # "fix the broken formulas in this workbook" is no engineering change; "migrate our boards" is
+        moves = {match.group(1) for match in words.DATA_PROJECTS.finditer(ask)}
+        return [_factor("code", _CODE_PROJECT_CHANGES * min(len(moves), 2))] if moves else []
     projects = {match.group(1) for match in words.CODE_PROJECTS.finditer(ask)}
     # "profile the endpoint, find the bottleneck and make it faster": each step of code work is a change
     changes = sum(
@@ -260,9 +300,10 @@ def _code(ask: str, clauses: list[str]) -> list[Factor]:
     return [_factor("code", count)] if count else []
 
 
-def _files(ask: str, counted: list[Quantity]) -> list[Factor]:
+def _files(request: _Request) -> list[Factor]:
+    ask = request.ask
     nouns = {match.group(1) for match in words.FILE_OUTPUTS.finditer(ask)}
-    charts = sum(quantity.count for quantity in counted if quantity.unit == "chart" and not quantity.weak)
+    charts = sum(quantity.count for quantity in request.counted if quantity.unit == "chart" and not quantity.weak)
     count = min(len(nouns), 5) + min(charts, 20)
     if not charts and any(word in ask for word in (" chart", " plot", " graph", "visuali")):
         count += 1

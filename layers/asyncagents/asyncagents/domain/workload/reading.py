@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from asyncagents.domain.workload import vocabulary as words
 
 _MAX_ANALYSED_CHARS = 4000
-_DATA_SCALE = 1000
 _SENTENCES = re.compile(r"(?<=[.!?:])\s+")
 _ACTION_AFTER_AND = (
     r"(?:create|write|draft|make|build|send|produce|generate|compare|analy[sz]e|summari[sz]e|email|post|add|"
@@ -40,7 +39,7 @@ def ask_of(text: str) -> str:
     ask: what comes before it is context ("I'm writing a memo for all 300 staff ... what is the mileage
     rate?"), unless the question points back at it ("... which of them expire first?")."""
     sentences = [sentence for sentence in _SENTENCES.split(text.strip()) if sentence.strip(" .")]
-    if len(sentences) > 1 and sentences[-1].rstrip().endswith("?"):
+    if len(sentences) > 1 and (sentences[-1].rstrip().endswith("?") or words.ASKING.search(sentences[-1])):
         last = sentences[-1]
         if not words.BACK_REFERENCES.search(last) and not _mentions_a_number(last, " ".join(sentences[:-1])):
             return last
@@ -142,8 +141,7 @@ def _counted(tokens: list[str], clause: str) -> list[Quantity]:
             noun = None  # "Node 20 app", "page 12 of the report": a name or a place, not a count
         noun = noun or _noun_before_brackets(tokens, index)
         if noun is not None:
-            # an unknown plural by the thousand is data ("10,000 runs"), not things handled one by one
-            unit = words.noun_class(noun) or ("light" if count < _DATA_SCALE else "row")
+            unit = words.noun_class(noun) or "light"
             if index > 0 and tokens[index - 1] == "top" and unit in {"document", "item", "light"}:
                 unit = "listed"  # "the top 20 customers by revenue": one ranked list, not 20 customers
             found.append(Quantity(count, noun, unit, clause, weak=token in words.WEAK_NUMBERS))
@@ -182,6 +180,8 @@ def _number(tokens: list[str], index: int) -> tuple[int | None, str]:
     value, _, suffix = tokens[index].lstrip("~").partition("-")
     if suffix in words.NUMBER_WORDS and value in words.NUMBER_WORDS:  # "twenty-two"
         return words.NUMBER_WORDS[value] + words.NUMBER_WORDS[suffix], ""
+    if suffix in {"odd", "ish", "plus"}:  # "forty-odd", "20-ish"
+        suffix = ""
     amount: float | None
     if value[:1].isdigit():
         amount = _digits(value)

@@ -22,7 +22,7 @@ NOUN_CLASSES: dict[str, tuple[str, ...]] = {
         "source", "competitor", "company", "vendor", "startup", "provider", "paper", "study", "journal",
         "blog", "brand", "framework", "library", "database", "platform", "tool", "product", "market",
         "country", "city", "neighbourhood", "neighborhood", "region", "university", "website", "outlet",
-        "publication", "drug", "airline", "hotel", "bank", "school", "restaurant", "supplier", "app",
+        "publication", "drug", "airline", "hotel", "bank", "school", "restaurant", "supplier", "app", "site",
         "service", "model", "language", "option", "alternative", "article", "agency", "firm", "retailer",
         "manufacturer", "investor", "fund", "exchange", "regulator", "state", "newspaper",
         "magazine", "conference", "charity", "nonprofit", "insurer",
@@ -39,7 +39,7 @@ NOUN_CLASSES: dict[str, tuple[str, ...]] = {
         "lease", "brief", "memo", "presentation", "deck", "notebook", "audit", "prospectus",
         "webinar", "lecture", "sop", "handbook",
         "specification", "spec", "rfp", "questionnaire", "assignment", "essay", "dissertation",
-        "microservice", "module", "project", "scan",
+        "microservice", "module", "project", "template", "episode", "scan",
     ),
     "item": (
         "email", "message", "ticket", "issue", "receipt", "invoice", "review", "application", "resume",
@@ -51,7 +51,7 @@ NOUN_CLASSES: dict[str, tuple[str, ...]] = {
         "voicemail", "sequence",
         "patient", "student", "member", "subscriber", "shipment",
         "parcel", "claim", "quote", "bill", "po", "booking", "reservation", "appointment",
-        "profile", "case", "incident", "alert",
+        "profile", "incident", "alert",
         "recipe", "mr", "commit", "branch",
         "container", "server", "instance", "host", "cluster", "pipeline", "workflow", "migration", "query",
         "script", "survey", "feedback", "testimonial", "complaint", "chat", "conversation",
@@ -83,7 +83,7 @@ WRITTEN_WORDS: dict[str, int] = {
     "writeup": 500, "write up": 500, "cover": 300, "review": 500, "memo": 400, "email": 150, "message": 25,
     "screenplay": 20000, "novel": 60000,
     "novella": 25000, "ebook": 15000, "song": 150, "lyrics": 200, "poem": 100, "notification": 20,
-    "tagline": 10, "tweet": 40, "thread": 300, "caption": 30, "question": 30,
+    "tagline": 10, "tweet": 40, "thread": 300, "caption": 30, "question": 30, "episode": 1000,
     "quiz": 400,
     "letter": 300,
 }  # fmt: skip
@@ -174,7 +174,8 @@ KNOWN_COLLECTIONS = {"country": 195, "state": 50, "continent": 7, "month": 12}
 
 RESEARCH_VERBS = re.compile(
     r"\b(research|investigate|survey|literature review|find out|look into|dig up|dig into|deep dive|track down|"
-    r"shortlist|short-list|background check|due diligence on|prior art|landscape of|background file|"
+    r"shortlist|short-list|background check|due diligence on|prior art|landscape of|background file|map the|"
+    r"map out|compile a timeline|timeline of|"
     r"gather (?:information|data|sources|facts)|compile (?:a|the) (?:list|overview|summary|table)|cite|citing|"
     r"sources|with references|market sizing|market research|who are the top|"
     r"compare what|fact-check|look up how|find (?:me )?(?:papers|studies|articles|sources|reports|every|all))\b"
@@ -193,7 +194,7 @@ ANALYSIS_WORDS = re.compile(
 )
 # Analyses the seed would put at the top of its 10-30 s range: models, statistics, audits.
 DEEP_ANALYSIS_WORDS = re.compile(
-    r"\b(regression|forecast|build a model|predictive|segment|cluster|cohort|significance|statistical|"
+    r"\b(regression|regress|forecast|build a model|predictive|segment|cluster|cohort|significance|statistical|"
     r"drivers of|root causes?|audit|security (?:audit|review|holes|issues|scan)|vulnerabilit(?:y|ies)|"
     r"due diligence|market sizing|strategy|reconcile|anomal(?:y|ies)|fit an? (?:\w+ )?model|arima|"
     r"train an? (?:\w+ )?model|machine learning|feature engineering|cross-validation|\d+-fold|shap|"
@@ -245,21 +246,25 @@ WRITING_VERBS = frozenset(
 )
 # Code to be written, whose description is not work to do ("a one-liner that counts lines in all files").
 CODE_SPEC = re.compile(
-    r"\b(?:write|give me|show me|what'?s|what is)\b(?:\W+[\w'-]+){0,3}?\W+(?:one-liner|function|regex|"
+    r"\b(?:write|give me|show me|what'?s|what is|build|create|make)\b(?:\W+[\w'-]+){0,3}?\W+"
+    r"(?:one-liner|function|regex|"
     r"regular expression|query|command|snippet|formula|macro|class|method|script|program|sql|resolver|"
     r"dockerfile|component|handler|hook|cli|lambda|middleware|decorator|validator|parser|template|config|"
-    r"module|cron(?:job)?|makefile|workflow file|unit test|test)\b"
+    r"module|cron(?:job)?|makefile|workflow file|unit test|test|extension|plugin|bot|userscript|bookmarklet)\b"
     r"(?P<spec>[^,;]*?)(?=,|;|\bthen\b|$)"
 )
 # Engineering that needs edit-build-test loops: one change each, or a project of several changes.
 CODE_PROJECTS = re.compile(
-    r"\b(port (?:the|our|this|it|my|a|an)\b|migrate|migration|upgrade|refactor|modernise|modernize|split|"
+    r"\b(port (?:the|our|this|it|my|a|an)\b|migrate|upgrade|refactor|modernise|modernize|split|"
     r"monolith|rewrite (?:the|our)|backfill|memory leak|race condition|deadlock|containeri[sz]e|"
     r"internationali[sz]e|i18n|build a (?:complete|full|whole) |throughout the (?:codebase|repo|app|project)|"
+    r"(?:every|all(?: the)?(?: public)?) (?:functions|classes|modules|components|endpoints|methods)|"
+    r"move (?:the|our|this) (?:\w+ )?(?:app|service|database|site|codebase|backend|frontend) (?:from|to)|"
     r"(?:increase|raise|improve) (?:the )?(?:test )?coverage|bump (?:all|every\w*)|"
     r"convert the (?:\w+ ){0,2}(?:frontend|backend|codebase|app|service|project|module|site)|"
-    r"build an? (?:\w+ ){0,3}(?:api|app|application|service|backend|website|web app|cli|bot|pipeline)|"
-    r"type hints to every|across the (?:whole |entire )?(?:repo|repository|codebase|project|monorepo)|"
+    r"build an? (?:\w+ ){0,3}(?:api|app|application|service|backend|website|web app|cli|bot|pipeline|game)|"
+    r"type hints to every|across the (?:whole |entire )?(?:\w+ )?(?:repo|repository|codebase|project|monorepo|app|"
+    r"frontend|backend|site|service|dashboard)|"
     r"(?:whole|entire|full) (?:codebase|repo|repository|test suite))\b"
 )
 CODE_CHANGES = re.compile(
@@ -269,19 +274,25 @@ CODE_CHANGES = re.compile(
     r"find the bottleneck|make it faster|update the (?:\w+ )?(?:spec|tests|schema|docs))\b"
 )
 # Words that say the work is on code: only then is "fix" or "add" an engineering change.
+# Projects that are engineering whatever the request's words: moving data between systems.
+DATA_PROJECTS = re.compile(r"\b(migrate|backfill|move (?:all|every|our|the) \w+ (?:from|to))\b")
 CODE_CONTEXT = re.compile(
     r"\b(code|codebase|repo|repository|api|endpoint|tests?|ci|bug|build|deploy|django|flask|fastapi|react|"
     r"node|npm|python|javascript|typescript|java|golang|rust|ruby|rails|php|package\.json|requirements\.txt|"
     r"dockerfile|docker|kubernetes|terraform|schema|function|module|class|server|frontend|"
     r"backend|lint|linter|pre-commit|coverage|pagination|oauth|login|sdk|library|compile|mypy|eslint|"
-    r"websocket|script|scripts|pipeline|workflow|github actions|pull request|pr|merge request|branch)\b"
+    r"websocket|script|scripts|pipeline|workflow|github actions|pull request|pr|merge request|branch|component|"
+    r"components|redux|vue|angular|svelte|next\.js|kotlin|swift|c#|java|php|laravel|unity)\b"
 )
 # A step of engineering work starts with one of these, when the request is about code.
 CODE_VERBS = frozenset(
     {"add", "update", "change", "fix", "implement", "refactor", "remove", "profile", "optimise", "optimize",
      "bump", "upgrade", "migrate", "port", "debug", "reproduce", "rewrite", "split"}
 )  # fmt: skip
-KNOWLEDGE_QUESTION = re.compile(r"^\W*(how do i|how can i|how to|how would i|how should i|what'?s the command)\b")
+KNOWLEDGE_QUESTION = re.compile(
+    r"^\W*(how do i|how can i|how to|how would i|how should (?:i|we|a|an|our|my)|how do we|how can we|"
+    r"what'?s the command|what'?s the best way|what is the best way|what are the pros|should (?:i|we))\b"
+)
 WEB_HINTS = re.compile(
     r"\b(site|sites|website|url|urls|http|https|www|crawl|scrape|search results|web|homepage|pricing|online|"
     r"landing|sitemap)\b"
@@ -289,16 +300,21 @@ WEB_HINTS = re.compile(
 RETRIEVAL_VERBS = frozenset({"fetch", "get", "pull", "list", "show", "scrape", "download", "collect", "give"})
 PER_ITEM_VERBS = re.compile(
     r"\b(each|every one|summari[sz]e|categori[sz]e|classify|label|tag|translate|reply|score|triage|rank|"
-    r"draft|rewrite|review|check|flag|resize|ocr|transcribe|moderat\w*|sync|match|assign)\b"
+    r"draft|rewrite|review|check|flag|resize|ocr|transcribe|moderat\w*|sync|match|assign|extract|out of)\b"
 )
 # Handling that needs no reading of each item (a file operation), or only a label: tiny per item.
 MECHANICAL_VERBS = re.compile(
     r"\b(merge|rename|convert|resize|compress|zip|unzip|geotag|watermark|crop|rotate|classify|tag|label|"
-    r"categori[sz]e|sort)\b"
+    r"categori[sz]e|sort|mark)\b"
 )
 READING_VERBS = re.compile(
     r"\b(summari[sz]e|summary|read|review|reply|draft|write|rewrite|translate|extract|pull|score|triage|"
     r"answer|analy[sz]e|proofread|transcribe|ocr|check|flag|assess|evaluate|compare|describe|redact|"
     r"anonymi[sz]e|respond|caption|watch|listen|annotate|grade|moderate|proofread)\b"
 )
-BACK_REFERENCES = re.compile(r"\b(them|they|those|these|each|their|it|above|below|following|attached)\b")
+BACK_REFERENCES = re.compile(r"\b(them|those|these|each|their|it|above|below|following|attached)\b")
+# A closing sentence that asks on its own, after sentences of context.
+ASKING = re.compile(
+    r"^\W*(all i need|i just need|i only need|just tell me|tell me|i need to know|what i need|can you|"
+    r"could you|would you|please|help me)\b"
+)
