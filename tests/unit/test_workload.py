@@ -57,6 +57,16 @@ def seconds(message: str) -> float:
         # moving data between systems is a project even with no code words; so is a crawl of a whole site
         ("migrate our trello boards to jira", {"code": 5, "external_api": 2}),
         ("crawl our docs", {"tool": 21}),
+        # a bracketed count goes to the noun after "every"; "which" takes a known collection whole
+        ("Scrape every listing on the site (there are about 3,000)", {"tool": 120}),
+        ("Which US states have passed privacy laws?", {"research": 50}),
+        # rows worked on one by one: a light item per hundred
+        ("Standardise the 120,000 address records", {"batch": 1200}),
+        # a list of parts after a colon is a change per part
+        (
+            "Add search to our API: indexing job, query endpoint, relevance tuning and tests",
+            {"tool": 2, "external_api": 1, "code": 4, "coordination": 1},
+        ),
         ("Tag our 200 SKUs by category", {"batch": 200, "tool": 1}),
         # slides read are half a page each; slides written are words
         ("Summarise this 40-slide deck", {"reading": 20}),
@@ -81,6 +91,9 @@ def test_what_a_request_counts(message, expected):
         "Write a Dockerfile for a Node 20 app listening on port 3000",  # a version, not 20 apps
         "Fix the broken formulas in this workbook",  # no code, so no engineering change
         "Deploy the Node 20 app to staging",
+        "I finally have a website (it cost me €1,200 and 3 weeks). Write a tagline for it",  # money
+        "Write a short personalised welcome for each of the 20 new club members",  # a few lines each
+        "Write a Python script that reads a CSV, drops duplicate rows and writes it back",
         "Send each a welcome email",  # one email each, not "each" of 20 emails
     ],
 )
@@ -99,6 +112,8 @@ def test_prices_percentages_and_issue_numbers_count_nothing():
         ("Create a pitch deck for a meal-kit startup", "research"),  # "a startup" is no source to research
         ("Fix the broken formulas in this workbook", "code"),  # not about code
         ("Compare plans, build a chart and give me a summary", "research"),  # a list of steps, not of names
+        ("Write a caption for our €20 tote bags", "batch"),  # money, not twenty bags
+        ("Write a Python script that renames files", "writing"),  # code, not a podcast script
     ],
 )
 def test_what_is_not_work_of_its_kind(message, absent):

@@ -59,6 +59,7 @@ _CODE_PROJECT_CHANGES = 5
 _MAX_SOURCES = 50
 _MAX_ITEMS = 5000
 _DATA_SCALE = 1000
+_ROWS_PER_LIGHT_ITEM = 100
 _UNCOUNTED_CRAWL = 20  # pages of a site crawled when nobody says how many
 
 
@@ -124,6 +125,9 @@ def _how_handled(counted: list[Quantity], verbs: dict[str, str], per_item: bool)
                 quantity = replace(quantity, unit="listed")
             elif quantity.count >= _DATA_SCALE:
                 quantity = replace(quantity, unit="row")
+        elif quantity.unit == "row" and per_item:
+            # "standardise 120,000 address records": every row is worked on, a light item per hundred
+            quantity = replace(quantity, unit="light", count=max(1, quantity.count // _ROWS_PER_LIGHT_ITEM))
         handled.append(quantity)
     return handled
 
@@ -213,6 +217,8 @@ def _handled_one_by_one(request: _Request) -> list[Factor]:
             unit = "item"  # web pages, fetched one by one
         if request.mechanical:
             unit = "light"  # "rename the 30 PDFs", "tag these 12 recipes": nothing is read through
+        if quantity.clause in request.writing and words.singular(quantity.noun) in words.PEOPLE:
+            unit = "light"  # "a short welcome for each of the 20 members": a few lines each
         parts.append(_factor("batch", min(quantity.count, _MAX_ITEMS), unit))
     return _sum("batch", parts)
 
@@ -234,7 +240,7 @@ def _reading_and_writing(request: _Request) -> list[Factor]:
             written += quantity.count * _WORDS_PER_SLIDE
         elif quantity.unit == "slide":
             pages += quantity.count / 2  # slides read: about half a page each
-    pieces, copies = _written_pieces(counted, writing)
+    pieces, copies = _written_pieces(counted, writing, code=bool(words.CODE_CONTEXT.search(ask)))
     said = [quantity.count for quantity in counted if quantity.unit == "word"]
     # Words said beat the usual length: "a 500-word post", "12 posts, each around 1,200 words".
     each = copies if re.search(r"\beach\b", ask) else 1
@@ -247,7 +253,7 @@ def _reading_and_writing(request: _Request) -> list[Factor]:
     return factors
 
 
-def _written_pieces(counted: list[Quantity], writing: set[str]) -> tuple[float, int]:
+def _written_pieces(counted: list[Quantity], writing: set[str], *, code: bool) -> tuple[float, int]:
     """Words of the pieces a writing verb asks for, by their usual length ("12 blog posts": 12 x 800), and
     how many pieces. In one clause the longest piece counts ("copy for a landing page" is one piece)."""
     total = 0.0
@@ -256,6 +262,8 @@ def _written_pieces(counted: list[Quantity], writing: set[str]) -> tuple[float, 
         longest, copies = 0.0, 0
         for match in words.WRITTEN_PIECES.finditer(clause):
             piece = match.group(1)
+            if code and piece == "script":
+                continue  # "write a Python script" is code, not a podcast script
             counts = [q.count for q in counted if q.clause == clause and words.singular(q.noun) in piece.split()]
             size = words.WRITTEN_WORDS[piece] * max(counts or [1])
             if size > longest:
@@ -296,6 +304,8 @@ def _code(request: _Request) -> list[Factor]:
         if (clause.split()[0] in words.CODE_VERBS or words.CODE_CHANGES.search(clause))
         and not words.CODE_PROJECTS.search(clause)  # a project's own step is in the project
     )
+    # "search with Elasticsearch: indexing job, query API, relevance tuning and tests": a change per part
+    changes = max(changes, enumerated(ask, after_colon=True))
     count = changes + _CODE_PROJECT_CHANGES * min(len(projects), 2)
     return [_factor("code", count)] if count else []
 

@@ -67,9 +67,12 @@ _LISTED_NAMES = re.compile(
 )
 
 
-def enumerated(ask: str) -> int:
+def enumerated(ask: str, *, after_colon: bool = False) -> int:
     """How many things the longest list in the request names ("the US, UK, EU, Singapore and Japan": 5), or
-    how many bullets it has; 0 if none. A list of steps ("segment them, find the drivers") is no list."""
+    how many bullets it has; 0 if none. A list of steps ("segment them, find the drivers") is no list. With
+    ``after_colon``, only a list that follows a colon counts ("search: indexing job, query API and tests")."""
+    if after_colon:
+        ask = ask.partition(":")[2]
     longest = 0
     for match in _LISTED_NAMES.finditer(ask):
         names = re.split(r",? (?:and|or|&) |, ", match.group(0))
@@ -130,8 +133,8 @@ def _counted(tokens: list[str], clause: str) -> list[Quantity]:
     found = []
     for index, token in enumerate(tokens):
         count, suffix = _number(tokens, index)
-        if count is None:
-            continue
+        if count is None or (index > 0 and tokens[index - 1] in words.CURRENCY_SIGNS):
+            continue  # "€1,200" is money
         if suffix:  # "300-page", "a 12-email sequence"; "30-minute" and "four-day" are measures
             if unit := words.noun_class(suffix):
                 found.append(Quantity(count, suffix, unit, clause))
@@ -161,6 +164,12 @@ def _uncounted_plurals(tokens: list[str], clause: str) -> list[Quantity]:
 def _scoped(tokens: list[str], clause: str) -> list[Quantity]:
     found = []
     for index, token in enumerate(tokens):
+        if token == "which":  # "which US states have ...": all of a known collection
+            noun = _head_noun(tokens, index + 1, reach=3)
+            if noun is not None and words.singular(noun) in words.KNOWN_COLLECTIONS:
+                count = words.KNOWN_COLLECTIONS[words.singular(noun)]
+                found.append(Quantity(count, noun, words.noun_class(noun) or "source", clause, counted=False))
+            continue
         if token not in words.SCOPE_WORDS:
             continue
         if any(_number(tokens, ahead)[0] for ahead in range(index + 1, min(index + 4, len(tokens)))):
@@ -224,15 +233,19 @@ def _head_noun(tokens: list[str], start: int, reach: int = 4) -> str | None:
 
 
 def _noun_before_brackets(tokens: list[str], index: int) -> str | None:
-    """``issues in the repo (~150)``: a bracketed number counts the noun a little before it."""
+    """``issues in the repo (~150)``, ``every listing (there are about 3,000)``: a bracketed number counts
+    the noun a little before it: the one after "every", "all" or "each" if there is one, else a known one."""
     opening = index - 1
     while opening >= 0 and tokens[opening] in _APPROXIMATELY:
         opening -= 1
+    if opening >= 1 and tokens[opening - 1 : opening + 1] in (["there", "are"], ["it", "has"]):
+        opening -= 2
     after = tokens[index + 1 : index + 4]
     closed = after[:1] == [")"] or after == ["of", "them", ")"]  # "(~150)", "(twenty-two of them)"
     if opening < 0 or tokens[opening] != "(" or not closed:
         return None
-    for token in reversed(tokens[max(0, opening - 8) : opening]):
-        if words.noun_class(token):
-            return token
-    return None
+    before = tokens[max(0, opening - 10) : opening]
+    for position in range(len(before) - 1, -1, -1):
+        if before[position] in words.SCOPE_WORDS and (noun := _head_noun(before, position + 1)):
+            return noun
+    return next((token for token in reversed(before[-8:]) if words.noun_class(token)), None)

@@ -23,7 +23,7 @@ NOUN_CLASSES: dict[str, tuple[str, ...]] = {
         "blog", "brand", "framework", "library", "database", "platform", "tool", "product", "market",
         "country", "city", "neighbourhood", "neighborhood", "region", "university", "website", "outlet",
         "publication", "drug", "airline", "hotel", "bank", "school", "restaurant", "supplier", "app", "site",
-        "service", "model", "language", "option", "alternative", "article", "agency", "firm", "retailer",
+        "service", "model", "language", "article", "agency", "firm", "retailer",
         "manufacturer", "investor", "fund", "exchange", "regulator", "state", "newspaper",
         "magazine", "conference", "charity", "nonprofit", "insurer",
         "carrier", "marketplace", "law", "regulation", "standard", "patent",
@@ -45,8 +45,9 @@ NOUN_CLASSES: dict[str, tuple[str, ...]] = {
         "email", "message", "ticket", "issue", "receipt", "invoice", "review", "application", "resume",
         "cv", "deal", "customer", "user", "account", "payment", "refund", "order", "sku", "pr",
         "file", "table", "column", "question", "lead", "candidate", "hire", "location",
-        "store", "transaction", "subscription", "comment", "post", "note", "task", "bug", "submission",
-        "response", "form", "folder", "endpoint", "job", "prospect", "client", "person", "employee",
+        "store", "subscription", "post", "task", "bug", "submission",
+        "response", "form", "folder", "endpoint", "job", "prospect", "client", "person", "employee", "payout",
+        "transfer", "charge", "deposit", "withdrawal",
         "staff", "developer", "engineer", "guest", "attendee", "participant", "speaker", "channel", "log",
         "voicemail", "sequence",
         "patient", "student", "member", "subscriber", "shipment",
@@ -55,13 +56,14 @@ NOUN_CLASSES: dict[str, tuple[str, ...]] = {
         "recipe", "mr", "commit", "branch",
         "container", "server", "instance", "host", "cluster", "pipeline", "workflow", "migration", "query",
         "script", "survey", "feedback", "testimonial", "complaint", "chat", "conversation",
-        "thread", "call", "voicemail", "meeting", "invite", "campaign", "ad", "creative",
-        "item", "sheet", "tab",
+        "thread", "call", "meeting", "invite", "campaign", "ad", "creative",
+        "sheet", "tab",
     ),
     "light": (
         "tweet", "title", "expense", "url", "link", "image", "photo", "picture", "screenshot", "keyword",
         "phrase", "sentence", "caption", "label", "domain", "mention", "contact", "icon",
         "thumbnail", "logo", "banner", "address", "tag", "hashtag", "emoji", "string",
+        "item", "transaction", "comment", "note",
         "filename", "name", "slogan", "translation", "term",
     ),
     "listed": ("headline", "listing", "posting", "result", "entry", "price", "score"),
@@ -84,6 +86,7 @@ WRITTEN_WORDS: dict[str, int] = {
     "screenplay": 20000, "novel": 60000,
     "novella": 25000, "ebook": 15000, "song": 150, "lyrics": 200, "poem": 100, "notification": 20,
     "tagline": 10, "tweet": 40, "thread": 300, "caption": 30, "question": 30, "episode": 1000,
+    "template": 150, "welcome": 40, "card": 40, "note": 60,
     "quiz": 400,
     "letter": 300,
 }  # fmt: skip
@@ -168,9 +171,15 @@ MEASURES = frozenset(
     }
 )  # fmt: skip
 SCOPE_WORDS = frozenset({"all", "every", "each", "entire", "whole", "full"})
+CURRENCY_SIGNS = frozenset({"$", "€", "£", "¥", "₹"})
 # What "every/all X" means when nobody says how many: a typical collection, and a few named ones.
 UNCOUNTED_COLLECTION = 20
 KNOWN_COLLECTIONS = {"country": 195, "state": 50, "continent": 7, "month": 12}
+# People a message is written to: writing to each is a short piece, not an item read through.
+PEOPLE = frozenset(
+    {"member", "customer", "family", "guest", "hire", "employee", "person", "attendee", "tutor", "volunteer",
+     "client", "user", "subscriber", "donor", "patient", "student", "candidate", "lead", "prospect", "tenant"}
+)  # fmt: skip
 
 RESEARCH_VERBS = re.compile(
     r"\b(research|investigate|survey|literature review|find out|look into|dig up|dig into|deep dive|track down|"
@@ -194,7 +203,9 @@ ANALYSIS_WORDS = re.compile(
 )
 # Analyses the seed would put at the top of its 10-30 s range: models, statistics, audits.
 DEEP_ANALYSIS_WORDS = re.compile(
-    r"\b(regression|regress|forecast|build a model|predictive|segment|cluster|cohort|significance|statistical|"
+    r"\b(regression|regress|forecast|build an? (?:\w+ ){0,2}model|train (?:an?|the) (?:\w+ )?model|exploratory|"
+    r"predictive|segment|"
+    r"cluster|cohort|significance|statistical|"
     r"drivers of|root causes?|audit|security (?:audit|review|holes|issues|scan)|vulnerabilit(?:y|ies)|"
     r"due diligence|market sizing|strategy|reconcile|anomal(?:y|ies)|fit an? (?:\w+ )?model|arima|"
     r"train an? (?:\w+ )?model|machine learning|feature engineering|cross-validation|\d+-fold|shap|"
@@ -257,12 +268,13 @@ CODE_SPEC = re.compile(
 CODE_PROJECTS = re.compile(
     r"\b(port (?:the|our|this|it|my|a|an)\b|migrate|upgrade|refactor|modernise|modernize|split|"
     r"monolith|rewrite (?:the|our)|backfill|memory leak|race condition|deadlock|containeri[sz]e|"
+    r"implement (?:[\w-]+ ){0,3}(?:login|auth\w*|oauth\w*|sso|payments?|search|client|integration|sdk|api)|"
     r"internationali[sz]e|i18n|build a (?:complete|full|whole) |throughout the (?:codebase|repo|app|project)|"
     r"(?:every|all(?: the)?(?: public)?) (?:functions|classes|modules|components|endpoints|methods)|"
     r"move (?:the|our|this) (?:\w+ )?(?:app|service|database|site|codebase|backend|frontend) (?:from|to)|"
     r"(?:increase|raise|improve) (?:the )?(?:test )?coverage|bump (?:all|every\w*)|"
     r"convert the (?:\w+ ){0,2}(?:frontend|backend|codebase|app|service|project|module|site)|"
-    r"build an? (?:\w+ ){0,3}(?:api|app|application|service|backend|website|web app|cli|bot|pipeline|game)|"
+    r"build an? (?:[\w-]+ ){0,3}(?:api|app|application|service|backend|website|web app|cli|bot|pipeline|game)|"
     r"type hints to every|across the (?:whole |entire )?(?:\w+ )?(?:repo|repository|codebase|project|monorepo|app|"
     r"frontend|backend|site|service|dashboard)|"
     r"(?:whole|entire|full) (?:codebase|repo|repository|test suite))\b"
@@ -270,7 +282,7 @@ CODE_PROJECTS = re.compile(
 CODE_CHANGES = re.compile(
     r"\b(fix (?:it|them|the|this|that|these|those|whatever|all|any|our|my|a|an|bugs?)|reproduce|debug|"
     r"write (?:\w+ )?tests|add (?:a |an )?(?:\w+ )?tests?|set up|run (?:the |all )?(?:\w+ )?tests|test suite|"
-    r"make (?:\w+ )?pass|tests? green|ci green|deploy|lints? and tests?|breaking changes|code review|implement|"
+    r"make (?:\w+ )?pass|tests? green|ci green|lints? and tests?|breaking changes|code review|implement|"
     r"find the bottleneck|make it faster|update the (?:\w+ )?(?:spec|tests|schema|docs))\b"
 )
 # Words that say the work is on code: only then is "fix" or "add" an engineering change.
@@ -300,7 +312,8 @@ WEB_HINTS = re.compile(
 RETRIEVAL_VERBS = frozenset({"fetch", "get", "pull", "list", "show", "scrape", "download", "collect", "give"})
 PER_ITEM_VERBS = re.compile(
     r"\b(each|every one|summari[sz]e|categori[sz]e|classify|label|tag|translate|reply|score|triage|rank|"
-    r"draft|rewrite|review|check|flag|resize|ocr|transcribe|moderat\w*|sync|match|assign|extract|out of)\b"
+    r"draft|rewrite|review|check|flag|resize|ocr|transcribe|moderat\w*|sync|match|assign|extract|out of|"
+    r"geocode|standardi[sz]e|normali[sz]e|clean|dedupe|deduplicate|validate|enrich|anonymi[sz]e|fix)\b"
 )
 # Handling that needs no reading of each item (a file operation), or only a label: tiny per item.
 MECHANICAL_VERBS = re.compile(
