@@ -20,13 +20,14 @@ from __future__ import annotations
 import random
 import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from asyncagents.config import parse_formation
-from asyncagents.domain.estimator import Estimator
+from asyncagents.domain.estimator import Estimator, analyse
 from asyncagents.providers.demo import DemoProvider
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,6 +123,25 @@ def replay(count: int = 240, window: int = 40, seed: int = 7, *, learn: bool = T
     return rows
 
 
+HOSTILE = ["a, " * 2000, "a b c, " * 600, "1 2 3 4 " * 500, "- a " * 1000, "a-b, c.d e, " * 300 + "and x", " " * 32_000]
+
+
+def analysis_times() -> tuple[float, float]:
+    """(median ms for a typical request, worst ms over hostile 4 KB inputs): the accept path pays this."""
+    typical = []
+    for _ in range(9):
+        started = time.perf_counter()
+        for _ in range(100):
+            analyse(SEED_EXAMPLE)
+        typical.append((time.perf_counter() - started) * 10)
+    worst = 0.0
+    for text in HOSTILE:
+        started = time.perf_counter()
+        analyse(text)
+        worst = max(worst, (time.perf_counter() - started) * 1000)
+    return statistics.median(typical), worst
+
+
 def main() -> int:
     print(f"threshold: {THRESHOLD:g} s (formation default)")
     for name in ("estimator_cases.yaml", "estimator_holdout.yaml"):
@@ -138,6 +158,8 @@ def main() -> int:
     example = Estimator(MemoryHistory()).estimate("bench", SEED_EXAMPLE)
     factors = ", ".join(f"{f['name']} x{f['count']}" for f in example.model_dump().get("factors", []))
     print(f"\nseed 000's worked example: {example.seconds:.0f} s (seed: 60 s) for {SEED_EXAMPLE!r}: {factors}")
+    typical_ms, worst_ms = analysis_times()
+    print(f"\nanalysis time on the accept path: {typical_ms:.2f} ms typical, {worst_ms:.1f} ms worst (hostile 4 KB)")
     print("\n(2) estimate error while history accumulates (median absolute % error per window)")
     print("requests seen  with history  analysis alone  history samples of the last kind")
     print("-------------  ------------  --------------  --------------------------------")
