@@ -85,7 +85,13 @@ def accuracy(path: Path) -> tuple[int, int, list[str]]:
 
 # Written blind to the rules, in rounds; the rules were tuned on each after measuring it unseen (the note on
 # issue 15 has the unseen figures). The held-out set is measured, never tuned on.
-DEVELOPMENT_SETS = ("estimator_dev.yaml", "estimator_dev2.yaml", "estimator_dev3.yaml", "estimator_dev4.yaml")
+DEVELOPMENT_SETS = (
+    "estimator_dev.yaml",
+    "estimator_dev2.yaml",
+    "estimator_dev3.yaml",
+    "estimator_dev4.yaml",
+    "estimator_dev5.yaml",
+)
 SEED_EXAMPLE = "Research 3 competitors, compare features, create report"  # seed 000: 3 x 10 + 15 + 10 + 5 = 60 s
 
 

@@ -96,14 +96,14 @@ def test_the_development_set_is_decided_as_labelled(threshold):
     # The rules were tuned on these sets; the floor keeps them from sliding back. How they do on requests
     # they were not tuned on is measured by bench/estimator.py on bench/estimator_heldout.yaml.
     cases = [case for path in DEVELOPMENT_SETS for case in yaml.safe_load(path.read_text())]
-    assert len(cases) >= 640
+    assert len(cases) >= 1120
     estimator = Estimator(InMemoryStore())
     wrong = [
         case["message"]
         for case in cases
         if (estimator.estimate("f", case["message"]).seconds >= threshold) != (case["seconds"] >= threshold)
     ]
-    assert len(wrong) / len(cases) <= 0.16, wrong  # measured: 12-14 % wrong (bench/estimator.py)
+    assert len(wrong) / len(cases) <= 0.18, wrong  # measured: 14-15 % wrong (bench/estimator.py)
 
 
 QUICK = "What's the weather in SF?"

@@ -91,6 +91,7 @@ def test_what_a_request_counts(message, expected):
         "Write a Dockerfile for a Node 20 app listening on port 3000",  # a version, not 20 apps
         "Fix the broken formulas in this workbook",  # no code, so no engineering change
         "Deploy the Node 20 app to staging",
+        "Create a Google Calendar event for the vendor review on the 14th",  # an event, not a content calendar
         "I finally have a website (it cost me €1,200 and 3 weeks). Write a tagline for it",  # money
         "Write a short personalised welcome for each of the 20 new club members",  # a few lines each
         "Write a Python script that reads a CSV, drops duplicate rows and writes it back",
@@ -118,6 +119,19 @@ def test_prices_percentages_and_issue_numbers_count_nothing():
 )
 def test_what_is_not_work_of_its_kind(message, absent):
     assert absent not in factors(message)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "analyse our churn",  # an open question about the business's own data
+        "Put together a briefing on where right-to-repair legislation stands in the US and the EU",
+        "Replace our homegrown logging with structlog everywhere in the codebase",
+        "Move our infrastructure from hand-clicked AWS console setup to Terraform",
+    ],
+)
+def test_medium_work_without_counts_is_not_a_quick_answer(message):
+    assert seconds(message) >= 30, analyse(message)
 
 
 def test_renaming_reads_nothing_through():

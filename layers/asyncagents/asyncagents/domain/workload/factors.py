@@ -297,6 +297,7 @@ def _code(request: _Request) -> list[Factor]:
         moves = {match.group(1) for match in words.DATA_PROJECTS.finditer(ask)}
         return [_factor("code", _CODE_PROJECT_CHANGES * min(len(moves), 2))] if moves else []
     projects = {match.group(1) for match in words.CODE_PROJECTS.finditer(ask)}
+    projects |= {match.group(1) for match in words.DATA_PROJECTS.finditer(ask)}
     # "profile the endpoint, find the bottleneck and make it faster": each step of code work is a change
     changes = sum(
         1

@@ -81,7 +81,10 @@ WRITTEN_WORDS: dict[str, int] = {
     "chapter": 3000, "newsletter": 600, "press release": 500, "cover letter": 300,
     "landing page": 600, "copy": 400, "description": 100, "bio": 150, "script": 500, "outline": 300,
     "proposal": 1500, "whitepaper": 3000, "white paper": 3000, "release notes": 300, "faq": 400,
-    "post": 300, "guide": 1500, "tutorial": 1500, "case study": 1200, "summary": 300, "write-up": 500,
+    "post": 300, "guidelines": 1200, "briefing": 800, "explainer": 600, "overview": 800, "playbook": 2000,
+    "handbook": 5000, "sequence": 750, "content calendar": 600, "social calendar": 600,
+    "editorial calendar": 600, "content": 1200, "presentation": 1000, "deck": 1000,
+    "guide": 1500, "tutorial": 1500, "case study": 1200, "summary": 300, "write-up": 500,
     "writeup": 500, "write up": 500, "cover": 300, "review": 500, "memo": 400, "email": 150, "message": 25,
     "screenplay": 20000, "novel": 60000,
     "novella": 25000, "ebook": 15000, "song": 150, "lyrics": 200, "poem": 100, "notification": 20,
@@ -182,7 +185,9 @@ PEOPLE = frozenset(
 )  # fmt: skip
 
 RESEARCH_VERBS = re.compile(
-    r"\b(research|investigate|survey|literature review|find out|look into|dig up|dig into|deep dive|track down|"
+    r"\b(research|investigate|survey (?:how|what|which|the literature|the market|the field)|literature review|"
+    r"find out|look into|dig up|dig into|deep dive|track down|"
+    r"landscape|main players|key facts|briefing on|benchmarks|criticisms|what people are saying|citations|"
     r"shortlist|short-list|background check|due diligence on|prior art|landscape of|background file|map the|"
     r"map out|compile a timeline|timeline of|"
     r"gather (?:information|data|sources|facts)|compile (?:a|the) (?:list|overview|summary|table)|cite|citing|"
@@ -210,6 +215,7 @@ DEEP_ANALYSIS_WORDS = re.compile(
     r"due diligence|market sizing|strategy|reconcile|anomal(?:y|ies)|fit an? (?:\w+ )?model|arima|"
     r"train an? (?:\w+ )?model|machine learning|feature engineering|cross-validation|\d+-fold|shap|"
     r"churn model|survival analysis|kaplan-meier|cox model|monte carlo|simulation|predict\w*|outliers|"
+    r"fraud patterns|elasticity|funnel|churn|patterns|likely to|"
     r"review (?:this|the|our) (?:pull request|pr|diff|code))\b"
 )
 TOOL_WORDS = re.compile(
@@ -253,7 +259,20 @@ STEP_VERBS = frozenset(
     }
 )  # fmt: skip
 WRITING_VERBS = frozenset(
-    {"write", "rewrite", "draft", "compose", "translate", "author", "create", "generate", "produce", "make"}
+    {
+        "write",
+        "rewrite",
+        "draft",
+        "compose",
+        "translate",
+        "author",
+        "create",
+        "generate",
+        "produce",
+        "make",
+        "prepare",
+        "design",
+    }
 )
 # Code to be written, whose description is not work to do ("a one-liner that counts lines in all files").
 CODE_SPEC = re.compile(
@@ -269,7 +288,8 @@ CODE_PROJECTS = re.compile(
     r"\b(port (?:the|our|this|it|my|a|an)\b|migrate|upgrade|refactor|modernise|modernize|split|"
     r"monolith|rewrite (?:the|our)|backfill|memory leak|race condition|deadlock|containeri[sz]e|"
     r"implement (?:[\w-]+ ){0,3}(?:login|auth\w*|oauth\w*|sso|payments?|search|client|integration|sdk|api)|"
-    r"internationali[sz]e|i18n|build a (?:complete|full|whole) |throughout the (?:codebase|repo|app|project)|"
+    r"internationali[sz]e|i18n|build a (?:complete|full|whole) |"
+    r"(?:throughout|everywhere in|across) the (?:codebase|repo|app|project)|"
     r"(?:every|all(?: the)?(?: public)?) (?:functions|classes|modules|components|endpoints|methods)|"
     r"move (?:the|our|this) (?:\w+ )?(?:app|service|database|site|codebase|backend|frontend) (?:from|to)|"
     r"(?:increase|raise|improve) (?:the )?(?:test )?coverage|bump (?:all|every\w*)|"
@@ -283,7 +303,7 @@ CODE_CHANGES = re.compile(
     r"\b(fix (?:it|them|the|this|that|these|those|whatever|all|any|our|my|a|an|bugs?)|reproduce|debug|"
     r"write (?:\w+ )?tests|add (?:a |an )?(?:\w+ )?tests?|set up|run (?:the |all )?(?:\w+ )?tests|test suite|"
     r"make (?:\w+ )?pass|tests? green|ci green|lints? and tests?|breaking changes|code review|implement|"
-    r"find the bottleneck|make it faster|update the (?:\w+ )?(?:spec|tests|schema|docs))\b"
+    r"find the bottleneck|make it faster|speed (?:it |this |that )?up|update the (?:\w+ )?(?:spec|tests|schema|docs))\b"
 )
 # Words that say the work is on code: only then is "fix" or "add" an engineering change.
 # Projects that are engineering whatever the request's words: moving data between systems.
@@ -294,7 +314,8 @@ CODE_CONTEXT = re.compile(
     r"dockerfile|docker|kubernetes|terraform|schema|function|module|class|server|frontend|"
     r"backend|lint|linter|pre-commit|coverage|pagination|oauth|login|sdk|library|compile|mypy|eslint|"
     r"websocket|script|scripts|pipeline|workflow|github actions|pull request|pr|merge request|branch|component|"
-    r"components|redux|vue|angular|svelte|next\.js|kotlin|swift|c#|java|php|laravel|unity)\b"
+    r"components|redux|vue|angular|svelte|next\.js|kotlin|swift|c#|java|php|laravel|unity|terraform|redis|"
+    r"postgres|mysql|infrastructure)s?\b"
 )
 # A step of engineering work starts with one of these, when the request is about code.
 CODE_VERBS = frozenset(
