@@ -14,6 +14,7 @@ from asyncagents.data.request_records import request_image
 from asyncagents.data.signing_secrets import SigningSecrets
 from asyncagents.domain.auth import Principal
 from asyncagents.domain.destinations import DestinationPolicy, UnsafeDestination, check_destination
+from asyncagents.domain.errors import ConfigError
 from asyncagents.domain.ports import HttpResult
 from asyncagents.domain.requests import NewRequest, RequestService
 from asyncagents.domain.statuses import Status
@@ -107,6 +108,17 @@ def resolver_for(mapping: dict[str, list[str]]):
         ("https://0.0.0.0/hook", None, "refused"),
         ("https://[::]/hook", None, "refused"),
         ("https://[::ffff:10.0.0.1]/hook", None, "private"),  # IPv4-mapped IPv6
+        # IPv6 forms that carry an IPv4 address are judged by it: NAT64, 6to4, IPv4-compatible
+        ("https://[64:ff9b::a9fe:a9fe]/hook", None, "refused"),  # NAT64 of 169.254.169.254
+        ("https://[64:ff9b::7f00:1]/hook", None, "loopback"),
+        ("https://[2002:a00:1::1]/hook", None, "private"),  # 6to4 of 10.0.0.1
+        ("https://[::10.0.0.1]/hook", None, "private"),
+        ("https://[64:ff9b:1::1]/hook", None, "private"),  # a local-use NAT64 translator
+        ("https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook", None, "refused"),  # Teredo: not global
+        ("https://resolves-nat64.example/hook", ["64:ff9b::a00:5"], "private"),
+        # privileged ports other than the web's are other services
+        ("https://public.example:25/hook", ["93.184.216.34"], "port 25 is not allowed"),
+        ("https://public.example:22/hook", ["93.184.216.34"], "port 22 is not allowed"),
         ("https://internal.example/hook", ["10.0.0.7"], "private"),  # a name that resolves privately
         ("https://mixed.example/hook", ["93.184.216.34", "127.0.0.1"], "loopback"),  # any bad address refuses
         ("http://public.example/hook", ["93.184.216.34"], "https"),
@@ -133,6 +145,40 @@ def test_public_https_destination_pins_the_checked_address():
     )
     assert checked.connect_url == "https://93.184.216.34:8443/path?x=1"
     assert checked.host_header == "hooks.example:8443"
+
+
+def test_public_addresses_carried_in_ipv6_and_unprivileged_ports_are_allowed():
+    resolver = resolver_for({"hooks.example": ["93.184.216.34"]})
+    assert check_destination("https://[64:ff9b::5db8:d822]/x", DestinationPolicy()).address == "64:ff9b::5db8:d822"
+    assert check_destination("https://hooks.example:8443/x", DestinationPolicy(), resolver=resolver).port == 8443
+
+
+def test_a_formation_chooses_its_ports():
+    formation = parse_formation({"async": {"webhook_security": {"allowed_ports": "443, 9000-9001"}}})
+    policy = DestinationPolicy(**formation.async_.webhook_security.model_dump())
+    resolver = resolver_for({"hooks.example": ["93.184.216.34"]})
+    assert check_destination("https://hooks.example/x", policy, resolver=resolver).port == 443
+    assert check_destination("https://hooks.example:9001/x", policy, resolver=resolver).port == 9001
+    with pytest.raises(UnsafeDestination, match=r"port 8443 is not allowed \(allowed: 443, 9000-9001\)"):
+        check_destination("https://hooks.example:8443/x", policy, resolver=resolver)
+    # what the local stack writes back as JSON reads the same
+    again = parse_formation(formation.model_dump(by_alias=True, mode="json"))
+    assert again.async_.webhook_security.allowed_ports == ((443, 443), (9000, 9001))
+
+
+@pytest.mark.parametrize(
+    ("ports", "reason"),
+    [
+        ("https", "'https' is not a port or a range of ports"),
+        ("0", "ports are 1-65535"),
+        ("9000-80", "the low end first"),
+        ([], "give ports and ranges"),
+    ],
+)
+def test_port_settings_that_are_not_ports_are_refused(ports, reason):
+    with pytest.raises(ConfigError, match=r"async\.webhook_security\.allowed_ports") as caught:
+        parse_formation({"async": {"webhook_security": {"allowed_ports": ports}}})
+    assert reason in str(caught.value)
 
 
 def test_policy_can_allow_http_loopback_and_private_explicitly():

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from asyncagents.domain.destinations import DEFAULT_PORTS
 from asyncagents.domain.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -39,11 +40,39 @@ class AsyncMode(StrEnum):
 
 
 class WebhookSecurity(_Strict):
-    """Where webhooks may go. The defaults allow only https to public addresses."""
+    """Where webhooks may go. The defaults allow only https to public addresses, on 80, 443 or an unprivileged
+    port."""
 
     allow_http: bool = False
     allow_private_networks: bool = Field(False, description="10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7")
     allow_loopback: bool = False
+    allowed_ports: tuple[tuple[int, int], ...] = Field(
+        DEFAULT_PORTS, description='Ports and ranges, as "80, 443, 1024-65535" or a list of them.'
+    )
+
+    @field_validator("allowed_ports", mode="before")
+    @classmethod
+    def _port_ranges(cls, value: Any) -> Any:
+        if isinstance(value, tuple) and all(isinstance(item, tuple) for item in value):
+            return value
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list) or not items:
+            raise ValueError('give ports and ranges, as "80, 443, 1024-65535" or a list of them')
+        ranges = []
+        for item in items:
+            if isinstance(item, list | tuple) and len(item) == 2:  # the parsed form, read back from JSON
+                low, high = int(item[0]), int(item[1])
+            else:
+                low_text, _, high_text = str(item).strip().partition("-")
+                try:
+                    low = int(low_text)
+                    high = int(high_text) if high_text else low
+                except ValueError:
+                    raise ValueError(f"{item!r} is not a port or a range of ports (like 443 or 1024-65535)") from None
+            if not 1 <= low <= high <= 65535:
+                raise ValueError(f"{item!r}: ports are 1-65535, the low end first")
+            ranges.append((low, high))
+        return tuple(ranges)
 
 
 class AsyncSettings(_Strict):

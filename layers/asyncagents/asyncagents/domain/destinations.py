@@ -37,6 +37,13 @@ _PRIVATE = (
     ipaddress.ip_network("fc00::/7"),  # unique-local IPv6
 )
 _LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+# IPv6 forms that carry an IPv4 address, reached through a translator or a tunnel: judged by that address.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix: the last 32 bits
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215 local-use translators: your own network
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated "::a.b.c.d"
+# Ports a webhook may use unless the formation says otherwise: the web's, and any unprivileged one (the
+# privileged ones are other services: SMTP, SSH, ...).
+DEFAULT_PORTS: tuple[tuple[int, int], ...] = ((80, 80), (443, 443), (1024, 65535))
 
 
 class UnsafeDestination(BadRequest):
@@ -50,6 +57,7 @@ class DestinationPolicy:
     allow_http: bool = False
     allow_private_networks: bool = False
     allow_loopback: bool = False
+    allowed_ports: tuple[tuple[int, int], ...] = DEFAULT_PORTS
 
 
 @dataclass(frozen=True)
@@ -84,9 +92,14 @@ def system_resolver(host: str, port: int) -> list[str]:
 
 
 def classify(address: IPAddress) -> str:
-    """``public``, ``loopback``, ``private`` or ``refused`` (never allowed)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return classify(address.ipv4_mapped)
+    """``public``, ``loopback``, ``private`` or ``refused`` (never allowed). An IPv6 address that carries an
+    IPv4 one (mapped, NAT64, 6to4, IPv4-compatible) is judged by the IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _NAT64_LOCAL:
+            return "private"
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return classify(embedded)
     if any(address in network for network in _ALWAYS_REFUSED):
         return "refused"
     if any(address in network for network in _LOOPBACK):
@@ -94,6 +107,19 @@ def classify(address: IPAddress) -> str:
     if any(address in network for network in _PRIVATE):
         return "private"
     return "public" if address.is_global else "refused"
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    low_32_bits = ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    if address in _NAT64:
+        return low_32_bits
+    if address in _IPV4_COMPATIBLE and int(address) > 1:  # not "::" or "::1", which have their own rules
+        return low_32_bits
+    return None
 
 
 def _allowed(kind: str, policy: DestinationPolicy) -> bool:
@@ -128,6 +154,8 @@ def check_destination(
     if not host:
         raise refuse("has no host")
     port = port or (443 if scheme == "https" else 80)
+    if not any(low <= port <= high for low, high in policy.allowed_ports):
+        raise refuse(f"port {port} is not allowed (allowed: {describe_ports(policy.allowed_ports)})")
     try:
         addresses = [str(ipaddress.ip_address(host))]
     except ValueError:
@@ -145,3 +173,8 @@ def check_destination(
     if parts.query:
         target = f"{target}?{parts.query}"
     return Destination(url=url, scheme=scheme, host=host, port=port, target=target, address=addresses[0])
+
+
+def describe_ports(ranges: tuple[tuple[int, int], ...]) -> str:
+    """``"80, 443, 1024-65535"``: how the formation writes them."""
+    return ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in ranges)
