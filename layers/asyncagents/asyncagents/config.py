@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from asyncagents.domain.destinations import DEFAULT_PORTS
+from asyncagents.domain.destinations import DEFAULT_PORTS, port_ranges
 from asyncagents.domain.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -53,26 +53,7 @@ class WebhookSecurity(_Strict):
     @field_validator("allowed_ports", mode="before")
     @classmethod
     def _port_ranges(cls, value: Any) -> Any:
-        if isinstance(value, tuple) and all(isinstance(item, tuple) for item in value):
-            return value
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, list) or not items:
-            raise ValueError('give ports and ranges, as "80, 443, 1024-65535" or a list of them')
-        ranges = []
-        for item in items:
-            if isinstance(item, list | tuple) and len(item) == 2:  # the parsed form, read back from JSON
-                low, high = int(item[0]), int(item[1])
-            else:
-                low_text, _, high_text = str(item).strip().partition("-")
-                try:
-                    low = int(low_text)
-                    high = int(high_text) if high_text else low
-                except ValueError:
-                    raise ValueError(f"{item!r} is not a port or a range of ports (like 443 or 1024-65535)") from None
-            if not 1 <= low <= high <= 65535:
-                raise ValueError(f"{item!r}: ports are 1-65535, the low end first")
-            ranges.append((low, high))
-        return tuple(ranges)
+        return port_ranges(value)
 
 
 class AsyncSettings(_Strict):

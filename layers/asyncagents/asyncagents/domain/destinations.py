@@ -175,6 +175,31 @@ def check_destination(
     return Destination(url=url, scheme=scheme, host=host, port=port, target=target, address=addresses[0])
 
 
+def port_ranges(value: object) -> tuple[tuple[int, int], ...]:
+    """Ports and ranges as a formation writes them ("80, 443, 1024-65535", or a list of ports, ranges or
+    [low, high] pairs, as JSON gives them back). Raises ValueError naming the part that is not a port."""
+    if isinstance(value, tuple) and all(isinstance(item, tuple) for item in value):
+        return value
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise ValueError('give ports and ranges, as "80, 443, 1024-65535" or a list of them')
+    ranges = []
+    for item in items:
+        if isinstance(item, list | tuple) and len(item) == 2:
+            low, high = int(item[0]), int(item[1])
+        else:
+            low_text, _, high_text = str(item).strip().partition("-")
+            try:
+                low = int(low_text)
+                high = int(high_text) if high_text else low
+            except ValueError:
+                raise ValueError(f"{item!r} is not a port or a range of ports (like 443 or 1024-65535)") from None
+        if not 1 <= low <= high <= 65535:
+            raise ValueError(f"{item!r}: ports are 1-65535, the low end first")
+        ranges.append((low, high))
+    return tuple(ranges)
+
+
 def describe_ports(ranges: tuple[tuple[int, int], ...]) -> str:
     """``"80, 443, 1024-65535"``: how the formation writes them."""
     return ", ".join(str(low) if low == high else f"{low}-{high}" for low, high in ranges)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 from pydantic import BaseModel
 
+from asyncagents.domain.workload import code_words
 from asyncagents.domain.workload import vocabulary as words
 from asyncagents.domain.workload.reading import (
     Quantity,
@@ -240,7 +241,7 @@ def _reading_and_writing(request: _Request) -> list[Factor]:
             written += quantity.count * _WORDS_PER_SLIDE
         elif quantity.unit == "slide":
             pages += quantity.count / 2  # slides read: about half a page each
-    pieces, copies = _written_pieces(counted, writing, code=bool(words.CODE_CONTEXT.search(ask)))
+    pieces, copies = _written_pieces(counted, writing, code=bool(code_words.CODE_CONTEXT.search(ask)))
     said = [quantity.count for quantity in counted if quantity.unit == "word"]
     # Words said beat the usual length: "a 500-word post", "12 posts, each around 1,200 words".
     each = copies if re.search(r"\beach\b", ask) else 1
@@ -292,18 +293,18 @@ def _tools_and_systems(request: _Request) -> list[Factor]:
 
 def _code(request: _Request) -> list[Factor]:
     ask, clauses = request.ask, request.clauses
-    if not words.CODE_CONTEXT.search(ask):
+    if not code_words.CODE_CONTEXT.search(ask):
         # "fix the broken formulas in this workbook" is no engineering change; "migrate our boards" is
-        moves = {match.group(1) for match in words.DATA_PROJECTS.finditer(ask)}
+        moves = {match.group(1) for match in code_words.DATA_PROJECTS.finditer(ask)}
         return [_factor("code", _CODE_PROJECT_CHANGES * min(len(moves), 2))] if moves else []
-    projects = {match.group(1) for match in words.CODE_PROJECTS.finditer(ask)}
-    projects |= {match.group(1) for match in words.DATA_PROJECTS.finditer(ask)}
+    projects = {match.group(1) for match in code_words.CODE_PROJECTS.finditer(ask)}
+    projects |= {match.group(1) for match in code_words.DATA_PROJECTS.finditer(ask)}
     # "profile the endpoint, find the bottleneck and make it faster": each step of code work is a change
     changes = sum(
         1
         for clause in clauses
-        if (clause.split()[0] in words.CODE_VERBS or words.CODE_CHANGES.search(clause))
-        and not words.CODE_PROJECTS.search(clause)  # a project's own step is in the project
+        if (clause.split()[0] in code_words.CODE_VERBS or code_words.CODE_CHANGES.search(clause))
+        and not code_words.CODE_PROJECTS.search(clause)  # a project's own step is in the project
     )
     # "search with Elasticsearch: indexing job, query API, relevance tuning and tests": a change per part
     changes = max(changes, enumerated(ask, after_colon=True))

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from asyncagents.domain.workload import code_words
 from asyncagents.domain.workload import vocabulary as words
 
 _MAX_ANALYSED_CHARS = 4000
@@ -54,7 +55,7 @@ def _mentions_a_number(question: str, context: str) -> bool:
 def without_code_specs(text: str) -> str:
     """Drop what a piece of code to be written should do: "a one-liner that counts lines in all files" is one
     snippet, not work on all files."""
-    return words.CODE_SPEC.sub(lambda match: match.group(0)[: match.start("spec") - match.start(0)], text)
+    return code_words.CODE_SPEC.sub(lambda match: match.group(0)[: match.start("spec") - match.start(0)], text)
 
 
 def clauses_of(text: str) -> list[str]:
