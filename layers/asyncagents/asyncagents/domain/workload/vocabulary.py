@@ -148,8 +148,6 @@ NUMBER_WORDS: dict[str, int] = {
 WEAK_NUMBERS = frozenset({"a", "an", "single", "both", "pair", "couple"})
 SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
 
-# Words that may stand between a number and its noun ("12 vendor contracts", "25 of our store locations").
-FILLER_WORDS = frozenset({"of", "our", "the", "these", "those", "my", "your", "their", "its", "new", "more"})
 # Words that end a noun phrase: the noun is the last known noun before one of them.
 PHRASE_ENDS = frozenset(
     {
