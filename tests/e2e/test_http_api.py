@@ -287,6 +287,40 @@ def test_admin_creates_and_revokes_client_keys(http):
     assert http.get("/v1/requests", headers={"X-Muxi-Client-Key": new_key}).status_code == 401
 
 
+def test_a_user_bound_key_cannot_act_for_another_user(http):
+    # Given alice's request, made by a trusted backend with the shared client key
+    admin = {"X-Muxi-Admin-Key": KEYS.admin_key}
+    alices = http.post("/v1/chat", json={"message": "Say hi", "async": True}, headers=headers("alice"))
+    assert alices.status_code in (200, 202)
+    alice_request = alices.json()["request_id"]
+    # And a client key bound to bob
+    created = http.post("/v1/admin/keys", json={"kind": "client", "user_id": "bob"}, headers=admin)
+    assert created.status_code == 201 and created.json()["user_id"] == "bob"
+    bob = {"X-Muxi-Client-Key": created.json()["key"]}
+    # When bob's key names alice (the spoofing attempt), every route refuses
+    as_alice = {**bob, "X-Muxi-User-Id": "alice"}
+    for method, path in [
+        ("GET", "/v1/requests"),
+        ("GET", f"/v1/requests/{alice_request}"),
+        ("DELETE", f"/v1/requests/{alice_request}"),
+        ("GET", f"/v1/requests/{alice_request}/events"),
+    ]:
+        refused = http.request(method, path, headers=as_alice)
+        assert refused.status_code == 403 and refused.json()["code"] == "forbidden", (method, path)
+    chat = http.post("/v1/chat", json={"message": "Say hi", "user_id": "alice"}, headers=bob)
+    assert chat.status_code == 403
+    # And without naming anyone, bob's key sees bob's requests only: alice's is not there
+    assert http.get(f"/v1/requests/{alice_request}", headers=bob).status_code == 404
+    assert http.delete(f"/v1/requests/{alice_request}", headers=bob).status_code == 404
+    own = http.post("/v1/chat", json={"message": "Say hi", "async": True}, headers=bob).json()["request_id"]
+    listed = http.get("/v1/requests", headers={**bob, "X-Muxi-User-Id": "bob"}).json()
+    assert own in {item["request_id"] for item in listed["requests"]}
+    assert alice_request not in {item["request_id"] for item in listed["requests"]}
+    # An admin key cannot be bound to a user
+    refused = http.post("/v1/admin/keys", json={"kind": "admin", "user_id": "bob"}, headers=admin)
+    assert refused.status_code == 400 and "user_id" in json.dumps(refused.json())
+
+
 def test_health_openapi_and_unknown_routes(http):
     assert http.get("/v1/health").json() == {"status": "ok"}
     spec = http.get("/v1/openapi.json").json()

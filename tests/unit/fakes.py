@@ -204,8 +204,12 @@ class InMemoryStore:
             return len(mine)
 
     # KeyStore
-    def put_key(self, *, secret_hash: str, key_id: str, kind: str, label: str, created_at: str) -> None:
+    def put_key(
+        self, *, secret_hash: str, key_id: str, kind: str, label: str, created_at: str, user_id: str | None = None
+    ) -> None:
         self.keys[secret_hash] = {"key_id": key_id, "kind": kind, "label": label, "created_at": created_at}
+        if user_id is not None:
+            self.keys[secret_hash]["user_id"] = user_id
 
     def get_key(self, secret_hash: str) -> dict[str, Any] | None:
         self.calls.append("get_key")

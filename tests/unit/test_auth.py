@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from asyncagents.domain.auth import KeyService, hash_secret
-from asyncagents.domain.errors import Forbidden, NotFound, Unauthorized
+from asyncagents.domain.auth import ApiKey, KeyService, acting_user, hash_secret
+from asyncagents.domain.errors import BadRequest, Forbidden, NotFound, Unauthorized
 
 from .fakes import InMemoryStore
 
@@ -28,6 +28,27 @@ def test_keys_are_stored_hashed_and_authenticate_by_kind():
         service.authenticate(None, kind="client")
     with pytest.raises(Unauthorized):
         service.authenticate("fmc_wrong", kind="client")
+
+
+def test_a_key_bound_to_a_user_acts_for_that_user_only():
+    # Given a client key bound to bob, and an unbound one
+    store = InMemoryStore()
+    service = KeyService(store)
+    bound = service.authenticate(service.create("client", user_id="bob").secret, kind="client")
+    unbound = service.authenticate(service.create("client").secret, kind="client")
+    assert bound.user_id == "bob" and unbound.user_id is None
+    # Then the bound key acts for bob whether or not the caller names him, and never for anyone else
+    assert acting_user(bound, None, "default") == "bob"
+    assert acting_user(bound, "bob", "default") == "bob"
+    with pytest.raises(Forbidden, match="X-Muxi-User-Id"):
+        acting_user(bound, "alice", "default")
+    # While an unbound key acts for whoever the trusted caller names (MUXI's model)
+    assert acting_user(unbound, "alice", "default") == "alice"
+    assert acting_user(unbound, None, "default") == "default"
+    # And only client keys can be bound
+    with pytest.raises(BadRequest, match="user_id"):
+        service.create("admin", user_id="bob")
+    assert acting_user(ApiKey("key_x", "client"), None, "d") == "d"
 
 
 def test_lookups_are_cached_and_revocation_takes_effect():

@@ -13,7 +13,15 @@ import pytest
 
 from asyncagents.config import load_formation, parse_formation
 from asyncagents.domain.auth import KeyService
-from asyncagents.domain.errors import BadRequest, ConfigError, InvalidData, NotFound, Unauthorized, Unavailable
+from asyncagents.domain.errors import (
+    BadRequest,
+    ConfigError,
+    Forbidden,
+    InvalidData,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
 from asyncagents.domain.requests import RequestService
 from asyncagents.domain.triggers import signatures
 from asyncagents.domain.triggers.fire import Fired, Handshake, Ignored, TriggerCall, Triggers
@@ -445,3 +453,18 @@ def test_bad_calls_get_clear_4xx(world):
         triggers.fire("ticket", TriggerCall(body=json.dumps({"subject": "x" * 40_000}).encode(), headers=headers))
     with pytest.raises(Unauthorized, match="X-Muxi-Client-Key"):
         triggers.fire("ticket", TriggerCall(body=b'{"subject": "x"}', headers={}))
+
+
+def test_a_user_bound_key_fires_for_its_own_user_only(world):
+    _, _, _, _, store = world
+    # Given a trigger that reads the user from the event, and a client key bound to bob
+    definitions = {"t": TriggerDefinition.model_validate({"name": "t", "parse": {"user_id": "$.who"}, "template": "x"})}
+    requests = RequestService(store, RecordingEngine(), parse_formation({}), sleep=FakeTimer().sleep)
+    fire = Triggers(definitions, requests, KeyService(store), lambda: Secrets({})).fire
+    bob = {"x-muxi-client-key": KeyService(store).create("client", user_id="bob").secret}
+    # When the event names alice, the request is still bob's
+    fired = fire("t", TriggerCall(body=b'{"data": {"who": "alice"}}', headers=bob))
+    assert isinstance(fired, Fired) and fired.submission.record.user_id == "bob"
+    # And naming alice in X-Muxi-User-Id is refused
+    with pytest.raises(Forbidden, match="X-Muxi-User-Id"):
+        fire("t", TriggerCall(body=b'{"data": {"who": "x"}}', headers=bob, user_id="alice"))

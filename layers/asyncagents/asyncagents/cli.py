@@ -4,7 +4,7 @@ formation, and administration.
     asyncagents chat "Research AI trends" --wait      # a live progress bar, then the result
     asyncagents watch|status|cancel REQUEST_ID        # and: list, answer REQUEST_ID "text"
     asyncagents params formation.yaml                 # Key=Value pairs for sam deploy --parameter-overrides
-    asyncagents keys create --table T [--kind admin]  # prints the new key once; only its hash is stored
+    asyncagents keys create --table T [--kind admin] [--user U]  # prints the key once; only its hash is stored
     asyncagents keys revoke KEY_ID --table T
     asyncagents webhook-secret rotate --secret-id ARN [--grace-seconds 86400]
     asyncagents dead-letters list|redrive --api URL   # with ASYNCAGENTS_ADMIN_KEY; works on the local stack too
@@ -50,9 +50,11 @@ def _key_service(args: argparse.Namespace) -> KeyService:
 
 
 def _keys_create(args: argparse.Namespace) -> int:
-    created = _key_service(args).create(args.kind, label=args.label)
+    created = _key_service(args).create(args.kind, label=args.label, user_id=args.user)
     print(f"key_id={created.key_id}")
     print(f"kind={created.kind}")
+    if created.user_id:
+        print(f"user_id={created.user_id}")
     print(f"key={created.secret}")
     print("Store the key now: it is not shown again (only its SHA-256 digest is kept).", file=sys.stderr)
     return 0
@@ -164,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     create = key_commands.add_parser("create", help="create a key and print it once")
     create.add_argument("--kind", choices=["client", "admin"], default="client")
     create.add_argument("--label", default="")
+    create.add_argument("--user", default=None, help="bind a client key to one end user (it acts for them only)")
     revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
     for sub in (create, revoke):

@@ -147,8 +147,9 @@ def answer_clarification(request_id: str, body: ClarificationAnswer, user_id: Us
 
 @route("POST", "/v1/admin/keys", key="admin", ok=201, summary="Create an API key (its secret is shown once)")
 def create_key(body: NewKey) -> Response[Any]:
-    created = runtime.current().key_service.create(body.kind, label=body.label)
-    return json_response(201, {"key_id": created.key_id, "kind": created.kind, "key": created.secret})
+    created = runtime.current().key_service.create(body.kind, label=body.label, user_id=body.user_id)
+    answer = {"key_id": created.key_id, "kind": created.kind, "key": created.secret, "user_id": created.user_id}
+    return json_response(201, answer)
 
 
 @route("DELETE", "/v1/admin/keys/<key_id>", key="admin", errors=(404,), summary="Revoke an API key")

@@ -75,7 +75,8 @@ def authenticated_key(event: dict[str, Any], kind: KeyKind) -> ApiKey:
     if found.get("kind") != kind or not found.get("key_id"):
         header_name = KEY_HEADERS[kind]
         raise Unauthorized(f"missing or invalid {header_name} header", details={"header": header_name})
-    return ApiKey(key_id=str(found["key_id"]), kind=kind)
+    bound = found.get("user_id")
+    return ApiKey(key_id=str(found["key_id"]), kind=kind, user_id=str(bound) if bound else None)
 
 
 # MUXI's SDK built with server_url and formation_id calls /api/<formation id>/v1/... (/draft/... in draft mode).
@@ -100,7 +101,10 @@ def admit(
         if kind is not None:
             key = keys().authenticate(header(event, KEY_HEADERS[kind]), kind=kind)
             context = event.setdefault("requestContext", {})
-            context["authorizer"] = {"lambda": {"key_id": key.key_id, "kind": key.kind}}
+            accepted = {"key_id": key.key_id, "kind": key.kind}
+            if key.user_id is not None:  # an authorizer context holds strings only: no entry when unbound
+                accepted["user_id"] = key.user_id
+            context["authorizer"] = {"lambda": accepted}
         _check_body(event, routed.http_method)
     except AsyncAgentsError as error:
         return proxy_error(error)

@@ -21,7 +21,7 @@ from asyncagents import runtime
 from asyncagents.api import edge, views
 from asyncagents.api.openapi import ERROR_STATUSES, responses
 from asyncagents.api.schemas import USER_ID_PATTERN
-from asyncagents.domain.auth import Principal
+from asyncagents.domain.auth import Principal, acting_user
 from asyncagents.domain.errors import BadRequest
 from asyncagents.domain.records import RequestRecord
 
@@ -109,4 +109,4 @@ def principal(user_header: str | None, body_user: str | None = None) -> Principa
             "user_id: the body and the X-Muxi-User-Id header name different users", details={"field": "user_id"}
         )
     key = edge.authenticated_key(app.current_event.raw_event, "client")
-    return Principal(key_id=key.key_id, user_id=user_header or body_user or DEFAULT_USER_ID)
+    return Principal(key_id=key.key_id, user_id=acting_user(key, user_header or body_user, DEFAULT_USER_ID))

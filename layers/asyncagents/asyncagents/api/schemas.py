@@ -153,6 +153,7 @@ class NewKey(BaseModel):
     model_config = ConfigDict(**STRICT_BODY)
     kind: str = Field("client", pattern="^(client|admin)$")
     label: str = Field("", max_length=200)
+    user_id: UserId | None = Field(None, description="Bind a client key to one end user: it acts for them only.")
 
 
 class RedriveRequest(BaseModel):

@@ -22,9 +22,13 @@ class ApiKeys:
         self._client = client
         self._table = table_name
 
-    def put_key(self, *, secret_hash: str, key_id: str, kind: str, label: str, created_at: str) -> None:
+    def put_key(
+        self, *, secret_hash: str, key_id: str, kind: str, label: str, created_at: str, user_id: str | None = None
+    ) -> None:
         """The key, and a pointer from its id (to revoke it by id), written together or not at all."""
         attributes = {"key_id": key_id, "kind": kind, "label": label, "created_at": created_at}
+        if user_id is not None:
+            attributes["user_id"] = user_id
         by_secret = {**attributes, **_plain(api_key_key(secret_hash))}
         by_id = {**attributes, **_plain(api_key_id_key(key_id)), "secret_hash": secret_hash}
         puts = [

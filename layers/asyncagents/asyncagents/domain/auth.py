@@ -2,6 +2,10 @@
 
 Client keys start ``fmc_`` (as in the seeds), admin keys ``fma_``. A revoked key stops working within
 ``cache_seconds`` (default 60) on containers that had it cached, and at once everywhere else.
+
+A client key may be bound to one end user: it then acts for that user only, whatever ``X-Muxi-User-Id`` says
+(a different user is refused), so a holder of the key cannot read or cancel other users' requests. An
+unbound key is MUXI's model: a trusted backend names the user in the header.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ def hash_secret(secret: str) -> str:
 class ApiKey:
     key_id: str
     kind: str
+    user_id: str | None = None  # the one end user a bound client key acts for
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class CreatedKey:
     key_id: str
     kind: str
     secret: str
+    user_id: str | None = None
 
 
 class KeyService:
@@ -53,17 +59,26 @@ class KeyService:
         self._cache: TTLCache[str, ApiKey] = TTLCache(maxsize=1024, ttl=cache_seconds, timer=monotonic)
         self._lock = threading.Lock()
 
-    def create(self, kind: str, *, label: str = "", secret: str | None = None) -> CreatedKey:
+    def create(
+        self, kind: str, *, label: str = "", secret: str | None = None, user_id: str | None = None
+    ) -> CreatedKey:
         """Store a new key and return its secret (shown once). ``secret`` lets the local stack use a
-        key given in its environment."""
+        key given in its environment; ``user_id`` binds a client key to one end user."""
         if kind not in KEY_PREFIXES:
             raise BadRequest(f"kind: must be one of {sorted(KEY_PREFIXES)}", details={"field": "kind"})
+        if user_id is not None and kind != "client":
+            raise BadRequest("user_id: only a client key can be bound to a user", details={"field": "user_id"})
         secret = secret or KEY_PREFIXES[kind] + secrets.token_urlsafe(32)
         key_id = "key_" + secrets.token_hex(8)
         self._store.put_key(
-            secret_hash=hash_secret(secret), key_id=key_id, kind=kind, label=label, created_at=iso(utc_now())
+            secret_hash=hash_secret(secret),
+            key_id=key_id,
+            kind=kind,
+            label=label,
+            created_at=iso(utc_now()),
+            user_id=user_id,
         )
-        return CreatedKey(key_id=key_id, kind=kind, secret=secret)
+        return CreatedKey(key_id=key_id, kind=kind, secret=secret, user_id=user_id)
 
     def revoke(self, key_id: str) -> None:
         if not self._store.revoke_key(key_id, revoked_at=iso(utc_now())):
@@ -83,12 +98,26 @@ class KeyService:
             item = self._store.get_key(digest)
             if item is None or item.get("revoked_at"):
                 raise Unauthorized(f"invalid or revoked {header}", details={"header": header})
-            key = ApiKey(key_id=str(item["key_id"]), kind=str(item["kind"]))
+            bound = item.get("user_id")
+            key = ApiKey(key_id=str(item["key_id"]), kind=str(item["kind"]), user_id=str(bound) if bound else None)
             with self._lock:
                 self._cache[digest] = key
         if key.kind != kind:
             raise Forbidden(f"this key cannot be used as {header}", details={"header": header})
         return key
+
+
+def acting_user(key: ApiKey, named: str | None, default: str) -> str:
+    """The end user a call acts for: a bound key's own user (naming another is refused), else the one named,
+    else ``default``."""
+    if key.user_id is None:
+        return named or default
+    if named and named != key.user_id:
+        raise Forbidden(
+            "X-Muxi-User-Id: this key acts for one user only, and it is not this one",
+            details={"header": "X-Muxi-User-Id"},
+        )
+    return key.user_id
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from asyncagents.domain.auth import KeyService, Principal
+from asyncagents.domain.auth import ApiKey, KeyService, Principal, acting_user
 from asyncagents.domain.errors import BadRequest, InvalidData, NotFound, Unauthorized
 from asyncagents.domain.ports import TriggerSecretSource
 from asyncagents.domain.requests import RequestService, Submission
@@ -77,6 +77,7 @@ Outcome = Fired | Ignored | Handshake
 class _Caller:
     principal_key_id: str
     signed: bool  # by the provider (else: a client key)
+    key: ApiKey | None = None  # the client key, when one was used
 
 
 class Triggers:
@@ -124,6 +125,8 @@ class Triggers:
         # X-Muxi-User-Id is a client's to send: a provider's signature does not cover it.
         header_user = None if caller.signed else call.user_id
         user_id = header_user or _parsed_text(definition.parse.user_id, data, "parse.user_id")
+        if caller.key is not None and caller.key.user_id is not None:
+            user_id = acting_user(caller.key, header_user, DEFAULT_USER_ID)  # its own user, whatever the event says
         principal = Principal(key_id=caller.principal_key_id, user_id=user_id or DEFAULT_USER_ID)
         asked = _first_set(use_async, call.async_)
         new = NewRequest(
@@ -143,11 +146,11 @@ class Triggers:
         scheme = definition.verify
         client_key = call.headers.get("x-muxi-client-key")
         if scheme is None:
-            return _Caller(self._keys.authenticate(client_key, kind="client").key_id, signed=False)
+            return self._client_caller(client_key)
         header = signatures.signature_header(scheme)
         if header.lower() not in call.headers:
             if client_key and scheme.allow_client_key:
-                return _Caller(self._keys.authenticate(client_key, kind="client").key_id, signed=False)
+                return self._client_caller(client_key)
             alternative = " or an X-Muxi-Client-Key" if scheme.allow_client_key else " (a client key is not enough)"
             raise Unauthorized(
                 f"missing {header} header: trigger {definition.name} needs a {scheme.provider} signature" + alternative,
@@ -157,6 +160,10 @@ class Triggers:
         signatures.verify(scheme, call.headers, call.body, secrets, now=self._clock())
         # Requests a provider fires belong to the trigger (no client key is involved).
         return _Caller(f"trigger:{definition.name}", signed=True)
+
+    def _client_caller(self, client_key: str | None) -> _Caller:
+        key = self._keys.authenticate(client_key, kind="client")
+        return _Caller(key.key_id, signed=False, key=key)
 
     def _request_name(
         self, definition: TriggerDefinition, call: TriggerCall, payload: Any, *, signed: bool
