@@ -321,6 +321,24 @@ def test_a_user_bound_key_cannot_act_for_another_user(http):
     assert refused.status_code == 400 and "user_id" in json.dumps(refused.json())
 
 
+def test_a_key_with_an_expiry_stops_working_then(http):
+    from datetime import UTC, datetime, timedelta
+
+    admin = {"X-Muxi-Admin-Key": KEYS.admin_key}
+    expires = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    created = http.post("/v1/admin/keys", json={"kind": "client", "expires_at": expires}, headers=admin)
+    assert created.status_code == 201 and created.json()["expires_at"].startswith(expires[:19])
+    key = {"X-Muxi-Client-Key": created.json()["key"]}
+    assert http.get("/v1/requests", headers=key).status_code == 200
+    wait_for(lambda: http.get("/v1/requests", headers=key).status_code == 401, timeout=10)
+    assert "expired" in http.get("/v1/requests", headers=key).json()["message"]
+    # An expiry in the past, or without a time zone, is refused with the field named
+    past = http.post("/v1/admin/keys", json={"expires_at": "2020-01-01T00:00:00Z"}, headers=admin)
+    assert past.status_code == 400 and "expires_at" in past.json()["message"]
+    naive = http.post("/v1/admin/keys", json={"expires_at": "2030-01-01T00:00:00"}, headers=admin)
+    assert naive.status_code == 422 and "expires_at" in json.dumps(naive.json())
+
+
 def test_health_openapi_and_unknown_routes(http):
     assert http.get("/v1/health").json() == {"status": "ok"}
     spec = http.get("/v1/openapi.json").json()

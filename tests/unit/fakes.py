@@ -205,11 +205,19 @@ class InMemoryStore:
 
     # KeyStore
     def put_key(
-        self, *, secret_hash: str, key_id: str, kind: str, label: str, created_at: str, user_id: str | None = None
+        self,
+        *,
+        secret_hash: str,
+        key_id: str,
+        kind: str,
+        label: str,
+        created_at: str,
+        user_id: str | None = None,
+        expires_at: str | None = None,
     ) -> None:
-        self.keys[secret_hash] = {"key_id": key_id, "kind": kind, "label": label, "created_at": created_at}
-        if user_id is not None:
-            self.keys[secret_hash]["user_id"] = user_id
+        item = {"key_id": key_id, "kind": kind, "label": label, "created_at": created_at}
+        optional = {"user_id": user_id, "expires_at": expires_at}
+        self.keys[secret_hash] = {**item, **{name: value for name, value in optional.items() if value is not None}}
 
     def get_key(self, secret_hash: str) -> dict[str, Any] | None:
         self.calls.append("get_key")

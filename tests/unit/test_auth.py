@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from asyncagents.domain.auth import ApiKey, KeyService, acting_user, hash_secret
@@ -49,6 +51,23 @@ def test_a_key_bound_to_a_user_acts_for_that_user_only():
     with pytest.raises(BadRequest, match="user_id"):
         service.create("admin", user_id="bob")
     assert acting_user(ApiKey("key_x", "client"), None, "d") == "d"
+
+
+def test_an_expired_key_is_refused_even_when_cached():
+    # Given a key that expires in an hour, used (and cached) now
+    store = InMemoryStore()
+    now = [datetime(2026, 11, 30, 12, 0, tzinfo=UTC)]
+    service = KeyService(store, clock=lambda: now[0], monotonic=lambda: 0.0)
+    created = service.create("client", expires_at=now[0] + timedelta(hours=1))
+    assert service.authenticate(created.secret, kind="client").expires_at == created.expires_at
+    # When the hour has passed, it is refused at once, cache or not
+    now[0] += timedelta(hours=1)
+    with pytest.raises(Unauthorized, match="expired X-Muxi-Client-Key"):
+        service.authenticate(created.secret, kind="client")
+    assert store.calls.count("get_key") == 1  # the refusal came from the cached key
+    # And a key cannot be created already expired
+    with pytest.raises(BadRequest, match="expires_at: must be in the future"):
+        service.create("client", expires_at=now[0])
 
 
 def test_lookups_are_cached_and_revocation_takes_effect():

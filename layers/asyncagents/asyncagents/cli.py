@@ -50,11 +50,18 @@ def _key_service(args: argparse.Namespace) -> KeyService:
 
 
 def _keys_create(args: argparse.Namespace) -> int:
-    created = _key_service(args).create(args.kind, label=args.label, user_id=args.user)
+    from datetime import timedelta
+
+    from asyncagents.domain.times import utc_now
+
+    expires_at = utc_now() + timedelta(days=args.expires_in_days) if args.expires_in_days else None
+    created = _key_service(args).create(args.kind, label=args.label, user_id=args.user, expires_at=expires_at)
     print(f"key_id={created.key_id}")
     print(f"kind={created.kind}")
     if created.user_id:
         print(f"user_id={created.user_id}")
+    if created.expires_at:
+        print(f"expires_at={created.expires_at.isoformat()}")
     print(f"key={created.secret}")
     print("Store the key now: it is not shown again (only its SHA-256 digest is kept).", file=sys.stderr)
     return 0
@@ -167,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--kind", choices=["client", "admin"], default="client")
     create.add_argument("--label", default="")
     create.add_argument("--user", default=None, help="bind a client key to one end user (it acts for them only)")
+    create.add_argument("--expires-in-days", type=float, default=None, help="refuse the key after this many days")
     revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
     for sub in (create, revoke):

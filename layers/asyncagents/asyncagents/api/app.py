@@ -33,6 +33,7 @@ from asyncagents.api.schemas import USER_ID_PATTERN, ChatRequest, ClarificationA
 from asyncagents.domain.auth import Principal
 from asyncagents.domain.errors import AsyncAgentsError
 from asyncagents.domain.statuses import Status
+from asyncagents.domain.times import iso
 
 # The route modules register their routes on import; named here so that the API has them all.
 __all__ = ["app", "estimator_routes", "event_routes", "handle", "policy", "schedule_routes", "trigger_routes"]
@@ -147,8 +148,16 @@ def answer_clarification(request_id: str, body: ClarificationAnswer, user_id: Us
 
 @route("POST", "/v1/admin/keys", key="admin", ok=201, summary="Create an API key (its secret is shown once)")
 def create_key(body: NewKey) -> Response[Any]:
-    created = runtime.current().key_service.create(body.kind, label=body.label, user_id=body.user_id)
-    answer = {"key_id": created.key_id, "kind": created.kind, "key": created.secret, "user_id": created.user_id}
+    created = runtime.current().key_service.create(
+        body.kind, label=body.label, user_id=body.user_id, expires_at=body.expires_at
+    )
+    answer = {
+        "key_id": created.key_id,
+        "kind": created.kind,
+        "key": created.secret,
+        "user_id": created.user_id,
+        "expires_at": iso(created.expires_at) if created.expires_at else None,
+    }
     return json_response(201, answer)
 
 

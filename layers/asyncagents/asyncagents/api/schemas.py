@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -154,6 +155,10 @@ class NewKey(BaseModel):
     kind: str = Field("client", pattern="^(client|admin)$")
     label: str = Field("", max_length=200)
     user_id: UserId | None = Field(None, description="Bind a client key to one end user: it acts for them only.")
+    # strict=False: a JSON body carries the time as a string (the model is otherwise strict about types)
+    expires_at: AwareDatetime | None = Field(
+        None, strict=False, description="ISO 8601 with a zone; past it the key is refused."
+    )
 
 
 class RedriveRequest(BaseModel):

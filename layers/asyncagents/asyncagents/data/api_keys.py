@@ -23,12 +23,20 @@ class ApiKeys:
         self._table = table_name
 
     def put_key(
-        self, *, secret_hash: str, key_id: str, kind: str, label: str, created_at: str, user_id: str | None = None
+        self,
+        *,
+        secret_hash: str,
+        key_id: str,
+        kind: str,
+        label: str,
+        created_at: str,
+        user_id: str | None = None,
+        expires_at: str | None = None,
     ) -> None:
         """The key, and a pointer from its id (to revoke it by id), written together or not at all."""
         attributes = {"key_id": key_id, "kind": kind, "label": label, "created_at": created_at}
-        if user_id is not None:
-            attributes["user_id"] = user_id
+        optional = {"user_id": user_id, "expires_at": expires_at}
+        attributes.update({name: value for name, value in optional.items() if value is not None})
         by_secret = {**attributes, **_plain(api_key_key(secret_hash))}
         by_id = {**attributes, **_plain(api_key_id_key(key_id)), "secret_hash": secret_hash}
         puts = [

@@ -3,6 +3,8 @@
 Client keys start ``fmc_`` (as in the seeds), admin keys ``fma_``. A revoked key stops working within
 ``cache_seconds`` (default 60) on containers that had it cached, and at once everywhere else.
 
+A key may carry an expiry: past it, it is refused (cached or not), as if revoked.
+
 A client key may be bound to one end user: it then acts for that user only, whatever ``X-Muxi-User-Id`` says
 (a different user is refused), so a holder of the key cannot read or cancel other users' requests. An
 unbound key is MUXI's model: a trusted backend names the user in the header.
@@ -16,12 +18,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from cachetools import TTLCache
 
 from asyncagents.domain.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from asyncagents.domain.ports import KeyStore
-from asyncagents.domain.times import iso, utc_now
+from asyncagents.domain.times import iso, parse_iso, utc_now
 
 KEY_PREFIXES = {"client": "fmc_", "admin": "fma_"}
 
@@ -35,6 +38,7 @@ class ApiKey:
     key_id: str
     kind: str
     user_id: str | None = None  # the one end user a bound client key acts for
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class CreatedKey:
     kind: str
     secret: str
     user_id: str | None = None
+    expires_at: datetime | None = None
 
 
 class KeyService:
@@ -54,20 +59,31 @@ class KeyService:
         *,
         cache_seconds: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._store = store
+        self._clock = clock
         self._cache: TTLCache[str, ApiKey] = TTLCache(maxsize=1024, ttl=cache_seconds, timer=monotonic)
         self._lock = threading.Lock()
 
     def create(
-        self, kind: str, *, label: str = "", secret: str | None = None, user_id: str | None = None
+        self,
+        kind: str,
+        *,
+        label: str = "",
+        secret: str | None = None,
+        user_id: str | None = None,
+        expires_at: datetime | None = None,
     ) -> CreatedKey:
         """Store a new key and return its secret (shown once). ``secret`` lets the local stack use a
-        key given in its environment; ``user_id`` binds a client key to one end user."""
+        key given in its environment; ``user_id`` binds a client key to one end user; past ``expires_at``
+        the key is refused."""
         if kind not in KEY_PREFIXES:
             raise BadRequest(f"kind: must be one of {sorted(KEY_PREFIXES)}", details={"field": "kind"})
         if user_id is not None and kind != "client":
             raise BadRequest("user_id: only a client key can be bound to a user", details={"field": "user_id"})
+        if expires_at is not None and expires_at <= self._clock():
+            raise BadRequest("expires_at: must be in the future", details={"field": "expires_at"})
         secret = secret or KEY_PREFIXES[kind] + secrets.token_urlsafe(32)
         key_id = "key_" + secrets.token_hex(8)
         self._store.put_key(
@@ -75,10 +91,11 @@ class KeyService:
             key_id=key_id,
             kind=kind,
             label=label,
-            created_at=iso(utc_now()),
+            created_at=iso(self._clock()),
             user_id=user_id,
+            expires_at=iso(expires_at) if expires_at else None,
         )
-        return CreatedKey(key_id=key_id, kind=kind, secret=secret, user_id=user_id)
+        return CreatedKey(key_id=key_id, kind=kind, secret=secret, user_id=user_id, expires_at=expires_at)
 
     def revoke(self, key_id: str) -> None:
         if not self._store.revoke_key(key_id, revoked_at=iso(utc_now())):
@@ -98,10 +115,17 @@ class KeyService:
             item = self._store.get_key(digest)
             if item is None or item.get("revoked_at"):
                 raise Unauthorized(f"invalid or revoked {header}", details={"header": header})
-            bound = item.get("user_id")
-            key = ApiKey(key_id=str(item["key_id"]), kind=str(item["kind"]), user_id=str(bound) if bound else None)
+            bound, expiry = item.get("user_id"), item.get("expires_at")
+            key = ApiKey(
+                key_id=str(item["key_id"]),
+                kind=str(item["kind"]),
+                user_id=str(bound) if bound else None,
+                expires_at=parse_iso(str(expiry)) if expiry else None,
+            )
             with self._lock:
                 self._cache[digest] = key
+        if key.expires_at is not None and self._clock() >= key.expires_at:  # checked on cached keys too
+            raise Unauthorized(f"expired {header}", details={"header": header})
         if key.kind != kind:
             raise Forbidden(f"this key cannot be used as {header}", details={"header": header})
         return key

@@ -88,7 +88,15 @@ class StepStore(Protocol):
 
 class KeyStore(Protocol):
     def put_key(
-        self, *, secret_hash: str, key_id: str, kind: str, label: str, created_at: str, user_id: str | None = None
+        self,
+        *,
+        secret_hash: str,
+        key_id: str,
+        kind: str,
+        label: str,
+        created_at: str,
+        user_id: str | None = None,
+        expires_at: str | None = None,
     ) -> None: ...
 
     def get_key(self, secret_hash: str) -> dict[str, Any] | None: ...
