@@ -14,7 +14,7 @@ from asyncagents.data.request_records import request_image
 from asyncagents.data.signing_secrets import SigningSecrets
 from asyncagents.domain.auth import Principal
 from asyncagents.domain.destinations import DestinationPolicy, UnsafeDestination, check_destination
-from asyncagents.domain.errors import ConfigError
+from asyncagents.domain.errors import ConfigError, Unauthorized
 from asyncagents.domain.ports import HttpResult
 from asyncagents.domain.requests import NewRequest, RequestService
 from asyncagents.domain.statuses import Status
@@ -238,8 +238,8 @@ def completed_request(store: InMemoryStore, service: RequestService) -> WebhookM
     )
 
 
-def dispatcher_with(store, transport, jitter=lambda low, high: high):
-    formation = parse_formation({"async": {"webhook_retries": 3, "webhook_backoff_seconds": 4}})
+def dispatcher_with(store, transport, jitter=lambda low, high: high, **settings):
+    formation = parse_formation({"async": {"webhook_retries": 3, "webhook_backoff_seconds": 4, **settings}})
     return WebhookDispatcher(
         store,
         transport,
@@ -466,6 +466,28 @@ def test_failed_payload_carries_error_and_no_response(clock_service):
         "retryable": False,
     }
     assert muxi_webhook.parse(json.dumps(payload)).error.code == "provider_error"
+
+
+def test_the_delivery_id_is_covered_by_a_signature_by_default(clock_service):
+    from asyncagents.domain.triggers.signatures import verify
+    from asyncagents.trigger_definitions import Verification
+
+    # Given a delivered webhook, with the formation's defaults
+    service, store = clock_service
+    transport = ScriptedTransport(HttpResult(status_code=204))
+    dispatcher_with(store, transport).deliver(completed_request(store, service), attempt=1)
+    _, body, headers = transport.sent[0]
+    # Then its Standard Webhooks headers name the delivery id, and their signature covers it
+    lower = {name.lower(): value for name, value in headers.items()}
+    assert lower["webhook-id"] == lower["x-muxi-delivery-id"]
+    scheme = Verification(provider="standard-webhooks")
+    verify(scheme, lower, body, [SECRET], now=NOW)
+    with pytest.raises(Unauthorized):  # a replay under another delivery id does not verify
+        verify(scheme, {**lower, "webhook-id": "whd_other"}, body, [SECRET], now=NOW)
+    # And a formation that opts out sends MUXI's headers only
+    quiet = ScriptedTransport(HttpResult(status_code=204))
+    dispatcher_with(store, quiet, webhook_standard_headers=False).deliver(completed_request(store, service), attempt=1)
+    assert "webhook-id" not in quiet.sent[0][2] and "X-Muxi-Signature" in quiet.sent[0][2]
 
 
 def test_rotated_secrets_work_for_standard_webhooks_too():

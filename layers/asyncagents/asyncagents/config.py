@@ -72,7 +72,7 @@ class AsyncSettings(_Strict):
         description="How long an event is retried, from its first attempt (3 days, as Stripe); the queues keep "
         "messages 14 days.",
     )
-    webhook_standard_headers: bool = Field(False, description="Also send Standard Webhooks headers.")
+    webhook_standard_headers: bool = Field(True, description="Standard Webhooks headers: they sign the delivery id.")
     webhook_security: WebhookSecurity = WebhookSecurity()
     result_retention_seconds: int = Field(300, ge=1, le=30 * 86_400)
     sync_wait_seconds: float = Field(
