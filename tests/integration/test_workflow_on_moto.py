@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from unittest import mock
 
 import pytest
 
@@ -195,3 +197,56 @@ def test_completed_requests_teach_the_estimator(stack, principal):
     assert after.history_samples == stored["samples"]
     assert after.seconds != before.seconds  # the demo is far faster than the factor table expects
     assert after.seconds < before.seconds
+
+
+def test_definitions_parsed_at_once_do_not_share_state(stack):
+    """moto parses the definition again in each execution's thread. Here the interleaving that once left an
+    execution RUNNING for ever in CI is forced: a second parse starts while the first is mid-way, and the first
+    ends before the second reads its scope. Both must parse."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    definition = stack.client("stepfunctions").describe_state_machine(stateMachineArn=stack.state_machine_arn)[
+        "definition"
+    ]
+    first_opened, second_looked, first_done = threading.Event(), threading.Event(), threading.Event()
+    open_scope, current_scope = Preprocessor._open_query_language_scope, Preprocessor._get_current_query_language
+    roles: dict[int, str] = {}
+
+    def opening(preprocessor, tree):
+        open_scope(preprocessor, tree)
+        if roles.get(threading.get_ident()) == "first" and not first_opened.is_set():
+            first_opened.set()
+            second_looked.wait(5)
+
+    def looking(preprocessor):
+        if roles.get(threading.get_ident()) == "second" and not second_looked.is_set():
+            second_looked.set()
+            first_done.wait(5)
+        return current_scope(preprocessor)
+
+    failures: list[BaseException] = []
+
+    def parse(role: str) -> None:
+        roles[threading.get_ident()] = role
+        try:
+            AmazonStateLanguageParser.parse(definition)
+        except BaseException as error:
+            failures.append(error)
+        finally:
+            if role == "first":
+                first_done.set()
+
+    with (
+        mock.patch.object(Preprocessor, "_open_query_language_scope", opening),
+        mock.patch.object(Preprocessor, "_get_current_query_language", looking),
+    ):
+        first = threading.Thread(target=parse, args=("first",))
+        first.start()
+        assert first_opened.wait(5)
+        second = threading.Thread(target=parse, args=("second",))
+        second.start()
+        first.join(10)
+        second.join(10)
+    assert second_looked.is_set() and first_done.is_set()
+    assert failures == []

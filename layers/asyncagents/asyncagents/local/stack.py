@@ -197,6 +197,7 @@ class LocalStack:
         self._mock.start()
         try:
             self._serialize_data_services()
+            self._isolate_state_machine_parses()
             self._patch_retry_sleep()
             self.lambdas.install()
             self._create_table()
@@ -304,6 +305,23 @@ class LocalStack:
             return original(stubber, request)
 
         patch = mock.patch.object(BotocoreStubber, "process_request", process_request)
+        patch.start()
+        self._patches.append(patch)
+
+    def _isolate_state_machine_parses(self) -> None:
+        """moto parses the definition again in each execution's own thread, and its parser keeps the stack of
+        QueryLanguage scopes in a list shared by every parse: two executions starting at once can pop each
+        other's scopes, one parse dies with an IndexError and its execution stays RUNNING for ever (and cannot
+        be stopped). Each parse gets its own list here."""
+        from unittest import mock
+
+        from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+        def scopes_of_this_parse(preprocessor: Any) -> list[Any]:
+            scopes: list[Any] = preprocessor.__dict__.setdefault("_asyncagents_query_language_scopes", [])
+            return scopes
+
+        patch = mock.patch.object(Preprocessor, "_query_language_per_scope", property(scopes_of_this_parse))
         patch.start()
         self._patches.append(patch)
 
