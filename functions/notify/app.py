@@ -1,4 +1,5 @@
-"""NotifyFunction: turns request status changes on the table's stream into webhook events on the queue."""
+"""NotifyFunction: turns request status changes on the table's stream into webhook events on the queue, and frees
+the slot of each request that ended."""
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -13,9 +14,12 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire
 
 def record_handler(record: DynamoDBRecord) -> None:
     change = record.dynamodb
-    message = streams.webhook_event_of(change.old_image if change else None, change.new_image if change else None)
+    old, new = (change.old_image, change.new_image) if change else (None, None)
+    message = streams.webhook_event_of(old, new)
     if message is not None:
         runtime.current().webhook_queue.send([message])
+    if ended := streams.ended_request(old, new):
+        runtime.current().request_limits.release_active(*ended)
 
 
 @logger.inject_lambda_context

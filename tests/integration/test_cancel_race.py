@@ -32,7 +32,9 @@ WAVE = 20  # requests raced at once: enough overlap to race, not so many that mo
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    yield from stack_fixture(tmp_path_factory, {"async": {"result_retention_seconds": 600}})
+    # The limits' slots are claimed and freed in the race too, high enough never to refuse.
+    limits = {"requests_per_second": 1000, "max_active_requests": 1000}
+    yield from stack_fixture(tmp_path_factory, {"async": {"result_retention_seconds": 600}, "limits": limits})
 
 
 def chat(message: str) -> ChatRequest:

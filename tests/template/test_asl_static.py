@@ -238,3 +238,33 @@ def test_waits_for_answers_are_never_retried_and_route_every_outcome(definition:
         if name in ("Plan", "RunStep"):
             first = state["Catch"][0]
             assert first["ErrorEquals"] == ["ClarificationRequested"] and first["Next"].startswith("Await")
+
+
+THROTTLES = {
+    "Lambda.TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+}
+
+
+def test_throttled_tasks_retry_long_enough_to_ride_out_a_burst(definition: dict[str, Any]) -> None:
+    """A throttled invocation (the account's Lambda concurrency, DynamoDB's capacity) is not the step's fault: it
+    has a retrier of its own, first, not counted against the step's retries, backing off for minutes."""
+    # (The states that retry States.ALL alone, the failure recorders, retry throttling with everything else.)
+    tasks = [
+        (scope, name, state)
+        for scope, name, state in _states(definition)
+        if any(THROTTLES & set(retrier["ErrorEquals"]) for retrier in state.get("Retry", []))
+    ]
+    assert len(tasks) == 7
+    for scope, name, state in tasks:
+        first, *others = state["Retry"]
+        assert set(first["ErrorEquals"]) == THROTTLES, f"{scope}{name}: throttling is not retried first"
+        waits, delay = 0.0, float(first["IntervalSeconds"])
+        for _ in range(first["MaxAttempts"]):
+            waits += min(delay, first["MaxDelaySeconds"])
+            delay *= first["BackoffRate"]
+        assert first["MaxAttempts"] >= 10 and waits >= 300, f"{scope}{name}: gives up on throttling after {waits}s"
+        for retrier in others:
+            assert not THROTTLES & set(retrier["ErrorEquals"]), f"{scope}{name}: throttling in a step's retrier"

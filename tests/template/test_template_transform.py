@@ -279,3 +279,46 @@ def test_each_function_may_do_what_its_code_does(cfn: dict[str, Any]) -> None:
                 granted |= set(actions if isinstance(actions, list) else [actions])
         missing = {action for action in needed if not any(fnmatch.fnmatch(action, grant) for grant in granted)}
         assert not missing, f"{function} lacks {sorted(missing)}"
+
+
+def test_reserved_concurrency_comes_from_the_formation_when_set(cfn: dict[str, Any]) -> None:
+    """The API and the recovery functions may have concurrency of their own (limits.*), so that a flood of work
+    cannot starve them; unset, nothing is reserved (a new account's limit leaves nothing to reserve)."""
+    from asyncagents.config import parse_formation
+
+    functions = _resources(cfn, "AWS::Lambda::Function")
+    reserved = {
+        name: function["Properties"]["ReservedConcurrentExecutions"]
+        for name, function in functions.items()
+        if "ReservedConcurrentExecutions" in function["Properties"]
+    }
+    recovery = {
+        "Fn::If": ["ReservesRecoveryConcurrency", {"Ref": "RecoveryReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert reserved == {
+        "ApiFunction": {
+            "Fn::If": ["ReservesApiConcurrency", {"Ref": "ApiReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+        },
+        "SweeperFunction": recovery,
+        "ReconcileFunction": recovery,
+        "MarkFailedFunction": recovery,
+    }
+    assert cfn["Conditions"]["ReservesApiConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ApiReservedConcurrency"}, ""]}]
+    }
+    parameters = parse_formation({"limits": {"api_reserved_concurrency": 50, "recovery_reserved_concurrency": 2}})
+    assert parameters.template_parameters()["ApiReservedConcurrency"] == "50"
+    assert parameters.template_parameters()["RecoveryReservedConcurrency"] == "2"
+    assert parse_formation({}).template_parameters()["ApiReservedConcurrency"] == ""
+
+
+def test_every_request_that_ends_reaches_the_notifier(cfn: dict[str, Any]) -> None:
+    """The notifier frees the slot of each request that ends (domain.limits): its stream filter must pass every
+    terminal change, webhook or not."""
+    import json
+
+    mapping = _resources(cfn, "AWS::Lambda::EventSourceMapping")["NotifyStatusChanges"]["Properties"]
+    (pattern,) = [json.loads(rule["Pattern"]) for rule in mapping["FilterCriteria"]["Filters"]]
+    image = pattern["dynamodb"]["NewImage"]
+    assert set(image) == {"sk", "status"}
+    assert {"completed", "failed", "cancelled"} <= set(image["status"]["S"])

@@ -307,3 +307,44 @@ class MemoryArtifacts:
 
     def url(self, key: str) -> str:
         return f"https://artifacts.example/{key}?X-Amz-Expires=3600"
+
+
+class MemoryWindows:
+    """Implements ``RateWindows`` over a dict."""
+
+    def __init__(self) -> None:
+        self.calls: dict[tuple[str, int], int] = {}
+
+    def hit(self, key_id: str, window: int, *, limit: int, forget_after: int) -> bool:
+        counted = self.calls.get((key_id, window), 0)
+        if counted >= limit:
+            return False
+        self.calls[(key_id, window)] = counted + 1
+        return True
+
+
+class MemorySlots:
+    """Implements ``SlotPools`` over sets."""
+
+    def __init__(self) -> None:
+        self.pools: dict[str, set[str]] = {}
+        self.checked_at: dict[str, int] = {}
+
+    def claim(self, pool: str, member: str, *, most: int) -> bool:
+        held = self.pools.setdefault(pool, set())
+        if member not in held and len(held) >= most:
+            return False
+        held.add(member)
+        return True
+
+    def release(self, pool: str, member: str) -> None:
+        self.pools.get(pool, set()).discard(member)
+
+    def members(self, pool: str) -> set[str]:
+        return set(self.pools.get(pool, set()))
+
+    def start_check(self, pool: str, *, now: int, every: int) -> bool:
+        if pool in self.checked_at and self.checked_at[pool] > now - every:
+            return False
+        self.checked_at[pool] = now
+        return True

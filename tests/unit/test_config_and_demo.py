@@ -39,7 +39,12 @@ def test_defaults_follow_the_seeds():
         "BedrockModelId": "",
         "OpenAIKeySecretArn": "",
         "TriggerSecretArns": "",
+        "ApiReservedConcurrency": "",
+        "RecoveryReservedConcurrency": "",
     }
+    # A key's limits: generous for one backend's key that serves all its users, and never unlimited by default.
+    assert (formation.limits.requests_per_second, formation.limits.max_active_requests) == (50, 200)
+    assert formation.limits.max_sync_waits == 50
 
 
 @pytest.mark.parametrize(

@@ -17,20 +17,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from asyncagents.domain.destinations import DEFAULT_PORTS, port_ranges
 from asyncagents.domain.errors import ConfigError
+from asyncagents.formation_limits import Limits, StrictModel
 
 if TYPE_CHECKING:
     from asyncagents.schedule_definitions import ScheduleDefinition
     from asyncagents.trigger_definitions import TriggerDefinition
-
-
-class _Strict(BaseModel):
-    """Unknown keys are an error: a typo in the formation must not be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class AsyncMode(StrEnum):
@@ -39,7 +34,7 @@ class AsyncMode(StrEnum):
     ASYNC = "async"
 
 
-class WebhookSecurity(_Strict):
+class WebhookSecurity(StrictModel):
     """Where webhooks may go. The defaults allow only https to public addresses, on 80, 443 or an unprivileged
     port."""
 
@@ -56,7 +51,7 @@ class WebhookSecurity(_Strict):
         return port_ranges(value)
 
 
-class AsyncSettings(_Strict):
+class AsyncSettings(StrictModel):
     mode: AsyncMode = AsyncMode.AUTO
     threshold_seconds: float = Field(60.0, gt=0, le=86_400)
     webhook_url: str | None = None
@@ -83,7 +78,7 @@ class AsyncSettings(_Strict):
     )
 
 
-class Timeouts(_Strict):
+class Timeouts(StrictModel):
     task_timeout: int = Field(
         300, ge=1, le=897, description="Seconds per step; the step's Lambda gets 3 s more (Lambda stops at 900)."
     )
@@ -96,7 +91,7 @@ class Timeouts(_Strict):
         return self
 
 
-class Retry(_Strict):
+class Retry(StrictModel):
     max_attempts: int = Field(3, ge=1, le=10, description="Total attempts of a step, the first one included.")
     initial_delay: float = Field(1.0, gt=0, le=3600)
     max_delay: float = Field(60.0, gt=0, le=3600)
@@ -109,7 +104,7 @@ class Retry(_Strict):
         return self
 
 
-class Budget(_Strict):
+class Budget(StrictModel):
     """Per-request limits; a request that reaches one fails with ``error.type: "budget_exceeded"``."""
 
     max_model_calls: int | None = Field(None, ge=1)
@@ -122,7 +117,7 @@ DEFAULT_CLARIFICATION_TIMEOUT = 900
 TASK_FUNCTION_MARGIN_SECONDS = 3
 
 
-class ClarificationSettings(_Strict):
+class ClarificationSettings(StrictModel):
     """Questions a step (or the planner) may put to the user while the workflow waits for the answer."""
 
     enabled: bool = True
@@ -138,7 +133,7 @@ class ClarificationSettings(_Strict):
     max_questions: int = Field(3, ge=0, le=10, description="Questions per request, all steps together.")
 
 
-class SweeperSettings(_Strict):
+class SweeperSettings(StrictModel):
     """The sweeper: every few minutes it finds requests that are not finished although they should be
     (an execution that ended unrecorded, a workflow that never started) and ends or restarts them."""
 
@@ -148,7 +143,7 @@ class SweeperSettings(_Strict):
     )
 
 
-class Workflow(_Strict):
+class Workflow(StrictModel):
     timeouts: Timeouts = Timeouts()
     sweeper: SweeperSettings = SweeperSettings()
     budget: Budget = Budget()
@@ -183,11 +178,11 @@ class Workflow(_Strict):
         return self
 
 
-class Overlord(_Strict):
+class Overlord(StrictModel):
     workflow: Workflow = Workflow()
 
 
-class DemoProviderSettings(_Strict):
+class DemoProviderSettings(StrictModel):
     """The offline demo provider: deterministic, no model. Its faults exist for tests and demos."""
 
     step_seconds: float = Field(0.5, ge=0, le=900, description="Simulated work per step.")
@@ -206,13 +201,13 @@ class DemoProviderSettings(_Strict):
         return self.ask is not None and where in self.ask.split("+")
 
 
-class BedrockSettings(_Strict):
+class BedrockSettings(StrictModel):
     """Amazon Bedrock (Converse API). The model is ``llm.model`` (a model or inference profile id)."""
 
     region: str | None = Field(None, description="Defaults to the stack's region.")
 
 
-class OpenAISettings(_Strict):
+class OpenAISettings(StrictModel):
     """Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, ...)."""
 
     base_url: str = "https://api.openai.com/v1"
@@ -221,7 +216,7 @@ class OpenAISettings(_Strict):
     timeout_seconds: float = Field(120.0, gt=0, le=900)
 
 
-class LLMSettings(_Strict):
+class LLMSettings(StrictModel):
     provider: Literal["demo", "bedrock", "openai"] = "demo"
     model: str = "demo-clauses-v1"
     max_tokens: int = Field(2048, ge=1, le=200_000)
@@ -231,13 +226,14 @@ class LLMSettings(_Strict):
     openai: OpenAISettings = OpenAISettings()
 
 
-class FormationConfig(_Strict):
+class FormationConfig(StrictModel):
     """The whole formation file. Keys outside those listed are rejected with their path."""
 
     formation_id: str = Field("asyncagents", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
     async_: AsyncSettings = Field(AsyncSettings(), alias="async")
     overlord: Overlord = Overlord()
     llm: LLMSettings = LLMSettings()
+    limits: Limits = Limits()
     # Triggers (loaded from triggers/<name>.md beside the formation file, never written in the YAML itself) and
     # schedules (reports on EventBridge Scheduler), by name. Their models are imported only for a formation that
     # has some: the functions of a formation without them never pay for building those models.
@@ -294,6 +290,8 @@ class FormationConfig(_Strict):
             # IAM for exactly the configured model / key secret (empty: no such permission at all).
             "BedrockModelId": self.llm.model if self.llm.provider == "bedrock" else "",
             "OpenAIKeySecretArn": (self.llm.openai.api_key_secret_arn or "") if self.llm.provider == "openai" else "",
+            "ApiReservedConcurrency": str(self.limits.api_reserved_concurrency or ""),
+            "RecoveryReservedConcurrency": str(self.limits.recovery_reserved_concurrency or ""),
             # IAM for exactly the secrets of yours that triggers name (the stack's own TriggerSecrets aside).
             "TriggerSecretArns": ",".join(
                 sorted({d.verify.secret_arn for d in self.triggers.values() if d.verify and d.verify.secret_arn})

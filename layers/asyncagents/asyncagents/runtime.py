@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from asyncagents.data.workflow_engine import StepFunctionsEngine
     from asyncagents.domain.auth import KeyService
     from asyncagents.domain.estimator import Estimator
+    from asyncagents.domain.limits import RequestLimits
     from asyncagents.domain.requests import RequestService
     from asyncagents.domain.schedules.service import Schedules
     from asyncagents.domain.triggers.fire import Triggers
@@ -179,7 +180,27 @@ class Runtime:
         from asyncagents.domain.requests import RequestService
 
         return RequestService(
-            self.request_records, self.workflow_engine, self.formation, estimator=self.estimator, sleep=self._sleep
+            self.request_records,
+            self.workflow_engine,
+            self.formation,
+            estimator=self.estimator,
+            sleep=self._sleep,
+            limits=self.request_limits,
+        )
+
+    @cached_property
+    def request_limits(self) -> RequestLimits:
+        from asyncagents.data.limit_counters import RateWindows, SlotPools
+        from asyncagents.domain.limits import RequestLimits
+        from asyncagents.domain.times import utc_now
+
+        table = self.settings.table_name
+        return RequestLimits(
+            self.formation.limits,
+            RateWindows(self.dynamodb, table),
+            SlotPools(self.dynamodb, table),
+            self.request_records,
+            clock=utc_now,
         )
 
     @cached_property

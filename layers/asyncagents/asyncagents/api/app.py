@@ -76,7 +76,7 @@ def openapi() -> Response[Any]:
     ok=202,
     model="AcceptedView",
     also={200: "RequestView"},
-    errors=(409, 413, 503),
+    errors=(409, 413, 429, 503),
     summary="Submit a request (200: a sync request's answer, or text/event-stream with stream: true)",
 )
 def chat(

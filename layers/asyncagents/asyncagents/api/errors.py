@@ -27,6 +27,7 @@ STATUS_BY_ERROR: dict[type[errors.AsyncAgentsError], int] = {
     errors.InvalidData: 422,
     errors.StaleWrite: 409,
     PayloadTooLarge: 413,
+    errors.TooManyRequests: 429,
     errors.Unavailable: 503,
 }
 
@@ -71,7 +72,14 @@ def from_domain_error(error: errors.AsyncAgentsError) -> Response:
         logger.exception("unmapped domain error", exc_info=error)
         return error_response(500, "internal_error", "the server could not complete the request")
     details = {k: v for k, v in error.details.items() if k != "current"}
-    return error_response(status, error.code, error.message, details)
+    return error_response(status, error.code, error.message, details, headers=retry_after(error))
+
+
+def retry_after(error: errors.AsyncAgentsError) -> dict[str, str] | None:
+    """The ``Retry-After`` header a refusal for a limit carries (whole seconds)."""
+    if isinstance(error, errors.TooManyRequests):
+        return {"Retry-After": str(error.retry_after_seconds)}
+    return None
 
 
 def from_validation_errors(problems: Iterable[Mapping[str, Any]]) -> Response:

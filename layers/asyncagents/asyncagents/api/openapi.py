@@ -27,6 +27,7 @@ _DESCRIPTIONS = {
     409: "Conflicts with the request's state",
     413: "Body over 256 KiB",
     422: "A field failed validation (details.errors names each)",
+    429: "A limit of the key is reached (details.limit names it); try again after Retry-After seconds",
     503: "A service we depend on failed; the same call, repeated, completes it",
 }
 
@@ -49,7 +50,10 @@ def responses(
         answers[status] = cast("OpenAPIResponse", success)
     error = _ref("ErrorBody")
     for status in sorted(set(errors)):
-        answers[status] = cast("OpenAPIResponse", {"description": _DESCRIPTIONS[status], "content": error})
+        answer: dict[str, Any] = {"description": _DESCRIPTIONS[status], "content": error}
+        if status == 429:
+            answer["headers"] = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+        answers[status] = cast("OpenAPIResponse", answer)
     return answers
 
 

@@ -88,7 +88,7 @@ def get_trigger(name: str) -> Response[Any]:
     ok=202,
     model="AcceptedView",
     also={200: "RequestView"},
-    errors=(400, 401, 403, 404, 409, 413, 422, 503),
+    errors=(400, 401, 403, 404, 409, 413, 422, 429, 503),
     # A client key, or (as the trigger's definition says) a provider's signature instead.
     security=[{"clientKey": []}, {}],
     summary="Fire a trigger: MUXI's {data, session_id, use_async}, or a provider's own signed delivery",

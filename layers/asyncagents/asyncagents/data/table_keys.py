@@ -8,6 +8,8 @@ key ids and formation ids; never of ``pk``/``sk``).
   ``Unfinished`` index (keys only): the attribute exists while the request is not terminal;
 - duration history: ``pk=HIST#<formation>#<kind>``, ``sk=HIST``;
 - API key: ``pk=KEY#<sha256 of the secret>``, ``sk=KEY``, and ``pk=KEYID#<key id>``, ``sk=KEY`` pointing back;
+- rate window: ``pk=RATE#<key id>``, ``sk=<epoch second>`` (a counter, forgotten by TTL a minute later);
+- slot pool: ``pk=SLOTS#<pool>``, ``sk=SLOTS`` (a string set of the members that hold a slot);
 - scheduled job: ``pk=JOBS``, ``sk=JOB#<job id>`` (one partition: jobs are few, listed together); a run of a
   job: ``pk=JOBS``, ``sk=RUN#<job id>#<scheduled time>`` (the slot: written once).
 """
@@ -97,3 +99,11 @@ def run_key(job_id: str, scheduled_time: str) -> dict[str, Any]:
 
 def run_prefix(job_id: str) -> str:
     return f"RUN#{job_id}#"
+
+
+def rate_window_key(key_id: str, window: int) -> dict[str, Any]:
+    return {"pk": {"S": f"RATE#{key_id}"}, "sk": {"S": str(window)}}
+
+
+def slot_pool_key(pool: str) -> dict[str, Any]:
+    return {"pk": {"S": f"SLOTS#{pool}"}, "sk": {"S": "SLOTS"}}

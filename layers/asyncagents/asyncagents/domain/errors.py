@@ -53,6 +53,17 @@ class Conflict(AsyncAgentsError):
     code = "conflict"
 
 
+class TooManyRequests(AsyncAgentsError):
+    """A limit of the caller's key is reached (``details.limit`` names it); ``retry_after_seconds`` says when to
+    try again."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_seconds: int, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details={**(details or {}), "retry_after_seconds": retry_after_seconds})
+        self.retry_after_seconds = retry_after_seconds
+
+
 class Unavailable(AsyncAgentsError):
     """A service we depend on failed after our own write succeeded; the same call, repeated, completes it."""
 

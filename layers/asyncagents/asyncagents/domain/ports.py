@@ -104,6 +104,30 @@ class KeyStore(Protocol):
     def revoke_key(self, key_id: str, *, revoked_at: str) -> bool: ...
 
 
+class RateWindows(Protocol):
+    """Counts a key's calls in fixed windows of time (one counter per key and window)."""
+
+    def hit(self, key_id: str, window: int, *, limit: int, forget_after: int) -> bool:
+        """Count one call in ``window`` unless ``limit`` calls are counted there already (then False)."""
+        ...
+
+
+class SlotPools(Protocol):
+    """Pools of named slots with a size limit; claiming and releasing a slot are idempotent."""
+
+    def claim(self, pool: str, member: str, *, most: int) -> bool:
+        """Hold ``member`` in ``pool`` unless the pool holds ``most`` others (then False)."""
+        ...
+
+    def release(self, pool: str, member: str) -> None: ...
+
+    def members(self, pool: str) -> set[str]: ...
+
+    def start_check(self, pool: str, *, now: int, every: int) -> bool:
+        """True for one caller at most every ``every`` seconds: that caller may look for leaked slots."""
+        ...
+
+
 class TriggerSecretSource(Protocol):
     """The secrets a trigger's deliveries are signed with (more than one during a rotation)."""
 

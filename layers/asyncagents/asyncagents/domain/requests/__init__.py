@@ -14,6 +14,7 @@ from asyncagents.domain.auth import Principal
 from asyncagents.domain.destinations import Resolver, system_resolver
 from asyncagents.domain.estimator import Estimator
 from asyncagents.domain.lifecycle import Endings
+from asyncagents.domain.limits import RequestLimits
 from asyncagents.domain.ports import RequestStore, WorkflowEngine
 from asyncagents.domain.records import RequestRecord
 from asyncagents.domain.requests.answers import Answers
@@ -41,6 +42,7 @@ class RequestService:
         monotonic: Callable[[], float] = time.monotonic,
         resolver: Resolver = system_resolver,
         estimator: Estimator | None = None,
+        limits: RequestLimits | None = None,
     ) -> None:
         endings = Endings(store, retention_seconds=formation.async_.result_retention_seconds, clock=clock)
         self._lookup = Lookup(store, clock)
@@ -55,13 +57,16 @@ class RequestService:
             sleep=sleep,
             monotonic=monotonic,
             resolver=resolver,
+            limits=limits,
         )
         self._operations = Operations(store, engine, self._lookup, endings, clock)
         self._answers = Answers(store, engine, self._lookup, clock)
         self._follow = Follow(self._lookup, sleep=sleep, monotonic=monotonic)
 
-    def submit(self, principal: Principal, new: NewRequest, *, idempotency_key: str | None = None) -> Submission:
-        return self._submissions.submit(principal, new, idempotency_key=idempotency_key)
+    def submit(
+        self, principal: Principal, new: NewRequest, *, idempotency_key: str | None = None, limited: bool = True
+    ) -> Submission:
+        return self._submissions.submit(principal, new, idempotency_key=idempotency_key, limited=limited)
 
     def check_webhook_url(self, url: str) -> None:
         """``BadRequest`` naming the reason when webhooks may not go to ``url``."""

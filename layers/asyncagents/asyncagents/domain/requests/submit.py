@@ -16,6 +16,7 @@ from asyncagents.domain.destinations import DestinationPolicy, Resolver, check_d
 from asyncagents.domain.errors import Conflict, StaleWrite
 from asyncagents.domain.estimator import Estimate, Estimator
 from asyncagents.domain.lifecycle import Endings
+from asyncagents.domain.limits import RequestLimits
 from asyncagents.domain.ports import RequestStore, WorkflowEngine
 from asyncagents.domain.records import RequestRecord, execution_name_for, fingerprint_of, request_key
 from asyncagents.domain.statuses import Status, sources_of
@@ -92,8 +93,10 @@ class Submissions:
         sleep: Callable[[float], None],
         monotonic: Callable[[], float],
         resolver: Resolver,
+        limits: RequestLimits | None = None,
     ) -> None:
         self._store = store
+        self._limits = limits
         self._engine = engine
         self._formation = formation
         self._endings = endings
@@ -108,8 +111,13 @@ class Submissions:
         """``BadRequest`` when webhooks may not go to ``url`` (the formation's ``webhook_security``)."""
         check_destination(url, self._destination_policy, resolver=self._resolver)
 
-    def submit(self, principal: Principal, new: NewRequest, *, idempotency_key: str | None = None) -> Submission:
+    def submit(
+        self, principal: Principal, new: NewRequest, *, idempotency_key: str | None = None, limited: bool = True
+    ) -> Submission:
         """Record the request (conditional put), start its workflow, and for sync requests wait a while.
+
+        A ``limited`` submission counts against its key's limits (``domain.limits``; past one it is refused with
+        ``TooManyRequests``, and nothing is recorded); scheduled runs are not limited.
 
         A ``request_id`` the same user already used returns that request when the body is the same
         (re-starting its workflow if the first accept never got that far) and is a conflict otherwise.
@@ -118,6 +126,9 @@ class Submissions:
         """
         if new.webhook_url:
             self.check_webhook_url(new.webhook_url)
+        limits = self._limits if limited else None
+        if limits is not None:
+            limits.count_request(principal.key_id)
         request_id = new.request_id or (
             idempotency_request_id(idempotency_key) if idempotency_key else new_request_id()
         )
@@ -161,14 +172,28 @@ class Submissions:
             "questions": {},
             "questions_version": 0,
         }
-        existing = self._store.create(fields, now_epoch=now.timestamp())
+        if limits is not None:
+            limits.claim_active(principal.key_id, key)  # a repeat of an active request holds its slot already
+        try:
+            existing = self._store.create(fields, now_epoch=now.timestamp())
+        except BaseException:
+            if limits is not None:
+                limits.release_active(principal.key_id, key)
+            raise
         if existing is not None:
+            if limits is not None and existing.status.is_terminal:
+                limits.release_active(principal.key_id, key)  # its slot was released when it ended
             return self._resubmitted(existing, fingerprint)
         record = RequestRecord.model_validate(fields)
         self._start(record)
-        if mode == "sync":
+        if mode != "sync":
+            return Submission(record=record, finished=False)
+        if self._limits is None:
             return self._wait(record)
-        return Submission(record=record, finished=False)
+        with self._limits.sync_wait(key, self._formation.async_.sync_wait_seconds) as may_wait:
+            if may_wait:
+                return self._wait(record)
+        return self._go_async(record, reason="busy")
 
     def _start(self, record: RequestRecord) -> None:
         try:
@@ -214,13 +239,18 @@ class Submissions:
             latest = self._store.get(record.request_key) or latest
             if latest.status.is_terminal:
                 return Submission(record=latest, finished=True)
+        return self._go_async(latest, reason="fallback")
+
+    def _go_async(self, latest: RequestRecord, *, reason: str) -> Submission:
+        """A sync request that answers 202 after all: ``fallback`` when its wait ended, ``busy`` when no wait was
+        free (``limits.max_sync_waits``)."""
         try:
-            fallen_back = self._store.set_fields(
-                record.request_key,
-                {"processing_mode": "async", "mode_reason": "fallback"},
+            gone_async = self._store.set_fields(
+                latest.request_key,
+                {"processing_mode": "async", "mode_reason": reason},
                 only_in=sources_of(Status.COMPLETED) | {Status.PENDING},
             )
         except StaleWrite as stale:  # it finished just now: answer with the result after all
             current = stale.details.get("current")
             return Submission(record=current or latest, finished=current is not None)
-        return Submission(record=fallen_back, finished=False)
+        return Submission(record=gone_async, finished=False)

@@ -186,7 +186,9 @@ class Schedules:
         principal = Principal(key_id=f"schedule:{job.id}", user_id=job.user_id)
         submission: Submission | None = None
         try:
-            submission = self._requests.submit(principal, new, idempotency_key=f"schedule\x00{job.id}\x00{slot}")
+            submission = self._requests.submit(
+                principal, new, idempotency_key=f"schedule\x00{job.id}\x00{slot}", limited=False
+            )
             request_id = submission.record.request_id
         except Conflict as conflict:  # the job changed since this slot first ran: the slot's request stands
             request_id = str(conflict.details.get("request_id"))
