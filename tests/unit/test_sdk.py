@@ -136,3 +136,21 @@ def test_frames_keep_unicode_line_separators_inside_their_json():
     assert json.loads(data_line.removeprefix("data: "))["token"]["content"] == "one\u2028two\u2029three\x85four"
     # MUXI's SDK reads lines with httpx's iter_lines, which splits at U+2028: the data line survives it
     assert next(iter(httpx.Response(200, text=text).iter_lines())) == data_line
+
+
+def test_a_refusal_for_a_limit_says_when_to_try_again():
+    from asyncagents.client import RateLimitedError
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = {
+            "code": "rate_limited",
+            "message": "this API key made 50 requests in this second already",
+            "details": {"limit": "requests_per_second", "allowed": 50, "retry_after_seconds": 1},
+        }
+        return httpx.Response(429, headers={"Retry-After": "1"}, json=body)
+
+    client = Client("https://api.example", client_key="fmc_x", transport=httpx.MockTransport(handler))
+    with pytest.raises(RateLimitedError) as raised:
+        client.get_request("req_1")
+    assert raised.value.status == 429 and raised.value.retry_after_seconds == 1
+    assert raised.value.details["limit"] == "requests_per_second"

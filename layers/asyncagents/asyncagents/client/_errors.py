@@ -54,6 +54,15 @@ class UnprocessableError(ApiError):
     """422: a field failed validation; ``details["errors"]`` names each."""
 
 
+class RateLimitedError(ApiError):
+    """429: a limit of the key is reached (``details["limit"]`` names it); ``retry_after_seconds`` says when to
+    try again (nothing of the refused call was recorded)."""
+
+    @property
+    def retry_after_seconds(self) -> int:
+        return int(self.details.get("retry_after_seconds") or 1)
+
+
 class ServiceUnavailableError(ApiError):
     """503: a service the API depends on failed; the same call, repeated, completes it."""
 
@@ -92,6 +101,7 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     409: ConflictError,
     413: PayloadTooLargeError,
     422: UnprocessableError,
+    429: RateLimitedError,
     503: ServiceUnavailableError,
 }
 
@@ -105,6 +115,7 @@ _STATUS_OF_CODE = {
     "conflict": 409,
     "payload_too_large": 413,
     "validation_error": 422,
+    "rate_limited": 429,
     "service_unavailable": 503,
 }
 
