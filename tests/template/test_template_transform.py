@@ -322,3 +322,30 @@ def test_every_request_that_ends_reaches_the_notifier(cfn: dict[str, Any]) -> No
     image = pattern["dynamodb"]["NewImage"]
     assert set(image) == {"sk", "status"}
     assert {"completed", "failed", "cancelled"} <= set(image["status"]["S"])
+
+
+def test_the_jwt_api_guards_exactly_the_client_routes() -> None:
+    """With auth.jwt, the JWT API's authorizer guards every route a client key serves, and no admin route is on
+    it (the local stack reads the same routes from the template)."""
+    import re
+
+    from asyncagents.api import app as api
+    from asyncagents.local.jwt_api import JwtRoutes
+    from asyncagents.local.template import read_stack
+    from tests.stack_fixture import ROOT
+
+    routes = JwtRoutes(read_stack(ROOT / "template.yaml").jwt_routes)
+    declared = [(method, pattern.pattern, kind) for method, pattern, kind in api.policy._rules]
+    assert sum(kind == "client" for _, _, kind in declared) >= 8
+
+    def example(pattern: str) -> str:  # a path the route's pattern matches
+        return re.sub(r"\[\^/\]\+", "x", pattern).strip("^$").replace("/?", "").replace("\\", "")
+
+    for method, pattern, kind in declared:
+        matched = routes.match(method, example(pattern))
+        if kind == "client":
+            assert matched is not None and matched[2], f"{method} {pattern} is not guarded on the JWT API"
+        if kind == "admin":
+            assert matched is None, f"{method} {pattern} (admin) is on the JWT API"
+    assert routes.match("GET", "/v1/health") == ("GET /v1/health", {}, False)
+    assert routes.match("POST", "/v1/triggers/github") is None  # providers fire on the main API

@@ -194,3 +194,33 @@ def test_muxis_path_form_is_this_api_and_its_keys_still_apply(keys, stage):
     other = admit(event("GET", "/api/other/v1/health", stage=stage), api.policy, lambda: keys, lambda: "my-assistant")
     assert other is not None and other["statusCode"] == 404
     assert json.loads(other["body"])["details"] == {"formation_id": "other"}
+
+
+def verified(method: str, path: str, claims: dict) -> dict:
+    """An event as the JWT API's authorizer passes it on: the token's claims in the request context."""
+    sent = event(method, path)
+    sent["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+    return sent
+
+
+def test_a_verified_tokens_user_is_the_caller_only_where_end_users_are_verified(keys):
+    # Where auth.jwt names the claim, the token's user is the caller, under a key id of its own
+    admitted = verified("GET", "/v1/requests", {"sub": "alice", "email": "a@example.com"})
+    assert admit(admitted, api.policy, lambda: keys, user_claim=lambda: "sub") is None
+    assert admitted["requestContext"]["authorizer"]["lambda"] == {
+        "key_id": "jwt:alice",
+        "kind": "client",
+        "user_id": "alice",
+        "verified": "jwt",
+    }
+    # Without auth.jwt, claims in an event are no caller: the route still needs its key
+    refused = admit(verified("GET", "/v1/requests", {"sub": "alice"}), api.policy, lambda: keys)
+    assert refused is not None and refused["statusCode"] == 401
+    # A token whose claim cannot name a user is refused, naming the claim
+    for claims in ({"email": "a@example.com"}, {"sub": "a\x01b"}, {"sub": "x" * 257}):
+        answer = admit(verified("GET", "/v1/requests", claims), api.policy, lambda: keys, user_claim=lambda: "sub")
+        assert answer is not None and answer["statusCode"] == 401 and "sub claim" in answer["body"]
+    # Admin routes never take a token for a key
+    admin_call = verified("DELETE", "/v1/admin/keys/key_1", {"sub": "alice"})
+    answer = admit(admin_call, api.policy, lambda: keys, user_claim=lambda: "sub")
+    assert answer is not None and answer["statusCode"] == 401

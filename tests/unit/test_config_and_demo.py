@@ -41,6 +41,8 @@ def test_defaults_follow_the_seeds():
         "TriggerSecretArns": "",
         "ApiReservedConcurrency": "",
         "RecoveryReservedConcurrency": "",
+        "JwtIssuer": "",
+        "JwtAudiences": "",
     }
     # A key's limits: generous for one backend's key that serves all its users, and never unlimited by default.
     assert (formation.limits.requests_per_second, formation.limits.max_active_requests) == (50, 200)
@@ -151,3 +153,19 @@ def test_params_pass_empty_values_so_sam_deploy_never_keeps_a_removed_secret(cap
     printed = capsys.readouterr().out.split()
     assert 'TriggerSecretArns=""' in printed and 'OpenAIKeySecretArn=""' in printed
     assert "TaskTimeoutSeconds=300" in printed
+
+
+def test_verified_end_users_need_an_https_issuer_and_audiences():
+    jwt = {"issuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Ab12/", "audiences": ["app1", "app2"]}
+    parameters = parse_formation({"auth": {"jwt": jwt}}).template_parameters()
+    assert parameters["JwtIssuer"] == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Ab12"
+    assert parameters["JwtAudiences"] == "app1,app2"
+    assert parse_formation({"auth": {"jwt": {**jwt, "issuer": "http://127.0.0.1:9999"}}}).auth.jwt is not None
+    for bad, named in (
+        ({"issuer": "http://issuer.example"}, "auth.jwt.issuer"),
+        ({"audiences": []}, "auth.jwt.audiences"),
+        ({"audiences": ["a,b"]}, "auth.jwt.audiences"),
+    ):
+        with pytest.raises(ConfigError) as refused:
+            parse_formation({"auth": {"jwt": {**jwt, **bad}}})
+        assert named in str(refused.value)

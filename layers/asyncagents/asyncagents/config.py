@@ -21,7 +21,10 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 
 from asyncagents.domain.destinations import DEFAULT_PORTS, port_ranges
 from asyncagents.domain.errors import ConfigError
-from asyncagents.formation_limits import Limits, StrictModel
+from asyncagents.formation_auth import AuthSettings
+from asyncagents.formation_base import StrictModel
+from asyncagents.formation_limits import Limits
+from asyncagents.formation_llm import LLMSettings
 
 if TYPE_CHECKING:
     from asyncagents.schedule_definitions import ScheduleDefinition
@@ -182,50 +185,6 @@ class Overlord(StrictModel):
     workflow: Workflow = Workflow()
 
 
-class DemoProviderSettings(StrictModel):
-    """The offline demo provider: deterministic, no model. Its faults exist for tests and demos."""
-
-    step_seconds: float = Field(0.5, ge=0, le=900, description="Simulated work per step.")
-    fail_transient: int = Field(0, ge=0, le=100, description="Each step fails this many times, then succeeds.")
-    fail_permanent: bool = False
-    hang_seconds: float = Field(0, ge=0, le=3600, description="If > 0, each step sleeps this long (to test timeouts).")
-    fail_step: int | None = Field(None, ge=0, description="Apply the faults above to this step (0-based) only.")
-    output_kb: int = Field(0, ge=0, le=1024, description="Pad each step's output to this many KB (large state).")
-    ask: str | None = Field(
-        None,
-        pattern=r"^(plan|[0-9]+)(\+(plan|[0-9]+))*$",
-        description="Ask the user a question in planning and/or in these steps (0-based), e.g. plan+1+2.",
-    )
-
-    def asks_in(self, where: str) -> bool:
-        return self.ask is not None and where in self.ask.split("+")
-
-
-class BedrockSettings(StrictModel):
-    """Amazon Bedrock (Converse API). The model is ``llm.model`` (a model or inference profile id)."""
-
-    region: str | None = Field(None, description="Defaults to the stack's region.")
-
-
-class OpenAISettings(StrictModel):
-    """Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, ...)."""
-
-    base_url: str = "https://api.openai.com/v1"
-    api_key_secret_arn: str | None = Field(None, description="Secrets Manager secret holding the API key.")
-    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable read when no secret is set.")
-    timeout_seconds: float = Field(120.0, gt=0, le=900)
-
-
-class LLMSettings(StrictModel):
-    provider: Literal["demo", "bedrock", "openai"] = "demo"
-    model: str = "demo-clauses-v1"
-    max_tokens: int = Field(2048, ge=1, le=200_000)
-    temperature: float = Field(0.2, ge=0, le=2)
-    demo: DemoProviderSettings = DemoProviderSettings()
-    bedrock: BedrockSettings = BedrockSettings()
-    openai: OpenAISettings = OpenAISettings()
-
-
 class FormationConfig(StrictModel):
     """The whole formation file. Keys outside those listed are rejected with their path."""
 
@@ -234,6 +193,7 @@ class FormationConfig(StrictModel):
     overlord: Overlord = Overlord()
     llm: LLMSettings = LLMSettings()
     limits: Limits = Limits()
+    auth: AuthSettings = AuthSettings()
     # Triggers (loaded from triggers/<name>.md beside the formation file, never written in the YAML itself) and
     # schedules (reports on EventBridge Scheduler), by name. Their models are imported only for a formation that
     # has some: the functions of a formation without them never pay for building those models.
@@ -292,6 +252,9 @@ class FormationConfig(StrictModel):
             "OpenAIKeySecretArn": (self.llm.openai.api_key_secret_arn or "") if self.llm.provider == "openai" else "",
             "ApiReservedConcurrency": str(self.limits.api_reserved_concurrency or ""),
             "RecoveryReservedConcurrency": str(self.limits.recovery_reserved_concurrency or ""),
+            # The JWT authorizer's issuer and audiences (empty: no JWT API at all).
+            "JwtIssuer": self.auth.jwt.issuer if self.auth.jwt else "",
+            "JwtAudiences": ",".join(self.auth.jwt.audiences) if self.auth.jwt else "",
             # IAM for exactly the secrets of yours that triggers name (the stack's own TriggerSecrets aside).
             "TriggerSecretArns": ",".join(
                 sorted({d.verify.secret_arn for d in self.triggers.values() if d.verify and d.verify.secret_arn})

@@ -3,13 +3,9 @@ a flood from starving the parts that must keep running (README, "Limits")."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class StrictModel(BaseModel):
-    """Unknown keys are an error: a typo in the formation must not be silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from asyncagents.formation_base import StrictModel
 
 
 class Limits(StrictModel):

@@ -207,7 +207,11 @@ class Runtime:
     def key_service(self) -> KeyService:
         from asyncagents.domain.auth import KeyService
 
-        return KeyService(self.api_keys, cache_seconds=self.settings.key_cache_seconds)
+        return KeyService(
+            self.api_keys,
+            cache_seconds=self.settings.key_cache_seconds,
+            bound_keys_only=self.formation.auth.jwt is not None,
+        )
 
     @cached_property
     def triggers(self) -> Triggers:

@@ -47,7 +47,13 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     head = str(http.get("method", "")).upper() == "HEAD"
     if head:  # HEAD is GET without the body, wherever GET is
         http["method"] = "GET"
-    refused = edge.admit(event, policy, lambda: current().key_service, lambda: current().formation.formation_id)
+    refused = edge.admit(
+        event,
+        policy,
+        lambda: current().key_service,
+        lambda: current().formation.formation_id,
+        _user_claim,
+    )
     response = refused if refused is not None else app.resolve(event, context)
     if int(response.get("statusCode", 200)) >= 400 and event_streams.wants_event_stream(edge.header(event, "accept")):
         response = event_routes.as_event_stream_error(response)
@@ -55,6 +61,12 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         http["method"] = "HEAD"
         response = {**response, "body": "", "isBase64Encoded": False}
     return response
+
+
+def _user_claim() -> str | None:
+    """The claim naming the end user in a verified token; None where end users are not verified (``auth.jwt``)."""
+    jwt = runtime.current().formation.auth.jwt
+    return jwt.user_claim if jwt else None
 
 
 @route("GET", "/v1/health", key=None, summary="Liveness")

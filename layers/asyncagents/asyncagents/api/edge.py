@@ -18,7 +18,7 @@ from typing import Any, Literal
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from asyncagents.api.errors import PayloadTooLarge, error_body, status_of
-from asyncagents.domain.auth import ApiKey, KeyService
+from asyncagents.domain.auth import ApiKey, KeyService, token_caller
 from asyncagents.domain.errors import AsyncAgentsError, BadRequest, NotFound, Unauthorized
 
 MAX_BODY_BYTES = 256 * 1024
@@ -76,7 +76,31 @@ def authenticated_key(event: dict[str, Any], kind: KeyKind) -> ApiKey:
         header_name = KEY_HEADERS[kind]
         raise Unauthorized(f"missing or invalid {header_name} header", details={"header": header_name})
     bound = found.get("user_id")
-    return ApiKey(key_id=str(found["key_id"]), kind=kind, user_id=str(bound) if bound else None)
+    return ApiKey(
+        key_id=str(found["key_id"]),
+        kind=kind,
+        user_id=str(bound) if bound else None,
+        verified_token=found.get("verified") == "jwt",
+    )
+
+
+def token_user(event: dict[str, Any], user_claim: str) -> str | None:
+    """The end user of a JWT API Gateway's authorizer verified for this event (its ``user_claim``), if one did.
+    Only API Gateway writes ``requestContext``: a caller cannot put claims there."""
+    claims = (((event.get("requestContext") or {}).get("authorizer") or {}).get("jwt") or {}).get("claims")
+    if not isinstance(claims, dict):
+        return None
+    user = claims.get(user_claim)
+    if not isinstance(user, str) or not _TOKEN_USER.match(user):
+        raise Unauthorized(
+            f"the token's {user_claim} claim must name the user (1-256 characters, no control characters)",
+            details={"header": "Authorization"},
+        )
+    return user
+
+
+# As X-Muxi-User-Id may name one (``schemas.USER_ID_PATTERN`` and its length).
+_TOKEN_USER = re.compile(r"^[^\x00-\x1f]{1,256}$")
 
 
 # MUXI's SDK built with server_url and formation_id calls /api/<formation id>/v1/... (/draft/... in draft mode).
@@ -88,10 +112,12 @@ def admit(
     policy: KeyPolicy,
     keys: Callable[[], KeyService],
     formation_id: Callable[[], str] | None = None,
+    user_claim: Callable[[], str | None] = lambda: None,
 ) -> dict[str, Any] | None:
     """Prepare ``event`` for routing, or answer it: ``None`` when it may go on (the event then says JSON and
     carries the accepted key), else the API Gateway response for the error. The key comes first: a call
-    without a valid key learns nothing else."""
+    without a valid key learns nothing else. Where end users are verified (``user_claim`` names the token's
+    claim), a client route's caller is the token's user when API Gateway verified one."""
     try:
         if formation_id is not None:
             _unprefix(event, formation_id)
@@ -99,11 +125,15 @@ def admit(
         routed = APIGatewayProxyEventV2(event)
         kind = policy.kind_for(routed.http_method, routed.path)
         if kind is not None:
-            key = keys().authenticate(header(event, KEY_HEADERS[kind]), kind=kind)
+            claim = user_claim() if kind == "client" else None
+            user = token_user(event, claim) if claim else None
+            key = token_caller(user) if user else keys().authenticate(header(event, KEY_HEADERS[kind]), kind=kind)
             context = event.setdefault("requestContext", {})
             accepted = {"key_id": key.key_id, "kind": key.kind}
             if key.user_id is not None:  # an authorizer context holds strings only: no entry when unbound
                 accepted["user_id"] = key.user_id
+            if key.verified_token:
+                accepted["verified"] = "jwt"
             context["authorizer"] = {"lambda": accepted}
         _check_body(event, routed.http_method)
     except AsyncAgentsError as error:

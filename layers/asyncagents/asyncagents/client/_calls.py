@@ -143,7 +143,10 @@ STREAM_TIMEOUT = httpx.Timeout(10.0, read=45.0)
 
 
 def auth_headers(settings: Settings, admin: bool, user_id: str | None) -> dict[str, str]:
-    """The key a call needs (``ConfigurationError`` naming where to set it when missing) and the user it is for."""
+    """The key a call needs (``ConfigurationError`` naming where to set it when missing) and the user it is for;
+    with an end user's token, a client call sends the token instead (the token names the user)."""
+    if settings.token and not admin:
+        return {"Authorization": f"Bearer {settings.token}"}
     key = settings.admin_key if admin else settings.client_key
     if not key:
         kind = "admin" if admin else "client"

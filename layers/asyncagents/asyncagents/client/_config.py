@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from asyncagents.client._errors import AsyncAgentsError
 
-_FIELDS = ("api_url", "client_key", "admin_key", "user_id")
+_FIELDS = ("api_url", "client_key", "admin_key", "user_id", "token")
 
 
 class ConfigurationError(AsyncAgentsError):
@@ -27,6 +27,7 @@ class Settings:
     client_key: str | None = None
     admin_key: str | None = None
     user_id: str | None = None
+    token: str | None = None  # an end user's JWT, for a stack with auth.jwt (its JwtApiUrl)
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:

@@ -48,10 +48,11 @@ class Client:
         client_key: str | None = None,
         admin_key: str | None = None,
         user_id: str | None = None,
+        token: str | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.settings = resolve(Settings(api_url, client_key, admin_key, user_id))
+        self.settings = resolve(Settings(api_url, client_key, admin_key, user_id, token))
         self.base_url = base_url(self.settings.api_url)
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
 

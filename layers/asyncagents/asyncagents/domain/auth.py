@@ -37,8 +37,21 @@ def hash_secret(secret: str) -> str:
 class ApiKey:
     key_id: str
     kind: str
-    user_id: str | None = None  # the one end user a bound client key acts for
+    user_id: str | None = None  # the one end user a bound client key (or a verified token) acts for
     expires_at: datetime | None = None
+    verified_token: bool = False  # a JWT API Gateway verified: its user is the caller, whatever a header says
+
+
+BOUND_KEYS_ONLY = (
+    "this API verifies end users (auth.jwt): call it with Authorization: Bearer <token> on the JWT API, or with "
+    "a client key bound to one user"
+)
+
+
+def token_caller(user_id: str) -> ApiKey:
+    """The caller behind a verified JWT: scoped like a key of its own per user (``jwt:<user>``), so its requests,
+    and its limits, are that user's alone."""
+    return ApiKey(key_id=f"jwt:{user_id}", kind="client", user_id=user_id, verified_token=True)
 
 
 @dataclass(frozen=True)
@@ -60,9 +73,11 @@ class KeyService:
         cache_seconds: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], datetime] = utc_now,
+        bound_keys_only: bool = False,
     ) -> None:
         self._store = store
         self._clock = clock
+        self._bound_keys_only = bound_keys_only
         self._cache: TTLCache[str, ApiKey] = TTLCache(maxsize=1024, ttl=cache_seconds, timer=monotonic)
         self._lock = threading.Lock()
 
@@ -128,14 +143,18 @@ class KeyService:
             raise Unauthorized(f"expired {header}", details={"header": header})
         if key.kind != kind:
             raise Forbidden(f"this key cannot be used as {header}", details={"header": header})
+        if self._bound_keys_only and kind == "client" and key.user_id is None:
+            raise Unauthorized(BOUND_KEYS_ONLY, details={"header": header})
         return key
 
 
 def acting_user(key: ApiKey, named: str | None, default: str) -> str:
-    """The end user a call acts for: a bound key's own user (naming another is refused), else the one named,
-    else ``default``."""
+    """The end user a call acts for: a verified token's user (a header is ignored), a bound key's own user (naming
+    another is refused), else the one named, else ``default``."""
     if key.user_id is None:
         return named or default
+    if key.verified_token:
+        return key.user_id
     if named and named != key.user_id:
         raise Forbidden(
             "X-Muxi-User-Id: this key acts for one user only, and it is not this one",

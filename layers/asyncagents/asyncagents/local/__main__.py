@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     print(f"asyncagents local stack listening on {stack.url}/v1", flush=True)
+    if stack.jwt_url:
+        print(f"  and on {stack.jwt_url}/v1 for end users with a JWT (auth.jwt: its JwtApiUrl)", flush=True)
     if generated:
         print("Keys (set ASYNCAGENTS_CLIENT_KEY, ASYNCAGENTS_ADMIN_KEY, ASYNCAGENTS_WEBHOOK_SECRET to fix them):")
     print(f"  ASYNCAGENTS_CLIENT_KEY={keys.client_key}")

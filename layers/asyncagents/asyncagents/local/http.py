@@ -16,14 +16,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from asyncagents.api.event_streams import streamed_responses
 from asyncagents.local.faults import ContainerKilled
 from asyncagents.local.lambdas import LocalContext
+
+if TYPE_CHECKING:
+    from asyncagents.local.jwt_api import JwtAuthorizer, JwtRoutes
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +54,18 @@ def route_of(path: str) -> tuple[str, dict[str, str]] | None:
     return None
 
 
-def build_event(method: str, target: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict[str, Any]:
-    """The event API Gateway HTTP API (payload format 2.0) sends for one of the API's routes."""
+def build_event(
+    method: str,
+    target: str,
+    headers: dict[str, str],
+    body: bytes,
+    source_ip: str,
+    route: tuple[str, dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """The event API Gateway HTTP API (payload format 2.0) sends for one of the API's routes (``route``: its key
+    and path parameters, found from the path when not given)."""
     parts = urlsplit(target)
-    route_key, parameters = route_of(parts.path) or ("ANY /v1/{proxy+}", {})
+    route_key, parameters = route or route_of(parts.path) or ("ANY /v1/{proxy+}", {})
     lowered: dict[str, str] = {}
     for name, value in headers.items():
         key = name.lower()
@@ -158,10 +170,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._reply(413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}')
             return
         body = self.rfile.read(length) if length else b""
-        if route_of(urlsplit(self.path).path) is None:
-            self._reply(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
+        event = self._event_for(body)
+        if event is None:
             return
-        event = build_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
         try:
             # Where a response stream would be (a Function URL's RESPONSE_STREAM): event streams go out live.
             with streamed_responses() as streams:
@@ -179,6 +190,41 @@ class _RequestHandler(BaseHTTPRequestHandler):
         for unsent in streams:  # a HEAD's: nothing is written, and nothing is followed
             getattr(unsent, "close", lambda: None)()
         self._reply(int(result.get("statusCode", 200)), headers, data, result.get("cookies") or [])
+
+    def _event_for(self, body: bytes) -> dict[str, Any] | None:
+        """The event for this request, or ``None`` once API Gateway's own answer is sent (no route: 404; on the
+        JWT API, no valid token on a guarded route: 401)."""
+        path = urlsplit(self.path).path
+        api = self.server.jwt_api
+        if api is None:
+            if route_of(path) is None:
+                self._reply(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
+                return None
+            return build_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
+        from asyncagents.local.jwt_api import Unverified
+
+        matched = api.routes.match(self.command, path)
+        if matched is None:
+            self._reply(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
+            return None
+        route_key, parameters, guarded = matched
+        try:
+            claims = api.authorizer.claims(self.headers.get("Authorization")) if guarded else None
+        except Unverified as refused:
+            logger.info("the JWT authorizer refused a call: %s", refused)
+            self._reply(401, {"content-type": "application/json"}, b'{"message":"Unauthorized"}')
+            return None
+        event = build_event(
+            self.command,
+            self.path,
+            dict(self.headers.items()),
+            body,
+            self.client_address[0],
+            route=(route_key, parameters),
+        )
+        if claims is not None:
+            event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+        return event
 
     def _stream(self, headers: dict[str, str], frames: Iterator[str]) -> None:
         """Write ``frames`` as they come (chunked), outside the API's lock; stop when the client leaves."""
@@ -238,14 +284,23 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], gateway: ApiGateway) -> None:
+    def __init__(self, address: tuple[str, int], gateway: ApiGateway, jwt_api: JwtApi | None = None) -> None:
         super().__init__(address, _RequestHandler)
         self.gateway = gateway
+        self.jwt_api = jwt_api
 
 
-def serve(gateway: ApiGateway, host: str, port: int) -> tuple[_Server, threading.Thread]:
+@dataclass(frozen=True)
+class JwtApi:
+    """What makes a server the JWT API (``auth.jwt``): its routes and its authorizer (``local.jwt_api``)."""
+
+    routes: JwtRoutes
+    authorizer: JwtAuthorizer
+
+
+def serve(gateway: ApiGateway, host: str, port: int, jwt_api: JwtApi | None = None) -> tuple[_Server, threading.Thread]:
     """Start serving in a background thread; returns the server (its ``server_address`` has the port)."""
-    server = _Server((host, port), gateway)
+    server = _Server((host, port), gateway, jwt_api)
     thread = threading.Thread(target=server.serve_forever, name="asyncagents-http", daemon=True)
     thread.start()
     return server, thread

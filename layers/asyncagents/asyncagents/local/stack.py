@@ -154,6 +154,7 @@ class LocalStack:
         self.state_machine_arn = ""
         self._mock: Any = None
         self._server: Any = None
+        self._jwt_server: Any = None
         self.gateway: Any = None
         self._patches: list[Any] = []
         self._saved_env: dict[str, str | None] = {}
@@ -232,10 +233,11 @@ class LocalStack:
 
     def stop(self, *, drain_seconds: float = 10.0) -> None:
         """Stop serving, stop running executions and wait for them, then leave moto."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        for server in (self._server, self._jwt_server):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+        self._server = self._jwt_server = None
         for poller in self._pollers:
             poller.stop()
         self._pollers.clear()
@@ -264,6 +266,13 @@ class LocalStack:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def jwt_url(self) -> str | None:
+        """The JWT API's base URL (the template's ``JwtApiUrl``), with ``auth.jwt`` only."""
+        if self._jwt_server is None:
+            return None
+        return f"http://{self.host}:{self._jwt_server.server_address[1]}"
 
     # -- clients for tests and tools -------------------------------------------------------------
 
@@ -624,6 +633,13 @@ class LocalStack:
         runtime.install(_LocalRuntime(self.faults, gateway.inside_call, sleep=gateway.cooperative_sleep))
         self._server, _ = serve(gateway, self.host, self.port)
         self.port = self._server.server_address[1]
+        jwt = self.formation.auth.jwt
+        if jwt is not None:  # the second API, for end users with a verified JWT (template: JwtHttpApi)
+            from asyncagents.local.http import JwtApi
+            from asyncagents.local.jwt_api import JwtAuthorizer, JwtRoutes
+
+            api = JwtApi(JwtRoutes(self.spec.jwt_routes), JwtAuthorizer(jwt.issuer, jwt.audiences))
+            self._jwt_server, _ = serve(gateway, self.host, 0, api)
 
     def _drain(self, seconds: float) -> None:
         """Stop every running execution and give its worker threads time to return."""

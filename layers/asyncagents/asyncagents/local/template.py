@@ -96,6 +96,8 @@ class StackSpec:
     secrets: list[str]
     event_sources: list[EventSource]
     buckets: list[str]
+    # The JWT API's routes (auth.jwt): route key, and whether the JWT authorizer guards it.
+    jwt_routes: tuple[tuple[str, bool], ...] = ()
 
 
 def load_template(path: Path) -> dict[str, Any]:
@@ -115,6 +117,7 @@ def read_stack(template_path: Path) -> StackSpec:
     secrets: list[str] = []
     event_sources: list[EventSource] = []
     buckets: list[str] = []
+    jwt_routes: list[tuple[str, bool]] = []
     for logical_id, resource in resources.items():
         kind = resource["Type"]
         properties = resource.get("Properties", {})
@@ -156,6 +159,8 @@ def read_stack(template_path: Path) -> StackSpec:
             secrets.append(logical_id)
         elif kind == "AWS::S3::Bucket":
             buckets.append(logical_id)
+        elif kind == "AWS::ApiGatewayV2::Route" and properties.get("ApiId") == {"Ref": "JwtHttpApi"}:
+            jwt_routes.append((str(properties["RouteKey"]), properties.get("AuthorizationType") == "JWT"))
         elif kind == "AWS::Lambda::EventSourceMapping":
             source, attribute = properties["EventSourceArn"]["Fn::GetAtt"]
             event_sources.append(
@@ -181,6 +186,7 @@ def read_stack(template_path: Path) -> StackSpec:
         secrets=secrets,
         event_sources=event_sources,
         buckets=buckets,
+        jwt_routes=tuple(jwt_routes),
     )
 
 

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from asyncagents.config import LLMSettings
 from asyncagents.domain.ports import AgentProvider
+from asyncagents.formation_llm import LLMSettings
 
 ClientFactory = Callable[..., Any]
 

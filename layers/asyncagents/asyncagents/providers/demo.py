@@ -18,10 +18,10 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
-from asyncagents.config import DemoProviderSettings
 from asyncagents.domain.agents import Answer, Artifact, Plan, QuestionAndAnswer, StepContext, StepOutput
 from asyncagents.domain.errors import PermanentProviderError, TransientProviderError
 from asyncagents.domain.records import PlannedStep, Usage
+from asyncagents.formation_llm import DemoProviderSettings
 
 LABEL = "[demo provider: no language model was called]"
 TITLE_CHARS = 120  # titles travel through the state machine's payload: keep them short
