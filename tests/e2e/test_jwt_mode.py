@@ -133,6 +133,6 @@ def test_the_sdk_calls_the_jwt_api_with_the_users_token(stack, issuer, users):
         assert finished.status == "completed"
     with Client(f"{stack.jwt_url}/v1", token=issuer.token(bob)) as client:
         assert client.list_requests().requests == []
-    with Client(f"{stack.jwt_url}/v1", token=issuer.token(alice, expires_in=-60)) as client:
-        with pytest.raises(AuthenticationError):
-            client.get_request(accepted.request_id)
+    expired = issuer.token(alice, expires_in=-60)
+    with Client(f"{stack.jwt_url}/v1", token=expired) as client, pytest.raises(AuthenticationError):
+        client.get_request(accepted.request_id)
