@@ -62,13 +62,15 @@ def test_a_burst_past_the_rate_gets_429s_with_retry_after_and_loses_nothing_acce
         assert response.json()["code"] == "rate_limited"
         assert response.headers["Retry-After"] == retry_after[response.json()["details"]["limit"]]
     assert any(response.json()["details"]["limit"] == "requests_per_second" for response in refused)
-    # And every accepted request completes; none of the refused ones exists
+    # And every accepted request completes (the machine may be busy: this is not about speed); none of the
+    # refused ones exists
     with httpx.Client(base_url=stack.url, timeout=30) as client:
         for request_id in accepted:
             wait_for(
                 lambda r=request_id: (
                     client.get(f"/v1/requests/{r}", headers=headers(user)).json().get("status") == "completed"
-                )
+                ),
+                timeout=120,
             )
         listed = client.get("/v1/requests", params={"limit": 100}, headers=headers(user)).json()
     assert sorted(r["request_id"] for r in listed["requests"]) == sorted(accepted)
