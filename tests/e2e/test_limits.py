@@ -16,7 +16,7 @@ from asyncagents import runtime
 from asyncagents.data.limit_counters import SlotPools
 from asyncagents.domain.limits import SYNC_POOL, active_pool
 from asyncagents.domain.records import request_key
-from tests.stack_fixture import KEYS, stack_fixture, wait_for
+from tests.stack_fixture import KEYS, TEST_FORMATION, stack_fixture, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +25,9 @@ pytestmark = pytest.mark.e2e
 def stack(tmp_path_factory):
     # A rate low enough that the local stack, serving a few requests a second, is surely past it.
     limits = {"requests_per_second": 2, "max_active_requests": 2, "max_sync_waits": 1}
-    yield from stack_fixture(tmp_path_factory, {"limits": limits})
+    # Results kept long enough for the burst's requests to be read one after another on a busy machine.
+    retention = {**TEST_FORMATION["async"], "result_retention_seconds": 600}
+    yield from stack_fixture(tmp_path_factory, {"limits": limits, "async": retention})
 
 
 def headers(user: str) -> dict[str, str]:

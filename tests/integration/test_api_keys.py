@@ -36,3 +36,9 @@ def test_the_cli_creates_a_key_bound_to_a_user_that_expires(capsys):
         assert key.expires_at is not None
         assert timedelta(days=2) - timedelta(minutes=1) < key.expires_at - utc_now() <= timedelta(days=2)
         assert printed["expires_at"] == key.expires_at.isoformat()
+        # And the listing shows it, bound and used, and never its secret
+        assert cli.main(["keys", "list", "--table", TABLE, "--region", "us-east-1"]) == 0
+        listed = capsys.readouterr().out
+        (row,) = [line.split("\t") for line in listed.splitlines() if line.startswith(printed["key_id"])]
+        assert row[1:3] == ["client", "bob"] and row[4] != "-"  # last used: just now
+        assert printed["key"] not in listed

@@ -230,6 +230,19 @@ class InMemoryStore:
                 return True
         return False
 
+    def touch_key(self, key_id: str, *, used_at: str, stale_before: str) -> None:
+        self.calls.append("touch_key")
+        for item in self.keys.values():
+            if item["key_id"] == key_id and item.get("last_used_at", "") < stale_before:
+                item["last_used_at"] = used_at
+
+    def list_keys(self, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        ordered = sorted(self.keys.values(), key=lambda item: item["created_at"], reverse=True)
+        start = int(cursor or 0)
+        return [dict(item) for item in ordered[start : start + limit]], (
+            str(start + limit) if start + limit < len(ordered) else None
+        )
+
 
 class RecordingEngine:
     """Implements ``WorkflowEngine``: records starts and stops; can be told to fail."""

@@ -102,3 +102,54 @@ def test_another_container_sees_revocation_after_cache_expiry():
     now[0] = 61
     with pytest.raises(Unauthorized):
         reader.authenticate(created.secret, kind="client")
+
+
+def test_a_use_is_recorded_when_the_key_is_fetched_not_at_every_call_and_never_fails_one():
+    store = InMemoryStore()
+    service = KeyService(store, cache_seconds=60, monotonic=lambda: 0.0)
+    created = service.create("client")
+    expired = service.create("client", expires_at=datetime.now(UTC) + timedelta(seconds=1))
+    for _ in range(3):
+        service.authenticate(created.secret, kind="client")
+    assert store.calls.count("touch_key") == 1  # cached afterwards
+    # A key that is refused is not "used"
+    with pytest.raises(Forbidden):
+        KeyService(store).authenticate(created.secret, kind="admin")
+    assert store.calls.count("touch_key") == 1
+    # And a store that cannot record the use does not fail the call
+    store.touch_key = lambda *args, **kwargs: (_ for _ in ()).throw(RuntimeError("throttled"))
+    assert KeyService(store).authenticate(expired.secret, kind="client").key_id == expired.key_id
+
+
+def test_where_end_users_are_verified_only_a_bound_client_key_acts():
+    store = InMemoryStore()
+    service = KeyService(store, bound_keys_only=True)
+    unbound, bound = service.create("client"), service.create("client", user_id="ann")
+    admin = service.create("admin")
+    with pytest.raises(Unauthorized, match="verifies end users"):
+        service.authenticate(unbound.secret, kind="client")
+    assert service.authenticate(bound.secret, kind="client").user_id == "ann"
+    assert service.authenticate(admin.secret, kind="admin").kind == "admin"
+
+
+def test_a_verified_tokens_user_is_the_caller_whatever_a_header_names():
+    from asyncagents.domain.auth import token_caller
+
+    caller = token_caller("ann")
+    assert (caller.key_id, acting_user(caller, "bob", "default")) == ("jwt:ann", "ann")
+
+
+def test_an_audit_record_that_cannot_be_written_never_fails_the_call(caplog):
+    from asyncagents.domain.audit import Audit
+
+    class Broken:
+        def append(self, entry, *, forget_at):
+            raise RuntimeError("DynamoDB is down")
+
+        def page(self, *, limit, cursor):
+            return [], None
+
+    Audit(Broken(), retention_days=1, clock=lambda: datetime(2026, 1, 1, tzinfo=UTC)).record(
+        key_id="key_a", action="DELETE /v1/admin/keys/key_b", status=200, request_id="r1"
+    )
+    assert "could not write the audit record" in caplog.text and "key_b" in caplog.text

@@ -6,6 +6,7 @@ formation, and administration.
     asyncagents params formation.yaml                 # Key=Value pairs for sam deploy --parameter-overrides
     asyncagents keys create --table T [--kind admin] [--user U]  # prints the key once; only its hash is stored
     asyncagents keys revoke KEY_ID --table T
+    asyncagents keys list --table T                      # every key, newest first: kind, user, last use, revoked
     asyncagents webhook-secret rotate --secret-id ARN [--grace-seconds 86400]
     asyncagents dead-letters list|redrive --api URL   # with ASYNCAGENTS_ADMIN_KEY; works on the local stack too
     asyncagents redrive REQUEST_ID --key-id K [--user-id U] --api URL   # resume a failed request
@@ -71,6 +72,18 @@ def _keys_revoke(args: argparse.Namespace) -> int:
     _key_service(args).revoke(args.key_id)
     print(f"revoked {args.key_id}")
     return 0
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    service, cursor = _key_service(args), None
+    print("key_id\tkind\tuser_id\tcreated_at\tlast_used_at\texpires_at\trevoked_at\tlabel")
+    while True:
+        keys, cursor = service.list(limit=100, cursor=cursor)
+        for key in keys:
+            fields = (key.created_at, key.last_used_at, key.expires_at, key.revoked_at)
+            print("\t".join([key.key_id, key.kind, key.user_id or "-", *(value or "-" for value in fields), key.label]))
+        if cursor is None:
+            return 0
 
 
 def _rotate_secret(args: argparse.Namespace) -> int:
@@ -168,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     params.add_argument("formation", nargs="?", default="formation.yaml")
     params.set_defaults(run=_params)
 
-    keys = commands.add_parser("keys", help="create or revoke API keys")
+    keys = commands.add_parser("keys", help="create, revoke or list API keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = key_commands.add_parser("create", help="create a key and print it once")
     create.add_argument("--kind", choices=["client", "admin"], default="client")
@@ -177,11 +190,13 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--expires-in-days", type=float, default=None, help="refuse the key after this many days")
     revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
-    for sub in (create, revoke):
+    listing = key_commands.add_parser("list", help="list the keys (never their secrets)")
+    for sub in (create, revoke, listing):
         sub.add_argument("--table", required=True, help="the stack's RequestsTableName output")
         sub.add_argument("--region", default=None)
     create.set_defaults(run=_keys_create)
     revoke.set_defaults(run=_keys_revoke)
+    listing.set_defaults(run=_keys_list)
 
     secret = commands.add_parser("webhook-secret", help="rotate the webhook signing secret")
     secret.add_argument("action", choices=["rotate"])

@@ -43,3 +43,6 @@ class AuthSettings(StrictModel):
     jwt: JwtSettings | None = Field(
         None, description="Set: end users are verified JWTs, and a client key acts only if it is bound to one user."
     )
+    audit_retention_days: int = Field(
+        400, ge=1, le=3650, description="How long the records of admin calls are kept (GET /v1/admin/audit)."
+    )

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from asyncagents.data.trigger_secrets import TriggerSecrets
     from asyncagents.data.webhook_queue import WebhookQueue
     from asyncagents.data.workflow_engine import StepFunctionsEngine
+    from asyncagents.domain.audit import Audit
     from asyncagents.domain.auth import KeyService
     from asyncagents.domain.estimator import Estimator
     from asyncagents.domain.limits import RequestLimits
@@ -186,6 +187,18 @@ class Runtime:
             estimator=self.estimator,
             sleep=self._sleep,
             limits=self.request_limits,
+        )
+
+    @cached_property
+    def audit(self) -> Audit:
+        from asyncagents.data.audit_log import AuditLog
+        from asyncagents.domain.audit import Audit
+        from asyncagents.domain.times import utc_now
+
+        return Audit(
+            AuditLog(self.dynamodb, self.settings.table_name),
+            retention_days=self.formation.auth.audit_retention_days,
+            clock=utc_now,
         )
 
     @cached_property

@@ -6,6 +6,7 @@ it admits the event first (``edge``: JSON bodies, size, the caller's key), then 
 """
 
 import logging
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -60,7 +61,23 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if head:
         http["method"] = "HEAD"
         response = {**response, "body": "", "isBase64Encoded": False}
+    _audit_admin_call(event, int(response.get("statusCode", 200)))
     return response
+
+
+def _audit_admin_call(event: dict[str, Any], status: int) -> None:
+    """An admin key's call leaves a record (``domain.audit``); no other call does."""
+    accepted = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda") or {}
+    if accepted.get("kind") != "admin":
+        return
+    http = (event.get("requestContext") or {}).get("http") or {}
+    query = event.get("rawQueryString") or ""
+    runtime.current().audit.record(
+        key_id=str(accepted["key_id"]),
+        action=f"{http.get('method', '')} {http.get('path', '')}" + (f"?{query}" if query else ""),
+        status=status,
+        request_id=str((event.get("requestContext") or {}).get("requestId") or ""),
+    )
 
 
 def _user_claim() -> str | None:
@@ -105,13 +122,17 @@ def chat(
     return json_response(202, views.accepted_body(record), headers={"Location": views.poll_url(record.request_id)})
 
 
+PageLimit = Annotated[int, Query(ge=1, le=100)]
+PageCursor = Annotated[
+    str | None,
+    Query(min_length=1, max_length=2048, pattern=r"^[A-Za-z0-9_-]+$", description="next_cursor of a page"),
+]
+
+
 @route("GET", "/v1/requests", key="client", model="RequestList", summary="The caller's requests, newest first")
 def list_requests(
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[
-        str | None,
-        Query(min_length=1, max_length=2048, pattern=r"^[A-Za-z0-9_-]+$", description="next_cursor of a page"),
-    ] = None,
+    limit: PageLimit = 20,
+    cursor: PageCursor = None,
     status: Annotated[Status | None, Query()] = None,
     user_id: UserIdHeader = None,
 ) -> Response[Any]:
@@ -171,6 +192,20 @@ def create_key(body: NewKey) -> Response[Any]:
         "expires_at": iso(created.expires_at) if created.expires_at else None,
     }
     return json_response(201, answer)
+
+
+@route("GET", "/v1/admin/keys", key="admin", model="KeyList", summary="The API keys, newest first (no secrets)")
+def list_keys(limit: PageLimit = 50, cursor: PageCursor = None) -> Response[Any]:
+    keys, next_cursor = runtime.current().key_service.list(limit=limit, cursor=cursor)
+    listed = [asdict(key) for key in keys]
+    return json_response(200, {"keys": listed, "count": len(listed), "next_cursor": next_cursor})
+
+
+@route("GET", "/v1/admin/audit", key="admin", model="AuditList", summary="What admin keys did, newest first")
+def list_audit(limit: PageLimit = 50, cursor: PageCursor = None) -> Response[Any]:
+    entries, next_cursor = runtime.current().audit.page(limit=limit, cursor=cursor)
+    listed = [asdict(entry) for entry in entries]
+    return json_response(200, {"entries": listed, "count": len(listed), "next_cursor": next_cursor})
 
 
 @route("DELETE", "/v1/admin/keys/<key_id>", key="admin", errors=(404,), summary="Revoke an API key")

@@ -145,3 +145,39 @@ DOCUMENTED = (
     ProgressEventView,
     EventPage,
 )
+
+
+class KeyView(BaseModel):
+    """An API key as the listing shows it: never its secret."""
+
+    key_id: str
+    kind: str = Field(json_schema_extra={"enum": ["client", "admin"]})
+    label: str
+    created_at: str
+    user_id: str | None = None
+    expires_at: str | None = None
+    revoked_at: str | None = None
+    last_used_at: str | None = Field(None, description="To the hour.")
+
+
+class KeyList(BaseModel):
+    keys: list[KeyView]
+    count: int
+    next_cursor: str | None = None
+
+
+class AuditEntryView(BaseModel):
+    """One call an admin key made: who, what, when, and the answer."""
+
+    entry_id: str
+    at: str
+    key_id: str
+    action: str = Field(description="The method and the path, with its query string.")
+    status: int
+    request_id: str
+
+
+class AuditList(BaseModel):
+    entries: list[AuditEntryView]
+    count: int
+    next_cursor: str | None = None

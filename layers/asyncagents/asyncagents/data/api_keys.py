@@ -6,8 +6,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from asyncagents.data.dynamo import error_code, from_item, to_item
-from asyncagents.data.table_keys import api_key_id_key, api_key_key
+from asyncagents.data.dynamo import CONDITION_FAILED, error_code, from_item, to_item
+from asyncagents.data.table_keys import KEY_ID_PK_PATTERN, KEY_SK, KEYS_OWNER, api_key_id_key, api_key_key
 from asyncagents.domain.errors import Conflict
 
 
@@ -38,7 +38,8 @@ class ApiKeys:
         optional = {"user_id": user_id, "expires_at": expires_at}
         attributes.update({name: value for name, value in optional.items() if value is not None})
         by_secret = {**attributes, **_plain(api_key_key(secret_hash))}
-        by_id = {**attributes, **_plain(api_key_id_key(key_id)), "secret_hash": secret_hash}
+        # The pointer is also the key's entry in the listing (the ByOwner index's KEYS partition).
+        by_id = {**attributes, **_plain(api_key_id_key(key_id)), "secret_hash": secret_hash, "owner": KEYS_OWNER}
         puts = [
             {
                 "Put": {
@@ -76,3 +77,35 @@ class ApiKeys:
                 ExpressionAttributeValues={":at": {"S": revoked_at}},
             )
         return True
+
+    def touch_key(self, key_id: str, *, used_at: str, stale_before: str) -> None:
+        """Record that the key was used, unless its last use is already after ``stale_before``. Keys made before
+        listings existed join the listing here."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=api_key_id_key(key_id),
+                UpdateExpression="SET last_used_at = :at, #owner = :keys",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND (attribute_not_exists(last_used_at) OR last_used_at < :stale)"
+                ),
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={
+                    ":at": {"S": used_at},
+                    ":keys": {"S": KEYS_OWNER},
+                    ":stale": {"S": stale_before},
+                },
+            )
+        except ClientError as error:
+            if error_code(error) != CONDITION_FAILED:
+                raise
+
+    def list_keys(self, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """The keys, newest first (their pointers, without the secret's digest), and the next page's cursor."""
+        from asyncagents.data.index_pages import newest_first
+
+        items, next_cursor = newest_first(
+            self._client, self._table, KEYS_OWNER, limit=limit, cursor=cursor, sk=KEY_SK, pk_pattern=KEY_ID_PK_PATTERN
+        )
+        hidden = {"pk", "sk", "owner", "secret_hash"}
+        return [{name: value for name, value in item.items() if name not in hidden} for item in items], next_cursor

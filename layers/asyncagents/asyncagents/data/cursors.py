@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
 
 from asyncagents.data.table_keys import REQUEST_PK_PATTERN, REQUEST_SK, request_pk
@@ -22,17 +23,21 @@ def encode_cursor(last_key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(last_key, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, owner: str) -> dict[str, Any]:
+def decode_cursor(
+    cursor: str, owner: str, *, sk: str = REQUEST_SK, pk_pattern: re.Pattern[str] = REQUEST_PK_PATTERN
+) -> dict[str, Any]:
+    """The index key a cursor of ``owner``'s partition holds (items keyed ``sk`` and a ``pk`` of ``pk_pattern``:
+    requests unless told), or ``InvalidCursor``."""
     try:
         key = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise _invalid_cursor() from None
-    if not _valid_cursor_key(key, owner):
+    if not _valid_cursor_key(key, owner, sk, pk_pattern):
         raise _invalid_cursor()
     return dict(key)
 
 
-def _valid_cursor_key(key: Any, owner: str) -> bool:
+def _valid_cursor_key(key: Any, owner: str, sk: str, pk_pattern: re.Pattern[str]) -> bool:
     if not isinstance(key, dict) or set(key) != {"pk", "sk", "owner", "created_at"}:
         return False
     if not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()):
@@ -41,11 +46,7 @@ def _valid_cursor_key(key: Any, owner: str) -> bool:
         parse_iso(key["created_at"]["S"])
     except ValueError:
         return False
-    return (
-        key["owner"]["S"] == owner
-        and key["sk"]["S"] == REQUEST_SK
-        and REQUEST_PK_PATTERN.fullmatch(key["pk"]["S"]) is not None
-    )
+    return key["owner"]["S"] == owner and key["sk"]["S"] == sk and pk_pattern.fullmatch(key["pk"]["S"]) is not None
 
 
 def cursor_after(record: RequestRecord, owner: str) -> str:

@@ -7,7 +7,10 @@ key ids and formation ids; never of ``pk``/``sk``).
 - unfinished requests: ``open_shard=OPEN#<first hex digit of the request key>`` + ``created_at`` feed the sparse
   ``Unfinished`` index (keys only): the attribute exists while the request is not terminal;
 - duration history: ``pk=HIST#<formation>#<kind>``, ``sk=HIST``;
-- API key: ``pk=KEY#<sha256 of the secret>``, ``sk=KEY``, and ``pk=KEYID#<key id>``, ``sk=KEY`` pointing back;
+- API key: ``pk=KEY#<sha256 of the secret>``, ``sk=KEY``, and ``pk=KEYID#<key id>``, ``sk=KEY`` pointing back (with
+  ``owner=KEYS`` + ``created_at``, so the ``ByOwner`` index lists the keys);
+- audit record: ``pk=AUDIT#<entry id>``, ``sk=AUDIT``, ``owner=AUDIT`` + ``created_at`` (listed newest first through
+  ``ByOwner``), forgotten by TTL;
 - rate window: ``pk=RATE#<key id>``, ``sk=<epoch second>`` (a counter, forgotten by TTL a minute later);
 - slot pool: ``pk=SLOTS#<pool>``, ``sk=SLOTS`` (a string set of the members that hold a slot);
 - scheduled job: ``pk=JOBS``, ``sk=JOB#<job id>`` (one partition: jobs are few, listed together); a run of a
@@ -107,3 +110,15 @@ def rate_window_key(key_id: str, window: int) -> dict[str, Any]:
 
 def slot_pool_key(pool: str) -> dict[str, Any]:
     return {"pk": {"S": f"SLOTS#{pool}"}, "sk": {"S": "SLOTS"}}
+
+
+KEYS_OWNER = "KEYS"
+KEY_SK = "KEY"
+KEY_ID_PK_PATTERN = re.compile(r"KEYID#key_[0-9a-f]{16}")
+AUDIT_OWNER = "AUDIT"
+AUDIT_SK = "AUDIT"
+AUDIT_PK_PATTERN = re.compile(r"AUDIT#[0-9a-f]{32}")
+
+
+def audit_key(entry_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"AUDIT#{entry_id}"}, "sk": {"S": AUDIT_SK}}

@@ -13,12 +13,13 @@ unbound key is MUXI's model: a trusted backend names the user in the header.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cachetools import TTLCache
 
@@ -27,6 +28,7 @@ from asyncagents.domain.ports import KeyStore
 from asyncagents.domain.times import iso, parse_iso, utc_now
 
 KEY_PREFIXES = {"client": "fmc_", "admin": "fma_"}
+logger = logging.getLogger(__name__)
 
 
 def hash_secret(secret: str) -> str:
@@ -52,6 +54,25 @@ def token_caller(user_id: str) -> ApiKey:
     """The caller behind a verified JWT: scoped like a key of its own per user (``jwt:<user>``), so its requests,
     and its limits, are that user's alone."""
     return ApiKey(key_id=f"jwt:{user_id}", kind="client", user_id=user_id, verified_token=True)
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """What the listing shows of a key (never its secret)."""
+
+    key_id: str
+    kind: str
+    label: str
+    created_at: str
+    user_id: str | None = None
+    expires_at: str | None = None
+    revoked_at: str | None = None
+    last_used_at: str | None = None  # to the hour: a use is recorded when its last one is an hour old
+
+
+# A key's use is recorded when the last one recorded is older than this: the listing says "last used" to the hour
+# at the price of one write per key, hour and container (and only when the key was not in the container's cache).
+LAST_USED_RESOLUTION = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -126,6 +147,7 @@ class KeyService:
         digest = hash_secret(secret)
         with self._lock:
             key = self._cache.get(digest)
+        fetched = False
         if key is None:
             item = self._store.get_key(digest)
             if item is None or item.get("revoked_at"):
@@ -139,13 +161,32 @@ class KeyService:
             )
             with self._lock:
                 self._cache[digest] = key
+            fetched = True
         if key.expires_at is not None and self._clock() >= key.expires_at:  # checked on cached keys too
             raise Unauthorized(f"expired {header}", details={"header": header})
         if key.kind != kind:
             raise Forbidden(f"this key cannot be used as {header}", details={"header": header})
         if self._bound_keys_only and kind == "client" and key.user_id is None:
             raise Unauthorized(BOUND_KEYS_ONLY, details={"header": header})
+        if fetched:  # not at every call: once per key and container while it stays cached
+            self._record_use(key)
         return key
+
+    def list(self, *, limit: int, cursor: str | None) -> tuple[list[KeyInfo], str | None]:
+        """The keys, newest first, revoked and expired ones included, and the next page's cursor."""
+        items, next_cursor = self._store.list_keys(limit=limit, cursor=cursor)
+        fields = set(KeyInfo.__dataclass_fields__)
+        return [
+            KeyInfo(**{name: value for name, value in item.items() if name in fields}) for item in items
+        ], next_cursor
+
+    def _record_use(self, key: ApiKey) -> None:
+        """Best effort: a key that works must not fail a call because its last use could not be written."""
+        now = self._clock()
+        try:
+            self._store.touch_key(key.key_id, used_at=iso(now), stale_before=iso(now - LAST_USED_RESOLUTION))
+        except Exception:
+            logger.warning("could not record the use of key %s", key.key_id, exc_info=True)
 
 
 def acting_user(key: ApiKey, named: str | None, default: str) -> str:

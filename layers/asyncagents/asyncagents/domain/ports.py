@@ -103,6 +103,22 @@ class KeyStore(Protocol):
 
     def revoke_key(self, key_id: str, *, revoked_at: str) -> bool: ...
 
+    def touch_key(self, key_id: str, *, used_at: str, stale_before: str) -> None:
+        """Record a use of the key unless one after ``stale_before`` is recorded already."""
+        ...
+
+    def list_keys(self, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """The keys, newest first (never their secrets' digests), and the next page's cursor."""
+        ...
+
+
+class AuditStore(Protocol):
+    def append(self, entry: dict[str, Any], *, forget_at: int) -> None: ...
+
+    def page(self, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """Records, newest first, and the next page's cursor."""
+        ...
+
 
 class RateWindows(Protocol):
     """Counts a key's calls in fixed windows of time (one counter per key and window)."""
