@@ -77,7 +77,7 @@ def test_hostile_bodies_are_4xx_naming_what_and_why(http, path, headers, body, s
         ("DELETE", "/v1/health", "GET, HEAD"),
         ("TRACE", "/v1/health", "GET, HEAD"),
         ("PATCH", "/v1/requests/req_1", "DELETE, GET, HEAD"),
-        ("GET", "/v1/admin/keys", "POST"),
+        ("PUT", "/v1/admin/keys", "GET, HEAD, POST"),
     ],
 )
 def test_a_wrong_method_is_a_405_with_allow(http, method, path, allowed):

@@ -379,3 +379,17 @@ def test_state_larger_than_the_table_allows_round_trips_whole(http, user):
     text = done["result"]["text"]
     assert len(text.encode()) > 450 * 1024
     assert all(f"Step {i} of 3" in text for i in (1, 2, 3))
+
+
+def test_an_idempotency_key_is_kept_a_day_though_the_result_expired(http, user):
+    # Given a request made with an idempotency key, completed, and gone after its retention (3 s here)
+    sent = {"message": "charge the card once", "async": True}
+    key = headers(user, **{"X-Muxi-Idempotency-Key": f"charge-{uuid.uuid4().hex[:8]}"})
+    first = http.post("/v1/chat", json=sent, headers=key).json()
+    poll_until_terminal(http, user, first["request_id"])
+    wait_for(lambda: http.get(f"/v1/requests/{first['request_id']}", headers=headers(user)).status_code == 404)
+    # When the client retries it, then it is a 409 naming the request and why: the work never runs twice
+    retried = http.post("/v1/chat", json=sent, headers=key)
+    assert retried.status_code == 409
+    assert retried.json()["details"] == {"request_id": first["request_id"], "reason": "result_expired"}
+    assert "stays taken until" in retried.json()["message"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import datetime
 from unittest import mock
 
 import pytest
@@ -12,7 +13,7 @@ from asyncagents import runtime
 from asyncagents.api.schemas import ChatRequest
 from asyncagents.api.views import request_body
 from asyncagents.domain.auth import Principal
-from asyncagents.domain.errors import BadRequest, NotFound, StaleWrite
+from asyncagents.domain.errors import BadRequest, Conflict, NotFound, StaleWrite
 from asyncagents.domain.statuses import Status
 from tests.stack_fixture import new_principal, stack_fixture, wait_for
 
@@ -122,6 +123,30 @@ def test_idempotent_accept_starts_one_execution(stack, principal):
     prefix = first.record.request_key.removeprefix("REQ#")
     names = [e["name"] for e in stack.executions() if e["name"].startswith(prefix)]
     assert names == [first.record.execution_name]
+
+
+def test_a_named_request_keeps_its_name_after_its_result_expired(stack, principal):
+    """Its id stays taken for the idempotency window (a remembered item written in the same transaction): a late
+    retry is a conflict, and no second execution starts."""
+    request_id = f"remembered-{uuid.uuid4().hex[:6]}"
+    first = submit(principal, "only once, even late", request_id=request_id)
+    wait_terminal(principal, request_id)
+    wait_for(lambda: _is_gone(principal, request_id), timeout=6)  # retention: 3 s
+    with pytest.raises(Conflict) as refused:
+        submit(principal, "only once, even late", request_id=request_id)
+    assert refused.value.details["reason"] == "result_expired"
+    prefix = first.record.request_key.removeprefix("REQ#")
+    assert [e["name"] for e in stack.executions() if e["name"].startswith(prefix)] == [first.record.execution_name]
+    items = stack.client("dynamodb").get_item(
+        TableName=stack.table_name, Key={"pk": {"S": f"IDEM#{first.record.request_key}"}, "sk": {"S": "IDEM"}}
+    )["Item"]
+    created = datetime.fromisoformat(first.record.created_at).timestamp()
+    assert abs(float(items["remembered_until"]["N"]) - created - 86_400) < 5 and "ttl" in items
+    # An unnamed request writes no remembered item (nothing could repeat it)
+    unnamed = submit(principal, "anonymous")
+    assert "Item" not in stack.client("dynamodb").get_item(
+        TableName=stack.table_name, Key={"pk": {"S": f"IDEM#{unnamed.record.request_key}"}, "sk": {"S": "IDEM"}}
+    )
 
 
 def test_terminal_record_expires_on_read_while_item_remains(stack, principal):

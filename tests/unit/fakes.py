@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from asyncagents.domain.errors import StaleWrite
+from asyncagents.domain.errors import RequestExpired, StaleWrite
 from asyncagents.domain.ports import ExecutionState
 from asyncagents.domain.progress import MAX_PROGRESS_ENTRIES, EventType, entry, transition_entry
 from asyncagents.domain.records import RequestRecord, usage_increments
@@ -26,19 +26,26 @@ class InMemoryStore:
         self.steps: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
         self.keys: dict[str, dict[str, Any]] = {}
         self.history: dict[tuple[str, str], dict[str, Any]] = {}
+        self.remembered: dict[str, float] = {}  # request key -> until when its id stays taken
         self.calls: list[str] = []
         self._lock = threading.Lock()
 
     def _record(self, pk: str) -> RequestRecord:
         return RequestRecord.model_validate(copy.deepcopy(self.items[pk]))
 
-    def create(self, fields: dict[str, Any], *, now_epoch: float) -> RequestRecord | None:
+    def create(
+        self, fields: dict[str, Any], *, now_epoch: float, remembered_until: float | None = None
+    ) -> RequestRecord | None:
         self.calls.append("create")
         with self._lock:
             key = fields["request_key"]
             existing = self.items.get(key)
             if existing and not (existing.get("expires_at") is not None and existing["expires_at"] <= now_epoch):
                 return self._record(key)
+            if self.remembered.get(key, 0) > now_epoch:
+                raise RequestExpired.of(fields["request_id"], str(self.remembered[key]))
+            if remembered_until is not None:
+                self.remembered[key] = remembered_until
             self.items[key] = copy.deepcopy(fields)
             self.items[key]["events"] = [
                 entry(

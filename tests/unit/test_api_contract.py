@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
@@ -117,9 +118,17 @@ def test_an_empty_body_is_a_400_whatever_its_content_type(keys, content_type):
 def _handle_with(keys: KeyService, incoming: dict) -> dict:
     """``api.handle`` with this test's key service in place of the container's."""
     from asyncagents import runtime
+    from asyncagents.domain.audit import Audit
+
+    class Records:
+        def append(self, entry, *, forget_at):
+            recorded.append(entry)
+
+    recorded: list[dict] = []
 
     class Keys(runtime.Runtime):
         key_service = keys  # type: ignore[assignment]
+        audit = Audit(Records(), retention_days=1, clock=lambda: datetime.now(UTC))  # type: ignore[assignment]
 
     runtime.install(Keys(environ={"TABLE_NAME": "unit-table"}))
     try:

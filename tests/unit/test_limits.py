@@ -178,7 +178,7 @@ def test_the_stream_names_each_request_that_ended_once(old_status, new_status, e
 def test_a_request_that_could_not_be_recorded_gives_its_slot_back():
     stack = Stack({"requests_per_second": 0, "max_active_requests": 1})
 
-    def broken(fields, *, now_epoch):
+    def broken(fields, *, now_epoch, remembered_until=None):
         raise RuntimeError("DynamoDB is down")
 
     stack.store.create = broken

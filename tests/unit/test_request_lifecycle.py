@@ -376,14 +376,37 @@ def test_idempotency_key_names_the_request_when_no_request_id(service, engine):
         service.submit(ALICE, NewRequest(message="changed"), idempotency_key="key-123")
 
 
+def test_a_named_request_retried_after_its_result_expired_is_a_409_not_a_second_run(
+    service, steps, store, clock, engine
+):
+    # Given a request named by an idempotency key, finished, whose result expired (retention: 300 s)
+    first = service.submit(ALICE, NewRequest(message="alpha one"), idempotency_key="pay-42")
+    run_workflow(steps, first.record.request_key, store)
+    clock.advance(301)
+    started = len(engine.started)
+    # When the client retries it within the idempotency window (a day)
+    with pytest.raises(Conflict) as refused:
+        service.submit(ALICE, NewRequest(message="alpha one"), idempotency_key="pay-42")
+    # Then it is a conflict naming the request and why, and nothing runs again
+    assert refused.value.details == {"request_id": first.record.request_id, "reason": "result_expired"}
+    assert "stays taken until" in refused.value.message
+    assert len(engine.started) == started
+    # And the same holds for a request id the client chose
+    named = service.submit(ALICE, NewRequest(message="beta", request_id="mine-1"))
+    run_workflow(steps, named.record.request_key, store)
+    clock.advance(301)
+    with pytest.raises(Conflict):
+        service.submit(ALICE, NewRequest(message="beta", request_id="mine-1"))
+
+
 def test_request_id_reused_after_retention_starts_clean_and_old_workers_cannot_touch_it(
     service, steps, store, clock, engine
 ):
-    # Given a finished request whose retention has passed (the item is still in the table)
+    # Given a finished request whose retention and idempotency window (a day) have passed (the item remains)
     old = service.submit(ALICE, NewRequest(message="alpha one, alpha two", request_id="reused"))
     old_run = Execution(steps, store, old.record.request_key)
     run_workflow(steps, old.record.request_key, store)
-    clock.advance(301)
+    clock.advance(86_401)
 
     # When the same id is used for a new request
     new = service.submit(ALICE, NewRequest(message="beta one, beta two, beta three", request_id="reused"))

@@ -73,6 +73,12 @@ class AsyncSettings(StrictModel):
     webhook_standard_headers: bool = Field(True, description="Standard Webhooks headers: they sign the delivery id.")
     webhook_security: WebhookSecurity = WebhookSecurity()
     result_retention_seconds: int = Field(300, ge=1, le=30 * 86_400)
+    idempotency_seconds: int = Field(
+        86_400,
+        ge=60,
+        le=30 * 86_400,
+        description="How long a request id or idempotency key stays taken, even after the result expired.",
+    )
     sync_wait_seconds: float = Field(
         25.0,
         gt=0,

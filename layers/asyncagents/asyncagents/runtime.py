@@ -193,28 +193,18 @@ class Runtime:
     def audit(self) -> Audit:
         from asyncagents.data.audit_log import AuditLog
         from asyncagents.domain.audit import Audit
-        from asyncagents.domain.times import utc_now
 
-        return Audit(
-            AuditLog(self.dynamodb, self.settings.table_name),
-            retention_days=self.formation.auth.audit_retention_days,
-            clock=utc_now,
-        )
+        store = AuditLog(self.dynamodb, self.settings.table_name)
+        return Audit(store, retention_days=self.formation.auth.audit_retention_days)
 
     @cached_property
     def request_limits(self) -> RequestLimits:
         from asyncagents.data.limit_counters import RateWindows, SlotPools
         from asyncagents.domain.limits import RequestLimits
-        from asyncagents.domain.times import utc_now
 
-        table = self.settings.table_name
-        return RequestLimits(
-            self.formation.limits,
-            RateWindows(self.dynamodb, table),
-            SlotPools(self.dynamodb, table),
-            self.request_records,
-            clock=utc_now,
-        )
+        dynamodb, table = self.dynamodb, self.settings.table_name
+        counters = RateWindows(dynamodb, table), SlotPools(dynamodb, table)
+        return RequestLimits(self.formation.limits, *counters, self.request_records)
 
     @cached_property
     def key_service(self) -> KeyService:

@@ -8,23 +8,26 @@ record too (its output lives in ``StepCheckpoints``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from asyncagents.data.dynamo import conditional_write, from_item, serialize, to_item, update_arguments
+from botocore.exceptions import ClientError
+
+from asyncagents.data.dynamo import conditional_write, error_code, from_item, serialize, to_item, update_arguments
 from asyncagents.data.table_keys import (
     REQUEST_SK,
     open_shard,
     owner_of,
+    remembered_key,
     request_item_key,
     request_key_of,
     request_pk,
 )
-from asyncagents.domain.errors import StaleWrite
+from asyncagents.domain.errors import RequestExpired, StaleWrite, StoreContention
 from asyncagents.domain.progress import MAX_PROGRESS_ENTRIES, EventType, entry, transition_entry
 from asyncagents.domain.records import RequestRecord, Usage, usage_increments
 from asyncagents.domain.statuses import WORKING, Status
-from asyncagents.domain.times import utc_now
+from asyncagents.domain.times import iso, utc_now
 
 _LIST_PAGE_ITEMS = 100
 _MAX_LIST_QUERIES = 5
@@ -60,11 +63,15 @@ class RequestRecords:
         self._table = table_name
         self._clock = clock
 
-    def create(self, fields: dict[str, Any], *, now_epoch: float) -> RequestRecord | None:
+    def create(
+        self, fields: dict[str, Any], *, now_epoch: float, remembered_until: float | None = None
+    ) -> RequestRecord | None:
         """Write a new request unless a live one has the same key.
 
         Returns ``None`` when written, or the existing record (read by the same call) when the key is
-        taken. A record past its retention may be replaced: its result is no longer readable anyway.
+        taken. A record past its retention may be replaced: its result is no longer readable anyway, unless
+        the request was named by its client and ``remembered_until`` (written with it, in one transaction) has
+        not passed: then the name is taken (``RequestExpired``), so a late retry never runs the work again.
         """
         item = {
             **{name: value for name, value in fields.items() if name != "request_key"},
@@ -81,20 +88,58 @@ class RequestRecords:
                 )
             ],
         }
+        put = {
+            "TableName": self._table,
+            "Item": to_item(item),
+            "ConditionExpression": "attribute_not_exists(pk) OR expires_at <= :now",
+            "ExpressionAttributeValues": {":now": serialize(now_epoch)},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if remembered_until is not None:
+            return self._create_remembered(put, fields, now_epoch=now_epoch, until=remembered_until)
         try:
             with conditional_write("the request id is taken", record_of):
-                self._client.put_item(
-                    TableName=self._table,
-                    Item=to_item(item),
-                    ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now",
-                    ExpressionAttributeValues={":now": serialize(now_epoch)},
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
+                self._client.put_item(**put)
         except StaleWrite as taken:
             existing: RequestRecord | None = taken.details.get("current")
             if existing is None:
                 raise
             return existing
+        return None
+
+    def _create_remembered(
+        self, put: dict[str, Any], fields: dict[str, Any], *, now_epoch: float, until: float
+    ) -> RequestRecord | None:
+        key = remembered_key(fields["request_key"])
+        remembered = {
+            **key,
+            "request_id": serialize(fields["request_id"]),
+            "created_at": serialize(fields["created_at"]),
+            "remembered_until": serialize(until),
+            "ttl": serialize(int(until) + 1),
+        }
+        remember = {
+            "TableName": self._table,
+            "Item": remembered,
+            "ConditionExpression": "attribute_not_exists(pk) OR remembered_until <= :now",
+            "ExpressionAttributeValues": {":now": serialize(now_epoch)},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        try:
+            self._client.transact_write_items(TransactItems=[{"Put": put}, {"Put": remember}])
+        except ClientError as error:
+            if error_code(error) != "TransactionCanceledException":
+                raise
+            reasons: list[dict[str, Any]] = list(error.response.get("CancellationReasons") or [{}, {}])  # type: ignore[arg-type]
+            record_reason, remembered_reason = reasons
+            if record_reason.get("Code") == "ConditionalCheckFailed" and record_reason.get("Item"):
+                return record_of(record_reason["Item"])
+            if remembered_reason.get("Code") == "ConditionalCheckFailed":
+                taken_until = from_item(remembered_reason.get("Item") or {}).get("remembered_until", until)
+                raise RequestExpired.of(
+                    fields["request_id"], iso(datetime.fromtimestamp(float(taken_until), UTC))
+                ) from None
+            raise StoreContention("the request was being written by another call; try again") from None
         return None
 
     def get(self, request_key: str) -> RequestRecord | None:

@@ -3,6 +3,8 @@ key ids and formation ids; never of ``pk``/``sk``).
 
 - request record: ``pk=REQ#<request key>``, ``sk=REQUEST``; ``owner`` + ``created_at`` feed the ``ByOwner``
   index (``owner=OWNER#<hash of key id and user id>``);
+- remembered request id: ``pk=IDEM#<request key>``, ``sk=IDEM`` (written with a request named by its client, kept
+  for the idempotency window by its own TTL, so the name stays taken after the record expired);
 - step checkpoint: ``pk=REQ#<request key>``, ``sk=STEP#<lineage>#0003`` (the output of one finished step);
 - unfinished requests: ``open_shard=OPEN#<first hex digit of the request key>`` + ``created_at`` feed the sparse
   ``Unfinished`` index (keys only): the attribute exists while the request is not terminal;
@@ -122,3 +124,7 @@ AUDIT_PK_PATTERN = re.compile(r"AUDIT#[0-9a-f]{32}")
 
 def audit_key(entry_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"AUDIT#{entry_id}"}, "sk": {"S": AUDIT_SK}}
+
+
+def remembered_key(request_key: str) -> dict[str, Any]:
+    return {"pk": {"S": f"IDEM#{request_key}"}, "sk": {"S": "IDEM"}}

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from asyncagents.domain.ports import AuditStore
-from asyncagents.domain.times import iso
+from asyncagents.domain.times import iso, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class AuditEntry:
 class Audit:
     """Records admin calls and lists them. The store and the clock are injected."""
 
-    def __init__(self, store: AuditStore, *, retention_days: int, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: AuditStore, *, retention_days: int, clock: Callable[[], datetime] = utc_now) -> None:
         self._store = store
         self._retention_seconds = retention_days * 86_400
         self._clock = clock

@@ -53,6 +53,19 @@ class Conflict(AsyncAgentsError):
     code = "conflict"
 
 
+class RequestExpired(Conflict):
+    """A request id (or idempotency key) names a request that ended and whose result expired: it stays taken for
+    the idempotency window, so a late retry never runs the work twice (``details.request_id`` names it)."""
+
+    @classmethod
+    def of(cls, request_id: str, taken_until: str) -> RequestExpired:
+        return cls(
+            f"request {request_id} ended and its result expired; its id stays taken until {taken_until} so that a "
+            "retry never runs it twice",
+            details={"request_id": request_id, "reason": "result_expired"},
+        )
+
+
 class TooManyRequests(AsyncAgentsError):
     """A limit of the caller's key is reached (``details.limit`` names it); ``retry_after_seconds`` says when to
     try again."""

@@ -21,6 +21,7 @@ from datetime import datetime
 
 from asyncagents.domain.errors import TooManyRequests
 from asyncagents.domain.ports import RateWindows, RequestStore, SlotPools
+from asyncagents.domain.times import utc_now
 from asyncagents.formation_limits import Limits
 
 # A request's slot frees when it ends; how soon that is, nothing here knows: a few seconds is a fair next try.
@@ -44,7 +45,7 @@ class RequestLimits:
         slots: SlotPools,
         records: RequestStore,
         *,
-        clock: Callable[[], datetime],
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._settings = settings
         self._windows = windows

@@ -41,7 +41,12 @@ class AgentProvider(Protocol):
 class RequestStore(Protocol):
     """Request records; every status write is conditional (``StaleWrite`` carries the current record)."""
 
-    def create(self, fields: dict[str, Any], *, now_epoch: float) -> RequestRecord | None: ...
+    def create(
+        self, fields: dict[str, Any], *, now_epoch: float, remembered_until: float | None = None
+    ) -> RequestRecord | None:
+        """Write a new request unless a live one has its key (then that one is returned). With
+        ``remembered_until``, the key stays taken until then even after the record expired (``RequestExpired``)."""
+        ...
 
     def get(self, request_key: str) -> RequestRecord | None: ...
 

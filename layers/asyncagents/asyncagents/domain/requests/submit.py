@@ -175,7 +175,10 @@ class Submissions:
         if limits is not None:
             limits.claim_active(principal.key_id, key)  # a repeat of an active request holds its slot already
         try:
-            existing = self._store.create(fields, now_epoch=now.timestamp())
+            # A request its client named (its id, an idempotency key) keeps the name for the idempotency window.
+            named = bool(new.request_id or idempotency_key)
+            remembered_until = now.timestamp() + self._formation.async_.idempotency_seconds if named else None
+            existing = self._store.create(fields, now_epoch=now.timestamp(), remembered_until=remembered_until)
         except BaseException:
             if limits is not None:
                 limits.release_active(principal.key_id, key)
