@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -349,3 +350,18 @@ def test_the_jwt_api_guards_exactly_the_client_routes() -> None:
             assert matched is None, f"{method} {pattern} (admin) is on the JWT API"
     assert routes.match("GET", "/v1/health") == ("GET /v1/health", {}, False)
     assert routes.match("POST", "/v1/triggers/github") is None  # providers fire on the main API
+
+
+def test_the_model_steps_may_invoke_the_configured_model_or_profile_and_nothing_else(cfn: dict[str, Any]) -> None:
+    """A cross-region inference profile needs its model in each region it routes to: that one model, in any
+    region, and the profile; the three functions that call the model have exactly that."""
+    functions = {"PlanFunction", "RunStepFunction", "FinishFunction"}
+    roles = {name.removesuffix("Role") for name in _resources(cfn, "AWS::IAM::Role")}
+    assert functions <= roles
+    for role_name, role in _resources(cfn, "AWS::IAM::Role").items():
+        text = json.dumps(role["Properties"].get("Policies", []))
+        if role_name.removesuffix("Role") in functions:
+            assert "bedrock:*::foundation-model/${BedrockFoundationModelId}" in text, role_name
+            assert "bedrock:*:${AWS::AccountId}:inference-profile/${BedrockModelId}" in text, role_name
+        else:
+            assert "bedrock:" not in text, role_name

@@ -37,6 +37,7 @@ def test_defaults_follow_the_seeds():
         "TaskFunctionTimeoutSeconds": "303",
         "WebhookMaxReceives": "32",
         "BedrockModelId": "",
+        "BedrockFoundationModelId": "",
         "OpenAIKeySecretArn": "",
         "TriggerSecretArns": "",
         "ApiReservedConcurrency": "",
@@ -169,3 +170,17 @@ def test_verified_end_users_need_an_https_issuer_and_audiences():
         with pytest.raises(ConfigError) as refused:
             parse_formation({"auth": {"jwt": {**jwt, **bad}}})
         assert named in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("model", "foundation"),
+    [
+        ("us.anthropic.claude-3-5-sonnet-20240620-v1:0", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
+        ("eu.amazon.nova-pro-v1:0", "amazon.nova-pro-v1:0"),
+        ("global.anthropic.claude-sonnet-4-20250514-v1:0", "anthropic.claude-sonnet-4-20250514-v1:0"),
+        ("anthropic.claude-3-haiku-20240307-v1:0", "anthropic.claude-3-haiku-20240307-v1:0"),
+    ],
+)
+def test_a_bedrock_inference_profile_is_allowed_with_the_model_it_routes_to(model, foundation):
+    parameters = parse_formation({"llm": {"provider": "bedrock", "model": model}}).template_parameters()
+    assert (parameters["BedrockModelId"], parameters["BedrockFoundationModelId"]) == (model, foundation)

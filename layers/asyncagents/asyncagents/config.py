@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -255,6 +256,7 @@ class FormationConfig(StrictModel):
             "WebhookMaxReceives": str(self.async_.webhook_retries + 2),
             # IAM for exactly the configured model / key secret (empty: no such permission at all).
             "BedrockModelId": self.llm.model if self.llm.provider == "bedrock" else "",
+            "BedrockFoundationModelId": foundation_model_of(self.llm.model) if self.llm.provider == "bedrock" else "",
             "OpenAIKeySecretArn": (self.llm.openai.api_key_secret_arn or "") if self.llm.provider == "openai" else "",
             "ApiReservedConcurrency": str(self.limits.api_reserved_concurrency or ""),
             "RecoveryReservedConcurrency": str(self.limits.recovery_reserved_concurrency or ""),
@@ -266,6 +268,15 @@ class FormationConfig(StrictModel):
                 sorted({d.verify.secret_arn for d in self.triggers.values() if d.verify and d.verify.secret_arn})
             ),
         }
+
+
+# The geographies of Bedrock's system-defined cross-region inference profiles (``us.anthropic.claude-...``).
+_PROFILE_GEOGRAPHY = re.compile(r"^(us|us-gov|eu|apac|jp|au|ca|global)\.(?=[a-z0-9-]+\.)")
+
+
+def foundation_model_of(model_id: str) -> str:
+    """The foundation model a cross-region inference profile id routes to; any other id as it is."""
+    return _PROFILE_GEOGRAPHY.sub("", model_id, count=1)
 
 
 def describe(error: ValidationError, *, prefix: str = "") -> str:
