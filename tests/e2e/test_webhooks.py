@@ -239,3 +239,31 @@ def test_a_question_arrives_by_webhook_and_the_answer_over_http_resumes_the_requ
     assert final["clarifications"][0]["answer"] == "the second option"
     again = http.post(f"/v1/requests/{request_id}/clarification", json={"answer": "again"})
     assert again.status_code == 409 and again.json()["details"]["status"] == "completed"
+
+
+def test_a_key_with_its_own_webhook_secret_signs_only_its_requests_with_it(stack, http):
+    # Given a client key made with a webhook secret of its own
+    created = http.post(
+        "/v1/admin/keys", json={"kind": "client", "webhook_secret": True}, headers={"X-Muxi-Admin-Key": KEYS.admin_key}
+    ).json()
+    own_secret = created["webhook_secret"]
+    with WebhookReceiver(own_secret) as own_receiver:
+        # When one of its requests ends, then the webhook verifies with its secret, as MUXI's helper checks it,
+        # and not with the stack's
+        path = unique("/ok")
+        response = http.post(
+            "/v1/chat",
+            json={"message": "Research AI trends", "webhook_url": own_receiver.url(path)},
+            headers={"X-Muxi-Client-Key": created["key"]},
+        )
+        assert response.status_code == 202, response.text
+        [delivery] = wait_for(lambda: own_receiver.to(path))
+        assert delivery.verified
+        assert muxi_webhook.verify_signature(delivery.body, delivery.headers["x-muxi-signature"], own_secret)
+        assert not muxi_webhook.verify_signature(
+            delivery.body, delivery.headers["x-muxi-signature"], KEYS.webhook_secret
+        )
+    # And the listing says the key signs its own webhooks, never showing the secret
+    listed = http.get("/v1/admin/keys", params={"limit": 100}, headers={"X-Muxi-Admin-Key": KEYS.admin_key})
+    (mine,) = [key for key in listed.json()["keys"] if key["key_id"] == created["key_id"]]
+    assert mine["signs_webhooks"] and own_secret not in listed.text

@@ -275,3 +275,39 @@ def test_definitions_parsed_at_once_do_not_share_state(stack):
         second.join(10)
     assert second_looked.is_set() and first_done.is_set()
     assert failures == []
+
+
+def test_a_cancelled_transaction_leaves_the_tables_stream_flowing(stack):
+    """As on DynamoDB: nothing of a cancelled TransactWriteItems reaches the stream, and what comes after does
+    (moto replaces the table on rollback; the local stack keeps it, or its stream readers would see no more)."""
+    dynamodb, streams = stack.client("dynamodb"), stack.client("dynamodbstreams")
+    arn = dynamodb.describe_table(TableName=stack.table_name)["Table"]["LatestStreamArn"]
+    (shard,) = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST")[
+        "ShardIterator"
+    ]
+    marker = uuid.uuid4().hex
+    dynamodb.put_item(TableName=stack.table_name, Item={"pk": {"S": f"TEST#{marker}"}, "sk": {"S": "A"}})
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": stack.table_name, "Item": {"pk": {"S": f"TEST#{marker}"}, "sk": {"S": "B"}}}},
+                {
+                    "Put": {
+                        "TableName": stack.table_name,
+                        "Item": {"pk": {"S": f"TEST#{marker}"}, "sk": {"S": "A"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+    dynamodb.put_item(TableName=stack.table_name, Item={"pk": {"S": f"TEST#{marker}"}, "sk": {"S": "C"}})
+    seen = [
+        record["dynamodb"]["Keys"]["sk"]["S"]
+        for record in streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+        if record["dynamodb"]["Keys"]["pk"]["S"] == f"TEST#{marker}"
+    ]
+    assert seen == ["A", "C"]
+    assert "Item" not in dynamodb.get_item(
+        TableName=stack.table_name, Key={"pk": {"S": f"TEST#{marker}"}, "sk": {"S": "B"}}
+    )

@@ -221,9 +221,10 @@ class InMemoryStore:
         created_at: str,
         user_id: str | None = None,
         expires_at: str | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
         item = {"key_id": key_id, "kind": kind, "label": label, "created_at": created_at}
-        optional = {"user_id": user_id, "expires_at": expires_at}
+        optional = {"user_id": user_id, "expires_at": expires_at, "webhook_secret": webhook_secret}
         self.keys[secret_hash] = {**item, **{name: value for name, value in optional.items() if value is not None}}
 
     def get_key(self, secret_hash: str) -> dict[str, Any] | None:
@@ -237,6 +238,10 @@ class InMemoryStore:
                 return True
         return False
 
+    def get_key_by_id(self, key_id: str) -> dict[str, Any] | None:
+        self.calls.append("get_key_by_id")
+        return next((copy.deepcopy(item) for item in self.keys.values() if item["key_id"] == key_id), None)
+
     def touch_key(self, key_id: str, *, used_at: str, stale_before: str) -> None:
         self.calls.append("touch_key")
         for item in self.keys.values():
@@ -246,9 +251,11 @@ class InMemoryStore:
     def list_keys(self, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
         ordered = sorted(self.keys.values(), key=lambda item: item["created_at"], reverse=True)
         start = int(cursor or 0)
-        return [dict(item) for item in ordered[start : start + limit]], (
-            str(start + limit) if start + limit < len(ordered) else None
-        )
+        listed = [
+            {**{k: v for k, v in item.items() if k != "webhook_secret"}, "signs_webhooks": "webhook_secret" in item}
+            for item in ordered[start : start + limit]
+        ]
+        return listed, (str(start + limit) if start + limit < len(ordered) else None)
 
 
 class RecordingEngine:

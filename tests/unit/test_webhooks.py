@@ -14,7 +14,7 @@ from asyncagents.data.request_records import request_image
 from asyncagents.data.signing_secrets import SigningSecrets
 from asyncagents.domain.auth import Principal
 from asyncagents.domain.destinations import DestinationPolicy, UnsafeDestination, check_destination
-from asyncagents.domain.errors import ConfigError, Unauthorized
+from asyncagents.domain.errors import BadRequest, ConfigError, Unauthorized
 from asyncagents.domain.ports import HttpResult
 from asyncagents.domain.requests import NewRequest, RequestService
 from asyncagents.domain.statuses import Status
@@ -525,3 +525,46 @@ def test_resolver_prefers_ipv4(monkeypatch):
     answers = [(socket.AF_INET6, 1, 6, "", ("2600:1f18::1", 443, 0, 0)), (socket.AF_INET, 1, 6, "", ("52.1.2.3", 443))]
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: answers)
     assert system_resolver("hooks.example", 443) == ["52.1.2.3", "2600:1f18::1"]
+
+
+def test_a_key_with_its_own_secret_signs_its_requests_webhooks_with_it_alone(clock_service):
+    from asyncagents.domain.auth import KeyService
+
+    service, store = clock_service
+    keys = KeyService(store)
+    own = keys.create("client", webhook_secret=True)
+    assert own.webhook_secret is not None and own.webhook_secret.startswith("whsec_")
+    store.put_key(secret_hash="h", key_id="k", kind="client", label="", created_at="2026-01-01T00:00:00Z")
+    message = completed_request(store, service)  # made by key "k", which has no secret of its own
+    formation = parse_formation({"async": {"webhook_retries": 3}})
+
+    def deliver(key_id: str | None) -> dict:
+        transport = ScriptedTransport(HttpResult(status_code=204))
+        dispatcher = WebhookDispatcher(
+            store,
+            transport,
+            lambda: [SECRET],
+            formation,
+            resolver=resolver_for({"hooks.example": ["93.184.216.34"]}),
+            clock=lambda: datetime.fromtimestamp(NOW, UTC),
+            key_secrets=keys.webhook_secret_of,
+        )
+        assert dispatcher.deliver(message.model_copy(update={"key_id": key_id}), attempt=1).kind == "delivered"
+        return transport.sent[0]
+
+    # A request of the key with its own secret: its receivers verify with that secret, not the stack's
+    _, body, headers = deliver(own.key_id)
+    assert verify_signature(body, headers["X-Muxi-Signature"], own.webhook_secret, now=NOW)
+    assert not verify_signature(body, headers["X-Muxi-Signature"], SECRET, now=NOW)
+    # Another key's request (named by the message, or by its record when the message is older): the stack's
+    for key_id in ("k", None):
+        _, body, headers = deliver(key_id)
+        assert verify_signature(body, headers["X-Muxi-Signature"], SECRET, now=NOW)
+    # The secret is read once, and never listed
+    reads = store.calls.count("get_key_by_id")
+    deliver(own.key_id)
+    assert store.calls.count("get_key_by_id") == reads
+    (listed,) = [key for key in keys.list(limit=10, cursor=None)[0] if key.key_id == own.key_id]
+    assert listed.signs_webhooks and own.webhook_secret not in repr(keys.list(limit=10, cursor=None))
+    with pytest.raises(BadRequest, match="webhook_secret"):
+        keys.create("admin", webhook_secret=True)

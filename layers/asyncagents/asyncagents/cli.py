@@ -56,7 +56,9 @@ def _keys_create(args: argparse.Namespace) -> int:
     from asyncagents.domain.times import utc_now
 
     expires_at = utc_now() + timedelta(days=args.expires_in_days) if args.expires_in_days else None
-    created = _key_service(args).create(args.kind, label=args.label, user_id=args.user, expires_at=expires_at)
+    created = _key_service(args).create(
+        args.kind, label=args.label, user_id=args.user, expires_at=expires_at, webhook_secret=args.webhook_secret
+    )
     print(f"key_id={created.key_id}")
     print(f"kind={created.kind}")
     if created.user_id:
@@ -64,6 +66,8 @@ def _keys_create(args: argparse.Namespace) -> int:
     if created.expires_at:
         print(f"expires_at={created.expires_at.isoformat()}")
     print(f"key={created.secret}")
+    if created.webhook_secret:
+        print(f"webhook_secret={created.webhook_secret}")
     print("Store the key now: it is not shown again (only its SHA-256 digest is kept).", file=sys.stderr)
     return 0
 
@@ -188,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--label", default="")
     create.add_argument("--user", default=None, help="bind a client key to one end user (it acts for them only)")
     create.add_argument("--expires-in-days", type=float, default=None, help="refuse the key after this many days")
+    create.add_argument(
+        "--webhook-secret", action="store_true", help="sign this key's requests' webhooks with a secret of its own"
+    )
     revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
     listing = key_commands.add_parser("list", help="list the keys (never their secrets)")

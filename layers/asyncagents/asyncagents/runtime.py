@@ -318,6 +318,7 @@ class Runtime:
             self.formation,
             artifact_url=self.artifact_url(),
             stored_text=self.stored_text(),
+            key_secrets=self.key_service.webhook_secret_of,
         )
         return WebhookSender(dispatcher, self.webhook_queue, on_outcome=on_outcome)
 

@@ -182,7 +182,11 @@ def answer_clarification(request_id: str, body: ClarificationAnswer, user_id: Us
 @route("POST", "/v1/admin/keys", key="admin", ok=201, summary="Create an API key (its secret is shown once)")
 def create_key(body: NewKey) -> Response[Any]:
     created = runtime.current().key_service.create(
-        body.kind, label=body.label, user_id=body.user_id, expires_at=body.expires_at
+        body.kind,
+        label=body.label,
+        user_id=body.user_id,
+        expires_at=body.expires_at,
+        webhook_secret=body.webhook_secret,
     )
     answer = {
         "key_id": created.key_id,
@@ -191,6 +195,8 @@ def create_key(body: NewKey) -> Response[Any]:
         "user_id": created.user_id,
         "expires_at": iso(created.expires_at) if created.expires_at else None,
     }
+    if created.webhook_secret:
+        answer["webhook_secret"] = created.webhook_secret
     return json_response(201, answer)
 
 

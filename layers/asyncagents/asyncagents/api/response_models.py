@@ -158,6 +158,7 @@ class KeyView(BaseModel):
     expires_at: str | None = None
     revoked_at: str | None = None
     last_used_at: str | None = Field(None, description="To the hour.")
+    signs_webhooks: bool = Field(False, description="Its requests' webhooks are signed with a secret of its own.")
 
 
 class KeyList(BaseModel):

@@ -159,6 +159,9 @@ class NewKey(BaseModel):
     expires_at: AwareDatetime | None = Field(
         None, strict=False, description="ISO 8601 with a zone; past it the key is refused."
     )
+    webhook_secret: bool = Field(
+        False, description="A client key's own webhook signing secret (shown once), instead of the stack's."
+    )
 
 
 class RedriveRequest(BaseModel):

@@ -32,12 +32,16 @@ class ApiKeys:
         created_at: str,
         user_id: str | None = None,
         expires_at: str | None = None,
+        webhook_secret: str | None = None,
     ) -> None:
-        """The key, and a pointer from its id (to revoke it by id), written together or not at all."""
+        """The key, and a pointer from its id (to revoke it by id), written together or not at all. A webhook
+        secret of the key's own is on the pointer only (the webhook sender reads it by key id)."""
         attributes = {"key_id": key_id, "kind": kind, "label": label, "created_at": created_at}
         optional = {"user_id": user_id, "expires_at": expires_at}
         attributes.update({name: value for name, value in optional.items() if value is not None})
         by_secret = {**attributes, **_plain(api_key_key(secret_hash))}
+        if webhook_secret is not None:
+            attributes["webhook_secret"] = webhook_secret
         # The pointer is also the key's entry in the listing (the ByOwner index's KEYS partition).
         by_id = {**attributes, **_plain(api_key_id_key(key_id)), "secret_hash": secret_hash, "owner": KEYS_OWNER}
         puts = [
@@ -59,6 +63,11 @@ class ApiKeys:
 
     def get_key(self, secret_hash: str) -> dict[str, Any] | None:
         response = self._client.get_item(TableName=self._table, Key=api_key_key(secret_hash))
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def get_key_by_id(self, key_id: str) -> dict[str, Any] | None:
+        response = self._client.get_item(TableName=self._table, Key=api_key_id_key(key_id))
         item = response.get("Item")
         return from_item(item) if item else None
 
@@ -107,5 +116,12 @@ class ApiKeys:
         items, next_cursor = newest_first(
             self._client, self._table, KEYS_OWNER, limit=limit, cursor=cursor, sk=KEY_SK, pk_pattern=KEY_ID_PK_PATTERN
         )
-        hidden = {"pk", "sk", "owner", "secret_hash"}
-        return [{name: value for name, value in item.items() if name not in hidden} for item in items], next_cursor
+        hidden = {"pk", "sk", "owner", "secret_hash", "webhook_secret"}
+        listed = [
+            {
+                **{name: value for name, value in item.items() if name not in hidden},
+                "signs_webhooks": "webhook_secret" in item,
+            }
+            for item in items
+        ]
+        return listed, next_cursor

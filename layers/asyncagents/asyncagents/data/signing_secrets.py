@@ -7,10 +7,8 @@ While the previous secret is valid, webhooks carry a signature for each (see ``d
 
 from __future__ import annotations
 
-import base64
 import json
 import math
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -19,12 +17,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from asyncagents.domain.errors import ConfigError
+from asyncagents.domain.webhooks.signing import new_signing_secret
 
-
-def new_signing_secret() -> str:
-    """``whsec_`` and 32 random bytes in standard base64: usable as is for X-Muxi-Signature, and decodable
-    as the key of Standard Webhooks signatures."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+__all__ = ["SigningSecrets", "new_signing_secret"]
 
 
 class SigningSecrets:

@@ -26,6 +26,7 @@ from cachetools import TTLCache
 from asyncagents.domain.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from asyncagents.domain.ports import KeyStore
 from asyncagents.domain.times import iso, parse_iso, utc_now
+from asyncagents.domain.webhooks.signing import new_signing_secret
 
 KEY_PREFIXES = {"client": "fmc_", "admin": "fma_"}
 logger = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class KeyInfo:
     expires_at: str | None = None
     revoked_at: str | None = None
     last_used_at: str | None = None  # to the hour: a use is recorded when its last one is an hour old
+    signs_webhooks: bool = False  # its requests' webhooks are signed with a secret of its own
 
 
 # A key's use is recorded when the last one recorded is older than this: the listing says "last used" to the hour
@@ -82,6 +84,7 @@ class CreatedKey:
     secret: str
     user_id: str | None = None
     expires_at: datetime | None = None
+    webhook_secret: str | None = None  # shown once, like the key
 
 
 class KeyService:
@@ -100,6 +103,8 @@ class KeyService:
         self._clock = clock
         self._bound_keys_only = bound_keys_only
         self._cache: TTLCache[str, ApiKey] = TTLCache(maxsize=1024, ttl=cache_seconds, timer=monotonic)
+        # A key's webhook secret never changes: the sender keeps what it read (None: the stack's secret signs).
+        self._webhook_secrets: TTLCache[str, str | None] = TTLCache(maxsize=1024, ttl=3600, timer=monotonic)
         self._lock = threading.Lock()
 
     def create(
@@ -110,16 +115,23 @@ class KeyService:
         secret: str | None = None,
         user_id: str | None = None,
         expires_at: datetime | None = None,
+        webhook_secret: bool = False,
     ) -> CreatedKey:
         """Store a new key and return its secret (shown once). ``secret`` lets the local stack use a
         key given in its environment; ``user_id`` binds a client key to one end user; past ``expires_at``
-        the key is refused."""
+        the key is refused; ``webhook_secret`` gives a client key a webhook signing secret of its own (shown
+        once too), so that its receivers verify with a secret no other key's receivers have."""
         if kind not in KEY_PREFIXES:
             raise BadRequest(f"kind: must be one of {sorted(KEY_PREFIXES)}", details={"field": "kind"})
         if user_id is not None and kind != "client":
             raise BadRequest("user_id: only a client key can be bound to a user", details={"field": "user_id"})
         if expires_at is not None and expires_at <= self._clock():
             raise BadRequest("expires_at: must be in the future", details={"field": "expires_at"})
+        if webhook_secret and kind != "client":
+            raise BadRequest(
+                "webhook_secret: only a client key's requests send webhooks", details={"field": "webhook_secret"}
+            )
+        signing = new_signing_secret() if webhook_secret else None
         secret = secret or KEY_PREFIXES[kind] + secrets.token_urlsafe(32)
         key_id = "key_" + secrets.token_hex(8)
         self._store.put_key(
@@ -130,8 +142,22 @@ class KeyService:
             created_at=iso(self._clock()),
             user_id=user_id,
             expires_at=iso(expires_at) if expires_at else None,
+            webhook_secret=signing,
         )
-        return CreatedKey(key_id=key_id, kind=kind, secret=secret, user_id=user_id, expires_at=expires_at)
+        return CreatedKey(
+            key_id=key_id, kind=kind, secret=secret, user_id=user_id, expires_at=expires_at, webhook_secret=signing
+        )
+
+    def webhook_secret_of(self, key_id: str) -> str | None:
+        """The key's own webhook signing secret, if it was made with one (read once an hour per container)."""
+        with self._lock:
+            if key_id in self._webhook_secrets:
+                return self._webhook_secrets[key_id]
+        item = self._store.get_key_by_id(key_id) if key_id.startswith("key_") else None
+        found = str(item["webhook_secret"]) if item and item.get("webhook_secret") else None
+        with self._lock:
+            self._webhook_secrets[key_id] = found
+        return found
 
     def revoke(self, key_id: str) -> None:
         if not self._store.revoke_key(key_id, revoked_at=iso(utc_now())):

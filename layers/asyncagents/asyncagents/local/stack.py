@@ -199,6 +199,7 @@ class LocalStack:
         try:
             self._serialize_data_services()
             self._isolate_state_machine_parses()
+            self._keep_tables_through_cancelled_transactions()
             self._patch_retry_sleep()
             self.lambdas.install()
             self._create_table()
@@ -331,6 +332,37 @@ class LocalStack:
             return scopes
 
         patch = mock.patch.object(Preprocessor, "_query_language_per_scope", property(scopes_of_this_parse))
+        patch.start()
+        self._patches.append(patch)
+
+    def _keep_tables_through_cancelled_transactions(self) -> None:
+        """moto rolls a cancelled TransactWriteItems back by putting a deep copy of each table in its place, stream
+        and all: the stream poller's iterators keep reading the old table's stream, and every later change is lost
+        to it (no webhook, no freed slot ever again). Here the live table stays, with its items restored and its
+        stream cut back to where it was, as if the transaction never happened, which is what DynamoDB does."""
+        from unittest import mock
+
+        from moto.dynamodb.models import DynamoDBBackend
+
+        original = DynamoDBBackend.transact_write_items
+
+        def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
+            names = {op.get("TableName") for item in transact_items for op in item.values() if isinstance(op, dict)}
+            live = {name: backend.tables[name] for name in names if name in backend.tables}
+            streamed = {name: len(t.stream_shard.items) for name, t in live.items() if t.stream_shard is not None}
+            try:
+                original(backend, transact_items)
+            except Exception:
+                for name, table in live.items():
+                    rolled_back = backend.tables.get(name)
+                    if rolled_back is not None and rolled_back is not table:
+                        table.items = rolled_back.items
+                        backend.tables[name] = table
+                    if name in streamed:
+                        del table.stream_shard.items[streamed[name] :]
+                raise
+
+        patch = mock.patch.object(DynamoDBBackend, "transact_write_items", transact_write_items)
         patch.start()
         self._patches.append(patch)
 

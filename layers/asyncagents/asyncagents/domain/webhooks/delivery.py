@@ -56,6 +56,8 @@ class WebhookMessage(BaseModel):
     snapshot: dict[str, Any] | None = None
     # Which request under that key (an id may be reused once its request has expired).
     created_at: str | None = None
+    # The API key that made the request: a key with a webhook secret of its own signs its requests' webhooks.
+    key_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,9 @@ class WebhookDispatcher:
         jitter: Callable[[float, float], float] = random.uniform,
         artifact_url: Callable[[str], str] | None = None,
         stored_text: Callable[[str], str] | None = None,
+        key_secrets: Callable[[str], str | None] | None = None,
     ) -> None:
+        self._key_secrets = key_secrets
         self._artifact_url = artifact_url
         self._stored_text = stored_text
         self._store = store
@@ -91,6 +95,11 @@ class WebhookDispatcher:
         self._resolver = resolver
         self._clock = clock
         self._jitter = jitter
+
+    def _signing_secrets(self, key_id: str | None) -> list[str]:
+        """The key's own secret when it has one (its receivers verify with it alone), else the stack's."""
+        own = self._key_secrets(key_id) if self._key_secrets is not None and key_id else None
+        return [own] if own else list(self._secrets())
 
     def deliver(self, message: WebhookMessage, attempt: int, *, first_received_at: float | None = None) -> Outcome:
         """Attempt ``attempt`` (1-based) of one event, first received at ``first_received_at`` (epoch seconds;
@@ -112,7 +121,8 @@ class WebhookDispatcher:
             return Outcome("dead", "the request record no longer exists")
         elapsed = max(0.0, self._clock().timestamp() - first_received_at) if first_received_at else 0.0
         try:
-            outcome = self._attempt(url, snapshot, message, attempt, elapsed)
+            key_id = message.key_id or (record.key_id if record else None)
+            outcome = self._attempt(url, snapshot, message, attempt, elapsed, key_id)
         except Exception as error:  # a bug or an unreadable secret: retried, then dead-lettered, and on record
             logger.exception("webhook %s failed unexpectedly", message.delivery_id)
             outcome = self._next(f"internal error ({type(error).__name__})", attempt, elapsed, None)
@@ -121,14 +131,20 @@ class WebhookDispatcher:
         return outcome
 
     def _attempt(
-        self, url: str, snapshot: dict[str, Any], message: WebhookMessage, attempt: int, elapsed: float
+        self,
+        url: str,
+        snapshot: dict[str, Any],
+        message: WebhookMessage,
+        attempt: int,
+        elapsed: float,
+        key_id: str | None,
     ) -> Outcome:
         try:
             destination = check_destination(url, self._policy, resolver=self._resolver)
         except UnsafeDestination as refused:
             return Outcome("dead", refused.message)
         body = encode(render(snapshot, self._artifact_url, self._stored_text))
-        secrets = list(self._secrets())
+        secrets = self._signing_secrets(key_id)
         now = int(self._clock().timestamp())
         headers = {
             "Content-Type": "application/json",

@@ -51,6 +51,7 @@ def webhook_message_for(old_image: dict[str, Any] | None, new_image: dict[str, A
         webhook_url=str(new_image["webhook_url"]),
         snapshot=_snapshot(new_image),
         created_at=str(new_image["created_at"]) if new_image.get("created_at") else None,
+        key_id=str(new_image["key_id"]) if new_image.get("key_id") else None,
     )
 
 

@@ -127,3 +127,11 @@ def parse(body: bytes | str | dict[str, Any]) -> WebhookEvent:
     """Parse a webhook body into a typed ``WebhookEvent`` (raises ``ValueError`` on a bad body)."""
     data = body if isinstance(body, dict) else json.loads(body)
     return WebhookEvent.model_validate(data)
+
+
+def new_signing_secret() -> str:
+    """``whsec_`` and 32 random bytes in standard base64: usable as is for X-Muxi-Signature, and decodable
+    as the key of Standard Webhooks signatures."""
+    import secrets
+
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
