@@ -260,7 +260,7 @@ NEEDED_ACTIONS = {
     "FinishFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "s3:PutObject", "s3:GetObject"},
     "MarkFailedFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
     "ClarifyFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
-    "NotifyFunction": {"sqs:SendMessage", "dynamodb:GetRecords", "dynamodb:GetShardIterator"},
+    "NotifyFunction": {"sqs:SendMessage", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:UpdateItem"},
     "WebhookSenderFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:ChangeMessageVisibility",
                               "sqs:SendMessage", "secretsmanager:GetSecretValue", "s3:GetObject"},
     "ReconcileFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:SendMessage"},
@@ -365,3 +365,28 @@ def test_the_model_steps_may_invoke_the_configured_model_or_profile_and_nothing_
             assert "bedrock:*:${AWS::AccountId}:inference-profile/${BedrockModelId}" in text, role_name
         else:
             assert "bedrock:" not in text, role_name
+
+
+def test_the_notifier_and_the_sender_may_touch_only_their_own_items(cfn: dict[str, Any]) -> None:
+    """``dynamodb:LeadingKeys``: the notifier writes only slot pools, the webhook sender reads and writes only
+    request records and reads keys' webhook secrets (key formats: ``data.table_keys``)."""
+    from asyncagents.data.table_keys import api_key_id_key, request_item_key, slot_pool_key
+    from asyncagents.domain.limits import active_pool
+
+    def leading_keys(role: str) -> list[tuple[set[str], list[str]]]:
+        found = []
+        for name, statement in _statements(cfn):
+            actions = statement.get("Action", [])
+            actions = set(actions if isinstance(actions, list) else [actions])
+            if name == role and any(action.startswith("dynamodb:") and "Item" in action for action in actions):
+                condition = statement.get("Condition", {}).get("ForAllValues:StringLike", {})
+                found.append((actions, condition.get("dynamodb:LeadingKeys")))
+        return found
+
+    ((notifier_actions, notifier_keys),) = leading_keys("NotifyFunctionRole")
+    assert notifier_actions == {"dynamodb:UpdateItem"}
+    assert [fnmatch.fnmatch(slot_pool_key(active_pool("key_1"))["pk"]["S"], k) for k in notifier_keys] == [True]
+    ((_, sender_keys),) = leading_keys("WebhookSenderFunctionRole")
+    for key in (request_item_key("a" * 32), api_key_id_key("key_0123456789abcdef")):
+        assert any(fnmatch.fnmatch(key["pk"]["S"], pattern) for pattern in sender_keys), key
+    assert not any(fnmatch.fnmatch(slot_pool_key("sync-waits")["pk"]["S"], pattern) for pattern in sender_keys)
