@@ -157,3 +157,37 @@ def _slots_free(stack, pool: str = SYNC_POOL) -> bool:
 
 def _client_key_pool() -> str:
     return active_pool(runtime.current().key_service.authenticate(KEYS.client_key, kind="client").key_id)
+
+
+def test_a_key_made_with_limits_of_its_own_gets_them_over_http(stack):
+    admin = {"X-Muxi-Admin-Key": KEYS.admin_key}
+    with httpx.Client(base_url=stack.url, timeout=30) as client:
+        # Given a key allowed 1 request a second (the formation says 2) and 5 active ones (the formation says 2)
+        created = client.post(
+            "/v1/admin/keys",
+            json={"kind": "client", "label": "own limits", "requests_per_second": 1, "max_active_requests": 5},
+            headers=admin,
+        )
+        assert created.status_code == 201 and created.json()["requests_per_second"] == 1, created.text
+        own = {"X-Muxi-Client-Key": created.json()["key"], "X-Muxi-User-Id": f"own-{uuid.uuid4().hex[:6]}"}
+
+        def submit() -> httpx.Response:
+            return client.post("/v1/chat", json={"message": "slow [demo step_seconds=30]", "async": True}, headers=own)
+
+        # When it sends two at once, then the second is refused by its own rate
+        time.sleep(1 - time.time() % 1)  # at the start of a second: both land in it
+        first, second = submit(), submit()
+        assert first.status_code == 202 and second.status_code == 429
+        assert second.json()["details"] == {"limit": "requests_per_second", "allowed": 1, "retry_after_seconds": 1}
+        # And it may hold more active requests than the formation's two
+        running = [first.json()["request_id"]]
+        for _ in range(3):
+            time.sleep(1.05)
+            answer = submit()
+            assert answer.status_code == 202, answer.text
+            running.append(answer.json()["request_id"])
+        listed = client.get("/v1/admin/keys", params={"limit": 100}, headers=admin).json()["keys"]
+        (mine,) = [key for key in listed if key["key_id"] == created.json()["key_id"]]
+        assert (mine["requests_per_second"], mine["max_active_requests"]) == (1, 5)
+        for request_id in running:
+            client.delete(f"/v1/requests/{request_id}", headers=own)

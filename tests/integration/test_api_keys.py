@@ -28,11 +28,13 @@ def test_the_cli_creates_a_key_bound_to_a_user_that_expires(capsys):
         create_table(client, TABLE, read_stack(ROOT / "template.yaml").table_properties)
         # When an operator creates a client key for bob that lasts two days
         argv = ["keys", "create", "--table", TABLE, "--region", "us-east-1", "--user", "bob", "--expires-in-days", "2"]
+        argv += ["--requests-per-second", "7"]
         assert cli.main(argv) == 0
         printed = dict(line.split("=", 1) for line in capsys.readouterr().out.split())
         # Then the key printed once authenticates as bob's, with its expiry, from the table
         key = KeyService(ApiKeys(client, TABLE)).authenticate(printed["key"], kind="client")
         assert key.user_id == "bob" == printed["user_id"]
+        assert (key.limits.requests_per_second, key.limits.max_active_requests) == (7, None)
         assert key.expires_at is not None
         assert timedelta(days=2) - timedelta(minutes=1) < key.expires_at - utc_now() <= timedelta(days=2)
         assert printed["expires_at"] == key.expires_at.isoformat()

@@ -222,8 +222,9 @@ class InMemoryStore:
         user_id: str | None = None,
         expires_at: str | None = None,
         webhook_secret: str | None = None,
+        limits: dict[str, int] | None = None,
     ) -> None:
-        item = {"key_id": key_id, "kind": kind, "label": label, "created_at": created_at}
+        item = {"key_id": key_id, "kind": kind, "label": label, "created_at": created_at, **(limits or {})}
         optional = {"user_id": user_id, "expires_at": expires_at, "webhook_secret": webhook_secret}
         self.keys[secret_hash] = {**item, **{name: value for name, value in optional.items() if value is not None}}
 

@@ -185,3 +185,24 @@ def test_a_request_that_could_not_be_recorded_gives_its_slot_back():
     with pytest.raises(RuntimeError):
         stack.submit(request_id="lost")
     assert stack.slots.members(active_pool("key_a")) == set()
+
+
+def test_a_keys_own_limits_replace_the_formations():
+    from asyncagents.domain.auth import KeyLimits
+
+    stack = Stack({"requests_per_second": 2, "max_active_requests": 1})
+    generous = Principal(key_id="key_big", user_id="u", limits=KeyLimits(requests_per_second=5, max_active_requests=0))
+    strict = Principal(key_id="key_small", user_id="u", limits=KeyLimits(requests_per_second=1))
+    # A key allowed more: 5 a second, and no bound on its active requests (the formation says 2 and 1)
+    for _ in range(5):
+        stack.submit(generous)
+    assert refusal(lambda: stack.submit(generous)).details["allowed"] == 5
+    # A key allowed less: 1 a second, and the formation's one active request
+    stack.submit(strict)
+    assert refusal(lambda: stack.submit(strict)).details == {
+        "limit": "requests_per_second",
+        "allowed": 1,
+        "retry_after_seconds": 1,
+    }
+    stack.clock.advance(1)
+    assert refusal(lambda: stack.submit(strict)).details["limit"] == "max_active_requests"

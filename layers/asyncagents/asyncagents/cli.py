@@ -56,8 +56,16 @@ def _keys_create(args: argparse.Namespace) -> int:
     from asyncagents.domain.times import utc_now
 
     expires_at = utc_now() + timedelta(days=args.expires_in_days) if args.expires_in_days else None
+    from asyncagents.domain.auth import KeyLimits
+
+    own = KeyLimits(requests_per_second=args.requests_per_second, max_active_requests=args.max_active_requests)
     created = _key_service(args).create(
-        args.kind, label=args.label, user_id=args.user, expires_at=expires_at, webhook_secret=args.webhook_secret
+        args.kind,
+        label=args.label,
+        user_id=args.user,
+        expires_at=expires_at,
+        webhook_secret=args.webhook_secret,
+        limits=own,
     )
     print(f"key_id={created.key_id}")
     print(f"kind={created.kind}")
@@ -195,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument(
         "--webhook-secret", action="store_true", help="sign this key's requests' webhooks with a secret of its own"
     )
+    create.add_argument("--requests-per-second", type=int, default=None, help="this key's own rate limit")
+    create.add_argument("--max-active-requests", type=int, default=None, help="this key's own active requests limit")
     revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
     listing = key_commands.add_parser("list", help="list the keys (never their secrets)")

@@ -31,7 +31,7 @@ from asyncagents.api.routing import (
     route,
 )
 from asyncagents.api.schemas import USER_ID_PATTERN, ChatRequest, ClarificationAnswer, NewKey, RedriveRequest
-from asyncagents.domain.auth import Principal
+from asyncagents.domain.auth import KeyLimits, Principal
 from asyncagents.domain.errors import AsyncAgentsError
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.times import iso
@@ -181,14 +181,16 @@ def answer_clarification(request_id: str, body: ClarificationAnswer, user_id: Us
 
 @route("POST", "/v1/admin/keys", key="admin", ok=201, summary="Create an API key (its secret is shown once)")
 def create_key(body: NewKey) -> Response[Any]:
+    own = KeyLimits(requests_per_second=body.requests_per_second, max_active_requests=body.max_active_requests)
     created = runtime.current().key_service.create(
         body.kind,
         label=body.label,
         user_id=body.user_id,
         expires_at=body.expires_at,
         webhook_secret=body.webhook_secret,
+        limits=own,
     )
-    answer = {
+    answer: dict[str, Any] = {
         "key_id": created.key_id,
         "kind": created.kind,
         "key": created.secret,
@@ -197,6 +199,7 @@ def create_key(body: NewKey) -> Response[Any]:
     }
     if created.webhook_secret:
         answer["webhook_secret"] = created.webhook_secret
+    answer.update(own.stored())
     return json_response(201, answer)
 
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from asyncagents.api.errors import PayloadTooLarge, error_body, status_of
-from asyncagents.domain.auth import ApiKey, KeyService, token_caller
+from asyncagents.domain.auth import LIMIT_NAMES, ApiKey, KeyLimits, KeyService, token_caller
 from asyncagents.domain.errors import AsyncAgentsError, BadRequest, NotFound, Unauthorized
 
 MAX_BODY_BYTES = 256 * 1024
@@ -76,11 +76,13 @@ def authenticated_key(event: dict[str, Any], kind: KeyKind) -> ApiKey:
         header_name = KEY_HEADERS[kind]
         raise Unauthorized(f"missing or invalid {header_name} header", details={"header": header_name})
     bound = found.get("user_id")
+    own = {name: int(found[name]) for name in LIMIT_NAMES if str(found.get(name, "")).isdigit()}
     return ApiKey(
         key_id=str(found["key_id"]),
         kind=kind,
         user_id=str(bound) if bound else None,
         verified_token=found.get("verified") == "jwt",
+        limits=KeyLimits(**own),
     )
 
 
@@ -134,6 +136,7 @@ def admit(
                 accepted["user_id"] = key.user_id
             if key.verified_token:
                 accepted["verified"] = "jwt"
+            accepted.update({name: str(value) for name, value in key.limits.stored().items()})
             context["authorizer"] = {"lambda": accepted}
         _check_body(event, routed.http_method)
     except AsyncAgentsError as error:

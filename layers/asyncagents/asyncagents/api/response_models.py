@@ -159,6 +159,8 @@ class KeyView(BaseModel):
     revoked_at: str | None = None
     last_used_at: str | None = Field(None, description="To the hour.")
     signs_webhooks: bool = Field(False, description="Its requests' webhooks are signed with a secret of its own.")
+    requests_per_second: int | None = Field(None, description="Its own limit (unset: the formation's).")
+    max_active_requests: int | None = Field(None, description="Its own limit (unset: the formation's).")
 
 
 class KeyList(BaseModel):

@@ -109,4 +109,5 @@ def principal(user_header: str | None, body_user: str | None = None) -> Principa
             "user_id: the body and the X-Muxi-User-Id header name different users", details={"field": "user_id"}
         )
     key = edge.authenticated_key(app.current_event.raw_event, "client")
-    return Principal(key_id=key.key_id, user_id=acting_user(key, user_header or body_user, DEFAULT_USER_ID))
+    user = acting_user(key, user_header or body_user, DEFAULT_USER_ID)
+    return Principal(key_id=key.key_id, user_id=user, limits=key.limits)

@@ -162,6 +162,12 @@ class NewKey(BaseModel):
     webhook_secret: bool = Field(
         False, description="A client key's own webhook signing secret (shown once), instead of the stack's."
     )
+    requests_per_second: int | None = Field(
+        None, ge=0, le=1000, description="This key's own limits.requests_per_second (0: none); unset: the formation's."
+    )
+    max_active_requests: int | None = Field(
+        None, ge=0, le=1000, description="This key's own limits.max_active_requests (0: none); unset: the formation's."
+    )
 
 
 class RedriveRequest(BaseModel):

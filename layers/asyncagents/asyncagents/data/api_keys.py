@@ -33,12 +33,14 @@ class ApiKeys:
         user_id: str | None = None,
         expires_at: str | None = None,
         webhook_secret: str | None = None,
+        limits: dict[str, int] | None = None,
     ) -> None:
         """The key, and a pointer from its id (to revoke it by id), written together or not at all. A webhook
         secret of the key's own is on the pointer only (the webhook sender reads it by key id)."""
-        attributes = {"key_id": key_id, "kind": kind, "label": label, "created_at": created_at}
+        attributes: dict[str, Any] = {"key_id": key_id, "kind": kind, "label": label, "created_at": created_at}
         optional = {"user_id": user_id, "expires_at": expires_at}
         attributes.update({name: value for name, value in optional.items() if value is not None})
+        attributes.update(limits or {})  # the key's own limits (requests_per_second, max_active_requests)
         by_secret = {**attributes, **_plain(api_key_key(secret_hash))}
         if webhook_secret is not None:
             attributes["webhook_secret"] = webhook_secret

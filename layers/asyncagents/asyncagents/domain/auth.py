@@ -18,7 +18,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from cachetools import TTLCache
@@ -37,12 +37,28 @@ def hash_secret(secret: str) -> str:
 
 
 @dataclass(frozen=True)
+class KeyLimits:
+    """A key's own limits, in place of the formation's ``limits`` (``None``: the formation's; 0: none)."""
+
+    requests_per_second: int | None = None
+    max_active_requests: int | None = None
+
+    def stored(self) -> dict[str, int]:
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+
+LIMIT_NAMES = ("requests_per_second", "max_active_requests")
+NO_KEY_LIMITS = KeyLimits()
+
+
+@dataclass(frozen=True)
 class ApiKey:
     key_id: str
     kind: str
     user_id: str | None = None  # the one end user a bound client key (or a verified token) acts for
     expires_at: datetime | None = None
     verified_token: bool = False  # a JWT API Gateway verified: its user is the caller, whatever a header says
+    limits: KeyLimits = NO_KEY_LIMITS
 
 
 BOUND_KEYS_ONLY = (
@@ -70,6 +86,8 @@ class KeyInfo:
     revoked_at: str | None = None
     last_used_at: str | None = None  # to the hour: a use is recorded when its last one is an hour old
     signs_webhooks: bool = False  # its requests' webhooks are signed with a secret of its own
+    requests_per_second: int | None = None  # its own limits (None: the formation's)
+    max_active_requests: int | None = None
 
 
 # A key's use is recorded when the last one recorded is older than this: the listing says "last used" to the hour
@@ -116,11 +134,13 @@ class KeyService:
         user_id: str | None = None,
         expires_at: datetime | None = None,
         webhook_secret: bool = False,
+        limits: KeyLimits | None = None,
     ) -> CreatedKey:
         """Store a new key and return its secret (shown once). ``secret`` lets the local stack use a
         key given in its environment; ``user_id`` binds a client key to one end user; past ``expires_at``
         the key is refused; ``webhook_secret`` gives a client key a webhook signing secret of its own (shown
-        once too), so that its receivers verify with a secret no other key's receivers have."""
+        once too), so that its receivers verify with a secret no other key's receivers have; ``limits`` replace
+        the formation's for this key."""
         if kind not in KEY_PREFIXES:
             raise BadRequest(f"kind: must be one of {sorted(KEY_PREFIXES)}", details={"field": "kind"})
         if user_id is not None and kind != "client":
@@ -143,6 +163,7 @@ class KeyService:
             user_id=user_id,
             expires_at=iso(expires_at) if expires_at else None,
             webhook_secret=signing,
+            limits=(limits or NO_KEY_LIMITS).stored(),
         )
         return CreatedKey(
             key_id=key_id, kind=kind, secret=secret, user_id=user_id, expires_at=expires_at, webhook_secret=signing
@@ -184,6 +205,7 @@ class KeyService:
                 kind=str(item["kind"]),
                 user_id=str(bound) if bound else None,
                 expires_at=parse_iso(str(expiry)) if expiry else None,
+                limits=KeyLimits(**{name: int(item[name]) for name in LIMIT_NAMES if name in item}),
             )
             with self._lock:
                 self._cache[digest] = key
@@ -232,8 +254,10 @@ def acting_user(key: ApiKey, named: str | None, default: str) -> str:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the API key (by id, never the secret) and the end user it acts for."""
+    """Who is calling: the API key (by id, never the secret) and the end user it acts for (and the key's own
+    limits, when it has some)."""
 
     key_id: str
     user_id: str
     kind: str = "client"
+    limits: KeyLimits = NO_KEY_LIMITS

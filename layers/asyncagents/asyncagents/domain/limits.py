@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
+from asyncagents.domain.auth import NO_KEY_LIMITS, KeyLimits
 from asyncagents.domain.errors import TooManyRequests
 from asyncagents.domain.ports import RateWindows, RequestStore, SlotPools
 from asyncagents.domain.times import utc_now
@@ -53,9 +54,9 @@ class RequestLimits:
         self._records = records
         self._clock = clock
 
-    def count_request(self, key_id: str) -> None:
-        """Count one new request of ``key_id`` in this second, or refuse it."""
-        most = self._settings.requests_per_second
+    def count_request(self, key_id: str, own: KeyLimits = NO_KEY_LIMITS) -> None:
+        """Count one new request of ``key_id`` in this second (``own`` limits, else the formation's), or refuse it."""
+        most = _first_set(own.requests_per_second, self._settings.requests_per_second)
         if not most:
             return
         now = self._clock().timestamp()
@@ -68,9 +69,9 @@ class RequestLimits:
             details={"limit": "requests_per_second", "allowed": most},
         )
 
-    def claim_active(self, key_id: str, request_key: str) -> None:
+    def claim_active(self, key_id: str, request_key: str, own: KeyLimits = NO_KEY_LIMITS) -> None:
         """Hold a slot of ``key_id``'s active requests for ``request_key``, or refuse it."""
-        most = self._settings.max_active_requests
+        most = _first_set(own.max_active_requests, self._settings.max_active_requests)
         if not most:
             return
         pool = active_pool(key_id)
@@ -87,9 +88,9 @@ class RequestLimits:
         )
 
     def release_active(self, key_id: str, request_key: str) -> None:
-        """Free ``request_key``'s slot (a no-op when it holds none)."""
-        if self._settings.max_active_requests:
-            self._slots.release(active_pool(key_id), request_key)
+        """Free ``request_key``'s slot (a no-op when it holds none; always tried: a key may have a limit of its own
+        where the formation has none)."""
+        self._slots.release(active_pool(key_id), request_key)
 
     @contextmanager
     def sync_wait(self, request_key: str, seconds: float) -> Iterator[bool]:
@@ -130,3 +131,7 @@ class RequestLimits:
     def _wait_over(self, member: str) -> bool:
         deadline, _, _ = member.partition(":")
         return not deadline.isdigit() or int(deadline) < self._clock().timestamp()
+
+
+def _first_set(own: int | None, default: int) -> int:
+    return default if own is None else own

@@ -103,6 +103,7 @@ class KeyStore(Protocol):
         user_id: str | None = None,
         expires_at: str | None = None,
         webhook_secret: str | None = None,
+        limits: dict[str, int] | None = None,
     ) -> None: ...
 
     def get_key(self, secret_hash: str) -> dict[str, Any] | None: ...

@@ -128,7 +128,7 @@ class Submissions:
             self.check_webhook_url(new.webhook_url)
         limits = self._limits if limited else None
         if limits is not None:
-            limits.count_request(principal.key_id)
+            limits.count_request(principal.key_id, principal.limits)
         request_id = new.request_id or (
             idempotency_request_id(idempotency_key) if idempotency_key else new_request_id()
         )
@@ -173,7 +173,8 @@ class Submissions:
             "questions_version": 0,
         }
         if limits is not None:
-            limits.claim_active(principal.key_id, key)  # a repeat of an active request holds its slot already
+            # A repeat of an active request holds its slot already.
+            limits.claim_active(principal.key_id, key, principal.limits)
         try:
             # A request its client named (its id, an idempotency key) keeps the name for the idempotency window.
             named = bool(new.request_id or idempotency_key)

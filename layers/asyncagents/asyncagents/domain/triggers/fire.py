@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from asyncagents.domain.auth import ApiKey, KeyService, Principal, acting_user
+from asyncagents.domain.auth import NO_KEY_LIMITS, ApiKey, KeyService, Principal, acting_user
 from asyncagents.domain.errors import BadRequest, InvalidData, NotFound, Unauthorized
 from asyncagents.domain.ports import TriggerSecretSource
 from asyncagents.domain.requests import RequestService, Submission
@@ -127,7 +127,8 @@ class Triggers:
         user_id = header_user or _parsed_text(definition.parse.user_id, data, "parse.user_id")
         if caller.key is not None and caller.key.user_id is not None:
             user_id = acting_user(caller.key, header_user, DEFAULT_USER_ID)  # its own user, whatever the event says
-        principal = Principal(key_id=caller.principal_key_id, user_id=user_id or DEFAULT_USER_ID)
+        limits = caller.key.limits if caller.key else NO_KEY_LIMITS
+        principal = Principal(key_id=caller.principal_key_id, user_id=user_id or DEFAULT_USER_ID, limits=limits)
         asked = _first_set(use_async, call.async_)
         new = NewRequest(
             message=_message(definition, data),
