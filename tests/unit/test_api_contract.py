@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -233,3 +234,20 @@ def test_a_verified_tokens_user_is_the_caller_only_where_end_users_are_verified(
     admin_call = verified("DELETE", "/v1/admin/keys/key_1", {"sub": "alice"})
     answer = admit(admin_call, api.policy, lambda: keys, user_claim=lambda: "sub")
     assert answer is not None and answer["statusCode"] == 401
+
+
+def test_every_reference_in_the_document_resolves(spec):
+    text = json.dumps(spec)
+    referenced = set(re.findall(r'"#/components/schemas/([A-Za-z0-9_]+)"', text))
+    assert referenced and referenced <= set(spec["components"]["schemas"]), referenced - set(
+        spec["components"]["schemas"]
+    )
+
+
+def test_a_keys_own_limits_are_whole_numbers_however_json_writes_them():
+    from asyncagents.api.schemas import NewKey
+
+    assert NewKey.model_validate({"requests_per_second": 479.0, "max_active_requests": 3}).requests_per_second == 479
+    for bad in ("479", 4.5, True):
+        with pytest.raises(ValueError):
+            NewKey.model_validate({"requests_per_second": bad})

@@ -134,19 +134,6 @@ class EventPage(BaseModel):
     finished: bool
 
 
-DOCUMENTED = (
-    ErrorBody,
-    RequestView,
-    AcceptedView,
-    RequestList,
-    TriggerList,
-    TriggerView,
-    TriggerFire,
-    ProgressEventView,
-    EventPage,
-)
-
-
 class KeyView(BaseModel):
     """An API key as the listing shows it: never its secret."""
 
@@ -184,3 +171,20 @@ class AuditList(BaseModel):
     entries: list[AuditEntryView]
     count: int
     next_cursor: str | None = None
+
+
+DOCUMENTED = (
+    ErrorBody,
+    RequestView,
+    AcceptedView,
+    RequestList,
+    TriggerList,
+    TriggerView,
+    TriggerFire,
+    ProgressEventView,
+    EventPage,
+    KeyView,
+    KeyList,
+    AuditEntryView,
+    AuditList,
+)

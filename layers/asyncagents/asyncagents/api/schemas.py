@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -148,6 +149,15 @@ class ClarificationAnswer(BaseModel):
         return value
 
 
+def _whole(value: Any) -> Any:
+    """JSON has one number type: 479.0 is the integer 479 (JSON Schema says so too); 479.5 and "479" are not."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# A key's own limit: a whole number from 0 (none) to the formation's own bounds.
+KeyLimitValue = Annotated[int, Field(ge=0, le=1000), BeforeValidator(_whole)]
+
+
 class NewKey(BaseModel):
     """``POST /v1/admin/keys``."""
 
@@ -162,11 +172,11 @@ class NewKey(BaseModel):
     webhook_secret: bool = Field(
         False, description="A client key's own webhook signing secret (shown once), instead of the stack's."
     )
-    requests_per_second: int | None = Field(
-        None, ge=0, le=1000, description="This key's own limits.requests_per_second (0: none); unset: the formation's."
+    requests_per_second: KeyLimitValue | None = Field(
+        None, description="This key's own limits.requests_per_second (0: none); unset: the formation's."
     )
-    max_active_requests: int | None = Field(
-        None, ge=0, le=1000, description="This key's own limits.max_active_requests (0: none); unset: the formation's."
+    max_active_requests: KeyLimitValue | None = Field(
+        None, description="This key's own limits.max_active_requests (0: none); unset: the formation's."
     )
 
 
