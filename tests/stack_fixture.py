@@ -75,3 +75,10 @@ def stack_fixture(
         yield stack
     finally:
         stack.stop()
+    assert_no_access_denied(stack)
+
+
+def assert_no_access_denied(stack: LocalStack) -> None:
+    """Every function did its work within its template policy (the stack refuses what IAM would refuse)."""
+    refused = sorted({reason for _, reason in stack.permissions.denials})
+    assert not refused, "calls the template's IAM policies would refuse on AWS:\n" + "\n".join(refused)

@@ -16,7 +16,7 @@ import pytest
 from muxi import FormationClient
 
 from asyncagents.domain.records import request_key
-from tests.stack_fixture import KEYS, start_stack, wait_for
+from tests.stack_fixture import KEYS, assert_no_access_denied, start_stack, wait_for
 from tests.support.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
@@ -49,6 +49,7 @@ def stack(tmp_path_factory, receiver):
         yield running
     finally:
         running.stop()
+    assert_no_access_denied(running)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from muxi import FormationClient
 
-from tests.stack_fixture import KEYS, ROOT, start_stack, wait_for
+from tests.stack_fixture import KEYS, ROOT, assert_no_access_denied, start_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -44,6 +44,7 @@ def stack(tmp_path_factory, receiver):
             os.environ.pop(SECRET_VARIABLE, None)
         else:
             os.environ[SECRET_VARIABLE] = saved
+    assert_no_access_denied(running)
 
 
 @pytest.fixture

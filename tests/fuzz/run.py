@@ -44,9 +44,15 @@ def fuzz(arguments: list[str], *, capture: bool = False) -> tuple[int, str]:
                 "NO_COLOR": "1",
             }
             done = subprocess.run(command, env=environment, capture_output=capture, text=True, check=False)
-            return done.returncode, (done.stdout or "") + (done.stderr or "")
         finally:
             stack.stop()
+    output = (done.stdout or "") + (done.stderr or "")
+    # A call some function's IAM policy would refuse on AWS fails the run as a failed check would.
+    refused = sorted({reason for _, reason in stack.permissions.denials})
+    if refused:
+        print("AccessDenied:", *refused, sep="\n", file=sys.stderr)
+        return 1, output + "\nAccessDenied:\n" + "\n".join(refused)
+    return done.returncode, output
 
 
 if __name__ == "__main__":

@@ -311,3 +311,29 @@ def test_a_cancelled_transaction_leaves_the_tables_stream_flowing(stack):
     assert "Item" not in dynamodb.get_item(
         TableName=stack.table_name, Key={"pk": {"S": f"TEST#{marker}"}, "sk": {"S": "B"}}
     )
+
+
+def test_a_call_outside_the_functions_policy_is_refused_as_iam_would(stack, principal):
+    """The local stack judges each function's DynamoDB calls by its template policy: the plan task may update a
+    request record, not an API key (on AWS its role's LeadingKeys condition refuses it)."""
+    from botocore.exceptions import ClientError
+
+    current = runtime.current()
+    key = current.key_service.create("client", label="not the plan task's to revoke")
+    record = submit(principal, "One quick thing").record
+    wait_terminal(principal, record.request_id)
+    try:
+        with stack.permissions.acting_as("PlanFunction"):
+            # Given the plan task's role, when it touches its request's record, then that is allowed
+            assert current.request_records.get(record.request_key) is not None
+            # but when it writes to an API key's item, the call is refused, and the refusal is kept
+            with pytest.raises(ClientError) as refused:
+                current.key_service.revoke(key.key_id)
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert "PlanFunction is not authorized to perform dynamodb:" in str(refused.value)
+        assert f"on the table with leading keys ['KEYID#{key.key_id}']" in str(refused.value)
+        assert [function for function, _ in stack.permissions.denials] == ["PlanFunction"]
+        # and the key was not revoked
+        assert current.key_service.authenticate(key.secret, kind="client").key_id == key.key_id
+    finally:
+        stack.permissions.denials.clear()  # this refusal was the point (the fixture fails on any other)

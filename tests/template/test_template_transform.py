@@ -253,7 +253,7 @@ NEEDED_ACTIONS = {
                     "states:StartExecution", "states:StopExecution", "states:SendTaskSuccess",
                     "states:SendTaskFailure", "s3:GetObject", "secretsmanager:GetSecretValue",
                     "dynamodb:DeleteItem", "scheduler:CreateSchedule", "scheduler:UpdateSchedule",
-                    "scheduler:DeleteSchedule", "iam:PassRole"},
+                    "scheduler:DeleteSchedule", "iam:PassRole", "dynamodb:BatchWriteItem"},
     "PlanFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
     "RunStepFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
                         "s3:PutObject", "s3:GetObject"},
@@ -266,7 +266,7 @@ NEEDED_ACTIONS = {
     "ReconcileFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:SendMessage"},
     "SweeperFunction": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "states:DescribeExecution",
                         "states:StartExecution", "sqs:SendMessage"},
-    "RunScheduleFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
+    "RunScheduleFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                             "states:StartExecution", "sqs:SendMessage"},
 }  # fmt: skip
 
@@ -390,3 +390,21 @@ def test_the_notifier_and_the_sender_may_touch_only_their_own_items(cfn: dict[st
     for key in (request_item_key("a" * 32), api_key_id_key("key_0123456789abcdef")):
         assert any(fnmatch.fnmatch(key["pk"]["S"], pattern) for pattern in sender_keys), key
     assert not any(fnmatch.fnmatch(slot_pool_key("sync-waits")["pk"]["S"], pattern) for pattern in sender_keys)
+
+
+def test_every_statement_on_the_table_names_the_item_types_it_is_for(cfn: dict[str, Any]) -> None:
+    """Each role's statements on the table itself carry a ``dynamodb:LeadingKeys`` condition (its indexes hold
+    no secrets and are queried by partition; ``tests/template/test_table_permissions.py`` has what each allows)."""
+    table = {"Fn::GetAtt": ["RequestsTable", "Arn"]}
+    unconditioned = []
+    on_table = 0
+    for name, statement in _statements(cfn):
+        resources = statement.get("Resource", [])
+        if table not in (resources if isinstance(resources, list) else [resources]):
+            continue
+        on_table += 1
+        condition = statement.get("Condition", {})
+        if not any("dynamodb:LeadingKeys" in tests for tests in condition.values()):
+            unconditioned.append((name, statement.get("Sid")))
+    assert on_table >= 11, on_table
+    assert not unconditioned, f"statements on the whole table: {unconditioned}"

@@ -9,7 +9,9 @@ import os
 import secrets
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ from asyncagents.data.signing_secrets import new_signing_secret
 from asyncagents.local.faults import Faults
 from asyncagents.local.lambdas import InProcessLambdas, load_handler
 from asyncagents.local.pollers import AsyncInvoker
-from asyncagents.local.template import StackSpec, read_stack, substitute
+from asyncagents.local.table_permissions import TablePermissions
+from asyncagents.local.template import StackSpec, load_template, read_stack, substitute
 
 logger = logging.getLogger(__name__)
 
@@ -149,8 +152,13 @@ class LocalStack:
         self.invokers: dict[str, AsyncInvoker] = {}
         self.formation: FormationConfig = load_formation(formation_path)
         self.spec: StackSpec = read_stack(root / "template.yaml")
+        # Each function's DynamoDB policy, enforced on its calls (local/table_permissions.py).
+        self.permissions = TablePermissions.from_template(
+            load_template(root / "template.yaml"), self.spec.table_logical_id
+        )
         self.lambdas = InProcessLambdas()
         self.table_name = f"asyncagents-{stage}-requests"
+        self.permissions.table_name = self.table_name
         self.state_machine_arn = ""
         self._mock: Any = None
         self._server: Any = None
@@ -198,6 +206,7 @@ class LocalStack:
         self._mock.start()
         try:
             self._serialize_data_services()
+            self._enforce_table_permissions()
             self._isolate_state_machine_parses()
             self._keep_tables_through_cancelled_transactions()
             self._patch_retry_sleep()
@@ -313,6 +322,30 @@ class LocalStack:
                 with lock:
                     return original(stubber, request)
             return original(stubber, request)
+
+        patch = mock.patch.object(BotocoreStubber, "process_request", process_request)
+        patch.start()
+        self._patches.append(patch)
+
+    def _enforce_table_permissions(self) -> None:
+        """A DynamoDB call that the calling function's role may not make is refused, as IAM would refuse it."""
+        from unittest import mock
+
+        from moto.core.botocore_stubber import BotocoreStubber
+
+        original = BotocoreStubber.process_request
+        permissions = self.permissions
+
+        def process_request(stubber: Any, request: Any) -> Any:
+            target = request.headers.get("X-Amz-Target", "")
+            if isinstance(target, bytes):
+                target = target.decode()
+            reason = permissions.refusal(target, request.body) if target else None
+            if reason is None:
+                return original(stubber, request)
+            logger.warning("AccessDenied: %s", reason)
+            body = {"__type": "com.amazon.coral.service#AccessDeniedException", "Message": reason}
+            return 400, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(body)
 
         patch = mock.patch.object(BotocoreStubber, "process_request", process_request)
         patch.start()
@@ -626,8 +659,9 @@ class LocalStack:
         """The handler, failing while a test has injected a failure into this function."""
 
         def invoke(event: dict[str, Any], context: Any) -> Any:
-            self.faults.check(logical_id, event)
-            return handler(event, context)
+            with self.permissions.acting_as(logical_id):
+                self.faults.check(logical_id, event)
+                return handler(event, context)
 
         return invoke
 
@@ -662,7 +696,9 @@ class LocalStack:
         gateway = ApiGateway(handler, api_arn)
         self.gateway = gateway  # what API Gateway would call (tests call it as AWS does: answers buffered)
         # One API container that serves every call in turn: a sync request's wait yields it to the others.
-        runtime.install(_LocalRuntime(self.faults, gateway.inside_call, sleep=gateway.cooperative_sleep))
+        runtime.install(
+            _LocalRuntime(self.faults, gateway.inside_call, self.permissions, sleep=gateway.cooperative_sleep)
+        )
         self._server, _ = serve(gateway, self.host, self.port)
         self.port = self._server.server_address[1]
         jwt = self.formation.auth.jwt
@@ -707,11 +743,19 @@ class LocalStack:
 class _LocalRuntime(runtime.Runtime):
     """The runtime of the local stack's single process, with the faults aimed at the API applied."""
 
-    def __init__(self, faults: Faults, in_api_call: Any, **options: Any) -> None:
+    def __init__(self, faults: Faults, in_api_call: Any, permissions: TablePermissions, **options: Any) -> None:
         super().__init__(**options)
         self._faults = faults
         self._in_api_call = in_api_call
+        self._permissions = permissions
         self._engine: _FaultyEngine | None = None
+
+    @cached_property
+    def delivery_pool(self) -> ThreadPoolExecutor:
+        """The pool's threads work for the function that made it (the webhook sender): its role, its calls."""
+        function = self._permissions.acting()
+        initializer = (lambda: self._permissions.act_as(function)) if function else None
+        return ThreadPoolExecutor(max_workers=10, thread_name_prefix="webhook", initializer=initializer)
 
     @property
     def workflow_engine(self) -> Any:
