@@ -254,7 +254,7 @@ def bench_webhooks(latency: float = 0.5, batch: int = 10) -> None:
             result = handler(event, context)
             concurrent = time.perf_counter() - started
             assert not result.get("batchItemFailures"), result
-            sender = runtime.current().webhook_sender(lambda outcome, attempt: None)
+            sender = runtime.current().webhook_sender
             started = time.perf_counter()
             for message in messages:
                 sender.handle(message.model_dump_json(), attempt=1, receipt_handle="sequential")

@@ -6,6 +6,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from asyncagents import runtime
+from asyncagents.logs import correlate
 from asyncagents.tasks import QuestionTask
 
 logger = Logger(service="asyncagents-clarify")
@@ -14,6 +15,7 @@ logger = Logger(service="asyncagents-clarify")
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     task = QuestionTask.model_validate(event)
+    correlate(logger, request_key=task.request_key, execution=task.execution_name, step=task.index)
     steps = runtime.current().workflow_steps
     if task.action == "wait":
         return steps.await_answer(task.request_key, task.execution_name, task.index, task.task_token or "")

@@ -4,6 +4,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from asyncagents import runtime
+from asyncagents.logs import correlate
 from asyncagents.tasks import FailureTask
 
 logger = Logger(service="asyncagents-mark-failed")
@@ -12,6 +13,7 @@ logger = Logger(service="asyncagents-mark-failed")
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     task = FailureTask.model_validate(event)
+    correlate(logger, request_key=task.request_key, execution=task.execution_name)
     return runtime.current().workflow_steps.mark_failed(
         task.request_key, task.execution_name, task.error.error, task.error.cause
     )

@@ -1,5 +1,5 @@
-"""NotifyFunction: turns request status changes on the table's stream into webhook events on the queue, and frees
-the slot of each request that ended."""
+"""NotifyFunction: turns request status changes on the table's stream into webhook events on the queue, frees the
+slot of each request that ended, and measures each request's end (outcome, duration, steps, tokens)."""
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -7,6 +7,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from asyncagents import runtime, streams
+from asyncagents.logs import correlate
 
 logger = Logger(service="asyncagents-notify")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
@@ -15,13 +16,17 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire
 def record_handler(record: DynamoDBRecord) -> None:
     change = record.dynamodb
     old, new = (change.old_image, change.new_image) if change else (None, None)
+    current = runtime.current()
     message = streams.webhook_event_of(old, new)
     if message is not None:
-        runtime.current().webhook_queue.send([message])
+        current.webhook_queue.send([message])
     if ended := streams.ended_request(old, new):
-        runtime.current().request_limits.release_active(*ended)
+        current.request_limits.release_active(*ended)
+    # After the work above: a batch retried after a failure measures a change once more, never not at all.
+    streams.measure_change(old, new, current.request_telemetry)
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    correlate(logger)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -6,6 +6,7 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from asyncagents import runtime
+from asyncagents.logs import correlate
 from asyncagents.tasks import ExecutionEnded
 
 logger = Logger(service="asyncagents-reconcile")
@@ -16,6 +17,7 @@ logger = Logger(service="asyncagents-reconcile")
 def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict:
     ended = ExecutionEnded.model_validate(event.detail)
     request_key = ended.request_key()
+    correlate(logger, request_key=request_key, execution=ended.name)
     if request_key is None:
         logger.warning("execution %s has no request key in its input", ended.name)
         return {"reconciled": False}

@@ -5,6 +5,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from asyncagents import runtime
+from asyncagents.logs import correlate
 from asyncagents.tasks import ScheduledSlot
 
 logger = Logger(service="asyncagents-schedules")
@@ -13,6 +14,7 @@ logger = Logger(service="asyncagents-schedules")
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     slot = ScheduledSlot.model_validate(event)
+    correlate(logger, job_id=slot.job_id, slot=slot.scheduled_time)
     fired = runtime.current().schedules.fire(slot.job_id, slot.scheduled_time)
     request_id = fired.submission.record.request_id if fired.submission else None
     logger.info("slot handled", extra={"job_id": slot.job_id, "slot": slot.scheduled_time, "request_id": request_id})

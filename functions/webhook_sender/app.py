@@ -2,32 +2,23 @@
 
 import asyncio
 import functools
-import threading
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from asyncagents import runtime
+from asyncagents.logs import correlate
 
 logger = Logger(service="asyncagents-webhooks")
-metrics = Metrics(namespace="asyncagents", service="webhooks")
 # A batch whose every message is retried is still a partial-failure answer, not a function error.
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-_metrics_lock = threading.Lock()
-
-
-def count_outcome(outcome, attempt: int) -> None:
-    with _metrics_lock:  # deliveries run on a thread pool
-        metrics.add_metric(name="WebhookAttempts", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name=f"Webhook{outcome.kind.capitalize()}", unit=MetricUnit.Count, value=1)
 
 
 async def record_handler(record: SQSRecord) -> None:
     deliver = functools.partial(
-        runtime.current().webhook_sender(count_outcome).handle,
+        runtime.current().webhook_sender.handle,
         record.body,
         attempt=int(record.attributes.approximate_receive_count),
         receipt_handle=record.receipt_handle,
@@ -36,9 +27,9 @@ async def record_handler(record: SQSRecord) -> None:
     await asyncio.get_running_loop().run_in_executor(runtime.current().delivery_pool, deliver)
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    correlate(logger)
     return async_process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

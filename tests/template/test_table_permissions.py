@@ -98,7 +98,8 @@ def allowed(permissions: TablePermissions, function: str, call: tuple[str, dict[
         ("ApiFunction", forget_history("HIST#formation", "HIST#formation"), True),
         ("ApiFunction", forget_history("HIST#formation", REQ), False),  # for all the batch's keys
         ("ApiFunction", query("OWNER#abc", index="ByOwner", attribute="owner"), True),
-        ("ApiFunction", query("OPEN#a", index="Unfinished", attribute="open_shard"), False),
+        ("ApiFunction", query("OPEN#a", index="Unfinished", attribute="open_shard"), True),  # queue depth
+        ("PlanFunction", query("OWNER#abc", index="ByOwner", attribute="owner"), False),
         ("ApiFunction", ("Scan", {"TableName": TABLE}), False),
         ("ApiFunction", ("DeleteItem", {"TableName": TABLE, "Key": key(REQ)}), False),
         ("ApiFunction", ("GetItem", {"TableName": "another-table", "Key": key(REQ)}), False),

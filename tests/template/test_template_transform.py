@@ -2,62 +2,16 @@
 
 from __future__ import annotations
 
-import copy
 import fnmatch
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
-from samtranslator.translator.transform import transform
 
 from .helpers import FUNCTIONS, REPO_ROOT, asl_placeholders
 
 pytestmark = pytest.mark.template
-
-
-class _StaticPolicyLoader(ManagedPolicyLoader):
-    """The managed-policy map without IAM: only the policies SAM itself attaches."""
-
-    def __init__(self) -> None:
-        super().__init__(iam_client=None)  # type: ignore[arg-type]
-        self._policy_map = {
-            "AWSLambdaBasicExecutionRole": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-            "AWSXrayWriteOnlyAccess": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
-        }
-
-    def load(self) -> dict[str, str]:
-        assert self._policy_map is not None
-        return self._policy_map
-
-
-def _with_s3_locations(sam_template: dict[str, Any]) -> dict[str, Any]:
-    """What `sam package` does to local paths: samtranslator only accepts S3 locations."""
-    result = copy.deepcopy(sam_template)
-    function_globals = result.get("Globals", {}).get("Function", {})
-    if isinstance(function_globals.get("CodeUri"), str):
-        function_globals["CodeUri"] = "s3://asyncagents-test-artifacts/functions/CodeUri"
-    for name, resource in result["Resources"].items():
-        props = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
-            if isinstance(props.get(key), str) and not props[key].startswith("s3://"):
-                props[key] = f"s3://asyncagents-test-artifacts/{name}/{key}"
-    return result
-
-
-@pytest.fixture(scope="module")
-def cfn(template: dict[str, Any], monkeypatch_module: pytest.MonkeyPatch) -> dict[str, Any]:
-    return transform(_with_s3_locations(template), {}, _StaticPolicyLoader())
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        patch.setenv("AWS_REGION", "us-east-1")
-        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        yield patch
 
 
 def _resources(cfn: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
@@ -139,13 +93,13 @@ def test_nothing_that_fails_for_good_is_dropped_silently(cfn: dict[str, Any]) ->
     watched = {
         alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
         for alarm in _resources(cfn, "AWS::CloudWatch::Alarm").values()
-        if alarm["Properties"].get("Namespace") == "AWS/SQS"
+        if alarm["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
     }
     assert queues == watched, queues ^ watched
     sweeper = [
         a
         for a in _resources(cfn, "AWS::CloudWatch::Alarm").values()
-        if a["Properties"]["MetricName"] == "SweeperRepairs"
+        if a["Properties"].get("MetricName") == "SweeperRepairs"
     ]
     assert len(sweeper) == 1
 
@@ -193,14 +147,35 @@ def _statements(cfn: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield name, statement
 
 
+# Actions that take no resource but "*" (the service authorization reference lists no resource type for them).
+NO_RESOURCE_LEVEL = {
+    "cloudwatch:GetMetricData",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+}
+
+
 def test_no_iam_statement_grants_every_resource(cfn: dict[str, Any]) -> None:
+    """Only actions that take no resource at all are granted on "*" (and nothing else is in those statements)."""
     statements = list(_statements(cfn))
     assert statements, "no inline IAM statements found (the transform changed shape?)"
     wildcard = []
     for name, statement in statements:
         resources = statement.get("Resource", [])
+        actions = statement.get("Action", [])
+        actions = set(actions if isinstance(actions, list) else [actions])
         for resource in resources if isinstance(resources, list) else [resources]:
-            if resource == "*":
+            if resource == "*" and not actions <= NO_RESOURCE_LEVEL:
                 wildcard.append((name, statement.get("Sid"), statement.get("Action")))
     assert not wildcard, f"IAM statements with Resource '*': {wildcard}"
 
@@ -234,10 +209,12 @@ def test_schedules_run_with_a_role_only_the_scheduler_can_take(cfn: dict[str, An
     assert "schedule/${ScheduleGroup}/*" in str(managing["Resource"])
 
 
-def test_roles_attach_only_the_basic_execution_policy(cfn: dict[str, Any]) -> None:
+def test_roles_attach_only_the_basic_execution_and_tracing_policies(cfn: dict[str, Any]) -> None:
     for name, role in _resources(cfn, "AWS::IAM::Role").items():
         for arn in role["Properties"].get("ManagedPolicyArns", []):
-            assert "AWSLambdaBasicExecutionRole" in str(arn), f"{name} attaches {arn}"
+            assert any(managed in str(arn) for managed in ("AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess")), (
+                f"{name} attaches {arn}"
+            )
 
 
 def test_outputs_have_descriptions(cfn: dict[str, Any]) -> None:

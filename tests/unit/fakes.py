@@ -376,3 +376,16 @@ class MemorySlots:
             return False
         self.checked_at[pool] = now
         return True
+
+
+class RecordingTelemetry:
+    """What was measured: each emit's measures and metadata, in order."""
+
+    def __init__(self) -> None:
+        self.emitted: list[tuple[dict[str, tuple[float, str]], dict[str, Any]]] = []
+
+    def emit(self, measures: Any, *, metadata: Any = None) -> None:
+        self.emitted.append((dict(measures), dict(metadata or {})))
+
+    def values(self, name: str) -> list[float]:
+        return [measures[name][0] for measures, _ in self.emitted if name in measures]

@@ -44,7 +44,14 @@ def test_defaults_follow_the_seeds():
         "RecoveryReservedConcurrency": "",
         "JwtIssuer": "",
         "JwtAudiences": "",
+        # seeds/000's monitoring is on by default: traces, execution errors logged, alarms to the stack's topic.
+        "TracingEnabled": "true",
+        "WorkflowLogLevel": "ERROR",
+        "AlarmEmail": "",
+        "WebhookSuccessAlarmPercent": "90.0",
+        "ApiP99AlarmMilliseconds": "28000",
     }
+    assert formation.observability.track_async_tasks is True
     # A key's limits: generous for one backend's key that serves all its users, and never unlimited by default.
     assert (formation.limits.requests_per_second, formation.limits.max_active_requests) == (50, 200)
     assert formation.limits.max_sync_waits == 50

@@ -24,7 +24,7 @@ from asyncagents.domain.webhooks.payload import build_payload, delivery_id, snap
 from asyncagents.domain.webhooks.sender import RetryLater, WebhookSender
 from asyncagents.webhooks import parse, sign, verify_signature
 
-from .fakes import InMemoryStore, ManualClock, RecordingEngine
+from .fakes import InMemoryStore, ManualClock, RecordingEngine, RecordingTelemetry
 
 SECRET = "whsec_unit"
 NOW = 1_800_000_000
@@ -394,9 +394,9 @@ def test_sender_delays_retries_dead_letters_with_reason_and_rejects_malformed(cl
     service, store = clock_service
     message = completed_request(store, service)
     queue = RecordingQueue()
-    outcomes = []
+    telemetry = RecordingTelemetry()
     transport = ScriptedTransport(HttpResult(status_code=502), HttpResult(status_code=410))
-    sender = WebhookSender(dispatcher_with(store, transport), queue, on_outcome=lambda o, a: outcomes.append(o.kind))
+    sender = WebhookSender(dispatcher_with(store, transport), queue, telemetry=telemetry)
 
     with pytest.raises(RetryLater):
         sender.handle(message.model_dump_json(), attempt=1, receipt_handle="rh-1")
@@ -409,7 +409,14 @@ def test_sender_delays_retries_dead_letters_with_reason_and_rejects_malformed(cl
 
     sender.handle("{not json", attempt=1, receipt_handle="rh-3")
     assert "malformed" in queue.dead[1][1]
-    assert outcomes == ["retry", "dead", "dead"]
+    # Each attempt is measured with its outcome; the delivery id goes in the metadata, never a dimension
+    assert telemetry.values("WebhookAttempts") == [1, 1, 1]
+    assert [sorted(m) for m, _ in telemetry.emitted] == [
+        ["WebhookAttempts", "WebhookRetried"],
+        ["WebhookAttempts", "WebhookDead"],
+        ["WebhookAttempts", "WebhookDead"],
+    ]
+    assert telemetry.emitted[0][1] == {"delivery_id": message.delivery_id, "attempt": 1, "outcome": "retry"}
 
 
 # -- which changes are events ------------------------------------------------------------------------

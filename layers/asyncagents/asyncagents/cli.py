@@ -167,6 +167,44 @@ def _redrive(args: argparse.Namespace) -> int:
     return 0 if response.is_success else 1
 
 
+def _metrics(args: argparse.Namespace) -> int:
+    import json
+
+    from asyncagents.client import AsyncAgentsError, Client
+
+    try:
+        with Client(api_url=args.api, admin_key=args.admin_key) as client:
+            figures = client.metrics(args.window)
+    except AsyncAgentsError as error:
+        print(f"asyncagents: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    depth, requests, hooks = figures["queue_depth"], figures["requests"], figures["webhooks"]
+    lines = [
+        f"Window                     {figures['window']} ({figures['start']} to {figures['end']})",
+        f"Average duration           {_figure(figures['average_duration_seconds'], ' s')}",
+        f"Success rate               {_percent(figures['success_rate'])}"
+        f"  ({requests['completed']} completed, {requests['failed']} failed, {requests['timed_out']} timed out;"
+        f" {requests['cancelled']} cancelled)",
+        f"Webhook delivery success   {_percent(figures['webhook_delivery_success_rate'])}"
+        f"  ({hooks['delivered']} delivered, {hooks['dead']} dead-lettered; {hooks['retried']} retries)",
+        f"Queue depth                {depth['unfinished_requests']} requests unfinished,"
+        f" {depth['webhook_backlog']} webhooks waiting, {depth['webhook_dead_letters']} dead-lettered",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+def _figure(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{value:.1f}{unit}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f} %"
+
+
 def _api_root(api: str | None) -> str:
     from asyncagents.client import base_url, resolve
 
@@ -241,6 +279,13 @@ def main(argv: list[str] | None = None) -> int:
     redrive.add_argument("--api", help="the API's URL, with or without /v1 (default: ASYNCAGENTS_API_URL)")
     redrive.add_argument("--admin-key", default=None)
     redrive.set_defaults(run=_redrive)
+
+    figures = commands.add_parser("metrics", help="the seed's monitoring figures for a window (admin)")
+    figures.add_argument("--window", default="1h", help="how far back: 15m, 1h, 24h, 7d (1m to 14d)")
+    figures.add_argument("--json", action="store_true", help="print the API's answer as it is")
+    figures.add_argument("--api", help="the API's URL, with or without /v1 (default: ASYNCAGENTS_API_URL)")
+    figures.add_argument("--admin-key", default=None, help="default: ASYNCAGENTS_ADMIN_KEY")
+    figures.set_defaults(run=_metrics)
 
     local = commands.add_parser("local", help="run the local stack", add_help=False)
     local.set_defaults(run=None)

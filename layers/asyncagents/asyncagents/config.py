@@ -26,6 +26,7 @@ from asyncagents.formation_auth import AuthSettings
 from asyncagents.formation_base import StrictModel
 from asyncagents.formation_limits import Limits
 from asyncagents.formation_llm import LLMSettings
+from asyncagents.formation_observability import Observability
 
 if TYPE_CHECKING:
     from asyncagents.schedule_definitions import ScheduleDefinition
@@ -201,6 +202,7 @@ class FormationConfig(StrictModel):
     llm: LLMSettings = LLMSettings()
     limits: Limits = Limits()
     auth: AuthSettings = AuthSettings()
+    observability: Observability = Observability()
     # Triggers (loaded from triggers/<name>.md beside the formation file, never written in the YAML itself) and
     # schedules (reports on EventBridge Scheduler), by name. Their models are imported only for a formation that
     # has some: the functions of a formation without them never pay for building those models.
@@ -263,6 +265,15 @@ class FormationConfig(StrictModel):
             # The JWT authorizer's issuer and audiences (empty: no JWT API at all).
             "JwtIssuer": self.auth.jwt.issuer if self.auth.jwt else "",
             "JwtAudiences": ",".join(self.auth.jwt.audiences) if self.auth.jwt else "",
+            # Monitoring (README, "Monitoring").
+            "TracingEnabled": "true" if self.observability.tracing else "false",
+            "WorkflowLogLevel": self.observability.workflow_log_level.value,
+            "AlarmEmail": self.observability.alarm_email or "",
+            "WebhookSuccessAlarmPercent": str(self.observability.webhook_success_alarm_percent),
+            "ApiP99AlarmMilliseconds": str(
+                self.observability.api_p99_alarm_milliseconds
+                or min(30_000, math.ceil(self.async_.sync_wait_seconds * 1000) + 3000)
+            ),
             # IAM for exactly the secrets of yours that triggers name (the stack's own TriggerSecrets aside).
             "TriggerSecretArns": ",".join(
                 sorted({d.verify.secret_arn for d in self.triggers.values() if d.verify and d.verify.secret_arn})

@@ -15,11 +15,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from asyncagents.config import FormationConfig, load_formation
+from asyncagents.runtime_observability import Observing
+from asyncagents.runtime_webhooks import Delivering
 from asyncagents.settings import FunctionSettings
 
 if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
-
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
@@ -45,8 +45,6 @@ if TYPE_CHECKING:
     from asyncagents.domain.schedules.service import Schedules
     from asyncagents.domain.triggers.fire import Triggers
     from asyncagents.domain.webhooks.dead_letters import DeadLetters
-    from asyncagents.domain.webhooks.delivery import Outcome
-    from asyncagents.domain.webhooks.sender import WebhookSender
     from asyncagents.domain.workflow import WorkflowSteps
     from asyncagents.domain.workflow.sweep import Sweeper
 
@@ -59,13 +57,12 @@ def _client(service: str, region: str | None, **config: Any) -> Any:
     return boto3.client(service, region_name=region, config=Config(**{**settings, **config}))  # type: ignore[call-overload]
 
 
-class Runtime:
+class Runtime(Observing, Delivering):
     """What one container builds once. ``environ`` is read on first use of ``settings``."""
 
     def __init__(self, environ: Mapping[str, str] | None = None, *, sleep: Callable[[float], None] = time.sleep):
         self._environ = environ
         self._sleep = sleep
-        self._sender: WebhookSender | None = None
 
     # -- configuration ---------------------------------------------------------------------------
 
@@ -187,6 +184,7 @@ class Runtime:
             estimator=self.estimator,
             sleep=self._sleep,
             limits=self.request_limits,
+            telemetry=self.request_telemetry,
         )
 
     @cached_property
@@ -221,7 +219,13 @@ class Runtime:
         from asyncagents.domain.triggers.fire import Triggers
 
         # The secrets are built on the first signed delivery: client-key calls never need Secrets Manager.
-        return Triggers(self.formation.triggers, self.request_service, self.key_service, lambda: self.trigger_secrets)
+        return Triggers(
+            self.formation.triggers,
+            self.request_service,
+            self.key_service,
+            lambda: self.trigger_secrets,
+            telemetry=self.telemetry,
+        )
 
     @cached_property
     def trigger_secrets(self) -> TriggerSecrets:
@@ -260,18 +264,20 @@ class Runtime:
             self.request_service,
             self.formation.schedules,
             clock=utc_now,
+            telemetry=self.telemetry,
         )
 
     @cached_property
     def workflow_steps(self) -> WorkflowSteps:
         from asyncagents.domain.workflow import WorkflowSteps
+        from asyncagents.domain.workflow.measured import MeasuredProvider
         from asyncagents.providers import build_provider
 
         provider = build_provider(self.formation.llm, aws_client=self._model_client)
         return WorkflowSteps(
             self.request_records,
             self.step_checkpoints,
-            provider,
+            MeasuredProvider(provider, self.telemetry),
             self.formation,
             estimator=self.estimator,
             artifacts=self.artifact_store,
@@ -290,37 +296,6 @@ class Runtime:
         from asyncagents.domain.webhooks.dead_letters import DeadLetters
 
         return DeadLetters(self.webhook_queue)
-
-    @cached_property
-    def delivery_pool(self) -> ThreadPoolExecutor:
-        """Threads for delivering a batch at once: ten deliveries take one endpoint latency, not ten."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        return ThreadPoolExecutor(max_workers=10, thread_name_prefix="webhook")
-
-    def webhook_sender(self, on_outcome: Callable[[Outcome, int], None]) -> WebhookSender:
-        """The sender (built once; ``on_outcome`` of the first call counts every delivery's outcome)."""
-        if self._sender is None:
-            self._sender = self._build_sender(on_outcome)
-        return self._sender
-
-    def _build_sender(self, on_outcome: Callable[[Outcome, int], None]) -> WebhookSender:
-        from asyncagents.data.http_transport import HttpxTransport
-        from asyncagents.data.signing_secrets import SigningSecrets
-        from asyncagents.domain.webhooks.delivery import WebhookDispatcher
-        from asyncagents.domain.webhooks.sender import WebhookSender
-
-        secrets = SigningSecrets(self.secretsmanager, self.settings.require("webhook_secret_arn"))
-        dispatcher = WebhookDispatcher(
-            self.request_records,
-            HttpxTransport(),
-            secrets,
-            self.formation,
-            artifact_url=self.artifact_url(),
-            stored_text=self.stored_text(),
-            key_secrets=self.key_service.webhook_secret_of,
-        )
-        return WebhookSender(dispatcher, self.webhook_queue, on_outcome=on_outcome)
 
     def _model_client(self, service: str, region_name: str | None = None) -> Any:
         # Model calls are slow and retried by the workflow's Retry: no SDK retries on top, a long read timeout.

@@ -7,6 +7,7 @@ from typing import Any
 
 from asyncagents.data.request_records import request_image
 from asyncagents.domain.statuses import Status
+from asyncagents.domain.telemetry import Telemetry, request_change
 from asyncagents.domain.webhooks.delivery import WebhookMessage
 from asyncagents.domain.webhooks.events import webhook_message_for
 
@@ -23,6 +24,14 @@ def ended_request(old_image: dict[str, Any] | None, new_image: dict[str, Any] | 
     if not new or not new.get("key_id") or new.get("status") not in _TERMINAL or old.get("status") in _TERMINAL:
         return None
     return str(new["key_id"]), str(new["request_key"])
+
+
+def measure_change(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None, telemetry: Telemetry) -> None:
+    """Emit what this change of a request measures (its end, or the start of a wait for an answer), if anything."""
+    new = request_image(new_image)
+    measures = request_change(request_image(old_image), new)
+    if measures and new:
+        telemetry.emit(measures, metadata={"request_id": new.get("request_id"), "status": new.get("status")})
 
 
 _TERMINAL = frozenset(status.value for status in Status if status.is_terminal)

@@ -16,7 +16,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import ValidationError
 
 from asyncagents import runtime
-from asyncagents.api import edge, estimator_routes, event_routes, event_streams, schedule_routes, trigger_routes, views
+from asyncagents.api import (
+    edge,
+    estimator_routes,
+    event_routes,
+    event_streams,
+    monitoring_routes,
+    schedule_routes,
+    trigger_routes,
+    views,
+)
 from asyncagents.api.errors import error_response, from_domain_error, from_validation_errors
 from asyncagents.api.routing import (
     DEFAULT_USER_ID,
@@ -37,7 +46,16 @@ from asyncagents.domain.statuses import Status
 from asyncagents.domain.times import iso
 
 # The route modules register their routes on import; named here so that the API has them all.
-__all__ = ["app", "estimator_routes", "event_routes", "handle", "policy", "schedule_routes", "trigger_routes"]
+__all__ = [
+    "app",
+    "estimator_routes",
+    "event_routes",
+    "handle",
+    "monitoring_routes",
+    "policy",
+    "schedule_routes",
+    "trigger_routes",
+]
 logger = logging.getLogger(__name__)
 
 

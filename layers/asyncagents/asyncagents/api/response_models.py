@@ -173,6 +173,43 @@ class AuditList(BaseModel):
     next_cursor: str | None = None
 
 
+class RequestCountsView(BaseModel):
+    accepted: int
+    completed: int
+    failed: int
+    timed_out: int
+    cancelled: int
+    throttled: int
+
+
+class WebhookCountsView(BaseModel):
+    attempts: int
+    delivered: int
+    retried: int
+    dead: int
+
+
+class QueueDepthView(BaseModel):
+    unfinished_requests: int = Field(description="Requests pending, processing or awaiting an answer, now.")
+    webhook_backlog: int = Field(description="Webhook events waiting for delivery or for a retry, now.")
+    webhook_in_flight: int
+    webhook_dead_letters: int
+
+
+class MonitoringView(BaseModel):
+    """The seed's four figures (average duration, success rate, webhook delivery success, queue depth)."""
+
+    window: str
+    start: str
+    end: str
+    average_duration_seconds: float | None = Field(description="Of the requests that ended in the window.")
+    success_rate: float | None = Field(description="completed / (completed + failed + timed out), 0 to 1.")
+    webhook_delivery_success_rate: float | None = Field(description="delivered / (delivered + dead-lettered).")
+    queue_depth: QueueDepthView
+    requests: RequestCountsView
+    webhooks: WebhookCountsView
+
+
 DOCUMENTED = (
     ErrorBody,
     RequestView,
@@ -187,4 +224,5 @@ DOCUMENTED = (
     KeyList,
     AuditEntryView,
     AuditList,
+    MonitoringView,
 )

@@ -223,6 +223,10 @@ class AsyncClient:
     async def delete_job(self, job_id: str) -> dict[str, Any]:
         return await self._send(_calls.delete_job(job_id), None)
 
+    async def metrics(self, window: str = "1h") -> dict[str, Any]:
+        """The seed's monitoring figures over ``window`` (``15m``, ``1h``, ``7d``; admin key)."""
+        return await self._send(_calls.metrics(window), None)
+
     def _headers(self, admin: bool, user_id: str | None) -> dict[str, str]:
         return _calls.auth_headers(self.settings, admin, user_id)
 

@@ -133,6 +133,10 @@ def job_action(job_id: str, action: str) -> Call[Job]:
     return Call("POST", f"/v1/scheduler/jobs/{_segment(job_id)}/{action}", _job, admin=True)
 
 
+def metrics(window: str) -> Call[dict[str, Any]]:
+    return Call("GET", "/v1/admin/metrics", lambda _, body: dict(body), params={"window": window}, admin=True)
+
+
 def delete_job(job_id: str) -> Call[dict[str, Any]]:
     return Call("DELETE", f"/v1/scheduler/jobs/{_segment(job_id)}", lambda _, body: dict(body), admin=True)
 

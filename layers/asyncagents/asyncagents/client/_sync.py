@@ -256,6 +256,10 @@ class Client:
     def delete_job(self, job_id: str) -> dict[str, Any]:
         return self._send(_calls.delete_job(job_id), None)
 
+    def metrics(self, window: str = "1h") -> dict[str, Any]:
+        """The seed's monitoring figures over ``window`` (``15m``, ``1h``, ``7d``; admin key)."""
+        return self._send(_calls.metrics(window), None)
+
     # -- sending ------------------------------------------------------------------------------------
 
     def _headers(self, admin: bool, user_id: str | None) -> dict[str, str]:

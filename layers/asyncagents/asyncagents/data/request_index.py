@@ -38,6 +38,27 @@ def unfinished(client: Any, table: str, *, created_before: str) -> Iterator[str]
             arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
+def count_unfinished(client: Any, table: str) -> int:
+    """How many requests are not terminal (pending, processing or awaiting an answer): a count query per shard
+    of the Unfinished index (keys only, so a count reads little)."""
+    total = 0
+    for shard in OPEN_SHARDS:
+        arguments: dict[str, Any] = {
+            "TableName": table,
+            "IndexName": UNFINISHED_INDEX,
+            "KeyConditionExpression": "open_shard = :shard",
+            "ExpressionAttributeValues": {":shard": serialize(shard)},
+            "Select": "COUNT",
+        }
+        while True:
+            response = client.query(**arguments)
+            total += int(response.get("Count", 0))
+            if "LastEvaluatedKey" not in response:
+                break
+            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return total
+
+
 def owner_page(
     client: Any,
     table: str,

@@ -65,11 +65,18 @@ class WebhookQueue:
         return letters
 
     def count_dead_letters(self) -> int:
-        attributes = self._client.get_queue_attributes(
-            QueueUrl=self._require_dead_letter_url(),
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        return sum(self._depth(self._require_dead_letter_url()))
+
+    def backlog(self) -> tuple[int, int]:
+        """Webhook events waiting (for delivery or for their retry's delay) and being delivered now."""
+        waiting, delayed, in_flight = self._depth(self._queue_url, delayed=True)
+        return waiting + delayed, in_flight
+
+    def _depth(self, queue_url: str, *, delayed: bool = False) -> list[int]:
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"][: 1 + delayed]
+        names.append("ApproximateNumberOfMessagesNotVisible")
+        attributes = self._client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
+        return [int(attributes.get(name, 0)) for name in names]
 
     def redrive(self) -> dict[str, Any]:
         """Move dead-lettered events back to the webhook queue.

@@ -164,6 +164,7 @@ class LocalStack:
         self._server: Any = None
         self._jwt_server: Any = None
         self.gateway: Any = None
+        self.metrics: Any = None  # local/metrics.py: the EMF lines the functions wrote, as CloudWatch metrics
         self._patches: list[Any] = []
         self._saved_env: dict[str, str | None] = {}
         self._pollers: list[Any] = []
@@ -196,8 +197,7 @@ class LocalStack:
                 "FORMATION_PATH": str(effective_formation),
                 "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
                 "POWERTOOLS_METRICS_NAMESPACE": "asyncagents",
-                # Metrics would print one EMF document per batch to the console; CloudWatch is not here.
-                "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
+                "STACK_NAME": f"asyncagents-{self.stage}",
                 "PYDANTIC_DISABLE_PLUGINS": "1",
                 "DLQ_REDRIVE_STRATEGY": "copy",
             }
@@ -315,7 +315,7 @@ class LocalStack:
 
         original = BotocoreStubber.process_request
         lock = threading.RLock()
-        serialized = ("dynamodb.", "streams.dynamodb.", "sqs.", "secretsmanager.")
+        serialized = ("dynamodb.", "streams.dynamodb.", "sqs.", "secretsmanager.", "monitoring.")
 
         def process_request(stubber: Any, request: Any) -> Any:
             if (urlsplit(request.url).hostname or "").startswith(serialized):
@@ -696,8 +696,13 @@ class LocalStack:
         gateway = ApiGateway(handler, api_arn)
         self.gateway = gateway  # what API Gateway would call (tests call it as AWS does: answers buffered)
         # One API container that serves every call in turn: a sync request's wait yields it to the others.
+        from asyncagents.local.metrics import LocalMetrics
+
+        self.metrics = LocalMetrics(self.client("cloudwatch"))
         runtime.install(
-            _LocalRuntime(self.faults, gateway.inside_call, self.permissions, sleep=gateway.cooperative_sleep)
+            _LocalRuntime(
+                self.faults, gateway.inside_call, self.permissions, self.metrics, sleep=gateway.cooperative_sleep
+            )
         )
         self._server, _ = serve(gateway, self.host, self.port)
         self.port = self._server.server_address[1]
@@ -743,12 +748,19 @@ class LocalStack:
 class _LocalRuntime(runtime.Runtime):
     """The runtime of the local stack's single process, with the faults aimed at the API applied."""
 
-    def __init__(self, faults: Faults, in_api_call: Any, permissions: TablePermissions, **options: Any) -> None:
+    def __init__(
+        self, faults: Faults, in_api_call: Any, permissions: TablePermissions, metrics: Any, **options: Any
+    ) -> None:
         super().__init__(**options)
         self._faults = faults
         self._in_api_call = in_api_call
         self._permissions = permissions
+        self._metrics = metrics
         self._engine: _FaultyEngine | None = None
+
+    def write_metric_line(self, line: str) -> None:
+        """CloudWatch's part: the EMF line becomes metric data (and is kept for tests), not console output."""
+        self._metrics.write(line)
 
     @cached_property
     def delivery_pool(self) -> ThreadPoolExecutor:

@@ -22,6 +22,7 @@ from asyncagents.domain.requests.follow import EventPage, Follow
 from asyncagents.domain.requests.operations import Lookup, Operations
 from asyncagents.domain.requests.submit import NewRequest, Submission, Submissions
 from asyncagents.domain.statuses import Status
+from asyncagents.domain.telemetry import NO_TELEMETRY, Telemetry
 from asyncagents.domain.times import utc_now
 
 __all__ = ["EventPage", "NewRequest", "RequestService", "Submission"]
@@ -43,6 +44,7 @@ class RequestService:
         resolver: Resolver = system_resolver,
         estimator: Estimator | None = None,
         limits: RequestLimits | None = None,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         endings = Endings(store, retention_seconds=formation.async_.result_retention_seconds, clock=clock)
         self._lookup = Lookup(store, clock)
@@ -58,6 +60,7 @@ class RequestService:
             monotonic=monotonic,
             resolver=resolver,
             limits=limits,
+            telemetry=telemetry,
         )
         self._operations = Operations(store, engine, self._lookup, endings, clock)
         self._answers = Answers(store, engine, self._lookup, clock)

@@ -6,20 +6,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 from asyncagents.config import AsyncMode, FormationConfig
 from asyncagents.domain.auth import Principal
 from asyncagents.domain.destinations import DestinationPolicy, Resolver, check_destination
-from asyncagents.domain.errors import Conflict, StaleWrite
+from asyncagents.domain.errors import Conflict, StaleWrite, TooManyRequests
 from asyncagents.domain.estimator import Estimate, Estimator
 from asyncagents.domain.lifecycle import Endings
 from asyncagents.domain.limits import RequestLimits
 from asyncagents.domain.ports import RequestStore, WorkflowEngine
 from asyncagents.domain.records import RequestRecord, execution_name_for, fingerprint_of, request_key
 from asyncagents.domain.statuses import Status, sources_of
+from asyncagents.domain.telemetry import COUNT, NO_TELEMETRY, REQUESTS_THROTTLED, Telemetry, request_accepted
 from asyncagents.domain.times import iso
 
 logger = logging.getLogger(__name__)
@@ -94,9 +96,11 @@ class Submissions:
         monotonic: Callable[[], float],
         resolver: Resolver,
         limits: RequestLimits | None = None,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self._store = store
         self._limits = limits
+        self._telemetry = telemetry
         self._engine = engine
         self._formation = formation
         self._endings = endings
@@ -128,7 +132,8 @@ class Submissions:
             self.check_webhook_url(new.webhook_url)
         limits = self._limits if limited else None
         if limits is not None:
-            limits.count_request(principal.key_id, principal.limits)
+            with self._counting_refusals():
+                limits.count_request(principal.key_id, principal.limits)
         request_id = new.request_id or (
             idempotency_request_id(idempotency_key) if idempotency_key else new_request_id()
         )
@@ -174,7 +179,8 @@ class Submissions:
         }
         if limits is not None:
             # A repeat of an active request holds its slot already.
-            limits.claim_active(principal.key_id, key, principal.limits)
+            with self._counting_refusals():
+                limits.claim_active(principal.key_id, key, principal.limits)
         try:
             # A request its client named (its id, an idempotency key) keeps the name for the idempotency window.
             named = bool(new.request_id or idempotency_key)
@@ -189,6 +195,7 @@ class Submissions:
                 limits.release_active(principal.key_id, key)  # its slot was released when it ended
             return self._resubmitted(existing, fingerprint)
         record = RequestRecord.model_validate(fields)
+        self._telemetry.emit(request_accepted(), metadata={"request_id": request_id})
         self._start(record)
         if mode != "sync":
             return Submission(record=record, finished=False)
@@ -198,6 +205,15 @@ class Submissions:
             if may_wait:
                 return self._wait(record)
         return self._go_async(record, reason="busy")
+
+    @contextmanager
+    def _counting_refusals(self) -> Iterator[None]:
+        """A request a key's limits refused (429) is counted."""
+        try:
+            yield
+        except TooManyRequests:
+            self._telemetry.emit({REQUESTS_THROTTLED: (1, COUNT)})
+            raise
 
     def _start(self, record: RequestRecord) -> None:
         try:

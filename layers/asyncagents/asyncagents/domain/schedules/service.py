@@ -25,6 +25,7 @@ from asyncagents.domain.schedules.jobs import (
     schedule_input,
 )
 from asyncagents.domain.schedules.timing import Timing, parse_timing
+from asyncagents.domain.telemetry import NO_TELEMETRY, Telemetry, schedule_slot
 from asyncagents.domain.times import iso, parse_iso
 from asyncagents.schedule_definitions import ScheduleDefinition
 
@@ -65,7 +66,9 @@ class Schedules:
         formation_schedules: Mapping[str, ScheduleDefinition],
         *,
         clock: Callable[[], datetime],
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
+        self._telemetry = telemetry
         self._store = store
         self._engine = engine
         self._requests = requests
@@ -169,6 +172,7 @@ class Schedules:
         slot = iso(moment)
         recorded = self._store.get_run(job_id, slot)
         if recorded is not None:  # a delivery of a slot that already ran (even past its request's retention)
+            self._telemetry.emit(schedule_slot(duplicate=True), metadata={"job_id": job_id})
             return SlotFired(job_id, None, "the slot already ran", request_id=str(recorded["request_id"]))
         job = self._formation.get(job_id) or _job_or_none(self._store.get_job(job_id))
         if job is None:
@@ -194,6 +198,7 @@ class Schedules:
             request_id = str(conflict.details.get("request_id"))
         run = JobRun(scheduled_time=slot, request_id=request_id, fired_at=iso(self._clock()))
         self._store.record_run(job.id, run.model_dump(), ttl=int(self._clock().timestamp()) + RUN_RETENTION_SECONDS)
+        self._telemetry.emit(schedule_slot(duplicate=False), metadata={"job_id": job_id, "request_id": request_id})
         return SlotFired(job_id, submission, request_id=request_id)
 
     # -- helpers -----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from asyncagents.domain.errors import BadRequest, InvalidData, NotFound, Unautho
 from asyncagents.domain.ports import TriggerSecretSource
 from asyncagents.domain.requests import RequestService, Submission
 from asyncagents.domain.requests.submit import MAX_MESSAGE_BYTES, NewRequest
+from asyncagents.domain.telemetry import NO_TELEMETRY, Telemetry, trigger_fired, trigger_signature_rejected
 from asyncagents.domain.triggers import signatures
 from asyncagents.domain.triggers.template import as_text, lookup, path_segments, render
 from asyncagents.trigger_definitions import TRIGGER_NAME_PATTERN, TriggerDefinition
@@ -91,7 +92,9 @@ class Triggers:
         secrets: Callable[[], TriggerSecretSource],
         *,
         clock: Callable[[], float] = time.time,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
+        self._telemetry = telemetry
         self._definitions = definitions
         self._requests = requests
         self._keys = keys
@@ -139,7 +142,9 @@ class Triggers:
             trigger=definition.name,
         )
         naming = self._request_name(definition, call, payload, signed=caller.signed)
-        return Fired(self._requests.submit(principal, new, idempotency_key=naming), signed=caller.signed)
+        fired = Fired(self._requests.submit(principal, new, idempotency_key=naming), signed=caller.signed)
+        self._telemetry.emit(trigger_fired(), metadata={"trigger": definition.name})
+        return fired
 
     # -- who is calling ----------------------------------------------------------------------------
 
@@ -158,7 +163,11 @@ class Triggers:
                 details={"header": header},
             )
         secrets = self._secrets().secrets_for(definition.name, scheme.secret_arn)
-        signatures.verify(scheme, call.headers, call.body, secrets, now=self._clock())
+        try:
+            signatures.verify(scheme, call.headers, call.body, secrets, now=self._clock())
+        except Unauthorized:
+            self._telemetry.emit(trigger_signature_rejected(), metadata={"trigger": definition.name})
+            raise
         # Requests a provider fires belong to the trigger (no client key is involved).
         return _Caller(f"trigger:{definition.name}", signed=True)
 

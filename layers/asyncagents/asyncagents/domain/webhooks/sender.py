@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from pydantic import ValidationError
 
 from asyncagents.domain.ports import WebhookQueue
+from asyncagents.domain.telemetry import NO_TELEMETRY, Telemetry, webhook_outcome
 from asyncagents.domain.webhooks.delivery import Outcome, WebhookDispatcher, WebhookMessage, dead_letter_body
 
 logger = logging.getLogger(__name__)
@@ -23,11 +23,11 @@ class WebhookSender:
         dispatcher: WebhookDispatcher,
         queue: WebhookQueue,
         *,
-        on_outcome: Callable[[Outcome, int], None] = lambda outcome, attempt: None,
+        telemetry: Telemetry = NO_TELEMETRY,
     ) -> None:
         self._dispatcher = dispatcher
         self._queue = queue
-        self._on_outcome = on_outcome
+        self._telemetry = telemetry
 
     def handle(
         self, body: str, *, attempt: int, receipt_handle: str, first_received_at: float | None = None
@@ -39,10 +39,11 @@ class WebhookSender:
         except ValidationError as error:
             outcome = Outcome("dead", f"malformed webhook message: {error.errors()[0]['msg']}")
             self._queue.dead_letter(body, reason=outcome.reason)
-            self._on_outcome(outcome, attempt)
+            self._telemetry.emit(webhook_outcome(outcome.kind), metadata={"attempt": attempt})
             return outcome
         outcome = self._dispatcher.deliver(message, attempt, first_received_at=first_received_at)
-        self._on_outcome(outcome, attempt)
+        about = {"delivery_id": message.delivery_id, "attempt": attempt, "outcome": outcome.kind}
+        self._telemetry.emit(webhook_outcome(outcome.kind), metadata=about)
         if outcome.kind == "retry":
             self._queue.delay(receipt_handle, outcome.delay_seconds)
             raise RetryLater(f"{message.delivery_id}: {outcome.reason}; retry in {outcome.delay_seconds}s")
