@@ -191,3 +191,19 @@ def test_verified_end_users_need_an_https_issuer_and_audiences():
 def test_a_bedrock_inference_profile_is_allowed_with_the_model_it_routes_to(model, foundation):
     parameters = parse_formation({"llm": {"provider": "bedrock", "model": model}}).template_parameters()
     assert (parameters["BedrockModelId"], parameters["BedrockFoundationModelId"]) == (model, foundation)
+
+
+@pytest.mark.parametrize(("tracked", "measured"), [(True, True), (False, False)])
+def test_track_async_tasks_turns_the_request_metrics_on_or_off(tmp_path, tracked, measured):
+    from asyncagents.domain.telemetry import NO_TELEMETRY
+    from asyncagents.runtime import Runtime
+
+    formation = tmp_path / "formation.yaml"
+    formation.write_text(f"observability:\n  track_async_tasks: {str(tracked).lower()}\n")
+    lines: list[str] = []
+    container = Runtime({"TABLE_NAME": "requests", "FORMATION_PATH": str(formation), "STACK_NAME": "prod"})
+    container.write_metric_line = lines.append  # type: ignore[method-assign]
+    container.request_telemetry.emit({"RequestsAccepted": (1, "Count")})
+    container.telemetry.emit({"WebhookAttempts": (1, "Count")})  # the other metrics stay on either way
+    assert (container.request_telemetry is not NO_TELEMETRY) is measured
+    assert len(lines) == (2 if measured else 1) and '"Stack":"prod"' in lines[-1]

@@ -15,7 +15,7 @@ from asyncagents.domain.schedules.jobs import NewJob
 from asyncagents.domain.schedules.service import Schedules
 from asyncagents.domain.schedules.timing import parse_timing
 
-from .fakes import FakeTimer, InMemoryStore, ManualClock, RecordingEngine
+from .fakes import FakeTimer, InMemoryStore, ManualClock, RecordingEngine, RecordingTelemetry
 
 # -- expressions -------------------------------------------------------------------------------------
 
@@ -181,7 +181,12 @@ class MemoryScheduler:
 
 
 @pytest.fixture
-def world():
+def telemetry() -> RecordingTelemetry:
+    return RecordingTelemetry()
+
+
+@pytest.fixture
+def world(telemetry):
     store, engine, jobs, scheduler = InMemoryStore(), RecordingEngine(), MemoryJobs(), MemoryScheduler()
     clock = ManualClock(datetime(2026, 11, 30, 12, tzinfo=UTC))
     timer = FakeTimer()
@@ -189,7 +194,7 @@ def world():
         {"schedules": {"digest": {"schedule": "0 9 * * *", "timezone": "Europe/Paris", "message": "Digest"}}}
     )
     requests = RequestService(store, engine, formation, clock=clock, sleep=timer.sleep, monotonic=timer.monotonic)
-    service = Schedules(jobs, lambda: scheduler, requests, formation.schedules, clock=clock)
+    service = Schedules(jobs, lambda: scheduler, requests, formation.schedules, clock=clock, telemetry=telemetry)
     return service, jobs, scheduler, engine, clock
 
 
@@ -204,7 +209,7 @@ def _daily(**overrides: Any) -> NewJob:
     return NewJob(**{**fields, **overrides})
 
 
-def test_a_slot_delivered_twice_makes_one_request(world):
+def test_a_slot_delivered_twice_makes_one_request(world, telemetry):
     service, _, scheduler, engine, _ = world
     job = service.create(_daily()).job
     assert scheduler.schedules[job.id]["payload"] == {
@@ -218,6 +223,8 @@ def test_a_slot_delivered_twice_makes_one_request(world):
     assert first.request_id == again.request_id == first.submission.record.request_id
     assert later.request_id != first.request_id
     assert len({name for name, _ in engine.started}) == 2
+    # each slot that ran is a fire; the slot delivered again is a suppressed duplicate
+    assert telemetry.values("ScheduleFires") == [1, 1] and telemetry.values("ScheduleDuplicateSlots") == [1]
     view = service.get(job.id)
     assert [run.scheduled_time for run in view.runs] == ["2026-12-02T08:00:00.000000Z", "2026-12-01T08:00:00.000000Z"]
     record = first.submission.record

@@ -28,7 +28,7 @@ from asyncagents.domain.triggers.fire import Fired, Handshake, Ignored, TriggerC
 from asyncagents.domain.triggers.template import data_fields, foreign_expressions, render
 from asyncagents.trigger_definitions import TriggerDefinition, Verification, load_definition
 
-from .fakes import FakeTimer, InMemoryStore, ManualClock, RecordingEngine
+from .fakes import FakeTimer, InMemoryStore, ManualClock, RecordingEngine, RecordingTelemetry
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -264,7 +264,7 @@ class Secrets:
 
 
 @pytest.fixture
-def world():
+def world(telemetry):
     """Triggers over an in-memory store: a GitHub one, a MUXI-style one, a Slack one."""
     definitions = {
         "gh": TriggerDefinition.model_validate(
@@ -289,11 +289,15 @@ def world():
     formation = parse_formation({})
     clock = ManualClock(datetime(2026, 11, 30, tzinfo=UTC))
     timer = FakeTimer()
-    requests = RequestService(store, engine, formation, clock=clock, sleep=timer.sleep, monotonic=timer.monotonic)
+    requests = RequestService(
+        store, engine, formation, clock=clock, sleep=timer.sleep, monotonic=timer.monotonic, telemetry=telemetry
+    )
     keys = KeyService(store)
     client_key = keys.create("client").secret
     secrets = Secrets({"gh": [GITHUB_SECRET], "both": [GITHUB_SECRET], "slack": ["slack-secret"]})
-    triggers = Triggers(definitions, requests, keys, lambda: secrets, clock=lambda: 1_800_000_000.0)
+    triggers = Triggers(
+        definitions, requests, keys, lambda: secrets, clock=lambda: 1_800_000_000.0, telemetry=telemetry
+    )
     return triggers, engine, client_key, secrets, store
 
 
@@ -340,7 +344,12 @@ def test_a_github_form_delivery_carries_its_json_in_payload(world):
     assert isinstance(fired, Fired) and fired.submission.record.prompt == "Issue Crash on start"
 
 
-def test_signature_failures_are_401s_naming_the_header(world):
+@pytest.fixture
+def telemetry() -> RecordingTelemetry:
+    return RecordingTelemetry()
+
+
+def test_signature_failures_are_401s_naming_the_header(world, telemetry):
     triggers, engine, client_key, _, _ = world
     with pytest.raises(Unauthorized, match="X-Hub-Signature-256: the signature does not match"):
         triggers.fire("gh", _github(ISSUE, secret="wrong"))
@@ -356,6 +365,10 @@ def test_signature_failures_are_401s_naming_the_header(world):
     with pytest.raises(InvalidData, match=r"data\.a"):
         triggers.fire("both", _github({"data": {"a": 1}}))
     assert engine.started and all(name for name, _ in engine.started)
+    # Two signatures failed (a missing one is no signature to reject); the client key's call fired its trigger
+    assert telemetry.values("TriggerSignatureRejections") == [1, 1]
+    assert [meta["trigger"] for m, meta in telemetry.emitted if "TriggerFires" in m] == ["both"]
+    assert telemetry.values("RequestsAccepted") == [1]
 
 
 def test_the_secret_is_read_only_for_signed_calls(world):
