@@ -10,6 +10,7 @@
     API handler's thread, after a warm-up (goal: async accept 2, status poll 1), and Step Functions
     states entered for a request of n steps (goal <= 2n + 4).
 (c) the unzipped size of the built layer (``sam build`` into a temporary folder; goal <= 20 MB).
+(d) dollars per million requests by component for n = 1, 3, 8, 20 steps (bench/cost.py).
 """
 
 from __future__ import annotations
@@ -278,11 +279,11 @@ def main() -> int:
 
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # moto logs whole state trees at ERROR
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["cold", "calls", "layer", "webhooks"], action="append")
+    parser.add_argument("--only", choices=["cold", "calls", "layer", "webhooks", "cost"], action="append")
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--against", metavar="REVISION", help="cold init: also measure this commit, in pairs")
     args = parser.parse_args()
-    chosen = args.only or ["cold", "calls", "layer", "webhooks"]
+    chosen = args.only or ["cold", "calls", "layer", "webhooks", "cost"]
     print(json.dumps({"python": sys.version.split()[0], "machine": os.uname().machine}))
     if "cold" in chosen:
         bench_cold(args.repeat, args.against)
@@ -292,6 +293,11 @@ def main() -> int:
         bench_layer()
     if "webhooks" in chosen:
         bench_webhooks()
+    if "cost" in chosen:  # dollars per million requests by component (bench/cost.py, which also runs alone)
+        sys.path.insert(0, str(ROOT / "bench"))
+        import cost
+
+        cost.main([])
     return 0
 
 

@@ -290,16 +290,35 @@ def test_reserved_concurrency_comes_from_the_formation_when_set(cfn: dict[str, A
     assert parse_formation({}).template_parameters()["ApiReservedConcurrency"] == ""
 
 
-def test_every_request_that_ends_reaches_the_notifier(cfn: dict[str, Any]) -> None:
-    """The notifier frees the slot of each request that ends (domain.limits): its stream filter must pass every
-    terminal change, webhook or not."""
+def test_every_request_that_ends_reaches_the_notifier_and_nothing_else_does(cfn: dict[str, Any]) -> None:
+    """The notifier frees the slot of each request that ends (domain.limits) and sends its webhook: its stream
+    filter passes every terminal change, webhook or not, and a wait for an answer; not the bookkeeping writes to an
+    ended request (its webhook's status), which would invoke it for nothing (judged by moto's pattern matcher, the
+    one the local stack applies)."""
     import json
 
+    from moto.events.models import EventPattern
+
     mapping = _resources(cfn, "AWS::Lambda::EventSourceMapping")["NotifyStatusChanges"]["Properties"]
-    (pattern,) = [json.loads(rule["Pattern"]) for rule in mapping["FilterCriteria"]["Filters"]]
-    image = pattern["dynamodb"]["NewImage"]
-    assert set(image) == {"sk", "status"}
-    assert {"completed", "failed", "cancelled"} <= set(image["status"]["S"])
+    patterns = [EventPattern.load(rule["Pattern"]) for rule in mapping["FilterCriteria"]["Filters"]]
+
+    def passes(old: str | None, new: str, sk: str = "REQUEST", event: str = "MODIFY") -> bool:
+        images = {"NewImage": {"sk": {"S": sk}, "status": {"S": new}}}
+        if old is not None:
+            images["OldImage"] = {"sk": {"S": sk}, "status": {"S": old}}
+        record = json.loads(json.dumps({"eventName": event, "dynamodb": images}))
+        return any(pattern.matches_event(record) for pattern in patterns)
+
+    for old in ("pending", "processing", "awaiting_clarification"):
+        for ended in ("completed", "failed", "cancelled"):
+            assert passes(old, ended), (old, ended)
+    assert passes("processing", "awaiting_clarification")
+    assert passes("awaiting_clarification", "awaiting_clarification")  # another question while waiting
+    for ended in ("completed", "failed", "cancelled"):
+        assert not passes(ended, ended), ended  # the webhook's bookkeeping on an ended request
+    assert not passes("pending", "processing") and not passes("processing", "processing")
+    assert not passes(None, "pending", event="INSERT")
+    assert not passes("processing", "completed", sk="STEP#lineage#0001")
 
 
 def test_the_jwt_api_guards_exactly_the_client_routes() -> None:

@@ -73,8 +73,14 @@ class StreamPoller(_Poller):
         interval: float = 0.05,
         max_retries: int | None = None,
         on_failure: Callable[[list[dict[str, Any]]], None] | None = None,
+        filters: tuple[str, ...] = (),
     ) -> None:
         super().__init__("asyncagents-stream-poller", handler, function_arn, interval)
+        from moto.events.models import EventPattern
+
+        # The mapping's FilterCriteria, as Lambda applies them: a record that matches no pattern never reaches
+        # the function (and is not retried); moto's EventBridge pattern matcher speaks the same pattern language.
+        self._filters = [EventPattern.load(pattern) for pattern in filters]
         self._streams = streams
         self._stream_arn = stream_arn
         self._batch_size = batch_size
@@ -96,7 +102,7 @@ class StreamPoller(_Poller):
         busy = False
         for shard_id, iterator in list(self._iterators.items()):
             response = self._streams.get_records(ShardIterator=iterator, Limit=self._batch_size)
-            records = response.get("Records", [])
+            records = [record for record in response.get("Records", []) if self._wanted(record)]
             if not records:
                 self._iterators[shard_id] = response.get("NextShardIterator") or iterator
                 continue
@@ -115,6 +121,9 @@ class StreamPoller(_Poller):
                 )["ShardIterator"]
                 self._stopping.wait(0.2)
         return busy
+
+    def _wanted(self, record: dict[str, Any]) -> bool:
+        return not self._filters or any(f.matches_event(self._lambda_record(record)) for f in self._filters)  # type: ignore[arg-type]
 
     def _exhausted(self, sequence: str, records: list[dict[str, Any]]) -> bool:
         if self._max_retries is None:

@@ -516,6 +516,7 @@ class LocalStack:
                         batch_size=source.batch_size,
                         max_retries=source.max_retries,
                         on_failure=self._stream_failures(source.on_failure, arn),
+                        filters=source.filters,
                     )
                 ]
             else:

@@ -80,6 +80,7 @@ class EventSource:
     statuses: tuple[str, ...] = ()
     max_retries: int | None = None  # a stream mapping's MaximumRetryAttempts (None: until the record expires)
     on_failure: str | None = None  # a stream mapping's on-failure queue (logical id)
+    filters: tuple[str, ...] = ()  # a mapping's FilterCriteria patterns (JSON): a record matching none is dropped
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,7 @@ def read_stack(template_path: Path) -> StackSpec:
                     batch_size=int(properties.get("BatchSize", 10)),
                     max_retries=properties.get("MaximumRetryAttempts"),
                     on_failure=_queue_of(properties.get("DestinationConfig", {}).get("OnFailure", {})),
+                    filters=tuple(f["Pattern"] for f in properties.get("FilterCriteria", {}).get("Filters", [])),
                 )
             )
     if not table_properties or not machine:
