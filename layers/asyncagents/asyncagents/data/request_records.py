@@ -2,8 +2,7 @@
 
 Every status write is conditional on the current status; a lost condition raises ``StaleWrite`` carrying the
 record as it is now, read by the same call. A step's start and its counting as done are writes to the request
-record too (its output lives in ``StepCheckpoints``).
-"""
+record too (its output lives in ``StepCheckpoints``)."""
 
 from __future__ import annotations
 
@@ -28,6 +27,7 @@ from asyncagents.domain.progress import MAX_PROGRESS_ENTRIES, EventType, entry, 
 from asyncagents.domain.records import RequestRecord, Usage, usage_increments
 from asyncagents.domain.statuses import WORKING, Status
 from asyncagents.domain.times import iso, utc_now
+from asyncagents.logs import about_request
 
 _LIST_PAGE_ITEMS = 100
 _MAX_LIST_QUERIES = 5
@@ -39,6 +39,11 @@ def record_of(item: dict[str, Any]) -> RequestRecord:
     """A request record from a table item (the low-level ``{"S": ...}`` form)."""
     fields = from_item(item)
     return RequestRecord.model_validate({**fields, "request_key": request_key_of(str(fields["pk"]))})
+
+
+def named(record: RequestRecord) -> RequestRecord:
+    about_request(record.request_id)  # the function's log lines from here on name the request it works on
+    return record
 
 
 def request_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -145,7 +150,7 @@ class RequestRecords:
     def get(self, request_key: str) -> RequestRecord | None:
         response = self._client.get_item(TableName=self._table, Key=request_item_key(request_key), ConsistentRead=True)
         item = response.get("Item")
-        return record_of(item) if item else None
+        return named(record_of(item)) if item else None
 
     def transition(
         self,
@@ -305,7 +310,7 @@ class RequestRecords:
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                     **arguments,
                 )
-            return record_of(response["Attributes"])
+            return named(record_of(response["Attributes"]))
 
         if event is None:
             return write(condition, names, values)
