@@ -72,6 +72,8 @@ def test_each_function_has_an_errors_and_throttles_alarm(cfn: dict[str, Any]) ->
         ("AWS/SQS", "ApproximateAgeOfOldestMessage", {"Fn::GetAtt": ["WebhookQueue", "QueueName"]}),
         ("AWS/ApiGateway", "5xx", {"Ref": "HttpApi"}),
         ("AWS/ApiGateway", "Latency", {"Ref": "HttpApi"}),
+        ("AWS/ApiGateway", "5xx", {"Ref": "JwtHttpApi"}),
+        ("AWS/ApiGateway", "Latency", {"Ref": "JwtHttpApi"}),
         ("asyncagents", "WebhookDead", {"Ref": "AWS::StackName"}),
         ("asyncagents", "SweeperRepairs", {"Ref": "AWS::StackName"}),
     ],
@@ -114,9 +116,10 @@ def test_functions_and_the_workflow_are_traced_and_the_workflow_logs_errors(cfn:
 
 def test_api_access_logs_and_every_log_group_keep_the_one_retention(cfn: dict[str, Any]) -> None:
     stages = [r["Properties"] for r in cfn["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
-    (logged,) = [s for s in stages if "AccessLogSettings" in s]
-    assert logged["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
-    assert "$context.status" in logged["AccessLogSettings"]["Format"]
+    assert len(stages) == 2  # the API, and the JWT API (with auth.jwt)
+    for stage in stages:
+        assert stage["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
+        assert "$context.status" in stage["AccessLogSettings"]["Format"]
     groups = [r["Properties"] for r in cfn["Resources"].values() if r["Type"] == "AWS::Logs::LogGroup"]
     assert len(groups) == len(FUNCTIONS) + 2
     assert all(group["RetentionInDays"] == {"Ref": "LogRetentionDays"} for group in groups)
@@ -147,3 +150,15 @@ def test_the_dashboard_shows_the_four_figures_outcomes_latency_webhooks_dead_let
     assert own <= plotted, own - plotted
     # the emitted metrics' names and the dashboard's agree (a renamed metric would chart nothing)
     assert {"Errors", "Throttles", "ApproximateNumberOfMessagesVisible", "ExecutionThrottled"} <= plotted
+
+
+def test_metric_math_fills_missing_data_so_an_alarm_sees_a_lone_series(cfn: dict[str, Any]) -> None:
+    """A metric nothing emitted in a period has no data, and arithmetic on a missing series is missing: an hour of
+    dead letters alone, or throttles without errors, would never alarm. Each metric is FILLed where it is used."""
+    for name, alarm in alarms(cfn).items():
+        if "Metrics" not in alarm:
+            continue
+        ids = [query["Id"] for query in alarm["Metrics"] if "MetricStat" in query]
+        (expression,) = [query["Expression"] for query in alarm["Metrics"] if "Expression" in query]
+        for metric in ids:
+            assert f"FILL({metric}, 0)" in expression, (name, metric, expression)

@@ -3,6 +3,7 @@ figures read back (README, "Monitoring")."""
 
 from __future__ import annotations
 
+import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,9 @@ if TYPE_CHECKING:
     from asyncagents.domain.monitoring import Monitoring
     from asyncagents.domain.telemetry import Telemetry
     from asyncagents.settings import FunctionSettings
+
+
+_stdout_lock = threading.Lock()
 
 
 class Observing:
@@ -40,7 +44,13 @@ class Observing:
         return {"Stack": self.settings.stack_name}
 
     def write_metric_line(self, line: str) -> None:
-        print(line, flush=True)
+        """One write per line, under a lock: the sender's delivery threads emit at once, and two documents run
+        together on one line would both be lost (CloudWatch parses each line as one EMF document)."""
+        import sys
+
+        with _stdout_lock:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
 
     @cached_property
     def request_telemetry(self) -> Telemetry:

@@ -191,8 +191,8 @@ class WebhookCountsView(BaseModel):
 
 class QueueDepthView(BaseModel):
     unfinished_requests: int = Field(description="Requests pending, processing or awaiting an answer, now.")
-    webhook_backlog: int = Field(description="Webhook events waiting for delivery or for a retry, now.")
-    webhook_in_flight: int
+    webhook_backlog: int = Field(description="Webhook events not yet delivered, now (retries waiting included).")
+    webhook_in_flight: int = Field(description="Of those, the ones being delivered or waiting for a retry.")
     webhook_dead_letters: int
 
 

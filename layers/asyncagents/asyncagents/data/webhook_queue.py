@@ -68,9 +68,10 @@ class WebhookQueue:
         return sum(self._depth(self._require_dead_letter_url()))
 
     def backlog(self) -> tuple[int, int]:
-        """Webhook events waiting (for delivery or for their retry's delay) and being delivered now."""
-        waiting, delayed, in_flight = self._depth(self._queue_url, delayed=True)
-        return waiting + delayed, in_flight
+        """Webhook events not yet delivered, and of those the ones out of sight: being delivered now or waiting for
+        their retry (a retry's delay is the message's visibility timeout, so SQS counts it as not visible)."""
+        waiting, delayed, out_of_sight = self._depth(self._queue_url, delayed=True)
+        return waiting + delayed + out_of_sight, out_of_sight
 
     def _depth(self, queue_url: str, *, delayed: bool = False) -> list[int]:
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"][: 1 + delayed]

@@ -57,8 +57,8 @@ class WebhookCounts:
 
 @dataclass(frozen=True)
 class QueueDepth:
-    """Work waiting now (not over the window): requests not finished, webhook events waiting or being
-    delivered, dead-lettered webhook events."""
+    """Work waiting now (not over the window): requests not finished, webhook events not yet delivered (of them,
+    ``webhook_in_flight`` are being delivered or waiting for a retry), dead-lettered webhook events."""
 
     unfinished_requests: int
     webhook_backlog: int

@@ -8,6 +8,7 @@ metadata, which CloudWatch keeps in the log line and never turns into a metric d
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,6 +36,8 @@ MODEL_CALLS, MODEL_LATENCY, MODEL_THROTTLES, MODEL_ERRORS = (
 )
 
 Measures = dict[str, tuple[float, str]]
+# Bedrock's ThrottlingException / TooManyRequestsException, an OpenAI-style 429 or "rate limit" answer.
+_THROTTLING = re.compile(r"throttl|too ?many ?requests|rate[ _-]?limit|\b(?:http|status)[ :]*429\b", re.IGNORECASE)
 
 
 class Telemetry(Protocol):
@@ -105,8 +108,7 @@ def model_call(latency_seconds: float, *, tokens: int = 0, error: BaseException 
 
 def is_throttling(error: BaseException) -> bool:
     """Whether a provider's error says the model's quota was hit (Bedrock's ThrottlingException, HTTP 429)."""
-    text = f"{type(error).__name__} {error}".lower()
-    return any(word in text for word in ("throttl", "too many requests", "toomanyrequests", "429", "rate limit"))
+    return bool(_THROTTLING.search(f"{type(error).__name__} {error}"))
 
 
 def webhook_outcome(kind: str) -> Measures:
