@@ -7,30 +7,18 @@ import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from asyncagents.runtime_parts import RuntimeParts
+
 if TYPE_CHECKING:
-    from asyncagents.config import FormationConfig
-    from asyncagents.data.webhook_queue import WebhookQueue
     from asyncagents.domain.monitoring import Monitoring
     from asyncagents.domain.telemetry import Telemetry
-    from asyncagents.settings import FunctionSettings
 
 
 _stdout_lock = threading.Lock()
 
 
-class Observing:
+class Observing(RuntimeParts):
     """Built once per container, like the rest of the runtime."""
-
-    if TYPE_CHECKING:
-
-        @property
-        def settings(self) -> FunctionSettings: ...
-        @property
-        def formation(self) -> FormationConfig: ...
-        @property
-        def dynamodb(self) -> Any: ...
-        @property
-        def webhook_queue(self) -> WebhookQueue: ...
 
     @cached_property
     def telemetry(self) -> Telemetry:

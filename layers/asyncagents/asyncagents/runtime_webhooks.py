@@ -3,41 +3,22 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from asyncagents.runtime_parts import RuntimeParts
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-    from asyncagents.config import FormationConfig
-    from asyncagents.data.request_records import RequestRecords
-    from asyncagents.data.webhook_queue import WebhookQueue
-    from asyncagents.domain.auth import KeyService
     from asyncagents.domain.telemetry import Telemetry
     from asyncagents.domain.webhooks.sender import WebhookSender
-    from asyncagents.settings import FunctionSettings
 
 
-class Delivering:
+class Delivering(RuntimeParts):
     if TYPE_CHECKING:
 
         @property
-        def settings(self) -> FunctionSettings: ...
-        @property
-        def formation(self) -> FormationConfig: ...
-        @property
-        def secretsmanager(self) -> Any: ...
-        @property
-        def request_records(self) -> RequestRecords: ...
-        @property
-        def webhook_queue(self) -> WebhookQueue: ...
-        @property
-        def key_service(self) -> KeyService: ...
-        @property
-        def telemetry(self) -> Telemetry: ...
-
-        def artifact_url(self) -> Any: ...
-
-        def stored_text(self) -> Any: ...
+        def telemetry(self) -> Telemetry: ...  # Observing's
 
     @cached_property
     def delivery_pool(self) -> ThreadPoolExecutor:
