@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import uuid
 
 import pytest
 from aws_lambda_powertools import Logger
@@ -28,7 +29,10 @@ def on_lambda():
 
 def test_every_line_of_an_invocation_names_its_request(on_lambda):
     written = io.StringIO()
-    logger = Logger(service="asyncagents-plan", logger_handler=logging.StreamHandler(written))
+    # A service of its own: Powertools keeps one logger per service name in the process, and other tests load
+    # the functions' handlers (with theirs).
+    service = f"asyncagents-test-{uuid.uuid4().hex[:8]}"
+    logger = Logger(service=service, logger_handler=logging.StreamHandler(written))
     domain = logging.getLogger("asyncagents.domain.workflow.example")
 
     # Given an invocation about a request key, when the record is read and the domain logs
@@ -44,14 +48,14 @@ def test_every_line_of_an_invocation_names_its_request(on_lambda):
     # Then each line is the handler's JSON with the invocation's keys, and the request id once known
     assert first["message"] == "before the record was read" and "request_id" not in first
     assert (second["request_id"], second["request_key"], second["execution"]) == ("req_1", "k" * 32, "exec-1")
-    assert second["level"] == "WARNING" and second["service"] == "asyncagents-plan"
+    assert second["level"] == "WARNING" and second["service"] == service
     assert "request_id" not in third and third["request_key"] == "j" * 32
 
 
 def test_off_lambda_the_package_keeps_standard_logging(caplog):
     runtime.install(runtime.Runtime({"TABLE_NAME": "requests"}))
     try:
-        logs.correlate(Logger(service="asyncagents-test"), request_key="k")
+        logs.correlate(Logger(service=f"asyncagents-test-{uuid.uuid4().hex[:8]}"), request_key="k")
         with caplog.at_level(logging.WARNING, logger="asyncagents"):
             logging.getLogger("asyncagents.domain.x").warning("seen by the test's capture")
         assert "seen by the test's capture" in caplog.text
