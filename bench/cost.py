@@ -9,7 +9,8 @@ each transition), Lambda invocations and their measured durations at each functi
 DynamoDB write and read units (from the sizes of the items written and read, the indexes' copies included, as
 on-demand capacity bills them), SQS requests, API Gateway calls. The prices are in ``PRICES`` (us-east-1 list
 prices), in one place. Durations are moto's and this machine's (slower than AWS): read them as an upper bound;
-``--model-seconds`` adds the time a step function waits on a real model (the demo provider does not wait).
+``--model-seconds`` adds the time a step function waits on a real model (the demo provider does not wait). Each
+shape runs ``--repeat`` times (3); the counts repeat exactly, and the run with the median Lambda cost is shown.
 """
 
 from __future__ import annotations
@@ -336,6 +337,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, nargs="*", default=[1, 3, 8, 20])
     parser.add_argument("--model-seconds", type=float, default=0.0, help="time each model call waits (default 0)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per shape; the median's figures are shown")
     parser.add_argument("--detail", action="store_true", help="also print the calls and units by function")
     parser.add_argument("--memory", action="store_true", help="only each function's memory after init, and its size")
     args = parser.parse_args(argv)
@@ -380,8 +382,13 @@ def main(argv: list[str] | None = None) -> None:
                         if steps == 1 and shape == "chain":
                             continue
                         message = joiner.join(f"part {i}" for i in range(steps))
-                        measured = measure(stack, meter, client, receiver, message)
-                        cost = dollars(measured, memory, args.model_seconds, steps)
+                        # Counts repeat exactly; durations are noisy here: the run with the median Lambda cost.
+                        runs = [measure(stack, meter, client, receiver, message) for _ in range(args.repeat)]
+                        costs = sorted(
+                            ((dollars(run, memory, args.model_seconds, steps), run) for run in runs),
+                            key=lambda pair: pair[0]["Lambda duration"],
+                        )
+                        cost, measured = costs[len(costs) // 2]
                         rows.append(
                             [
                                 steps,
