@@ -18,7 +18,15 @@ from asyncagents.domain.records import request_key
 from asyncagents.domain.requests import NewRequest, RequestService
 from asyncagents.domain.statuses import Status
 
-from .fakes import FakeTimer, InMemoryStore, ManualClock, MemorySlots, MemoryWindows, RecordingEngine
+from .fakes import (
+    FakeTimer,
+    InMemoryStore,
+    ManualClock,
+    MemorySlots,
+    MemoryWindows,
+    RecordingEngine,
+    RecordingTelemetry,
+)
 
 ALICE = Principal(key_id="key_a", user_id="alice")
 OTHER_KEY = Principal(key_id="key_b", user_id="alice")
@@ -34,6 +42,7 @@ class Stack:
         formation = parse_formation({"limits": limits, "async": async_settings, "llm": {"demo": {"step_seconds": 0}}})
         self.limits = RequestLimits(formation.limits, self.windows, self.slots, self.store, clock=self.clock)
         self.timer = FakeTimer()
+        self.telemetry = RecordingTelemetry()
         self.service = RequestService(
             self.store,
             self.engine,
@@ -42,6 +51,7 @@ class Stack:
             sleep=self.timer.sleep,
             monotonic=self.timer.monotonic,
             limits=self.limits,
+            telemetry=self.telemetry,
         )
 
     def submit(self, principal: Principal = ALICE, **fields):
@@ -79,6 +89,8 @@ def test_a_key_past_its_requests_per_second_is_refused_until_the_next_second():
     stack.clock.advance(1)
     stack.submit()
     assert len(stack.store.items) == 5
+    # And what was accepted and refused is measured
+    assert stack.telemetry.values("RequestsAccepted") == [1] * 5 and stack.telemetry.values("RequestsThrottled") == [1]
 
 
 def test_a_key_with_its_active_requests_all_running_is_refused_until_one_ends():
@@ -97,6 +109,8 @@ def test_a_key_with_its_active_requests_all_running_is_refused_until_one_ends():
     # And once one ends, the third is accepted
     stack.end(ALICE, "one")
     assert stack.submit(request_id="three").record.status is Status.PENDING
+    # (the refusal by the active-requests quota is measured as a throttled request too)
+    assert stack.telemetry.values("RequestsThrottled") == [1]
 
 
 def test_a_repeat_of_an_ended_request_does_not_take_a_slot():
