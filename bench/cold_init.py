@@ -38,9 +38,7 @@ FUNCTIONS = {
     "ApiFunction, first request": ("api", ["dynamodb"], "first"),
     "ApiFunction, every route validated": ("api", ["dynamodb"], "every"),
     "ApiFunction, first submit": ("api", ["dynamodb", "stepfunctions"], ""),
-    "PlanFunction": ("plan", ["dynamodb"], ""),
-    "RunStepFunction": ("run_step", ["dynamodb"], ""),
-    "FinishFunction": ("finish", ["dynamodb"], ""),
+    "RunFunction": ("run", ["dynamodb"], ""),
     "MarkFailedFunction": ("mark_failed", ["dynamodb"], ""),
 }
 _HEALTH = (

@@ -262,7 +262,14 @@ def measure(stack: Any, meter: Meter, client: Any, receiver: str, message: str) 
     with meter.lock:
         return {
             "status": record.status.value,
-            "transitions": sum(1 for e in events if e["type"].endswith("StateEntered")),
+            # Each state entered, and each retry of a Task (billed as a transition too): a Task's every attempt
+            # is scheduled once.
+            "transitions": sum(
+                1
+                for e in events
+                if e["type"] == "TaskScheduled"
+                or (e["type"].endswith("StateEntered") and e["type"] != "TaskStateEntered")
+            ),
             "invocations": list(meter.invocations),
             "calls": Counter(meter.calls),
             "write_units": sum(meter.write_units.values()),
@@ -277,7 +284,8 @@ def dollars(measured: dict[str, Any], memory: dict[str, int], model_seconds: flo
     """Dollars per million requests, by component."""
     gb_seconds = sum(memory[function] / 1024 * seconds for function, seconds in measured["invocations"])
     model_calls = steps + 2  # a plan, each step, the answer
-    gb_seconds += model_calls * model_seconds * memory["RunStepFunction"] / 1024
+    # One after the other (max_concurrency 1): steps run at once share the run's wait, so this is an upper bound.
+    gb_seconds += model_calls * model_seconds * memory["RunFunction"] / 1024
     sqs = sum(count for (_, call), count in measured["calls"].items() if call.startswith("AmazonSQS"))
     sqs += 2 * sum(
         1 for function, _ in measured["invocations"] if function == "WebhookSenderFunction"
@@ -297,9 +305,7 @@ def dollars(measured: dict[str, Any], memory: dict[str, int], model_seconds: flo
 # Each function's handler folder and the clients its first call creates (bench/cold_init.py measures their time).
 INIT = {
     "ApiFunction": ("api", ["dynamodb", "stepfunctions"]),
-    "PlanFunction": ("plan", ["dynamodb"]),
-    "RunStepFunction": ("run_step", ["dynamodb"]),
-    "FinishFunction": ("finish", ["dynamodb", "s3"]),
+    "RunFunction": ("run", ["dynamodb", "s3"]),
     "MarkFailedFunction": ("mark_failed", ["dynamodb"]),
     "ClarifyFunction": ("clarify", ["dynamodb"]),
     "NotifyFunction": ("notify", ["dynamodb", "sqs"]),

@@ -323,16 +323,16 @@ def test_a_call_outside_the_functions_policy_is_refused_as_iam_would(stack, prin
     record = submit(principal, "One quick thing").record
     wait_terminal(principal, record.request_id)
     try:
-        with stack.permissions.acting_as("PlanFunction"):
+        with stack.permissions.acting_as("RunFunction"):
             # Given the plan task's role, when it touches its request's record, then that is allowed
             assert current.request_records.get(record.request_key) is not None
             # but when it writes to an API key's item, the call is refused, and the refusal is kept
             with pytest.raises(ClientError) as refused:
                 current.key_service.revoke(key.key_id)
         assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
-        assert "PlanFunction is not authorized to perform dynamodb:" in str(refused.value)
+        assert "RunFunction is not authorized to perform dynamodb:" in str(refused.value)
         assert f"on the table with leading keys ['KEYID#{key.key_id}']" in str(refused.value)
-        assert [function for function, _ in stack.permissions.denials] == ["PlanFunction"]
+        assert [function for function, _ in stack.permissions.denials] == ["RunFunction"]
         # and the key was not revoked
         assert current.key_service.authenticate(key.secret, kind="client").key_id == key.key_id
     finally:

@@ -25,9 +25,7 @@ VENV_BIN = REPO_ROOT / ".venv" / "bin"
 # Every function of the template (the transform test checks the template has exactly these).
 FUNCTIONS = [
     "ApiFunction",
-    "PlanFunction",
-    "RunStepFunction",
-    "FinishFunction",
+    "RunFunction",
     "MarkFailedFunction",
     "ClarifyFunction",
     "NotifyFunction",

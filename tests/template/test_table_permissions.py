@@ -66,15 +66,14 @@ def allowed(permissions: TablePermissions, function: str, call: tuple[str, dict[
     ("function", "call", "expected"),
     [
         # The workflow's tasks reach request records (and their step checkpoints) only.
-        ("PlanFunction", update(REQ), True),
-        ("PlanFunction", update("KEYID#key_0123456789abcdef"), False),
-        ("PlanFunction", update("SLOTS#active:key_1"), False),
-        ("PlanFunction", put(REQ), False),  # the plan updates a record; it never replaces one
-        ("RunStepFunction", put(REQ), True),
-        ("RunStepFunction", query(REQ), True),
-        ("RunStepFunction", put("HIST#formation"), False),
-        ("FinishFunction", update("HIST#formation"), True),  # it teaches the estimator
-        ("FinishFunction", get("KEY#hash"), False),
+        ("RunFunction", update(REQ), True),
+        ("RunFunction", update("KEYID#key_0123456789abcdef"), False),
+        ("RunFunction", update("SLOTS#active:key_1"), False),
+        ("RunFunction", put(REQ), True),  # a step's checkpoint
+        ("RunFunction", query(REQ), True),
+        ("RunFunction", put("HIST#formation"), False),
+        ("RunFunction", update("HIST#formation"), True),  # it teaches the estimator
+        ("RunFunction", get("KEY#hash"), False),
         ("MarkFailedFunction", update(REQ), True),
         ("ClarifyFunction", update("AUDIT#" + "0" * 32), False),
         ("ReconcileFunction", update("RATE#key_1"), False),
@@ -99,7 +98,7 @@ def allowed(permissions: TablePermissions, function: str, call: tuple[str, dict[
         ("ApiFunction", forget_history("HIST#formation", REQ), False),  # for all the batch's keys
         ("ApiFunction", query("OWNER#abc", index="ByOwner", attribute="owner"), True),
         ("ApiFunction", query("OPEN#a", index="Unfinished", attribute="open_shard"), True),  # queue depth
-        ("PlanFunction", query("OWNER#abc", index="ByOwner", attribute="owner"), False),
+        ("RunFunction", query("OWNER#abc", index="ByOwner", attribute="owner"), False),
         ("ApiFunction", ("Scan", {"TableName": TABLE}), False),
         ("ApiFunction", ("DeleteItem", {"TableName": TABLE, "Key": key(REQ)}), False),
         ("ApiFunction", ("GetItem", {"TableName": "another-table", "Key": key(REQ)}), False),

@@ -231,10 +231,8 @@ NEEDED_ACTIONS = {
                     "states:SendTaskFailure", "s3:GetObject", "secretsmanager:GetSecretValue",
                     "dynamodb:DeleteItem", "scheduler:CreateSchedule", "scheduler:UpdateSchedule",
                     "scheduler:DeleteSchedule", "iam:PassRole", "dynamodb:BatchWriteItem"},
-    "PlanFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
-    "RunStepFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
-                        "s3:PutObject", "s3:GetObject"},
-    "FinishFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "s3:PutObject", "s3:GetObject"},
+    "RunFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
+                    "s3:PutObject", "s3:GetObject"},
     "MarkFailedFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
     "ClarifyFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
     "NotifyFunction": {"sqs:SendMessage", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:UpdateItem"},
@@ -350,8 +348,8 @@ def test_the_jwt_api_guards_exactly_the_client_routes() -> None:
 
 def test_the_model_steps_may_invoke_the_configured_model_or_profile_and_nothing_else(cfn: dict[str, Any]) -> None:
     """A cross-region inference profile needs its model in each region it routes to: that one model, in any
-    region, and the profile; the three functions that call the model have exactly that."""
-    functions = {"PlanFunction", "RunStepFunction", "FinishFunction"}
+    region, and the profile; the one function that calls the model has exactly that."""
+    functions = {"RunFunction"}
     roles = {name.removesuffix("Role") for name in _resources(cfn, "AWS::IAM::Role")}
     assert functions <= roles
     for role_name, role in _resources(cfn, "AWS::IAM::Role").items():

@@ -146,6 +146,7 @@ class InMemoryStore:
             item["status_message"] = message
             attempts = item.setdefault("step_attempts", {})
             attempts[str(index)] = attempts.get(str(index), 0) + 1
+            item["model_calls"] = item.get("model_calls", 0) + 1
             self._append(item, entry(EventType.STEP_STARTED, utc_now(), message=message, step=index, title=title))
             return self._record(pk)
 

@@ -18,6 +18,7 @@ from asyncagents.domain.errors import (
     ClarificationAnswered,
     ClarificationRequested,
     Conflict,
+    QuestionTimedOut,
     RequestEnded,
     StaleWrite,
     StoreContention,
@@ -362,7 +363,7 @@ def test_the_planners_answer_reaches_every_step_and_the_finish():
     world.steps.await_answer(pk, name, None, "token-plan")
     world.service.answer(ALICE, request_id, "Lisbon")
     plan = world.steps.plan(pk, name)
-    assert [s["index"] for s in plan["steps"]] == [0, 1]  # the flat list, for executions on the old definition
+    assert [[s["index"] for s in wave] for wave in plan["waves"]] == [[0, 1]]
     for index in (0, 1):
         world.steps.run_step(pk, name, index, "t")
     world.steps.finish(pk, name)
@@ -490,3 +491,31 @@ def test_overlapping_attempts_count_every_call_once_and_the_usage_adds_up():
     assert (done.usage.input_tokens, done.usage.output_tokens) == (done.input_tokens_used, done.output_tokens_used)
     [kept] = world.store.outputs(pk, name)
     assert kept["attempts"] == 2  # the later attempt's output stands
+
+
+def test_one_wait_serves_every_open_question_and_an_overdue_one_times_out_at_the_next_wait():
+    world = World({"on_timeout": "continue", "timeout_seconds": 600})
+    pk, name, request_id = world.submit("a, b [demo ask=0+1]")
+    world.steps.plan(pk, name)
+    for index in (0, 1):  # two independent steps ask at once
+        with pytest.raises(ClarificationRequested):
+            world.steps.run_step(pk, name, index, "t")
+    # Given one wait on both questions: they share its token
+    assert world.steps.await_open(pk, name, "token-1") == {"waiting": True}
+    waiting = world.store.get(pk)
+    assert {key: q.token for key, q in waiting.questions.items()} == {"0": "token-1", "1": "token-1"}
+    # When step 1's question is answered (the wait ends, the run goes on) and step 0's stays open past its timeout
+    first = next(q for q in waiting.questions.values() if q.key == "1")
+    world.service.answer(ALICE, request_id, "blue", clarification_id=first.id)
+    assert world.engine.resumed[-1][0] == "token-1"
+    world.clock.advance(600)
+    # Then the next wait finds step 0's question overdue, and the timeout closes it alone, unanswered
+    with pytest.raises(QuestionTimedOut):
+        world.steps.await_open(pk, name, "token-2")
+    assert world.steps.open_timed_out(pk, name) == {"continue": True}
+    closed = world.store.get(pk)
+    assert closed.questions == {} and closed.status is Status.PROCESSING
+    assert [(c.step_index, c.outcome) for c in closed.clarifications] == [(1, "answered"), (0, "timed_out")]
+    # And a wait with no question left open ends at once (the run goes on)
+    with pytest.raises(ClarificationAnswered):
+        world.steps.await_open(pk, name, "token-3")

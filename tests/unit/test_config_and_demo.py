@@ -25,16 +25,15 @@ def test_defaults_follow_the_seeds():
     assert formation.overlord.workflow.timeouts.task_timeout == 300
     assert formation.overlord.workflow.timeouts.workflow_timeout == 3600
     assert formation.template_parameters() == {
-        "TaskTimeoutSeconds": "300",
+        "RunTimeoutSeconds": "897",  # the workflow's hour does not fit: a Run hands over after 897 s
         "WorkflowTimeoutSeconds": "3600",
         "RetryMaxAttempts": "2",
         "RetryIntervalSeconds": "1",
         "RetryMaxDelaySeconds": "60",
         "RetryBackoffRate": "2.0",
-        "MapMaxConcurrency": "1",
         "ClarificationTimeoutSeconds": "900",
         "SweeperIntervalMinutes": "5",
-        "TaskFunctionTimeoutSeconds": "303",
+        "RunFunctionTimeoutSeconds": "900",
         "WebhookMaxReceives": "32",
         "BedrockModelId": "",
         "BedrockFoundationModelId": "",
@@ -160,7 +159,7 @@ def test_params_pass_empty_values_so_sam_deploy_never_keeps_a_removed_secret(cap
     assert main(["params", str(Path(__file__).resolve().parents[2] / "formation.yaml")]) == 0
     printed = capsys.readouterr().out.split()
     assert 'TriggerSecretArns=""' in printed and 'OpenAIKeySecretArn=""' in printed
-    assert "TaskTimeoutSeconds=300" in printed
+    assert "RunTimeoutSeconds=897" in printed
 
 
 def test_verified_end_users_need_an_https_issuer_and_audiences():

@@ -8,13 +8,11 @@ from pathlib import Path
 import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from asyncagents.tasks import FailureTask, QuestionTask, RequestTask, ScheduledSlot, StepTask
+from asyncagents.tasks import FailureTask, QuestionTask, RequestTask, ScheduledSlot
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 TASK_MODELS = {
-    "workflow_plan": RequestTask,
-    "workflow_run_step": StepTask,
-    "workflow_finish": RequestTask,
+    "workflow_run": RequestTask,
     "workflow_mark_failed": FailureTask,
     "workflow_clarify_wait": QuestionTask,
     "workflow_clarify_timed_out": QuestionTask,

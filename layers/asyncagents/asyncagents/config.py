@@ -91,7 +91,11 @@ class AsyncSettings(StrictModel):
 
 class Timeouts(StrictModel):
     task_timeout: int = Field(
-        300, ge=1, le=897, description="Seconds per step; the step's Lambda gets 3 s more (Lambda stops at 900)."
+        300,
+        ge=1,
+        le=892,
+        description="Seconds per attempt of a step; a Run task lasts at most 897 s (Lambda stops at 900), and "
+        "an attempt starts only when it can finish in the run, with a few seconds to spare.",
     )
     workflow_timeout: int = Field(3600, ge=1, le=365 * 86_400)
 
@@ -124,8 +128,12 @@ class Budget(StrictModel):
 
 
 DEFAULT_CLARIFICATION_TIMEOUT = 900
-# How much longer than its Task's timeout a step function may run (then Lambda stops it).
+# How much longer than its Task's timeout the run function may go on (then Lambda stops it).
 TASK_FUNCTION_MARGIN_SECONDS = 3
+# How much longer than the workflow (and than one attempt of a step) a Run task may last: the checkpoint
+# writes after an attempt and the answer need a moment. A Run task lasts at most MAX_RUN_SECONDS.
+RUN_MARGIN_SECONDS = 5
+MAX_RUN_SECONDS = 900 - TASK_FUNCTION_MARGIN_SECONDS
 
 
 class ClarificationSettings(StrictModel):
@@ -161,7 +169,7 @@ class Workflow(StrictModel):
     retry: Retry = Retry()
     clarification: ClarificationSettings = ClarificationSettings()
     max_concurrency: int = Field(
-        1, ge=0, le=40, description="Independent steps run at once by the Map state (0 = unbounded)."
+        1, ge=0, le=40, description="Steps run at once by a request's run, each on a thread (0 = unbounded)."
     )
     max_steps: int = Field(8, ge=1, le=50)
 
@@ -232,25 +240,24 @@ class FormationConfig(StrictModel):
     def template_parameters(self) -> dict[str, str]:
         """Template parameters that carry the infrastructure-shaping settings into the state machine.
 
-        Step Functions counts ``MaxAttempts`` as retries after the first attempt, so a formation's
-        ``max_attempts: 3`` becomes ``MaxAttempts: 2``. ``IntervalSeconds`` must be a whole number of
-        seconds, so the initial delay is rounded up.
+        The steps retry inside the Run task; the Task's own Retry (the planner's and the answer's transient
+        errors, a run that crashed) uses the same settings. Step Functions counts ``MaxAttempts`` as retries
+        after the first attempt, so a formation's ``max_attempts: 3`` becomes ``MaxAttempts: 2``.
+        ``IntervalSeconds`` must be a whole number of seconds, so the initial delay is rounded up.
         """
         workflow = self.overlord.workflow
         retry = workflow.retry
+        run_timeout = min(MAX_RUN_SECONDS, workflow.timeouts.workflow_timeout + RUN_MARGIN_SECONDS)
         return {
-            "TaskTimeoutSeconds": str(workflow.timeouts.task_timeout),
-            # A little longer than the Task's timeout, so Step Functions' States.Timeout (retried, reported as a
-            # timeout) fires first; providers stop waiting at the Task's timeout, and the function is stopped a
-            # moment later, so an abandoned attempt records what it spent and ends (it cannot make calls beside
-            # the retry that replaced it).
-            "TaskFunctionTimeoutSeconds": str(workflow.timeouts.task_timeout + TASK_FUNCTION_MARGIN_SECONDS),
+            "RunTimeoutSeconds": str(run_timeout),
+            # A little longer than the Task's timeout, so Step Functions' States.Timeout (retried) fires first;
+            # the run starts no attempt it cannot finish before the Task's timeout.
+            "RunFunctionTimeoutSeconds": str(run_timeout + TASK_FUNCTION_MARGIN_SECONDS),
             "WorkflowTimeoutSeconds": str(workflow.timeouts.workflow_timeout),
             "RetryMaxAttempts": str(retry.max_attempts - 1),
             "RetryIntervalSeconds": str(max(1, math.ceil(retry.initial_delay))),
             "RetryMaxDelaySeconds": str(max(1, math.ceil(retry.max_delay))),
             "RetryBackoffRate": str(retry.backoff_factor),
-            "MapMaxConcurrency": str(workflow.max_concurrency),
             "ClarificationTimeoutSeconds": str(workflow.clarification.timeout_seconds),
             "SweeperIntervalMinutes": str(workflow.sweeper.interval_minutes),
             # The sender retries webhook_retries times itself; SQS dead-letters a message it keeps failing

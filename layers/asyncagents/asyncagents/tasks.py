@@ -19,17 +19,11 @@ class RequestTask(BaseModel):
     execution_name: str = Field(min_length=1, max_length=80)
 
 
-class StepTask(RequestTask):
-    index: int = Field(ge=0)
-    title: str
-
-
 class QuestionTask(RequestTask):
-    """AwaitAnswer (``wait``, with the task token) and AnswerTimedOut (``timed_out``) of a question; no
-    ``index`` means the planner's question."""
+    """AwaitAnswer (``wait``, with the task token) and AnswerTimedOut (``timed_out``): about every open
+    question of the request."""
 
     action: Literal["wait", "timed_out"]
-    index: int | None = Field(None, ge=0)
     task_token: str | None = Field(None, min_length=1, max_length=2048)
 
     @model_validator(mode="after")

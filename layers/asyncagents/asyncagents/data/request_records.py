@@ -215,12 +215,12 @@ class RequestRecords:
         return self._update(request_key, set_fields=fields, condition=condition, values=values)
 
     def start_step(self, request_key: str, index: int, *, generation: str, title: str, message: str) -> RequestRecord:
-        """Mark step ``index`` as running and count the attempt, while the request is processing (or
-        waiting for an answer to another step's question) and the step has not finished. Raises
-        ``StaleWrite`` (carrying the current record) otherwise."""
+        """Mark step ``index`` running, count the attempt and the model call it is about to make (one write), while
+        the request works for ``generation`` and the step is not done; else ``StaleWrite`` (with the record)."""
         return self._update(
             request_key,
             set_fields={"current_step": title, "status_message": message},
+            increments={"model_calls": 1},
             extra_adds=["#attempts.#step :one"],
             condition=f"{_WORKING_CONDITION} AND NOT contains(#done, :index)",
             names={"#attempts": "step_attempts", "#step": str(index), "#done": "done_steps"},

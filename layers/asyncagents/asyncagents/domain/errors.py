@@ -127,7 +127,7 @@ class PermanentProviderError(ProviderError):
     retryable = False
 
 
-# The three below are raised by workflow tasks on purpose: the state machine's Catch routes on their
+# The errors below are raised by workflow tasks on purpose: the state machine's Catch routes on their
 # class names (the Lambda error type), so their names are part of the state machine's contract.
 
 
@@ -148,6 +148,24 @@ class RequestEnded(AsyncAgentsError):
     """The request ended (cancelled, failed) or moved to another execution: nothing is worth waiting for."""
 
     code = "request_ended"
+
+
+class QuestionTimedOut(AsyncAgentsError):
+    """A question has been waited on for the whole clarification timeout: apply the formation's on_timeout."""
+
+    code = "question_timed_out"
+
+
+class RequestFailed(AsyncAgentsError):
+    """A step failed for good; the failure is already recorded on the request (the execution ends failed)."""
+
+    code = "request_failed"
+
+
+class RunContinues(AsyncAgentsError):
+    """The run has no time left for another attempt: the workflow runs again at once and resumes."""
+
+    code = "run_continues"
 
 
 class InvalidCursor(BadRequest):

@@ -91,19 +91,37 @@ def with_question(record: RequestRecord, question: Question) -> dict[str, Any]:
     }
 
 
-def waiting_fields(record: RequestRecord, key: str, token: str, now: datetime) -> dict[str, Any]:
-    """Fields for the workflow starting to wait on question ``key`` with ``token``; the request becomes
-    (or stays) awaiting_clarification."""
-    question = record.questions[key]
-    waiting = question.model_copy(update={"token": token, "asked_at": question.asked_at or iso(now)})
+def waiting_fields(record: RequestRecord, keys: str | Iterable[str], token: str, now: datetime) -> dict[str, Any]:
+    """Fields for the workflow starting to wait on question ``keys`` (one, or several that share the wait)
+    with ``token``; the request becomes (or stays) awaiting_clarification. A question waited on before keeps
+    the time it was first asked."""
+    chosen = [keys] if isinstance(keys, str) else list(keys)
+    waiting = {
+        key: record.questions[key].model_copy(
+            update={"token": token, "asked_at": record.questions[key].asked_at or iso(now)}
+        )
+        for key in chosen
+    }
+    first = min(waiting.values(), key=lambda q: (q.asked_at or "", q.id))
     fields: dict[str, Any] = {
-        "questions": _dump({**record.questions, key: waiting}),
+        "questions": _dump({**record.questions, **waiting}),
         "questions_version": record.questions_version + 1,
-        "status_message": f"Waiting for the user's answer: {waiting.question}",
+        "status_message": f"Waiting for the user's answer: {first.question}",
     }
     if record.status is not Status.AWAITING_CLARIFICATION:
         fields["awaiting_since"] = iso(now)
     return fields
+
+
+def overdue(record: RequestRecord, timeout_seconds: float, now: datetime) -> list[str]:
+    """Keys of the questions waited on for ``timeout_seconds`` or longer (a moment early counts: the wait that
+    timed out started after they were first asked)."""
+    limit = timeout_seconds - 1
+    return sorted(
+        key
+        for key, question in record.questions.items()
+        if question.token and question.asked_at and (now - parse_iso(question.asked_at)).total_seconds() >= limit
+    )
 
 
 def closing_fields(

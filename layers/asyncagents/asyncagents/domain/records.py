@@ -115,6 +115,8 @@ class RequestRecord(BaseModel):
     status_message: str = "Request accepted"
     steps: list[PlannedStep] = Field(default_factory=list)
     step_attempts: dict[str, int] = Field(default_factory=dict)
+    # The attempts made before the latest redrive: each execution has the whole retry budget for a step.
+    attempts_before_redrive: dict[str, int] = Field(default_factory=dict)
     done_steps: set[int] = Field(default_factory=set)
     result: RequestResult | None = None
     usage: Usage | None = None

@@ -111,6 +111,7 @@ def create_table(dynamodb: Any, table_name: str, properties: dict[str, Any]) -> 
 class LocalStack:
     """The application on moto. Use as a context manager, or ``start()`` / ``stop()``.
 
+    ``parameter_overrides`` replace template parameters the formation derives (tests only).
     ``retry_time_scale`` shrinks the state machine's real Retry waits (moto sleeps them for real);
     tests use a small value, the interactive stack keeps 1.0.
     """
@@ -130,8 +131,11 @@ class LocalStack:
         ttl_sweep_seconds: float = 5.0,
         sqs_concurrency: int = 8,
         job_schedule_seconds: float = 1.0,
+        parameter_overrides: dict[str, str] | None = None,
     ) -> None:
         self.root = root
+        # Template parameters a test sets beside the formation's (a short Run task, to see it hand over).
+        self.parameter_overrides = dict(parameter_overrides or {})
         self.formation_path = formation_path
         self.keys = keys
         self.host = host
@@ -411,6 +415,9 @@ class LocalStack:
         patch.start()
         self._patches.append(patch)
 
+    def template_parameters(self) -> dict[str, str]:
+        return {**self.formation.template_parameters(), **self.parameter_overrides}
+
     def _create_table(self) -> None:
         create_table(self.client("dynamodb"), self.table_name, self.spec.table_properties)
 
@@ -436,7 +443,7 @@ class LocalStack:
     def _create_queues(self) -> None:
         """Queues from the template: those without a redrive policy first (they are the targets)."""
         sqs = self.client("sqs")
-        parameters = self.formation.template_parameters()
+        parameters = self.template_parameters()
         ordered = sorted(self.spec.queues.items(), key=lambda item: "RedrivePolicy" in item[1])
         for logical_id, properties in ordered:
             attributes: dict[str, str] = {}
@@ -634,7 +641,7 @@ class LocalStack:
         code = archive.getvalue()
         lambda_client = self.client("lambda")
         arns: dict[str, str] = {}
-        parameters = self.formation.template_parameters()
+        parameters = self.template_parameters()
         for logical_id, spec in self.spec.functions.items():
             name = f"asyncagents-{self.stage}-{logical_id}"
             # The template's Timeout (a number, or a parameter that comes from the formation).
@@ -667,7 +674,7 @@ class LocalStack:
         return invoke
 
     def _create_state_machine(self, functions: dict[str, str]) -> None:
-        values = dict(self.formation.template_parameters())
+        values = dict(self.template_parameters())
         for name, source in self.spec.substitutions.items():
             if isinstance(source, dict) and "Fn::GetAtt" in source:
                 values[name] = functions[source["Fn::GetAtt"][0]]

@@ -15,10 +15,10 @@ so that nothing is silently allowed.
 
 from __future__ import annotations
 
+import contextvars
 import fnmatch
 import json
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -85,7 +85,11 @@ class TablePermissions:
     # What each function did: (function, action, resource, leading key up to its first "#"): the evidence a
     # policy is drawn from.
     used: set[tuple[str, str, str, str]] = field(default_factory=set)
-    _acting: threading.local = field(default_factory=threading.local)
+    # A context variable rather than a thread-local: threads a function starts with its context (the run's
+    # steps) act for it too.
+    _acting: contextvars.ContextVar[str | None] = field(
+        default_factory=lambda: contextvars.ContextVar("acting_function", default=None)
+    )
 
     @classmethod
     def from_template(cls, template: dict[str, Any], table_logical_id: str) -> TablePermissions:
@@ -107,25 +111,24 @@ class TablePermissions:
 
     @contextmanager
     def acting_as(self, function: str) -> Iterator[None]:
-        """Calls made by this thread meanwhile are the function's (its role's)."""
-        saved = getattr(self._acting, "function", None)
-        self._acting.function = function
+        """Calls made in this context meanwhile are the function's (its role's)."""
+        token = self._acting.set(function)
         try:
             yield
         finally:
-            self._acting.function = saved
+            self._acting.reset(token)
 
     def acting(self) -> str | None:
-        """The function this thread's calls are made for, if any."""
-        return getattr(self._acting, "function", None)
+        """The function this context's calls are made for, if any."""
+        return self._acting.get()
 
     def act_as(self, function: str) -> None:
         """For a thread that works for one function all its life (a function's worker pool)."""
-        self._acting.function = function
+        self._acting.set(function)
 
     def refusal(self, target: str, body: bytes | str | None) -> str | None:
         """Why the calling function's role may not make this call; None when it may (or no function calls)."""
-        function = getattr(self._acting, "function", None)
+        function = self._acting.get()
         if function is None or not target.startswith(_TARGET_PREFIX):
             return None
         request = json.loads(body or "{}")

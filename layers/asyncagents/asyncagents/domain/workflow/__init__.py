@@ -1,11 +1,10 @@
 """The workflow's side of the lifecycle: the work done by each Task of the state machine.
 
-Plan → run the steps in waves (Map of Maps) → Finish, and MarkFailed from every Catch. The planner or a
-step may ask the user a question; the workflow then waits on a task token (AwaitAnswer) and runs the
-planner or the step again with the answer. Each task checks the request's status before it works (a
-checkpoint) and writes only with a condition on the status, so a cancelled or timed-out request is never
-resurrected and a finished step is never run twice. One module per task; ``WorkflowSteps`` is the entry
-the task handlers use.
+Run (plan, the steps, the answer: ``run``), AwaitAnswer and AnswerTimedOut when the planner or a step asked
+the user a question (the workflow waits on a task token, then runs again with the answer), and MarkFailed
+from every Catch. Each part checks the request's status before it works (a checkpoint) and writes only with a
+condition on the status, so a cancelled or timed-out request is never resurrected and a finished step is never
+run twice. One module per part; ``WorkflowSteps`` is the entry the task handlers use.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from asyncagents.domain.workflow.context import WorkflowContext
 from asyncagents.domain.workflow.failures import Failures, describe_failure
 from asyncagents.domain.workflow.finish import Finisher, IncompleteSteps
 from asyncagents.domain.workflow.plan import Planner
+from asyncagents.domain.workflow.run import RequestRun
 from asyncagents.domain.workflow.run_step import StepRunner
 from asyncagents.domain.workflow.texts import INLINE_TEXT_BYTES, LargeTexts
 
@@ -58,6 +58,10 @@ class WorkflowSteps:
         self._waits = AnswerWaits(context)
         self._finisher = Finisher(context, texts)
         self._failures = Failures(context)
+        self._run = RequestRun(context, self._planner, self._steps, self._finisher)
+
+    def run(self, request_key: str, execution_name: str, *, deadline: float) -> dict[str, Any]:
+        return self._run.run(request_key, execution_name, deadline=deadline)
 
     def plan(self, request_key: str, execution_name: str) -> dict[str, Any]:
         return self._planner.plan(request_key, execution_name)
@@ -71,6 +75,12 @@ class WorkflowSteps:
         self, request_key: str, execution_name: str, step_index: int | None, task_token: str
     ) -> dict[str, Any]:
         return self._waits.await_answer(request_key, execution_name, step_index, task_token)
+
+    def await_open(self, request_key: str, execution_name: str, task_token: str) -> dict[str, Any]:
+        return self._waits.await_open(request_key, execution_name, task_token)
+
+    def open_timed_out(self, request_key: str, execution_name: str) -> dict[str, Any]:
+        return self._waits.open_timed_out(request_key, execution_name)
 
     def answer_timed_out(self, request_key: str, execution_name: str, step_index: int | None) -> dict[str, Any]:
         return self._waits.answer_timed_out(request_key, execution_name, step_index)

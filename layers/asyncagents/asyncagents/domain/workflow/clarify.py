@@ -3,11 +3,13 @@ and decide what happens when no answer came in time."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from asyncagents.domain.errors import ClarificationAnswered, RequestEnded, StaleWrite
+from asyncagents.domain.errors import ClarificationAnswered, QuestionTimedOut, RequestEnded, StaleWrite
 from asyncagents.domain.progress import EventType
-from asyncagents.domain.questions import closing_fields, question_key, waiting_fields
+from asyncagents.domain.questions import PLAN_KEY, closing_fields, overdue, question_key, waiting_fields
+from asyncagents.domain.records import RequestRecord
 from asyncagents.domain.retry import until_written
 from asyncagents.domain.statuses import WORKING, Status
 from asyncagents.domain.workflow.context import WorkflowContext
@@ -21,23 +23,50 @@ class AnswerWaits:
     def await_answer(
         self, request_key: str, execution_name: str, step_index: int | None, task_token: str
     ) -> dict[str, Any]:
-        """The workflow starts waiting for the answer to a question: keep its task token (server side
+        """The workflow starts waiting for the answer to one question: keep its task token (server side
         only) and show the request as awaiting_clarification. Raises ``ClarificationAnswered`` when the
         question is already closed and ``RequestEnded`` when the request is over: both end the wait."""
-        context = self._context
         key = question_key(step_index)
+        return self._wait(
+            request_key, execution_name, task_token, lambda record: [key] if key in record.questions else []
+        )
+
+    def await_open(self, request_key: str, execution_name: str, task_token: str) -> dict[str, Any]:
+        """The workflow starts waiting for the answers to every open question (the planner's, or the steps'
+        that asked while the run went on): they share the task token, and any answer ends the wait (the run
+        then goes on with it and waits again for the others). Raises ``QuestionTimedOut`` when a question
+        has been waited on for the whole timeout already (in an earlier wait)."""
+        settings = self._context.formation.overlord.workflow.clarification
+
+        def open_questions(record: RequestRecord) -> list[str]:
+            late = overdue(record, settings.timeout_seconds, self._context.clock())
+            if late:
+                raise QuestionTimedOut(f"{len(late)} question(s) unanswered for {settings.timeout_seconds}s")
+            return sorted(record.questions)
+
+        return self._wait(request_key, execution_name, task_token, open_questions)
+
+    def _wait(
+        self,
+        request_key: str,
+        execution_name: str,
+        task_token: str,
+        keys_of: Callable[[RequestRecord], list[str]],
+    ) -> dict[str, Any]:
+        context = self._context
 
         def keep_token() -> dict[str, Any]:
             record = context.require(request_key)
             if record.status not in WORKING or record.execution_name != execution_name:
                 raise RequestEnded(f"the request is {record.status.value}; no answer is awaited")
-            if key not in record.questions:
+            keys = keys_of(record)
+            if not keys:
                 raise ClarificationAnswered("the question was already closed")
             context.records.transition(
                 request_key,
                 to=Status.AWAITING_CLARIFICATION,
                 allowed_from=WORKING,
-                set_fields=waiting_fields(record, key, task_token, context.clock()),
+                set_fields=waiting_fields(record, keys, task_token, context.clock()),
                 generation=execution_name,
                 expected={"questions_version": record.questions_version},
                 event=EventType.WAITING,
@@ -88,3 +117,17 @@ class AnswerWaits:
             return {"continue": True}
 
         return until_written(close_unanswered)
+
+    def open_timed_out(self, request_key: str, execution_name: str) -> dict[str, Any]:
+        """The shared wait timed out (or found a question overdue): close every question waited on that long,
+        each with the formation's ``on_timeout``. Returns ``{"continue": bool}``."""
+        context = self._context
+        settings = context.formation.overlord.workflow.clarification
+        record = context.require(request_key)
+        if record.status not in WORKING or record.execution_name != execution_name:
+            return {"continue": False}
+        for key in overdue(record, settings.timeout_seconds, context.clock()):
+            outcome = self.answer_timed_out(request_key, execution_name, None if key == PLAN_KEY else int(key))
+            if not outcome["continue"]:
+                return outcome
+        return {"continue": True}

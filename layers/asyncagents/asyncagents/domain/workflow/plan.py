@@ -1,4 +1,4 @@
-"""Plan: move the request to processing with its plan, grouped into waves for the state machine's Map."""
+"""Plan: move the request to processing with its plan (the steps, and which earlier steps each depends on)."""
 
 from __future__ import annotations
 
@@ -20,29 +20,35 @@ class Planner:
 
     def plan(self, request_key: str, execution_name: str) -> dict[str, Any]:
         """Move the request to processing with its plan. Returns ``{proceed, waves}``: the steps
-        (``{index, title}``) grouped into waves that run one after the other, each step after the steps
-        it depends on.
+        (``{index, title}``) grouped into waves, each step after the steps it depends on."""
+        record = self.planned(request_key, execution_name)
+        if record is None:
+            return {"proceed": False, "waves": []}
+        waves = [[{"index": i, "title": record.steps[i].title} for i in wave] for wave in plan_waves(record.steps)]
+        return {"proceed": True, "waves": waves}
 
-        A retried Plan whose first attempt already stored the plan reuses it (never plans twice). The
+    def planned(self, request_key: str, execution_name: str) -> RequestRecord | None:
+        """The request with its plan, planned now if it was not yet; ``None`` when the request is no longer
+        this execution's to work on (ended, or redriven into another execution).
+
+        A retried run whose first attempt already stored the plan reuses it (never plans twice). The
         planner may ask the user a question first: then the question is recorded and
         ``ClarificationRequested`` raised (the workflow waits for the answer and plans again).
         """
         record = self._context.require(request_key)
         if record.execution_name != execution_name:
-            return {"proceed": False, "waves": []}
+            return None
         needs_plan = record.status is Status.PENDING or (record.status is Status.PROCESSING and not record.steps)
         if needs_plan:
             record = self._make_plan(record, execution_name)
         if record.status.is_terminal or record.execution_name != execution_name:
-            return {"proceed": False, "waves": [], "steps": []}
+            return None
         if not record.steps:
-            if PLAN_KEY in record.questions:  # an earlier attempt of this task asked (it outlived its timeout)
+            if PLAN_KEY in record.questions:  # an earlier attempt asked (it outlived its timeout), or a re-run
                 raise ClarificationRequested("the planner's question is not answered yet")
             # Never end the execution with a request that is still ours and unplanned: plan again.
             raise StoreContention("the plan was not stored; retry")
-        waves = [[{"index": i, "title": record.steps[i].title} for i in wave] for wave in plan_waves(record.steps)]
-        # "steps" for executions started under the previous definition (one Map over all steps).
-        return {"proceed": True, "waves": waves, "steps": [step for wave in waves for step in wave]}
+        return record
 
     def _make_plan(self, record: RequestRecord, execution_name: str) -> RequestRecord:
         context = self._context

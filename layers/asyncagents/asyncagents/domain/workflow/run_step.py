@@ -7,7 +7,7 @@ import contextlib
 from typing import Any
 
 from asyncagents.domain.agents import StepContext, StepOutput
-from asyncagents.domain.errors import ClarificationRequested, StaleWrite
+from asyncagents.domain.errors import BudgetExceeded, ClarificationRequested, StaleWrite
 from asyncagents.domain.lifecycle import checkpoint_ttl
 from asyncagents.domain.plans import needed_steps
 from asyncagents.domain.progress import EventType
@@ -44,13 +44,19 @@ class StepRunner:
             current: RequestRecord | None = stale.details.get("current")
             reason = "already_done" if current and index in current.done_steps else "not_processing"
             return {"index": index, "skipped": reason}
-        if question_key(index) in record.questions:  # asked already (a retried task); the wait picks it up
-            raise ClarificationRequested(f"step {index + 1}'s question is not answered yet")
-        context.check_budget(record)
-        step_context = self._step_context(record, index, deadline)
+        # start_step counted the call this attempt is about to make (before it is made: a call an attempt makes and
+        # never reports, because it was stopped, is paid all the same). Not made after all: uncounted.
+        before = record.model_copy(update={"model_calls": record.model_calls - 1})
+        try:
+            if question_key(index) in record.questions:  # asked already (a retried task); the wait picks it up
+                raise ClarificationRequested(f"step {index + 1}'s question is not answered yet")
+            context.check_budget(before)
+        except (ClarificationRequested, BudgetExceeded):
+            with contextlib.suppress(StaleWrite):
+                context.records.add_usage(request_key, calls=-1)
+            raise
+        step_context = self._step_context(before, index, deadline)
         started = context.clock()
-        # Counted before it is made: a call an attempt makes and never reports (it was stopped) is paid all the same.
-        context.records.add_usage(request_key, calls=1)
         output = context.provider.run_step(record.steps[index], step_context)
         if output.clarification_question:
             if step_context.may_ask:

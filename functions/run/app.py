@@ -1,0 +1,24 @@
+"""RunFunction: runs a request — its plan, its steps (checkpointed, retried, each within its timeout), its
+answer — as far as this invocation goes."""
+
+import time
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from asyncagents import runtime
+from asyncagents.config import TASK_FUNCTION_MARGIN_SECONDS
+from asyncagents.logs import correlate
+from asyncagents.tasks import RequestTask
+
+logger = Logger(service="asyncagents-run")
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    task = RequestTask.model_validate(event)
+    correlate(logger, request_key=task.request_key, execution=task.execution_name)
+    # When the Task times out (Lambda stops the function a few seconds later): no attempt starts that could
+    # not finish before it, and the provider never waits past it.
+    deadline = time.time() + context.get_remaining_time_in_millis() / 1000 - TASK_FUNCTION_MARGIN_SECONDS
+    return runtime.current().workflow_steps.run(task.request_key, task.execution_name, deadline=deadline)

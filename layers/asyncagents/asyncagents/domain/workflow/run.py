@@ -1,0 +1,232 @@
+"""Run: the whole request in one workflow task — plan, every step, the answer.
+
+Each state a Standard workflow enters is billed, so the steps run here rather than as states: a step starts as
+soon as the steps it depends on are done (up to ``max_concurrency`` at once, on threads: a step waits on the
+model), each attempt with its own deadline (``task_timeout``), failed attempts retried with exponential backoff
+and full jitter up to ``retry.max_attempts`` per execution. Everything durable is where it was: each step is
+checkpointed before and after its model call, the attempts are counted on the record, and a run that dies is
+run again by the state machine's Retry, which skips the steps already done.
+
+A run ends in one of these ways:
+
+- the answer is composed (``{"status": "completed"}``), or the request was ended meanwhile (cancelled, timed
+  out: ``{"status": ...}``);
+- a step failed for good: the failure is recorded and ``RequestFailed`` raised (the execution fails);
+- the planner or a step asked the user: ``ClarificationRequested`` once the steps that could go on are done
+  (the workflow waits for the answers, then runs again);
+- not enough time is left in this invocation for another attempt: ``RunContinues`` (the workflow runs again at
+  once, resuming from the checkpoints).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from asyncagents.domain.errors import (
+    BudgetExceeded,
+    ClarificationRequested,
+    ProviderError,
+    RequestFailed,
+    RunContinues,
+    StoreContention,
+    TransientProviderError,
+)
+from asyncagents.domain.questions import question_key
+from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.workflow.context import WorkflowContext
+from asyncagents.domain.workflow.failures import describe_failure, fail
+from asyncagents.domain.workflow.finish import Finisher
+from asyncagents.domain.workflow.plan import Planner
+from asyncagents.domain.workflow.run_step import StepRunner
+
+# An attempt that ends this close to its deadline (or after it) ran out of time: a timeout, not its error.
+_DEADLINE_SLACK_SECONDS = 0.1
+# How long past the run's deadline the run waits for attempts that ignore theirs before it gives up on them.
+_ABANDON_AFTER_SECONDS = 1.0
+
+
+@dataclass
+class _Outcome:
+    """How one step's attempts ended: ``done``, ``asked``, ``failed`` (with ``failure``), ``ended`` (the
+    request moved on), ``out_of_time`` or ``stopped`` (the run is stopping)."""
+
+    kind: str
+    failure: dict[str, Any] | None = None
+
+
+@dataclass
+class _Progress:
+    done: set[int]
+    running: dict[Future[_Outcome], int] = field(default_factory=dict)
+    asked: bool = False
+    out_of_time: bool = False
+    ended: bool = False
+    failure: dict[str, Any] | None = None
+    error: BaseException | None = None
+
+    @property
+    def stopping(self) -> bool:
+        return self.ended or self.failure is not None or self.error is not None
+
+
+class RequestRun:
+    def __init__(
+        self,
+        context: WorkflowContext,
+        planner: Planner,
+        steps: StepRunner,
+        finisher: Finisher,
+        *,
+        now: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._context = context
+        self._planner = planner
+        self._steps = steps
+        self._finisher = finisher
+        self._now = now
+        self._jitter = jitter
+
+    def run(self, request_key: str, execution_name: str, *, deadline: float) -> dict[str, Any]:
+        """Run the request as far as it goes in this invocation; ``deadline`` (epoch seconds) is when the
+        invocation is stopped. See the module for how it ends."""
+        record = self._planner.planned(request_key, execution_name)
+        if record is None:
+            current = self._context.records.get(request_key)
+            return {"status": current.status.value if current else "unknown"}
+        progress = self._run_steps(record, execution_name, deadline)
+        if progress.error is not None:
+            raise progress.error
+        if progress.failure is not None:
+            status, _ = fail(self._context, self._context.require(request_key), execution_name, progress.failure)
+            if status == "failed":
+                raise RequestFailed(progress.failure["message"])
+            return {"status": status}
+        if progress.ended:
+            return {"status": self._context.require(request_key).status.value}
+        if progress.asked:
+            raise ClarificationRequested("a question is waiting for the user's answer")
+        if len(progress.done) < len(record.steps):
+            raise RunContinues(f"{len(progress.done)} of {len(record.steps)} steps done; the run goes on")
+        return self._finisher.finish(request_key, execution_name)
+
+    def _run_steps(self, record: RequestRecord, execution_name: str, deadline: float) -> _Progress:
+        """Start every step whose dependencies are done, until none is left, running or startable."""
+        steps = record.steps
+        progress = _Progress(done={i for i in record.done_steps if i < len(steps)})
+        waiting = [i for i in range(len(steps)) if i not in progress.done]
+        # A step whose question is still open waits for its answer (and so do the steps after it).
+        if [i for i in waiting if question_key(i) in record.questions]:
+            progress.asked = True
+            waiting = [i for i in waiting if question_key(i) not in record.questions]
+        if not waiting:
+            return progress
+        limit = self._context.formation.overlord.workflow.max_concurrency or len(waiting)  # 0: unbounded
+        stop = threading.Event()
+        pool = ThreadPoolExecutor(max_workers=min(limit, len(waiting)), thread_name_prefix="step")
+        try:
+            while True:
+                if not progress.stopping and not progress.out_of_time:
+                    for index in [i for i in waiting if set(steps[i].dependencies(i)) <= progress.done]:
+                        if len(progress.running) >= limit:
+                            break
+                        waiting.remove(index)
+                        # The context (log correlation, the local stack's IAM role) goes with the step.
+                        call = contextvars.copy_context().run
+                        future = pool.submit(call, self._attempts, record, execution_name, index, deadline, stop)
+                        progress.running[future] = index
+                if not progress.running:
+                    return progress
+                finished, _ = wait(
+                    progress.running,
+                    timeout=max(0.0, deadline + _ABANDON_AFTER_SECONDS - self._now()),
+                    return_when=FIRST_COMPLETED,
+                )
+                if not finished:  # attempts that ignore their deadline: left behind, the next run resumes
+                    progress.out_of_time = True
+                    return progress
+                for future in finished:
+                    self._note(progress, progress.running.pop(future), future)
+                if progress.stopping:
+                    stop.set()
+                    return progress
+        finally:
+            stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    @staticmethod
+    def _note(progress: _Progress, index: int, future: Future[_Outcome]) -> None:
+        error = future.exception()
+        if error is not None:
+            progress.error = error
+            return
+        outcome = future.result()
+        if outcome.kind == "done":
+            progress.done.add(index)
+        elif outcome.kind == "asked":
+            progress.asked = True
+        elif outcome.kind == "failed":
+            progress.failure = outcome.failure
+        elif outcome.kind == "ended":
+            progress.ended = True
+        elif outcome.kind == "out_of_time":
+            progress.out_of_time = True
+
+    def _attempts(
+        self, record: RequestRecord, execution_name: str, index: int, deadline: float, stop: threading.Event
+    ) -> _Outcome:
+        """Attempt step ``index`` until it is done, fails for good, asks, or the run runs out of time."""
+        settings = self._context.formation.overlord.workflow
+        task_timeout = settings.timeouts.task_timeout
+        title = record.steps[index].title
+        made = self._attempts_made(record, index)
+        while not stop.is_set():
+            started = self._now()
+            if started + task_timeout > deadline:
+                return _Outcome("out_of_time")
+            attempt_deadline = started + task_timeout
+            try:
+                result = self._steps.run_step(
+                    record.request_key, execution_name, index, title, deadline=attempt_deadline
+                )
+            except ClarificationRequested:
+                return _Outcome("asked")
+            except (BudgetExceeded, ProviderError, StoreContention) as error:
+                timed_out = self._now() >= attempt_deadline - _DEADLINE_SLACK_SECONDS
+                retryable = timed_out or isinstance(error, TransientProviderError | StoreContention)
+                name = "States.Timeout" if timed_out else type(error).__name__
+                failure = describe_failure(name, str(error), task_timeout=task_timeout)
+                if not retryable:
+                    return _Outcome("failed", failure)
+                made = self._attempts_made(self._context.require(record.request_key), index, at_least=made + 1)
+                if made >= settings.retry.max_attempts:
+                    return _Outcome("failed", failure)
+                delay = self._backoff(made)
+                if self._now() + delay + task_timeout > deadline:
+                    return _Outcome("out_of_time")
+                stop.wait(delay)
+                continue
+            if "skipped" in result:
+                return _Outcome("done" if result["skipped"] == "already_done" else "ended")
+            return _Outcome("done")
+        return _Outcome("stopped")
+
+    @staticmethod
+    def _attempts_made(record: RequestRecord, index: int, *, at_least: int = 0) -> int:
+        """Attempts of step ``index`` in this execution (a redriven request's earlier ones do not count)."""
+        key = str(index)
+        made = record.step_attempts.get(key, 0) - record.attempts_before_redrive.get(key, 0)
+        return max(made, at_least)
+
+    def _backoff(self, made: int) -> float:
+        """Exponential backoff with full jitter, as Step Functions' Retry with ``JitterStrategy: FULL``."""
+        retry = self._context.formation.overlord.workflow.retry
+        ceiling = min(retry.max_delay, retry.initial_delay * retry.backoff_factor ** (made - 1))
+        return ceiling * self._jitter()

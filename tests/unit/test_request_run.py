@@ -1,0 +1,181 @@
+"""The Run task on fakes: a request's steps run, retried and timed out inside one task; a run that runs out of
+time hands over and the next resumes; attempts are counted on the record, per execution."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from asyncagents.api.schemas import ChatRequest
+from asyncagents.config import parse_formation
+from asyncagents.domain.auth import Principal
+from asyncagents.domain.errors import ClarificationRequested, RequestFailed, RunContinues
+from asyncagents.domain.requests import RequestService
+from asyncagents.domain.statuses import Status
+from asyncagents.domain.workflow.context import WorkflowContext
+from asyncagents.domain.workflow.finish import Finisher
+from asyncagents.domain.workflow.plan import Planner
+from asyncagents.domain.workflow.run import RequestRun
+from asyncagents.domain.workflow.run_step import StepRunner
+from asyncagents.domain.workflow.texts import LargeTexts
+from asyncagents.providers.demo import DemoProvider
+
+from .fakes import FakeTimer, InMemoryStore, ManualClock, RecordingEngine
+
+ALICE = Principal(key_id="key_a", user_id="alice")
+TASK_TIMEOUT = 10
+
+
+class SlowProvider:
+    """The demo provider, each step taking ``step_seconds`` of the run's (fake) time."""
+
+    name = "demo"
+
+    def __init__(self, demo: DemoProvider, clock: list[float], step_seconds: float) -> None:
+        self._demo = demo
+        self._clock = clock
+        self._step_seconds = step_seconds
+
+    def run_step(self, step: Any, context: Any) -> Any:
+        self._clock[0] += self._step_seconds
+        return self._demo.run_step(step, context)
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._demo, attribute)
+
+
+class World:
+    def __init__(self, *, step_seconds: float = 0.0, retry: dict | None = None, concurrency: int = 1) -> None:
+        workflow = {
+            "timeouts": {"task_timeout": TASK_TIMEOUT, "workflow_timeout": 3600},
+            "retry": retry or {"max_attempts": 3, "initial_delay": 1, "max_delay": 4, "backoff_factor": 2.0},
+            "max_concurrency": concurrency,
+        }
+        formation = parse_formation(
+            {"overlord": {"workflow": workflow}, "llm": {"demo": {"step_seconds": 0}}, "async": {"webhook_url": None}}
+        )
+        self.formation = formation
+        clock = ManualClock(datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC))
+        self.store = InMemoryStore()
+        self.engine = RecordingEngine()
+        timer = FakeTimer()
+        self.service = RequestService(
+            self.store, self.engine, formation, clock=clock, sleep=timer.sleep, monotonic=timer.monotonic
+        )
+        self.time = [1_000.0]  # the run's clock (epoch seconds), moved by the provider's steps
+        provider = SlowProvider(DemoProvider(formation.llm.demo, sleep=lambda _: None), self.time, step_seconds)
+        context = WorkflowContext(
+            records=self.store, checkpoints=self.store, provider=provider, formation=formation, clock=clock
+        )
+        texts = LargeTexts(None)
+        self.jitter = 0.0
+        self.run = RequestRun(
+            context,
+            Planner(context),
+            StepRunner(context, texts),
+            Finisher(context, texts),
+            now=lambda: self.time[0],
+            jitter=lambda: self.jitter,
+        )
+
+    def submit(self, message: str) -> tuple[str, str, str]:
+        record = self.service.submit(
+            ALICE, ChatRequest.model_validate({"message": message, "async": True}).to_domain()
+        ).record
+        return record.request_key, record.execution_name, record.request_id
+
+    def run_with(self, pk: str, name: str, seconds: float) -> dict[str, Any]:
+        """One invocation of the Run task with ``seconds`` before its deadline."""
+        return self.run.run(pk, name, deadline=self.time[0] + seconds)
+
+
+def test_a_run_out_of_time_hands_over_and_the_next_resumes_without_redoing_a_step():
+    world = World(step_seconds=8)
+    pk, name, _ = world.submit("first, then second, then third")
+    # Given time for one attempt and a half: the first step runs (8 s), the second would not end in time
+    with pytest.raises(RunContinues):
+        world.run_with(pk, name, TASK_TIMEOUT + 5)
+    after_first = world.store.get(pk)
+    assert after_first.done_steps == {0} and after_first.step_attempts == {"0": 1, "1": 0, "2": 0}
+    # When the workflow runs again with a whole run's time
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    # Then the finished step was not run again and every step ran once
+    final = world.store.get(pk)
+    assert final.status is Status.COMPLETED and final.step_attempts == {"0": 1, "1": 1, "2": 1}
+    assert final.model_calls == 1 + 3 + 1  # plan, three steps, the answer
+
+
+def test_transient_failures_are_retried_in_the_run_with_backoff():
+    world = World()
+    pk, name, _ = world.submit("a, b [demo fail_step=1 fail_transient=2]")
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    final = world.store.get(pk)
+    assert final.step_attempts == {"0": 1, "1": 3} and final.model_calls == 1 + 4 + 1
+
+
+def test_the_backoff_doubles_up_to_its_cap_with_full_jitter():
+    world = World(retry={"max_attempts": 10, "initial_delay": 1, "max_delay": 4, "backoff_factor": 2.0})
+    world.jitter = 1.0
+    assert [world.run._backoff(made) for made in range(1, 6)] == [1.0, 2.0, 4.0, 4.0, 4.0]
+    world.jitter = 0.25
+    assert world.run._backoff(3) == 1.0
+
+
+def test_exhausted_retries_are_recorded_and_end_the_run_as_failed():
+    world = World()
+    pk, name, _ = world.submit("a, b [demo fail_step=1 fail_transient=5]")
+    with pytest.raises(RequestFailed):
+        world.run_with(pk, name, 100)
+    failed = world.store.get(pk)
+    assert failed.status is Status.FAILED and failed.step_attempts == {"0": 1, "1": 3}
+    assert failed.error is not None and (failed.error.type, failed.error.retryable) == ("provider_error", True)
+
+
+def test_a_redriven_request_gives_the_failed_step_the_whole_retry_budget_again():
+    world = World()
+    pk, name, request_id = world.submit("a, b [demo fail_step=1 fail_transient=5]")
+    with pytest.raises(RequestFailed):
+        world.run_with(pk, name, 100)
+    resumed = world.service.redrive(ALICE, request_id)
+    # Attempts 4 and 5 fail, the 6th succeeds: three attempts in the redriven execution
+    assert world.run_with(pk, resumed.execution_name, 100) == {"status": "completed"}
+    assert world.store.get(pk).step_attempts == {"0": 1, "1": 6}
+
+
+def test_an_attempt_that_runs_out_of_its_time_is_a_timeout():
+    world = World(step_seconds=TASK_TIMEOUT + 1)  # every attempt ends past its deadline
+    pk, name, _ = world.submit("one [demo fail_transient=9]")
+    with pytest.raises(RequestFailed):
+        world.run_with(pk, name, 1_000)
+    failed = world.store.get(pk)
+    assert failed.error is not None and failed.error.model_dump() == {
+        "type": "timeout",
+        "message": f"Task exceeded timeout ({TASK_TIMEOUT}s)",
+        "retryable": True,
+    }
+
+
+def test_a_permanent_failure_fails_at_once_while_an_independent_step_is_left_alone():
+    world = World(concurrency=2)
+    pk, name, _ = world.submit("a, b [demo fail_step=0 fail_permanent=true]")
+    with pytest.raises(RequestFailed):
+        world.run_with(pk, name, 100)
+    failed = world.store.get(pk)
+    assert failed.status is Status.FAILED and failed.step_attempts["0"] == 1
+    assert failed.error is not None and (failed.error.type, failed.error.retryable) == ("provider_error", False)
+
+
+def test_a_step_whose_question_is_open_is_not_started_again_until_it_is_answered():
+    world = World()
+    pk, name, _ = world.submit("a, b [demo ask=1]")
+    with pytest.raises(ClarificationRequested):
+        world.run_with(pk, name, 100)
+    asked = world.store.get(pk)
+    assert asked.done_steps == {0} and asked.step_attempts["1"] == 1 and "1" in asked.questions
+    # A run before the answer (another question's answer resumed it) neither starts the step nor counts a call
+    with pytest.raises(ClarificationRequested):
+        world.run_with(pk, name, 100)
+    again = world.store.get(pk)
+    assert (again.step_attempts, again.model_calls) == (asked.step_attempts, asked.model_calls)
