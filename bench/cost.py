@@ -46,6 +46,13 @@ PRICES = {
     "http_api_request": 1.00 / 1_000_000,
 }
 WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
+# Issue 18's goals (infrastructure only): (steps, shape) → (what, the column, at most).
+TARGETS = [
+    ((3, "independent"), "dollars per million 3-step requests", "total $/M", 100.0),
+    ((3, "chain"), "dollars per million 3-step chains", "total $/M", 100.0),
+    ((20, "chain"), "dollars per million 20-step chains", "total $/M", 200.0),
+    ((3, "independent"), "DynamoDB write units per 3-step request", "WRU", 15.0),
+]
 # Periodic work, not any one request's (the sweeper's cost is per stack: a few queries every few minutes).
 PERIODIC = {"SweeperFunction"}
 
@@ -95,13 +102,18 @@ class Meter:
             self.read_units.clear()
             self.invocations.clear()
 
-    def _indexes(self) -> dict[str, tuple[str, str]]:
-        """Index name → (its partition key, its projection type)."""
+    def _indexes(self) -> dict[str, tuple[str, str, tuple[str, ...]]]:
+        """Index name → (its partition key, its projection type, the other attributes it copies: its sort key and,
+        for INCLUDE, the projected attributes)."""
         table = self.stack.spec.table_properties
         return {
             index["IndexName"]: (
                 next(k["AttributeName"] for k in index["KeySchema"] if k["KeyType"] == "HASH"),
                 index["Projection"]["ProjectionType"],
+                (
+                    *(k["AttributeName"] for k in index["KeySchema"] if k["KeyType"] == "RANGE"),
+                    *index["Projection"].get("NonKeyAttributes", []),
+                ),
             )
             for index in table.get("GlobalSecondaryIndexes", [])
         }
@@ -195,19 +207,27 @@ class Meter:
                 continue  # a refused conditional write still costs a unit on DynamoDB
             size = max(item_size(old or {}), item_size(new or {}))
             units = max(1, math.ceil(size / 1024)) * (2 if transactional else 1)
-            for partition, projection in self.indexes.values():
+            for partition, projection, copied in self.indexes.values():
                 was, now = (old or {}).get(partition), (new or {}).get(partition)
-                if projection == "ALL" and (was or now) and old != new:
-                    moved = bool(was) and bool(now) and was != now  # a new partition: a delete and a put
+                if not (was or now):
+                    continue  # not in this index (a sparse index, another item type)
+                moved = bool(was) and bool(now) and was != now  # a new partition: a delete and a put
+                if projection == "ALL" and old != new:
                     units += max(1, math.ceil(item_size(new or old or {}) / 1024)) * (1 + moved)
-                elif projection != "ALL" and was != now:
+                elif was != now:
                     units += (was is not None) + (now is not None)
+                elif any((old or {}).get(name) != (new or {}).get(name) for name in copied):
+                    units += 1  # a projected attribute changed: the (small) index item is rewritten
             self.write_units[function] += units
-        if operation in ("GetItem", "Query"):
+        if operation in ("GetItem", "Query", "BatchGetItem"):
             payload = json.loads(answer[2]) if isinstance(answer, tuple) else {}
-            items = payload.get("Items") or ([payload["Item"]] if payload.get("Item") else [])
+            batch = [item for items in payload.get("Responses", {}).values() for item in items]
+            items = payload.get("Items") or batch or ([payload["Item"]] if payload.get("Item") else [])
             size = sum(item_size(item) for item in items)
-            consistent = bool(body.get("ConsistentRead")) and "IndexName" not in body
+            consistent = "IndexName" not in body and (
+                bool(body.get("ConsistentRead"))
+                or any(part.get("ConsistentRead") for part in body.get("RequestItems", {}).values())
+            )
             self.read_units[function] += max(1, math.ceil(size / 4096)) * (1 if consistent else 0.5)
 
 
@@ -424,8 +444,22 @@ def main(argv: list[str] | None = None) -> None:
     for row in rows:
         print("  ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=False)))
     print("\nprices assumed:", ", ".join(f"{name} ${value:.10g}" for name, value in PRICES.items()))
+    print_targets(header, {(row[0], row[1]): row for row in rows})
     for line in details:
         print(line)
+
+
+def print_targets(columns: list[str], rows: dict[tuple[int, str], list[Any]]) -> None:
+    """Each goal of issue 18 that the shapes measured cover, with its figure."""
+    lines = []
+    for shape, what, column, most in TARGETS:
+        if shape in rows:
+            figure = float(str(rows[shape][columns.index(column)]).replace(",", ""))
+            verdict = "met" if figure <= most else "NOT met"
+            lines.append(f"  {what}: {figure:,.2f} (goal at most {most:g}): {verdict}")
+    if lines:
+        print("\ntargets:")
+        print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from asyncagents import runtime
-from asyncagents.config import TASK_FUNCTION_MARGIN_SECONDS
+from asyncagents.formation_workflow import TASK_FUNCTION_MARGIN_SECONDS
 from asyncagents.logs import correlate
 from asyncagents.tasks import RequestTask
 

@@ -70,9 +70,9 @@ def counters(record: RequestRecord) -> tuple[int, int, int, set[int], dict[str, 
 def test_a_working_request_starts_and_counts_its_steps_once(records):
     # Given a processing request
     record = planned(records, Status.PROCESSING)
-    # When a step starts and is counted done
+    # When a step starts (its attempt and the model call it is about to make counted in one write) and is counted done
     started = records.start_step(record.request_key, 0, generation="exec-1", title="A", message="m")
-    records.add_usage(record.request_key, calls=1)  # the model call, counted as it is made
+    assert started.model_calls == 1
     records.count_step_done(record.request_key, 0, generation="exec-1", message="done", usage=Usage(input_tokens=7))
     # Then its attempt, its count and its usage are recorded, and a second count or start is refused
     assert started.step_attempts == {"0": 1, "1": 0} and started.current_step == "A"

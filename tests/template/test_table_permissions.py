@@ -43,6 +43,10 @@ def transaction(*pks: str) -> tuple[str, dict[str, Any]]:
     return "TransactWriteItems", {"TransactItems": [{"Put": {"TableName": TABLE, "Item": key(pk)}} for pk in pks]}
 
 
+def read_listed(*pks: str) -> tuple[str, dict[str, Any]]:
+    return "BatchGetItem", {"RequestItems": {TABLE: {"Keys": [key(pk) for pk in pks], "ConsistentRead": True}}}
+
+
 def forget_history(*pks: str) -> tuple[str, dict[str, Any]]:
     return "BatchWriteItem", {"RequestItems": {TABLE: [{"DeleteRequest": {"Key": key(pk)}} for pk in pks]}}
 
@@ -97,6 +101,9 @@ def allowed(permissions: TablePermissions, function: str, call: tuple[str, dict[
         ("ApiFunction", forget_history("HIST#formation", "HIST#formation"), True),
         ("ApiFunction", forget_history("HIST#formation", REQ), False),  # for all the batch's keys
         ("ApiFunction", query("OWNER#abc", index="ByOwner", attribute="owner"), True),
+        ("ApiFunction", query("OWNER#abc", index="RequestsByOwner", attribute="requester"), True),
+        ("ApiFunction", read_listed(REQ, "REQ#" + "b" * 32), True),  # a list page's records
+        ("ApiFunction", read_listed(REQ, "KEY#hash"), False),  # the list reads request records only
         ("ApiFunction", query("OPEN#a", index="Unfinished", attribute="open_shard"), True),  # queue depth
         ("RunFunction", query("OWNER#abc", index="ByOwner", attribute="owner"), False),
         ("ApiFunction", ("Scan", {"TableName": TABLE}), False),

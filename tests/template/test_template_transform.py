@@ -402,3 +402,21 @@ def test_every_statement_on_the_table_names_the_item_types_it_is_for(cfn: dict[s
             unconditioned.append((name, statement.get("Sid")))
     assert on_table >= 11, on_table
     assert not unconditioned, f"statements on the whole table: {unconditioned}"
+
+
+def test_the_api_is_invoked_through_its_published_alias_where_snapstart_can_apply(cfn: dict[str, Any]) -> None:
+    """api.snapstart: SnapStart applies to published versions only, so both APIs invoke the alias "live" that each
+    deploy moves to its new version; SnapStart itself follows the formation (off unless chosen)."""
+    resources = cfn["Resources"]
+    function = resources["ApiFunction"]["Properties"]
+    assert function["SnapStart"] == {"ApplyOn": {"Fn::If": ["SnapStartsApi", "PublishedVersions", "None"]}}
+    aliases = {name for name, r in resources.items() if r["Type"] == "AWS::Lambda::Alias"}
+    assert aliases == {"ApiFunctionAliaslive"}
+    alias = {"Ref": "ApiFunctionAliaslive"}
+    assert resources["JwtApiIntegration"]["Properties"]["IntegrationUri"] == alias
+    assert resources["JwtApiInvokes"]["Properties"]["FunctionName"] == alias
+    integrations = [
+        json.dumps(r["Properties"]) for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api"
+    ] + [json.dumps(r["Properties"]) for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
+    # No API reaches the unpublished function: every invoke permission and integration names the alias.
+    assert not any('"Fn::GetAtt": ["ApiFunction", "Arn"]' in text for text in integrations)

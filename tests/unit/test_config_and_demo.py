@@ -45,6 +45,7 @@ def test_defaults_follow_the_seeds():
         "JwtAudiences": "",
         # seeds/000's monitoring is on by default: traces, execution errors logged, alarms to the stack's topic.
         "TracingEnabled": "true",
+        "ApiSnapStart": "false",  # SnapStart is paid per GB cached and restored: the user's choice (README)
         "WorkflowLogLevel": "ERROR",
         "AlarmEmail": "",
         "WebhookSuccessAlarmPercent": "90.0",
@@ -206,3 +207,21 @@ def test_track_async_tasks_turns_the_request_metrics_on_or_off(tmp_path, tracked
     container.telemetry.emit({"WebhookAttempts": (1, "Count")})  # the other metrics stay on either way
     assert (container.request_telemetry is not NO_TELEMETRY) is measured
     assert len(lines) == (2 if measured else 1) and '"Stack":"prod"' in lines[-1]
+
+
+def test_a_formation_without_triggers_or_schedules_never_builds_their_models():
+    # Every function validates the formation at its cold start: those models (about 14 ms) are for formations
+    # that have some. A fresh interpreter, as Lambda's init.
+    import subprocess
+    import sys
+
+    code = (
+        # The built formation.json names both sections, empty
+        "import sys, asyncagents.config as c; c.parse_formation({'triggers': {}, 'schedules': {}});"
+        "print(sorted(m for m in sys.modules if m.startswith(('asyncagents.formation_sections', "
+        "'asyncagents.trigger_definitions', 'asyncagents.schedule_definitions'))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
+    with_schedule = parse_formation({"schedules": {"daily": {"schedule": "0 9 * * *", "message": "report"}}})
+    assert "daily" in with_schedule.schedules

@@ -37,9 +37,11 @@ class SlowProvider:
         self._demo = demo
         self._clock = clock
         self._step_seconds = step_seconds
+        self.seen: list[Any] = []  # the context of every step call
 
     def run_step(self, step: Any, context: Any) -> Any:
         self._clock[0] += self._step_seconds
+        self.seen.append(context)
         return self._demo.run_step(step, context)
 
     def __getattr__(self, attribute: str) -> Any:
@@ -65,7 +67,9 @@ class World:
             self.store, self.engine, formation, clock=clock, sleep=timer.sleep, monotonic=timer.monotonic
         )
         self.time = [1_000.0]  # the run's clock (epoch seconds), moved by the provider's steps
-        provider = SlowProvider(DemoProvider(formation.llm.demo, sleep=lambda _: None), self.time, step_seconds)
+        self.provider = provider = SlowProvider(
+            DemoProvider(formation.llm.demo, sleep=lambda _: None), self.time, step_seconds
+        )
         context = WorkflowContext(
             records=self.store, checkpoints=self.store, provider=provider, formation=formation, clock=clock
         )
@@ -179,3 +183,15 @@ def test_a_step_whose_question_is_open_is_not_started_again_until_it_is_answered
         world.run_with(pk, name, 100)
     again = world.store.get(pk)
     assert (again.step_attempts, again.model_calls) == (asked.step_attempts, asked.model_calls)
+
+
+def test_a_chain_hands_each_step_the_outputs_before_it_without_reading_them_back():
+    world = World()
+    pk, name, _ = world.submit("first, then second, then third")
+    reads = []
+    real = world.store.outputs
+    world.store.outputs = lambda *a, **k: reads.append(a) or real(*a, **k)  # type: ignore[method-assign]
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    texts = {o["index"]: o["text"] for o in real(pk, world.store.get(pk).lineage)}
+    assert [c.previous_outputs for c in world.provider.seen] == [{}, {0: texts[0]}, {0: texts[0], 1: texts[1]}]
+    assert len(reads) == 1  # the answer's, of every output; no step read any back

@@ -9,9 +9,8 @@ import json
 import re
 from typing import Any
 
-from asyncagents.data.table_keys import REQUEST_PK_PATTERN, REQUEST_SK, request_pk
+from asyncagents.data.table_keys import REQUEST_PK_PATTERN, REQUEST_SK, REQUESTER
 from asyncagents.domain.errors import InvalidCursor
-from asyncagents.domain.records import RequestRecord
 from asyncagents.domain.times import parse_iso
 
 
@@ -24,21 +23,26 @@ def encode_cursor(last_key: dict[str, Any]) -> str:
 
 
 def decode_cursor(
-    cursor: str, owner: str, *, sk: str = REQUEST_SK, pk_pattern: re.Pattern[str] = REQUEST_PK_PATTERN
+    cursor: str,
+    owner: str,
+    *,
+    sk: str = REQUEST_SK,
+    pk_pattern: re.Pattern[str] = REQUEST_PK_PATTERN,
+    attribute: str = REQUESTER,
 ) -> dict[str, Any]:
-    """The index key a cursor of ``owner``'s partition holds (items keyed ``sk`` and a ``pk`` of ``pk_pattern``:
-    requests unless told), or ``InvalidCursor``."""
+    """The index key a cursor of ``owner``'s partition holds (items keyed ``sk`` and a ``pk`` of ``pk_pattern``,
+    partitioned by ``attribute``: requests unless told), or ``InvalidCursor``."""
     try:
         key = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise _invalid_cursor() from None
-    if not _valid_cursor_key(key, owner, sk, pk_pattern):
+    if not _valid_cursor_key(key, owner, sk, pk_pattern, attribute):
         raise _invalid_cursor()
     return dict(key)
 
 
-def _valid_cursor_key(key: Any, owner: str, sk: str, pk_pattern: re.Pattern[str]) -> bool:
-    if not isinstance(key, dict) or set(key) != {"pk", "sk", "owner", "created_at"}:
+def _valid_cursor_key(key: Any, owner: str, sk: str, pk_pattern: re.Pattern[str], attribute: str) -> bool:
+    if not isinstance(key, dict) or set(key) != {"pk", "sk", attribute, "created_at"}:
         return False
     if not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()):
         return False
@@ -46,15 +50,4 @@ def _valid_cursor_key(key: Any, owner: str, sk: str, pk_pattern: re.Pattern[str]
         parse_iso(key["created_at"]["S"])
     except ValueError:
         return False
-    return key["owner"]["S"] == owner and key["sk"]["S"] == sk and pk_pattern.fullmatch(key["pk"]["S"]) is not None
-
-
-def cursor_after(record: RequestRecord, owner: str) -> str:
-    return encode_cursor(
-        {
-            "pk": {"S": request_pk(record.request_key)},
-            "sk": {"S": REQUEST_SK},
-            "owner": {"S": owner},
-            "created_at": {"S": record.created_at},
-        }
-    )
+    return key[attribute]["S"] == owner and key["sk"]["S"] == sk and pk_pattern.fullmatch(key["pk"]["S"]) is not None

@@ -24,7 +24,7 @@ def newest_first(
         "Limit": limit,
     }
     if cursor:
-        arguments["ExclusiveStartKey"] = decode_cursor(cursor, owner, sk=sk, pk_pattern=pk_pattern)
+        arguments["ExclusiveStartKey"] = decode_cursor(cursor, owner, sk=sk, pk_pattern=pk_pattern, attribute="owner")
     response = client.query(**arguments)
     last = response.get("LastEvaluatedKey")
     return [from_item(item) for item in response.get("Items", [])], encode_cursor(last) if last else None

@@ -7,15 +7,24 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from asyncagents.data.cursors import cursor_after, decode_cursor, encode_cursor
+from asyncagents.data.cursors import decode_cursor, encode_cursor
 from asyncagents.data.dynamo import serialize
 from asyncagents.data.request_records import record_of
-from asyncagents.data.table_keys import OPEN_SHARDS, OWNER_INDEX, UNFINISHED_INDEX, owner_of, request_key_of
+from asyncagents.data.table_keys import (
+    OPEN_SHARDS,
+    REQUESTER,
+    REQUESTER_INDEX,
+    UNFINISHED_INDEX,
+    owner_of,
+    request_key_of,
+)
+from asyncagents.domain.errors import StoreContention
 from asyncagents.domain.records import RequestRecord
 from asyncagents.domain.statuses import Status
 
 _LIST_PAGE_ITEMS = 100
 _MAX_LIST_QUERIES = 5
+_MAX_BATCH_ROUNDS = 4
 
 
 def unfinished(client: Any, table: str, *, created_before: str) -> Iterator[str]:
@@ -72,11 +81,13 @@ def owner_page(
 ) -> tuple[list[RequestRecord], str | None]:
     """The owner's requests, newest first. Expired records and other statuses are filtered out.
 
-    DynamoDB applies ``Limit`` before the filter, so this reads index pages until the page is full,
-    the index is exhausted, or a few pages were read; the cursor resumes just after what was read.
+    The index holds the keys, ``status`` and ``expires_at`` only (so that progress writes never copy the record
+    into it): the page's records are then read whole, with one consistent ``BatchGetItem``. DynamoDB applies
+    ``Limit`` before the filter, so this reads index pages until the page is full, the index is exhausted, or a
+    few pages were read; the cursor resumes just after what was read.
     """
     owner = owner_of(key_id, user_id)
-    names = {"#owner": "owner", "#expires": "expires_at"}
+    names = {"#owner": REQUESTER, "#expires": "expires_at"}
     values: dict[str, Any] = {":owner": serialize(owner), ":now": serialize(now_epoch)}
     filters = ["(attribute_not_exists(#expires) OR #expires > :now)"]
     if status is not None:
@@ -84,14 +95,14 @@ def owner_page(
         values[":status"] = serialize(status.value)
         filters.append("#status = :status")
     start_key = decode_cursor(cursor, owner) if cursor else None
-    records: list[RequestRecord] = []
+    keys: list[dict[str, Any]] = []
     next_key: dict[str, Any] | None = None
     # Read whole index pages (filtered items cost a page, not a round trip each), at most a few per
     # call so a partition full of expired items cannot stall the API; the cursor then resumes there.
     for _ in range(_MAX_LIST_QUERIES):
         arguments: dict[str, Any] = {
             "TableName": table,
-            "IndexName": OWNER_INDEX,
+            "IndexName": REQUESTER_INDEX,
             "KeyConditionExpression": "#owner = :owner",
             "FilterExpression": " AND ".join(filters),
             "ExpressionAttributeNames": names,
@@ -104,12 +115,36 @@ def owner_page(
         response = client.query(**arguments)
         items = response.get("Items", [])
         for position, item in enumerate(items):
-            records.append(record_of(item))
-            if len(records) == limit:
+            keys.append(item)
+            if len(keys) == limit:
                 more = position < len(items) - 1 or "LastEvaluatedKey" in response
-                return records, cursor_after(records[-1], owner) if more else None
+                records = _records(client, table, keys)
+                last = _cursor_key(item)
+                return records, encode_cursor(last) if more else None
         start_key = response.get("LastEvaluatedKey")
         if not start_key:
-            return records, None
+            return _records(client, table, keys), None
         next_key = start_key
-    return records, encode_cursor(next_key) if next_key else None
+    return _records(client, table, keys), encode_cursor(next_key) if next_key else None
+
+
+def _cursor_key(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: item[name] for name in ("pk", "sk", REQUESTER, "created_at")}
+
+
+def _records(client: Any, table: str, index_items: list[dict[str, Any]]) -> list[RequestRecord]:
+    """The records of ``index_items`` (at most a page: 100 keys, one BatchGetItem, its unprocessed keys asked
+    again), in the index's order; one that expired or was deleted meanwhile is left out."""
+    wanted = [{"pk": item["pk"], "sk": item["sk"]} for item in index_items]
+    found: dict[str, dict[str, Any]] = {}
+    pending = wanted
+    for _ in range(_MAX_BATCH_ROUNDS):
+        if not pending:
+            break
+        response = client.batch_get_item(RequestItems={table: {"Keys": pending, "ConsistentRead": True}})
+        for item in response.get("Responses", {}).get(table, []):
+            found[item["pk"]["S"]] = item
+        pending = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+    if pending:
+        raise StoreContention("the list's records could not all be read; try again")
+    return [record_of(found[key["pk"]["S"]]) for key in wanted if key["pk"]["S"] in found]

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from asyncagents.data.dynamo import conditional_write, error_code, from_item, serialize, to_item, update_arguments
 from asyncagents.data.table_keys import (
     REQUEST_SK,
+    REQUESTER,
     open_shard,
     owner_of,
     remembered_key,
@@ -51,7 +52,7 @@ def request_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
     ``None`` for anything that is not a request record (step checkpoints, keys, history)."""
     if not image or image.get("sk") != REQUEST_SK or "pk" not in image:
         return None
-    fields = {name: value for name, value in image.items() if name not in {"pk", "sk", "owner"}}
+    fields = {name: value for name, value in image.items() if name not in {"pk", "sk", "owner", REQUESTER}}
     return {**fields, "request_key": request_key_of(str(image["pk"]))}
 
 
@@ -82,7 +83,7 @@ class RequestRecords:
             **{name: value for name, value in fields.items() if name != "request_key"},
             "pk": request_pk(fields["request_key"]),
             "sk": REQUEST_SK,
-            "owner": owner_of(fields["key_id"], fields["user_id"]),
+            REQUESTER: owner_of(fields["key_id"], fields["user_id"]),
             "open_shard": open_shard(fields["request_key"]),  # in the Unfinished index until it ends
             "events": [
                 entry(
@@ -207,8 +208,7 @@ class RequestRecords:
         )
 
     def set_fields(self, request_key: str, fields: dict[str, Any], *, only_in: Iterable[Status] = ()) -> RequestRecord:
-        """Update descriptive attributes of an existing request (never its status), optionally only
-        while it is in one of the statuses ``only_in``. Returns the updated record."""
+        """Update descriptive attributes of a request (never its status), optionally only in statuses ``only_in``."""
         statuses = sorted(status.value for status in only_in)
         values: dict[str, Any] = {f":in{i}": serialize(value) for i, value in enumerate(statuses)}
         condition = f"#status IN ({', '.join(values)})" if values else "attribute_exists(pk)"
@@ -343,8 +343,8 @@ class RequestRecords:
         self, key_id: str, user_id: str, *, limit: int, cursor: str | None, status: Status | None, now_epoch: float
     ) -> tuple[list[RequestRecord], str | None]:
         """The owner's live requests, newest first (``status`` only, when given), and the next page's cursor."""
-        from asyncagents.data import request_index
+        from asyncagents.data.request_index import owner_page
 
-        return request_index.owner_page(
+        return owner_page(
             self._client, self._table, key_id, user_id, limit=limit, cursor=cursor, status=status, now_epoch=now_epoch
         )

@@ -1,8 +1,9 @@
 """Key formats of the requests table, known to the data package alone (the domain speaks of request keys,
 key ids and formation ids; never of ``pk``/``sk``).
 
-- request record: ``pk=REQ#<request key>``, ``sk=REQUEST``; ``owner`` + ``created_at`` feed the ``ByOwner``
-  index (``owner=OWNER#<hash of key id and user id>``);
+- request record: ``pk=REQ#<request key>``, ``sk=REQUEST``; ``requester`` + ``created_at`` feed the
+  ``RequestsByOwner`` index (``requester=OWNER#<hash of key id and user id>``), which copies only ``status`` and
+  ``expires_at`` (what the list filters on), so the writes that change neither never touch it;
 - remembered request id: ``pk=IDEM#<request key>``, ``sk=IDEM`` (written with a request named by its client, kept
   for the idempotency window by its own TTL, so the name stays taken after the record expired);
 - step checkpoint: ``pk=REQ#<request key>``, ``sk=STEP#<lineage>#0003`` (the output of one finished step);
@@ -28,6 +29,8 @@ from typing import Any
 
 REQUEST_SK = "REQUEST"
 OWNER_INDEX = "ByOwner"
+REQUESTER_INDEX = "RequestsByOwner"
+REQUESTER = "requester"  # the request records' partition attribute in REQUESTER_INDEX
 UNFINISHED_INDEX = "Unfinished"
 # Sixteen partitions of the unfinished index, so that no one partition takes every new request's write.
 OPEN_SHARDS = tuple(f"OPEN#{digit}" for digit in "0123456789abcdef")

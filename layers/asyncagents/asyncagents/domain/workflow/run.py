@@ -48,6 +48,9 @@ from asyncagents.domain.workflow.run_step import StepRunner
 
 # An attempt that ends this close to its deadline (or after it) ran out of time: a timeout, not its error.
 _DEADLINE_SLACK_SECONDS = 0.1
+# An attempt starts only when it can end this long before the run's deadline: its checkpoint writes need a moment.
+# (A Run task lasts at least task_timeout + 5 s, so a fresh run always has time for one attempt.)
+_WRITE_MARGIN_SECONDS = 1.0
 # How long past the run's deadline the run waits for attempts that ignore theirs before it gives up on them.
 _ABANDON_AFTER_SECONDS = 1.0
 
@@ -130,6 +133,7 @@ class RequestRun:
             return progress
         limit = self._context.formation.overlord.workflow.max_concurrency or len(waiting)  # 0: unbounded
         stop = threading.Event()
+        outputs: dict[int, str] = {}  # the steps this run finishes: their dependents need not read them back
         pool = ThreadPoolExecutor(max_workers=min(limit, len(waiting)), thread_name_prefix="step")
         try:
             while True:
@@ -140,7 +144,9 @@ class RequestRun:
                         waiting.remove(index)
                         # The context (log correlation, the local stack's IAM role) goes with the step.
                         call = contextvars.copy_context().run
-                        future = pool.submit(call, self._attempts, record, execution_name, index, deadline, stop)
+                        future = pool.submit(
+                            call, self._attempts, record, execution_name, index, deadline, stop, outputs
+                        )
                         progress.running[future] = index
                 if not progress.running:
                     return progress
@@ -180,7 +186,13 @@ class RequestRun:
             progress.out_of_time = True
 
     def _attempts(
-        self, record: RequestRecord, execution_name: str, index: int, deadline: float, stop: threading.Event
+        self,
+        record: RequestRecord,
+        execution_name: str,
+        index: int,
+        deadline: float,
+        stop: threading.Event,
+        outputs: dict[int, str],
     ) -> _Outcome:
         """Attempt step ``index`` until it is done, fails for good, asks, or the run runs out of time."""
         settings = self._context.formation.overlord.workflow
@@ -189,12 +201,12 @@ class RequestRun:
         made = self._attempts_made(record, index)
         while not stop.is_set():
             started = self._now()
-            if started + task_timeout > deadline:
+            if started + task_timeout + _WRITE_MARGIN_SECONDS > deadline:
                 return _Outcome("out_of_time")
             attempt_deadline = started + task_timeout
             try:
                 result = self._steps.run_step(
-                    record.request_key, execution_name, index, title, deadline=attempt_deadline
+                    record.request_key, execution_name, index, title, deadline=attempt_deadline, outputs=outputs
                 )
             except ClarificationRequested:
                 return _Outcome("asked")
@@ -209,7 +221,7 @@ class RequestRun:
                 if made >= settings.retry.max_attempts:
                     return _Outcome("failed", failure)
                 delay = self._backoff(made)
-                if self._now() + delay + task_timeout > deadline:
+                if self._now() + delay + task_timeout + _WRITE_MARGIN_SECONDS > deadline:
                     return _Outcome("out_of_time")
                 stop.wait(delay)
                 continue

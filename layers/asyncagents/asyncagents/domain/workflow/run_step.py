@@ -26,11 +26,20 @@ class StepRunner:
         self._texts = texts
 
     def run_step(
-        self, request_key: str, execution_name: str, index: int, title: str, *, deadline: float | None = None
+        self,
+        request_key: str,
+        execution_name: str,
+        index: int,
+        title: str,
+        *,
+        deadline: float | None = None,
+        outputs: dict[int, str] | None = None,
     ) -> dict[str, Any]:
         """Run one planned step. Returns ``{index, done}``, or ``{index, skipped}`` when the step finished
         already or the request moved on; raises ``ClarificationRequested`` when the step asks the user.
-        ``deadline`` (epoch seconds) is when this attempt's function is stopped: the provider never waits past it."""
+        ``deadline`` (epoch seconds) is when this attempt's function is stopped: the provider never waits past it.
+        ``outputs`` holds the outputs of steps finished by this run (a step's is added when it is counted done):
+        a step whose dependencies are all there reads none back from the table."""
         context = self._context
         try:
             record = context.records.start_step(
@@ -55,7 +64,7 @@ class StepRunner:
             with contextlib.suppress(StaleWrite):
                 context.records.add_usage(request_key, calls=-1)
             raise
-        step_context = self._step_context(before, index, deadline)
+        step_context = self._step_context(before, index, deadline, outputs or {})
         started = context.clock()
         output = context.provider.run_step(record.steps[index], step_context)
         if output.clarification_question:
@@ -67,13 +76,22 @@ class StepRunner:
                     self._discard(record, execution_name, output)
                     return {"index": index, "skipped": "not_processing"}
             output = self._without_asking(record, index, step_context, output)
-        return self._checkpoint(record, execution_name, index, output, attempt=step_context.attempt, started=started)
+        done = self._checkpoint(record, execution_name, index, output, attempt=step_context.attempt, started=started)
+        if outputs is not None and done.get("done"):
+            outputs[index] = output.text
+        return done
 
-    def _step_context(self, record: RequestRecord, index: int, deadline: float | None) -> StepContext:
+    def _step_context(
+        self, record: RequestRecord, index: int, deadline: float | None, known: dict[int, str]
+    ) -> StepContext:
         """What the step sees: the outputs of the steps it depends on (and theirs), its questions so far."""
         context = self._context
         needed = set(needed_steps(record.steps, index))
-        earlier = context.checkpoints.outputs(record.request_key, record.checkpoint_lineage) if needed else []
+        previous = {i: known[i] for i in needed if i in known}
+        if len(previous) < len(needed):  # finished in an earlier run (or attempt): read back
+            for item in context.checkpoints.outputs(record.request_key, record.checkpoint_lineage):
+                if int(item.get("index", -1)) in needed - set(previous):
+                    previous[int(item["index"])] = self._texts.full_text(item)
         clarification = context.formation.overlord.workflow.clarification
         return StepContext(
             request_id=record.request_id,
@@ -81,11 +99,7 @@ class StepRunner:
             index=index,
             total=len(record.steps),
             attempt=record.step_attempts.get(str(index), 1),
-            previous_outputs={
-                int(item["index"]): self._texts.full_text(item)
-                for item in earlier
-                if int(item.get("index", -1)) in needed
-            },
+            previous_outputs=dict(sorted(previous.items())),
             clarifications=answers_for(record, index),
             may_ask=clarification.enabled and questions_left(record, clarification.max_questions) > 0,
             deadline=deadline,
