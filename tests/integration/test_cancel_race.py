@@ -18,7 +18,7 @@ import pytest
 from asyncagents import runtime
 from asyncagents.api.schemas import ChatRequest
 from asyncagents.data.dynamo import from_item
-from asyncagents.data.request_records import request_image
+from asyncagents.data.request_items import request_image
 from asyncagents.domain.auth import Principal
 from asyncagents.domain.errors import Conflict
 from asyncagents.domain.statuses import ALLOWED_TRANSITIONS, Status

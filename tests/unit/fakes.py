@@ -133,7 +133,9 @@ class InMemoryStore:
         more = start + limit < len(mine)
         return page, str(start + limit) if more else None
 
-    def start_step(self, pk: str, index: int, *, generation: str, title: str, message: str) -> RequestRecord:
+    def start_step(
+        self, pk: str, index: int, *, generation: str, title: str, message: str, derived: bool = False
+    ) -> RequestRecord:
         with self._lock:
             item = self.items[pk]
             if (
@@ -147,10 +149,13 @@ class InMemoryStore:
             attempts = item.setdefault("step_attempts", {})
             attempts[str(index)] = attempts.get(str(index), 0) + 1
             item["model_calls"] = item.get("model_calls", 0) + 1
-            self._append(item, entry(EventType.STEP_STARTED, utc_now(), message=message, step=index, title=title))
+            shown = None if derived else message
+            self._append(item, entry(EventType.STEP_STARTED, utc_now(), message=shown, step=index, title=title))
             return self._record(pk)
 
-    def count_step_done(self, pk: str, index: int, *, generation: str, message: str, usage: Any) -> None:
+    def count_step_done(
+        self, pk: str, index: int, *, generation: str, message: str, usage: Any, derived: bool = False
+    ) -> None:
         with self._lock:
             item = self.items[pk]
             done = set(item.get("done_steps", set()))
@@ -161,7 +166,8 @@ class InMemoryStore:
             item["completed_steps"] = item.get("completed_steps", 0) + 1
             self._add_tokens(item, usage)
             item["status_message"] = message
-            self._append(item, entry(EventType.STEP_COMPLETED, utc_now(), message=message, step=index))
+            shown = None if derived else message
+            self._append(item, entry(EventType.STEP_COMPLETED, utc_now(), message=shown, step=index))
 
     def add_usage(self, pk: str, *, calls: int, usage: Any = None) -> None:
         with self._lock:

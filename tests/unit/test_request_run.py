@@ -195,3 +195,21 @@ def test_a_chain_hands_each_step_the_outputs_before_it_without_reading_them_back
     texts = {o["index"]: o["text"] for o in real(pk, world.store.get(pk).lineage)}
     assert [c.previous_outputs for c in world.provider.seen] == [{}, {0: texts[0]}, {0: texts[0], 1: texts[1]}]
     assert len(reads) == 1  # the answer's, of every output; no step read any back
+
+
+def test_step_events_store_no_message_and_replay_the_writers_words():
+    from asyncagents.domain.progress import progress_events
+
+    world = World()
+    pk, name, _ = world.submit("first, then second")
+    world.run_with(pk, name, 100)
+    record = world.store.get(pk)
+    stored = [e for e in record.events if e["type"] in ("step_started", "step_completed")]
+    assert stored and not any("message" in e for e in stored)  # each write pays for the record's size
+    replayed = [(e.type, e.message) for e in progress_events(record) if e.step is not None]
+    assert replayed == [
+        ("step_started", "Working on step 1: First"),
+        ("step_completed", "Finished step 1 of 2: First"),
+        ("step_started", "Working on step 2: Second"),
+        ("step_completed", "Finished step 2 of 2: Second"),
+    ]

@@ -10,7 +10,7 @@ from muxi import webhook as muxi_webhook
 
 from asyncagents import streams
 from asyncagents.config import parse_formation
-from asyncagents.data.request_records import request_image
+from asyncagents.data.request_items import request_image
 from asyncagents.data.signing_secrets import SigningSecrets
 from asyncagents.domain.auth import Principal
 from asyncagents.domain.destinations import DestinationPolicy, UnsafeDestination, check_destination

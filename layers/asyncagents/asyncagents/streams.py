@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from asyncagents.data.request_records import request_image
+from asyncagents.data.request_items import request_image
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.telemetry import Telemetry, request_change
 from asyncagents.domain.webhooks.delivery import WebhookMessage

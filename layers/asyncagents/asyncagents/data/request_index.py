@@ -9,7 +9,7 @@ from typing import Any
 
 from asyncagents.data.cursors import decode_cursor, encode_cursor
 from asyncagents.data.dynamo import serialize
-from asyncagents.data.request_records import record_of
+from asyncagents.data.request_items import record_of
 from asyncagents.data.table_keys import (
     OPEN_SHARDS,
     REQUESTER,

@@ -13,6 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from asyncagents.data.dynamo import conditional_write, error_code, from_item, serialize, to_item, update_arguments
+from asyncagents.data.request_items import record_of
 from asyncagents.data.table_keys import (
     REQUEST_SK,
     REQUESTER,
@@ -20,7 +21,6 @@ from asyncagents.data.table_keys import (
     owner_of,
     remembered_key,
     request_item_key,
-    request_key_of,
     request_pk,
 )
 from asyncagents.domain.errors import RequestExpired, StaleWrite, StoreContention
@@ -30,30 +30,13 @@ from asyncagents.domain.statuses import WORKING, Status
 from asyncagents.domain.times import iso, utc_now
 from asyncagents.logs import about_request
 
-_LIST_PAGE_ITEMS = 100
-_MAX_LIST_QUERIES = 5
 _WORKING_VALUES = {f":working{i}": serialize(status.value) for i, status in enumerate(sorted(WORKING))}
 _WORKING_CONDITION = f"#status IN ({', '.join(_WORKING_VALUES)}) AND execution_name = :generation"
-
-
-def record_of(item: dict[str, Any]) -> RequestRecord:
-    """A request record from a table item (the low-level ``{"S": ...}`` form)."""
-    fields = from_item(item)
-    return RequestRecord.model_validate({**fields, "request_key": request_key_of(str(fields["pk"]))})
 
 
 def named(record: RequestRecord) -> RequestRecord:
     about_request(record.request_id)  # the function's log lines from here on name the request it works on
     return record
-
-
-def request_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A stream image (deserialised) in the domain's words: ``request_key`` instead of the table's keys;
-    ``None`` for anything that is not a request record (step checkpoints, keys, history)."""
-    if not image or image.get("sk") != REQUEST_SK or "pk" not in image:
-        return None
-    fields = {name: value for name, value in image.items() if name not in {"pk", "sk", "owner", REQUESTER}}
-    return {**fields, "request_key": request_key_of(str(image["pk"]))}
 
 
 # The entry a record written before events were recorded starts its list with (``progress_events``).
@@ -214,9 +197,12 @@ class RequestRecords:
         condition = f"#status IN ({', '.join(values)})" if values else "attribute_exists(pk)"
         return self._update(request_key, set_fields=fields, condition=condition, values=values)
 
-    def start_step(self, request_key: str, index: int, *, generation: str, title: str, message: str) -> RequestRecord:
+    def start_step(
+        self, request_key: str, index: int, *, generation: str, title: str, message: str, derived: bool = False
+    ) -> RequestRecord:
         """Mark step ``index`` running, count the attempt and the model call it is about to make (one write), while
-        the request works for ``generation`` and the step is not done; else ``StaleWrite`` (with the record)."""
+        the request works for ``generation`` and the step is not done; else ``StaleWrite`` (with the record).
+        ``derived``: the message is the one the event replay makes from the step, and its entry leaves it out."""
         return self._update(
             request_key,
             set_fields={"current_step": title, "status_message": message},
@@ -231,14 +217,17 @@ class RequestRecords:
                 ":generation": serialize(generation),
             },
             stale_message="the step cannot start",
-            event=entry(EventType.STEP_STARTED, self._clock(), message=message, step=index, title=title),
+            event=entry(
+                EventType.STEP_STARTED, self._clock(), message=None if derived else message, step=index, title=title
+            ),
         )
 
-    def count_step_done(self, request_key: str, index: int, *, generation: str, message: str, usage: Usage) -> None:
-        """Count step ``index`` done (and its tokens; its calls were counted as they were made) while the request
-        is still working for ``generation``, the step is not counted yet, and it has no open question (a step that
-        asked the user is done only when it runs again with the answer: an earlier attempt of it that
-        outlived its timeout cannot finish it meanwhile)."""
+    def count_step_done(
+        self, request_key: str, index: int, *, generation: str, message: str, usage: Usage, derived: bool = False
+    ) -> None:
+        """Count step ``index`` done (and its tokens) while the request works for ``generation``, the step is not
+        counted yet, and it has no open question (a step that asked is done only when it runs again with the answer:
+        an earlier attempt of it that outlived its timeout cannot finish it meanwhile). ``derived``: as start_step."""
         self._update(
             request_key,
             set_fields={"status_message": message},
@@ -255,7 +244,7 @@ class RequestRecords:
                 ":generation": serialize(generation),
             },
             stale_message="the step's result was not counted: the request moved on",
-            event=entry(EventType.STEP_COMPLETED, self._clock(), message=message, step=index),
+            event=entry(EventType.STEP_COMPLETED, self._clock(), message=None if derived else message, step=index),
         )
 
     def add_usage(self, request_key: str, *, calls: int, usage: Usage | None = None) -> None:

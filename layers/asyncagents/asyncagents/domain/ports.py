@@ -74,11 +74,17 @@ class RequestStore(Protocol):
         self, key_id: str, user_id: str, *, limit: int, cursor: str | None, status: Status | None, now_epoch: float
     ) -> tuple[list[RequestRecord], str | None]: ...
 
-    def start_step(self, request_key: str, index: int, *, generation: str, title: str, message: str) -> RequestRecord:
+    def start_step(
+        self, request_key: str, index: int, *, generation: str, title: str, message: str, derived: bool = False
+    ) -> RequestRecord:
         """Mark the step running; count its attempt and the model call the attempt is about to make."""
         ...
 
-    def count_step_done(self, request_key: str, index: int, *, generation: str, message: str, usage: Usage) -> None: ...
+    def count_step_done(
+        self, request_key: str, index: int, *, generation: str, message: str, usage: Usage, derived: bool = False
+    ) -> None:
+        """Count the step done; ``derived``: its message is the one the event replay makes (the entry omits it)."""
+        ...
 
     def add_usage(self, request_key: str, *, calls: int, usage: Usage | None = None) -> None: ...
 

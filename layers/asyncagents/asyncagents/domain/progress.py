@@ -25,6 +25,14 @@ from asyncagents.domain.times import iso
 MAX_PROGRESS_ENTRIES = 300
 
 
+def step_started_message(index: int, title: str) -> str:
+    return f"Working on step {index + 1}: {title}"
+
+
+def step_finished_message(index: int, total: int, title: str) -> str:
+    return f"Finished step {index + 1} of {total}: {title}"
+
+
 class EventType(StrEnum):
     ACCEPTED = "accepted"
     PLANNED = "planned"
@@ -109,6 +117,19 @@ def _percent(status: str, completed: int, total: int) -> int:
     return 0 if total == 0 else 5 + (90 * min(completed, total)) // total
 
 
+def _step_message(record: RequestRecord, kind: str, stored: dict[str, Any], total: int) -> str | None:
+    """A step entry's message, which it does not store (every write pays for the record's size, entries included):
+    the writer's, made again from the step's index and title."""
+    step = stored.get("step")
+    if step is None or kind not in (EventType.STEP_STARTED, EventType.STEP_COMPLETED):
+        return None
+    index = int(step)
+    title = stored.get("title") or (record.steps[index].title if index < len(record.steps) else "")
+    if kind == EventType.STEP_STARTED:
+        return step_started_message(index, str(title))
+    return step_finished_message(index, total or len(record.steps), str(title))
+
+
 def progress_events(record: RequestRecord) -> list[ProgressEvent]:
     """The request's events, numbered from 1, with the progress each one saw. A record written before events
     were recorded gets one event that describes it as it is now (its first write after the upgrade stores an
@@ -122,9 +143,9 @@ def progress_events(record: RequestRecord) -> list[ProgressEvent]:
     for number, stored in enumerate(entries, start=1):
         kind = str(stored.get("type") or EventType.STATUS.value)
         status = str(stored.get("status") or status)
-        message = str(stored.get("message") or message)
         if "total" in stored:
             total = int(stored["total"])
+        message = str(stored.get("message") or _step_message(record, kind, stored, total) or message)
         if kind == EventType.STEP_STARTED:
             current = stored.get("title") or current
         elif kind == EventType.STEP_COMPLETED:

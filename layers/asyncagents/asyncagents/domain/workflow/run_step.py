@@ -10,7 +10,7 @@ from asyncagents.domain.agents import StepContext, StepOutput
 from asyncagents.domain.errors import BudgetExceeded, ClarificationRequested, StaleWrite
 from asyncagents.domain.lifecycle import checkpoint_ttl
 from asyncagents.domain.plans import needed_steps
-from asyncagents.domain.progress import EventType
+from asyncagents.domain.progress import EventType, step_finished_message, step_started_message
 from asyncagents.domain.questions import new_question, question_key, questions_left, with_question
 from asyncagents.domain.records import RequestRecord, usage_increments
 from asyncagents.domain.retry import until_written
@@ -47,7 +47,8 @@ class StepRunner:
                 index,
                 generation=execution_name,
                 title=title,
-                message=f"Working on step {index + 1}: {title}",
+                message=step_started_message(index, title),
+                derived=True,
             )
         except StaleWrite as stale:
             current: RequestRecord | None = stale.details.get("current")
@@ -155,7 +156,8 @@ class StepRunner:
                 record.request_key,
                 index,
                 generation=execution_name,
-                message=f"Finished step {index + 1} of {len(record.steps)}: {step.title}",
+                message=step_finished_message(index, len(record.steps), step.title),
+                derived=True,
                 usage=output.usage,
             )
         except StaleWrite:

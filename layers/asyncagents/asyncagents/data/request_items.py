@@ -1,0 +1,24 @@
+"""Request record items in the domain's words: a table item, or a stream image, without the table's keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asyncagents.data.dynamo import from_item
+from asyncagents.data.table_keys import REQUEST_SK, REQUESTER, request_key_of
+from asyncagents.domain.records import RequestRecord
+
+
+def record_of(item: dict[str, Any]) -> RequestRecord:
+    """A request record from a table item (the low-level ``{"S": ...}`` form)."""
+    fields = from_item(item)
+    return RequestRecord.model_validate({**fields, "request_key": request_key_of(str(fields["pk"]))})
+
+
+def request_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stream image (deserialised) in the domain's words: ``request_key`` instead of the table's keys;
+    ``None`` for anything that is not a request record (step checkpoints, keys, history)."""
+    if not image or image.get("sk") != REQUEST_SK or "pk" not in image:
+        return None
+    fields = {name: value for name, value in image.items() if name not in {"pk", "sk", "owner", REQUESTER}}
+    return {**fields, "request_key": request_key_of(str(image["pk"]))}
