@@ -27,7 +27,8 @@ from typing import Any
 import yaml
 
 from asyncagents.config import parse_formation
-from asyncagents.domain.estimator import Estimator, analyse
+from asyncagents.domain.estimator import Estimator
+from asyncagents.domain.workload import analyse
 from asyncagents.providers.demo import DemoProvider
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,9 +12,10 @@ from asyncagents.api.schemas import ChatRequest
 from asyncagents.api.views import accepted_body, request_body
 from asyncagents.config import parse_formation
 from asyncagents.domain.auth import Principal
-from asyncagents.domain.estimator import Estimator, analyse, kind_of
+from asyncagents.domain.estimator import Estimator, kind_of
 from asyncagents.domain.requests import NewRequest, RequestService
 from asyncagents.domain.requests.submit import decide_mode
+from asyncagents.domain.workload import analyse
 
 from .fakes import FakeTimer, InMemoryStore, RecordingEngine
 
@@ -157,7 +158,7 @@ def test_accepted_answer_carries_the_estimate_and_the_record_keeps_it():
 
 def test_what_the_patterns_read_is_folded_and_bounded():
     # A 32 KB run of spaces made the clause pattern take about 48 s; the patterns now never see one.
-    from asyncagents.domain.estimator import normalise
+    from asyncagents.domain.workload import normalise
 
     assert normalise(" " * 32_000 + "X [demo step_seconds=1]  Y") == " x y"
     assert len(normalise("word " * 10_000)) == 4000

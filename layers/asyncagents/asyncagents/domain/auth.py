@@ -26,7 +26,6 @@ from cachetools import TTLCache
 from asyncagents.domain.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from asyncagents.domain.ports import KeyStore
 from asyncagents.domain.times import iso, parse_iso, utc_now
-from asyncagents.domain.webhooks.signing import new_signing_secret
 
 KEY_PREFIXES = {"client": "fmc_", "admin": "fma_"}
 logger = logging.getLogger(__name__)
@@ -151,6 +150,8 @@ class KeyService:
             raise BadRequest(
                 "webhook_secret: only a client key's requests send webhooks", details={"field": "webhook_secret"}
             )
+        from asyncagents.domain.webhooks.signing import new_signing_secret  # only keys that sign their webhooks
+
         signing = new_signing_secret() if webhook_secret else None
         secret = secret or KEY_PREFIXES[kind] + secrets.token_urlsafe(32)
         key_id = "key_" + secrets.token_hex(8)

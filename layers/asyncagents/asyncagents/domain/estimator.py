@@ -19,10 +19,10 @@ from typing import Any
 from cachetools import TTLCache
 from pydantic import BaseModel, Field
 
+from asyncagents.domain.factor import Factor
 from asyncagents.domain.ports import HistoryStore
-from asyncagents.domain.workload import Factor, analyse, normalise
 
-__all__ = ["Estimate", "Estimator", "Factor", "LearnedKind", "analyse", "kind_of", "normalise"]
+__all__ = ["Estimate", "Estimator", "Factor", "LearnedKind", "kind_of"]
 
 HISTORY_PRIOR = 3  # samples before history weighs as much as the analysis
 
@@ -81,6 +81,10 @@ class Estimator:
         self._lock = threading.Lock()
 
     def estimate(self, formation_id: str, message: str) -> Estimate:
+        # The workload reader (its vocabularies: about 20 ms to import) loads with the first estimate, not with
+        # every function that names the estimator.
+        from asyncagents.domain.workload import analyse
+
         factors = analyse(message)
         low = sum(f.low for f in factors)
         high = sum(f.high for f in factors)

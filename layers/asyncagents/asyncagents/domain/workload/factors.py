@@ -18,8 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from pydantic import BaseModel
-
+from asyncagents.domain.factor import Factor
 from asyncagents.domain.workload import code_words
 from asyncagents.domain.workload import vocabulary as words
 from asyncagents.domain.workload.reading import (
@@ -62,16 +61,6 @@ _MAX_ITEMS = 5000
 _DATA_SCALE = 1000
 _ROWS_PER_LIGHT_ITEM = 100
 _UNCOUNTED_CRAWL = 20  # pages of a site crawled when nobody says how many
-
-
-class Factor(BaseModel):
-    """One factor of the estimate: ``count`` units, and the seconds they add (low, typical, high)."""
-
-    name: str
-    count: int
-    low: float
-    high: float
-    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
