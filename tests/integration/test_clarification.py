@@ -64,10 +64,13 @@ def execution_of(stack, record: RequestRecord) -> dict:
 
 def test_a_step_asks_the_workflow_waits_and_the_answer_resumes_it(stack, principal):
     service = runtime.current().request_service
+    handovers = len(stack.metrics.emitted("RunHandovers"))
     record = submit(principal, "collect data, then write the summary [demo ask=1]")
 
     # The second step asks: the request waits, with the question (and never the token) in GET
     waiting = wait_status(principal, record.request_id, Status.AWAITING_CLARIFICATION)
+    # (the Run task handed over to the wait by an error, counted apart so that its alarm does not count it)
+    assert len(stack.metrics.emitted("RunHandovers")) > handovers
     public = request_body(waiting)
     assert public["clarification"]["question"] == "Demo question for step 2: which option should I use?"
     assert public["clarification_question"] == public["clarification"]["question"]

@@ -62,6 +62,13 @@ def test_each_function_has_an_errors_and_throttles_alarm(cfn: dict[str, Any]) ->
         assert ("AWS/Lambda", "Throttles") in metrics_of(alarm), function
 
 
+def test_the_run_functions_alarm_does_not_count_its_handovers_as_errors(cfn: dict[str, Any]) -> None:
+    (alarm,) = [a for a in alarms(cfn).values() if {"Ref": "RunFunction"} in dimension_values(a)]
+    assert ("asyncagents", "RunHandovers") in metrics_of(alarm)
+    (expression,) = [m["Expression"] for m in alarm["Metrics"] if "Expression" in m]
+    assert "FILL(errors, 0) - FILL(handovers, 0)" in expression
+
+
 @pytest.mark.parametrize(
     ("namespace", "metric", "dimension"),
     [

@@ -26,6 +26,9 @@ REQUEST_DURATION = "RequestDuration"
 TIME_TO_FIRST_PROGRESS = "TimeToFirstProgress"
 CLARIFICATIONS = "Clarifications"
 UNFINISHED_REQUESTS = "UnfinishedRequests"
+# The Run task's errors that route the workflow (a question, a run that goes on, a failure recorded): Lambda counts
+# them as errors, the run function's alarm takes them off.
+RUN_HANDOVERS = "RunHandovers"
 WEBHOOK_ATTEMPTS = "WebhookAttempts"
 WEBHOOK_OUTCOMES = {"delivered": "WebhookDelivered", "retry": "WebhookRetried", "dead": "WebhookDead"}
 MODEL_CALLS, MODEL_LATENCY, MODEL_THROTTLES, MODEL_ERRORS = (
@@ -54,6 +57,10 @@ class NoTelemetry:
 
 
 NO_TELEMETRY = NoTelemetry()
+
+
+def run_handover() -> Measures:
+    return {RUN_HANDOVERS: (1, COUNT)}
 
 
 def request_accepted() -> Measures:
