@@ -19,4 +19,5 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     steps = runtime.current().workflow_steps
     if task.action == "wait":
         return steps.await_open(task.request_key, task.execution_name, task.task_token or "")
-    return steps.open_timed_out(task.request_key, task.execution_name)
+    whole_wait = task.ended_by == "States.Timeout"
+    return steps.open_timed_out(task.request_key, task.execution_name, whole_wait=whole_wait)

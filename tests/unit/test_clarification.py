@@ -481,7 +481,7 @@ def test_overlapping_attempts_count_every_call_once_and_the_usage_adds_up():
 
     world.provider.use(AnotherAttemptMeanwhile())
     # When attempt 1 returns after attempt 2 finished the step, its result is not kept...
-    assert world.steps.run_step(pk, name, 0, "t") == {"index": 0, "skipped": "not_processing"}
+    assert world.steps.run_step(pk, name, 0, "t") == {"index": 0, "skipped": "already_done"}
     world.provider.use(demo)
     world.steps.finish(pk, name)
     done = world.store.get(pk)
@@ -512,10 +512,25 @@ def test_one_wait_serves_every_open_question_and_an_overdue_one_times_out_at_the
     # Then the next wait finds step 0's question overdue, and the timeout closes it alone, unanswered
     with pytest.raises(QuestionTimedOut):
         world.steps.await_open(pk, name, "token-2")
-    assert world.steps.open_timed_out(pk, name) == {"continue": True}
+    assert world.steps.open_timed_out(pk, name, whole_wait=False) == {"continue": True}
     closed = world.store.get(pk)
     assert closed.questions == {} and closed.status is Status.PROCESSING
     assert [(c.step_index, c.outcome) for c in closed.clarifications] == [(1, "answered"), (0, "timed_out")]
     # And a wait with no question left open ends at once (the run goes on)
     with pytest.raises(ClarificationAnswered):
         world.steps.await_open(pk, name, "token-3")
+
+
+def test_a_wait_that_timed_out_closes_every_question_it_waited_on_however_late_it_was_stamped():
+    world = World({"on_timeout": "continue", "timeout_seconds": 600})
+    pk, name, _ = world.submit("a [demo ask=0]")
+    world.steps.plan(pk, name)
+    with pytest.raises(ClarificationRequested):
+        world.steps.run_step(pk, name, 0, "t")
+    world.steps.await_open(pk, name, "token-1")  # stamped by the wait's Lambda, after the wait's timer started
+    world.clock.advance(600 - 3)  # Step Functions' timeout: the stamp says 597 s
+    assert world.steps.open_timed_out(pk, name, whole_wait=False) == {"continue": True}
+    assert "0" in world.store.get(pk).questions  # not overdue by its stamp
+    assert world.steps.open_timed_out(pk, name, whole_wait=True) == {"continue": True}
+    closed = world.store.get(pk)
+    assert closed.questions == {} and [c.outcome for c in closed.clarifications] == ["timed_out"]

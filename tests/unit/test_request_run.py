@@ -3,6 +3,7 @@ time hands over and the next resumes; attempts are counted on the record, per ex
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,9 +50,16 @@ class SlowProvider:
 
 
 class World:
-    def __init__(self, *, step_seconds: float = 0.0, retry: dict | None = None, concurrency: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        step_seconds: float = 0.0,
+        retry: dict | None = None,
+        concurrency: int = 1,
+        task_timeout: int = TASK_TIMEOUT,
+    ) -> None:
         workflow = {
-            "timeouts": {"task_timeout": TASK_TIMEOUT, "workflow_timeout": 3600},
+            "timeouts": {"task_timeout": task_timeout, "workflow_timeout": 3600},
             "retry": retry or {"max_attempts": 3, "initial_delay": 1, "max_delay": 4, "backoff_factor": 2.0},
             "max_concurrency": concurrency,
         }
@@ -213,3 +221,76 @@ def test_step_events_store_no_message_and_replay_the_writers_words():
         ("step_started", "Working on step 2: Second"),
         ("step_completed", "Finished step 2 of 2: Second"),
     ]
+
+
+class HangingProvider(SlowProvider):
+    """A provider that ignores its deadline: its step call blocks (for real) until the test releases it."""
+
+    def __init__(self, inner: SlowProvider) -> None:
+        self.__dict__.update(inner.__dict__)
+        self.release = threading.Event()
+
+    def run_step(self, step: Any, context: Any) -> Any:
+        self.release.wait(10)
+        return super().run_step(step, context)
+
+
+@pytest.mark.parametrize(("max_attempts", "outcome"), [(1, RequestFailed), (2, RunContinues)])
+def test_an_attempt_that_ignores_its_deadline_is_given_up_on_and_counted(max_attempts, outcome):
+    world = World(task_timeout=1, retry={"max_attempts": max_attempts, "initial_delay": 1, "max_delay": 1})
+    hanging = HangingProvider(world.provider)
+    world.run._steps._context.provider = hanging  # type: ignore[attr-defined]
+    pk, name, _ = world.submit("one")
+    try:
+        # The run's deadline passes (real seconds: the run waits on the attempt's thread) with the call still out
+        with pytest.raises(outcome):
+            world.run.run(pk, name, deadline=world.time[0] + 2.2)
+    finally:
+        hanging.release.set()
+    record = world.store.get(pk)
+    assert record.step_attempts == {"0": 1}
+    if outcome is RequestFailed:  # it was the step's last attempt: the request fails as a timeout
+        assert record.error is not None and record.error.type == "timeout"
+    else:  # the next run retries it
+        assert record.status is Status.PROCESSING
+
+
+def test_the_answer_waits_for_a_run_with_the_time_to_compose_it():
+    world = World(step_seconds=8)
+    pk, name, _ = world.submit("only step")
+    with pytest.raises(RunContinues):  # the step ends 3 s before the deadline: no time for the answer's call
+        world.run_with(pk, name, TASK_TIMEOUT + 1)
+    assert world.store.get(pk).done_steps == {0}
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+
+
+def test_a_list_page_is_filtered_again_on_the_records_it_read():
+    """The owner index lags the table a moment: a request listed as processing that has completed meanwhile is
+    not returned under ``status=processing``."""
+    from asyncagents.data.dynamo import to_item
+    from asyncagents.data.request_index import owner_page
+    from asyncagents.data.table_keys import owner_of
+
+    world = World()
+    pk, name, _ = world.submit("one")
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    fields = world.store.get(pk).model_dump(mode="json", exclude={"request_key"})
+    key = {"pk": f"REQ#{pk}", "sk": "REQUEST"}
+    owner = owner_of(ALICE.key_id, ALICE.user_id)
+    lagging = to_item({**key, "requester": owner, "created_at": fields["created_at"], "status": "processing"})
+
+    class Table:
+        def query(self, **arguments: Any) -> dict[str, Any]:
+            return {"Items": [lagging]}
+
+        def batch_get_item(self, **arguments: Any) -> dict[str, Any]:
+            return {"Responses": {"t": [to_item({**fields, **key})]}}
+
+    listed, _ = owner_page(
+        Table(), "t", ALICE.key_id, ALICE.user_id, limit=10, cursor=None, status=Status.PROCESSING, now_epoch=0
+    )
+    assert listed == []
+    everything, _ = owner_page(
+        Table(), "t", ALICE.key_id, ALICE.user_id, limit=10, cursor=None, status=None, now_epoch=0
+    )
+    assert [r.status for r in everything] == [Status.COMPLETED]

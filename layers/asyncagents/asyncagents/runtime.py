@@ -298,13 +298,14 @@ class Runtime(Observing, Delivering):
         return DeadLetters(self.webhook_queue)
 
     def _model_client(self, service: str, region_name: str | None = None) -> Any:
-        # Model calls are slow and retried by the workflow's Retry: no SDK retries on top, a long read timeout.
+        # Model calls are slow and retried by the run: no SDK retries on top, and no read longer than an attempt
+        # may last (the run gives up on an attempt past its deadline, and its thread would go on reading).
         return _client(
             service,
             region_name or self.settings.aws_region,
             retries={"mode": "standard", "max_attempts": 1},
             connect_timeout=5,
-            read_timeout=900,
+            read_timeout=self.formation.overlord.workflow.timeouts.task_timeout,
         )
 
 

@@ -25,6 +25,8 @@ class QuestionTask(RequestTask):
 
     action: Literal["wait", "timed_out"]
     task_token: str | None = Field(None, min_length=1, max_length=2048)
+    # What ended the wait, for ``timed_out``: the wait's own timeout (States.Timeout), or QuestionTimedOut.
+    ended_by: str | None = Field(None, max_length=256)
 
     @model_validator(mode="after")
     def _wait_has_token(self) -> QuestionTask:

@@ -118,23 +118,26 @@ def owner_page(
             keys.append(item)
             if len(keys) == limit:
                 more = position < len(items) - 1 or "LastEvaluatedKey" in response
-                records = _records(client, table, keys)
+                records = _records(client, table, keys, status, now_epoch)
                 last = _cursor_key(item)
                 return records, encode_cursor(last) if more else None
         start_key = response.get("LastEvaluatedKey")
         if not start_key:
-            return _records(client, table, keys), None
+            return _records(client, table, keys, status, now_epoch), None
         next_key = start_key
-    return _records(client, table, keys), encode_cursor(next_key) if next_key else None
+    return _records(client, table, keys, status, now_epoch), encode_cursor(next_key) if next_key else None
 
 
 def _cursor_key(item: dict[str, Any]) -> dict[str, Any]:
     return {name: item[name] for name in ("pk", "sk", REQUESTER, "created_at")}
 
 
-def _records(client: Any, table: str, index_items: list[dict[str, Any]]) -> list[RequestRecord]:
+def _records(
+    client: Any, table: str, index_items: list[dict[str, Any]], status: Status | None, now_epoch: float
+) -> list[RequestRecord]:
     """The records of ``index_items`` (at most a page: 100 keys, one BatchGetItem, its unprocessed keys asked
-    again), in the index's order; one that expired or was deleted meanwhile is left out."""
+    again), in the index's order. The index lags the table a moment: a record filtered again as it is now, one
+    that changed status, expired or was deleted meanwhile is left out."""
     wanted = [{"pk": item["pk"], "sk": item["sk"]} for item in index_items]
     found: dict[str, dict[str, Any]] = {}
     pending = wanted
@@ -147,4 +150,9 @@ def _records(client: Any, table: str, index_items: list[dict[str, Any]]) -> list
         pending = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
     if pending:
         raise StoreContention("the list's records could not all be read; try again")
-    return [record_of(found[key["pk"]["S"]]) for key in wanted if key["pk"]["S"] in found]
+    records = [record_of(found[key["pk"]["S"]]) for key in wanted if key["pk"]["S"] in found]
+    return [
+        r
+        for r in records
+        if (status is None or r.status is status) and (r.expires_at is None or r.expires_at > now_epoch)
+    ]

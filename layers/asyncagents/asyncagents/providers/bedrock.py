@@ -33,8 +33,8 @@ class BedrockConverse:
         self._inference = {"maxTokens": max_tokens, "temperature": temperature}
 
     def complete(self, system: str, prompt: str, *, timeout: float | None = None) -> Completion:
-        # ``timeout`` is not applied: the client's read timeout is fixed per client, and Lambda stops the
-        # attempt at its own timeout anyway.
+        # ``timeout`` is not applied per call: the client's read timeout is fixed per client, and it is the
+        # attempt's whole time (``task_timeout``, runtime._model_client).
         try:
             response = self._client.converse(
                 modelId=self._model_id,

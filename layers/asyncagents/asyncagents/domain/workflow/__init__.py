@@ -79,8 +79,8 @@ class WorkflowSteps:
     def await_open(self, request_key: str, execution_name: str, task_token: str) -> dict[str, Any]:
         return self._waits.await_open(request_key, execution_name, task_token)
 
-    def open_timed_out(self, request_key: str, execution_name: str) -> dict[str, Any]:
-        return self._waits.open_timed_out(request_key, execution_name)
+    def open_timed_out(self, request_key: str, execution_name: str, *, whole_wait: bool) -> dict[str, Any]:
+        return self._waits.open_timed_out(request_key, execution_name, whole_wait=whole_wait)
 
     def answer_timed_out(self, request_key: str, execution_name: str, step_index: int | None) -> dict[str, Any]:
         return self._waits.answer_timed_out(request_key, execution_name, step_index)

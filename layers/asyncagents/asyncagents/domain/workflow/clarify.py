@@ -118,15 +118,17 @@ class AnswerWaits:
 
         return until_written(close_unanswered)
 
-    def open_timed_out(self, request_key: str, execution_name: str) -> dict[str, Any]:
-        """The shared wait timed out (or found a question overdue): close every question waited on that long,
-        each with the formation's ``on_timeout``. Returns ``{"continue": bool}``."""
+    def open_timed_out(self, request_key: str, execution_name: str, *, whole_wait: bool) -> dict[str, Any]:
+        """The shared wait timed out (``whole_wait``: every question it waited on has waited the timeout, whenever
+        the wait's Lambda stamped it), or found a question overdue: close those, each with the formation's
+        ``on_timeout``. Returns ``{"continue": bool}``."""
         context = self._context
         settings = context.formation.overlord.workflow.clarification
         record = context.require(request_key)
         if record.status not in WORKING or record.execution_name != execution_name:
             return {"continue": False}
-        for key in overdue(record, settings.timeout_seconds, context.clock()):
+        waited = sorted(key for key, question in record.questions.items() if question.token)
+        for key in waited if whole_wait else overdue(record, settings.timeout_seconds, context.clock()):
             outcome = self.answer_timed_out(request_key, execution_name, None if key == PLAN_KEY else int(key))
             if not outcome["continue"]:
                 return outcome

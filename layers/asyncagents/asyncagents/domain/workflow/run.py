@@ -40,6 +40,7 @@ from asyncagents.domain.errors import (
 )
 from asyncagents.domain.questions import question_key
 from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.statuses import WORKING
 from asyncagents.domain.workflow.context import WorkflowContext
 from asyncagents.domain.workflow.failures import describe_failure, fail
 from asyncagents.domain.workflow.finish import Finisher
@@ -113,12 +114,20 @@ class RequestRun:
                 raise RequestFailed(progress.failure["message"])
             return {"status": status}
         if progress.ended:
-            return {"status": self._context.require(request_key).status.value}
+            current = self._context.require(request_key)
+            if current.status not in WORKING or current.execution_name != execution_name:
+                return {"status": current.status.value}
+            progress.out_of_time = True  # still ours (an attempt lost a race with another): the next run goes on
         if progress.asked:
             raise ClarificationRequested("a question is waiting for the user's answer")
-        if len(progress.done) < len(record.steps):
+        if len(progress.done) < len(record.steps) or progress.out_of_time:
             raise RunContinues(f"{len(progress.done)} of {len(record.steps)} steps done; the run goes on")
+        if self._now() + self._task_timeout() + _WRITE_MARGIN_SECONDS > deadline:
+            raise RunContinues("every step is done; the answer is composed by the next run, which has the time")
         return self._finisher.finish(request_key, execution_name)
+
+    def _task_timeout(self) -> int:
+        return self._context.formation.overlord.workflow.timeouts.task_timeout
 
     def _run_steps(self, record: RequestRecord, execution_name: str, deadline: float) -> _Progress:
         """Start every step whose dependencies are done, until none is left, running or startable."""
@@ -155,8 +164,8 @@ class RequestRun:
                     timeout=max(0.0, deadline + _ABANDON_AFTER_SECONDS - self._now()),
                     return_when=FIRST_COMPLETED,
                 )
-                if not finished:  # attempts that ignore their deadline: left behind, the next run resumes
-                    progress.out_of_time = True
+                if not finished:  # attempts that ignore their deadline: left behind, each counted as timed out
+                    self._abandon(progress, record.request_key)
                     return progress
                 for future in finished:
                     self._note(progress, progress.running.pop(future), future)
@@ -166,6 +175,18 @@ class RequestRun:
         finally:
             stop.set()
             pool.shutdown(wait=False, cancel_futures=True)
+
+    def _abandon(self, progress: _Progress, request_key: str) -> None:
+        """Attempts still running past the run's deadline are given up on: one that was the step's last allowed
+        attempt fails the request as a timeout; the others are retried by the next run."""
+        current = self._context.require(request_key)
+        allowed = self._context.formation.overlord.workflow.retry.max_attempts
+        for index in progress.running.values():
+            if self._attempts_made(current, index) >= allowed:
+                message = f"step {index + 1} ran past its deadline"
+                progress.failure = describe_failure("States.Timeout", message, task_timeout=self._task_timeout())
+                return
+        progress.out_of_time = True
 
     @staticmethod
     def _note(progress: _Progress, index: int, future: Future[_Outcome]) -> None:

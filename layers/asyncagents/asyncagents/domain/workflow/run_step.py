@@ -7,7 +7,7 @@ import contextlib
 from typing import Any
 
 from asyncagents.domain.agents import StepContext, StepOutput
-from asyncagents.domain.errors import BudgetExceeded, ClarificationRequested, StaleWrite
+from asyncagents.domain.errors import ClarificationRequested, StaleWrite
 from asyncagents.domain.lifecycle import checkpoint_ttl
 from asyncagents.domain.plans import needed_steps
 from asyncagents.domain.progress import EventType, step_finished_message, step_started_message
@@ -61,11 +61,11 @@ class StepRunner:
             if question_key(index) in record.questions:  # asked already (a retried task); the wait picks it up
                 raise ClarificationRequested(f"step {index + 1}'s question is not answered yet")
             context.check_budget(before)
-        except (ClarificationRequested, BudgetExceeded):
+            step_context = self._step_context(before, index, deadline, outputs or {})
+        except Exception:
             with contextlib.suppress(StaleWrite):
                 context.records.add_usage(request_key, calls=-1)
             raise
-        step_context = self._step_context(before, index, deadline, outputs or {})
         started = context.clock()
         output = context.provider.run_step(record.steps[index], step_context)
         if output.clarification_question:
@@ -173,6 +173,8 @@ class StepRunner:
                 # An attempt of this step that outlived its timeout asked meanwhile: wait for that answer,
                 # then run the step again (its output then replaces this one).
                 raise ClarificationRequested(f"step {index + 1} has an open question") from None
+            if current is not None and current.execution_name == execution_name and index in current.done_steps:
+                return {"index": index, "skipped": "already_done"}  # another attempt of it counted it first
             return {"index": index, "skipped": "not_processing"}
         return {"index": index, "done": True}
 
