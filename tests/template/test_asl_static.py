@@ -227,7 +227,16 @@ def test_the_run_hands_over_by_its_errors(definition: dict[str, Any]) -> None:
     other error is recorded by MarkFailed."""
     run = definition["States"]["Run"]
     assert definition["StartAt"] == "Run" and run.get("End") is True
-    *others, going_on = run["Retry"]
+    *others, waiting_on_the_model, going_on = run["Retry"]
+    # The model provider's breaker is open: the workflow waits in Step Functions (no Lambda time, no step's
+    # retries), a cool-down at a time, as long as it takes
+    cool_down = FormationConfig().llm.circuit_breaker.cool_down_seconds
+    assert waiting_on_the_model == {
+        "ErrorEquals": ["CircuitOpen"],
+        "IntervalSeconds": cool_down,
+        "MaxAttempts": MAX_ASL_INTEGER,
+        "BackoffRate": 1,
+    }
     assert going_on == {
         "ErrorEquals": ["RunContinues"],
         "IntervalSeconds": 1,
@@ -237,7 +246,7 @@ def test_the_run_hands_over_by_its_errors(definition: dict[str, Any]) -> None:
     retried = {error for retrier in others for error in retrier["ErrorEquals"]}
     routes = {error: catcher["Next"] for catcher in run["Catch"] for error in catcher["ErrorEquals"]}
     handovers = {"ClarificationRequested": "AwaitAnswer", "RequestFailed": "RequestFailed"}
-    assert not retried & {*handovers, "RunContinues"}
+    assert not retried & {*handovers, "RunContinues", "CircuitOpen"}
     assert {error: routes[error] for error in handovers} == handovers and "RunContinues" not in routes
     assert routes["States.ALL"] == "MarkFailed"
     assert definition["States"]["RequestFailed"]["Type"] == "Fail"

@@ -78,6 +78,9 @@ def allowed(permissions: TablePermissions, function: str, call: tuple[str, dict[
         ("RunFunction", put("HIST#formation"), False),
         ("RunFunction", update("HIST#formation"), True),  # it teaches the estimator
         ("RunFunction", get("KEY#hash"), False),
+        ("RunFunction", update("BREAKER#bedrock#model"), True),  # the model provider's circuit breaker
+        ("ApiFunction", get("BREAKER#bedrock#model"), True),  # when_open: refuse
+        ("ApiFunction", update("BREAKER#bedrock#model"), False),  # only the workflow changes it
         ("MarkFailedFunction", update(REQ), True),
         ("ClarifyFunction", update("AUDIT#" + "0" * 32), False),
         ("ReconcileFunction", update("RATE#key_1"), False),

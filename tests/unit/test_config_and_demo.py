@@ -34,6 +34,7 @@ def test_defaults_follow_the_seeds():
         "ClarificationTimeoutSeconds": "900",
         "SweeperIntervalMinutes": "5",
         "RunFunctionTimeoutSeconds": "900",
+        "CircuitCoolDownSeconds": "60",
         "WebhookMaxReceives": "32",
         "BedrockModelId": "",
         "BedrockFoundationModelId": "",

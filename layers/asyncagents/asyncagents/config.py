@@ -223,6 +223,7 @@ class FormationConfig(StrictModel):
             # A little longer than the Task's timeout, so Step Functions' States.Timeout (retried) fires first;
             # the run starts no attempt it cannot finish before the Task's timeout.
             "RunFunctionTimeoutSeconds": str(run_timeout + TASK_FUNCTION_MARGIN_SECONDS),
+            "CircuitCoolDownSeconds": str(self.llm.circuit_breaker.cool_down_seconds),
             "WorkflowTimeoutSeconds": str(workflow.timeouts.workflow_timeout),
             "RetryMaxAttempts": str(retry.max_attempts - 1),
             "RetryIntervalSeconds": str(max(1, math.ceil(retry.initial_delay))),

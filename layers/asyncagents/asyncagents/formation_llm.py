@@ -45,6 +45,17 @@ class OpenAISettings(StrictModel):
     timeout_seconds: float = Field(120.0, gt=0, le=900)
 
 
+class CircuitBreakerSettings(StrictModel):
+    """Seed 002's circuit breaker: after ``failures`` provider failures in a row (throttling, 5xx, timeouts) no
+    model call is made for ``cool_down_seconds``; then one call probes, and closes it again if it succeeds."""
+
+    failures: int = Field(5, ge=1, le=1000)
+    cool_down_seconds: int = Field(60, ge=1, le=3600)
+    when_open: Literal["hold", "refuse"] = Field(
+        "hold", description="New requests while open: accepted and held until it closes, or refused with 503."
+    )
+
+
 class LLMSettings(StrictModel):
     provider: Literal["demo", "bedrock", "openai"] = "demo"
     model: str = "demo-clauses-v1"
@@ -53,3 +64,4 @@ class LLMSettings(StrictModel):
     demo: DemoProviderSettings = DemoProviderSettings()
     bedrock: BedrockSettings = BedrockSettings()
     openai: OpenAISettings = OpenAISettings()
+    circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from asyncagents.data.workflow_engine import StepFunctionsEngine
     from asyncagents.domain.audit import Audit
     from asyncagents.domain.auth import KeyService
+    from asyncagents.domain.breaker import ModelBreaker
     from asyncagents.domain.estimator import Estimator
     from asyncagents.domain.limits import RequestLimits
     from asyncagents.domain.requests import RequestService
@@ -185,6 +186,7 @@ class Runtime(Observing, Delivering):
             sleep=self._sleep,
             limits=self.request_limits,
             telemetry=self.request_telemetry,
+            breaker=self.model_breaker,
         )
 
     @cached_property
@@ -269,6 +271,7 @@ class Runtime(Observing, Delivering):
 
     @cached_property
     def workflow_steps(self) -> WorkflowSteps:
+        from asyncagents.domain.breaker import GuardedProvider
         from asyncagents.domain.workflow import WorkflowSteps
         from asyncagents.domain.workflow.measured import MeasuredProvider
         from asyncagents.providers import build_provider
@@ -277,11 +280,21 @@ class Runtime(Observing, Delivering):
         return WorkflowSteps(
             self.request_records,
             self.step_checkpoints,
-            MeasuredProvider(provider, self.telemetry),
+            GuardedProvider(MeasuredProvider(provider, self.telemetry), self.model_breaker),
             self.formation,
             estimator=self.estimator,
             artifacts=self.artifact_store,
+            breaker=self.model_breaker,
         )
+
+    @cached_property
+    def model_breaker(self) -> ModelBreaker:
+        from asyncagents.data.model_breaker import ModelBreakerItem
+        from asyncagents.domain.breaker import ModelBreaker
+
+        llm = self.formation.llm
+        item = ModelBreakerItem(self.dynamodb, self.settings.table_name, llm.provider, llm.model)
+        return ModelBreaker(item, llm.circuit_breaker, telemetry=self.telemetry)
 
     @cached_property
     def sweeper(self) -> Sweeper:

@@ -77,7 +77,7 @@ def from_domain_error(error: errors.AsyncAgentsError) -> Response:
 
 def retry_after(error: errors.AsyncAgentsError) -> dict[str, str] | None:
     """The ``Retry-After`` header a refusal for a limit carries (whole seconds)."""
-    if isinstance(error, errors.TooManyRequests):
+    if isinstance(error, errors.TooManyRequests | errors.CircuitOpen):
         return {"Retry-After": str(error.retry_after_seconds)}
     return None
 

@@ -83,6 +83,17 @@ class Unavailable(AsyncAgentsError):
     code = "unavailable"
 
 
+class CircuitOpen(Unavailable):
+    """The model provider failed too many times in a row: no call is made until the breaker's cool-down ends
+    (the workflow waits in Step Functions; a new request is refused when the formation says so)."""
+
+    code = "model_unavailable"
+
+    def __init__(self, message: str, *, retry_after_seconds: int, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details={"retry_after_seconds": retry_after_seconds, **(details or {})})
+        self.retry_after_seconds = retry_after_seconds
+
+
 class StaleWrite(AsyncAgentsError):
     """A conditional write lost: the record is no longer in the status the writer expected.
 

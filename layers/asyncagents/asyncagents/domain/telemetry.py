@@ -59,6 +59,13 @@ class NoTelemetry:
 NO_TELEMETRY = NoTelemetry()
 
 
+MODEL_CIRCUIT_OPENED, MODEL_CIRCUIT_CLOSED = "ModelCircuitOpened", "ModelCircuitClosed"
+
+
+def breaker_change(*, opened: bool) -> Measures:
+    return {MODEL_CIRCUIT_OPENED if opened else MODEL_CIRCUIT_CLOSED: (1, COUNT)}
+
+
 def run_handover() -> Measures:
     return {RUN_HANDOVERS: (1, COUNT)}
 

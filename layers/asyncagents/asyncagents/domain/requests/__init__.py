@@ -11,6 +11,7 @@ from datetime import datetime
 
 from asyncagents.config import FormationConfig
 from asyncagents.domain.auth import Principal
+from asyncagents.domain.breaker import ModelBreaker
 from asyncagents.domain.destinations import Resolver, system_resolver
 from asyncagents.domain.estimator import Estimator
 from asyncagents.domain.lifecycle import Endings
@@ -45,7 +46,9 @@ class RequestService:
         estimator: Estimator | None = None,
         limits: RequestLimits | None = None,
         telemetry: Telemetry = NO_TELEMETRY,
+        breaker: ModelBreaker | None = None,
     ) -> None:
+        self._breaker = breaker
         endings = Endings(store, retention_seconds=formation.async_.result_retention_seconds, clock=clock)
         self._lookup = Lookup(store, clock)
         self._monotonic = monotonic
@@ -69,6 +72,8 @@ class RequestService:
     def submit(
         self, principal: Principal, new: NewRequest, *, idempotency_key: str | None = None, limited: bool = True
     ) -> Submission:
+        if self._breaker is not None:
+            self._breaker.admit()
         return self._submissions.submit(principal, new, idempotency_key=idempotency_key, limited=limited)
 
     def check_webhook_url(self, url: str) -> None:

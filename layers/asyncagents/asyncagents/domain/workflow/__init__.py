@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from asyncagents.config import FormationConfig
+from asyncagents.domain.breaker import ModelBreaker
 from asyncagents.domain.estimator import Estimator
 from asyncagents.domain.ports import AgentProvider, ArtifactSink, RequestStore, StepStore
 from asyncagents.domain.times import utc_now
@@ -42,6 +43,7 @@ class WorkflowSteps:
         clock: Callable[[], datetime] = utc_now,
         estimator: Estimator | None = None,
         artifacts: ArtifactSink | None = None,
+        breaker: ModelBreaker | None = None,
     ) -> None:
         context = WorkflowContext(
             records=records,
@@ -51,6 +53,7 @@ class WorkflowSteps:
             clock=clock,
             estimator=estimator,
             artifacts=artifacts,
+            breaker=breaker,
         )
         texts = LargeTexts(artifacts)
         self._planner = Planner(context)

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from asyncagents.config import FormationConfig
 from asyncagents.domain.agents import QuestionAndAnswer
+from asyncagents.domain.breaker import ModelBreaker
 from asyncagents.domain.errors import BudgetExceeded
 from asyncagents.domain.estimator import Estimator
 from asyncagents.domain.lifecycle import Endings
@@ -47,6 +48,12 @@ class WorkflowContext(RequestsContext):
     provider: AgentProvider
     estimator: Estimator | None = None
     artifacts: ArtifactSink | None = None
+    breaker: ModelBreaker | None = None
+
+    def before_model_call(self) -> None:
+        """The breaker's say, before a call is counted: ``CircuitOpen`` while the provider is failing."""
+        if self.breaker is not None:
+            self.breaker.check()
 
     def check_budget(self, record: RequestRecord) -> None:
         """The checkpoint before a model call: stop the request if the next call would break a limit."""

@@ -31,6 +31,7 @@ from typing import Any
 
 from asyncagents.domain.errors import (
     BudgetExceeded,
+    CircuitOpen,
     ClarificationRequested,
     ProviderError,
     RequestFailed,
@@ -63,6 +64,7 @@ class _Outcome:
 
     kind: str
     failure: dict[str, Any] | None = None
+    retry_after: int = 0  # circuit_open: when the model may be tried again
 
 
 @dataclass
@@ -74,6 +76,7 @@ class _Progress:
     ended: bool = False
     failure: dict[str, Any] | None = None
     error: BaseException | None = None
+    circuit_open: int = 0  # seconds until the model provider's breaker lets calls through again
 
     @property
     def stopping(self) -> bool:
@@ -120,6 +123,8 @@ class RequestRun:
             progress.out_of_time = True  # still ours (an attempt lost a race with another): the next run goes on
         if progress.asked:
             raise ClarificationRequested("a question is waiting for the user's answer")
+        if progress.circuit_open:  # the workflow waits (in Step Functions) and runs again
+            raise CircuitOpen("the model provider's breaker is open", retry_after_seconds=progress.circuit_open)
         if len(progress.done) < len(record.steps) or progress.out_of_time:
             raise RunContinues(f"{len(progress.done)} of {len(record.steps)} steps done; the run goes on")
         if self._now() + self._task_timeout() + _WRITE_MARGIN_SECONDS > deadline:
@@ -146,7 +151,7 @@ class RequestRun:
         pool = ThreadPoolExecutor(max_workers=min(limit, len(waiting)), thread_name_prefix="step")
         try:
             while True:
-                if not progress.stopping and not progress.out_of_time:
+                if not progress.stopping and not progress.out_of_time and not progress.circuit_open:
                     for index in [i for i in waiting if set(steps[i].dependencies(i)) <= progress.done]:
                         if len(progress.running) >= limit:
                             break
@@ -205,6 +210,8 @@ class RequestRun:
             progress.ended = True
         elif outcome.kind == "out_of_time":
             progress.out_of_time = True
+        elif outcome.kind == "circuit_open":
+            progress.circuit_open = max(progress.circuit_open, outcome.retry_after)
 
     def _attempts(
         self,
@@ -231,6 +238,8 @@ class RequestRun:
                 )
             except ClarificationRequested:
                 return _Outcome("asked")
+            except CircuitOpen as open_circuit:  # not an attempt: nothing was counted, no retry is spent
+                return _Outcome("circuit_open", retry_after=open_circuit.retry_after_seconds)
             except (BudgetExceeded, ProviderError, StoreContention) as error:
                 timed_out = self._now() >= attempt_deadline - _DEADLINE_SLACK_SECONDS
                 retryable = timed_out or isinstance(error, TransientProviderError | StoreContention)

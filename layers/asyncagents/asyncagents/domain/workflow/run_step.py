@@ -41,6 +41,7 @@ class StepRunner:
         ``outputs`` holds the outputs of steps finished by this run (a step's is added when it is counted done):
         a step whose dependencies are all there reads none back from the table."""
         context = self._context
+        context.before_model_call()  # CircuitOpen: no attempt counted, no call
         try:
             record = context.records.start_step(
                 request_key,
@@ -117,6 +118,7 @@ class StepRunner:
         context.check_budget(
             latest.model_copy(update={"tokens_used": latest.tokens_used + spent.input_tokens + spent.output_tokens})
         )
+        context.before_model_call()
         context.records.add_usage(record.request_key, calls=1)
         output = context.provider.run_step(record.steps[index], step_context.model_copy(update={"may_ask": False}))
         return output.model_copy(update={"usage": spent + output.usage})

@@ -1,0 +1,148 @@
+"""The circuit breaker on the model provider (seed 002: "if an agent fails 5 times in a row, stop sending it
+work"), its state shared by every function through the table.
+
+Closed: calls go through, and the provider's failures in a row are counted (a success resets the count).
+``failures`` in a row open it: for ``cool_down_seconds`` no call is made (``CircuitOpen``: the workflow waits in
+Step Functions, spending neither Lambda time nor a step's retries). Then it is half open: one caller takes the
+probe (a lease, written conditionally) and calls; a success closes the breaker, a failure opens it again. Only
+transient failures count (throttling, 5xx, timeouts): a bad request says nothing about the provider. In the
+steady state it costs one read per model call and no write.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from asyncagents.domain.errors import CircuitOpen, TransientProviderError
+from asyncagents.domain.telemetry import NO_TELEMETRY, Telemetry, breaker_change
+
+if TYPE_CHECKING:
+    from asyncagents.domain.agents import Answer, Plan, StepContext, StepOutput
+    from asyncagents.domain.plans import PlannedStep
+    from asyncagents.domain.ports import AgentProvider
+    from asyncagents.formation_llm import CircuitBreakerSettings
+
+Result = TypeVar("Result")
+
+
+@dataclass(frozen=True)
+class BreakerState:
+    failures: int = 0  # provider failures in a row
+    opened_at: float | None = None  # epoch seconds; None: closed
+    probe_until: float | None = None  # a half-open probe's lease
+
+
+class BreakerStore(Protocol):
+    """The breaker's one shared item."""
+
+    def read(self) -> BreakerState: ...
+
+    def add_failure(self, *, threshold: int, now: float) -> bool:
+        """Count a failure; open the breaker (or open it again after a failed probe) when ``threshold`` failures
+        are in a row. True when this call opened it."""
+        ...
+
+    def take_probe(self, *, now: float, lease_seconds: float) -> bool:
+        """Take the half-open probe unless another caller holds it."""
+        ...
+
+    def reset(self) -> bool:
+        """Close the breaker and clear the count. True when it was open."""
+        ...
+
+
+class ModelBreaker:
+    def __init__(
+        self,
+        store: BreakerStore,
+        settings: CircuitBreakerSettings,
+        *,
+        telemetry: Telemetry = NO_TELEMETRY,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._telemetry = telemetry
+        self._now = now
+        self._seen = threading.local()  # what this thread's last check saw: its next call's outcome is judged by it
+
+    def admit(self) -> None:
+        """Before a new request is accepted: with ``when_open: refuse``, ``CircuitOpen`` (a 503 with Retry-After)
+        while the breaker is open. With ``hold`` (the default) it reads nothing: the request waits in its workflow."""
+        if self._settings.when_open != "refuse":
+            return
+        state = self._store.read()
+        left = 0.0 if state.opened_at is None else state.opened_at + self._settings.cool_down_seconds - self._now()
+        if left > 0:
+            raise CircuitOpen(
+                "the model provider is failing: new requests are refused until it recovers",
+                retry_after_seconds=max(1, math.ceil(left)),
+            )
+
+    def check(self) -> None:
+        """Before a model call is counted and made: raises ``CircuitOpen`` (with the seconds until it may be tried)
+        while the breaker is open; in the half-open state lets one caller through as the probe."""
+        state = self._store.read()
+        self._seen.state = state
+        if state.opened_at is None:
+            return
+        now = self._now()
+        ends = state.opened_at + self._settings.cool_down_seconds
+        if now < ends:
+            raise CircuitOpen(
+                f"the model provider failed {state.failures} times in a row; calls resume after a cool-down",
+                retry_after_seconds=max(1, math.ceil(ends - now)),
+            )
+        if not self._store.take_probe(now=now, lease_seconds=self._settings.cool_down_seconds):
+            raise CircuitOpen(
+                "the model provider is being probed after failures in a row",
+                retry_after_seconds=self._settings.cool_down_seconds,
+            )
+
+    def succeeded(self) -> None:
+        seen: BreakerState = getattr(self._seen, "state", BreakerState())
+        if (seen.failures or seen.opened_at is not None) and self._store.reset():
+            self._telemetry.emit(breaker_change(opened=False))
+        self._seen.state = BreakerState()
+
+    def failed(self, error: Exception) -> None:
+        if not isinstance(error, TransientProviderError):
+            return
+        if self._store.add_failure(threshold=self._settings.failures, now=self._now()):
+            self._telemetry.emit(breaker_change(opened=True))
+
+
+class GuardedProvider:
+    """The agent provider, each call's outcome told to the breaker. (The workflow checks the breaker itself,
+    before it counts a call: ``WorkflowContext.before_model_call``.)"""
+
+    def __init__(self, provider: AgentProvider, breaker: ModelBreaker) -> None:
+        self._provider = provider
+        self._breaker = breaker
+        self.name = provider.name
+
+    def plan(self, message: str, **options: Any) -> Plan:
+        return self._guarded(lambda: self._provider.plan(message, **options))
+
+    def run_step(self, step: PlannedStep, context: StepContext) -> StepOutput:
+        return self._guarded(lambda: self._provider.run_step(step, context))
+
+    def finish(self, message: str, outputs: list[StepOutput], clarifications: Any = None) -> Answer:
+        return self._guarded(lambda: self._provider.finish(message, outputs, clarifications))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._provider, name)
+
+    def _guarded(self, call: Callable[[], Result]) -> Result:
+        try:
+            result = call()
+        except Exception as error:
+            self._breaker.failed(error)
+            raise
+        self._breaker.succeeded()
+        return result
