@@ -17,9 +17,9 @@ def record_handler(record: DynamoDBRecord) -> None:
     change = record.dynamodb
     old, new = (change.old_image, change.new_image) if change else (None, None)
     current = runtime.current()
-    message = streams.webhook_event_of(old, new)
-    if message is not None:
-        current.webhook_queue.send([message])
+    messages = [streams.webhook_event_of(old, new), streams.notice_of(old, new, current.formation.notifications)]
+    if queued := [message for message in messages if message is not None]:
+        current.webhook_queue.send(queued)
     if ended := streams.ended_request(old, new):
         current.request_limits.release_active(*ended)
     # After the work above: a batch retried after a failure measures a change once more, never not at all.

@@ -27,6 +27,7 @@ from asyncagents.formation_auth import AuthSettings
 from asyncagents.formation_base import StrictModel
 from asyncagents.formation_limits import Limits
 from asyncagents.formation_llm import LLMSettings
+from asyncagents.formation_notifications import Notifications
 from asyncagents.formation_observability import Observability
 from asyncagents.formation_workflow import (
     MAX_RUN_SECONDS,
@@ -177,6 +178,7 @@ class FormationConfig(StrictModel):
     auth: AuthSettings = AuthSettings()
     observability: Observability = Observability()
     api: ApiSettings = ApiSettings()
+    notifications: Notifications = Notifications()
     # Triggers (loaded from triggers/<name>.md beside the formation file, never written in the YAML itself) and
     # schedules (reports on EventBridge Scheduler), by name. Their models are imported only for a formation that
     # has some: the functions of a formation without them never pay for building those models.

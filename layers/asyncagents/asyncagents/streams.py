@@ -10,12 +10,22 @@ from asyncagents.domain.statuses import Status
 from asyncagents.domain.telemetry import Telemetry, request_change
 from asyncagents.domain.webhooks.delivery import WebhookMessage
 from asyncagents.domain.webhooks.events import webhook_message_for
+from asyncagents.formation_notifications import Notifications
 
 
 def webhook_event_of(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None) -> WebhookMessage | None:
     """The webhook event a change on the table's stream stands for (images as the stream delivers them,
     deserialised), if any."""
     return webhook_message_for(request_image(old_image), request_image(new_image))
+
+
+def notice_of(
+    old_image: dict[str, Any] | None, new_image: dict[str, Any] | None, settings: Notifications
+) -> WebhookMessage | None:
+    """The completion notice (``notifications`` in the formation) a change on the table's stream stands for."""
+    from asyncagents.domain.webhooks.notices import notice_for
+
+    return notice_for(request_image(old_image), request_image(new_image), settings)
 
 
 def ended_request(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None) -> tuple[str, str] | None:

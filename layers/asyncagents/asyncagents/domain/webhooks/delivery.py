@@ -58,6 +58,8 @@ class WebhookMessage(BaseModel):
     created_at: str | None = None
     # The API key that made the request: a key with a webhook secret of its own signs its requests' webhooks.
     key_id: str | None = None
+    # "webhook": the signed event to the request's URL; "slack": the formation's notice to a Slack incoming webhook.
+    channel: Literal["webhook", "slack"] = "webhook"
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class WebhookDispatcher:
         self._transport = transport
         self._secrets = signing_secrets
         self._settings = formation.async_
+        self._notice_link = formation.notifications.result_link
         self._policy = DestinationPolicy(**formation.async_.webhook_security.model_dump())
         self._resolver = resolver
         self._clock = clock
@@ -126,7 +129,7 @@ class WebhookDispatcher:
         except Exception as error:  # a bug or an unreadable secret: retried, then dead-lettered, and on record
             logger.exception("webhook %s failed unexpectedly", message.delivery_id)
             outcome = self._next(f"internal error ({type(error).__name__})", attempt, elapsed, None)
-        if record is not None:
+        if record is not None and message.channel == "webhook":  # the record's bookkeeping is its webhook's
             self._record(record, message, attempt, outcome)
         return outcome
 
@@ -143,6 +146,14 @@ class WebhookDispatcher:
             destination = check_destination(url, self._policy, resolver=self._resolver)
         except UnsafeDestination as refused:
             return Outcome("dead", refused.message)
+        if message.channel == "slack":
+            from asyncagents.domain.webhooks.notices import slack_body
+
+            body = encode(slack_body(render(snapshot, None, self._stored_text), self._notice_link))
+            headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+            return self._sent(
+                self._transport.post(destination, body, headers, self._settings.webhook_timeout), attempt, elapsed
+            )
         body = encode(render(snapshot, self._artifact_url, self._stored_text))
         secrets = self._signing_secrets(key_id)
         now = int(self._clock().timestamp())
@@ -157,6 +168,9 @@ class WebhookDispatcher:
         if self._settings.webhook_standard_headers:
             headers.update(standard_webhook_headers(body, message.delivery_id, now, secrets))
         result = self._transport.post(destination, body, headers, self._settings.webhook_timeout)
+        return self._sent(result, attempt, elapsed)
+
+    def _sent(self, result: Any, attempt: int, elapsed: float) -> Outcome:
         if result.status_code is not None and 200 <= result.status_code < 300:
             return Outcome("delivered")
         retryable = result.status_code is None or result.status_code in RETRYABLE_STATUSES
