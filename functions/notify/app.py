@@ -17,8 +17,10 @@ def record_handler(record: DynamoDBRecord) -> None:
     change = record.dynamodb
     old, new = (change.old_image, change.new_image) if change else (None, None)
     current = runtime.current()
-    messages = [streams.webhook_event_of(old, new), streams.notice_of(old, new, current.formation.notifications)]
-    if queued := [message for message in messages if message is not None]:
+    event = streams.webhook_event_of(old, new)
+    queued = [event] if event is not None else []
+    queued += streams.notices_of(old, new, current.formation.notifications)
+    if queued:
         current.webhook_queue.send(queued)
     if ended := streams.ended_request(old, new):
         current.request_limits.release_active(*ended)

@@ -23,6 +23,7 @@ SLACK = "/fail/1/slack"  # the first attempt gets a 500: the notice is retried l
 def stack(tmp_path_factory, receiver: WebhookReceiver):
     notifications = {
         "slack_webhook_url": receiver.url(SLACK),
+        "email": "ops@example.com",
         "result_link": "https://console.example/requests/{request_id}",
     }
     backoff = {**TEST_FORMATION["async"], "webhook_backoff_seconds": 0.5, "webhook_max_backoff_seconds": 1}
@@ -64,3 +65,20 @@ def test_each_request_that_ends_is_a_slack_notice_beside_its_signed_webhook(stac
         timeout=20,
     )
     assert record.webhook_delivery_id is not None and not record.webhook_delivery_id.endswith("-slack")
+
+
+def test_each_request_that_ends_is_mailed_through_the_notice_topic(stack):
+    from moto.sns.models import sns_backends
+
+    user = f"mails-{uuid.uuid4().hex[:6]}"
+    headers = {"X-Muxi-Client-Key": KEYS.client_key, "X-Muxi-User-Id": user}
+    with httpx.Client(base_url=stack.url, headers=headers, timeout=30) as http:
+        request_id = http.post("/v1/chat", json={"message": "say goodbye", "async": True}).json()["request_id"]
+    topic = sns_backends["123456789012"]["us-east-1"].topics[stack.notice_topic_arn]
+
+    def mailed() -> list[tuple[str, str]]:
+        return [(subject, message) for _, message, subject, *_ in topic.sent_notifications if request_id in message]
+
+    ((subject, message),) = wait_for(mailed, timeout=30)
+    assert subject.startswith(f"Request {request_id} completed in ")
+    assert message.endswith(f"Read the result: https://console.example/requests/{request_id}")

@@ -237,7 +237,7 @@ NEEDED_ACTIONS = {
     "ClarifyFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
     "NotifyFunction": {"sqs:SendMessage", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:UpdateItem"},
     "WebhookSenderFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:ChangeMessageVisibility",
-                              "sqs:SendMessage", "secretsmanager:GetSecretValue", "s3:GetObject"},
+                              "sqs:SendMessage", "secretsmanager:GetSecretValue", "s3:GetObject", "sns:Publish"},
     "ReconcileFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:SendMessage"},
     "SweeperFunction": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "states:DescribeExecution",
                         "states:StartExecution", "sqs:SendMessage"},

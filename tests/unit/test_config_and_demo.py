@@ -35,6 +35,7 @@ def test_defaults_follow_the_seeds():
         "SweeperIntervalMinutes": "5",
         "RunFunctionTimeoutSeconds": "900",
         "CircuitCoolDownSeconds": "60",
+        "NotificationEmail": "",
         "WebhookMaxReceives": "32",
         "BedrockModelId": "",
         "BedrockFoundationModelId": "",

@@ -6,7 +6,7 @@ import pytest
 
 from asyncagents.config import parse_formation
 from asyncagents.domain.errors import ConfigError
-from asyncagents.domain.webhooks.notices import notice_for, slack_body
+from asyncagents.domain.webhooks.notices import email_notice, notices_for, slack_body
 from asyncagents.formation_notifications import Notifications
 
 SLACK = "https://hooks.slack.example/services/T0/B0/x"
@@ -24,15 +24,19 @@ def image(status: str, **fields) -> dict:
 
 
 def test_a_request_that_ends_as_the_formation_says_is_one_notice_and_nothing_else_is():
-    settings = Notifications(slack_webhook_url=SLACK)
-    notice = notice_for(image("processing"), image("completed"), settings)
-    assert notice is not None and notice.channel == "slack" and notice.webhook_url == SLACK
-    assert notice.delivery_id.endswith("-slack")  # never mistaken for the request's own webhook event
-    assert notice_for(image("processing"), image("cancelled"), settings) is None  # not in `on` by default
-    assert notice_for(image("completed"), image("completed"), settings) is None  # no change of status
-    assert notice_for(image("processing"), image("completed"), Notifications()) is None  # no Slack URL
-    everything = Notifications(slack_webhook_url=SLACK, on=["cancelled"])
-    assert notice_for(image("processing"), image("cancelled"), everything) is not None
+    settings = Notifications(slack_webhook_url=SLACK, email="ops@example.com")
+    slack, email = notices_for(image("processing"), image("completed"), settings)
+    assert (slack.channel, slack.webhook_url) == ("slack", SLACK) and (email.channel, email.webhook_url) == (
+        "email",
+        None,
+    )
+    # never mistaken for the request's own webhook event, nor for each other
+    assert slack.delivery_id.endswith("-slack") and email.delivery_id.endswith("-email")
+    assert notices_for(image("processing"), image("cancelled"), settings) == []  # not in `on` by default
+    assert notices_for(image("completed"), image("completed"), settings) == []  # no change of status
+    assert notices_for(image("processing"), image("completed"), Notifications()) == []  # nowhere to send
+    cancelled = Notifications(slack_webhook_url=SLACK, on=["cancelled"])
+    assert [n.channel for n in notices_for(image("processing"), image("cancelled"), cancelled)] == ["slack"]
 
 
 @pytest.mark.parametrize(("seconds", "said"), [(4.25, "4.2 s"), (125, "2 min 5 s"), (7260, "2 h 1 min")])
@@ -49,6 +53,9 @@ def test_the_message_says_what_finished_how_long_it_took_and_where_to_read_it(se
     assert lines[2] == "<https://console.example/r/req_1|Read the result>"
     failed = {"request_id": "req_2", "status": "failed", "error": {"type": "timeout", "message": "too slow"}}
     assert slack_body(failed, None) == {"text": "Request req_2 failed: timeout, too slow"}
+    subject, text = email_notice(event, "https://console.example/r/{request_id}")
+    assert subject == f"Request req_1 completed in {said}"
+    assert text.endswith("Read the result: https://console.example/r/req_1")
 
 
 def test_notification_settings_are_checked_with_their_reasons():

@@ -226,6 +226,7 @@ class FormationConfig(StrictModel):
             # the run starts no attempt it cannot finish before the Task's timeout.
             "RunFunctionTimeoutSeconds": str(run_timeout + TASK_FUNCTION_MARGIN_SECONDS),
             "CircuitCoolDownSeconds": str(self.llm.circuit_breaker.cool_down_seconds),
+            "NotificationEmail": self.notifications.email or "",
             "WorkflowTimeoutSeconds": str(workflow.timeouts.workflow_timeout),
             "RetryMaxAttempts": str(retry.max_attempts - 1),
             "RetryIntervalSeconds": str(max(1, math.ceil(retry.initial_delay))),

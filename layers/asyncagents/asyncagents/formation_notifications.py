@@ -23,6 +23,12 @@ class Notifications(StrictModel):
         max_length=2048,
         description="A Slack incoming webhook: a notice per request that ends (the webhooks' delivery guarantees).",
     )
+    email: str | None = Field(
+        None,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        max_length=254,
+        description="An address the stack's notice topic (SNS) mails each notice to (confirmed once, by mail).",
+    )
     on: list[Ending] = Field(default_factory=_completed_and_failed, description="Which ends are notified.")
     result_link: str | None = Field(
         None,

@@ -10,6 +10,7 @@ from asyncagents.runtime_parts import RuntimeParts
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
+    from asyncagents.data.notice_topic import SnsNoticeTopic
     from asyncagents.domain.telemetry import Telemetry
     from asyncagents.domain.webhooks.sender import WebhookSender
 
@@ -26,6 +27,16 @@ class Delivering(RuntimeParts):
         from concurrent.futures import ThreadPoolExecutor
 
         return ThreadPoolExecutor(max_workers=10, thread_name_prefix="webhook")
+
+    def notice_topic(self) -> SnsNoticeTopic | None:
+        """Where e-mailed notices go (``notifications.email``: the template's topic), if the stack has one."""
+        if not self.settings.notice_topic_arn:
+            return None
+        import boto3
+
+        from asyncagents.data.notice_topic import SnsNoticeTopic
+
+        return SnsNoticeTopic(boto3.client("sns", region_name=self.settings.aws_region), self.settings.notice_topic_arn)
 
     @cached_property
     def webhook_sender(self) -> WebhookSender:
@@ -44,5 +55,6 @@ class Delivering(RuntimeParts):
             artifact_url=self.artifact_url(),
             stored_text=self.stored_text(),
             key_secrets=self.key_service.webhook_secret_of,
+            notice_topic=self.notice_topic(),
         )
         return WebhookSender(dispatcher, self.webhook_queue, telemetry=self.telemetry)

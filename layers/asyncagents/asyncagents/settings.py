@@ -33,6 +33,7 @@ class FunctionSettings(BaseModel):
     schedule_dlq_arn: str | None = Field(None, alias="SCHEDULE_DLQ_ARN")
     dlq_redrive_strategy: str = Field("move-task", alias="DLQ_REDRIVE_STRATEGY", pattern="^(move-task|copy)$")
     artifacts_bucket: str | None = Field(None, alias="ARTIFACTS_BUCKET")
+    notice_topic_arn: str | None = Field(None, alias="NOTICE_TOPIC_ARN")
     # Metrics: the namespace, and the stack's name as their one dimension (several stacks share an account).
     metrics_namespace: str = Field("asyncagents", alias="POWERTOOLS_METRICS_NAMESPACE", min_length=1)
     stack_name: str = Field("asyncagents", alias="STACK_NAME", min_length=1)

@@ -19,13 +19,13 @@ def webhook_event_of(old_image: dict[str, Any] | None, new_image: dict[str, Any]
     return webhook_message_for(request_image(old_image), request_image(new_image))
 
 
-def notice_of(
+def notices_of(
     old_image: dict[str, Any] | None, new_image: dict[str, Any] | None, settings: Notifications
-) -> WebhookMessage | None:
-    """The completion notice (``notifications`` in the formation) a change on the table's stream stands for."""
-    from asyncagents.domain.webhooks.notices import notice_for
+) -> list[WebhookMessage]:
+    """The completion notices (``notifications`` in the formation) a change on the table's stream stands for."""
+    from asyncagents.domain.webhooks.notices import notices_for
 
-    return notice_for(request_image(old_image), request_image(new_image), settings)
+    return notices_for(request_image(old_image), request_image(new_image), settings)
 
 
 def ended_request(old_image: dict[str, Any] | None, new_image: dict[str, Any] | None) -> tuple[str, str] | None:

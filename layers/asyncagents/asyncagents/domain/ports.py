@@ -272,6 +272,12 @@ class WebhookTransport(Protocol):
     def post(self, destination: Destination, body: bytes, headers: dict[str, str], timeout: float) -> HttpResult: ...
 
 
+class NoticeTopic(Protocol):
+    """Where e-mailed notices are published (SNS: the topic's subscribers get each one)."""
+
+    def publish(self, subject: str, message: str) -> None: ...
+
+
 class WebhookQueue(Protocol):
     """The webhook queue and its dead-letter queue."""
 

@@ -234,6 +234,7 @@ class LocalStack:
                     "SCHEDULE_TARGET_ARN": functions.get("RunScheduleFunction", ""),
                     "SCHEDULE_DLQ_ARN": self.queue_arns.get("ScheduleDeadLetterQueue", ""),
                     "ARTIFACTS_BUCKET": self.bucket_names.get("ArtifactsBucket", ""),
+                    "NOTICE_TOPIC_ARN": self._create_notice_topic(),
                 }
             )
             runtime.install(None)
@@ -414,6 +415,13 @@ class LocalStack:
         )
         patch.start()
         self._patches.append(patch)
+
+    def _create_notice_topic(self) -> str:
+        """The template's notice topic, when the formation mails notices (``notifications.email``)."""
+        if not self.formation.notifications.email:
+            return ""
+        self.notice_topic_arn = self.client("sns").create_topic(Name=f"asyncagents-{self.stage}-notices")["TopicArn"]
+        return self.notice_topic_arn
 
     def template_parameters(self) -> dict[str, str]:
         return {**self.formation.template_parameters(), **self.parameter_overrides}

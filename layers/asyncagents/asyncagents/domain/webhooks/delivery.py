@@ -28,7 +28,7 @@ from asyncagents.domain.destinations import (
     check_destination,
     system_resolver,
 )
-from asyncagents.domain.ports import RequestStore, SigningSecretSource, WebhookTransport
+from asyncagents.domain.ports import NoticeTopic, RequestStore, SigningSecretSource, WebhookTransport
 from asyncagents.domain.records import RequestRecord, bare_request_key
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.times import iso, utc_now
@@ -59,7 +59,7 @@ class WebhookMessage(BaseModel):
     # The API key that made the request: a key with a webhook secret of its own signs its requests' webhooks.
     key_id: str | None = None
     # "webhook": the signed event to the request's URL; "slack": the formation's notice to a Slack incoming webhook.
-    channel: Literal["webhook", "slack"] = "webhook"
+    channel: Literal["webhook", "slack", "email"] = "webhook"
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,9 @@ class WebhookDispatcher:
         artifact_url: Callable[[str], str] | None = None,
         stored_text: Callable[[str], str] | None = None,
         key_secrets: Callable[[str], str | None] | None = None,
+        notice_topic: NoticeTopic | None = None,
     ) -> None:
+        self._notice_topic = notice_topic
         self._key_secrets = key_secrets
         self._artifact_url = artifact_url
         self._stored_text = stored_text
@@ -114,6 +116,8 @@ class WebhookDispatcher:
         if skipped is not None:
             return skipped
         url = message.webhook_url or (record.webhook_url if record else None)
+        if message.channel == "email":
+            url = "sns:"  # the stack's notice topic, not an address of the request's
         if not url:
             return Outcome("skipped", "the request has no webhook URL")
         if message.snapshot is not None:
@@ -142,6 +146,8 @@ class WebhookDispatcher:
         elapsed: float,
         key_id: str | None,
     ) -> Outcome:
+        if message.channel == "email":
+            return self._mail(snapshot, attempt, elapsed)
         try:
             destination = check_destination(url, self._policy, resolver=self._resolver)
         except UnsafeDestination as refused:
@@ -169,6 +175,18 @@ class WebhookDispatcher:
             headers.update(standard_webhook_headers(body, message.delivery_id, now, secrets))
         result = self._transport.post(destination, body, headers, self._settings.webhook_timeout)
         return self._sent(result, attempt, elapsed)
+
+    def _mail(self, snapshot: dict[str, Any], attempt: int, elapsed: float) -> Outcome:
+        from asyncagents.domain.webhooks.notices import email_notice
+
+        if self._notice_topic is None:
+            return Outcome("dead", "no notice topic: notifications.email needs the stack deployed with it")
+        subject, text = email_notice(render(snapshot, None, self._stored_text), self._notice_link)
+        try:
+            self._notice_topic.publish(subject, text)
+        except Exception as error:  # SNS throttled or failed: retried as a webhook would be
+            return self._next(f"SNS: {type(error).__name__}", attempt, elapsed, None)
+        return Outcome("delivered")
 
     def _sent(self, result: Any, attempt: int, elapsed: float) -> Outcome:
         if result.status_code is not None and 200 <= result.status_code < 300:

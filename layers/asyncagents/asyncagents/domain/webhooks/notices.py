@@ -15,20 +15,47 @@ PREVIEW_CHARS = 300
 _VERBS = {"completed": "completed", "failed": "failed", "cancelled": "was cancelled"}
 
 
-def notice_for(
+def notices_for(
     old_image: dict[str, Any] | None, new_image: dict[str, Any] | None, settings: Notifications
-) -> WebhookMessage | None:
-    """The notice a change to a request record stands for: it ended in one of ``settings.on``."""
-    if not settings.slack_webhook_url or not new_image or new_image.get("status") not in settings.on:
-        return None
-    event = webhook_message_for(old_image, {**new_image, "webhook_url": settings.slack_webhook_url})
+) -> list[WebhookMessage]:
+    """The notices a change to a request record stands for: it ended in one of ``settings.on`` (one per channel:
+    the Slack incoming webhook, the e-mail topic)."""
+    channels = [("slack", settings.slack_webhook_url), ("email", None if settings.email is None else "sns:")]
+    wanted = [(channel, target) for channel, target in channels if target]
+    if not wanted or not new_image or new_image.get("status") not in settings.on:
+        return []
+    event = webhook_message_for(old_image, {**new_image, "webhook_url": "notice"})
     if event is None or event.status not in {status.value for status in Status if status.is_terminal}:
-        return None
-    return event.model_copy(update={"channel": "slack", "delivery_id": f"{event.delivery_id}-slack"})
+        return []
+    return [
+        event.model_copy(
+            update={
+                "channel": channel,
+                "delivery_id": f"{event.delivery_id}-{channel}",
+                "webhook_url": target if channel == "slack" else None,
+            }
+        )
+        for channel, target in wanted
+    ]
 
 
 def slack_body(event: dict[str, Any], link: str | None) -> dict[str, Any]:
     """Slack's incoming-webhook message for a rendered event body (``payload.render``)."""
+    lines = _lines(event)
+    if link:
+        lines.append(f"<{link.replace('{request_id}', str(event.get('request_id', '')))}|Read the result>")
+    return {"text": "\n".join(lines)}
+
+
+def email_notice(event: dict[str, Any], link: str | None) -> tuple[str, str]:
+    """The subject and text of the e-mail for a rendered event body."""
+    lines = _lines(event)
+    if link:
+        lines.append("Read the result: " + link.replace("{request_id}", str(event.get("request_id", ""))))
+    return lines[0][:100], "\n\n".join(lines)
+
+
+def _lines(event: dict[str, Any]) -> list[str]:
     request_id = str(event.get("request_id", ""))
     status = str(event.get("status", ""))
     took = event.get("processing_time")
@@ -41,9 +68,7 @@ def slack_body(event: dict[str, Any], link: str | None) -> dict[str, Any]:
     lines = [line]
     if text:
         lines.append("> " + (text[:PREVIEW_CHARS] + ("…" if len(text) > PREVIEW_CHARS else "")).replace("\n", "\n> "))
-    if link:
-        lines.append(f"<{link.replace('{request_id}', request_id)}|Read the result>")
-    return {"text": "\n".join(lines)}
+    return lines
 
 
 def _duration(seconds: float) -> str:
