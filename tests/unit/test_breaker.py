@@ -3,6 +3,7 @@ after its cool-down, closes on the probe's success, and refuses new requests onl
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 import pytest
@@ -94,8 +95,18 @@ def test_after_the_cool_down_one_probe_goes_through_and_its_success_closes_it():
     assert early.value.retry_after_seconds == 1
     clock[0] += 1
     guard.check()  # the probe
-    with pytest.raises(CircuitOpen):
-        guard.check()  # anyone else meanwhile
+    others: list[BaseException] = []
+
+    def another_caller() -> None:
+        try:
+            guard.check()
+        except CircuitOpen as refused:
+            others.append(refused)
+
+    meanwhile = threading.Thread(target=another_caller)
+    meanwhile.start()
+    meanwhile.join()
+    assert len(others) == 1  # anyone else meanwhile waits
     guard.succeeded()
     assert item.state == BreakerState() and telemetry.names == ["ModelCircuitOpened", "ModelCircuitClosed"]
     guard.check()
@@ -141,3 +152,15 @@ def test_a_refusal_is_a_503_with_retry_after():
 
     response = from_domain_error(CircuitOpen("the model provider is failing", retry_after_seconds=45))
     assert response.status_code == 503 and response.headers["Retry-After"] == "45"
+
+
+def test_only_a_checked_call_reports_and_its_success_reads_the_count_as_it_is_now():
+    guard, item, _, _ = breaker(failures=3)
+    guard.check()  # a slow call checked while the count is 0...
+    item.state = replace(item.state, failures=2)  # ...while two others fail
+    guard.succeeded()
+    assert item.state == BreakerState()  # its success breaks the streak: failures are no longer in a row
+    guard.check()
+    guard.failed(TransientProviderError("503"))
+    guard.succeeded()  # a success nobody checked (a one-step answer makes no call) says nothing
+    assert item.state.failures == 1

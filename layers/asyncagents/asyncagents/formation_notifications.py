@@ -21,7 +21,8 @@ class Notifications(StrictModel):
         None,
         pattern=r"^https?://[^\s]+$",
         max_length=2048,
-        description="A Slack incoming webhook: a notice per request that ends (the webhooks' delivery guarantees).",
+        description="A Slack incoming webhook: a notice per request that ends (the webhooks' delivery guarantees, and "
+        "their destination rules: http only where async.webhook_security allows it).",
     )
     email: str | None = Field(
         None,

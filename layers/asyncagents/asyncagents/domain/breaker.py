@@ -69,7 +69,7 @@ class ModelBreaker:
         self._settings = settings
         self._telemetry = telemetry
         self._now = now
-        self._seen = threading.local()  # what this thread's last check saw: its next call's outcome is judged by it
+        self._checked = threading.local()  # set by this thread's check, consumed by the outcome of the call after it
 
     def admit(self) -> None:
         """Before a new request is accepted: with ``when_open: refuse``, ``CircuitOpen`` (a 503 with Retry-After)
@@ -87,9 +87,10 @@ class ModelBreaker:
     def check(self) -> None:
         """Before a model call is counted and made: raises ``CircuitOpen`` (with the seconds until it may be tried)
         while the breaker is open; in the half-open state lets one caller through as the probe."""
+        self._checked.pending = False
         state = self._store.read()
-        self._seen.state = state
         if state.opened_at is None:
+            self._checked.pending = True
             return
         now = self._now()
         ends = state.opened_at + self._settings.cool_down_seconds
@@ -103,18 +104,27 @@ class ModelBreaker:
                 "the model provider is being probed after failures in a row",
                 retry_after_seconds=self._settings.cool_down_seconds,
             )
+        self._checked.pending = True
 
     def succeeded(self) -> None:
-        seen: BreakerState = getattr(self._seen, "state", BreakerState())
-        if (seen.failures or seen.opened_at is not None) and self._store.reset():
+        """A checked call succeeded: failures are no longer in a row (read again, consistently: calls that failed
+        since its check count too), and a probe closes the breaker. Nothing for a call that was not checked."""
+        if not self._consume():
+            return
+        state = self._store.read()
+        if (state.failures or state.opened_at is not None) and self._store.reset():
             self._telemetry.emit(breaker_change(opened=False))
-        self._seen.state = BreakerState()
 
     def failed(self, error: Exception) -> None:
-        if not isinstance(error, TransientProviderError):
+        if not self._consume() or not isinstance(error, TransientProviderError):
             return
         if self._store.add_failure(threshold=self._settings.failures, now=self._now()):
             self._telemetry.emit(breaker_change(opened=True))
+
+    def _consume(self) -> bool:
+        pending = bool(getattr(self._checked, "pending", False))
+        self._checked.pending = False
+        return pending
 
 
 class GuardedProvider:

@@ -72,7 +72,7 @@ class RequestService:
     def submit(
         self, principal: Principal, new: NewRequest, *, idempotency_key: str | None = None, limited: bool = True
     ) -> Submission:
-        if self._breaker is not None:
+        if self._breaker is not None and limited:  # a schedule's slot waits in its workflow instead
             self._breaker.admit()
         return self._submissions.submit(principal, new, idempotency_key=idempotency_key, limited=limited)
 

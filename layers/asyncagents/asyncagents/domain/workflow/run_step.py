@@ -7,7 +7,7 @@ import contextlib
 from typing import Any
 
 from asyncagents.domain.agents import StepContext, StepOutput
-from asyncagents.domain.errors import ClarificationRequested, StaleWrite
+from asyncagents.domain.errors import CircuitOpen, ClarificationRequested, StaleWrite
 from asyncagents.domain.lifecycle import checkpoint_ttl
 from asyncagents.domain.plans import needed_steps
 from asyncagents.domain.progress import EventType, step_finished_message, step_started_message
@@ -118,7 +118,11 @@ class StepRunner:
         context.check_budget(
             latest.model_copy(update={"tokens_used": latest.tokens_used + spent.input_tokens + spent.output_tokens})
         )
-        context.before_model_call()
+        try:
+            context.before_model_call()
+        except CircuitOpen:
+            self._discard(record, "", asked)  # the call that asked was paid
+            raise
         context.records.add_usage(record.request_key, calls=1)
         output = context.provider.run_step(record.steps[index], step_context.model_copy(update={"may_ask": False}))
         return output.model_copy(update={"usage": spent + output.usage})
