@@ -16,18 +16,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol
 
 from asyncagents.domain.errors import CircuitOpen, TransientProviderError
+from asyncagents.domain.provider_wrapper import ProviderWrapper, Result
 from asyncagents.domain.telemetry import NO_TELEMETRY, Telemetry, breaker_change
 
 if TYPE_CHECKING:
-    from asyncagents.domain.agents import Answer, Plan, StepContext, StepOutput
-    from asyncagents.domain.plans import PlannedStep
     from asyncagents.domain.ports import AgentProvider
     from asyncagents.formation_llm import CircuitBreakerSettings
-
-Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -127,28 +124,15 @@ class ModelBreaker:
         return pending
 
 
-class GuardedProvider:
+class GuardedProvider(ProviderWrapper):
     """The agent provider, each call's outcome told to the breaker. (The workflow checks the breaker itself,
     before it counts a call: ``WorkflowContext.before_model_call``.)"""
 
     def __init__(self, provider: AgentProvider, breaker: ModelBreaker) -> None:
-        self._provider = provider
+        super().__init__(provider)
         self._breaker = breaker
-        self.name = provider.name
 
-    def plan(self, message: str, **options: Any) -> Plan:
-        return self._guarded(lambda: self._provider.plan(message, **options))
-
-    def run_step(self, step: PlannedStep, context: StepContext) -> StepOutput:
-        return self._guarded(lambda: self._provider.run_step(step, context))
-
-    def finish(self, message: str, outputs: list[StepOutput], clarifications: Any = None) -> Answer:
-        return self._guarded(lambda: self._provider.finish(message, outputs, clarifications))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._provider, name)
-
-    def _guarded(self, call: Callable[[], Result]) -> Result:
+    def _around(self, call: Callable[[], Result]) -> Result:
         try:
             result = call()
         except Exception as error:
