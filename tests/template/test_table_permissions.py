@@ -81,6 +81,8 @@ def allowed(permissions: TablePermissions, function: str, call: tuple[str, dict[
         ("RunFunction", update("BREAKER#bedrock#model"), True),  # the model provider's circuit breaker
         ("ApiFunction", get("BREAKER#bedrock#model"), True),  # when_open: refuse
         ("ApiFunction", update("BREAKER#bedrock#model"), False),  # only the workflow changes it
+        ("WebhookSenderFunction", put("NOTICE#dlv_1-slack"), True),  # a notice sent is marked
+        ("WebhookSenderFunction", put(REQ), False),
         ("MarkFailedFunction", update(REQ), True),
         ("ClarifyFunction", update("AUDIT#" + "0" * 32), False),
         ("ReconcileFunction", update("RATE#key_1"), False),

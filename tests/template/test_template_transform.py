@@ -363,7 +363,7 @@ def test_the_model_steps_may_invoke_the_configured_model_or_profile_and_nothing_
 
 def test_the_notifier_and_the_sender_may_touch_only_their_own_items(cfn: dict[str, Any]) -> None:
     """``dynamodb:LeadingKeys``: the notifier writes only slot pools, the webhook sender reads and writes only
-    request records and reads keys' webhook secrets (key formats: ``data.table_keys``)."""
+    request records, reads keys' webhook secrets, and marks the notices it sent (key formats: ``data.table_keys``)."""
     from asyncagents.data.table_keys import api_key_id_key, request_item_key, slot_pool_key
     from asyncagents.domain.limits import active_pool
 
@@ -380,7 +380,8 @@ def test_the_notifier_and_the_sender_may_touch_only_their_own_items(cfn: dict[st
     ((notifier_actions, notifier_keys),) = leading_keys("NotifyFunctionRole")
     assert notifier_actions == {"dynamodb:UpdateItem"}
     assert [fnmatch.fnmatch(slot_pool_key(active_pool("key_1"))["pk"]["S"], k) for k in notifier_keys] == [True]
-    ((_, sender_keys),) = leading_keys("WebhookSenderFunctionRole")
+    (_, sender_keys), (marks_actions, marks_keys) = leading_keys("WebhookSenderFunctionRole")
+    assert (marks_actions, marks_keys) == ({"dynamodb:GetItem", "dynamodb:PutItem"}, ["NOTICE#*"])  # notices sent
     for key in (request_item_key("a" * 32), api_key_id_key("key_0123456789abcdef")):
         assert any(fnmatch.fnmatch(key["pk"]["S"], pattern) for pattern in sender_keys), key
     assert not any(fnmatch.fnmatch(slot_pool_key("sync-waits")["pk"]["S"], pattern) for pattern in sender_keys)

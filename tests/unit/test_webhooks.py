@@ -575,3 +575,44 @@ def test_a_key_with_its_own_secret_signs_its_requests_webhooks_with_it_alone(clo
     assert listed.signs_webhooks and own.webhook_secret not in repr(keys.list(limit=10, cursor=None))
     with pytest.raises(BadRequest, match="webhook_secret"):
         keys.create("admin", webhook_secret=True)
+
+
+def test_a_notice_delivered_again_is_not_sent_twice_and_a_failed_send_is_retried(clock_service):
+    service, store = clock_service
+    event = completed_request(store, service)
+    notice = event.model_copy(
+        update={
+            "channel": "slack",
+            "delivery_id": event.delivery_id + "-slack",
+            "webhook_url": "https://hooks.example/s",
+        }
+    )
+
+    class Marks:
+        def __init__(self) -> None:
+            self.sent: set[str] = set()
+
+        def was_sent(self, delivery_id: str) -> bool:
+            return delivery_id in self.sent
+
+        def mark_sent(self, delivery_id: str) -> None:
+            self.sent.add(delivery_id)
+
+    transport = ScriptedTransport(HttpResult(status_code=503), HttpResult(status_code=200))
+    formation = parse_formation({"async": {"webhook_retries": 3, "webhook_backoff_seconds": 4}})
+    dispatcher = WebhookDispatcher(
+        store,
+        transport,
+        lambda: [SECRET],
+        formation,
+        resolver=resolver_for({"hooks.example": ["93.184.216.34"]}),
+        clock=lambda: datetime.fromtimestamp(NOW, UTC),
+        jitter=lambda low, high: high,
+        sent_notices=(marks := Marks()),
+    )
+    assert dispatcher.deliver(notice, attempt=1).kind == "retry"  # not sent: not marked, retried
+    assert dispatcher.deliver(notice, attempt=2).kind == "delivered"
+    assert dispatcher.deliver(notice, attempt=1) == Outcome("delivered", "sent already")  # the stream's repeat
+    assert len(transport.sent) == 2 and marks.sent == {notice.delivery_id}
+    assert json.loads(transport.sent[-1][1])["text"].startswith("Request ")
+    assert store.get(event.request_key).webhook_status is None  # the webhook's bookkeeping is not the notice's

@@ -42,6 +42,7 @@ class Delivering(RuntimeParts):
     def webhook_sender(self) -> WebhookSender:
         """The sender; each delivery's outcome is measured (``domain.telemetry.webhook_outcome``)."""
         from asyncagents.data.http_transport import HttpxTransport
+        from asyncagents.data.sent_notices import SentNoticeMarks
         from asyncagents.data.signing_secrets import SigningSecrets
         from asyncagents.domain.webhooks.delivery import WebhookDispatcher
         from asyncagents.domain.webhooks.sender import WebhookSender
@@ -56,5 +57,6 @@ class Delivering(RuntimeParts):
             stored_text=self.stored_text(),
             key_secrets=self.key_service.webhook_secret_of,
             notice_topic=self.notice_topic(),
+            sent_notices=SentNoticeMarks(self.dynamodb, self.settings.table_name),
         )
         return WebhookSender(dispatcher, self.webhook_queue, telemetry=self.telemetry)

@@ -278,6 +278,14 @@ class NoticeTopic(Protocol):
     def publish(self, subject: str, message: str) -> None: ...
 
 
+class SentNotices(Protocol):
+    """Which notices were sent: a person reading Slack or mail cannot drop a repeat as a webhook receiver can."""
+
+    def was_sent(self, delivery_id: str) -> bool: ...
+
+    def mark_sent(self, delivery_id: str) -> None: ...
+
+
 class WebhookQueue(Protocol):
     """The webhook queue and its dead-letter queue."""
 

@@ -28,7 +28,7 @@ from asyncagents.domain.destinations import (
     check_destination,
     system_resolver,
 )
-from asyncagents.domain.ports import NoticeTopic, RequestStore, SigningSecretSource, WebhookTransport
+from asyncagents.domain.ports import NoticeTopic, RequestStore, SentNotices, SigningSecretSource, WebhookTransport
 from asyncagents.domain.records import RequestRecord, bare_request_key
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.times import iso, utc_now
@@ -86,8 +86,10 @@ class WebhookDispatcher:
         stored_text: Callable[[str], str] | None = None,
         key_secrets: Callable[[str], str | None] | None = None,
         notice_topic: NoticeTopic | None = None,
+        sent_notices: SentNotices | None = None,
     ) -> None:
         self._notice_topic = notice_topic
+        self._sent_notices = sent_notices
         self._key_secrets = key_secrets
         self._artifact_url = artifact_url
         self._stored_text = stored_text
@@ -146,20 +148,34 @@ class WebhookDispatcher:
         elapsed: float,
         key_id: str | None,
     ) -> Outcome:
+        if message.channel == "webhook":
+            return self._webhook(url, snapshot, message, attempt, elapsed, key_id)
+        # A notice: the stream or the queue may bring it again after it was sent, and a person reading Slack or
+        # mail cannot drop a repeat as a webhook receiver does (by its delivery id).
+        sent = self._sent_notices
+        if sent is not None and sent.was_sent(message.delivery_id):
+            return Outcome("delivered", "sent already")
         if message.channel == "email":
-            return self._mail(snapshot, attempt, elapsed)
+            outcome = self._mail(snapshot, attempt, elapsed)
+        else:
+            outcome = self._slack(url, snapshot, attempt, elapsed)
+        if sent is not None and outcome.kind == "delivered":
+            sent.mark_sent(message.delivery_id)
+        return outcome
+
+    def _webhook(
+        self,
+        url: str,
+        snapshot: dict[str, Any],
+        message: WebhookMessage,
+        attempt: int,
+        elapsed: float,
+        key_id: str | None,
+    ) -> Outcome:
         try:
             destination = check_destination(url, self._policy, resolver=self._resolver)
         except UnsafeDestination as refused:
             return Outcome("dead", refused.message)
-        if message.channel == "slack":
-            from asyncagents.domain.webhooks.notices import slack_body
-
-            body = encode(slack_body(render(snapshot, None, self._stored_text), self._notice_link))
-            headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
-            return self._sent(
-                self._transport.post(destination, body, headers, self._settings.webhook_timeout), attempt, elapsed
-            )
         body = encode(render(snapshot, self._artifact_url, self._stored_text))
         secrets = self._signing_secrets(key_id)
         now = int(self._clock().timestamp())
@@ -175,6 +191,19 @@ class WebhookDispatcher:
             headers.update(standard_webhook_headers(body, message.delivery_id, now, secrets))
         result = self._transport.post(destination, body, headers, self._settings.webhook_timeout)
         return self._sent(result, attempt, elapsed)
+
+    def _slack(self, url: str, snapshot: dict[str, Any], attempt: int, elapsed: float) -> Outcome:
+        from asyncagents.domain.webhooks.notices import slack_body
+
+        try:
+            destination = check_destination(url, self._policy, resolver=self._resolver)
+        except UnsafeDestination as refused:
+            return Outcome("dead", refused.message)
+        body = encode(slack_body(render(snapshot, None, self._stored_text), self._notice_link))
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        return self._sent(
+            self._transport.post(destination, body, headers, self._settings.webhook_timeout), attempt, elapsed
+        )
 
     def _mail(self, snapshot: dict[str, Any], attempt: int, elapsed: float) -> Outcome:
         from asyncagents.domain.webhooks.notices import email_notice
