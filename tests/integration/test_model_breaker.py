@@ -58,3 +58,16 @@ def test_failures_in_a_row_open_the_breaker_requests_wait_without_attempts_and_a
     events = stack.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]
     errors = {e["taskFailedEventDetails"]["error"] for e in events if e["type"] == "TaskFailed"}
     assert errors == {"CircuitOpen"}  # it waited in Step Functions' Retry, nothing else failed
+
+
+def test_the_breakers_item_gives_a_probe_back_only_to_its_holder(stack):
+    from asyncagents.data.model_breaker import ModelBreakerItem
+
+    item = ModelBreakerItem(stack.client("dynamodb"), stack.table_name, "demo", "probe-test")
+    assert item.add_failure(threshold=1, now=1000.0)  # open
+    assert item.take_probe(now=2000.0, lease_seconds=60)
+    assert not item.take_probe(now=2001.0, lease_seconds=60)  # held
+    item.release_probe(lease_until=1.0)  # not this lease: nothing
+    assert item.read().probe_until == 2060.0
+    item.release_probe(lease_until=2060.0)
+    assert item.read().probe_until is None and item.take_probe(now=2002.0, lease_seconds=60)

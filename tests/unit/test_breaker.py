@@ -38,6 +38,11 @@ class FakeItem:
         self.state = replace(self.state, probe_until=now + lease_seconds)
         return True
 
+    def release_probe(self, *, lease_until: float) -> None:
+        if self.state.probe_until == lease_until:
+            self.writes += 1
+            self.state = replace(self.state, probe_until=None)
+
     def reset(self) -> bool:
         if not self.state.failures and self.state.opened_at is None:
             return False
@@ -164,3 +169,16 @@ def test_only_a_checked_call_reports_and_its_success_reads_the_count_as_it_is_no
     guard.failed(TransientProviderError("503"))
     guard.succeeded()  # a success nobody checked (a one-step answer makes no call) says nothing
     assert item.state.failures == 1
+
+
+def test_a_probe_whose_call_is_not_made_is_given_back_at_once():
+    guard, item, clock, _ = breaker(failures=1)
+    guard.check()
+    guard.failed(TransientProviderError("5xx"))
+    clock[0] += 60
+    guard.check()  # takes the probe... and its step turns out done already: no call
+    guard.not_called()
+    assert item.state.probe_until is None and item.state.opened_at is not None
+    guard.check()  # the next caller probes now, not a cool-down later
+    guard.succeeded()
+    assert item.state == BreakerState()

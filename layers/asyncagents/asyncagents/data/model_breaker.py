@@ -65,6 +65,19 @@ class ModelBreakerItem:
             return False
         return True
 
+    def release_probe(self, *, lease_until: float) -> None:
+        try:
+            with conditional_write("another call holds the probe"):
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=self._key,
+                    UpdateExpression="REMOVE probe_until",
+                    ConditionExpression="probe_until = :mine",
+                    ExpressionAttributeValues={":mine": serialize(lease_until)},
+                )
+        except StaleWrite:
+            pass
+
     def reset(self) -> bool:
         try:
             with conditional_write("the breaker was already closed"):

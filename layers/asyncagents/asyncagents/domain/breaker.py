@@ -52,6 +52,10 @@ class BreakerStore(Protocol):
         """Close the breaker and clear the count. True when it was open."""
         ...
 
+    def release_probe(self, *, lease_until: float) -> None:
+        """Give back the probe taken with this lease (unless another caller holds one by now)."""
+        ...
+
 
 class ModelBreaker:
     def __init__(
@@ -85,6 +89,7 @@ class ModelBreaker:
         """Before a model call is counted and made: raises ``CircuitOpen`` (with the seconds until it may be tried)
         while the breaker is open; in the half-open state lets one caller through as the probe."""
         self._checked.pending = False
+        self._checked.probe = None
         state = self._store.read()
         if state.opened_at is None:
             self._checked.pending = True
@@ -96,12 +101,22 @@ class ModelBreaker:
                 f"the model provider failed {state.failures} times in a row; calls resume after a cool-down",
                 retry_after_seconds=max(1, math.ceil(ends - now)),
             )
+        lease = now + self._settings.cool_down_seconds
         if not self._store.take_probe(now=now, lease_seconds=self._settings.cool_down_seconds):
             raise CircuitOpen(
                 "the model provider is being probed after failures in a row",
                 retry_after_seconds=self._settings.cool_down_seconds,
             )
         self._checked.pending = True
+        self._checked.probe = lease
+
+    def not_called(self) -> None:
+        """The checked call is not made after all (its step was done, ended, or waits for an answer): forget the
+        check, and give back the probe it took, so that another caller probes now rather than a cool-down later."""
+        probe = getattr(self._checked, "probe", None)
+        self._consume()
+        if probe is not None:
+            self._store.release_probe(lease_until=probe)
 
     def succeeded(self) -> None:
         """A checked call succeeded: failures are no longer in a row (read again, consistently: calls that failed
@@ -121,6 +136,7 @@ class ModelBreaker:
     def _consume(self) -> bool:
         pending = bool(getattr(self._checked, "pending", False))
         self._checked.pending = False
+        self._checked.probe = None
         return pending
 
 

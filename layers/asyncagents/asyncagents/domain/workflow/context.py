@@ -55,6 +55,11 @@ class WorkflowContext(RequestsContext):
         if self.breaker is not None:
             self.breaker.check()
 
+    def model_call_not_made(self) -> None:
+        """The call checked by ``before_model_call`` is not made after all."""
+        if self.breaker is not None:
+            self.breaker.not_called()
+
     def check_budget(self, record: RequestRecord) -> None:
         """The checkpoint before a model call: stop the request if the next call would break a limit."""
         budget = self.formation.overlord.workflow.budget

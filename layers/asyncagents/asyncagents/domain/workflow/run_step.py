@@ -52,6 +52,7 @@ class StepRunner:
                 derived=True,
             )
         except StaleWrite as stale:
+            context.model_call_not_made()
             current: RequestRecord | None = stale.details.get("current")
             reason = "already_done" if current and index in current.done_steps else "not_processing"
             return {"index": index, "skipped": reason}
@@ -64,6 +65,7 @@ class StepRunner:
             context.check_budget(before)
             step_context = self._step_context(before, index, deadline, outputs or {})
         except Exception:
+            context.model_call_not_made()
             with contextlib.suppress(StaleWrite):
                 context.records.add_usage(request_key, calls=-1)
             raise
