@@ -51,6 +51,7 @@ def test_each_request_that_ends_is_a_slack_notice_beside_its_signed_webhook(stac
     slack = receiver.to(SLACK)
     assert slack[0].status == 500 and len(slack) >= 3  # retried after the 500
     assert all("x-muxi-signature" not in d.headers for d in slack)  # Slack's message, not our signed event
+    assert stack.metrics.emitted("NoticesSent")  # counted as notices, not as webhooks
     # The signed webhook went its own way, and the record's bookkeeping is its
     wait_for(lambda: [d for d in receiver.to("/ok") if d.verified], timeout=20)
     key = runtime.current().key_service.authenticate(KEYS.client_key, kind="client")

@@ -63,3 +63,12 @@ def test_notification_settings_are_checked_with_their_reasons():
         parse_formation({"notifications": {"slack_webhook_url": "ftp://nowhere"}})
     with pytest.raises(ConfigError, match=r"notifications\.result_link"):
         parse_formation({"notifications": {"result_link": "https://console.example/no-placeholder"}})
+
+
+def test_notices_have_metrics_of_their_own_and_leave_the_webhooks_figures_alone():
+    from asyncagents.domain.telemetry import webhook_outcome
+
+    assert webhook_outcome("dead", "slack") == {"NoticesDead": (1, "Count")}
+    assert webhook_outcome("delivered", "email") == {"NoticesSent": (1, "Count")}
+    assert webhook_outcome("retry", "slack") == {}
+    assert set(webhook_outcome("dead")) == {"WebhookAttempts", "WebhookDead"}

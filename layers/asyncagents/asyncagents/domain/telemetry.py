@@ -125,8 +125,14 @@ def is_throttling(error: BaseException) -> bool:
     return bool(_THROTTLING.search(f"{type(error).__name__} {error}"))
 
 
-def webhook_outcome(kind: str) -> Measures:
-    """One delivery attempt and how it ended (delivered, to be retried, dead-lettered; skipped is no attempt)."""
+NOTICE_OUTCOMES = {"delivered": "NoticesSent", "dead": "NoticesDead"}
+
+
+def webhook_outcome(kind: str, channel: str = "webhook") -> Measures:
+    """One delivery attempt and how it ended (delivered, to be retried, dead-lettered; skipped is no attempt). A
+    notice (Slack, e-mail) has metrics of its own: a broken Slack URL says nothing of the webhooks' health."""
+    if channel != "webhook":
+        return {NOTICE_OUTCOMES[kind]: (1, COUNT)} if kind in NOTICE_OUTCOMES else {}
     if kind not in WEBHOOK_OUTCOMES:
         return {}
     return {WEBHOOK_ATTEMPTS: (1, COUNT), WEBHOOK_OUTCOMES[kind]: (1, COUNT)}

@@ -43,7 +43,7 @@ class WebhookSender:
             return outcome
         outcome = self._dispatcher.deliver(message, attempt, first_received_at=first_received_at)
         about = {"delivery_id": message.delivery_id, "attempt": attempt, "outcome": outcome.kind}
-        self._telemetry.emit(webhook_outcome(outcome.kind), metadata=about)
+        self._telemetry.emit(webhook_outcome(outcome.kind, message.channel), metadata=about)
         if outcome.kind == "retry":
             self._queue.delay(receipt_handle, outcome.delay_seconds)
             raise RetryLater(f"{message.delivery_id}: {outcome.reason}; retry in {outcome.delay_seconds}s")
