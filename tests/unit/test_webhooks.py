@@ -238,7 +238,7 @@ def completed_request(store: InMemoryStore, service: RequestService) -> WebhookM
     )
 
 
-def dispatcher_with(store, transport, jitter=lambda low, high: high, **settings):
+def dispatcher_with(store, transport, jitter=lambda low, high: high, sent_notices=None, **settings):
     formation = parse_formation({"async": {"webhook_retries": 3, "webhook_backoff_seconds": 4, **settings}})
     return WebhookDispatcher(
         store,
@@ -248,6 +248,7 @@ def dispatcher_with(store, transport, jitter=lambda low, high: high, **settings)
         resolver=resolver_for({"hooks.example": ["93.184.216.34"]}),
         clock=lambda: datetime.fromtimestamp(NOW, UTC),
         jitter=jitter,
+        sent_notices=sent_notices,
     )
 
 
@@ -599,17 +600,7 @@ def test_a_notice_delivered_again_is_not_sent_twice_and_a_failed_send_is_retried
             self.sent.add(delivery_id)
 
     transport = ScriptedTransport(HttpResult(status_code=503), HttpResult(status_code=200))
-    formation = parse_formation({"async": {"webhook_retries": 3, "webhook_backoff_seconds": 4}})
-    dispatcher = WebhookDispatcher(
-        store,
-        transport,
-        lambda: [SECRET],
-        formation,
-        resolver=resolver_for({"hooks.example": ["93.184.216.34"]}),
-        clock=lambda: datetime.fromtimestamp(NOW, UTC),
-        jitter=lambda low, high: high,
-        sent_notices=(marks := Marks()),
-    )
+    dispatcher = dispatcher_with(store, transport, sent_notices=(marks := Marks()))
     assert dispatcher.deliver(notice, attempt=1).kind == "retry"  # not sent: not marked, retried
     assert dispatcher.deliver(notice, attempt=2).kind == "delivered"
     assert dispatcher.deliver(notice, attempt=1) == Outcome("delivered", "sent already")  # the stream's repeat

@@ -148,30 +148,8 @@ class WebhookDispatcher:
         elapsed: float,
         key_id: str | None,
     ) -> Outcome:
-        if message.channel == "webhook":
-            return self._webhook(url, snapshot, message, attempt, elapsed, key_id)
-        # A notice: the stream or the queue may bring it again after it was sent, and a person reading Slack or
-        # mail cannot drop a repeat as a webhook receiver does (by its delivery id).
-        sent = self._sent_notices
-        if sent is not None and sent.was_sent(message.delivery_id):
-            return Outcome("delivered", "sent already")
-        if message.channel == "email":
-            outcome = self._mail(snapshot, attempt, elapsed)
-        else:
-            outcome = self._slack(url, snapshot, attempt, elapsed)
-        if sent is not None and outcome.kind == "delivered":
-            sent.mark_sent(message.delivery_id)
-        return outcome
-
-    def _webhook(
-        self,
-        url: str,
-        snapshot: dict[str, Any],
-        message: WebhookMessage,
-        attempt: int,
-        elapsed: float,
-        key_id: str | None,
-    ) -> Outcome:
+        if message.channel != "webhook":
+            return self._notice(url, snapshot, message, attempt, elapsed)
         try:
             destination = check_destination(url, self._policy, resolver=self._resolver)
         except UnsafeDestination as refused:
@@ -191,6 +169,22 @@ class WebhookDispatcher:
             headers.update(standard_webhook_headers(body, message.delivery_id, now, secrets))
         result = self._transport.post(destination, body, headers, self._settings.webhook_timeout)
         return self._sent(result, attempt, elapsed)
+
+    def _notice(
+        self, url: str, snapshot: dict[str, Any], message: WebhookMessage, attempt: int, elapsed: float
+    ) -> Outcome:
+        # A notice: the stream or the queue may bring it again after it was sent, and a person reading Slack or
+        # mail cannot drop a repeat as a webhook receiver does (by its delivery id).
+        sent = self._sent_notices
+        if sent is not None and sent.was_sent(message.delivery_id):
+            return Outcome("delivered", "sent already")
+        if message.channel == "email":
+            outcome = self._mail(snapshot, attempt, elapsed)
+        else:
+            outcome = self._slack(url, snapshot, attempt, elapsed)
+        if sent is not None and outcome.kind == "delivered":
+            sent.mark_sent(message.delivery_id)
+        return outcome
 
     def _slack(self, url: str, snapshot: dict[str, Any], attempt: int, elapsed: float) -> Outcome:
         from asyncagents.domain.webhooks.notices import slack_body
