@@ -56,3 +56,28 @@ def test_one_look_for_leaked_slots_per_interval(stack):
     assert slots.start_check("p2", now=1000, every=10)
     assert not slots.start_check("p2", now=1009, every=10)
     assert slots.start_check("p2", now=1010, every=10)
+
+
+def test_spend_counters_refuse_a_reservation_without_room_and_list_a_periods_scopes(stack):
+    from datetime import UTC, datetime
+
+    from asyncagents.data.spend_counters import SpendCounterItems
+    from asyncagents.domain.spend import FORMATION, Counter, Spent
+    from asyncagents.formation_spend import PeriodCaps
+
+    counters = SpendCounterItems(stack.client("dynamodb"), stack.table_name)
+    caps = PeriodCaps(model_calls=2, tokens=1000)
+    day = Counter("key_s", "daily", "2030-01-02", caps, datetime(2030, 1, 3, tzinfo=UTC))
+    held = Spent(model_calls=1, tokens=400, micro_usd=7)
+    room = day.room_for(held)  # model_calls <= 1 and tokens <= 600 before adding
+    assert counters.reserve(day, held, room=room)
+    assert counters.reserve(day, held, room=room)
+    assert not counters.reserve(day, held, room=room)  # both measures full now
+    counters.add(day, Spent(model_calls=0, tokens=-700, micro_usd=-7))  # a call settled below its reservation
+    assert counters.read([day]) == {("2030-01-02", "key_s"): Spent(model_calls=2, tokens=100, micro_usd=7)}
+    assert not counters.reserve(day, held, room=room)  # tokens have room, calls do not
+    formation = Counter(FORMATION, "daily", "2030-01-02", PeriodCaps(tokens=10_000), day.resets_at)
+    assert counters.reserve(formation, held, room=formation.room_for(held))
+    assert counters.scopes("2030-01-02") == {"key_s": Spent(2, 100, 7), FORMATION: held}
+    item = next(i for i in table_items(stack, "SPEND#2030-01-02") if i["sk"]["S"] == "KEY#key_s")
+    assert int(item["ttl"]["N"]) == day.forget_at > day.resets_at.timestamp()

@@ -110,7 +110,8 @@ def _rotate_secret(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dead_letters(args: argparse.Namespace) -> int:
+def _admin_call(args: argparse.Namespace, method: str, path: str, body: dict[str, str] | None = None) -> int:
+    """Call an admin route with ``--admin-key`` (or ASYNCAGENTS_ADMIN_KEY) and print its JSON answer."""
     import json
     import os
 
@@ -120,51 +121,52 @@ def _dead_letters(args: argparse.Namespace) -> int:
     if not key:
         print("asyncagents: an admin key is needed (--admin-key or ASYNCAGENTS_ADMIN_KEY)", file=sys.stderr)
         return 2
-    base = _api_root(args.api)
-    path = "/v1/admin/webhooks/dead-letters" + ("/redrive" if args.action == "redrive" else "")
-    method = "POST" if args.action == "redrive" else "GET"
-    response = httpx.request(method, base + path, headers={"X-Muxi-Admin-Key": key}, timeout=60)
+    url = _api_root(args.api) + path
+    response = httpx.request(method, url, headers={"X-Muxi-Admin-Key": key}, json=body, timeout=60)
     print(json.dumps(response.json(), indent=2))
     return 0 if response.is_success else 1
+
+
+def _dead_letters(args: argparse.Namespace) -> int:
+    path = "/v1/admin/webhooks/dead-letters" + ("/redrive" if args.action == "redrive" else "")
+    return _admin_call(args, "POST" if args.action == "redrive" else "GET", path)
 
 
 def _estimator(args: argparse.Namespace) -> int:
-    import json
-    import os
-
-    import httpx
-
-    key = args.admin_key or os.environ.get("ASYNCAGENTS_ADMIN_KEY")
-    if not key:
-        print("asyncagents: an admin key is needed (--admin-key or ASYNCAGENTS_ADMIN_KEY)", file=sys.stderr)
-        return 2
-    base = _api_root(args.api)
     if args.action == "reset":
-        response = httpx.delete(base + "/v1/admin/estimator/history", headers={"X-Muxi-Admin-Key": key}, timeout=60)
-    else:
-        response = httpx.get(base + "/v1/admin/estimator", headers={"X-Muxi-Admin-Key": key}, timeout=60)
-    print(json.dumps(response.json(), indent=2))
-    return 0 if response.is_success else 1
+        return _admin_call(args, "DELETE", "/v1/admin/estimator/history")
+    return _admin_call(args, "GET", "/v1/admin/estimator")
 
 
 def _redrive(args: argparse.Namespace) -> int:
+    body = {"key_id": args.key_id, "user_id": args.user_id, "request_id": args.request_id}
+    return _admin_call(args, "POST", "/v1/admin/requests/redrive", body)
+
+
+def _spend(args: argparse.Namespace) -> int:
     import json
-    import os
 
-    import httpx
+    from asyncagents.client import AsyncAgentsError, Client
 
-    key = args.admin_key or os.environ.get("ASYNCAGENTS_ADMIN_KEY")
-    if not key:
-        print("asyncagents: an admin key is needed (--admin-key or ASYNCAGENTS_ADMIN_KEY)", file=sys.stderr)
-        return 2
-    response = httpx.post(
-        _api_root(args.api) + "/v1/admin/requests/redrive",
-        headers={"X-Muxi-Admin-Key": key},
-        json={"key_id": args.key_id, "user_id": args.user_id, "request_id": args.request_id},
-        timeout=60,
-    )
-    print(json.dumps(response.json(), indent=2))
-    return 0 if response.is_success else 1
+    try:
+        with Client(api_url=args.api, admin_key=args.admin_key) as client:
+            report = client.spend(args.key_id)
+    except AsyncAgentsError as error:
+        print(f"asyncagents: {error}", file=sys.stderr)
+        return 1
+    if args.json or not report["capped"]:
+        print(json.dumps(report, indent=2) if args.json else "no spend caps in this formation (spend section)")
+        return 0
+    print(f"{'scope':<22} {'period':<11} {'measure':<12} {'spent':>14} {'cap':>14} {'left':>14}  resets at")
+    for counter in report["counters"]:
+        for measure, cap in counter["caps"].items():
+            spent, left = counter["spent"][measure], counter["remaining"][measure]
+            shown = [f"${v:,.2f}" if measure == "usd" else f"{v:,.0f}" for v in (spent, cap, left)]
+            print(
+                f"{counter['scope']:<22} {counter['period_id']:<11} {measure:<12} "
+                f"{shown[0]:>14} {shown[1]:>14} {shown[2]:>14}  {counter['resets_at']}"
+            )
+    return 0
 
 
 def _metrics(args: argparse.Namespace) -> int:
@@ -286,6 +288,13 @@ def main(argv: list[str] | None = None) -> int:
     figures.add_argument("--api", help="the API's URL, with or without /v1 (default: ASYNCAGENTS_API_URL)")
     figures.add_argument("--admin-key", default=None, help="default: ASYNCAGENTS_ADMIN_KEY")
     figures.set_defaults(run=_metrics)
+
+    caps = commands.add_parser("spend", help="spending against the daily and monthly spend caps (admin)")
+    caps.add_argument("--key-id", default=None, help="one key's counters only")
+    caps.add_argument("--json", action="store_true", help="print the API's answer as it is")
+    caps.add_argument("--api", help="the API's URL, with or without /v1 (default: ASYNCAGENTS_API_URL)")
+    caps.add_argument("--admin-key", default=None, help="default: ASYNCAGENTS_ADMIN_KEY")
+    caps.set_defaults(run=_spend)
 
     local = commands.add_parser("local", help="run the local stack", add_help=False)
     local.set_defaults(run=None)

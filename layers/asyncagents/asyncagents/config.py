@@ -29,6 +29,7 @@ from asyncagents.formation_limits import Limits
 from asyncagents.formation_llm import LLMSettings
 from asyncagents.formation_notifications import Notifications
 from asyncagents.formation_observability import Observability
+from asyncagents.formation_spend import SpendSettings
 from asyncagents.formation_workflow import (
     MAX_RUN_SECONDS,
     RUN_MARGIN_SECONDS,
@@ -179,6 +180,7 @@ class FormationConfig(StrictModel):
     observability: Observability = Observability()
     api: ApiSettings = ApiSettings()
     notifications: Notifications = Notifications()
+    spend: SpendSettings = SpendSettings()
     # Triggers (loaded from triggers/<name>.md beside the formation file, never written in the YAML itself) and
     # schedules (reports on EventBridge Scheduler), by name. Their models are imported only for a formation that
     # has some: the functions of a formation without them never pay for building those models.
@@ -208,6 +210,13 @@ class FormationConfig(StrictModel):
         from asyncagents.formation_sections import schedule_definitions
 
         return schedule_definitions(value)
+
+    @model_validator(mode="after")
+    def _spend_caps_usable(self) -> FormationConfig:
+        problems = self.spend.problems(self.llm.model, self.llm.max_tokens)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     def template_parameters(self) -> dict[str, str]:
         """Template parameters that carry the infrastructure-shaping settings into the state machine.
@@ -278,8 +287,10 @@ def describe(error: ValidationError, *, prefix: str = "") -> str:
     for item in error.errors():
         where = ".".join([prefix] * bool(prefix) + [str(part) for part in item["loc"]]) or "(top level)"
         message = str(item["msg"]).removeprefix("Value error, ")
-        # A section's own validator already names the entry (schedules.daily: ...)
-        lines.append(message if message.startswith(f"{where}.") else f"{where}: {message}")
+        # A section's own validator already names the entry (schedules.daily: ...), and a whole-formation check
+        # names the keys it compares (spend.per_key.daily.usd: ...)
+        named = message.startswith(f"{where}.") or (not item["loc"] and re.match(r"^[a-z_.]+: ", message))
+        lines.append(message if named else f"{where}: {message}")
     return "; ".join(lines)
 
 

@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from asyncagents.config import FormationConfig, load_formation
+from asyncagents.runtime_model import Guarding
 from asyncagents.runtime_observability import Observing
 from asyncagents.runtime_webhooks import Delivering
 from asyncagents.settings import FunctionSettings
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from asyncagents.data.workflow_engine import StepFunctionsEngine
     from asyncagents.domain.audit import Audit
     from asyncagents.domain.auth import KeyService
-    from asyncagents.domain.breaker import ModelBreaker
     from asyncagents.domain.estimator import Estimator
     from asyncagents.domain.limits import RequestLimits
     from asyncagents.domain.requests import RequestService
@@ -58,7 +58,7 @@ def _client(service: str, region: str | None, **config: Any) -> Any:
     return boto3.client(service, region_name=region, config=Config(**{**settings, **config}))  # type: ignore[call-overload]
 
 
-class Runtime(Observing, Delivering):
+class Runtime(Observing, Delivering, Guarding):
     """What one container builds once. ``environ`` is read on first use of ``settings``."""
 
     def __init__(self, environ: Mapping[str, str] | None = None, *, sleep: Callable[[float], None] = time.sleep):
@@ -187,6 +187,7 @@ class Runtime(Observing, Delivering):
             limits=self.request_limits,
             telemetry=self.request_telemetry,
             breaker=self.model_breaker,
+            spend=self.spend_caps,
         )
 
     @cached_property
@@ -271,30 +272,18 @@ class Runtime(Observing, Delivering):
 
     @cached_property
     def workflow_steps(self) -> WorkflowSteps:
-        from asyncagents.domain.breaker import GuardedProvider
         from asyncagents.domain.workflow import WorkflowSteps
-        from asyncagents.domain.workflow.measured import MeasuredProvider
-        from asyncagents.providers import build_provider
 
-        provider = build_provider(self.formation.llm, aws_client=self._model_client)
         return WorkflowSteps(
             self.request_records,
             self.step_checkpoints,
-            GuardedProvider(MeasuredProvider(provider, self.telemetry), self.model_breaker),
+            self.model_provider,
             self.formation,
             estimator=self.estimator,
             artifacts=self.artifact_store,
             breaker=self.model_breaker,
+            spend=self.spend_caps,
         )
-
-    @cached_property
-    def model_breaker(self) -> ModelBreaker:
-        from asyncagents.data.model_breaker import ModelBreakerItem
-        from asyncagents.domain.breaker import ModelBreaker
-
-        llm = self.formation.llm
-        item = ModelBreakerItem(self.dynamodb, self.settings.table_name, llm.provider, llm.model)
-        return ModelBreaker(item, llm.circuit_breaker, telemetry=self.telemetry)
 
     @cached_property
     def sweeper(self) -> Sweeper:

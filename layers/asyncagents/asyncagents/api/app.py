@@ -23,6 +23,7 @@ from asyncagents.api import (
     event_streams,
     monitoring_routes,
     schedule_routes,
+    spend_routes,
     trigger_routes,
     views,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "monitoring_routes",
     "policy",
     "schedule_routes",
+    "spend_routes",
     "trigger_routes",
 ]
 logger = logging.getLogger(__name__)

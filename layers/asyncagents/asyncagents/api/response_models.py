@@ -150,6 +150,25 @@ class KeyView(BaseModel):
     max_active_requests: int | None = Field(None, description="Its own limit (unset: the formation's).")
 
 
+class CapCounter(BaseModel):
+    """One capped scope in one period: its caps, what was spent and what is left (usd estimated from
+    spend.prices; what a call holds before it returns counts as spent)."""
+
+    scope: str = Field(description='"formation", or a key id')
+    period: str = Field(json_schema_extra={"enum": ["daily", "monthly"]})
+    period_id: str = Field(description="The UTC day (2026-12-01) or month (2026-12).")
+    resets_at: str
+    caps: dict[str, float] = Field(description="model_calls, tokens, usd: the capped ones.")
+    spent: dict[str, float]
+    remaining: dict[str, float]
+
+
+class SpendReport(BaseModel):
+    capped: bool = Field(description="False: the formation has no spend caps (nothing is counted).")
+    counters: list[CapCounter]
+    count: int
+
+
 class KeyList(BaseModel):
     keys: list[KeyView]
     count: int
@@ -222,6 +241,7 @@ DOCUMENTED = (
     EventPage,
     KeyView,
     KeyList,
+    SpendReport,
     AuditEntryView,
     AuditList,
     MonitoringView,

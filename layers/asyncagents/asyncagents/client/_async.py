@@ -227,6 +227,11 @@ class AsyncClient:
         """The seed's monitoring figures over ``window`` (``15m``, ``1h``, ``7d``; admin key)."""
         return await self._send(_calls.metrics(window), None)
 
+    async def spend(self, key_id: str | None = None) -> dict[str, Any]:
+        """Today's and this month's spending against the caps: the formation's and each key's, or ``key_id``'s
+        (admin key)."""
+        return await self._send(_calls.spend(key_id), None)
+
     def _headers(self, admin: bool, user_id: str | None) -> dict[str, str]:
         return _calls.auth_headers(self.settings, admin, user_id)
 

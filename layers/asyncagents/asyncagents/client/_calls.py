@@ -137,6 +137,11 @@ def metrics(window: str) -> Call[dict[str, Any]]:
     return Call("GET", "/v1/admin/metrics", lambda _, body: dict(body), params={"window": window}, admin=True)
 
 
+def spend(key_id: str | None) -> Call[dict[str, Any]]:
+    params = {"key_id": key_id} if key_id else {}
+    return Call("GET", "/v1/admin/spend", lambda _, body: dict(body), params=params, admin=True)
+
+
 def delete_job(job_id: str) -> Call[dict[str, Any]]:
     return Call("DELETE", f"/v1/scheduler/jobs/{_segment(job_id)}", lambda _, body: dict(body), admin=True)
 

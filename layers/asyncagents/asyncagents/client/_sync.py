@@ -260,6 +260,11 @@ class Client:
         """The seed's monitoring figures over ``window`` (``15m``, ``1h``, ``7d``; admin key)."""
         return self._send(_calls.metrics(window), None)
 
+    def spend(self, key_id: str | None = None) -> dict[str, Any]:
+        """Today's and this month's spending against the caps: the formation's and each key's, or ``key_id``'s
+        (admin key)."""
+        return self._send(_calls.spend(key_id), None)
+
     # -- sending ------------------------------------------------------------------------------------
 
     def _headers(self, admin: bool, user_id: str | None) -> dict[str, str]:

@@ -17,6 +17,8 @@ key ids and formation ids; never of ``pk``/``sk``).
 - rate window: ``pk=RATE#<key id>``, ``sk=<epoch second>`` (a counter, forgotten by TTL a minute later);
 - slot pool: ``pk=SLOTS#<pool>``, ``sk=SLOTS`` (a string set of the members that hold a slot);
 - the model provider's circuit breaker: ``pk=BREAKER#<provider>#<model>``, ``sk=BREAKER`` (``data.model_breaker``);
+- spend counter: ``pk=SPEND#<UTC day or month>``, ``sk=FORMATION`` or ``sk=KEY#<key id>``, forgotten by TTL weeks
+  after its period (``data.spend_counters``);
 - a completion notice sent: ``pk=NOTICE#<delivery id>``, ``sk=NOTICE``, forgotten by TTL (``data.sent_notices``);
 - scheduled job: ``pk=JOBS``, ``sk=JOB#<job id>`` (one partition: jobs are few, listed together); a run of a
   job: ``pk=JOBS``, ``sk=RUN#<job id>#<scheduled time>`` (the slot: written once).

@@ -66,6 +66,13 @@ def breaker_change(*, opened: bool) -> Measures:
     return {MODEL_CIRCUIT_OPENED if opened else MODEL_CIRCUIT_CLOSED: (1, COUNT)}
 
 
+SPEND_CAP_REACHED = "SpendCapReached"
+
+
+def spend_cap_reached() -> Measures:
+    return {SPEND_CAP_REACHED: (1, COUNT)}
+
+
 def run_handover() -> Measures:
     return {RUN_HANDOVERS: (1, COUNT)}
 

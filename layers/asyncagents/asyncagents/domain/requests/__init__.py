@@ -22,6 +22,7 @@ from asyncagents.domain.requests.answers import Answers
 from asyncagents.domain.requests.follow import EventPage, Follow
 from asyncagents.domain.requests.operations import Lookup, Operations
 from asyncagents.domain.requests.submit import NewRequest, Submission, Submissions
+from asyncagents.domain.spend import SpendCaps
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.telemetry import NO_TELEMETRY, Telemetry
 from asyncagents.domain.times import utc_now
@@ -47,8 +48,10 @@ class RequestService:
         limits: RequestLimits | None = None,
         telemetry: Telemetry = NO_TELEMETRY,
         breaker: ModelBreaker | None = None,
+        spend: SpendCaps | None = None,
     ) -> None:
         self._breaker = breaker
+        self._spend = spend if spend is not None and spend.capped else None
         endings = Endings(store, retention_seconds=formation.async_.result_retention_seconds, clock=clock)
         self._lookup = Lookup(store, clock)
         self._monotonic = monotonic
@@ -74,6 +77,8 @@ class RequestService:
     ) -> Submission:
         if self._breaker is not None and limited:  # a schedule's slot waits in its workflow instead
             self._breaker.admit()
+        if self._spend is not None and limited:  # a schedule's slot runs, and its first call meets the cap
+            self._spend.admit(principal.key_id)
         return self._submissions.submit(principal, new, idempotency_key=idempotency_key, limited=limited)
 
     def check_webhook_url(self, url: str) -> None:

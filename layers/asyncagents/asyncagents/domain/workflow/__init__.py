@@ -17,6 +17,7 @@ from asyncagents.config import FormationConfig
 from asyncagents.domain.breaker import ModelBreaker
 from asyncagents.domain.estimator import Estimator
 from asyncagents.domain.ports import AgentProvider, ArtifactSink, RequestStore, StepStore
+from asyncagents.domain.spend import SpendCaps
 from asyncagents.domain.times import utc_now
 from asyncagents.domain.workflow.clarify import AnswerWaits
 from asyncagents.domain.workflow.context import WorkflowContext
@@ -44,6 +45,7 @@ class WorkflowSteps:
         estimator: Estimator | None = None,
         artifacts: ArtifactSink | None = None,
         breaker: ModelBreaker | None = None,
+        spend: SpendCaps | None = None,
     ) -> None:
         context = WorkflowContext(
             records=records,
@@ -54,6 +56,7 @@ class WorkflowSteps:
             estimator=estimator,
             artifacts=artifacts,
             breaker=breaker,
+            spend=spend if spend is not None and spend.capped else None,
         )
         texts = LargeTexts(artifacts)
         self._planner = Planner(context)

@@ -14,6 +14,7 @@ from asyncagents.domain.estimator import Estimator
 from asyncagents.domain.lifecycle import Endings
 from asyncagents.domain.ports import AgentProvider, ArtifactSink, RequestStore, StepStore
 from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.spend import SpendCaps
 from asyncagents.domain.times import parse_iso, utc_now
 
 
@@ -49,16 +50,33 @@ class WorkflowContext(RequestsContext):
     estimator: Estimator | None = None
     artifacts: ArtifactSink | None = None
     breaker: ModelBreaker | None = None
+    spend: SpendCaps | None = None
 
-    def before_model_call(self) -> None:
-        """The breaker's say, before a call is counted: ``CircuitOpen`` while the provider is failing."""
+    def before_model_call(self, record: RequestRecord | None = None) -> None:
+        """Before a call is counted: the breaker's say (``CircuitOpen`` while the provider is failing), then, with
+        the ``record`` the call is for, the spend caps' (``reserve_spend``)."""
         if self.breaker is not None:
             self.breaker.check()
+        if record is not None:
+            try:
+                self.reserve_spend(record)
+            except BaseException:
+                self.model_call_not_made()
+                raise
+
+    def reserve_spend(self, record: RequestRecord) -> None:
+        """Hold the call's reservation against the spend caps of ``record``'s key and the formation, or raise
+        ``BudgetExceeded`` naming the cap without room."""
+        if self.spend is not None:
+            self.spend.reserve(record.key_id)
 
     def model_call_not_made(self) -> None:
-        """The call checked by ``before_model_call`` is not made after all."""
+        """The call checked by ``before_model_call`` is not made after all: the breaker forgets it, the spend caps
+        get its reservation back."""
         if self.breaker is not None:
             self.breaker.not_called()
+        if self.spend is not None:
+            self.spend.release()
 
     def check_budget(self, record: RequestRecord) -> None:
         """The checkpoint before a model call: stop the request if the next call would break a limit."""

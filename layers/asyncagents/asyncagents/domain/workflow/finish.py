@@ -38,7 +38,7 @@ class Finisher:
         stored = context.checkpoints.outputs(request_key, record.checkpoint_lineage)
         outputs = [StepOutput(text=self._texts.full_text(i), usage=Usage(**i.get("usage", {}))) for i in stored]
         if record.total_steps > 1:  # counted before it is made, as every call
-            context.before_model_call()
+            context.before_model_call(record)
             context.records.add_usage(request_key, calls=1)
         answer = context.provider.finish(record.prompt, outputs, clarifications=answers_for(record))
         # Every call's tokens, the plan's, each attempt's (kept or not) and this one's.

@@ -58,7 +58,7 @@ class Planner:
             context.check_budget(record)
         settings = context.formation.overlord.workflow
         may_ask = settings.clarification.enabled and questions_left(record, settings.clarification.max_questions) > 0
-        context.before_model_call()
+        context.before_model_call(record)
         # Counted before it is made: a call an attempt makes and never reports (it was stopped) is paid all the same.
         context.records.add_usage(record.request_key, calls=1)
         plan = context.provider.plan(

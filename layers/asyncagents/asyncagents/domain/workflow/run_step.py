@@ -7,7 +7,7 @@ import contextlib
 from typing import Any
 
 from asyncagents.domain.agents import StepContext, StepOutput
-from asyncagents.domain.errors import CircuitOpen, ClarificationRequested, StaleWrite
+from asyncagents.domain.errors import BudgetExceeded, CircuitOpen, ClarificationRequested, StaleWrite
 from asyncagents.domain.lifecycle import checkpoint_ttl
 from asyncagents.domain.plans import needed_steps
 from asyncagents.domain.progress import EventType, step_finished_message, step_started_message
@@ -63,6 +63,7 @@ class StepRunner:
             if question_key(index) in record.questions:  # asked already (a retried task); the wait picks it up
                 raise ClarificationRequested(f"step {index + 1}'s question is not answered yet")
             context.check_budget(before)
+            context.reserve_spend(before)
             step_context = self._step_context(before, index, deadline, outputs or {})
         except Exception:
             context.model_call_not_made()
@@ -121,8 +122,8 @@ class StepRunner:
             latest.model_copy(update={"tokens_used": latest.tokens_used + spent.input_tokens + spent.output_tokens})
         )
         try:
-            context.before_model_call()
-        except CircuitOpen:
+            context.before_model_call(record)
+        except (CircuitOpen, BudgetExceeded):
             self._discard(record, "", asked)  # the call that asked was paid
             raise
         context.records.add_usage(record.request_key, calls=1)
