@@ -12,7 +12,12 @@ from asyncagents.api.routing import json_response, route
 
 KeyIdQuery = Annotated[
     str | None,
-    Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="One key's spending only."),
+    Query(
+        min_length=1,
+        max_length=300,
+        pattern=r"^[A-Za-z0-9_:.@-]+$",
+        description="One key's (or JWT user's, jwt:<user>) spending only.",
+    ),
 ]
 
 
