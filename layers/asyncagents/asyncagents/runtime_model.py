@@ -3,6 +3,7 @@ circuit breaker and the spend caps that guard it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,14 @@ class Guarding(RuntimeParts):
         from asyncagents.domain.spend import SpendMeter
 
         return SpendMeter(guarded, self.spend_caps)
+
+    def cost_of(self) -> Callable[[int, int], float | None] | None:
+        """Input and output tokens → their estimated dollars at ``spend.prices`` (``None`` without a price for
+        ``llm.model``)."""
+        spend, model = self.formation.spend, self.formation.llm.model
+        if model not in spend.prices:
+            return None
+        return lambda input_tokens, output_tokens: spend.micro_usd(model, input_tokens, output_tokens) / 1_000_000
 
     @cached_property
     def model_breaker(self) -> ModelBreaker:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from asyncagents import runtime
 from asyncagents.api import (
+    console_routes,
     edge,
     estimator_routes,
     event_routes,
@@ -49,6 +50,7 @@ from asyncagents.domain.times import iso
 # The route modules register their routes on import; named here so that the API has them all.
 __all__ = [
     "app",
+    "console_routes",
     "estimator_routes",
     "event_routes",
     "handle",

@@ -99,7 +99,7 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 def public(record: RequestRecord) -> dict[str, Any]:
     """A record as clients see it, with presigned URLs for the files it produced."""
     current = runtime.current()
-    return views.request_body(record, current.artifact_url(), current.stored_text())
+    return views.request_body(record, current.artifact_url(), current.stored_text(), current.cost_of())
 
 
 def principal(user_header: str | None, body_user: str | None = None) -> Principal:

@@ -17,6 +17,7 @@ from asyncagents.domain.statuses import Status
 
 UrlOf = Callable[[str], str]
 TextOf = Callable[[str], str]
+CostOf = Callable[[int, int], float | None]  # input and output tokens -> estimated dollars (None: no price)
 
 
 def poll_url(request_id: str) -> str:
@@ -42,9 +43,13 @@ def accepted_body(record: RequestRecord) -> dict[str, Any]:
 
 
 def request_body(
-    record: RequestRecord, artifact_url: UrlOf | None = None, stored_text: TextOf | None = None
+    record: RequestRecord,
+    artifact_url: UrlOf | None = None,
+    stored_text: TextOf | None = None,
+    cost_of: CostOf | None = None,
 ) -> dict[str, Any]:
-    """The status shape of seeds/000: progress fields always, result or error when terminal."""
+    """The status shape of seeds/000: progress fields always, result or error when terminal; ours besides (the
+    steps and their states, usage and its estimated cost when the formation prices the model)."""
     body: dict[str, Any] = {
         "request_id": record.request_id,
         "status": record.status.value,
@@ -60,7 +65,8 @@ def request_body(
         "key_id": record.key_id,
         "mode_reason": record.mode_reason,
         **_estimate(record),
-        **_usage_and_redrive(record),
+        **_usage_and_redrive(record, cost_of),
+        **_steps(record),
         **_questions(record),
         **_outcome(record, artifact_url, stored_text),
     }
@@ -98,15 +104,39 @@ def _estimate(record: RequestRecord) -> dict[str, Any]:
     }
 
 
-def _usage_and_redrive(record: RequestRecord) -> dict[str, Any]:
+def _usage_and_redrive(record: RequestRecord, cost_of: CostOf | None) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if record.model_calls:
         body["model_calls"] = record.model_calls
         body["tokens_used"] = record.tokens_used
+        cost = cost_of(record.input_tokens_used, record.output_tokens_used) if cost_of else None
+        if cost is not None:
+            body["estimated_cost_usd"] = round(cost, 6)
     if record.redrive_count:
         previous = record.redriven_error.model_dump() if record.redriven_error else None
         body["redrive"] = {"count": record.redrive_count, "previous_error": previous}
     return body
+
+
+def _steps(record: RequestRecord) -> dict[str, Any]:
+    """The planned steps, each with its state: done, running (attempted, not done), failed (the request failed
+    while it was unfinished), not_run (the request ended first) or pending; and its attempts."""
+    if not record.steps:
+        return {}
+    working = not record.status.is_terminal
+    steps = []
+    for index, step in enumerate(record.steps):
+        attempts = record.step_attempts.get(str(index), 0)
+        if index in record.done_steps:
+            state = "done"
+        elif attempts and working:
+            state = "running"
+        elif attempts and record.status is Status.FAILED:
+            state = "failed"
+        else:
+            state = "pending" if working else "not_run"
+        steps.append({"index": index, "title": step.title, "state": state, "attempts": attempts})
+    return {"steps": steps}
 
 
 def _questions(record: RequestRecord) -> dict[str, Any]:

@@ -42,6 +42,8 @@ ROUTES = (
     (re.compile(r"^/v1/(?P<proxy>.+)$"), "ANY /v1/{proxy+}"),
     (re.compile(r"^/api/(?P<formation>[^/]+)/v1/(?P<proxy>.+)$"), "ANY /api/{formation}/v1/{proxy+}"),
     (re.compile(r"^/draft/(?P<formation>[^/]+)/v1/(?P<proxy>.+)$"), "ANY /draft/{formation}/v1/{proxy+}"),
+    (re.compile(r"^/console$"), "GET /console"),
+    (re.compile(r"^/console/(?P<proxy>.+)$"), "GET /console/{proxy+}"),
 )
 
 
