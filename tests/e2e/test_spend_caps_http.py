@@ -38,7 +38,8 @@ def test_a_daily_cap_stops_a_run_mid_way_and_refuses_the_next_request_with_429(s
     headers = {"X-Muxi-Client-Key": KEYS.client_key, "X-Muxi-User-Id": user}
     with httpx.Client(base_url=stack.url, headers=headers, timeout=30) as http:
         # Given a key whose daily cap is three model calls, and a request that needs six (plan, four steps, answer)
-        accepted = http.post("/v1/chat", json={"message": "a, b, c, d", "async": True})
+        first = {"message": "a, b, c, d", "async": True, "request_id": f"capped-{user}"}
+        accepted = http.post("/v1/chat", json=first)
         assert accepted.status_code == 202, accepted.text
         request_id = accepted.json()["request_id"]
         # When it runs: the plan and two steps are made, the third step's call finds no room
@@ -49,7 +50,10 @@ def test_a_daily_cap_stops_a_run_mid_way_and_refuses_the_next_request_with_429(s
         assert final["status"] == "failed"
         assert final["error"]["type"] == "budget_exceeded" and final["error"]["retryable"] is False
         assert "API key" in final["error"]["message"]
-        assert "spend.per_key.daily.model_calls: 3 model calls, 3 model calls spent" in final["error"]["message"]
+        assert (
+            "(spend.per_key.daily.model_calls: 3 calls; 3 calls spent; a call needs 1 call)"
+            in final["error"]["message"]
+        )
         assert final["completed_steps"] == 2  # the finished steps are kept
         # Then a new request is refused with 429, naming the cap and when it resets (midnight UTC)
         refused = http.post("/v1/chat", json={"message": "one more", "async": True})
@@ -61,6 +65,9 @@ def test_a_daily_cap_stops_a_run_mid_way_and_refuses_the_next_request_with_429(s
         assert body["details"]["resets_at"].startswith(tomorrow)
         midnight = datetime.fromisoformat(body["details"]["resets_at"].replace("Z", "+00:00"))
         assert abs(int(refused.headers["Retry-After"]) - (midnight - datetime.now(UTC)).total_seconds()) < 60
+        # (a client repeating the request it already made gets that request, not a 429)
+        repeated = http.post("/v1/chat", json=first)
+        assert repeated.status_code in (200, 202) and repeated.json()["request_id"] == request_id, repeated.text
         listed = http.get("/v1/requests").json()["requests"]
         assert [r["request_id"] for r in listed] == [request_id]  # nothing recorded for the refused one
 

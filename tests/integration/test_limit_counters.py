@@ -62,7 +62,7 @@ def test_spend_counters_refuse_a_reservation_without_room_and_list_a_periods_sco
     from datetime import UTC, datetime
 
     from asyncagents.data.spend_counters import SpendCounterItems
-    from asyncagents.domain.spend import FORMATION, Counter, Spent
+    from asyncagents.domain.spend import FORMATION, Counted, Counter, Spent
     from asyncagents.formation_spend import PeriodCaps
 
     counters = SpendCounterItems(stack.client("dynamodb"), stack.table_name)
@@ -73,11 +73,16 @@ def test_spend_counters_refuse_a_reservation_without_room_and_list_a_periods_sco
     assert counters.reserve(day, held, room=room)
     assert counters.reserve(day, held, room=room)
     assert not counters.reserve(day, held, room=room)  # both measures full now
-    counters.add(day, Spent(model_calls=0, tokens=-700, micro_usd=-7))  # a call settled below its reservation
-    assert counters.read([day]) == {("2030-01-02", "key_s"): Spent(model_calls=2, tokens=100, micro_usd=7)}
+    assert counters.read([day])[("2030-01-02", "key_s")] == Counted(Spent(2, 800, 14), held=Spent(2, 800, 14))
+    # One call settles below its reservation (100 tokens, no cost), the other gives its reservation back
+    counters.add(day, Spent(model_calls=0, tokens=-300, micro_usd=-7), held=Spent(-1, -400, -7))
+    counters.add(day, Spent(-1, -400, -7), held=Spent(-1, -400, -7))
+    assert counters.read([day]) == {("2030-01-02", "key_s"): Counted(Spent(model_calls=1, tokens=100))}
+    assert counters.reserve(day, held, room=room)
     assert not counters.reserve(day, held, room=room)  # tokens have room, calls do not
     formation = Counter(FORMATION, "daily", "2030-01-02", PeriodCaps(tokens=10_000), day.resets_at)
     assert counters.reserve(formation, held, room=formation.room_for(held))
-    assert counters.scopes("2030-01-02") == {"key_s": Spent(2, 100, 7), FORMATION: held}
+    scopes = counters.scopes("2030-01-02")
+    assert scopes["key_s"].total == Spent(2, 500, 7) and scopes[FORMATION] == Counted(held, held)
     item = next(i for i in table_items(stack, "SPEND#2030-01-02") if i["sk"]["S"] == "KEY#key_s")
     assert int(item["ttl"]["N"]) == day.forget_at > day.resets_at.timestamp()

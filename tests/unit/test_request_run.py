@@ -57,6 +57,7 @@ class World:
         retry: dict | None = None,
         concurrency: int = 1,
         task_timeout: int = TASK_TIMEOUT,
+        spend: Any = None,
     ) -> None:
         workflow = {
             "timeouts": {"task_timeout": task_timeout, "workflow_timeout": 3600},
@@ -79,7 +80,7 @@ class World:
             DemoProvider(formation.llm.demo, sleep=lambda _: None), self.time, step_seconds
         )
         context = WorkflowContext(
-            records=self.store, checkpoints=self.store, provider=provider, formation=formation, clock=clock
+            records=self.store, checkpoints=self.store, provider=provider, formation=formation, clock=clock, spend=spend
         )
         texts = LargeTexts(None)
         self.jitter = 0.0
@@ -294,3 +295,27 @@ def test_a_list_page_is_filtered_again_on_the_records_it_read():
         Table(), "t", ALICE.key_id, ALICE.user_id, limit=10, cursor=None, status=None, now_epoch=0
     )
     assert [r.status for r in everything] == [Status.COMPLETED]
+
+
+def test_each_calls_spend_reservation_counts_the_text_it_sends():
+    class Reservations:
+        """Spend caps that admit everything and note what each call reserved for."""
+
+        capped = True
+
+        def __init__(self) -> None:
+            self.sent: list[int] = []
+
+        def reserve(self, key_id: str, *, input_bytes: int = 0, wait_until: float | None = None) -> None:
+            self.sent.append(input_bytes)
+
+        def release(self) -> None: ...
+
+    spend = Reservations()
+    world = World(spend=spend)
+    pk, name, _ = world.submit("first, then second [demo output_kb=3]")
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    plan, first, second, answer = spend.sent
+    assert plan >= len("first, then second")
+    assert second >= first + 3 * 1024  # the first step's 3 KB output is sent to the second
+    assert answer >= 2 * 3 * 1024  # the answer is composed from both outputs

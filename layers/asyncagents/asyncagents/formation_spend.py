@@ -43,11 +43,12 @@ class SpendSettings(StrictModel):
         default_factory=dict, description="Price per model id (llm.model); needed for a cap in usd."
     )
     reserve_input_tokens: int = Field(
-        4000,
+        1000,
         ge=0,
         le=1_000_000,
-        description="Input tokens held against the caps before a call is made (its output holds llm.max_tokens); "
-        "the call's real usage replaces the reservation when it returns.",
+        description="Input tokens held against the caps before a call is made for the provider's own instructions, "
+        "on top of a token per three bytes of the text the call sends; its output holds llm.max_tokens. The call's "
+        "real usage replaces the reservation when it returns.",
     )
     formation: ScopeCaps = Field(ScopeCaps(), description="Caps on all keys' requests together.")
     per_key: ScopeCaps = Field(ScopeCaps(), description="Caps on each API key's requests, every key its own.")
@@ -57,7 +58,7 @@ class SpendSettings(StrictModel):
         return self.formation.capped or self.per_key.capped
 
     def reservation(self, model: str, max_tokens: int) -> tuple[int, int, int]:
-        """What one call holds against the caps before it is made: (calls, tokens, micro-dollars)."""
+        """What the smallest call (no text of its own) holds against the caps: (calls, tokens, micro-dollars)."""
         tokens = self.reserve_input_tokens + max_tokens
         return 1, tokens, self.micro_usd(model, self.reserve_input_tokens, max_tokens)
 

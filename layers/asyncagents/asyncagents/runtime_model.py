@@ -64,6 +64,13 @@ class Guarding(RuntimeParts):
 
         llm = self.formation.llm
         counters = SpendCounterItems(self.dynamodb, self.settings.table_name)
+        # A call waits at most half an attempt for calls in flight to settle: the call itself needs the rest.
+        wait = self.formation.overlord.workflow.timeouts.task_timeout / 2
         return SpendCaps(
-            self.formation.spend, counters, model=llm.model, max_tokens=llm.max_tokens, telemetry=self.telemetry
+            self.formation.spend,
+            counters,
+            model=llm.model,
+            max_tokens=llm.max_tokens,
+            wait_seconds=wait,
+            telemetry=self.telemetry,
         )

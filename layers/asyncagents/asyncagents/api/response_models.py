@@ -151,15 +151,16 @@ class KeyView(BaseModel):
 
 
 class CapCounter(BaseModel):
-    """One capped scope in one period: its caps, what was spent and what is left (usd estimated from
-    spend.prices; what a call holds before it returns counts as spent)."""
+    """One capped scope in one period: its caps, what was spent, held and left (usd estimated from
+    spend.prices)."""
 
     scope: str = Field(description='"formation", or a key id')
     period: str = Field(json_schema_extra={"enum": ["daily", "monthly"]})
     period_id: str = Field(description="The UTC day (2026-12-01) or month (2026-12).")
     resets_at: str
     caps: dict[str, float] = Field(description="model_calls, tokens, usd: the capped ones.")
-    spent: dict[str, float]
+    spent: dict[str, float] = Field(description="What calls used (settled).")
+    held: dict[str, float] = Field(description="What calls in flight reserved (a call that died keeps its own).")
     remaining: dict[str, float]
 
 

@@ -51,7 +51,6 @@ class RequestService:
         spend: SpendCaps | None = None,
     ) -> None:
         self._breaker = breaker
-        self._spend = spend if spend is not None and spend.capped else None
         endings = Endings(store, retention_seconds=formation.async_.result_retention_seconds, clock=clock)
         self._lookup = Lookup(store, clock)
         self._monotonic = monotonic
@@ -67,6 +66,7 @@ class RequestService:
             resolver=resolver,
             limits=limits,
             telemetry=telemetry,
+            spend=spend if spend is not None and spend.capped else None,
         )
         self._operations = Operations(store, engine, self._lookup, endings, clock)
         self._answers = Answers(store, engine, self._lookup, clock)
@@ -77,8 +77,6 @@ class RequestService:
     ) -> Submission:
         if self._breaker is not None and limited:  # a schedule's slot waits in its workflow instead
             self._breaker.admit()
-        if self._spend is not None and limited:  # a schedule's slot runs, and its first call meets the cap
-            self._spend.admit(principal.key_id)
         return self._submissions.submit(principal, new, idempotency_key=idempotency_key, limited=limited)
 
     def check_webhook_url(self, url: str) -> None:

@@ -20,6 +20,7 @@ from asyncagents.domain.lifecycle import Endings
 from asyncagents.domain.limits import RequestLimits
 from asyncagents.domain.ports import RequestStore, WorkflowEngine
 from asyncagents.domain.records import RequestRecord, execution_name_for, fingerprint_of, request_key
+from asyncagents.domain.spend import SpendCaps
 from asyncagents.domain.statuses import Status, sources_of
 from asyncagents.domain.telemetry import COUNT, NO_TELEMETRY, REQUESTS_THROTTLED, Telemetry, request_accepted
 from asyncagents.domain.times import iso
@@ -97,8 +98,10 @@ class Submissions:
         resolver: Resolver,
         limits: RequestLimits | None = None,
         telemetry: Telemetry = NO_TELEMETRY,
+        spend: SpendCaps | None = None,
     ) -> None:
         self._store = store
+        self._spend = spend
         self._limits = limits
         self._telemetry = telemetry
         self._engine = engine
@@ -177,6 +180,16 @@ class Submissions:
             "questions": {},
             "questions_version": 0,
         }
+        if self._spend is not None and limited:  # a schedule's slot runs, and its first call meets the cap
+            try:
+                with self._counting_refusals():
+                    self._spend.admit(principal.key_id)
+            except TooManyRequests:
+                # A repeat of a request it already accepted (named by its id or idempotency key) is its own.
+                earlier = self._store.get(key) if new.request_id or idempotency_key else None
+                if earlier is None or earlier.is_expired(now):
+                    raise
+                return self._resubmitted(earlier, fingerprint)
         if limits is not None:
             # A repeat of an active request holds its slot already.
             with self._counting_refusals():

@@ -52,23 +52,32 @@ class WorkflowContext(RequestsContext):
     breaker: ModelBreaker | None = None
     spend: SpendCaps | None = None
 
-    def before_model_call(self, record: RequestRecord | None = None) -> None:
+    def before_model_call(self, record: RequestRecord | None = None, *, input_bytes: int = 0) -> None:
         """Before a call is counted: the breaker's say (``CircuitOpen`` while the provider is failing), then, with
         the ``record`` the call is for, the spend caps' (``reserve_spend``)."""
         if self.breaker is not None:
             self.breaker.check()
         if record is not None:
             try:
-                self.reserve_spend(record)
+                self.reserve_spend(record, input_bytes=input_bytes)
             except BaseException:
                 self.model_call_not_made()
                 raise
 
-    def reserve_spend(self, record: RequestRecord) -> None:
-        """Hold the call's reservation against the spend caps of ``record``'s key and the formation, or raise
-        ``BudgetExceeded`` naming the cap without room."""
+    def reserve_spend(self, record: RequestRecord, *, input_bytes: int = 0, wait_until: float | None = None) -> None:
+        """Hold the call's reservation (``input_bytes``: the text it sends) against the spend caps of ``record``'s
+        key and the formation, or raise ``BudgetExceeded`` naming the cap without room."""
         if self.spend is not None:
-            self.spend.reserve(record.key_id)
+            self.spend.reserve(record.key_id, input_bytes=input_bytes, wait_until=wait_until)
+
+    def count_model_call(self, request_key: str) -> None:
+        """Count the call ``before_model_call`` admitted, before it is made (a call an attempt makes and never
+        reports is paid all the same); if the count cannot be written, the call is not made."""
+        try:
+            self.records.add_usage(request_key, calls=1)
+        except BaseException:
+            self.model_call_not_made()
+            raise
 
     def model_call_not_made(self) -> None:
         """The call checked by ``before_model_call`` is not made after all: the breaker forgets it, the spend caps
@@ -95,6 +104,11 @@ class WorkflowContext(RequestsContext):
                 reasons.append(f"{elapsed:.0f} s elapsed, the limit is {budget.max_wall_seconds:g} s")
         if reasons:
             raise BudgetExceeded("budget exceeded: " + "; ".join(reasons))
+
+
+def text_bytes(*texts: str | None) -> int:
+    """The size of what a call sends, for its spend reservation."""
+    return sum(len(text.encode()) for text in texts if text)
 
 
 def answers_for(record: RequestRecord, step_index: int | None = None) -> list[QuestionAndAnswer]:

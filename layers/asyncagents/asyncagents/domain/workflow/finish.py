@@ -10,7 +10,7 @@ from asyncagents.domain.agents import StepOutput
 from asyncagents.domain.errors import StaleWrite
 from asyncagents.domain.records import RequestRecord, Usage, usage_increments
 from asyncagents.domain.statuses import Status
-from asyncagents.domain.workflow.context import WorkflowContext, answers_for
+from asyncagents.domain.workflow.context import WorkflowContext, answers_for, text_bytes
 from asyncagents.domain.workflow.texts import LargeTexts
 
 logger = logging.getLogger(__name__)
@@ -38,8 +38,8 @@ class Finisher:
         stored = context.checkpoints.outputs(request_key, record.checkpoint_lineage)
         outputs = [StepOutput(text=self._texts.full_text(i), usage=Usage(**i.get("usage", {}))) for i in stored]
         if record.total_steps > 1:  # counted before it is made, as every call
-            context.before_model_call(record)
-            context.records.add_usage(request_key, calls=1)
+            context.before_model_call(record, input_bytes=text_bytes(record.prompt, *(o.text for o in outputs)))
+            context.count_model_call(request_key)
         answer = context.provider.finish(record.prompt, outputs, clarifications=answers_for(record))
         # Every call's tokens, the plan's, each attempt's (kept or not) and this one's.
         spent = Usage(input_tokens=record.input_tokens_used, output_tokens=record.output_tokens_used)

@@ -11,7 +11,7 @@ from asyncagents.domain.questions import PLAN_KEY, new_question, questions_left,
 from asyncagents.domain.records import RequestRecord, usage_increments
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.times import iso
-from asyncagents.domain.workflow.context import WorkflowContext, answers_for
+from asyncagents.domain.workflow.context import WorkflowContext, answers_for, text_bytes
 
 
 class Planner:
@@ -58,11 +58,12 @@ class Planner:
             context.check_budget(record)
         settings = context.formation.overlord.workflow
         may_ask = settings.clarification.enabled and questions_left(record, settings.clarification.max_questions) > 0
-        context.before_model_call(record)
-        # Counted before it is made: a call an attempt makes and never reports (it was stopped) is paid all the same.
-        context.records.add_usage(record.request_key, calls=1)
+        answers = answers_for(record)
+        sent = text_bytes(record.prompt, *(f"{a.question} {a.answer}" for a in answers))
+        context.before_model_call(record, input_bytes=sent)
+        context.count_model_call(record.request_key)
         plan = context.provider.plan(
-            record.prompt, max_steps=settings.max_steps, clarifications=answers_for(record), may_ask=may_ask
+            record.prompt, max_steps=settings.max_steps, clarifications=answers, may_ask=may_ask
         )
         now = context.clock()
         fields: dict[str, Any] = {}

@@ -16,8 +16,16 @@ from asyncagents.domain.records import RequestRecord, usage_increments
 from asyncagents.domain.retry import until_written
 from asyncagents.domain.statuses import WORKING
 from asyncagents.domain.times import iso
-from asyncagents.domain.workflow.context import WorkflowContext, answers_for
+from asyncagents.domain.workflow.context import WorkflowContext, answers_for, text_bytes
 from asyncagents.domain.workflow.texts import LargeTexts
+
+_SPEND_WAIT_MARGIN_SECONDS = 5
+
+
+def _step_bytes(record: RequestRecord, index: int, context: StepContext) -> int:
+    """What a step's call sends: the request, its instruction, its dependencies' outputs, its questions."""
+    asked = (f"{a.question} {a.answer}" for a in context.clarifications)
+    return text_bytes(context.message, record.steps[index].instruction, *context.previous_outputs.values(), *asked)
 
 
 class StepRunner:
@@ -63,8 +71,10 @@ class StepRunner:
             if question_key(index) in record.questions:  # asked already (a retried task); the wait picks it up
                 raise ClarificationRequested(f"step {index + 1}'s question is not answered yet")
             context.check_budget(before)
-            context.reserve_spend(before)
             step_context = self._step_context(before, index, deadline, outputs or {})
+            # A wait for calls in flight ends early enough that a cap reached is not mistaken for a timeout.
+            wait_until = deadline - _SPEND_WAIT_MARGIN_SECONDS if deadline is not None else None
+            context.reserve_spend(before, input_bytes=_step_bytes(record, index, step_context), wait_until=wait_until)
         except Exception:
             context.model_call_not_made()
             with contextlib.suppress(StaleWrite):
@@ -122,11 +132,11 @@ class StepRunner:
             latest.model_copy(update={"tokens_used": latest.tokens_used + spent.input_tokens + spent.output_tokens})
         )
         try:
-            context.before_model_call(record)
+            context.before_model_call(record, input_bytes=_step_bytes(record, index, step_context))
         except (CircuitOpen, BudgetExceeded):
             self._discard(record, "", asked)  # the call that asked was paid
             raise
-        context.records.add_usage(record.request_key, calls=1)
+        context.count_model_call(record.request_key)
         output = context.provider.run_step(record.steps[index], step_context.model_copy(update={"may_ask": False}))
         return output.model_copy(update={"usage": spent + output.usage})
 
