@@ -23,7 +23,7 @@ SAM       := $(abspath $(SAM_VENV))/bin/sam
 SAM_ENV   := AWS_EC2_METADATA_DISABLED=true SAM_CLI_TELEMETRY=0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sam-venv lint format test fuzz build validate params deploy local bench clean
+.PHONY: help venv sam-venv browser lint format test fuzz build validate params deploy local bench clean
 
 help:
 	@echo "make venv       create $(VENV) and install the project with its dev extras"
@@ -31,6 +31,7 @@ help:
 	@echo "make lint       ruff check, ruff format --check, mypy"
 	@echo "make format     ruff format and ruff check --fix"
 	@echo "make test       the whole pytest suite (TEST_ARGS='-m template' etc. to narrow)"
+	@echo "make browser    install Debian's chromium if missing (the console's browser tests drive it)"
 	@echo "make fuzz       schemathesis on the local stack, every check and the stateful phase (FUZZ_ARGS)"
 	@echo "make build      sam build (no Docker), validating $(FORMATION) into the layer"
 	@echo "make validate   sam validate --lint"
@@ -70,7 +71,16 @@ format: $(VENV_STAMP)
 	$(VENV_ABS)/bin/ruff format .
 	$(VENV_ABS)/bin/ruff check --fix .
 
-test: $(VENV_STAMP) $(SAM_STAMP)
+# The console's browser tests drive the system's Chromium (Debian's package): installed here when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	if [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	elif command -v sudo >/dev/null 2>&1; then \
+		sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "error: the console's browser tests need Chromium: apt-get install chromium (as root)" >&2; exit 2; fi
+
+test: $(VENV_STAMP) $(SAM_STAMP) browser
 	$(VENV_ABS)/bin/pytest -n 2 --dist loadgroup -q -rfE $(TEST_ARGS)
 
 # Schemathesis against the local stack, longer than the suite's run (tests/e2e/test_fuzz.py).
