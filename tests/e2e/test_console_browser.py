@@ -165,3 +165,4 @@ def test_what_a_request_says_is_shown_as_text_never_run(page, stack):
     assert "script-src 'self'" in policy and "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
     assert served.headers["X-Content-Type-Options"] == "nosniff"
     assert httpx.get(f"{stack.url}/console/secrets.txt").status_code == 404
+    assert httpx.post(f"{stack.url}/console").status_code == 404  # the template routes GET only

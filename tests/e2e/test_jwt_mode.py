@@ -136,3 +136,24 @@ def test_the_sdk_calls_the_jwt_api_with_the_users_token(stack, issuer, users):
     expired = issuer.token(alice, expires_in=-60)
     with Client(f"{stack.jwt_url}/v1", token=expired) as client, pytest.raises(AuthenticationError):
         client.get_request(accepted.request_id)
+
+
+def test_an_end_user_signs_in_to_the_console_with_a_token_and_sees_only_their_requests(stack, issuer, browser):
+    from tests.e2e.conftest import console_tab
+
+    alice = f"alice-{uuid.uuid4().hex[:6]}"
+    with console_tab(browser, "jwt_sign_in") as page:
+        # Given the console on the JWT API, and alice's token (no key at all)
+        page.goto(f"{stack.jwt_url}/console")
+        page.fill("#token", issuer.token(alice))
+        page.click("#signin button[type=submit]")
+        # When she submits a request from the page
+        page.fill("#new-message", "[demo step_seconds=0.1] summarise this")
+        page.click("#new-request button[type=submit]")
+        page.wait_for_selector("#notice:not([hidden])")
+        request_id = page.inner_text("#notice").removeprefix("Accepted: ").strip()
+        # Then it runs to completed on her page, and it is hers: the API lists it under her token's user
+        row = page.locator(f'tr[data-request-id="{request_id}"]')
+        row.locator('.status[data-status="completed"]').wait_for(timeout=20_000)
+        listed = httpx.get(f"{stack.jwt_url}/v1/requests", headers=bearer(issuer.token(alice))).json()["requests"]
+        assert [r["request_id"] for r in listed] == [request_id]

@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     print(f"asyncagents local stack listening on {stack.url}/v1", flush=True)
+    print(f"  the operator console: {stack.url}/console (sign in with the keys below)", flush=True)
     if stack.jwt_url:
         print(f"  and on {stack.jwt_url}/v1 for end users with a JWT (auth.jwt: its JwtApiUrl)", flush=True)
     if generated:

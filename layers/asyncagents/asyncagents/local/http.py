@@ -199,7 +199,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         api = self.server.jwt_api
         if api is None:
-            if route_of(path) is None:
+            found = route_of(path)
+            if found is None or found[0].split(" ", 1)[0] not in ("ANY", self.command):  # the template's routes
                 self._reply(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
                 return None
             return build_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
