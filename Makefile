@@ -15,6 +15,13 @@ BUILD_DIR ?= .aws-sam/build
 DEPLOY_ARGS ?= --guided
 BENCH     ?= bench/run.py
 BENCH_ARGS ?=
+# The one version source: the package's __version__ (the layer, GET /v1/health, the SAR listing).
+VERSION   := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' layers/asyncagents/asyncagents/__init__.py)
+S3_BUCKET ?=
+PACKAGED  ?= $(BUILD_DIR)/packaged.yaml
+PACKAGE_ARGS ?=
+PUBLISH_ARGS ?=
+SMOKE_ARGS ?=
 
 VENV_ABS  := $(abspath $(VENV))
 PY        := $(VENV_ABS)/bin/python
@@ -23,7 +30,8 @@ SAM       := $(abspath $(SAM_VENV))/bin/sam
 SAM_ENV   := AWS_EC2_METADATA_DISABLED=true SAM_CLI_TELEMETRY=0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sam-venv browser lint format test fuzz build validate params deploy local bench clean
+.PHONY: help venv sam-venv browser lint format test fuzz build validate params deploy package publish \
+	release-baseline smoke local bench clean
 
 help:
 	@echo "make venv       create $(VENV) and install the project with its dev extras"
@@ -37,6 +45,9 @@ help:
 	@echo "make validate   sam validate --lint"
 	@echo "make params     the template parameters derived from $(FORMATION)"
 	@echo "make deploy     build, then sam deploy $(DEPLOY_ARGS) with those parameters"
+	@echo "make package    build, then sam package to S3_BUCKET=... (the publishable template: $(PACKAGED))"
+	@echo "make publish    package, then sam publish version $(VERSION) to the Serverless Application Repository"
+	@echo "make smoke      check a deployed stack: API=https://... CLIENT_KEY=... [ADMIN_KEY=...] [WEBHOOK_URL=...]"
 	@echo "make local      run the local stack (moto, same code and state machine)"
 	@echo "make bench      run the benchmark ($(BENCH))"
 
@@ -107,6 +118,26 @@ params: $(VENV_STAMP)
 deploy: build
 	params="$$($(PY) -m asyncagents.cli params $(FORMATION))" && test -n "$$params" && \
 		$(SAM_ENV) $(SAM) deploy $(DEPLOY_ARGS) --parameter-overrides $$params
+
+# The Serverless Application Repository: the built template, its code, LICENSE and README uploaded to
+# S3_BUCKET (a bucket in your account that the repository may read: README, "Publish").
+package: build
+	@test -n "$(S3_BUCKET)" || { echo "error: set S3_BUCKET=<bucket> (sam package uploads the code, LICENSE and README there)" >&2; exit 2; }
+	$(SAM_ENV) $(SAM) package --template-file "$(BUILD_DIR)/template.yaml" --s3-bucket "$(S3_BUCKET)" \
+		--output-template-file "$(PACKAGED)" $(PACKAGE_ARGS)
+
+publish: package
+	$(SAM_ENV) $(SAM) publish --template "$(PACKAGED)" --semantic-version "$(VERSION)" $(PUBLISH_ARGS)
+
+# When a release is cut: its template becomes the baseline the upgrade test compares the next one against.
+release-baseline:
+	mkdir -p "releases/$(VERSION)" && cp template.yaml "releases/$(VERSION)/template.yaml"
+
+# The end-to-end checks a user cares about, against any deployed stack (or the local one).
+smoke: $(VENV_STAMP)
+	@test -n "$(API)" || { echo "error: set API=https://<api id>.execute-api.<region>.amazonaws.com (the ApiUrl output)" >&2; exit 2; }
+	ASYNCAGENTS_CLIENT_KEY="$(CLIENT_KEY)" ASYNCAGENTS_ADMIN_KEY="$(ADMIN_KEY)" \
+		$(PY) -m asyncagents.smoke --api "$(API)" $(if $(WEBHOOK_URL),--webhook-url "$(WEBHOOK_URL)") $(SMOKE_ARGS)
 
 local: $(VENV_STAMP)
 	$(PY) -m asyncagents.local $(LOCAL_ARGS)

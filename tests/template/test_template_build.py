@@ -6,7 +6,9 @@ them on one worker); it takes a few seconds.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +18,7 @@ from .helpers import (
     FORMATION_PATH,
     FUNCTIONS,
     REPO_ROOT,
+    SAM_BIN,
     VENV_BIN,
     make_available,
     offline_env,
@@ -161,3 +164,106 @@ def test_layer_build_without_formation_env_explains_make_build(tmp_path: Path) -
     assert result.returncode != 0
     assert "ASYNCAGENTS_FORMATION" in result.stderr and "make build" in result.stderr, result.stderr
     assert not (tmp_path / "artifacts").exists() or not any((tmp_path / "artifacts").iterdir())
+
+
+# -- the Serverless Application Repository: `make package` against moto's S3 on 127.0.0.1 -------------------------
+
+PACKAGE_BUCKET = "asyncagents-sar-artifacts"
+
+SAR_CHECK = """
+import json, sys
+from samcli.vendor.serverlessrepo.parser import get_app_metadata, parse_template
+from samcli.vendor.serverlessrepo.publish import _create_application_request, _create_application_version_request
+template = parse_template(open(sys.argv[1]).read())
+metadata = get_app_metadata(template)
+metadata.validate(["author", "description", "name", "semantic_version"])  # what sam publish requires
+created = _create_application_request(metadata, "TEMPLATE")
+versioned = _create_application_version_request(metadata, "app-id", "TEMPLATE")
+print(json.dumps({"create": created, "version": versioned}))
+"""
+
+
+@pytest.fixture(scope="module")
+def packaged(build_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
+    """The publishable template `make package` writes, and the S3 client of the bucket it uploaded to."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    credentials = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    s3.create_bucket(Bucket=PACKAGE_BUCKET)
+    out = tmp_path_factory.mktemp("package") / "packaged.yaml"
+    env = offline_env(AWS_ENDPOINT_URL_S3=endpoint, **credentials)
+    env.pop("MAKEFLAGS", None)
+    # -o build: the module's build is the one packaged (make package builds first otherwise).
+    command = [make_available(), "--no-print-directory", "-o", "build", "package"]
+    command += [f"BUILD_DIR={build_dir}", f"S3_BUCKET={PACKAGE_BUCKET}", f"PACKAGED={out}"]
+    try:
+        result = run(command, cwd=REPO_ROOT, env=env, timeout=600)
+        assert result.returncode == 0, f"make package failed:\n{result.stdout}\n{result.stderr}"
+        yield out, s3
+    finally:
+        server.stop()
+
+
+def test_make_package_uploads_everything_the_template_names(packaged: tuple[Path, Any]) -> None:
+    from asyncagents.local.template import load_template
+
+    path, s3 = packaged
+    template = load_template(path)
+    application = template["Metadata"]["AWS::ServerlessRepo::Application"]
+    uris = [application["LicenseUrl"], application["ReadmeUrl"]]
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties") or {}
+        uris += [properties[key] for key in ("CodeUri", "ContentUri", "DefinitionUri") if key in properties]
+    assert len(uris) >= 2 + len(FUNCTIONS) + 1  # the listing's files, every function, the layer
+    for uri in uris:
+        if isinstance(uri, dict):  # the state machine's definition: {Bucket, Key}
+            uri = f"s3://{uri['Bucket']}/{uri['Key']}"
+        assert isinstance(uri, str) and uri.startswith(f"s3://{PACKAGE_BUCKET}/"), uri
+        s3.head_object(Bucket=PACKAGE_BUCKET, Key=uri.removeprefix(f"s3://{PACKAGE_BUCKET}/"))
+    readme = s3.get_object(Bucket=PACKAGE_BUCKET, Key=application["ReadmeUrl"].split("/", 3)[3])["Body"].read()
+    assert readme == (REPO_ROOT / "README.md").read_bytes()
+
+
+def test_the_packaged_listing_passes_sams_own_validation_and_names_this_version(packaged: tuple[Path, Any]) -> None:
+    import json
+
+    from asyncagents import __version__
+
+    path, _ = packaged
+    python = SAM_BIN.parent / "python"
+    result = run([str(python), "-c", SAR_CHECK, str(path)], timeout=120)
+    assert result.returncode == 0, result.stderr
+    requests = json.loads(result.stdout)
+    assert requests["create"]["SemanticVersion"] == __version__ == requests["version"]["SemanticVersion"]
+    assert requests["create"]["SpdxLicenseId"] == "Apache-2.0"
+    assert requests["create"]["LicenseUrl"].startswith("s3://") and requests["create"]["ReadmeUrl"].startswith("s3://")
+
+
+def test_the_packaged_template_transforms_to_plain_cloudformation(packaged: tuple[Path, Any]) -> None:
+    from samtranslator.translator.transform import transform
+
+    from asyncagents.local.template import load_template
+
+    from .conftest import _StaticPolicyLoader
+
+    path, _ = packaged
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        cfn = transform(load_template(path), {}, _StaticPolicyLoader())
+    kinds = {resource["Type"] for resource in cfn["Resources"].values()}
+    assert "AWS::Lambda::Function" in kinds and not [k for k in kinds if k.startswith("AWS::Serverless::")]
+    for name, resource in cfn["Resources"].items():
+        if resource["Type"] == "AWS::Lambda::Function":
+            assert resource["Properties"]["Code"]["S3Bucket"] == PACKAGE_BUCKET, name

@@ -5,4 +5,6 @@ Layers, imports pointing one way: ``functions/*/app.py`` (handlers) → domain (
 resource). ``asyncagents.local`` runs the whole application on moto for development and tests.
 """
 
-__version__ = "0.1.0"
+# The one source of the version: the package (pyproject reads it), the layer (it ships this file),
+# GET /v1/health, the CHANGELOG's newest entry and the template's SemanticVersion (both checked by tests).
+__version__ = "0.2.0"

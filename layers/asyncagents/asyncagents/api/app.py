@@ -110,7 +110,9 @@ def _user_claim() -> str | None:
 
 @route("GET", "/v1/health", key=None, summary="Liveness")
 def health() -> Response[Any]:
-    return json_response(200, {"status": "ok"})
+    from asyncagents import __version__
+
+    return json_response(200, {"status": "ok", "version": __version__})
 
 
 @route("GET", "/v1/openapi.json", key=None, summary="This API's OpenAPI 3.1 document")
