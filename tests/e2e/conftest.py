@@ -52,6 +52,7 @@ def console_tab(browser: Any, name: str) -> Iterator[Any]:
     problems: list[str] = []
     tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     tab.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    tab.on("dialog", lambda dialog: dialog.accept())  # the console confirms what cannot be undone
     try:
         yield tab
     finally:

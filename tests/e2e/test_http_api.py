@@ -9,6 +9,7 @@ import uuid
 import httpx
 import pytest
 
+from asyncagents import __version__
 from tests.stack_fixture import KEYS, stack_fixture, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -340,7 +341,7 @@ def test_a_key_with_an_expiry_stops_working_then(http):
 
 
 def test_health_openapi_and_unknown_routes(http):
-    assert http.get("/v1/health").json() == {"status": "ok"}
+    assert http.get("/v1/health").json() == {"status": "ok", "version": __version__}
     spec = http.get("/v1/openapi.json").json()
     assert spec["openapi"].startswith("3.")
     assert "/v1/chat" in spec["paths"]

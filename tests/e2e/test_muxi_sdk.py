@@ -8,6 +8,7 @@ import pytest
 from muxi import FormationClient
 from muxi.errors import ConflictError, NotFoundError
 
+from asyncagents import __version__
 from tests.stack_fixture import KEYS, stack_fixture, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -81,5 +82,5 @@ def test_another_formation_id_is_a_404_naming_it(stack):
     assert "test-formation" in answer.json()["message"]
     # Draft mode's prefix serves the same API; anything else is API Gateway's own 404
     draft = httpx.get(f"{stack.url}/draft/test-formation/v1/health")
-    assert draft.status_code == 200 and draft.json() == {"status": "ok"}
+    assert draft.status_code == 200 and draft.json() == {"status": "ok", "version": __version__}
     assert httpx.get(f"{stack.url}/elsewhere/v1/health").status_code == 404

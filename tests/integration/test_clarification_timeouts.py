@@ -52,7 +52,7 @@ def test_an_unanswered_question_times_out_with_the_configured_action(stack, prin
     if stack.formation.overlord.workflow.clarification.on_timeout == "fail":
         assert final.status is Status.FAILED
         assert final.error is not None
-        assert final.error.model_dump() == {
+        assert final.error.model_dump(exclude_none=True) == {
             "type": "clarification_timeout",
             "message": f"no answer within {WAIT_SECONDS}s to: {question}",
             "retryable": False,

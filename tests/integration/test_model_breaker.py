@@ -22,9 +22,10 @@ COOL_DOWN = 3
 def stack(tmp_path_factory):
     workflow = {
         **TEST_FORMATION["overlord"]["workflow"],
-        "retry": {"max_attempts": 5, "initial_delay": 0.1, "max_delay": 0.1, "backoff_factor": 1.0},
+        "retry": {"max_attempts": 8, "initial_delay": 0.1, "max_delay": 0.1, "backoff_factor": 1.0},
     }
-    llm = {**TEST_FORMATION.get("llm", {}), "circuit_breaker": {"failures": 2, "cool_down_seconds": COOL_DOWN}}
+    # The seed's default: five failures in a row open it.
+    llm = {**TEST_FORMATION.get("llm", {}), "circuit_breaker": {"cool_down_seconds": COOL_DOWN}}
     yield from stack_fixture(tmp_path_factory, {"overlord": {"workflow": workflow}, "llm": llm})
 
 
@@ -35,8 +36,8 @@ def test_failures_in_a_row_open_the_breaker_requests_wait_without_attempts_and_a
     def submit(message: str):
         return service.submit(principal, ChatRequest.model_validate({"message": message, "async": True}).to_domain())
 
-    # Given a step whose first two attempts fail: two failures in a row open the breaker
-    failing = submit("one step [demo fail_transient=2]").record
+    # Given a step whose first five attempts fail: five failures in a row open the breaker
+    failing = submit("one step [demo fail_transient=5]").record
     wait_for(lambda: stack.metrics.emitted("ModelCircuitOpened"), timeout=20)
     opened = time.monotonic()
     # When another request arrives while it is open: accepted (when_open: hold), and it waits
@@ -45,14 +46,14 @@ def test_failures_in_a_row_open_the_breaker_requests_wait_without_attempts_and_a
     assert time.monotonic() - opened < COOL_DOWN
     held = service.get(principal, waiting.request_id)
     assert held.model_calls == 0 and held.step_attempts == {}  # no call, no attempt while open
-    assert service.get(principal, failing.request_id).step_attempts == {"0": 2}
+    assert service.get(principal, failing.request_id).step_attempts == {"0": 5}  # 3 of its 8 left: none burnt
     # Then after the cool-down a probe succeeds, the breaker closes, and both complete
     done = [
         wait_for(lambda r=r: (x := service.get(principal, r.request_id)).status.is_terminal and x, timeout=30)
         for r in (failing, waiting)
     ]
     assert [d.status for d in done] == [Status.COMPLETED, Status.COMPLETED]
-    assert done[0].step_attempts == {"0": 3}  # two failures, then the probe or the attempt after it
+    assert done[0].step_attempts == {"0": 6}  # five failures, then the probe or the attempt after it
     assert stack.metrics.emitted("ModelCircuitClosed")
     arn = f"{stack.state_machine_arn.replace(':stateMachine:', ':execution:')}:{waiting.execution_name}"
     events = stack.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]

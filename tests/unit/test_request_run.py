@@ -167,6 +167,7 @@ def test_an_attempt_that_runs_out_of_its_time_is_a_timeout():
         "type": "timeout",
         "message": f"Task exceeded timeout ({TASK_TIMEOUT}s)",
         "retryable": True,
+        "step": 0,
     }
 
 

@@ -113,28 +113,33 @@ def _usage_and_redrive(record: RequestRecord, cost_of: CostOf | None) -> dict[st
         if cost is not None:
             body["estimated_cost_usd"] = round(cost, 6)
     if record.redrive_count:
-        previous = record.redriven_error.model_dump() if record.redriven_error else None
+        previous = record.redriven_error.model_dump(exclude_none=True) if record.redriven_error else None
         body["redrive"] = {"count": record.redrive_count, "previous_error": previous}
     return body
 
 
 def _steps(record: RequestRecord) -> dict[str, Any]:
-    """The planned steps, each with its state: done, running (attempted, not done), failed (the request failed
-    while it was unfinished), not_run (the request ended first) or pending; and its attempts."""
+    """The planned steps, each with its state and attempts. While the request works: ``done``, ``waiting`` (its
+    question is open), ``running`` (attempted in this execution) or ``pending``. Once it ended: ``done``,
+    ``failed`` (the step whose failure ended it), ``stopped`` (attempted, then ended by something else: a cancel,
+    another step's failure, a timeout) or ``not_run``."""
     if not record.steps:
         return {}
     working = not record.status.is_terminal
+    failed_step = record.error.step if record.status is Status.FAILED and record.error is not None else None
     steps = []
     for index, step in enumerate(record.steps):
-        attempts = record.step_attempts.get(str(index), 0)
+        key = str(index)
+        attempts = record.step_attempts.get(key, 0)
         if index in record.done_steps:
             state = "done"
-        elif attempts and working:
-            state = "running"
-        elif attempts and record.status is Status.FAILED:
+        elif working:
+            in_this_execution = attempts - record.attempts_before_redrive.get(key, 0)
+            state = "waiting" if key in record.questions else "running" if in_this_execution > 0 else "pending"
+        elif index == failed_step:
             state = "failed"
         else:
-            state = "pending" if working else "not_run"
+            state = "stopped" if attempts else "not_run"
         steps.append({"index": index, "title": step.title, "state": state, "attempts": attempts})
     return {"steps": steps}
 
@@ -190,7 +195,7 @@ def _outcome(record: RequestRecord, artifact_url: UrlOf | None, stored_text: Tex
             body["usage"] = record.usage.model_dump()
         return body
     if record.status is Status.FAILED and record.error is not None:
-        return {"error": record.error.model_dump(), "duration_ms": record.duration_ms}
+        return {"error": record.error.model_dump(exclude_none=True), "duration_ms": record.duration_ms}
     if record.status is Status.CANCELLED:
         return {"content": ""}  # seeds/003: no partial results, empty content
     return {}

@@ -22,7 +22,7 @@ const session = {
   clear() { for (const name of FIELDS) sessionStorage.removeItem(`asyncagents.${name}`); },
   client() { return Boolean(this.get("client_key") || this.get("token")); },
   admin() { return Boolean(this.get("admin_key")); },
-  user() { return this.get("user_id") || "default"; },
+  user() { return this.get("user_id"); }, // empty: the API's "default" user, or the one a bound key acts for
 };
 
 // -- the page's building blocks ------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ async function api(method, path, { body, admin = false, params, signal } = {}) {
     headers.Authorization = `Bearer ${session.get("token")}`;
   } else {
     headers["X-Muxi-Client-Key"] = session.get("client_key");
-    headers["X-Muxi-User-Id"] = session.user();
+    if (session.user()) headers["X-Muxi-User-Id"] = session.user();
   }
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const query = params ? `?${new URLSearchParams(Object.entries(params).filter(([, v]) => v !== "" && v != null))}` : "";
@@ -134,6 +134,10 @@ async function follow(requestId, onPage, signal, after = 0) {
       if (page.finished) return;
     } catch (error) {
       if (signal.aborted || (error instanceof ApiError && error.status === 404)) return;
+      if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
+        notify(`${error.status}: ${error.message} (sign in again)`, { error: true });
+        return;
+      }
       failures += 1;
       await pause(Math.min(10_000, 1000 * 2 ** failures), signal);
     }
@@ -143,6 +147,7 @@ async function follow(requestId, onPage, signal, after = 0) {
 // -- views ---------------------------------------------------------------------------------------------------
 
 let current = new AbortController();
+let returnTo = ""; // where the user was going when the console asked them to sign in
 
 function mount(...children) {
   const view = document.getElementById("view");
@@ -163,7 +168,7 @@ function failed(error) {
 function signIn() {
   const inputs = {
     client_key: el("input", { type: "password", id: "client_key", autocomplete: "off", value: session.get("client_key") }),
-    user_id: el("input", { type: "text", id: "user_id", value: session.get("user_id") || "default" }),
+    user_id: el("input", { type: "text", id: "user_id", value: session.get("user_id"), placeholder: "default (or the user a bound key acts for)" }),
     admin_key: el("input", { type: "password", id: "admin_key", autocomplete: "off", value: session.get("admin_key") }),
     token: el("input", { type: "password", id: "token", autocomplete: "off", value: session.get("token") }),
   };
@@ -180,7 +185,9 @@ function signIn() {
     event.preventDefault();
     session.save(Object.fromEntries(Object.entries(inputs).map(([name, input]) => [name, input.value])));
     renderWho();
-    location.hash = session.client() ? "#/requests" : "#/monitoring";
+    const next = returnTo || (session.client() ? "#/requests" : "#/monitoring");
+    returnTo = "";
+    if (location.hash === next) route(); else location.hash = next;
   });
   mount(el("h1", {}, "Sign in"), form);
 }
@@ -206,29 +213,38 @@ async function requestsView(signal) {
     el("thead", {}, el("tr", {}, ["Request", "Status", "Progress", "Message", "Created"].map((h) => el("th", {}, h)))), rows);
   mount(el("h1", {}, "Requests"), submit, el("div", {}, statusFilter), table, more);
 
+  // Each unfinished row's bar follows its request's events; a reload makes new rows, so a follower finds its
+  // request's current row at each page. Slots freed by requests that ended go to rows still unfollowed.
   const followed = new Set();
+  const rowOf = (id) => [...rows.children].find((tr) => tr.dataset.requestId === id);
+  function followMore() {
+    for (const tr of rows.children) {
+      const id = tr.dataset.requestId;
+      if (followed.size >= MAX_FOLLOWERS) return;
+      if (!id || followed.has(id) || TERMINAL.has(tr.dataset.status)) continue;
+      followed.add(id);
+      follow(id, (page) => {
+        const current = rowOf(id);
+        if (!current) return;
+        const last = page.events[page.events.length - 1];
+        if (last) {
+          current.querySelector("progress").value = last.progress;
+          current.querySelector(".cell-percent").textContent = `${last.progress} %`;
+          current.querySelector(".cell-message").textContent = last.message;
+        }
+        current.dataset.status = page.status;
+        current.querySelector(".cell-status").replaceChildren(statusBadge(page.status));
+      }, signal).finally(() => { followed.delete(id); if (!signal.aborted) followMore(); });
+    }
+  }
   function row(request) {
     const bar = el("progress", { max: 100, value: request.progress ?? 0, "aria-label": `progress of ${request.request_id}` });
-    const tr = el("tr", { "data-request-id": request.request_id },
+    return el("tr", { "data-request-id": request.request_id, "data-status": request.status },
       el("td", {}, link(`#/requests/${encodeURIComponent(request.request_id)}`, request.request_id)),
       el("td", { class: "cell-status" }, statusBadge(request.status)),
       el("td", {}, bar, " ", el("span", { class: "cell-percent" }, `${request.progress ?? 0} %`)),
       el("td", { class: "cell-message" }, request.message || ""),
       el("td", { class: "muted" }, when(request.created_at)));
-    if (!TERMINAL.has(request.status) && followed.size < MAX_FOLLOWERS && !followed.has(request.request_id)) {
-      followed.add(request.request_id);
-      follow(request.request_id, (page) => {
-        const last = page.events[page.events.length - 1];
-        const status = page.status;
-        if (last) {
-          bar.value = last.progress;
-          tr.querySelector(".cell-percent").textContent = `${last.progress} %`;
-          tr.querySelector(".cell-message").textContent = last.message;
-        }
-        tr.querySelector(".cell-status").replaceChildren(statusBadge(status));
-      }, signal).finally(() => followed.delete(request.request_id));
-    }
-    return tr;
   }
 
   async function load(cursor) {
@@ -236,6 +252,7 @@ async function requestsView(signal) {
       const page = await api("GET", "/v1/requests", { params: { limit: 20, status: statusFilter.value, cursor }, signal });
       if (!cursor) rows.replaceChildren();
       rows.append(...page.requests.map(row));
+      followMore();
       more.replaceChildren(page.next_cursor ? el("button", { class: "secondary", onclick: () => load(page.next_cursor) }, "More") : "");
       if (!page.requests.length && !cursor) rows.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No requests yet.")));
     } catch (error) {
@@ -287,6 +304,7 @@ async function requestView(requestId, signal) {
     const buttons = [];
     if (!TERMINAL.has(request.status)) {
       buttons.push(el("button", { class: "danger", id: "cancel", onclick: async () => {
+        if (!confirm(`Cancel ${requestId}? Its partial work is discarded.`)) return;
         try { await api("DELETE", path); notify("Cancelled"); await refresh(); } catch (error) { notify(error.message, { error: true }); }
       } }, "Cancel"));
     }
@@ -365,8 +383,13 @@ async function requestView(requestId, signal) {
     parts.outcome.replaceChildren(...shown);
   }
 
+  let asked = 0; // refreshes overlap (every events page asks): only the newest answer is rendered
   async function refresh() {
-    try { render(await api("GET", path, { signal })); } catch (error) { if (!signal.aborted) parts.summary.replaceChildren(failed(error)); }
+    const mine = ++asked;
+    try {
+      const request = await api("GET", path, { signal });
+      if (mine === asked) render(request);
+    } catch (error) { if (!signal.aborted && mine === asked) parts.summary.replaceChildren(failed(error)); }
   }
 
   function startFollowing() {
@@ -390,6 +413,7 @@ async function deadLettersView(signal) {
   if (missing) return mount(el("h1", {}, "Webhook dead letters"), missing);
   const body = el("div", { id: "dead-letters" });
   const redrive = el("button", { id: "redrive-dead-letters", onclick: async () => {
+    if (!confirm("Send every dead letter back to the webhook queue?")) return;
     try {
       const done = await api("POST", "/v1/admin/webhooks/dead-letters/redrive", { admin: true });
       notify(`Sent back to the webhook queue (${done.strategy || "redrive"})`);
@@ -456,7 +480,7 @@ async function schedulesView(signal) {
         const controls = job.source === "formation" ? [el("span", { class: "muted" }, "in formation.yaml")] : [
           job.enabled ? act("Pause", "secondary", () => api("POST", `${path}/pause`, { admin: true }))
             : act("Resume", "secondary", () => api("POST", `${path}/resume`, { admin: true })),
-          act("Delete", "danger", () => api("DELETE", path, { admin: true })),
+          act("Delete", "danger", () => (confirm(`Delete ${job.id}?`) ? api("DELETE", path, { admin: true }) : null)),
         ];
         return el("tr", { "data-job-id": job.id }, el("td", {}, job.id), el("td", {}, job.title || job.message),
           el("td", {}, `${job.schedule} (${job.timezone})`), el("td", {}, when(job.next_run)),
@@ -494,17 +518,23 @@ async function monitoringView(signal) {
         figure("Success rate", percent(m.success_rate), `${r.completed} completed, ${r.failed} failed, ${r.timed_out} timed out`),
         figure("Webhook delivery success", percent(m.webhook_delivery_success_rate), `${w.delivered} delivered, ${w.dead} dead-lettered`),
         figure("Queue depth", String(q.unfinished_requests), `${q.webhook_backlog} webhooks waiting, ${q.webhook_dead_letters} dead-lettered`));
+    } catch (error) { if (!signal.aborted) figures.replaceChildren(failed(error)); }
+    try {
       const caps = await api("GET", "/v1/admin/spend", { admin: true, signal });
       spend.replaceChildren(...(caps.capped ? [el("h2", {}, "Spend caps"), el("table", {}, el("thead", {}, el("tr", {}, ["Scope", "Period", "Measure", "Spent", "Cap", "Left"].map((h) => el("th", {}, h)))),
         el("tbody", {}, caps.counters.flatMap((c) => Object.entries(c.caps).map(([measure, cap]) => el("tr", {}, el("td", {}, c.scope), el("td", {}, c.period_id),
           el("td", {}, measure), el("td", {}, c.spent[measure]), el("td", {}, cap), el("td", {}, c.remaining[measure]))))))] : []));
-    } catch (error) { if (!signal.aborted) figures.replaceChildren(failed(error)); }
+    } catch (error) { if (!signal.aborted) spend.replaceChildren(failed(error)); }
   }
   windowChoice.addEventListener("change", load);
   await load();
 }
 
 // -- routing -------------------------------------------------------------------------------------------------
+
+function decoded(part) {
+  try { return decodeURIComponent(part); } catch { return part; }
+}
 
 function renderWho() {
   const who = [];
@@ -522,10 +552,13 @@ function route() {
   const [path] = (location.hash.slice(1) || "/requests").split("?");
   const [, name, id] = path.split("/");
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.view === name);
-  if (!session.client() && !session.admin() && name !== "signin") return signIn();
+  if (!session.client() && !session.admin() && name !== "signin") {
+    returnTo = location.hash;
+    return signIn();
+  }
   const views = {
     signin: () => signIn(),
-    requests: () => (id ? requestView(decodeURIComponent(id), signal) : requestsView(signal)),
+    requests: () => (id ? requestView(decoded(id), signal) : requestsView(signal)),
     "dead-letters": () => deadLettersView(signal),
     triggers: () => triggersView(signal),
     schedules: () => schedulesView(signal),

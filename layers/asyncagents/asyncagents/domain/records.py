@@ -49,6 +49,7 @@ class RequestError(BaseModel):
     type: str
     message: str
     retryable: bool = False
+    step: int | None = None  # the step (0-based) whose failure ended the request, when one did
 
 
 class RequestResult(BaseModel):

@@ -125,7 +125,7 @@ class Operations:
                 "lineage": record.checkpoint_lineage,
                 "redrive_count": attempt,
                 "generation_started_at": iso(now),  # the sweeper's grace period starts again
-                "redriven_error": record.error.model_dump() if record.error else None,
+                "redriven_error": record.error.model_dump(exclude_none=True) if record.error else None,
                 "attempts_before_redrive": dict(record.step_attempts),
                 "status_message": f"Redriven: resuming after {record.completed_steps} finished step(s)",
                 # Questions left open by the failed execution are asked again by the new one.

@@ -189,7 +189,8 @@ class RequestRun:
         for index in progress.running.values():
             if self._attempts_made(current, index) >= allowed:
                 message = f"step {index + 1} ran past its deadline"
-                progress.failure = describe_failure("States.Timeout", message, task_timeout=self._task_timeout())
+                failure = describe_failure("States.Timeout", message, task_timeout=self._task_timeout())
+                progress.failure = {**failure, "step": index}
                 return
         progress.out_of_time = True
 
@@ -204,8 +205,8 @@ class RequestRun:
             progress.done.add(index)
         elif outcome.kind == "asked":
             progress.asked = True
-        elif outcome.kind == "failed":
-            progress.failure = outcome.failure
+        elif outcome.kind == "failed" and outcome.failure is not None:
+            progress.failure = {**outcome.failure, "step": index}
         elif outcome.kind == "ended":
             progress.ended = True
         elif outcome.kind == "out_of_time":
