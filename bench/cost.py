@@ -359,6 +359,13 @@ def init_memory() -> dict[str, float]:
     return found
 
 
+# Daily caps on the formation and on each key (--spend-caps): each model call reserves and settles on two counters.
+SPEND_CAPS = (
+    "spend:\n  prices:\n    demo-clauses-v1: {input_per_million: 3.0, output_per_million: 15.0}\n"
+    "  formation:\n    daily: {usd: 1000}\n  per_key:\n    daily: {usd: 100}\n"
+)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, nargs="*", default=[1, 3, 8, 20])
@@ -366,6 +373,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per shape; the median's figures are shown")
     parser.add_argument("--detail", action="store_true", help="also print the calls and units by function")
     parser.add_argument("--memory", action="store_true", help="only each function's memory after init, and its size")
+    parser.add_argument(
+        "--spend-caps", action="store_true", help="with daily spend caps on the formation and on each key"
+    )
     args = parser.parse_args(argv)
     if args.memory:
         from asyncagents.local.template import load_template
@@ -391,7 +401,7 @@ def main(argv: list[str] | None = None) -> None:
         formation.write_text(
             "llm:\n  demo:\n    step_seconds: 0\n"
             "overlord:\n  workflow:\n    max_steps: 20\n    max_concurrency: 0\n"
-            "limits:\n  requests_per_second: 0\n  max_active_requests: 0\n"
+            "limits:\n  requests_per_second: 0\n  max_active_requests: 0\n" + (SPEND_CAPS if args.spend_caps else "")
         )
         stack = LocalStack(root=ROOT, formation_path=formation, keys=keys, port=0).start()
         try:
