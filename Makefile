@@ -47,7 +47,8 @@ help:
 	@echo "make deploy     build, then sam deploy $(DEPLOY_ARGS) with those parameters"
 	@echo "make package    build, then sam package to S3_BUCKET=... (the publishable template: $(PACKAGED))"
 	@echo "make publish    package, then sam publish version $(VERSION) to the Serverless Application Repository"
-	@echo "make smoke      check a deployed stack: API=https://... CLIENT_KEY=... [ADMIN_KEY=...] [WEBHOOK_URL=...]"
+	@echo "make smoke      check a deployed stack: API=https://... CLIENT_KEY=... [ADMIN_KEY=...] [WEBHOOK_URL=...] [USER_ID=...]"
+	@echo "make release-baseline  keep this template as releases/$(VERSION)/ (the next upgrade's baseline)"
 	@echo "make local      run the local stack (moto, same code and state machine)"
 	@echo "make bench      run the benchmark ($(BENCH))"
 
@@ -131,14 +132,19 @@ publish: package
 	$(SAM_ENV) $(SAM) publish --template "$(PACKAGED)" --semantic-version "$(VERSION)" $(PUBLISH_ARGS)
 
 # When a release is cut: its template becomes the baseline the upgrade test compares the next one against.
+# Never over an existing baseline: a failing upgrade test is fixed in the template, not by moving the baseline.
 release-baseline:
+	@test -n "$(VERSION)" || { echo "error: no __version__ found in layers/asyncagents/asyncagents/__init__.py" >&2; exit 2; }
+	@test ! -e "releases/$(VERSION)/template.yaml" || { echo "error: releases/$(VERSION)/template.yaml exists: bump __version__ first" >&2; exit 2; }
 	mkdir -p "releases/$(VERSION)" && cp template.yaml "releases/$(VERSION)/template.yaml"
 
 # The end-to-end checks a user cares about, against any deployed stack (or the local one).
 smoke: $(VENV_STAMP)
 	@test -n "$(API)" || { echo "error: set API=https://<api id>.execute-api.<region>.amazonaws.com (the ApiUrl output)" >&2; exit 2; }
-	ASYNCAGENTS_CLIENT_KEY="$(CLIENT_KEY)" ASYNCAGENTS_ADMIN_KEY="$(ADMIN_KEY)" \
-		$(PY) -m asyncagents.smoke --api "$(API)" $(if $(WEBHOOK_URL),--webhook-url "$(WEBHOOK_URL)") $(SMOKE_ARGS)
+	@# @: the keys are not echoed (CI logs); unset, the environment's ASYNCAGENTS_* keys are used
+	@$(if $(CLIENT_KEY),ASYNCAGENTS_CLIENT_KEY="$(CLIENT_KEY)") $(if $(ADMIN_KEY),ASYNCAGENTS_ADMIN_KEY="$(ADMIN_KEY)") \
+		$(PY) -m asyncagents.smoke --api "$(API)" $(if $(WEBHOOK_URL),--webhook-url "$(WEBHOOK_URL)") \
+		$(if $(USER_ID),--user-id "$(USER_ID)") $(SMOKE_ARGS)
 
 local: $(VENV_STAMP)
 	$(PY) -m asyncagents.local $(LOCAL_ARGS)

@@ -71,3 +71,12 @@ def test_without_an_admin_key_or_a_receiver_those_checks_are_skipped_and_a_failu
     wrong_key = [sys.executable, "-m", "asyncagents.smoke", "--api", stack.url, "--client-key", "fmc_not_a_key"]
     refused = subprocess.run(wrong_key, capture_output=True, text=True, timeout=120, check=False)
     assert refused.returncode == 1 and "FAIL" in refused.stdout and "401" in refused.stdout
+
+
+def test_a_key_bound_to_a_user_is_checked_as_that_user(stack):
+    admin = {"X-Muxi-Admin-Key": KEYS.admin_key}
+    bound = httpx.post(f"{stack.url}/v1/admin/keys", json={"kind": "client", "user_id": "carol"}, headers=admin).json()
+    command = [sys.executable, "-m", "asyncagents.smoke", "--api", stack.url, "--client-key", bound["key"]]
+    done = subprocess.run([*command, "--user-id", "carol"], capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert verdicts(done.stdout)["async request"] == "ok"
