@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from asyncagents import terminal
 from asyncagents.domain.errors import AsyncAgentsError
@@ -143,16 +144,23 @@ def _redrive(args: argparse.Namespace) -> int:
     return _admin_call(args, "POST", "/v1/admin/requests/redrive", body)
 
 
-def _spend(args: argparse.Namespace) -> int:
-    import json
-
+def _with_client(args: argparse.Namespace, call: Callable[[Any], dict[str, Any]]) -> dict[str, Any] | None:
+    """An admin call through the SDK (``--api``, ``--admin-key``); ``None`` once its error is printed."""
     from asyncagents.client import AsyncAgentsError, Client
 
     try:
         with Client(api_url=args.api, admin_key=args.admin_key) as client:
-            report = client.spend(args.key_id)
+            return call(client)
     except AsyncAgentsError as error:
         print(f"asyncagents: {error}", file=sys.stderr)
+        return None
+
+
+def _spend(args: argparse.Namespace) -> int:
+    import json
+
+    report = _with_client(args, lambda client: client.spend(args.key_id))
+    if report is None:
         return 1
     if args.json or not report["capped"]:
         print(json.dumps(report, indent=2) if args.json else "no spend caps in this formation (spend section)")
@@ -172,13 +180,8 @@ def _spend(args: argparse.Namespace) -> int:
 def _metrics(args: argparse.Namespace) -> int:
     import json
 
-    from asyncagents.client import AsyncAgentsError, Client
-
-    try:
-        with Client(api_url=args.api, admin_key=args.admin_key) as client:
-            figures = client.metrics(args.window)
-    except AsyncAgentsError as error:
-        print(f"asyncagents: {error}", file=sys.stderr)
+    figures = _with_client(args, lambda client: client.metrics(args.window))
+    if figures is None:
         return 1
     if args.json:
         print(json.dumps(figures, indent=2))
