@@ -187,7 +187,7 @@ class Runtime(Observing, Delivering, Guarding):
             limits=self.request_limits,
             telemetry=self.request_telemetry,
             breaker=self.model_breaker,
-            spend=self.spend_caps,
+            spend=self.spend_caps if self.formation.spend.capped else None,
         )
 
     @cached_property
@@ -282,7 +282,7 @@ class Runtime(Observing, Delivering, Guarding):
             estimator=self.estimator,
             artifacts=self.artifact_store,
             breaker=self.model_breaker,
-            spend=self.spend_caps,
+            spend=self.spend_caps if self.formation.spend.capped else None,
         )
 
     @cached_property

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from asyncagents.config import FormationConfig
 from asyncagents.domain.auth import Principal
@@ -22,10 +23,12 @@ from asyncagents.domain.requests.answers import Answers
 from asyncagents.domain.requests.follow import EventPage, Follow
 from asyncagents.domain.requests.operations import Lookup, Operations
 from asyncagents.domain.requests.submit import NewRequest, Submission, Submissions
-from asyncagents.domain.spend import SpendCaps
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.telemetry import NO_TELEMETRY, Telemetry
 from asyncagents.domain.times import utc_now
+
+if TYPE_CHECKING:  # only for annotations: the caps' code loads when a formation has caps
+    from asyncagents.domain.spend import SpendCaps
 
 __all__ = ["EventPage", "NewRequest", "RequestService", "Submission"]
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from asyncagents.config import AsyncMode, FormationConfig
 from asyncagents.domain.auth import Principal
@@ -20,10 +21,12 @@ from asyncagents.domain.lifecycle import Endings
 from asyncagents.domain.limits import RequestLimits
 from asyncagents.domain.ports import RequestStore, WorkflowEngine
 from asyncagents.domain.records import RequestRecord, execution_name_for, fingerprint_of, request_key
-from asyncagents.domain.spend import SpendCaps
 from asyncagents.domain.statuses import Status, sources_of
 from asyncagents.domain.telemetry import COUNT, NO_TELEMETRY, REQUESTS_THROTTLED, Telemetry, request_accepted
 from asyncagents.domain.times import iso
+
+if TYPE_CHECKING:  # only for annotations: the caps' code loads when a formation has caps
+    from asyncagents.domain.spend import SpendCaps
 
 logger = logging.getLogger(__name__)
 

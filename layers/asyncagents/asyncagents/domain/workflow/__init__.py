@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asyncagents.config import FormationConfig
 from asyncagents.domain.breaker import ModelBreaker
 from asyncagents.domain.estimator import Estimator
 from asyncagents.domain.ports import AgentProvider, ArtifactSink, RequestStore, StepStore
-from asyncagents.domain.spend import SpendCaps
 from asyncagents.domain.times import utc_now
 from asyncagents.domain.workflow.clarify import AnswerWaits
 from asyncagents.domain.workflow.context import WorkflowContext
@@ -27,6 +26,9 @@ from asyncagents.domain.workflow.plan import Planner
 from asyncagents.domain.workflow.run import RequestRun
 from asyncagents.domain.workflow.run_step import StepRunner
 from asyncagents.domain.workflow.texts import INLINE_TEXT_BYTES, LargeTexts
+
+if TYPE_CHECKING:  # only for annotations: the caps' code loads when a formation has caps
+    from asyncagents.domain.spend import SpendCaps
 
 __all__ = ["INLINE_TEXT_BYTES", "IncompleteSteps", "WorkflowSteps", "describe_failure"]
 

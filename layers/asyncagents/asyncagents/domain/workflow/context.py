@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from asyncagents.config import FormationConfig
 from asyncagents.domain.agents import QuestionAndAnswer
@@ -14,8 +15,10 @@ from asyncagents.domain.estimator import Estimator
 from asyncagents.domain.lifecycle import Endings
 from asyncagents.domain.ports import AgentProvider, ArtifactSink, RequestStore, StepStore
 from asyncagents.domain.records import RequestRecord
-from asyncagents.domain.spend import SpendCaps
 from asyncagents.domain.times import parse_iso, utc_now
+
+if TYPE_CHECKING:  # only for annotations: the caps' code loads when a formation has caps
+    from asyncagents.domain.spend import SpendCaps
 
 
 @dataclass(kw_only=True)
