@@ -31,7 +31,7 @@ SAM_ENV   := AWS_EC2_METADATA_DISABLED=true SAM_CLI_TELEMETRY=0
 
 .DEFAULT_GOAL := help
 .PHONY: help venv sam-venv browser lint format test fuzz build validate params deploy package publish \
-	release-baseline smoke local bench clean
+	release-baseline smoke local bench train-estimator clean
 
 help:
 	@echo "make venv       create $(VENV) and install the project with its dev extras"
@@ -51,6 +51,7 @@ help:
 	@echo "make release-baseline  keep this template as releases/$(VERSION)/ (the next upgrade's baseline)"
 	@echo "make local      run the local stack (moto, same code and state machine)"
 	@echo "make bench      run the benchmark ($(BENCH))"
+	@echo "make train-estimator  train the estimator's text model on bench/estimator_dev*.yaml (scikit-learn)"
 
 # The environments are made on first use (stamp files), so `make test` and `make local` work on a
 # fresh clone, and again whenever pyproject.toml changes.
@@ -152,6 +153,12 @@ local: $(VENV_STAMP)
 bench: $(VENV_STAMP)
 	@test -f "$(BENCH)" || { echo "error: benchmark script '$(BENCH)' not found (set BENCH=...)" >&2; exit 2; }
 	$(PY) $(BENCH) $(BENCH_ARGS)
+
+# The weights land in the package (asyncagents/domain/workload/text_model.json); measure them with
+# `make bench BENCH=bench/estimator.py`. scikit-learn is only needed here, never at run time.
+train-estimator: $(VENV_STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[train]"
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(PY) bench/estimator_train.py
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -94,17 +94,18 @@ def test_history_reads_are_cached_per_container():
 
 @pytest.mark.parametrize("threshold", [30, 60])
 def test_the_development_set_is_decided_as_labelled(threshold):
-    # The rules were tuned on these sets; the floor keeps them from sliding back. How they do on requests
-    # they were not tuned on is measured by bench/estimator.py on bench/estimator_heldout.yaml.
+    # The rules were tuned on these sets and the text model trained on them; the floor keeps them from sliding
+    # back. How the estimator does on requests it never saw is measured by bench/estimator.py on
+    # bench/estimator_heldout2.yaml.
     cases = [case for path in DEVELOPMENT_SETS for case in yaml.safe_load(path.read_text())]
-    assert len(cases) >= 1120
+    assert len(cases) >= 1200
     estimator = Estimator(InMemoryStore())
     wrong = [
         case["message"]
         for case in cases
         if (estimator.estimate("f", case["message"]).seconds >= threshold) != (case["seconds"] >= threshold)
     ]
-    assert len(wrong) / len(cases) <= 0.18, wrong  # measured: 14-15 % wrong (bench/estimator.py)
+    assert len(wrong) / len(cases) <= 0.12, wrong  # measured: 8-9 % wrong (bench/estimator.py)
 
 
 QUICK = "What's the weather in SF?"

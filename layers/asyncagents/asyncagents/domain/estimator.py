@@ -1,11 +1,12 @@
 """How long a request will take, before it runs: the seed's factor table, blended with history.
 
 ``workload.analyse`` reads the message into factors (the seed's research, analysis, tools, files, external
-calls and coordination, plus pages read, words written, items handled one by one and code changes); the
-estimate is the sum of their typical seconds, the range the sum of their lows and highs. Each request also
-gets a *kind* (which factors it has); actual durations of finished requests are kept per formation and kind
-as the log of actual/estimated, and later estimates of that kind are corrected by their geometric mean,
-weighted by how many there are (n / (n + 3)).
+calls and coordination, plus pages read, words written, items handled one by one and code changes); their
+typical seconds add up to the factor table's estimate, which the learned text model (``workload.text_model``)
+corrects from the message's words: the analysis is their blend, and the range (the sums of the factors' lows
+and highs) is scaled alike. Each request also gets a *kind* (which factors it has); actual durations of
+finished requests are kept per formation and kind as the log of actual/analysed, and later estimates of that
+kind are corrected by their geometric mean, weighted by how many there are (n / (n + 3)).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Estimate(BaseModel):
     seconds: float
     kind: str
     analytic_seconds: float
+    factors_seconds: float = 0.0  # the factor table's sum, before the text model's correction
     factors: list[Factor] = Field(default_factory=list)
     history_samples: int = 0
     history_weight: float = 0.0
@@ -84,11 +86,14 @@ class Estimator:
         # The workload reader (its vocabularies: about 20 ms to import) loads with the first estimate, not with
         # every function that names the estimator.
         from asyncagents.domain.workload import analyse
+        from asyncagents.domain.workload.text_model import shipped
 
         factors = analyse(message)
-        low = sum(f.low for f in factors)
-        high = sum(f.high for f in factors)
-        analytic = sum(f.seconds for f in factors)
+        table = sum(f.seconds for f in factors)
+        analytic = shipped().seconds(message, table)
+        scale = analytic / table if table > 0 else 1.0
+        low = sum(f.low for f in factors) * scale
+        high = sum(f.high for f in factors) * scale
         kind = kind_of(factors)
         samples, mean_log_ratio = self._learned(formation_id, kind)
         weight = samples / (samples + HISTORY_PRIOR)
@@ -99,6 +104,7 @@ class Estimator:
             seconds=round(analytic * correction, 1),
             kind=kind,
             analytic_seconds=round(analytic, 1),
+            factors_seconds=round(table, 1),
             factors=factors,
             history_samples=samples,
             history_weight=round(weight, 3),
