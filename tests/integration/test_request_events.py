@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from asyncagents.data import request_records as request_records_module
+from asyncagents.data import request_updates as request_updates_module
 from asyncagents.data.request_records import RequestRecords
 from asyncagents.data.table_keys import request_item_key
 from asyncagents.domain.errors import StaleWrite
@@ -122,7 +122,7 @@ def test_a_refused_write_appends_nothing(records):
 
 def test_past_the_cap_step_progress_goes_unrecorded_but_the_writes_and_status_changes_are(records, monkeypatch):
     # Given a cap of 4 entries
-    monkeypatch.setattr(request_records_module, "MAX_PROGRESS_ENTRIES", 4)
+    monkeypatch.setattr(request_updates_module, "MAX_PROGRESS_ENTRIES", 4)
     key = accepted(records)
     plan(records, key)  # entries: accepted, planned
     records.start_step(key, 0, generation="exec-1", title="A", message="A 1")  # 3
@@ -169,3 +169,53 @@ def test_a_record_from_before_events_keeps_its_numbers(records, client):
     events = progress_events(records.get(key))
     assert [(e.id, e.type) for e in events] == [(1, "accepted"), (2, "planned")]
     assert events[0].at == "2026-01-01T00:00:00.000000Z"
+
+
+def test_steps_start_together_and_a_done_write_starts_the_next_all_or_nothing(records):
+    # Given a planned request (steps 0 and 1; a third added to the plan's attempts for the chain below)
+    key = accepted(records)
+    plan(records, key)
+    # When both steps start in one write
+    both = records.start_steps(key, [(0, "A"), (1, "B")], generation="exec-1", message="Working on B", derived=True)
+    # Then each has its attempt and its call counted, and its own started event
+    assert both.step_attempts == {"0": 1, "1": 1} and both.model_calls == 2 and both.current_step == "B"
+    assert [(e["type"], e.get("step")) for e in both.events[-2:]] == [("step_started", 0), ("step_started", 1)]
+    # When step 0 is counted done with a start of step 1 that cannot happen (step 1 is done meanwhile)
+    records.count_step_done(key, 1, generation="exec-1", message="Finished B", usage=Usage())
+    with pytest.raises(StaleWrite):
+        records.count_step_done(
+            key, 0, generation="exec-1", message="Finished A", usage=Usage(), then_start=[(1, "B")], start_message="x"
+        )
+    # Then nothing of that write happened: step 0 is not done, no attempt or call was added
+    refused = records.get(key)
+    assert refused.done_steps == {1} and refused.step_attempts == {"0": 1, "1": 1} and refused.model_calls == 2
+    # When a done write starts a step that may start
+    records.transition(
+        key,
+        to=Status.PROCESSING,
+        allowed_from={Status.PROCESSING},
+        set_fields={"step_attempts": {"0": 1, "1": 1, "2": 0}},
+    )
+    chained = records.count_step_done(
+        key,
+        0,
+        generation="exec-1",
+        message="Finished A",
+        usage=Usage(input_tokens=3),
+        then_start=[(2, "C")],
+        start_message="Working on C",
+        derived=True,
+    )
+    # Then the step is done and the next started, in that one write, with both events in order
+    assert chained.done_steps == {0, 1} and chained.step_attempts["2"] == 1 and chained.model_calls == 3
+    assert chained.status_message == "Working on C" and chained.current_step == "C" and chained.input_tokens_used == 3
+    assert [(e["type"], e.get("step")) for e in chained.events[-2:]] == [("step_completed", 0), ("step_started", 2)]
+    # And a start that is never used goes back
+    records.unstart_step(key, 2)
+    given_back = records.get(key)
+    assert given_back.step_attempts["2"] == 0 and given_back.model_calls == 2
+    # And a wave refused as a whole (the request ended) starts nothing
+    records.transition(key, to=Status.CANCELLED, allowed_from={Status.PROCESSING})
+    with pytest.raises(StaleWrite):
+        records.start_steps(key, [(2, "C")], generation="exec-1", message="late")
+    assert records.get(key).step_attempts["2"] == 0

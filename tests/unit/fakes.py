@@ -136,14 +136,25 @@ class InMemoryStore:
     def start_step(
         self, pk: str, index: int, *, generation: str, title: str, message: str, derived: bool = False
     ) -> RequestRecord:
+        return self.start_steps(pk, [(index, title)], generation=generation, message=message, derived=derived)
+
+    def start_steps(
+        self, pk: str, steps: Any, *, generation: str, message: str, derived: bool = False
+    ) -> RequestRecord:
         with self._lock:
+            self.calls.append("start:" + ",".join(str(index) for index, _ in steps))
             item = self.items[pk]
-            if (
-                item["status"] not in _WORKING
-                or item["execution_name"] != generation
-                or index in set(item.get("done_steps", set()))
-            ):
-                raise StaleWrite("stale", details={"current": self._record(pk)})
+            self._refuse_unless_startable(pk, item, generation, [index for index, _ in steps])
+            self._start(item, steps, message, derived)
+            return self._record(pk)
+
+    def _refuse_unless_startable(self, pk: str, item: dict[str, Any], generation: str, indexes: list[int]) -> None:
+        done = set(item.get("done_steps", set()))
+        if item["status"] not in _WORKING or item["execution_name"] != generation or done & set(indexes):
+            raise StaleWrite("stale", details={"current": self._record(pk)})
+
+    def _start(self, item: dict[str, Any], steps: Any, message: str, derived: bool) -> None:
+        for index, title in steps:
             item["current_step"] = title
             item["status_message"] = message
             attempts = item.setdefault("step_attempts", {})
@@ -151,23 +162,44 @@ class InMemoryStore:
             item["model_calls"] = item.get("model_calls", 0) + 1
             shown = None if derived else message
             self._append(item, entry(EventType.STEP_STARTED, utc_now(), message=shown, step=index, title=title))
-            return self._record(pk)
 
     def count_step_done(
-        self, pk: str, index: int, *, generation: str, message: str, usage: Any, derived: bool = False
-    ) -> None:
+        self,
+        pk: str,
+        index: int,
+        *,
+        generation: str,
+        message: str,
+        usage: Any,
+        derived: bool = False,
+        then_start: Any = (),
+        start_message: str = "",
+    ) -> RequestRecord:
         with self._lock:
+            self.calls.append(f"done:{index}" + "".join(f"+start:{i}" for i, _ in then_start))
             item = self.items[pk]
-            done = set(item.get("done_steps", set()))
             asked = str(index) in (item.get("questions") or {})
-            if item["status"] not in _WORKING or item["execution_name"] != generation or index in done or asked:
+            self._refuse_unless_startable(pk, item, generation, [index, *(i for i, _ in then_start)])
+            if asked:
                 raise StaleWrite("stale", details={"current": self._record(pk)})
-            item["done_steps"] = done | {index}
+            item["done_steps"] = set(item.get("done_steps", set())) | {index}
             item["completed_steps"] = item.get("completed_steps", 0) + 1
             self._add_tokens(item, usage)
             item["status_message"] = message
             shown = None if derived else message
             self._append(item, entry(EventType.STEP_COMPLETED, utc_now(), message=shown, step=index))
+            self._start(item, then_start, start_message, derived)
+            return self._record(pk)
+
+    def unstart_step(self, pk: str, index: int) -> None:
+        with self._lock:
+            self.calls.append(f"unstart:{index}")
+            item = self.items.get(pk)
+            if item is None:
+                raise StaleWrite("gone", details={"current": None})
+            attempts = item.setdefault("step_attempts", {})
+            attempts[str(index)] = attempts.get(str(index), 0) - 1
+            item["model_calls"] = item.get("model_calls", 0) - 1
 
     def add_usage(self, pk: str, *, calls: int, usage: Any = None) -> None:
         with self._lock:

@@ -58,11 +58,14 @@ class World:
         concurrency: int = 1,
         task_timeout: int = TASK_TIMEOUT,
         spend: Any = None,
+        budget: dict | None = None,
+        breaker: Any = None,
     ) -> None:
         workflow = {
             "timeouts": {"task_timeout": task_timeout, "workflow_timeout": 3600},
             "retry": retry or {"max_attempts": 3, "initial_delay": 1, "max_delay": 4, "backoff_factor": 2.0},
             "max_concurrency": concurrency,
+            **({"budget": budget} if budget else {}),
         }
         formation = parse_formation(
             {"overlord": {"workflow": workflow}, "llm": {"demo": {"step_seconds": 0}}, "async": {"webhook_url": None}}
@@ -80,7 +83,13 @@ class World:
             DemoProvider(formation.llm.demo, sleep=lambda _: None), self.time, step_seconds
         )
         context = WorkflowContext(
-            records=self.store, checkpoints=self.store, provider=provider, formation=formation, clock=clock, spend=spend
+            records=self.store,
+            checkpoints=self.store,
+            provider=provider,
+            formation=formation,
+            clock=clock,
+            spend=spend,
+            breaker=breaker,
         )
         texts = LargeTexts(None)
         self.jitter = 0.0

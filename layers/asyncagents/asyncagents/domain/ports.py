@@ -80,10 +80,36 @@ class RequestStore(Protocol):
         """Mark the step running; count its attempt and the model call the attempt is about to make."""
         ...
 
+    def start_steps(
+        self,
+        request_key: str,
+        steps: Sequence[tuple[int, str]],
+        *,
+        generation: str,
+        message: str,
+        derived: bool = False,
+    ) -> RequestRecord:
+        """``start_step`` for several steps (``(index, title)``) in one write: all of them start, or none."""
+        ...
+
     def count_step_done(
-        self, request_key: str, index: int, *, generation: str, message: str, usage: Usage, derived: bool = False
-    ) -> None:
-        """Count the step done; ``derived``: its message is the one the event replay makes (the entry omits it)."""
+        self,
+        request_key: str,
+        index: int,
+        *,
+        generation: str,
+        message: str,
+        usage: Usage,
+        derived: bool = False,
+        then_start: Sequence[tuple[int, str]] = (),
+        start_message: str = "",
+    ) -> RequestRecord:
+        """Count the step done; ``derived``: its message is the one the event replay makes (the entry omits it);
+        ``then_start``: steps started by the same write (all or nothing). Returns the record written."""
+        ...
+
+    def unstart_step(self, request_key: str, index: int) -> None:
+        """Give back an unused start: its attempt and its model call are uncounted."""
         ...
 
     def add_usage(self, request_key: str, *, calls: int, usage: Usage | None = None) -> None: ...

@@ -20,6 +20,7 @@ A run ends in one of these ways:
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import random
 import threading
@@ -36,9 +37,11 @@ from asyncagents.domain.errors import (
     ProviderError,
     RequestFailed,
     RunContinues,
+    StaleWrite,
     StoreContention,
     TransientProviderError,
 )
+from asyncagents.domain.progress import step_started_message
 from asyncagents.domain.questions import question_key
 from asyncagents.domain.records import RequestRecord
 from asyncagents.domain.statuses import WORKING
@@ -47,6 +50,7 @@ from asyncagents.domain.workflow.failures import describe_failure, fail
 from asyncagents.domain.workflow.finish import Finisher
 from asyncagents.domain.workflow.plan import Planner
 from asyncagents.domain.workflow.run_step import StepRunner
+from asyncagents.domain.workflow.schedule import Schedule, Started, started_together
 
 # An attempt that ends this close to its deadline (or after it) ran out of time: a timeout, not its error.
 _DEADLINE_SLACK_SECONDS = 0.1
@@ -147,19 +151,32 @@ class RequestRun:
             return progress
         limit = self._context.formation.overlord.workflow.max_concurrency or len(waiting)  # 0: unbounded
         stop = threading.Event()
+
+        def may_start() -> bool:
+            return not (stop.is_set() or progress.stopping or progress.out_of_time or progress.circuit_open) and (
+                self._now() + self._task_timeout() + _WRITE_MARGIN_SECONDS <= deadline
+            )
+
+        schedule = Schedule(steps, waiting, progress.done, limit=limit, may_start=may_start)
         outputs: dict[int, str] = {}  # the steps this run finishes: their dependents need not read them back
         pool = ThreadPoolExecutor(max_workers=min(limit, len(waiting)), thread_name_prefix="step")
         try:
             while True:
-                if not progress.stopping and not progress.out_of_time and not progress.circuit_open:
-                    for index in [i for i in waiting if set(steps[i].dependencies(i)) <= progress.done]:
-                        if len(progress.running) >= limit:
-                            break
-                        waiting.remove(index)
+                if may_start():
+                    for index, started in self._take_ready(schedule, record, execution_name).items():
                         # The context (log correlation, the local stack's IAM role) goes with the step.
                         call = contextvars.copy_context().run
                         future = pool.submit(
-                            call, self._attempts, record, execution_name, index, deadline, stop, outputs
+                            call,
+                            self._attempts,
+                            record,
+                            execution_name,
+                            index,
+                            deadline,
+                            stop,
+                            outputs,
+                            started,
+                            schedule,
                         )
                         progress.running[future] = index
                 if not progress.running:
@@ -173,13 +190,38 @@ class RequestRun:
                     self._abandon(progress, record.request_key)
                     return progress
                 for future in finished:
-                    self._note(progress, progress.running.pop(future), future)
+                    index = progress.running.pop(future)
+                    schedule.finished(index, done=self._note(progress, index, future))
                 if progress.stopping:
-                    stop.set()
                     return progress
         finally:
             stop.set()
             pool.shutdown(wait=False, cancel_futures=True)
+            for index in schedule.close():  # started by a step's done write, never run: the starts go back
+                self._give_back(record.request_key, index)
+
+    def _take_ready(self, schedule: Schedule, record: RequestRecord, execution_name: str) -> dict[int, Started | None]:
+        """The steps to run now: those handed over by a done write, and the ready ones, started together by one
+        write when there are several (a step started alone starts itself, after its breaker check)."""
+        handed, fresh = schedule.take_ready()
+        ready: dict[int, Started | None] = {**handed, **dict.fromkeys(fresh)}
+        if len(fresh) > 1:
+            try:
+                wave = self._context.records.start_steps(
+                    record.request_key,
+                    [(index, record.steps[index].title) for index in fresh],
+                    generation=execution_name,
+                    message=step_started_message(fresh[-1], record.steps[fresh[-1]].title),
+                    derived=True,
+                )
+                ready.update(started_together(fresh, wave))
+            except StaleWrite:
+                pass  # each starts itself, and learns why it cannot
+        return ready
+
+    def _give_back(self, request_key: str, index: int) -> None:
+        with contextlib.suppress(StaleWrite):
+            self._context.records.unstart_step(request_key, index)
 
     def _abandon(self, progress: _Progress, request_key: str) -> None:
         """Attempts still running past the run's deadline are given up on: one that was the step's last allowed
@@ -195,15 +237,16 @@ class RequestRun:
         progress.out_of_time = True
 
     @staticmethod
-    def _note(progress: _Progress, index: int, future: Future[_Outcome]) -> None:
+    def _note(progress: _Progress, index: int, future: Future[_Outcome]) -> bool:
+        """Take in how step ``index``'s attempts ended; True when it is done."""
         error = future.exception()
         if error is not None:
             progress.error = error
-            return
+            return False
         outcome = future.result()
         if outcome.kind == "done":
-            progress.done.add(index)
-        elif outcome.kind == "asked":
+            return True
+        if outcome.kind == "asked":
             progress.asked = True
         elif outcome.kind == "failed" and outcome.failure is not None:
             progress.failure = {**outcome.failure, "step": index}
@@ -213,6 +256,7 @@ class RequestRun:
             progress.out_of_time = True
         elif outcome.kind == "circuit_open":
             progress.circuit_open = max(progress.circuit_open, outcome.retry_after)
+        return False
 
     def _attempts(
         self,
@@ -222,20 +266,49 @@ class RequestRun:
         deadline: float,
         stop: threading.Event,
         outputs: dict[int, str],
+        started: Started | None = None,
+        schedule: Schedule | None = None,
     ) -> _Outcome:
-        """Attempt step ``index`` until it is done, fails for good, asks, or the run runs out of time."""
+        """Attempt step ``index`` until it is done, fails for good, asks, or the run runs out of time. ``started``:
+        its first attempt was started by another write (given back if it never runs)."""
+        unused = [started] if started is not None else []  # the first attempt takes it
+        try:
+            return self._attempt_until_settled(record, execution_name, index, deadline, stop, outputs, unused, schedule)
+        finally:
+            if unused:  # it never ran: its start goes back
+                self._give_back(record.request_key, index)
+
+    def _attempt_until_settled(
+        self,
+        record: RequestRecord,
+        execution_name: str,
+        index: int,
+        deadline: float,
+        stop: threading.Event,
+        outputs: dict[int, str],
+        unused: list[Started],
+        schedule: Schedule | None,
+    ) -> _Outcome:
         settings = self._context.formation.overlord.workflow
         task_timeout = settings.timeouts.task_timeout
         title = record.steps[index].title
         made = self._attempts_made(record, index)
         while not stop.is_set():
-            started = self._now()
-            if started + task_timeout + _WRITE_MARGIN_SECONDS > deadline:
+            began = self._now()
+            if began + task_timeout + _WRITE_MARGIN_SECONDS > deadline:
                 return _Outcome("out_of_time")
-            attempt_deadline = started + task_timeout
+            attempt_deadline = began + task_timeout
+            first = unused.pop() if unused else None
             try:
                 result = self._steps.run_step(
-                    record.request_key, execution_name, index, title, deadline=attempt_deadline, outputs=outputs
+                    record.request_key,
+                    execution_name,
+                    index,
+                    title,
+                    deadline=attempt_deadline,
+                    outputs=outputs,
+                    started=first,
+                    schedule=schedule,
                 )
             except ClarificationRequested:
                 return _Outcome("asked")

@@ -17,6 +17,7 @@ from asyncagents.domain.retry import until_written
 from asyncagents.domain.statuses import WORKING
 from asyncagents.domain.times import iso
 from asyncagents.domain.workflow.context import WorkflowContext, answers_for, text_bytes
+from asyncagents.domain.workflow.schedule import Schedule, Started
 from asyncagents.domain.workflow.texts import LargeTexts
 
 _SPEND_WAIT_MARGIN_SECONDS = 5
@@ -42,31 +43,46 @@ class StepRunner:
         *,
         deadline: float | None = None,
         outputs: dict[int, str] | None = None,
+        started: Started | None = None,
+        schedule: Schedule | None = None,
     ) -> dict[str, Any]:
         """Run one planned step. Returns ``{index, done}``, or ``{index, skipped}`` when the step finished
         already or the request moved on; raises ``ClarificationRequested`` when the step asks the user.
         ``deadline`` (epoch seconds) is when this attempt's function is stopped: the provider never waits past it.
         ``outputs`` holds the outputs of steps finished by this run (a step's is added when it is counted done):
-        a step whose dependencies are all there reads none back from the table."""
+        a step whose dependencies are all there reads none back from the table. ``started``: another write started
+        this attempt already (a wave's, or the done write of the step before). ``schedule``: the run's, whose
+        waiting steps this step's done write may start."""
         context = self._context
-        context.before_model_call()  # CircuitOpen: no attempt counted, no call
-        try:
-            record = context.records.start_step(
-                request_key,
-                index,
-                generation=execution_name,
-                title=title,
-                message=step_started_message(index, title),
-                derived=True,
-            )
-        except StaleWrite as stale:
-            context.model_call_not_made()
-            current: RequestRecord | None = stale.details.get("current")
-            reason = "already_done" if current and index in current.done_steps else "not_processing"
-            return {"index": index, "skipped": reason}
-        # start_step counted the call this attempt is about to make (before it is made: a call an attempt makes and
-        # never reports, because it was stopped, is paid all the same). Not made after all: uncounted.
-        before = record.model_copy(update={"model_calls": record.model_calls - 1})
+        if started is None:
+            context.before_model_call()  # CircuitOpen: no attempt counted, no call
+            try:
+                record = context.records.start_step(
+                    request_key,
+                    index,
+                    generation=execution_name,
+                    title=title,
+                    message=step_started_message(index, title),
+                    derived=True,
+                )
+            except StaleWrite as stale:
+                context.model_call_not_made()
+                current: RequestRecord | None = stale.details.get("current")
+                reason = "already_done" if current and index in current.done_steps else "not_processing"
+                return {"index": index, "skipped": reason}
+        else:
+            record = started.record
+            try:
+                context.before_model_call()
+            except BaseException:  # CircuitOpen: the attempt and the call counted for it are given back
+                with contextlib.suppress(StaleWrite):
+                    context.records.unstart_step(request_key, index)
+                raise
+        # The start counted the call this attempt is about to make (before it is made: a call an attempt makes and
+        # never reports, because it was stopped, is paid all the same). Not made after all: uncounted. A start
+        # written with other steps' also counted theirs: the budget check counts those started before this one.
+        counted_after = started.counted_after if started is not None else 0
+        before = record.model_copy(update={"model_calls": record.model_calls - 1 - counted_after})
         try:
             if question_key(index) in record.questions:  # asked already (a retried task); the wait picks it up
                 raise ClarificationRequested(f"step {index + 1}'s question is not answered yet")
@@ -80,7 +96,7 @@ class StepRunner:
             with contextlib.suppress(StaleWrite):
                 context.records.add_usage(request_key, calls=-1)
             raise
-        started = context.clock()
+        began = context.clock()
         output = context.provider.run_step(record.steps[index], step_context)
         if output.clarification_question:
             if step_context.may_ask:
@@ -91,7 +107,9 @@ class StepRunner:
                     self._discard(record, execution_name, output)
                     return {"index": index, "skipped": "not_processing"}
             output = self._without_asking(record, index, step_context, output)
-        done = self._checkpoint(record, execution_name, index, output, attempt=step_context.attempt, started=started)
+        done = self._checkpoint(
+            record, execution_name, index, output, attempt=step_context.attempt, started=began, schedule=schedule
+        )
         if outputs is not None and done.get("done"):
             outputs[index] = output.text
         return done
@@ -149,8 +167,10 @@ class StepRunner:
         *,
         attempt: int,
         started: Any,
+        schedule: Schedule | None = None,
     ) -> dict[str, Any]:
-        """Store the step's output, then count it done while the request is still this execution's."""
+        """Store the step's output, then count it done while the request is still this execution's (starting, in
+        the same write, the waiting steps its being done makes ready: ``schedule`` hands them over)."""
         context = self._context
         step = record.steps[index]
         now = context.clock()
@@ -170,16 +190,25 @@ class StepRunner:
         )
         # The output first: a step counted done always has its output.
         context.checkpoints.put_output(record.request_key, record.checkpoint_lineage, index, stored, ttl=ttl)
+        successors = schedule.claim_after(index) if schedule is not None else []
         try:
-            context.records.count_step_done(
+            written = context.records.count_step_done(
                 record.request_key,
                 index,
                 generation=execution_name,
                 message=step_finished_message(index, len(record.steps), step.title),
                 derived=True,
                 usage=output.usage,
+                then_start=[(i, record.steps[i].title) for i in successors],
+                start_message=step_started_message(successors[-1], record.steps[successors[-1]].title)
+                if successors
+                else "",
             )
-        except StaleWrite:
+        except BaseException as error:
+            if schedule is not None:
+                schedule.release(successors)
+            if not isinstance(error, StaleWrite):
+                raise
             self._discard(record, execution_name, output)  # its result is not kept; its call was paid
             current = context.records.get(record.request_key)
             if (
@@ -195,6 +224,10 @@ class StepRunner:
             if current is not None and current.execution_name == execution_name and index in current.done_steps:
                 return {"index": index, "skipped": "already_done"}  # another attempt of it counted it first
             return {"index": index, "skipped": "not_processing"}
+        if schedule is not None and successors and not schedule.hand_over(successors, written):
+            for successor in successors:  # the run stopped meanwhile: their starts go back
+                with contextlib.suppress(StaleWrite):
+                    context.records.unstart_step(record.request_key, successor)
         return {"index": index, "done": True}
 
     def _discard(self, record: RequestRecord, execution_name: str, output: StepOutput) -> None:

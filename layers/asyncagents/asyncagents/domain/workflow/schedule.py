@@ -1,0 +1,108 @@
+"""Which steps of a run wait, run, or were started by another step's write: shared by the run's loop and its
+step threads, under one lock.
+
+A step's start is a write to the request record (it counts the attempt and the model call before the call), and
+so is its counting as done. To write less, steps are started together: the run's loop starts every step that
+became ready at once in one write (a wave), and a step counted done starts the steps it was the last dependency of
+in that same write (a chain writes once per step, not twice). Such a step is *handed over*: the loop runs it
+without starting it again. A start that is not used after all (the run stops first) is given back."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from asyncagents.domain.plans import PlannedStep
+from asyncagents.domain.records import RequestRecord
+
+
+@dataclass(frozen=True)
+class Started:
+    """A step started by another write: the record that write returned, and how many of the model calls it
+    counted come after this step's (a step's budget check counts only the calls before its own)."""
+
+    record: RequestRecord
+    counted_after: int = 0
+
+
+def started_together(steps: list[int], record: RequestRecord) -> dict[int, Started]:
+    """Each of ``steps`` (started by one write, in this order) with its share of that write."""
+    return {index: Started(record, counted_after=len(steps) - 1 - n) for n, index in enumerate(steps)}
+
+
+class Schedule:
+    """The run's steps that are not done: ``waiting`` (in order), ``claimed`` by a step whose done write will
+    start them, ``handed`` over by that write (started, not yet running), and how many run (``running``)."""
+
+    def __init__(
+        self, steps: list[PlannedStep], waiting: list[int], done: set[int], *, limit: int, may_start: Callable[[], bool]
+    ) -> None:
+        self.lock = threading.Lock()
+        self._steps = steps
+        self.waiting = waiting
+        self.done = done
+        self.limit = limit
+        self.running = 0
+        self.claimed: set[int] = set()
+        self.handed: dict[int, Started] = {}
+        self.closed = False
+        self._may_start = may_start
+
+    def ready(self, done: set[int]) -> list[int]:
+        return [i for i in self.waiting if set(self._steps[i].dependencies(i)) <= done]
+
+    def take_ready(self) -> tuple[dict[int, Started], list[int]]:
+        """For the run's loop: the steps handed over, and the waiting steps that are ready now (within the limit,
+        counting the running, claimed and handed ones), all taken off the schedule."""
+        with self.lock:
+            handed, self.handed = self.handed, {}
+            free = self.limit - self.running - len(handed) - len(self.claimed)
+            fresh = self.ready(self.done)[: max(free, 0)]
+            for index in fresh:
+                self.waiting.remove(index)
+            self.running += len(handed) + len(fresh)
+            return handed, fresh
+
+    def claim_after(self, index: int) -> list[int]:
+        """For a step about to be counted done: the waiting steps that its being done makes ready, which its write
+        may start (none when the run is stopping or has no time left for another attempt)."""
+        with self.lock:
+            if self.closed or not self._may_start():
+                return []
+            # Its own slot frees as it ends: its successors may take it.
+            free = self.limit - (self.running - 1) - len(self.claimed) - len(self.handed)
+            picked = self.ready(self.done | {index})[: max(free, 0)]
+            for claimed in picked:
+                self.waiting.remove(claimed)
+                self.claimed.add(claimed)
+            return picked
+
+    def hand_over(self, steps: list[int], record: RequestRecord) -> bool:
+        """The done write started ``steps``: the loop runs them next. False when the loop has stopped: the caller
+        gives their starts back."""
+        with self.lock:
+            self.claimed.difference_update(steps)
+            if self.closed:
+                return False
+            self.handed.update(started_together(steps, record))
+            return True
+
+    def release(self, steps: list[int]) -> None:
+        """The done write did not happen: ``steps`` wait again."""
+        with self.lock:
+            self.claimed.difference_update(steps)
+            self.waiting = sorted({*self.waiting, *steps})
+
+    def finished(self, index: int, *, done: bool) -> None:
+        with self.lock:
+            self.running -= 1
+            if done:
+                self.done.add(index)
+
+    def close(self) -> dict[int, Started]:
+        """The loop stops: nothing more is handed over; returns what was handed over and never ran."""
+        with self.lock:
+            self.closed = True
+            unused, self.handed = self.handed, {}
+            return unused
