@@ -47,48 +47,125 @@ def fingerprint(cases: list[dict[str, object]]) -> dict[str, str]:
     return {**files, "factor table": hashlib.sha256(table.encode()).hexdigest()}
 
 
-def main() -> int:
-    try:
-        import numpy as np
-        from scipy.sparse import csr_matrix, hstack
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import Ridge
-    except ImportError:
-        print("scikit-learn is needed to train: make train-estimator (installs the `train` extra)", file=sys.stderr)
-        return 2
-    cases = training_cases()
+# Odd inputs the plain-Python model must read as scikit-learn does (recorded with their predictions).
+ODD_INPUTS = [
+    "",
+    "!!!",
+    ",,,,",
+    "1,2,3 and 10,000,000 rows",
+    "Résumé: naïve façade, İstanbul, straße",
+    "翻译这段话 and summarise it",
+    "emoji 🚀 launch plan 🚀🚀",
+    "Crawl crawl CRAWL the site the site",
+]
+CHECKS_FROM_EACH_SET = 4
+
+
+def fit(cases: list[dict[str, object]]) -> tuple[object, object]:
+    """The vectorizer and the ridge regression, fitted on ``cases``."""
+    import numpy as np
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import Ridge
+
     messages = [str(case["message"]) for case in cases]
-    tables = [table_seconds(message) for message in messages]
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
     words = vectorizer.fit_transform(messages)
-    numbers = csr_matrix(np.array([numeric_features(m, t) for m, t in zip(messages, tables, strict=True)]))
-    features = hstack([words, numbers]).tocsr()
+    numbers = csr_matrix(np.array([numeric_features(m, table_seconds(m)) for m in messages]))
     labels = np.log([float(case["seconds"]) for case in cases])  # type: ignore[arg-type]
-    ridge = Ridge(alpha=ALPHA).fit(features, labels)
-    vocabulary: dict[str, int] = vectorizer.vocabulary_
-    term_count = len(vocabulary)
-    weights = {
+    return vectorizer, Ridge(alpha=ALPHA).fit(hstack([words, numbers]).tocsr(), labels)
+
+
+def weights_of(vectorizer: object, ridge: object, cases: list[dict[str, object]]) -> dict[str, object]:
+    vocabulary: dict[str, int] = vectorizer.vocabulary_  # type: ignore[attr-defined]
+    idf, coef = vectorizer.idf_, ridge.coef_  # type: ignore[attr-defined]
+    count = len(vocabulary)
+    features = [numeric_features(str(c["message"]), table_seconds(str(c["message"]))) for c in cases]
+    return {
         "trained_on": fingerprint(cases),
         "alpha": ALPHA,
         "blend": BLEND,
-        "intercept": float(ridge.intercept_),
-        "numeric": [float(value) for value in ridge.coef_[term_count:]],
-        # Rounded to 6 significant digits (the file stays small; the check below bounds the difference).
-        "terms": {
-            term: [float(f"{vectorizer.idf_[i]:.6g}"), float(f"{ridge.coef_[i]:.6g}")]
-            for term, i in sorted(vocabulary.items())
-        },
+        "intercept": float(ridge.intercept_),  # type: ignore[attr-defined]
+        "numeric": [float(value) for value in coef[count:]],
+        "numeric_range": [[min(column), max(column)] for column in zip(*features, strict=True)],
+        # Rounded to 6 significant digits (the file stays small; the checks bound the difference).
+        "terms": {term: [float(f"{idf[i]:.6g}"), float(f"{coef[i]:.6g}")] for term, i in sorted(vocabulary.items())},
     }
+
+
+def exact_log_seconds(
+    vectorizer: object, ridge: object, messages: list[str], ranges: list[list[float]] | None = None
+) -> list[float]:
+    """scikit-learn's predictions; with ``ranges``, of the numbers held within them (as the shipped model does)."""
+    import numpy as np
+    from scipy.sparse import csr_matrix, hstack
+
+    def held(features: list[float]) -> list[float]:
+        return [min(max(x, r[0]), r[1]) for x, r in zip(features, ranges, strict=True)] if ranges else features
+
+    words = vectorizer.transform(messages)  # type: ignore[attr-defined]
+    numbers = csr_matrix(np.array([held(numeric_features(m, table_seconds(m))) for m in messages]))
+    return [float(value) for value in ridge.predict(hstack([words, numbers]).tocsr())]  # type: ignore[attr-defined]
+
+
+def cross_validate() -> None:
+    """Leave one development set out, train on the rest, decide the one left out (how the settings were chosen)."""
+    for threshold in (30, 60):
+        right = far = far_right = total = 0
+        for left_out in TRAINING_SETS:
+            train = [c for name in TRAINING_SETS if name != left_out for c in load(name)]
+            vectorizer, ridge = fit(train)
+            model = TextModel(weights_of(vectorizer, ridge, train))
+            for case in load(left_out):
+                message, label = str(case["message"]), float(case["seconds"])  # type: ignore[arg-type]
+                decided = model.seconds(message, table_seconds(message)) >= threshold
+                right += decided == (label >= threshold)
+                total += 1
+                if label <= threshold / 2 or label >= threshold * 2:
+                    far += 1
+                    far_right += decided == (label >= threshold)
+        print(f"leave one set out, at {threshold} s: {right / total:.1%} right, {far_right / far:.1%} far from it")
+
+
+def load(name: str) -> list[dict[str, object]]:
+    return list(yaml.safe_load((ROOT / "bench" / name).read_text()))
+
+
+def main(argv: list[str]) -> int:
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        print("scikit-learn is needed to train: make train-estimator (installs the `train` extra)", file=sys.stderr)
+        return 2
+    if "--cv" in argv:
+        cross_validate()
+        return 0
+    cases = training_cases()
+    vectorizer, ridge = fit(cases)
+    weights = weights_of(vectorizer, ridge, cases)
     shipped = TextModel(weights)
-    exact = ridge.predict(features)
-    drift = max(abs(shipped.log_seconds(m, t) - e) for m, t, e in zip(messages, tables, exact, strict=True))
+    messages = [str(case["message"]) for case in cases]
+    exact = exact_log_seconds(vectorizer, ridge, messages)
+    drift = max(abs(shipped.log_seconds(m, table_seconds(m)) - e) for m, e in zip(messages, exact, strict=True))
     if drift > 1e-3:
         print(f"the plain-Python model differs from scikit-learn's by {drift:.2g} (log seconds)", file=sys.stderr)
         return 1
-    WEIGHTS.write_text(json.dumps(weights, separators=(",", ":"), sort_keys=True) + "\n")
-    print(f"{len(cases)} cases, {term_count} terms, largest difference from scikit-learn {drift:.1e}: {WEIGHTS}")
+    # Checks the tests replay without scikit-learn: a few messages of each set, and the odd inputs.
+    sampled = [str(c["message"]) for name in TRAINING_SETS for c in load(name)[::60][:CHECKS_FROM_EACH_SET]]
+    checked = sampled + ODD_INPUTS
+    weights["checks"] = [
+        [message, table_seconds(message), round(value, 6)]
+        for message, value in zip(
+            checked,
+            exact_log_seconds(vectorizer, ridge, checked, weights["numeric_range"]),
+            strict=True,  # type: ignore[arg-type]
+        )
+    ]
+    WEIGHTS.write_text(json.dumps(weights, separators=(",", ":"), sort_keys=True, ensure_ascii=False) + "\n")
+    terms = len(vectorizer.vocabulary_)  # type: ignore[attr-defined]
+    print(f"{len(cases)} cases, {terms} terms, largest difference from scikit-learn {drift:.1e}: {WEIGHTS}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

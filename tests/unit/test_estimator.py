@@ -164,3 +164,22 @@ def test_what_the_patterns_read_is_folded_and_bounded():
     assert normalise(" " * 32_000 + "X [demo step_seconds=1]  Y") == " x y"
     assert len(normalise("word " * 10_000)) == 4000
     assert factors(" " * 32_000 + "x") == {"reply": 1}
+
+
+def test_history_learned_against_an_earlier_analysis_is_kept_apart_and_forgotten_with_it():
+    # Given history learned before the text model (kept under the formation's id itself): everything 10x slower
+    store = InMemoryStore()
+    for _ in range(20):
+        store.add_history("f", "research+analysis+file", math.log(10))
+    estimator = Estimator(store, cache_seconds=0)
+    message = "Research 3 competitors, compare features, create report"
+    # Then today's analysis is not corrected by it
+    estimate = estimator.estimate("f", message)
+    assert (estimate.history_samples, estimate.seconds) == (0, estimate.analytic_seconds)
+    # And what it learns now is its own, and corrects it
+    estimator.record("f", estimate.kind, estimate.analytic_seconds, estimate.analytic_seconds * 2)
+    assert estimator.estimate("f", message).history_samples == 1
+    assert [(k.kind, k.samples) for k in estimator.learned("f")] == [(estimate.kind, 1)]
+    # And forgetting forgets both
+    assert estimator.forget("f") == 2
+    assert store.get_history("f", estimate.kind) is None and estimator.learned("f") == []

@@ -60,6 +60,11 @@ def test_the_model_predicts_from_tf_idf_terms_and_the_four_numbers():
     assert model.seconds(message, 20) == pytest.approx(math.exp(expected))
 
 
+def test_the_models_own_estimate_is_held_to_a_day_whatever_its_weights():
+    runaway = TextModel({"terms": {}, "numeric": [0, 0, 0, 0], "intercept": 5_000.0, "blend": 1.0})
+    assert runaway.seconds("anything", 2.0) == pytest.approx(86_400)
+
+
 def test_the_numbers_it_reads():
     assert numeric_features("Resize 1,200 photos, then 30 more", 40.0) == pytest.approx(
         [math.log(40), math.log1p(1200), math.log(6), 2.0]  # the thousands separator is a comma too
@@ -97,3 +102,43 @@ def test_work_the_factor_table_misses_is_estimated_long():
 def test_the_shipped_weights_load_once():
     assert shipped() is shipped()
     assert 0 < shipped().blend <= 1
+
+
+def test_the_shipped_model_reads_messages_as_scikit_learn_did_when_it_was_trained():
+    # Given the predictions scikit-learn made when training, recorded with the weights (development messages and
+    # odd ones: empty, punctuation, non-Latin scripts, emoji, numbers with separators, repeated words)
+    checks = json.loads(WEIGHTS.read_text())["checks"]
+    assert len(checks) >= 20
+    for message, table, expected in checks:
+        # Then the factor table reads each as it did then, and the model predicts what scikit-learn did
+        assert sum(f.seconds for f in analyse(message)) == pytest.approx(table), message
+        assert shipped().log_seconds(message, table) == pytest.approx(expected, abs=1e-3), message
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Summarise this: " + "lorem ipsum dolor sit amet " * 200,
+        "x " * 16_384,
+        "ab" + "9" * 400,
+        "process " + "9" * 320 + " files",
+        "," * 32_000,
+        "1," * 16_000,
+    ],
+)
+def test_hostile_and_pasted_texts_are_not_extrapolated(message):
+    # Given a message far outside what the model was trained on (a pasted text, a 400-digit number)
+    table = sum(f.seconds for f in analyse(message))
+    estimate = Estimator(InMemoryStore()).estimate("f", message)
+    # Then the estimate is finite, and at least the table's
+    assert math.isfinite(estimate.seconds) and estimate.seconds >= table
+
+
+def test_a_pasted_text_is_estimated_about_as_a_message_of_the_longest_trained_length():
+    # Given the same ask with 50 words of pasted text, and with 1,000 (training messages had at most 80 words)
+    estimator = Estimator(InMemoryStore())
+    short = estimator.estimate("f", "Summarise this: " + "lorem ipsum dolor sit amet " * 10)
+    long = estimator.estimate("f", "Summarise this: " + "lorem ipsum dolor sit amet " * 200)
+    # Then the word count is held within its training range: the long one is not extrapolated to minutes
+    assert short.seconds <= long.seconds <= 1.5 * short.seconds
+    assert estimator.estimate("f", "x " * 16_384).seconds < 30

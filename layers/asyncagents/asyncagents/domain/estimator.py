@@ -26,6 +26,14 @@ from asyncagents.domain.ports import HistoryStore
 __all__ = ["Estimate", "Estimator", "Factor", "LearnedKind", "kind_of"]
 
 HISTORY_PRIOR = 3  # samples before history weighs as much as the analysis
+# What history's ratios are measured against. History learned against another analysis (before the text model:
+# the factor table alone) would correct this one wrongly, so each analysis keeps its own; forgetting forgets both.
+ANALYSIS = "text-model-1"
+_EARLIER_ANALYSIS = ""  # the factor table alone: history kept under the formation's id itself
+
+
+def _history_scope(formation_id: str, analysis: str = ANALYSIS) -> str:
+    return f"{formation_id}@{analysis}" if analysis else formation_id
 
 
 class Estimate(BaseModel):
@@ -114,9 +122,10 @@ class Estimator:
         """Learn from a finished request: how far off the analysis was, as a log ratio."""
         if analytic_seconds <= 0 or actual_seconds <= 0 or self._history is None:
             return
-        self._history.add_history(formation_id, kind, math.log(actual_seconds / analytic_seconds))
+        scope = _history_scope(formation_id)
+        self._history.add_history(scope, kind, math.log(actual_seconds / analytic_seconds))
         with self._lock:
-            self._cache.pop((formation_id, kind), None)
+            self._cache.pop((scope, kind), None)
 
     def learned(self, formation_id: str) -> list[LearnedKind]:
         """What history has taught the estimator, per kind of request: how many requests, and the factor its
@@ -124,7 +133,8 @@ class Estimator:
         if self._history is None:
             return []
         kinds = []
-        for item in sorted(self._history.learned(formation_id), key=lambda found: str(found["kind"])):
+        learned = self._history.learned(_history_scope(formation_id))
+        for item in sorted(learned, key=lambda found: str(found["kind"])):
             samples = int(item.get("samples", 0))
             mean = float(item.get("sum_log_ratio", 0.0)) / samples if samples > 0 else 0.0
             weight = samples / (samples + HISTORY_PRIOR)
@@ -137,20 +147,21 @@ class Estimator:
         """Forget what this formation learned (this container's cache too); returns how many kinds."""
         if self._history is None:
             return 0
-        forgotten = self._history.forget(formation_id)
+        scope = _history_scope(formation_id)
+        forgotten = self._history.forget(scope) + self._history.forget(_history_scope(formation_id, _EARLIER_ANALYSIS))
         with self._lock:
-            for key in [key for key in self._cache if key[0] == formation_id]:
+            for key in [key for key in self._cache if key[0] == scope]:
                 self._cache.pop(key, None)
         return forgotten
 
     def _learned(self, formation_id: str, kind: str) -> tuple[int, float]:
         if self._history is None:
             return 0, 0.0
-        key = (formation_id, kind)
+        key = (_history_scope(formation_id), kind)
         with self._lock:
             item = self._cache.get(key, _MISSING)
         if item is _MISSING:
-            item = self._history.get_history(formation_id, kind)
+            item = self._history.get_history(key[0], kind)
             with self._lock:
                 self._cache[key] = item
         found = item if isinstance(item, dict) else {}

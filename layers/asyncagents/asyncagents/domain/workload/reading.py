@@ -203,7 +203,12 @@ def _number(tokens: list[str], index: int) -> tuple[int | None, str]:
             return None, ""
         following = tokens[index + 1] if index + 1 < len(tokens) else ""
         amount *= words.SCALES.get(following, 1)
-    return int(amount), suffix
+    # "9" * 400 reads as a float's infinity (which int() refuses): a count that large is just "very many".
+    return int(min(amount, MAX_COUNT)), suffix
+
+
+# The most things a request can count: more adds nothing to a decision (and keeps the arithmetic finite).
+MAX_COUNT = 10**9
 
 
 def _digits(value: str) -> float | None:

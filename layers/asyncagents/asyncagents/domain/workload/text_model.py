@@ -27,6 +27,8 @@ WEIGHTS = Path(__file__).with_name("text_model.json")
 # The tokens scikit-learn's TfidfVectorizer makes by default (words of two characters or more, lower-cased).
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _NUMBER = re.compile(r"\d[\d,]*")
+# The model's own estimate is held to a day (whatever weights a retraining ships, exp() stays finite).
+_MOST_LOG_SECONDS = math.log(86_400)
 
 
 def numeric_features(message: str, table_seconds: float) -> list[float]:
@@ -53,6 +55,9 @@ class TextModel:
     def __init__(self, weights: dict[str, Any]) -> None:
         self._terms: dict[str, list[float]] = weights["terms"]
         self._numeric: list[float] = weights["numeric"]
+        # Each number is held within what the training messages had: a pasted 5,000-word text or a 400-digit
+        # number is not extrapolated (the words' part is L2-normalised, hence bounded already).
+        self._ranges: list[list[float]] = weights.get("numeric_range") or [[-math.inf, math.inf]] * len(self._numeric)
         self._intercept = float(weights["intercept"])
         self.blend = float(weights["blend"])
 
@@ -63,12 +68,14 @@ class TextModel:
         weighted = {term: (1.0 + math.log(count)) * self._terms[term][0] for term, count in counts.items()}
         norm = math.sqrt(sum(value * value for value in weighted.values())) or 1.0
         words = sum(value / norm * self._terms[term][1] for term, value in weighted.items())
-        numbers = sum(c * x for c, x in zip(self._numeric, numeric_features(message, table_seconds), strict=True))
+        features = numeric_features(message, table_seconds)
+        held = [min(max(x, low), high) for x, (low, high) in zip(features, self._ranges, strict=True)]
+        numbers = sum(c * x for c, x in zip(self._numeric, held, strict=True))
         return self._intercept + words + numbers
 
     def seconds(self, message: str, table_seconds: float) -> float:
         """The estimate: the model and the factor table blended (geometrically), never less than the table's."""
-        model = self.log_seconds(message, table_seconds)
+        model = min(self.log_seconds(message, table_seconds), _MOST_LOG_SECONDS)
         blended = math.exp(self.blend * model + (1.0 - self.blend) * math.log(max(table_seconds, 1.0)))
         return max(table_seconds, blended)
 
