@@ -176,7 +176,7 @@ def test_steps_start_together_and_a_done_write_starts_the_next_all_or_nothing(re
     key = accepted(records)
     plan(records, key)
     # When both steps start in one write
-    both = records.start_steps(key, [(0, "A"), (1, "B")], generation="exec-1", message="Working on B", derived=True)
+    both = records.start_steps(key, [(0, "A"), (1, "B")], generation="exec-1", message="Working on B")
     # Then each has its attempt and its call counted, and its own started event
     assert both.step_attempts == {"0": 1, "1": 1} and both.model_calls == 2 and both.current_step == "B"
     assert [(e["type"], e.get("step")) for e in both.events[-2:]] == [("step_started", 0), ("step_started", 1)]

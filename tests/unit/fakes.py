@@ -136,11 +136,12 @@ class InMemoryStore:
     def start_step(
         self, pk: str, index: int, *, generation: str, title: str, message: str, derived: bool = False
     ) -> RequestRecord:
-        return self.start_steps(pk, [(index, title)], generation=generation, message=message, derived=derived)
+        return self._start_steps(pk, [(index, title)], generation, message, derived)
 
-    def start_steps(
-        self, pk: str, steps: Any, *, generation: str, message: str, derived: bool = False
-    ) -> RequestRecord:
+    def start_steps(self, pk: str, steps: Any, *, generation: str, message: str) -> RequestRecord:
+        return self._start_steps(pk, steps, generation, message, derived=True)
+
+    def _start_steps(self, pk: str, steps: Any, generation: str, message: str, derived: bool) -> RequestRecord:
         with self._lock:
             self.calls.append("start:" + ",".join(str(index) for index, _ in steps))
             item = self.items[pk]
@@ -188,7 +189,7 @@ class InMemoryStore:
             item["status_message"] = message
             shown = None if derived else message
             self._append(item, entry(EventType.STEP_COMPLETED, utc_now(), message=shown, step=index))
-            self._start(item, then_start, start_message, derived)
+            self._start(item, then_start, start_message, derived=True)
             return self._record(pk)
 
     def unstart_step(self, pk: str, index: int) -> None:

@@ -4,13 +4,15 @@ steps it unblocks in the same write, and a start that is not used is given back.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from asyncagents.domain.errors import CircuitOpen, RequestFailed, RunContinues
+from asyncagents.domain.errors import CircuitOpen, RequestFailed, RunContinues, StaleWrite
 from asyncagents.domain.plans import PlannedStep
 from asyncagents.domain.statuses import Status
-from asyncagents.domain.workflow.schedule import Schedule, Started
+from asyncagents.domain.workflow import run as run_module
+from asyncagents.domain.workflow.schedule import Schedule, Started, Starts
 
 from .test_request_run import World
 
@@ -149,7 +151,7 @@ def test_a_start_handed_over_to_a_run_that_stops_before_the_attempt_is_given_bac
     pk, name, _ = world.submit("first, then second")
     with pytest.raises(RunContinues):
         world.run_with(pk, name, 5)  # plans, then has no time for a step
-    record = world.store.start_steps(pk, [(1, "second")], generation=name, message="m", derived=True)
+    record = world.store.start_steps(pk, [(1, "second")], generation=name, message="m")
     assert record.step_attempts["1"] == 1
     # When the run is stopping as its attempt would begin
     stop = threading.Event()
@@ -159,3 +161,126 @@ def test_a_start_handed_over_to_a_run_that_stops_before_the_attempt_is_given_bac
     assert outcome.kind == "stopped"
     after = world.store.get(pk)
     assert after.step_attempts["1"] == 0 and after.model_calls == record.model_calls - 1
+
+
+class Closed(OpensAfter):
+    def is_closed(self) -> bool:
+        return self.left > 0
+
+
+def test_an_open_breaker_makes_a_wave_write_nothing():
+    # Given three independent steps and a breaker that opens after the plan's call
+    world = World(concurrency=3, breaker=Closed(1))
+    pk, name, _ = world.submit("first, second, third")
+    # When the run (and the workflow's retries of it) meet the open breaker
+    for _ in range(3):
+        with pytest.raises(CircuitOpen):
+            world.run_with(pk, name, 100)
+    # Then no start was written (none given back), and no step appears started
+    record = world.store.get(pk)
+    assert step_writes(world) == []
+    assert "step_started" not in [e["type"] for e in record.events]
+    assert record.step_attempts == {"0": 0, "1": 0, "2": 0} and record.model_calls == 1
+
+
+class HoldsStep:
+    """A provider whose step ``index`` waits for ``go`` before it runs (and then fails, as the demo is told)."""
+
+    def __init__(self, inner: object, index: int) -> None:
+        self._inner = inner
+        self._index = index
+        self.go = threading.Event()
+
+    def run_step(self, step: object, context: object) -> object:
+        if context.index == self._index:  # type: ignore[attr-defined]
+            assert self.go.wait(10)
+        return self._inner.run_step(step, context)  # type: ignore[attr-defined]
+
+    def __getattr__(self, attribute: str) -> object:
+        return getattr(self._inner, attribute)
+
+
+def test_a_handed_step_left_in_the_pools_queue_when_the_run_stops_gives_its_start_back(monkeypatch):
+    # Given steps x, a and c (after a), two at once; x fails for good once c has been started by a's done write,
+    # and c's attempt stays queued in the pool (as when its worker has not picked it up yet)
+    world = World(concurrency=2)
+    pk, name, _ = world.submit("x, a then c [demo fail_step=0 fail_permanent=true]")
+    holder = HoldsStep(world.provider, 0)
+    world.run._steps._context.provider = holder  # type: ignore[attr-defined]
+    queued: list[Future] = []
+
+    class QueuesStepTwo(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def,override]
+            if args[3] == 2:  # (call, _attempts, record, execution_name, index, ...): c stays in the queue
+                queued.append(Future())
+                holder.go.set()
+                return queued[-1]
+            return super().submit(fn, *args, **kwargs)
+
+        def shutdown(self, wait=True, *, cancel_futures=False):  # type: ignore[no-untyped-def,override]
+            if cancel_futures:
+                for future in queued:
+                    future.cancel()
+            super().shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    monkeypatch.setattr(run_module, "ThreadPoolExecutor", QueuesStepTwo)
+    with pytest.raises(RequestFailed):
+        world.run_with(pk, name, 100)
+    # Then c, started by a's write and never run, has its start given back
+    record = world.store.get(pk)
+    assert "done:1+start:2" in step_writes(world) and "unstart:2" in step_writes(world)
+    assert record.step_attempts["2"] == 0
+
+
+def test_a_wave_write_that_fails_gives_back_the_steps_handed_over():
+    # Given a step handed over by a done write, and two fresh steps whose wave write fails (throttled)
+    world = World(concurrency=3)
+    pk, name, _ = world.submit("a then b, c, d")
+    with pytest.raises(RunContinues):
+        world.run_with(pk, name, 5)  # plans only
+    record = world.store.start_steps(pk, [(1, "b")], generation=name, message="m")
+    schedule = Schedule(record.steps, [2, 3], {0}, limit=3, may_start=lambda: True)
+    schedule.handed = {1: Started(record)}
+
+    def throttled(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("ProvisionedThroughputExceededException")
+
+    world.store.start_steps = throttled  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        Starts(world.run._context).take_ready(schedule, record, name)  # type: ignore[attr-defined]
+    # Then the handed step's start went back
+    assert world.store.get(pk).step_attempts["1"] == 0
+
+
+def test_a_done_write_applied_whose_answer_was_lost_starts_its_successor_once():
+    # Given a chain, and a done write that is applied but whose answer is lost: the SDK's retry meets the write's
+    # own condition and reports it refused
+    world = World()
+    pk, name, _ = world.submit("first, then second")
+    real = world.store.count_step_done
+    lost = []
+
+    def answer_lost(*args: object, **kwargs: object) -> object:
+        written = real(*args, **kwargs)  # type: ignore[arg-type]
+        if kwargs.get("then_start") and not lost:
+            lost.append(True)
+            raise StaleWrite("refused", details={"current": written})
+        return written
+
+    world.store.count_step_done = answer_lost  # type: ignore[method-assign]
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    # Then the successor was started once (by the write that did happen), not again
+    final = world.store.get(pk)
+    assert step_writes(world) == ["start:0", "done:0+start:1", "done:1"]
+    assert final.step_attempts == {"0": 1, "1": 1} and final.model_calls == 1 + 2 + 1
+
+
+def test_a_give_back_that_fails_does_not_hide_the_runs_outcome(caplog):
+    world = World()
+
+    def unreachable(*args: object) -> None:
+        raise RuntimeError("network down")
+
+    world.store.unstart_step = unreachable  # type: ignore[method-assign]
+    Starts(world.run._context).give_back("anything", 1)  # type: ignore[attr-defined]
+    assert "could not give back the unused start of step 2" in caplog.text

@@ -48,18 +48,18 @@ class RequestUpdates:
         """Mark step ``index`` running, count the attempt and the model call it is about to make (one write), while
         the request works for ``generation`` and the step is not done; else ``StaleWrite`` (with the record).
         ``derived``: the message is the one the event replay makes from the step, and its entry leaves it out."""
-        return self.start_steps(request_key, [(index, title)], generation=generation, message=message, derived=derived)
+        return self._start(request_key, [(index, title)], generation, message, None if derived else message)
 
     def start_steps(
-        self,
-        request_key: str,
-        steps: Sequence[tuple[int, str]],
-        *,
-        generation: str,
-        message: str,
-        derived: bool = False,
+        self, request_key: str, steps: Sequence[tuple[int, str]], *, generation: str, message: str
     ) -> RequestRecord:
-        """``start_step`` for several steps (``(index, title)``) in one write: all of them start, or none."""
+        """``start_step`` for several steps (``(index, title)``) in one write: all of them start, or none. Their
+        entries leave the message out (the event replay makes each step's); ``message`` is the record's."""
+        return self._start(request_key, steps, generation, message, None)
+
+    def _start(
+        self, request_key: str, steps: Sequence[tuple[int, str]], generation: str, message: str, shown: str | None
+    ) -> RequestRecord:
         names, values, condition, adds = self._starts(steps, generation)
         return self._update(
             request_key,
@@ -70,7 +70,7 @@ class RequestUpdates:
             names=names,
             values={**_WORKING_VALUES, **values, ":generation": serialize(generation)},
             stale_message="the step cannot start",
-            events=self._start_events(steps, message=None if derived else message),
+            events=self._start_events(steps, message=shown),
         )
 
     def count_step_done(
@@ -89,7 +89,8 @@ class RequestUpdates:
         counted yet, and it has no open question (a step that asked is done only when it runs again with the answer:
         an earlier attempt of it that outlived its timeout cannot finish it meanwhile). ``derived``: as start_step.
         ``then_start``: steps (``(index, title)``) started by the same write, as ``start_steps`` would (all or
-        nothing: the whole write is refused if one cannot start). Returns the record written."""
+        nothing: the whole write is refused if one cannot start; ``start_message`` is then the record's message).
+        Returns the record written."""
         names, values, condition, adds = self._starts(then_start, generation)
         set_fields: dict[str, Any] = {"status_message": start_message if then_start else message}
         if then_start:
@@ -117,7 +118,7 @@ class RequestUpdates:
                 ":generation": serialize(generation),
             },
             stale_message="the step's result was not counted: the request moved on",
-            events=[done, *self._start_events(then_start, message=None if derived else start_message)],
+            events=[done, *self._start_events(then_start, message=None)],
         )
 
     def unstart_step(self, request_key: str, index: int) -> None:

@@ -85,6 +85,11 @@ class ModelBreaker:
                 retry_after_seconds=max(1, math.ceil(left)),
             )
 
+    def is_closed(self) -> bool:
+        """Whether calls go through now (a read; no probe is taken): steps are started together only then, so that
+        an open breaker never makes a run write starts it must give back."""
+        return self._store.read().opened_at is None
+
     def check(self) -> None:
         """Before a model call is counted and made: raises ``CircuitOpen`` (with the seconds until it may be tried)
         while the breaker is open; in the half-open state lets one caller through as the probe."""

@@ -81,15 +81,10 @@ class RequestStore(Protocol):
         ...
 
     def start_steps(
-        self,
-        request_key: str,
-        steps: Sequence[tuple[int, str]],
-        *,
-        generation: str,
-        message: str,
-        derived: bool = False,
+        self, request_key: str, steps: Sequence[tuple[int, str]], *, generation: str, message: str
     ) -> RequestRecord:
-        """``start_step`` for several steps (``(index, title)``) in one write: all of them start, or none."""
+        """``start_step`` for several steps (``(index, title)``) in one write: all of them start, or none (their
+        entries leave the message out: the replay makes each step's)."""
         ...
 
     def count_step_done(

@@ -20,7 +20,6 @@ A run ends in one of these ways:
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import random
 import threading
@@ -37,11 +36,9 @@ from asyncagents.domain.errors import (
     ProviderError,
     RequestFailed,
     RunContinues,
-    StaleWrite,
     StoreContention,
     TransientProviderError,
 )
-from asyncagents.domain.progress import step_started_message
 from asyncagents.domain.questions import question_key
 from asyncagents.domain.records import RequestRecord
 from asyncagents.domain.statuses import WORKING
@@ -50,7 +47,7 @@ from asyncagents.domain.workflow.failures import describe_failure, fail
 from asyncagents.domain.workflow.finish import Finisher
 from asyncagents.domain.workflow.plan import Planner
 from asyncagents.domain.workflow.run_step import StepRunner
-from asyncagents.domain.workflow.schedule import Schedule, Started, started_together
+from asyncagents.domain.workflow.schedule import Schedule, Started, Starts
 
 # An attempt that ends this close to its deadline (or after it) ran out of time: a timeout, not its error.
 _DEADLINE_SLACK_SECONDS = 0.1
@@ -104,6 +101,7 @@ class RequestRun:
         self._finisher = finisher
         self._now = now
         self._jitter = jitter
+        self._starts = Starts(context)
 
     def run(self, request_key: str, execution_name: str, *, deadline: float) -> dict[str, Any]:
         """Run the request as far as it goes in this invocation; ``deadline`` (epoch seconds) is when the
@@ -158,12 +156,13 @@ class RequestRun:
             )
 
         schedule = Schedule(steps, waiting, progress.done, limit=limit, may_start=may_start)
+        counted: dict[Future[_Outcome], int] = {}  # the futures of steps started by another write
         outputs: dict[int, str] = {}  # the steps this run finishes: their dependents need not read them back
         pool = ThreadPoolExecutor(max_workers=min(limit, len(waiting)), thread_name_prefix="step")
         try:
             while True:
                 if may_start():
-                    for index, started in self._take_ready(schedule, record, execution_name).items():
+                    for index, started in self._starts.take_ready(schedule, record, execution_name).items():
                         # The context (log correlation, the local stack's IAM role) goes with the step.
                         call = contextvars.copy_context().run
                         future = pool.submit(
@@ -179,6 +178,8 @@ class RequestRun:
                             schedule,
                         )
                         progress.running[future] = index
+                        if started is not None:
+                            counted[future] = index
                 if not progress.running:
                     return progress
                 finished, _ = wait(
@@ -197,31 +198,11 @@ class RequestRun:
         finally:
             stop.set()
             pool.shutdown(wait=False, cancel_futures=True)
-            for index in schedule.close():  # started by a step's done write, never run: the starts go back
-                self._give_back(record.request_key, index)
-
-    def _take_ready(self, schedule: Schedule, record: RequestRecord, execution_name: str) -> dict[int, Started | None]:
-        """The steps to run now: those handed over by a done write, and the ready ones, started together by one
-        write when there are several (a step started alone starts itself, after its breaker check)."""
-        handed, fresh = schedule.take_ready()
-        ready: dict[int, Started | None] = {**handed, **dict.fromkeys(fresh)}
-        if len(fresh) > 1:
-            try:
-                wave = self._context.records.start_steps(
-                    record.request_key,
-                    [(index, record.steps[index].title) for index in fresh],
-                    generation=execution_name,
-                    message=step_started_message(fresh[-1], record.steps[fresh[-1]].title),
-                    derived=True,
-                )
-                ready.update(started_together(fresh, wave))
-            except StaleWrite:
-                pass  # each starts itself, and learns why it cannot
-        return ready
-
-    def _give_back(self, request_key: str, index: int) -> None:
-        with contextlib.suppress(StaleWrite):
-            self._context.records.unstart_step(request_key, index)
+            # Started by another write and never run (handed over too late, or cancelled in the pool's queue): the
+            # starts go back. (A step that did begin gives its own back, if unused.)
+            unused = [*schedule.close(), *(index for future, index in counted.items() if future.cancelled())]
+            for index in unused:
+                self._starts.give_back(record.request_key, index)
 
     def _abandon(self, progress: _Progress, request_key: str) -> None:
         """Attempts still running past the run's deadline are given up on: one that was the step's last allowed
@@ -276,7 +257,7 @@ class RequestRun:
             return self._attempt_until_settled(record, execution_name, index, deadline, stop, outputs, unused, schedule)
         finally:
             if unused:  # it never ran: its start goes back
-                self._give_back(record.request_key, index)
+                self._starts.give_back(record.request_key, index)
 
     def _attempt_until_settled(
         self,

@@ -107,12 +107,16 @@ class StepRunner:
                     self._discard(record, execution_name, output)
                     return {"index": index, "skipped": "not_processing"}
             output = self._without_asking(record, index, step_context, output)
-        done = self._checkpoint(
-            record, execution_name, index, output, attempt=step_context.attempt, started=began, schedule=schedule
+        return self._checkpoint(
+            record,
+            execution_name,
+            index,
+            output,
+            attempt=step_context.attempt,
+            started=began,
+            schedule=schedule,
+            outputs=outputs,
         )
-        if outputs is not None and done.get("done"):
-            outputs[index] = output.text
-        return done
 
     def _step_context(
         self, record: RequestRecord, index: int, deadline: float | None, known: dict[int, str]
@@ -168,9 +172,11 @@ class StepRunner:
         attempt: int,
         started: Any,
         schedule: Schedule | None = None,
+        outputs: dict[int, str] | None = None,
     ) -> dict[str, Any]:
         """Store the step's output, then count it done while the request is still this execution's (starting, in
-        the same write, the waiting steps its being done makes ready: ``schedule`` hands them over)."""
+        the same write, the waiting steps its being done makes ready: ``schedule`` hands them over); a step counted
+        done puts its text in ``outputs`` before its successors can run."""
         context = self._context
         step = record.steps[index]
         now = context.clock()
@@ -205,12 +211,16 @@ class StepRunner:
                 else "",
             )
         except BaseException as error:
+            current = context.records.get(record.request_key) if isinstance(error, StaleWrite) else None
+            if successors and current is not None and _applied(current, record, index, successors):
+                # The write happened and only its answer was lost (the SDK's retry then met its own write): the
+                # successors are started, once.
+                return self._counted(record, index, output, current, successors, schedule, outputs)
             if schedule is not None:
                 schedule.release(successors)
             if not isinstance(error, StaleWrite):
                 raise
             self._discard(record, execution_name, output)  # its result is not kept; its call was paid
-            current = context.records.get(record.request_key)
             if (
                 current is not None
                 and current.status in WORKING
@@ -224,10 +234,25 @@ class StepRunner:
             if current is not None and current.execution_name == execution_name and index in current.done_steps:
                 return {"index": index, "skipped": "already_done"}  # another attempt of it counted it first
             return {"index": index, "skipped": "not_processing"}
+        return self._counted(record, index, output, written, successors, schedule, outputs)
+
+    def _counted(
+        self,
+        record: RequestRecord,
+        index: int,
+        output: StepOutput,
+        written: RequestRecord,
+        successors: list[int],
+        schedule: Schedule | None,
+        outputs: dict[int, str] | None,
+    ) -> dict[str, Any]:
+        """Step ``index`` is counted done (``written``): its text for its successors, which it hands over."""
+        if outputs is not None:
+            outputs[index] = output.text
         if schedule is not None and successors and not schedule.hand_over(successors, written):
             for successor in successors:  # the run stopped meanwhile: their starts go back
                 with contextlib.suppress(StaleWrite):
-                    context.records.unstart_step(record.request_key, successor)
+                    self._context.records.unstart_step(record.request_key, successor)
         return {"index": index, "done": True}
 
     def _discard(self, record: RequestRecord, execution_name: str, output: StepOutput) -> None:
@@ -275,3 +300,11 @@ class StepRunner:
             return "asked"
 
         return until_written(record_question)
+
+
+def _applied(current: RequestRecord, before: RequestRecord, index: int, successors: list[int]) -> bool:
+    """Whether a refused done write that also started ``successors`` had in fact been applied: the step is done and
+    each successor has exactly one attempt more than when this attempt began (only this write starts them)."""
+    return index in current.done_steps and all(
+        current.step_attempts.get(str(j), 0) == before.step_attempts.get(str(j), 0) + 1 for j in successors
+    )

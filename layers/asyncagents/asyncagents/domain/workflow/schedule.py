@@ -5,16 +5,23 @@ A step's start is a write to the request record (it counts the attempt and the m
 so is its counting as done. To write less, steps are started together: the run's loop starts every step that
 became ready at once in one write (a wave), and a step counted done starts the steps it was the last dependency of
 in that same write (a chain writes once per step, not twice). Such a step is *handed over*: the loop runs it
-without starting it again. A start that is not used after all (the run stops first) is given back."""
+without starting it again. A start that is not used after all (the run stops first, the model's breaker is open)
+is given back (``Starts``); a wave is written only while the breaker is closed, so an outage writes nothing."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from asyncagents.domain.errors import StaleWrite
 from asyncagents.domain.plans import PlannedStep
+from asyncagents.domain.progress import step_started_message
 from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.workflow.context import WorkflowContext
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -106,3 +113,47 @@ class Schedule:
             self.closed = True
             unused, self.handed = self.handed, {}
             return unused
+
+
+class Starts:
+    """The run's writes that start steps for others, and give back the starts that were not used."""
+
+    def __init__(self, context: WorkflowContext) -> None:
+        self._context = context
+
+    def take_ready(self, schedule: Schedule, record: RequestRecord, execution_name: str) -> dict[int, Started | None]:
+        """The steps to run now: those handed over by a done write, and the ready ones, started together by one
+        write when there are several and the model's breaker is closed (a step started alone starts itself, after
+        its own breaker check: an open breaker then costs no write)."""
+        handed, fresh = schedule.take_ready()
+        ready: dict[int, Started | None] = {**handed, **dict.fromkeys(fresh)}
+        try:
+            if len(fresh) > 1 and self._breaker_closed():
+                wave = self._context.records.start_steps(
+                    record.request_key,
+                    [(index, record.steps[index].title) for index in fresh],
+                    generation=execution_name,
+                    message=step_started_message(fresh[-1], record.steps[fresh[-1]].title),
+                )
+                ready.update(started_together(fresh, wave))
+        except StaleWrite:
+            pass  # each starts itself, and learns why it cannot
+        except BaseException:  # the steps handed over will not run in this run: their starts go back
+            for index in handed:
+                self.give_back(record.request_key, index)
+            raise
+        return ready
+
+    def give_back(self, request_key: str, index: int) -> None:
+        """Uncount a start that was not used. Best effort: a start left counted is an attempt lost, never a call
+        made twice, and the run's own outcome matters more."""
+        try:
+            self._context.records.unstart_step(request_key, index)
+        except StaleWrite:
+            pass  # the request is gone
+        except Exception:
+            logger.exception("could not give back the unused start of step %s", index + 1)
+
+    def _breaker_closed(self) -> bool:
+        breaker = self._context.breaker
+        return breaker is None or breaker.is_closed()
