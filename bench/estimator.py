@@ -153,7 +153,7 @@ def replay(count: int = 240, window: int = 40, seed: int = 7, *, learn: bool = T
         estimate = estimator.estimate("bench", message)
         errors.append(abs(estimate.seconds - actual) / actual * 100)
         if learn:
-            estimator.record("bench", estimate.kind, estimate.analytic_seconds, actual)
+            estimator.record("bench", estimate.kind, estimate.analytic_seconds, actual, analysis=estimate.analysis)
         if (index + 1) % window == 0:
             rows.append((index + 1, statistics.median(errors[-window:]), estimate.history_samples))
     return rows

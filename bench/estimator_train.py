@@ -81,7 +81,7 @@ def weights_of(vectorizer: object, ridge: object, cases: list[dict[str, object]]
     idf, coef = vectorizer.idf_, ridge.coef_  # type: ignore[attr-defined]
     count = len(vocabulary)
     features = [numeric_features(str(c["message"]), table_seconds(str(c["message"]))) for c in cases]
-    return {
+    weights: dict[str, object] = {
         "trained_on": fingerprint(cases),
         "alpha": ALPHA,
         "blend": BLEND,
@@ -91,6 +91,11 @@ def weights_of(vectorizer: object, ridge: object, cases: list[dict[str, object]]
         # Rounded to 6 significant digits (the file stays small; the checks bound the difference).
         "terms": {term: [float(f"{idf[i]:.6g}"), float(f"{coef[i]:.6g}")] for term, i in sorted(vocabulary.items())},
     }
+    # The analysis these weights make: the estimator keeps its learned history per analysis (another training,
+    # another history).
+    content = json.dumps({k: v for k, v in weights.items() if k != "trained_on"}, sort_keys=True).encode()
+    weights["analysis"] = "text-" + hashlib.sha256(content).hexdigest()[:10]
+    return weights
 
 
 def exact_log_seconds(

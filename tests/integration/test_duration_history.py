@@ -10,9 +10,11 @@ import pytest
 from moto import mock_aws
 
 from asyncagents.data.duration_history import DurationHistory
-from asyncagents.domain.estimator import Estimator
+from asyncagents.domain.estimator import Estimator, current_analysis
 from asyncagents.local.stack import create_table
 from asyncagents.local.template import read_stack
+
+ANALYSIS = current_analysis()
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +36,12 @@ def test_what_was_learned_is_listed_and_forgotten_per_formation(history):
     estimator = Estimator(history, cache_seconds=60)
     for index in range(30):
         for _ in range(index % 3 + 1):
-            estimator.record("f1", f"kind{index:02d}", analytic_seconds=60, actual_seconds=6)
-    estimator.record("f2", "research", analytic_seconds=10, actual_seconds=40)
+            estimator.record("f1", f"kind{index:02d}", analytic_seconds=60, actual_seconds=6, analysis=ANALYSIS)
+    estimator.record("f2", "research", analytic_seconds=10, actual_seconds=40, analysis=ANALYSIS)
     question = "What is the capital of Peru?"
     kind = estimator.estimate("f1", question).kind
     for _ in range(5):
-        estimator.record("f1", kind, analytic_seconds=60, actual_seconds=6)
+        estimator.record("f1", kind, analytic_seconds=60, actual_seconds=6, analysis=ANALYSIS)
     before = estimator.estimate("f1", question)  # read through the container's cache
     assert before.history_samples == 5 and before.seconds < before.analytic_seconds
     # When it is asked what it learned

@@ -14,7 +14,7 @@ from asyncagents.api.schemas import ChatRequest
 from asyncagents.api.views import request_body
 from asyncagents.domain.auth import Principal
 from asyncagents.domain.errors import BadRequest, Conflict, NotFound, StaleWrite
-from asyncagents.domain.estimator import ANALYSIS
+from asyncagents.domain.estimator import current_analysis
 from asyncagents.domain.statuses import Status
 from tests.stack_fixture import new_principal, stack_fixture, wait_for
 
@@ -218,7 +218,7 @@ def test_completed_requests_teach_the_estimator(stack, principal):
 
     # Finish learns right after it writes the completion, which the poll above may see first.
     history = runtime.current().duration_history
-    stored = wait_for(lambda: history.get_history(f"test-formation@{ANALYSIS}", before.kind), timeout=10)
+    stored = wait_for(lambda: history.get_history(f"test-formation@{current_analysis()}", before.kind), timeout=10)
     assert stored["samples"] >= 1
     after = estimator.estimate("test-formation", message)
     assert after.history_samples == stored["samples"]

@@ -12,7 +12,7 @@ from asyncagents.api.schemas import ChatRequest
 from asyncagents.api.views import accepted_body, request_body
 from asyncagents.config import parse_formation
 from asyncagents.domain.auth import Principal
-from asyncagents.domain.estimator import Estimator, kind_of
+from asyncagents.domain.estimator import Estimator, current_analysis, kind_of
 from asyncagents.domain.requests import NewRequest, RequestService
 from asyncagents.domain.requests.submit import decide_mode
 from asyncagents.domain.workload import analyse
@@ -71,7 +71,9 @@ def test_history_pulls_later_estimates_toward_actual_durations():
     message = "Summarise this paragraph in one sentence"
     before = estimator.estimate("f", message)
     for _ in range(6):
-        estimator.record("f", before.kind, before.analytic_seconds, before.analytic_seconds * 4)
+        estimator.record(
+            "f", before.kind, before.analytic_seconds, before.analytic_seconds * 4, analysis=before.analysis
+        )
     after = estimator.estimate("f", message)  # record() dropped the cached history
     assert after.history_samples == 6
     assert after.history_weight == pytest.approx(6 / 9, abs=1e-3)
@@ -169,17 +171,23 @@ def test_what_the_patterns_read_is_folded_and_bounded():
 def test_history_learned_against_an_earlier_analysis_is_kept_apart_and_forgotten_with_it():
     # Given history learned before the text model (kept under the formation's id itself): everything 10x slower
     store = InMemoryStore()
-    for _ in range(20):
-        store.add_history("f", "research+analysis+file", math.log(10))
-    estimator = Estimator(store, cache_seconds=0)
     message = "Research 3 competitors, compare features, create report"
+    for _ in range(20):
+        store.add_history("f", kind_of(analyse(message)), math.log(10))
+    estimator = Estimator(store, cache_seconds=0)
     # Then today's analysis is not corrected by it
     estimate = estimator.estimate("f", message)
     assert (estimate.history_samples, estimate.seconds) == (0, estimate.analytic_seconds)
-    # And what it learns now is its own, and corrects it
-    estimator.record("f", estimate.kind, estimate.analytic_seconds, estimate.analytic_seconds * 2)
+    assert estimate.analysis == current_analysis() and estimate.analysis.startswith("text-")
+    # And a request estimated before the upgrade, finishing after it, teaches the table's history, not today's
+    estimator.record("f", estimate.kind, 60, 120, analysis="")
+    assert estimator.estimate("f", message).history_samples == 0
+    # And what today's estimates learn is their own, and corrects them
+    estimator.record(
+        "f", estimate.kind, estimate.analytic_seconds, estimate.analytic_seconds * 2, analysis=estimate.analysis
+    )
     assert estimator.estimate("f", message).history_samples == 1
     assert [(k.kind, k.samples) for k in estimator.learned("f")] == [(estimate.kind, 1)]
-    # And forgetting forgets both
-    assert estimator.forget("f") == 2
+    # And forgetting forgets both, counting a kind learned in both once
+    assert estimator.forget("f") == 1
     assert store.get_history("f", estimate.kind) is None and estimator.learned("f") == []

@@ -284,3 +284,30 @@ def test_a_give_back_that_fails_does_not_hide_the_runs_outcome(caplog):
     world.store.unstart_step = unreachable  # type: ignore[method-assign]
     Starts(world.run._context).give_back("anything", 1)  # type: ignore[attr-defined]
     assert "could not give back the unused start of step 2" in caplog.text
+
+
+class Unreadable(OpensAfter):
+    def is_closed(self) -> bool:
+        raise RuntimeError("throttled")
+
+
+def test_a_breaker_that_cannot_be_read_makes_the_steps_start_one_by_one():
+    world = World(concurrency=3, breaker=Unreadable(100))
+    pk, name, _ = world.submit("first, second, third")
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    assert sorted(w for w in step_writes(world) if w.startswith("start:")) == ["start:0", "start:1", "start:2"]
+
+
+def test_an_open_breaker_stays_the_outcome_when_the_give_back_fails():
+    # Given a chain whose second step, started by the first's done write, meets an open breaker, and a store that
+    # cannot take the give-back
+    world = World(breaker=OpensAfter(2))
+    pk, name, _ = world.submit("first, then second")
+
+    def unreachable(*args: object) -> None:
+        raise RuntimeError("network down")
+
+    world.store.unstart_step = unreachable  # type: ignore[method-assign]
+    # Then the run still ends as the open breaker says (the workflow waits and runs it again)
+    with pytest.raises(CircuitOpen):
+        world.run_with(pk, name, 100)

@@ -9,7 +9,7 @@ key ids and formation ids; never of ``pk``/``sk``).
 - step checkpoint: ``pk=REQ#<request key>``, ``sk=STEP#<lineage>#0003`` (the output of one finished step);
 - unfinished requests: ``open_shard=OPEN#<first hex digit of the request key>`` + ``created_at`` feed the sparse
   ``Unfinished`` index (keys only): the attribute exists while the request is not terminal;
-- duration history: ``pk=HIST#<formation>#<kind>``, ``sk=HIST``;
+- duration history: ``pk=HIST#<formation>[@<analysis>]``, ``sk=KIND#<kind>`` (0.1: ``pk=HIST#<formation>#<kind>``);
 - API key: ``pk=KEY#<sha256 of the secret>``, ``sk=KEY``, and ``pk=KEYID#<key id>``, ``sk=KEY`` pointing back (with
   ``owner=KEYS`` + ``created_at``, so the ``ByOwner`` index lists the keys);
 - audit record: ``pk=AUDIT#<entry id>``, ``sk=AUDIT``, ``owner=AUDIT`` + ``created_at`` (listed newest first through

@@ -26,14 +26,22 @@ from asyncagents.domain.ports import HistoryStore
 __all__ = ["Estimate", "Estimator", "Factor", "LearnedKind", "kind_of"]
 
 HISTORY_PRIOR = 3  # samples before history weighs as much as the analysis
-# What history's ratios are measured against. History learned against another analysis (before the text model:
-# the factor table alone) would correct this one wrongly, so each analysis keeps its own; forgetting forgets both.
-ANALYSIS = "text-model-1"
-_EARLIER_ANALYSIS = ""  # the factor table alone: history kept under the formation's id itself
+MOST_SECONDS = 30 * 86_400.0  # the longest estimate made
+# History's ratios are measured against the analysis that made the estimate (the text model's weights: a retraining
+# is another analysis). History learned against another one (the factor table alone, before the text model, has
+# none) would correct this one wrongly, so each analysis keeps its own; forgetting forgets this one's and the table's.
+_TABLE_ALONE = ""  # history kept under the formation's id itself
 
 
-def _history_scope(formation_id: str, analysis: str = ANALYSIS) -> str:
+def _history_scope(formation_id: str, analysis: str) -> str:
     return f"{formation_id}@{analysis}" if analysis else formation_id
+
+
+def current_analysis() -> str:
+    """The analysis estimates are made with now (the shipped text model's)."""
+    from asyncagents.domain.workload.text_model import shipped
+
+    return shipped().analysis
 
 
 class Estimate(BaseModel):
@@ -45,6 +53,7 @@ class Estimate(BaseModel):
     kind: str
     analytic_seconds: float
     factors_seconds: float = 0.0  # the factor table's sum, before the text model's correction
+    analysis: str = ""  # what made it (the text model's weights); history is kept per analysis
     factors: list[Factor] = Field(default_factory=list)
     history_samples: int = 0
     history_weight: float = 0.0
@@ -100,8 +109,10 @@ class Estimator:
         table = sum(f.seconds for f in factors)
         analytic = shipped().seconds(message, table)
         scale = analytic / table if table > 0 else 1.0
-        low = sum(f.low for f in factors) * scale
-        high = sum(f.high for f in factors) * scale
+        # Counts multiply ("a billion posts of a billion words"): past a month, an estimate says nothing more.
+        low = min(sum(f.low for f in factors) * scale, MOST_SECONDS)
+        high = min(sum(f.high for f in factors) * scale, MOST_SECONDS)
+        analytic = min(analytic, MOST_SECONDS)
         kind = kind_of(factors)
         samples, mean_log_ratio = self._learned(formation_id, kind)
         weight = samples / (samples + HISTORY_PRIOR)
@@ -113,16 +124,19 @@ class Estimator:
             kind=kind,
             analytic_seconds=round(analytic, 1),
             factors_seconds=round(table, 1),
+            analysis=current_analysis(),
             factors=factors,
             history_samples=samples,
             history_weight=round(weight, 3),
         )
 
-    def record(self, formation_id: str, kind: str, analytic_seconds: float, actual_seconds: float) -> None:
-        """Learn from a finished request: how far off the analysis was, as a log ratio."""
+    def record(
+        self, formation_id: str, kind: str, analytic_seconds: float, actual_seconds: float, *, analysis: str
+    ) -> None:
+        """Learn from a finished request: how far off its ``analysis`` was (the estimate's), as a log ratio."""
         if analytic_seconds <= 0 or actual_seconds <= 0 or self._history is None:
             return
-        scope = _history_scope(formation_id)
+        scope = _history_scope(formation_id, analysis)
         self._history.add_history(scope, kind, math.log(actual_seconds / analytic_seconds))
         with self._lock:
             self._cache.pop((scope, kind), None)
@@ -133,7 +147,7 @@ class Estimator:
         if self._history is None:
             return []
         kinds = []
-        learned = self._history.learned(_history_scope(formation_id))
+        learned = self._history.learned(_history_scope(formation_id, current_analysis()))
         for item in sorted(learned, key=lambda found: str(found["kind"])):
             samples = int(item.get("samples", 0))
             mean = float(item.get("sum_log_ratio", 0.0)) / samples if samples > 0 else 0.0
@@ -144,20 +158,23 @@ class Estimator:
         return kinds
 
     def forget(self, formation_id: str) -> int:
-        """Forget what this formation learned (this container's cache too); returns how many kinds."""
+        """Forget what this formation learned, for today's analysis and the table's (this container's cache too);
+        returns how many kinds."""
         if self._history is None:
             return 0
-        scope = _history_scope(formation_id)
-        forgotten = self._history.forget(scope) + self._history.forget(_history_scope(formation_id, _EARLIER_ANALYSIS))
+        scopes = [_history_scope(formation_id, current_analysis()), _history_scope(formation_id, _TABLE_ALONE)]
+        kinds = {str(item["kind"]) for scope in scopes for item in self._history.learned(scope)}
+        for scope in scopes:
+            self._history.forget(scope)
         with self._lock:
-            for key in [key for key in self._cache if key[0] == scope]:
+            for key in [key for key in self._cache if key[0] in scopes]:
                 self._cache.pop(key, None)
-        return forgotten
+        return len(kinds)
 
     def _learned(self, formation_id: str, kind: str) -> tuple[int, float]:
         if self._history is None:
             return 0, 0.0
-        key = (_history_scope(formation_id), kind)
+        key = (_history_scope(formation_id, current_analysis()), kind)
         with self._lock:
             item = self._cache.get(key, _MISSING)
         if item is _MISSING:

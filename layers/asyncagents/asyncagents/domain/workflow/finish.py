@@ -85,6 +85,7 @@ class Finisher:
                 str(record.estimate["kind"]),
                 float(record.estimate["analytic_seconds"]),
                 record.duration_ms / 1000,
+                analysis=str(record.estimate.get("analysis", "")),  # estimates before the text model: the table's
             )
         except Exception:
             logger.exception("could not record the duration of %s", record.request_id)

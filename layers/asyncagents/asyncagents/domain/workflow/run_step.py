@@ -17,7 +17,7 @@ from asyncagents.domain.retry import until_written
 from asyncagents.domain.statuses import WORKING
 from asyncagents.domain.times import iso
 from asyncagents.domain.workflow.context import WorkflowContext, answers_for, text_bytes
-from asyncagents.domain.workflow.schedule import Schedule, Started
+from asyncagents.domain.workflow.schedule import Schedule, Started, give_back
 from asyncagents.domain.workflow.texts import LargeTexts
 
 _SPEND_WAIT_MARGIN_SECONDS = 5
@@ -75,8 +75,7 @@ class StepRunner:
             try:
                 context.before_model_call()
             except BaseException:  # CircuitOpen: the attempt and the call counted for it are given back
-                with contextlib.suppress(StaleWrite):
-                    context.records.unstart_step(request_key, index)
+                give_back(context, request_key, index)
                 raise
         # The start counted the call this attempt is about to make (before it is made: a call an attempt makes and
         # never reports, because it was stopped, is paid all the same). Not made after all: uncounted. A start
@@ -251,8 +250,7 @@ class StepRunner:
             outputs[index] = output.text
         if schedule is not None and successors and not schedule.hand_over(successors, written):
             for successor in successors:  # the run stopped meanwhile: their starts go back
-                with contextlib.suppress(StaleWrite):
-                    self._context.records.unstart_step(record.request_key, successor)
+                give_back(self._context, record.request_key, successor)
         return {"index": index, "done": True}
 
     def _discard(self, record: RequestRecord, execution_name: str, output: StepOutput) -> None:

@@ -145,15 +145,24 @@ class Starts:
         return ready
 
     def give_back(self, request_key: str, index: int) -> None:
-        """Uncount a start that was not used. Best effort: a start left counted is an attempt lost, never a call
-        made twice, and the run's own outcome matters more."""
-        try:
-            self._context.records.unstart_step(request_key, index)
-        except StaleWrite:
-            pass  # the request is gone
-        except Exception:
-            logger.exception("could not give back the unused start of step %s", index + 1)
+        give_back(self._context, request_key, index)
 
     def _breaker_closed(self) -> bool:
+        """Whether the breaker is known closed (a read that fails means "not known": each step then checks it)."""
         breaker = self._context.breaker
-        return breaker is None or breaker.is_closed()
+        try:
+            return breaker is None or breaker.is_closed()
+        except Exception:
+            logger.exception("could not read the model's breaker; the steps start one by one")
+            return False
+
+
+def give_back(context: WorkflowContext, request_key: str, index: int) -> None:
+    """Uncount a start that was not used. Best effort: a start left counted is an attempt lost, never a call made
+    twice, and the run's own outcome matters more."""
+    try:
+        context.records.unstart_step(request_key, index)
+    except StaleWrite:
+        pass  # the request is gone
+    except Exception:
+        logger.exception("could not give back the unused start of step %s", index + 1)

@@ -60,6 +60,8 @@ class TextModel:
         self._ranges: list[list[float]] = weights.get("numeric_range") or [[-math.inf, math.inf]] * len(self._numeric)
         self._intercept = float(weights["intercept"])
         self.blend = float(weights["blend"])
+        # Which weights these are (the trainer's fingerprint of them): the estimator keeps history per analysis.
+        self.analysis = str(weights.get("analysis") or "text-model")
 
     def log_seconds(self, message: str, table_seconds: float) -> float:
         """The model's own estimate (log seconds)."""
