@@ -157,6 +157,16 @@ def test_accepted_answer_carries_the_estimate_and_the_record_keeps_it():
     assert public["mode_reason"] == "webhook"
     assert public["estimate"]["kind"] == kind_of(analyse(LONG))
     assert {f["name"] for f in public["estimate"]["factors"]} >= {"research", "analysis", "file"}
+    assert public["estimate"]["factors_seconds"] == sum(f["seconds"] for f in public["estimate"]["factors"])
+
+
+def test_the_request_shows_the_factors_sum_beside_what_the_text_model_made_of_it():
+    store = InMemoryStore()
+    service = RequestService(store, RecordingEngine(), parse_formation({}), estimator=Estimator(store))
+    message = "Write end-to-end Playwright tests covering signup, login, checkout and password reset for the web app"
+    submission = service.submit(Principal("k", "u"), NewRequest(message=message, async_=True))
+    shown = request_body(store.get(submission.record.request_key))["estimate"]
+    assert shown["factors_seconds"] == 5 and shown["seconds"] > 30
 
 
 def test_what_the_patterns_read_is_folded_and_bounded():

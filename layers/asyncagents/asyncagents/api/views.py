@@ -99,6 +99,8 @@ def _estimate(record: RequestRecord) -> dict[str, Any]:
             "range": [estimate.get("low"), estimate.get("high")],
             "kind": estimate.get("kind"),
             "factors": estimate.get("factors", []),
+            # The factors' sum: ``seconds`` above it is the text model's reading of the words (and history's).
+            "factors_seconds": estimate.get("factors_seconds", estimate.get("analytic_seconds")),
             "history_samples": estimate.get("history_samples", 0),
         }
     }
