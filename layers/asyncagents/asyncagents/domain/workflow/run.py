@@ -254,66 +254,53 @@ class RequestRun:
         its first attempt was started by another write (given back if it never runs)."""
         unused = [started] if started is not None else []  # the first attempt takes it
         try:
-            return self._attempt_until_settled(record, execution_name, index, deadline, stop, outputs, unused, schedule)
+            settings = self._context.formation.overlord.workflow
+            task_timeout = settings.timeouts.task_timeout
+            title = record.steps[index].title
+            made = self._attempts_made(record, index)
+            while not stop.is_set():
+                began = self._now()
+                if began + task_timeout + _WRITE_MARGIN_SECONDS > deadline:
+                    return _Outcome("out_of_time")
+                attempt_deadline = began + task_timeout
+                first = unused.pop() if unused else None
+                try:
+                    result = self._steps.run_step(
+                        record.request_key,
+                        execution_name,
+                        index,
+                        title,
+                        deadline=attempt_deadline,
+                        outputs=outputs,
+                        started=first,
+                        schedule=schedule,
+                    )
+                except ClarificationRequested:
+                    return _Outcome("asked")
+                except CircuitOpen as open_circuit:  # not an attempt: nothing was counted, no retry is spent
+                    return _Outcome("circuit_open", retry_after=open_circuit.retry_after_seconds)
+                except (BudgetExceeded, ProviderError, StoreContention) as error:
+                    timed_out = self._now() >= attempt_deadline - _DEADLINE_SLACK_SECONDS
+                    retryable = timed_out or isinstance(error, TransientProviderError | StoreContention)
+                    name = "States.Timeout" if timed_out else type(error).__name__
+                    failure = describe_failure(name, str(error), task_timeout=task_timeout)
+                    if not retryable:
+                        return _Outcome("failed", failure)
+                    made = self._attempts_made(self._context.require(record.request_key), index, at_least=made + 1)
+                    if made >= settings.retry.max_attempts:
+                        return _Outcome("failed", failure)
+                    delay = self._backoff(made)
+                    if self._now() + delay + task_timeout + _WRITE_MARGIN_SECONDS > deadline:
+                        return _Outcome("out_of_time")
+                    stop.wait(delay)
+                    continue
+                if "skipped" in result:
+                    return _Outcome("done" if result["skipped"] == "already_done" else "ended")
+                return _Outcome("done")
+            return _Outcome("stopped")
         finally:
             if unused:  # it never ran: its start goes back
                 self._starts.give_back(record.request_key, index)
-
-    def _attempt_until_settled(
-        self,
-        record: RequestRecord,
-        execution_name: str,
-        index: int,
-        deadline: float,
-        stop: threading.Event,
-        outputs: dict[int, str],
-        unused: list[Started],
-        schedule: Schedule | None,
-    ) -> _Outcome:
-        settings = self._context.formation.overlord.workflow
-        task_timeout = settings.timeouts.task_timeout
-        title = record.steps[index].title
-        made = self._attempts_made(record, index)
-        while not stop.is_set():
-            began = self._now()
-            if began + task_timeout + _WRITE_MARGIN_SECONDS > deadline:
-                return _Outcome("out_of_time")
-            attempt_deadline = began + task_timeout
-            first = unused.pop() if unused else None
-            try:
-                result = self._steps.run_step(
-                    record.request_key,
-                    execution_name,
-                    index,
-                    title,
-                    deadline=attempt_deadline,
-                    outputs=outputs,
-                    started=first,
-                    schedule=schedule,
-                )
-            except ClarificationRequested:
-                return _Outcome("asked")
-            except CircuitOpen as open_circuit:  # not an attempt: nothing was counted, no retry is spent
-                return _Outcome("circuit_open", retry_after=open_circuit.retry_after_seconds)
-            except (BudgetExceeded, ProviderError, StoreContention) as error:
-                timed_out = self._now() >= attempt_deadline - _DEADLINE_SLACK_SECONDS
-                retryable = timed_out or isinstance(error, TransientProviderError | StoreContention)
-                name = "States.Timeout" if timed_out else type(error).__name__
-                failure = describe_failure(name, str(error), task_timeout=task_timeout)
-                if not retryable:
-                    return _Outcome("failed", failure)
-                made = self._attempts_made(self._context.require(record.request_key), index, at_least=made + 1)
-                if made >= settings.retry.max_attempts:
-                    return _Outcome("failed", failure)
-                delay = self._backoff(made)
-                if self._now() + delay + task_timeout + _WRITE_MARGIN_SECONDS > deadline:
-                    return _Outcome("out_of_time")
-                stop.wait(delay)
-                continue
-            if "skipped" in result:
-                return _Outcome("done" if result["skipped"] == "already_done" else "ended")
-            return _Outcome("done")
-        return _Outcome("stopped")
 
     @staticmethod
     def _attempts_made(record: RequestRecord, index: int, *, at_least: int = 0) -> int:
