@@ -29,7 +29,7 @@ from asyncagents.domain.workload import analyse  # noqa: E402
 from asyncagents.domain.workload.text_model import WEIGHTS, TextModel, numeric_features  # noqa: E402
 
 ALPHA = 0.3
-BLEND = 0.7
+BLEND = 1.0
 
 
 def table_seconds(message: str) -> float:
