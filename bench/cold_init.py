@@ -1,6 +1,11 @@
 """Cold init, measured in pairs: each round starts a fresh interpreter for the floor and for every candidate,
 in a shuffled order, so the machine's drift hits them alike; ratios are taken within a round, then the median.
 
+The package is imported as the layer ships it (``make build``): sources with their bytecode compiled ahead
+(Lambda's file system is read-only: whatever has no bytecode is compiled again at every cold start). The rows
+``... without bytecode`` import the package and its libraries from sources only, as the layer shipped them before
+it carried bytecode: the difference is what compiling ahead saves each cold start.
+
     make bench BENCH_ARGS="--only cold --repeat 15"
     make bench BENCH_ARGS="--only cold --against 14ed399"   # also the same functions at an earlier commit
 
@@ -12,8 +17,12 @@ too, what a container pays by the time it has served each route once (an upper b
 
 from __future__ import annotations
 
+import compileall
 import os
+import py_compile
 import random
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -21,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +51,9 @@ FUNCTIONS = {
     "RunFunction": ("run", ["dynamodb"], ""),
     "MarkFailedFunction": ("mark_failed", ["dynamodb"], ""),
 }
+# The same inits from sources alone (the package and the layer's libraries without bytecode).
+WITHOUT_BYTECODE = {"ApiFunction": "ApiFunction, without bytecode", "RunFunction": "RunFunction, without bytecode"}
+LIBRARY_REFERENCE = "reference: floor + pydantic + Powertools resolver"
 _HEALTH = (
     '{"version": "2.0", "routeKey": "$default", "rawPath": "/v1/health", "rawQueryString": "", "headers": {},'
     ' "requestContext": {"http": {"method": "GET", "path": "/v1/health", "protocol": "HTTP/1.1",'
@@ -49,10 +62,13 @@ _HEALTH = (
 )
 
 
-def _environment(layer: Path, formation: Path) -> dict[str, str]:
+def _environment(layer: Path, formation: Path, sources: Path | None = None) -> dict[str, str]:
+    # The layer ahead of the editable install: the tree under test is the one imported (and, without bytecode,
+    # the libraries' sources ahead of the environment's compiled ones).
+    path = f"{sources}{os.pathsep}{layer}" if sources else str(layer)
     return {
         **os.environ,
-        "PYTHONPATH": str(layer),  # ahead of the editable install: the tree under test is the one imported
+        "PYTHONPATH": path,
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "bench",
@@ -66,11 +82,12 @@ def _environment(layer: Path, formation: Path) -> dict[str, str]:
     }
 
 
-def _candidate(tree: Path, folder: str, clients: list[str], request: str) -> str:
-    """Code that inits one function from ``tree`` (this checkout, or an earlier commit's)."""
+def _candidate(tree: Path, layer: Path, folder: str, clients: list[str], request: str) -> str:
+    """Code that inits one function from ``tree`` (this checkout, or an earlier commit's) with the package in
+    ``layer``."""
     lines = [
         "import asyncagents, importlib.util as u, json",
-        f"assert asyncagents.__file__.startswith({str(tree)!r}), asyncagents.__file__",
+        f"assert asyncagents.__file__.startswith({str(layer)!r}), asyncagents.__file__",
         "from asyncagents import runtime",
         f"s = u.spec_from_file_location('app', {str(tree / 'functions' / folder / 'app.py')!r})",
         "m = u.module_from_spec(s); s.loader.exec_module(m)",
@@ -110,49 +127,94 @@ def _tree_at(revision: str | None) -> Iterator[Path]:
         yield Path(folder)
 
 
+def _shipped_package(tree: Path, folder: Path, *, bytecode: bool) -> Path:
+    """The asyncagents package of ``tree`` as the layer holds it: with bytecode compiled ahead as ``make build``
+    does it (unchecked hashes), or sources alone."""
+    layer = folder / ("layer" if bytecode else "sources-layer")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "local")
+    shutil.copytree(tree / "layers" / "asyncagents" / "asyncagents", layer / "asyncagents", ignore=ignore)
+    if bytecode:
+        mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
+        compileall.compile_dir(layer, quiet=1, workers=0, invalidation_mode=mode)
+    return layer
+
+
+def _library_sources(folder: Path) -> Path:
+    """The layer's libraries (requirements.txt and what they require) as sources alone, copied from this
+    environment without their bytecode."""
+    target = folder / "library-sources"
+    requirements = (ROOT / "layers" / "asyncagents" / "requirements.txt").read_text().splitlines()
+    pending = [line for line in requirements if line.strip() and not line.startswith("#")]
+    seen: set[str] = set()
+    while pending:
+        requirement = pending.pop()
+        if "extra ==" in requirement:
+            continue
+        name = re.split(r"[\s<>=!~;\[(]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+        if name in seen or name in ("boto3", "botocore"):
+            continue
+        seen.add(name)
+        try:
+            distribution = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        for file in distribution.files or []:
+            if "__pycache__" in file.parts or ".dist-info" in str(file) or file.parts[0] in ("..", "bin"):
+                continue
+            copy = target / file
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(distribution.locate_file(file), copy)  # type: ignore[arg-type]
+        pending += distribution.requires or []
+    return target
+
+
 def _run(code: str, environment: dict[str, str]) -> float:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True, env=environment, cwd=ROOT)
     return time.perf_counter() - started
 
 
+def _paired(these: list[float], those: list[float]) -> str:
+    return f"{statistics.median(a / b for a, b in zip(these, those, strict=True)):.2f}"
+
+
 def measure(repeat: int, against: str | None = None) -> list[list[str]]:
-    """Rows of ``[what, median ms, median paired ratio to the floor, ratio to the earlier commit]``."""
-    with _tree_at(None) as current, _tree_at(against) as earlier:
+    """Rows of ``[what, median ms, median paired ratio to the floor, to the library reference, to the earlier
+    commit]``."""
+    with _tree_at(None) as current, _tree_at(against) as earlier, tempfile.TemporaryDirectory() as scratch:
         trees = {"now": current} | ({"then": earlier} if against else {})
-        plain = _environment(current / "layers" / "asyncagents", current / "formation.yaml")
+        layers = {label: _shipped_package(tree, Path(scratch) / label, bytecode=True) for label, tree in trees.items()}
+        plain = _environment(layers["now"], current / "formation.yaml")
         jobs: dict[tuple[str, str], tuple[str, dict[str, str]]] = {("floor", "now"): (FLOOR, plain)}
         jobs.update({(name, "now"): (code, plain) for name, code in REFERENCES.items()})
         for name, (folder, clients, request) in FUNCTIONS.items():
             for label, tree in trees.items():
-                environment = _environment(tree / "layers" / "asyncagents", tree / "formation.yaml")
-                jobs[(name, label)] = (_candidate(tree, folder, clients, request), environment)
+                environment = _environment(layers[label], tree / "formation.yaml")
+                jobs[(name, label)] = (_candidate(tree, layers[label], folder, clients, request), environment)
+        sources = _shipped_package(current, Path(scratch), bytecode=False)
+        uncompiled = _environment(sources, current / "formation.yaml", _library_sources(Path(scratch)))
+        for name, row in WITHOUT_BYTECODE.items():
+            folder, clients, request = FUNCTIONS[name]
+            jobs[(row, "now")] = (_candidate(current, sources, folder, clients, request), uncompiled)
         samples: dict[tuple[str, str], list[float]] = {job: [] for job in jobs}
         order = list(jobs)
         for _ in range(repeat):
             random.shuffle(order)
             for job in order:
                 samples[job].append(_run(*jobs[job]))
-    floor = samples[("floor", "now")]
-    rows = [["floor: import boto3 + dynamodb client", f"{statistics.median(floor) * 1000:.0f}", "1.00", ""]]
+    floor, library = samples[("floor", "now")], samples[(LIBRARY_REFERENCE, "now")]
+    rows = [["floor: import boto3 + dynamodb client", f"{statistics.median(floor) * 1000:.0f}", "1.00", "", ""]]
     for name in REFERENCES:
         reference = samples[(name, "now")]
-        to_floor = statistics.median(r / f for r, f in zip(reference, floor, strict=True))
-        rows.append([name, f"{statistics.median(reference) * 1000:.0f}", f"{to_floor:.2f}", ""])
-    for name in FUNCTIONS:
+        rows.append([name, f"{statistics.median(reference) * 1000:.0f}", _paired(reference, floor), "", ""])
+    for name in [*FUNCTIONS, *WITHOUT_BYTECODE.values()]:
         now = samples[(name, "now")]
-        to_floor = statistics.median(n / f for n, f in zip(now, floor, strict=True))
+        to_floor, to_library = _paired(now, floor), _paired(now, library)
         to_then = ""
-        if against:
+        if against and (name, "then") in samples:
             then = samples[(name, "then")]
             to_then = f"{statistics.median(n / t for n, t in zip(now, then, strict=True)):.3f}"
-            rows.append(
-                [
-                    f"{name} @ {against}",
-                    f"{statistics.median(then) * 1000:.0f}",
-                    f"{statistics.median(t / f for t, f in zip(then, floor, strict=True)):.2f}",
-                    "",
-                ]
-            )
-        rows.append([f"{name} (now)", f"{statistics.median(now) * 1000:.0f}", f"{to_floor:.2f}", to_then])
+            then_ms = f"{statistics.median(then) * 1000:.0f}"
+            rows.append([f"{name} @ {against}", then_ms, _paired(then, floor), _paired(then, library), ""])
+        rows.append([f"{name} (now)", f"{statistics.median(now) * 1000:.0f}", to_floor, to_library, to_then])
     return rows
