@@ -1,5 +1,7 @@
 """ApiFunction: the HTTP API (API Gateway HTTP API events, payload v2)."""
 
+import asyncagents.coldstart  # first: the GC waits while the modules below load
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -14,3 +16,6 @@ logger = Logger(service="asyncagents-api")
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     correlate(logger)
     return handle(event, context)
+
+
+asyncagents.coldstart.done()  # init is over: what it made is frozen, the GC resumes

@@ -2,6 +2,8 @@
 execution waits on (invoked with ``.waitForTaskToken``) on every open question; ``timed_out`` applies the
 configured action to the questions no answer came for in time."""
 
+import asyncagents.coldstart  # first: the GC waits while the modules below load
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -21,3 +23,6 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         return steps.await_open(task.request_key, task.execution_name, task.task_token or "")
     whole_wait = task.ended_by == "States.Timeout"
     return steps.open_timed_out(task.request_key, task.execution_name, whole_wait=whole_wait)
+
+
+asyncagents.coldstart.done()  # init is over: what it made is frozen, the GC resumes

@@ -1,5 +1,7 @@
 """MarkFailedFunction: records a failure caught by the state machine, unless the request already ended."""
 
+import asyncagents.coldstart  # first: the GC waits while the modules below load
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -17,3 +19,6 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return runtime.current().workflow_steps.mark_failed(
         task.request_key, task.execution_name, task.error.error, task.error.cause
     )
+
+
+asyncagents.coldstart.done()  # init is over: what it made is frozen, the GC resumes

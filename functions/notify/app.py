@@ -1,6 +1,8 @@
 """NotifyFunction: turns request status changes on the table's stream into webhook events on the queue, frees the
 slot of each request that ended, and measures each request's end (outcome, duration, steps, tokens)."""
 
+import asyncagents.coldstart  # first: the GC waits while the modules below load
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
@@ -32,3 +34,6 @@ def record_handler(record: DynamoDBRecord) -> None:
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     correlate(logger)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+
+asyncagents.coldstart.done()  # init is over: what it made is frozen, the GC resumes

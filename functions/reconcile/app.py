@@ -1,6 +1,8 @@
 """ReconcileFunction: a workflow execution ended without recording it (timeout, stop, uncaught failure):
 end its request as failed, so that no request is ever left processing."""
 
+import asyncagents.coldstart  # first: the GC waits while the modules below load
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -24,3 +26,6 @@ def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict:
     return runtime.current().workflow_steps.reconcile(
         request_key, ended.name, ended.status, ended.error or "", ended.cause or ""
     )
+
+
+asyncagents.coldstart.done()  # init is over: what it made is frozen, the GC resumes

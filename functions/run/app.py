@@ -1,6 +1,8 @@
 """RunFunction: runs a request — its plan, its steps (checkpointed, retried, each within its timeout), its
 answer — as far as this invocation goes."""
 
+import asyncagents.coldstart  # first: the GC waits while the modules below load
+
 import time
 
 from aws_lambda_powertools import Logger
@@ -28,3 +30,6 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     except (ClarificationRequested, RunContinues, RequestFailed):
         runtime.current().telemetry.emit(run_handover())  # an error to Lambda, a route to the workflow
         raise
+
+
+asyncagents.coldstart.done()  # init is over: what it made is frozen, the GC resumes

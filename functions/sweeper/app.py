@@ -1,6 +1,8 @@
 """SweeperFunction: every few minutes (EventBridge Scheduler), ends or restarts the requests that should have
 finished: the last line of defence when a status event was lost or the API died before starting a workflow."""
 
+import asyncagents.coldstart  # first: the GC waits while the modules below load
+
 import time
 
 from aws_lambda_powertools import Logger
@@ -27,3 +29,6 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         "failed": report.failed,
         "running": report.running,
     }
+
+
+asyncagents.coldstart.done()  # init is over: what it made is frozen, the GC resumes

@@ -1,5 +1,7 @@
 """WebhookSenderFunction: delivers a batch of webhook events concurrently; failed ones stay on the queue."""
 
+import asyncagents.coldstart  # first: the GC waits while the modules below load
+
 import asyncio
 import functools
 
@@ -33,3 +35,6 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return async_process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+
+
+asyncagents.coldstart.done()  # init is over: what it made is frozen, the GC resumes
