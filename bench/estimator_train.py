@@ -13,9 +13,12 @@ estimates on them: a test fails when either changes without training again.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import math
 import sys
+from array import array
 from pathlib import Path
 
 import yaml
@@ -30,6 +33,11 @@ from asyncagents.domain.workload.text_model import WEIGHTS, TextModel, numeric_f
 
 ALPHA = 0.3
 BLEND = 1.0
+# The regression's estimate is blended half and half with the likeness-weighted mean label of the 10 training
+# messages nearest in words (cosine of the TF-IDF vectors): leave-one-set-out 87.6 / 86.0 % -> 88.9 / 87.5 % at
+# 30 / 60 s (far from them 93.2 / 92.2 % -> 94.2 / 93.6 %); 5-20 neighbours and shares 0.3-0.7 all within 0.5 point.
+NEIGHBOURS = 10
+NEIGHBOUR_SHARE = 0.5
 
 
 def table_seconds(message: str) -> float:
@@ -91,6 +99,7 @@ def weights_of(vectorizer: object, ridge: object, cases: list[dict[str, object]]
         # Rounded to 6 significant digits (the file stays small; the checks bound the difference).
         "terms": {term: [float(f"{idf[i]:.6g}"), float(f"{coef[i]:.6g}")] for term, i in sorted(vocabulary.items())},
     }
+    weights["neighbours"] = neighbours_of(vectorizer, cases, weights["terms"])  # type: ignore[arg-type]
     # The analysis these weights make: the estimator keeps its learned history per analysis (another training,
     # another history).
     content = json.dumps({k: v for k, v in weights.items() if k != "trained_on"}, sort_keys=True).encode()
@@ -98,10 +107,56 @@ def weights_of(vectorizer: object, ridge: object, cases: list[dict[str, object]]
     return weights
 
 
+def neighbours_of(
+    vectorizer: object, cases: list[dict[str, object]], terms: dict[str, list[float]]
+) -> dict[str, object]:
+    """The training messages' TF-IDF vectors as postings: per term (its entry in ``terms`` gains where its
+    postings start and end) the messages that have it and its weight in each, packed little-endian (unsigned
+    16-bit indexes, 32-bit floats) and base64-encoded, so the weights load in milliseconds; and their labels."""
+    documents = vectorizer.transform([str(c["message"]) for c in cases]).tocsc()  # type: ignore[attr-defined]
+    vocabulary: dict[str, int] = vectorizer.vocabulary_  # type: ignore[attr-defined]
+    assert len(cases) < 2**16, "message indexes are 16-bit"
+    indexes, weights = array("H"), array("f")
+    for term, column in sorted(vocabulary.items()):
+        start, end = documents.indptr[column], documents.indptr[column + 1]
+        terms[term] += [len(indexes), len(indexes) + int(end - start)]
+        indexes.extend(int(row) for row in documents.indices[start:end])
+        weights.extend(float(value) for value in documents.data[start:end])
+    if sys.byteorder != "little":
+        indexes.byteswap()
+        weights.byteswap()
+    return {
+        "count": NEIGHBOURS,
+        "share": NEIGHBOUR_SHARE,
+        "log_seconds": [round(math.log(float(c["seconds"])), 6) for c in cases],  # type: ignore[arg-type]
+        "indexes": base64.b64encode(indexes.tobytes()).decode(),
+        "weights": base64.b64encode(weights.tobytes()).decode(),
+    }
+
+
+def _nearest(query: object, documents: object, labels: object) -> list[float | None]:
+    """Per query row, the likeness-weighted mean label of its nearest training messages (None: none alike)."""
+    import numpy as np
+
+    likeness = (query @ documents.T).toarray()  # type: ignore[operator, attr-defined]
+    means: list[float | None] = []
+    for row in likeness:
+        order = np.lexsort((np.arange(len(row)), -np.round(row, 9)))[:NEIGHBOURS]
+        chosen = [index for index in order if row[index] > 0]
+        weights = row[chosen]
+        means.append(float(np.sum(weights * labels[chosen]) / np.sum(weights)) if chosen else None)
+    return means
+
+
 def exact_log_seconds(
-    vectorizer: object, ridge: object, messages: list[str], ranges: list[list[float]] | None = None
+    vectorizer: object,
+    ridge: object,
+    messages: list[str],
+    cases: list[dict[str, object]],
+    ranges: list[list[float]] | None = None,
 ) -> list[float]:
-    """scikit-learn's predictions; with ``ranges``, of the numbers held within them (as the shipped model does)."""
+    """scikit-learn's predictions, blended with the nearest of ``cases`` (the training messages); with
+    ``ranges``, of the numbers held within them (as the shipped model does)."""
     import numpy as np
     from scipy.sparse import csr_matrix, hstack
 
@@ -110,7 +165,13 @@ def exact_log_seconds(
 
     words = vectorizer.transform(messages)  # type: ignore[attr-defined]
     numbers = csr_matrix(np.array([held(numeric_features(m, table_seconds(m))) for m in messages]))
-    return [float(value) for value in ridge.predict(hstack([words, numbers]).tocsr())]  # type: ignore[attr-defined]
+    regression = ridge.predict(hstack([words, numbers]).tocsr())  # type: ignore[attr-defined]
+    documents = vectorizer.transform([str(c["message"]) for c in cases])  # type: ignore[attr-defined]
+    labels = np.log([float(c["seconds"]) for c in cases])  # type: ignore[arg-type]
+    return [
+        float(value) if nearest is None else float((1 - NEIGHBOUR_SHARE) * value + NEIGHBOUR_SHARE * nearest)
+        for value, nearest in zip(regression, _nearest(words, documents, labels), strict=True)
+    ]
 
 
 def cross_validate() -> None:
@@ -150,7 +211,7 @@ def main(argv: list[str]) -> int:
     weights = weights_of(vectorizer, ridge, cases)
     shipped = TextModel(weights)
     messages = [str(case["message"]) for case in cases]
-    exact = exact_log_seconds(vectorizer, ridge, messages)
+    exact = exact_log_seconds(vectorizer, ridge, messages, cases)
     drift = max(abs(shipped.log_seconds(m, table_seconds(m)) - e) for m, e in zip(messages, exact, strict=True))
     if drift > 1e-3:
         print(f"the plain-Python model differs from scikit-learn's by {drift:.2g} (log seconds)", file=sys.stderr)
@@ -162,7 +223,7 @@ def main(argv: list[str]) -> int:
         [message, table_seconds(message), round(value, 6)]
         for message, value in zip(
             checked,
-            exact_log_seconds(vectorizer, ridge, checked, weights["numeric_range"]),
+            exact_log_seconds(vectorizer, ridge, checked, cases, weights["numeric_range"]),
             strict=True,  # type: ignore[arg-type]
         )
     ]

@@ -60,6 +60,43 @@ def test_the_model_predicts_from_tf_idf_terms_and_the_four_numbers():
     assert model.seconds(message, 20) == pytest.approx(math.exp(expected))
 
 
+def _packed(typecode: str, values: list[float]) -> str:
+    import base64
+    from array import array
+
+    packed = array(typecode, values)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return base64.b64encode(packed.tobytes()).decode()
+
+
+def test_the_regression_is_blended_with_the_labels_of_the_nearest_training_messages():
+    # Given a model whose regression says e^1 for anything, and four training messages: "crawl" alone (label 2), "crawl
+    # site" twice (labels 4 and 6, with weights 0.6 "crawl" and 0.8 "site"), "site" alone (label 8); two neighbours
+    model = TextModel(
+        {
+            # [idf, coefficient, where the term's postings start and end]
+            "terms": {"crawl": [1.0, 0.0, 0, 3], "site": [1.0, 0.0, 3, 6]},
+            "numeric": [0, 0, 0, 0],
+            "intercept": 1.0,
+            "blend": 1.0,
+            "neighbours": {
+                "count": 2,
+                "share": 0.5,
+                "log_seconds": [2.0, 4.0, 6.0, 8.0],
+                "indexes": _packed("H", [0, 1, 2, 1, 2, 3]),
+                "weights": _packed("f", [1.0, 0.6, 0.6, 0.8, 0.8, 1.0]),
+            },
+        }
+    )
+    # When it reads "site": likeness 0.8 to messages 1 and 2 and 1.0 to message 3; the two nearest are 3, then 1
+    # (between equals, the earlier message)
+    nearest = (1.0 * 8.0 + 0.8 * 4.0) / 1.8
+    assert model.log_seconds("site", 1.0) == pytest.approx(0.5 * 1.0 + 0.5 * nearest, rel=1e-6)
+    # And a message sharing no term with any training message is the regression's alone
+    assert model.log_seconds("nothing known", 1.0) == pytest.approx(1.0)
+
+
 def test_the_models_own_estimate_is_held_to_a_day_whatever_its_weights():
     runaway = TextModel({"terms": {}, "numeric": [0, 0, 0, 0], "intercept": 5_000.0, "blend": 1.0})
     assert runaway.seconds("anything", 2.0) == pytest.approx(86_400)
