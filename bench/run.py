@@ -168,7 +168,7 @@ def _wait_done(client: Any, request_id: str) -> str:
 def bench_layer() -> None:
     with tempfile.TemporaryDirectory() as folder:
         subprocess.run(
-            ["make", "-s", "build", f"BUILD_ARGS=--build-dir {folder}"],
+            ["make", "-s", "build", f"BUILD_DIR={folder}"],
             check=True,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
