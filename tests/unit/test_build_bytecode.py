@@ -36,3 +36,35 @@ def test_the_interpreter_named_by_lambda_python_comes_first(monkeypatch: pytest.
 
 def test_a_missing_folder_is_a_usage_error(tmp_path: Path) -> None:
     assert build_bytecode.main([str(tmp_path / "missing")]) == 2
+
+
+def test_an_interpreter_that_hangs_is_skipped(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Given a candidate that never answers (a hung shim)
+    hanging = tmp_path / "python3.12"
+    hanging.write_text("#!/bin/sh\nsleep 30\n")
+    hanging.chmod(0o755)
+    monkeypatch.setattr(build_bytecode, "_candidates", lambda: [str(hanging)])
+    monkeypatch.setattr(build_bytecode, "PROBE_SECONDS", 0.5)
+    # Then it is passed over, not a failed build
+    assert build_bytecode.lambda_python() is None
+
+
+def test_a_lambda_python_of_another_version_is_named_in_a_warning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if sys.version_info[:2] == build_bytecode.LAMBDA_PYTHON_VERSION:
+        pytest.skip("this Python is the runtime's version")
+    monkeypatch.setenv("LAMBDA_PYTHON", sys.executable)
+    monkeypatch.setattr(build_bytecode, "_candidates", lambda: [sys.executable])
+    assert build_bytecode.lambda_python() is None
+    assert f"LAMBDA_PYTHON={sys.executable} is not a released CPython 3.12" in capsys.readouterr().err
+
+
+def test_a_module_that_does_not_compile_fails_the_build_and_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "fine.py").write_text("VALUE = 1\n")
+    (tmp_path / "broken.py").write_text("def (:\n")
+    monkeypatch.setattr(build_bytecode, "lambda_python", lambda: sys.executable)
+    assert build_bytecode.main([str(tmp_path)]) == 1
+    assert "broken.py" in capsys.readouterr().err

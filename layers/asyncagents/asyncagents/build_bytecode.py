@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 LAMBDA_PYTHON_VERSION = (3, 12)  # template.yaml's Runtime: python3.12
+PROBE_SECONDS = 30.0  # how long an interpreter may take to say its version (a hung shim is skipped)
 _VERSION = ".".join(map(str, LAMBDA_PYTHON_VERSION))
 
 
@@ -38,26 +39,39 @@ def _candidates() -> list[str]:
     return [path for path in found if path]
 
 
+# A released CPython of the runtime's minor version (a pre-release's bytecode may differ: the runtime would ignore
+# it, silently).
+_CHECK = (
+    "import sys; v = sys.version_info; sys.exit(sys.implementation.name != 'cpython'"
+    f" or v[:2] != {LAMBDA_PYTHON_VERSION} or v.releaselevel != 'final')"
+)
+
+
 def lambda_python() -> str | None:
     """A CPython of the Lambda runtime's version that runs here, or None."""
-    wanted = LAMBDA_PYTHON_VERSION
-    check = f"import sys; sys.exit(sys.implementation.name != 'cpython' or sys.version_info[:2] != {wanted})"
+    named = os.environ.get("LAMBDA_PYTHON", "")
     for path in _candidates():
         try:
-            if subprocess.run([path, "-c", check], capture_output=True, timeout=30).returncode == 0:
+            if subprocess.run([path, "-c", _CHECK], capture_output=True, timeout=PROBE_SECONDS).returncode == 0:
                 return path
-        except OSError:
-            continue
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        if path == named:
+            print(
+                f"warning: LAMBDA_PYTHON={named} is not a released CPython {_VERSION}; looking further", file=sys.stderr
+            )
     return None
 
 
 def compile_layer(folder: Path, python: str) -> int:
     """Compile every module under ``folder`` with ``python``; how many bytecode files there are."""
-    subprocess.run(
+    compiled = subprocess.run(
         [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(folder)],
-        check=True,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
     )
+    if compiled.returncode != 0:  # a module that does not compile: say which, and fail the build
+        raise RuntimeError(f"compileall failed:\n{compiled.stdout}{compiled.stderr}")
     return sum(1 for _ in folder.rglob(f"*.cpython-{LAMBDA_PYTHON_VERSION[0]}{LAMBDA_PYTHON_VERSION[1]}.pyc"))
 
 
@@ -74,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 0
-    count = compile_layer(Path(args[0]), python)
+    try:
+        count = compile_layer(Path(args[0]), python)
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     print(f"bytecode for Python {_VERSION} ({python}): {count} modules")
     return 0
 

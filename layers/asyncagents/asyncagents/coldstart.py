@@ -5,6 +5,10 @@ Powertools, ours), the cyclic GC runs over a hundred collections that free almos
 makes (modules, classes, pydantic's schemas) lives as long as the container: about 45 ms of the API's cold init
 on Python 3.12, with the same memory after init (README, "Cold start"). So importing this module pauses the GC,
 and ``done()`` freezes what init made (later collections never scan it again) and resumes the GC as it was.
+
+The freeze happens once per process: a Lambda container loads one handler, but the local stack loads every
+handler, and again for each stack a test starts; freezing each time would keep whatever garbage existed then
+out of reach of the collector for good.
 """
 
 from __future__ import annotations
@@ -12,11 +16,16 @@ from __future__ import annotations
 import gc
 
 _ENABLED_BEFORE = gc.isenabled()
+_frozen = False
 gc.disable()
 
 
 def done() -> None:
-    """The end of a handler module's init: what it made frozen out of collections, the GC as it was before."""
-    gc.freeze()
+    """The end of a handler module's init: what it made frozen out of collections (the first time in this
+    process), the GC as it was before."""
+    global _frozen
+    if not _frozen:
+        gc.freeze()
+        _frozen = True
     if _ENABLED_BEFORE:
         gc.enable()

@@ -9,6 +9,7 @@ which the state machine's Retry and Catch match on).
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import logging
@@ -58,7 +59,14 @@ def load_handler(code_dir: Path, handler: str, *, module_alias: str) -> Handler:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {source}")
     module: ModuleType = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    collecting = gc.isenabled()
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        # A handler pauses the GC while it loads (asyncagents.coldstart); one whose init fails must not leave this
+        # long-lived process without it (on Lambda a failed init ends the process).
+        if collecting:
+            gc.enable()
     return getattr(module, function_name)
 
 
