@@ -6,8 +6,12 @@ The package is imported as the layer ships it (``make build``): sources with the
 ``... without bytecode`` import the package and its libraries from sources only, as the layer shipped them before
 it carried bytecode: the difference is what compiling ahead saves each cold start.
 
+With ``--python`` another interpreter runs everything (the runtime's 3.12, say): the layer's libraries and boto3 are
+installed for it once, with pip, into ``.bench-cache/`` (pip compiles them, as the layer and the runtime have them).
+
     make bench BENCH_ARGS="--only cold --repeat 15"
     make bench BENCH_ARGS="--only cold --against 14ed399"   # also the same functions at an earlier commit
+    make bench BENCH_ARGS="--only cold --python runtime"     # with the Lambda runtime's Python (3.12)
 
 A candidate imports a function's handler module (as Lambda's init does) and creates the AWS clients its
 first call needs. ``ApiFunction, first request`` also resolves a first request (``GET /v1/health``: Powertools
@@ -17,9 +21,7 @@ too, what a container pays by the time it has served each route once (an upper b
 
 from __future__ import annotations
 
-import compileall
 import os
-import py_compile
 import random
 import re
 import shutil
@@ -30,8 +32,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+
+from asyncagents.build_bytecode import compile_layer, lambda_python
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOOR = "import boto3; boto3.client('dynamodb')"
@@ -62,13 +67,24 @@ _HEALTH = (
 )
 
 
-def _environment(layer: Path, formation: Path, sources: Path | None = None) -> dict[str, str]:
-    # The layer ahead of the editable install: the tree under test is the one imported (and, without bytecode,
-    # the libraries' sources ahead of the environment's compiled ones).
-    path = f"{sources}{os.pathsep}{layer}" if sources else str(layer)
+@dataclass(frozen=True)
+class Interpreter:
+    """The Python that runs the inits, and where its libraries are: ``libraries`` with their bytecode (empty: this
+    environment's), ``library_sources`` the same without it, ``boto`` the runtime-provided boto3 (empty: this
+    environment's)."""
+
+    python: str
+    libraries: tuple[Path, ...] = ()
+    library_sources: tuple[Path, ...] = ()
+    boto: tuple[Path, ...] = ()
+
+
+def _environment(formation: Path, *paths: Path) -> dict[str, str]:
+    # Ahead of the editable install: the tree under test is the one imported (and, without bytecode, the libraries'
+    # sources ahead of the environment's compiled ones).
     return {
         **os.environ,
-        "PYTHONPATH": path,
+        "PYTHONPATH": os.pathsep.join(str(path) for path in paths),
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "bench",
@@ -88,9 +104,10 @@ def _candidate(tree: Path, layer: Path, folder: str, clients: list[str], request
     lines = [
         "import asyncagents, importlib.util as u, json",
         f"assert asyncagents.__file__.startswith({str(layer)!r}), asyncagents.__file__",
-        "from asyncagents import runtime",
+        # The handler module first, as Lambda's init imports it (it pauses the GC before anything else loads).
         f"s = u.spec_from_file_location('app', {str(tree / 'functions' / folder / 'app.py')!r})",
         "m = u.module_from_spec(s); s.loader.exec_module(m)",
+        "from asyncagents import runtime",
         # Before the Runtime container (earlier commits), clients came from module-level functions.
         "r = runtime.current() if hasattr(runtime, 'current') else runtime",
         *(f"c = getattr(r, {name!r}); c() if callable(c) else c" for name in clients),
@@ -127,16 +144,50 @@ def _tree_at(revision: str | None) -> Iterator[Path]:
         yield Path(folder)
 
 
-def _shipped_package(tree: Path, folder: Path, *, bytecode: bool) -> Path:
-    """The asyncagents package of ``tree`` as the layer holds it: with bytecode compiled ahead as ``make build``
-    does it (unchecked hashes), or sources alone."""
-    layer = folder / ("layer" if bytecode else "sources-layer")
+def _shipped_package(tree: Path, folder: Path, python: str | None) -> Path:
+    """The asyncagents package of ``tree`` as the layer holds it: with bytecode compiled ahead by ``python`` as
+    ``make build`` does it (``asyncagents.build_bytecode``), or sources alone (``python`` None)."""
+    layer = folder / ("layer" if python else "sources-layer")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "local")
     shutil.copytree(tree / "layers" / "asyncagents" / "asyncagents", layer / "asyncagents", ignore=ignore)
-    if bytecode:
-        mode = py_compile.PycInvalidationMode.UNCHECKED_HASH
-        compileall.compile_dir(layer, quiet=1, workers=0, invalidation_mode=mode)
+    if python:
+        compile_layer(layer, python)
     return layer
+
+
+def _built_formation(tree: Path, folder: Path) -> Path:
+    """``tree``'s formation as the layer ships it (JSON, validated by that tree's own package), what the functions
+    read at /opt/formation.json."""
+    built = folder / "formation.json"
+    environment = {**os.environ, "PYTHONPATH": str(tree / "layers" / "asyncagents")}
+    command = [sys.executable, "-m", "asyncagents.build_formation", str(tree / "formation.yaml"), str(built)]
+    subprocess.run(command, check=True, env=environment, capture_output=True)
+    return built
+
+
+def runtime_interpreter(python: str) -> Interpreter:
+    """``python`` (``runtime``: the CPython 3.12 ``make build`` compiles the layer with) with the layer's libraries
+    and boto3 installed for it (once, into ``.bench-cache/``)."""
+    if python == "runtime":
+        python = lambda_python() or ""
+        if not python:
+            raise SystemExit("--python runtime: no CPython 3.12 found here (set LAMBDA_PYTHON)")
+    version = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"], capture_output=True, text=True
+    )
+    if version.returncode != 0:
+        raise SystemExit(f"--python {python}: {version.stderr.strip() or 'does not run'}")
+    cache = ROOT / ".bench-cache" / f"python-{version.stdout.strip()}"
+    libraries, boto, sources = cache / "libraries", cache / "boto", cache / "library-sources"
+    if not (cache / "installed").exists():
+        shutil.rmtree(cache, ignore_errors=True)
+        requirements = ROOT / "layers" / "asyncagents" / "requirements.txt"
+        for target, packages in ((libraries, ["-r", str(requirements)]), (boto, ["boto3"])):
+            pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", str(target)]
+            subprocess.run([*pip, *packages], check=True)
+        shutil.copytree(libraries, sources, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        (cache / "installed").touch()
+    return Interpreter(python, (libraries,), (sources,), (boto,))
 
 
 def _library_sources(folder: Path) -> Path:
@@ -168,9 +219,9 @@ def _library_sources(folder: Path) -> Path:
     return target
 
 
-def _run(code: str, environment: dict[str, str]) -> float:
+def _run(python: str, code: str, environment: dict[str, str]) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, env=environment, cwd=ROOT)
+    subprocess.run([python, "-c", code], check=True, env=environment, cwd=ROOT)
     return time.perf_counter() - started
 
 
@@ -178,21 +229,26 @@ def _paired(these: list[float], those: list[float]) -> str:
     return f"{statistics.median(a / b for a, b in zip(these, those, strict=True)):.2f}"
 
 
-def measure(repeat: int, against: str | None = None) -> list[list[str]]:
+def measure(repeat: int, against: str | None = None, interpreter: Interpreter | None = None) -> list[list[str]]:
     """Rows of ``[what, median ms, median paired ratio to the floor, to the library reference, to the earlier
     commit]``."""
     with _tree_at(None) as current, _tree_at(against) as earlier, tempfile.TemporaryDirectory() as scratch:
+        run = interpreter or Interpreter(sys.executable, library_sources=(_library_sources(Path(scratch)),))
         trees = {"now": current} | ({"then": earlier} if against else {})
-        layers = {label: _shipped_package(tree, Path(scratch) / label, bytecode=True) for label, tree in trees.items()}
-        plain = _environment(layers["now"], current / "formation.yaml")
-        jobs: dict[tuple[str, str], tuple[str, dict[str, str]]] = {("floor", "now"): (FLOOR, plain)}
-        jobs.update({(name, "now"): (code, plain) for name, code in REFERENCES.items()})
+        formations = {label: _built_formation(tree, Path(scratch) / label) for label, tree in trees.items()}
+        formation = formations["now"]
+        layers = {label: _shipped_package(tree, Path(scratch) / label, run.python) for label, tree in trees.items()}
+        jobs: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
+            ("floor", "now"): (FLOOR, _environment(formation, *run.boto))
+        }
+        libraries = _environment(formation, *run.libraries, *run.boto)
+        jobs.update({(name, "now"): (code, libraries) for name, code in REFERENCES.items()})
         for name, (folder, clients, request) in FUNCTIONS.items():
             for label, tree in trees.items():
-                environment = _environment(layers[label], tree / "formation.yaml")
+                environment = _environment(formations[label], layers[label], *run.libraries, *run.boto)
                 jobs[(name, label)] = (_candidate(tree, layers[label], folder, clients, request), environment)
-        sources = _shipped_package(current, Path(scratch), bytecode=False)
-        uncompiled = _environment(sources, current / "formation.yaml", _library_sources(Path(scratch)))
+        sources = _shipped_package(current, Path(scratch), None)
+        uncompiled = _environment(formation, *run.library_sources, sources, *run.boto)
         for name, row in WITHOUT_BYTECODE.items():
             folder, clients, request = FUNCTIONS[name]
             jobs[(row, "now")] = (_candidate(current, sources, folder, clients, request), uncompiled)
@@ -201,7 +257,7 @@ def measure(repeat: int, against: str | None = None) -> list[list[str]]:
         for _ in range(repeat):
             random.shuffle(order)
             for job in order:
-                samples[job].append(_run(*jobs[job]))
+                samples[job].append(_run(run.python, *jobs[job]))
     floor, library = samples[("floor", "now")], samples[(LIBRARY_REFERENCE, "now")]
     rows = [["floor: import boto3 + dynamodb client", f"{statistics.median(floor) * 1000:.0f}", "1.00", "", ""]]
     for name in REFERENCES:

@@ -38,11 +38,13 @@ def _table(title: str, header: list[str], rows: list[list[Any]]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)))
 
 
-def bench_cold(repeat: int, against: str | None) -> None:
-    from cold_init import measure
+def bench_cold(repeat: int, against: str | None, python: str | None) -> None:
+    from cold_init import measure, runtime_interpreter
 
+    interpreter = runtime_interpreter(python) if python else None
     header = ["what", "ms (median)", "x floor (paired)", "x library reference", f"x {against}" if against else ""]
-    _table(f"(a) cold init, {repeat} rounds of fresh interpreters, interleaved", header, measure(repeat, against))
+    title = f"(a) cold init, {repeat} rounds of fresh interpreters ({python or 'this Python'}), interleaved"
+    _table(title, header, measure(repeat, against, interpreter))
 
 
 class _CallCounter:
@@ -282,11 +284,14 @@ def main() -> int:
     parser.add_argument("--only", choices=["cold", "calls", "layer", "webhooks", "cost"], action="append")
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--against", metavar="REVISION", help="cold init: also measure this commit, in pairs")
+    parser.add_argument(
+        "--python", metavar="INTERPRETER", help="cold init with this Python ('runtime': the layer's 3.12)"
+    )
     args = parser.parse_args()
     chosen = args.only or ["cold", "calls", "layer", "webhooks", "cost"]
     print(json.dumps({"python": sys.version.split()[0], "machine": os.uname().machine}))
     if "cold" in chosen:
-        bench_cold(args.repeat, args.against)
+        bench_cold(args.repeat, args.against, args.python)
     if "calls" in chosen:
         bench_calls()
     if "layer" in chosen:
