@@ -108,14 +108,14 @@ class TextModel:
             start, end = int(self._terms[term][2]), int(self._terms[term][3])
             for document, weight in zip(self._indexes[start:end], self._weights[start:end], strict=True):
                 likeness[document] = likeness.get(document, 0.0) + value * weight
+        if not likeness:
+            return None
         # The most alike first; between equals, the earlier training message (as the trainer ranks them).
         # Only messages sharing a term are in ``likeness`` (TF-IDF weights are positive: each has a likeness > 0).
         chosen = heapq.nsmallest(
             self._neighbour_count, likeness, key=lambda document: (-round(likeness[document], 9), document)
         )
         total = sum(likeness[document] for document in chosen)
-        if not total:
-            return None
         return sum(likeness[document] * self._labels[document] for document in chosen) / total
 
     def seconds(self, message: str, table_seconds: float) -> float:
