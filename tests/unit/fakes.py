@@ -28,6 +28,7 @@ class InMemoryStore:
         self.history: dict[tuple[str, str], dict[str, Any]] = {}
         self.remembered: dict[str, float] = {}  # request key -> until when its id stays taken
         self.calls: list[str] = []
+        self.webhook_states: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def _record(self, pk: str) -> RequestRecord:
@@ -57,10 +58,22 @@ class InMemoryStore:
             ]
             return None
 
-    def get(self, pk: str) -> RequestRecord | None:
+    def get(self, pk: str, *, with_delivery: bool = False) -> RequestRecord | None:
         self.calls.append("get")
         with self._lock:
-            return self._record(pk) if pk in self.items else None
+            if pk not in self.items:
+                return None
+            record = self._record(pk)
+            if not with_delivery:
+                return record
+            state = self.webhook_states.get(pk, {})
+            if state.get("of_created_at") != record.created_at:
+                return record
+            return record.model_copy(update={k: v for k, v in state.items() if k.startswith("webhook_")})
+
+    def set_webhook_state(self, record: RequestRecord, fields: dict[str, Any]) -> None:
+        with self._lock:
+            self.webhook_states[record.request_key] = {**fields, "of_created_at": record.created_at}
 
     def transition(
         self,

@@ -218,8 +218,8 @@ class RacingStore(InMemoryStore):
 
     race = None
 
-    def get(self, pk):
-        record = super().get(pk)
+    def get(self, pk, *, with_delivery=False):
+        record = super().get(pk, with_delivery=with_delivery)
         race, self.race = self.race, None
         if race is not None:
             race()

@@ -273,7 +273,7 @@ def test_delivered_webhook_is_signed_payload_of_seed_shape(clock_service):
     event = parse(body)
     assert event.status == "completed" and event.response[0].text == "the answer"
     assert muxi_webhook.parse(body).content[0].text == "the answer"
-    assert store.get(message.request_key).webhook_status == "delivered"
+    assert store.get(message.request_key, with_delivery=True).webhook_status == "delivered"
 
 
 @pytest.mark.parametrize(
@@ -295,7 +295,7 @@ def test_retry_decisions(clock_service, result, attempt, kind, delay):
     message = completed_request(store, service)
     outcome = dispatcher_with(store, ScriptedTransport(result)).deliver(message, attempt=attempt)
     assert (outcome.kind, outcome.delay_seconds) == (kind, delay)
-    record = store.get(message.request_key)
+    record = store.get(message.request_key, with_delivery=True)
     assert record.webhook_attempts == attempt
     assert record.webhook_status == {"retry": "retrying", "dead": "failed"}[kind]
     if result.status_code == 302:
@@ -522,7 +522,7 @@ def test_unexpected_errors_are_retried_then_dead_lettered_and_recorded(clock_ser
     assert first.kind == "retry" and "RuntimeError" in first.reason
     last = dispatcher.deliver(message, attempt=4)
     assert last.kind == "dead"
-    assert store.get(message.request_key).webhook_status == "failed"
+    assert store.get(message.request_key, with_delivery=True).webhook_status == "failed"
 
 
 def test_resolver_prefers_ipv4(monkeypatch):
@@ -606,4 +606,6 @@ def test_a_notice_delivered_again_is_not_sent_twice_and_a_failed_send_is_retried
     assert dispatcher.deliver(notice, attempt=1) == Outcome("delivered", "sent already")  # the stream's repeat
     assert len(transport.sent) == 2 and marks.sent == {notice.delivery_id}
     assert json.loads(transport.sent[-1][1])["text"].startswith("Request ")
-    assert store.get(event.request_key).webhook_status is None  # the webhook's bookkeeping is not the notice's
+    assert (
+        store.get(event.request_key, with_delivery=True).webhook_status is None
+    )  # the webhook's bookkeeping is not the notice's

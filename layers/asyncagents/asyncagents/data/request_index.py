@@ -9,12 +9,14 @@ from typing import Any
 
 from asyncagents.data.cursors import decode_cursor, encode_cursor
 from asyncagents.data.dynamo import serialize
-from asyncagents.data.request_items import record_of
+from asyncagents.data.request_items import record_of, with_webhook_state
 from asyncagents.data.table_keys import (
     OPEN_SHARDS,
+    REQUEST_SK,
     REQUESTER,
     REQUESTER_INDEX,
     UNFINISHED_INDEX,
+    WEBHOOK_STATE_SK,
     owner_of,
     request_key_of,
 )
@@ -25,6 +27,7 @@ from asyncagents.domain.statuses import Status
 _LIST_PAGE_ITEMS = 100
 _MAX_LIST_QUERIES = 5
 _MAX_BATCH_ROUNDS = 4
+_BATCH_KEYS = 100  # BatchGetItem's most
 
 
 def unfinished(client: Any, table: str, *, created_before: str) -> Iterator[str]:
@@ -135,22 +138,29 @@ def _cursor_key(item: dict[str, Any]) -> dict[str, Any]:
 def _records(
     client: Any, table: str, index_items: list[dict[str, Any]], status: Status | None, now_epoch: float
 ) -> list[RequestRecord]:
-    """The records of ``index_items`` (at most a page: 100 keys, one BatchGetItem, its unprocessed keys asked
-    again), in the index's order. The index lags the table a moment: a record filtered again as it is now, one
-    that changed status, expired or was deleted meanwhile is left out."""
+    """The records of ``index_items`` with their webhook bookkeeping (a page: up to 200 keys, BatchGetItems of
+    100, their unprocessed keys asked again), in the index's order. The index lags the table a moment: a record
+    filtered again as it is now, one that changed status, expired or was deleted meanwhile is left out."""
     wanted = [{"pk": item["pk"], "sk": item["sk"]} for item in index_items]
-    found: dict[str, dict[str, Any]] = {}
-    pending = wanted
-    for _ in range(_MAX_BATCH_ROUNDS):
-        if not pending:
-            break
-        response = client.batch_get_item(RequestItems={table: {"Keys": pending, "ConsistentRead": True}})
-        for item in response.get("Responses", {}).get(table, []):
-            found[item["pk"]["S"]] = item
-        pending = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
-    if pending:
-        raise StoreContention("the list's records could not all be read; try again")
-    records = [record_of(found[key["pk"]["S"]]) for key in wanted if key["pk"]["S"] in found]
+    # Each record's webhook bookkeeping too (its own item): two keys a record, at most 100 keys a call.
+    keys = [key for item in wanted for key in (item, {"pk": item["pk"], "sk": {"S": WEBHOOK_STATE_SK}})]
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for start in range(0, len(keys), _BATCH_KEYS):
+        pending = keys[start : start + _BATCH_KEYS]
+        for _ in range(_MAX_BATCH_ROUNDS):
+            if not pending:
+                break
+            response = client.batch_get_item(RequestItems={table: {"Keys": pending, "ConsistentRead": True}})
+            for item in response.get("Responses", {}).get(table, []):
+                found[(item["pk"]["S"], item["sk"]["S"])] = item
+            pending = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+        if pending:
+            raise StoreContention("the list's records could not all be read; try again")
+    records = [
+        record_of(with_webhook_state(found[(pk, REQUEST_SK)], found.get((pk, WEBHOOK_STATE_SK))))
+        for pk in (key["pk"]["S"] for key in wanted)
+        if (pk, REQUEST_SK) in found
+    ]
     return [
         r
         for r in records

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from asyncagents.data.dynamo import from_item
-from asyncagents.data.table_keys import REQUEST_SK, REQUESTER, request_key_of
+from asyncagents.data.table_keys import REQUEST_SK, REQUESTER, WEBHOOK_STATE_SK, request_key_of
 from asyncagents.domain.records import RequestRecord
 
 
@@ -13,6 +13,18 @@ def record_of(item: dict[str, Any]) -> RequestRecord:
     """A request record from a table item (the low-level ``{"S": ...}`` form)."""
     fields = from_item(item)
     return RequestRecord.model_validate({**fields, "request_key": request_key_of(str(fields["pk"]))})
+
+
+def with_webhook_state(record: dict[str, Any], webhook: dict[str, Any] | None) -> dict[str, Any]:
+    """A record item with its webhook bookkeeping (its own item, ``WEBHOOK_STATE_SK``) merged in, when that item
+    belongs to this record (not to an expired request that had the same key)."""
+    if webhook is None or webhook.get("of_created_at") != record.get("created_at"):
+        return record
+    return {**record, **{name: value for name, value in webhook.items() if name.startswith("webhook_")}}
+
+
+def is_webhook_state(item: dict[str, Any]) -> bool:
+    return item.get("sk", {}).get("S") == WEBHOOK_STATE_SK
 
 
 def request_image(image: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ are ``RequestUpdates`` (a step's output lives in ``StepCheckpoints``)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -13,16 +14,18 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from asyncagents.data.dynamo import conditional_write, error_code, from_item, serialize, to_item
-from asyncagents.data.request_items import record_of
+from asyncagents.data.request_items import record_of, with_webhook_state
 from asyncagents.data.request_updates import RequestUpdates, named
 from asyncagents.data.table_keys import (
     REQUEST_SK,
     REQUESTER,
+    WEBHOOK_STATE_SK,
     open_shard,
     owner_of,
     remembered_key,
     request_item_key,
     request_pk,
+    webhook_state_key,
 )
 from asyncagents.domain.errors import RequestExpired, StaleWrite, StoreContention
 from asyncagents.domain.progress import EventType, entry, transition_entry
@@ -117,10 +120,41 @@ class RequestRecords(RequestUpdates):
             raise StoreContention("the request was being written by another call; try again") from None
         return None
 
-    def get(self, request_key: str) -> RequestRecord | None:
-        response = self._client.get_item(TableName=self._table, Key=request_item_key(request_key), ConsistentRead=True)
-        item = response.get("Item")
-        return named(record_of(item)) if item else None
+    def get(self, request_key: str, *, with_delivery: bool = False) -> RequestRecord | None:
+        """The record; ``with_delivery``: with its webhook bookkeeping too (both items of the partition whose sort
+        key starts with ``REQUEST``, in one consistent query: the step checkpoints sort after them)."""
+        if not with_delivery:
+            response = self._client.get_item(
+                TableName=self._table, Key=request_item_key(request_key), ConsistentRead=True
+            )
+            found = response.get("Item")
+            return named(record_of(found)) if found else None
+        response = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :record)",
+            ExpressionAttributeValues={":pk": serialize(request_pk(request_key)), ":record": serialize(REQUEST_SK)},
+            ConsistentRead=True,
+        )
+        items = {item["sk"]["S"]: item for item in response.get("Items", [])}
+        record = items.get(REQUEST_SK)
+        if record is None:
+            return None
+        return named(record_of(with_webhook_state(record, items.get(WEBHOOK_STATE_SK))))
+
+    def set_webhook_state(self, record: RequestRecord, fields: dict[str, Any]) -> None:
+        """Record a webhook delivery's outcome (``webhook_*`` fields) on the request's own bookkeeping item: the
+        record is not rewritten. Forgotten with the record (its ``ttl``, once it has one)."""
+        state = {**fields, "of_created_at": record.created_at}
+        if record.expires_at is not None:
+            state["ttl"] = math.ceil(record.expires_at)
+        names = {f"#f{i}": name for i, name in enumerate(state)}
+        self._client.update_item(
+            TableName=self._table,
+            Key=webhook_state_key(record.request_key),
+            UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(state))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={f":f{i}": serialize(value) for i, value in enumerate(state.values())},
+        )
 
     def transition(
         self,

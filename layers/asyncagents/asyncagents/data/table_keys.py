@@ -4,6 +4,9 @@ key ids and formation ids; never of ``pk``/``sk``).
 - request record: ``pk=REQ#<request key>``, ``sk=REQUEST``; ``requester`` + ``created_at`` feed the
   ``RequestsByOwner`` index (``requester=OWNER#<hash of key id and user id>``), which copies only ``status`` and
   ``expires_at`` (what the list filters on), so the writes that change neither never touch it;
+- webhook bookkeeping of a request: ``pk=REQ#<request key>``, ``sk=REQUEST#WEBHOOK`` (the delivery's status, attempts,
+  last error; ``of_created_at`` names the record it belongs to): its own small item, so recording a delivery neither
+  rewrites the record (billed by its whole size) nor shows up in the record's stream;
 - remembered request id: ``pk=IDEM#<request key>``, ``sk=IDEM`` (written with a request named by its client, kept
   for the idempotency window by its own TTL, so the name stays taken after the record expired);
 - step checkpoint: ``pk=REQ#<request key>``, ``sk=STEP#<lineage>#0003`` (the output of one finished step);
@@ -32,6 +35,7 @@ import re
 from typing import Any
 
 REQUEST_SK = "REQUEST"
+WEBHOOK_STATE_SK = "REQUEST#WEBHOOK"
 OWNER_INDEX = "ByOwner"
 REQUESTER_INDEX = "RequestsByOwner"
 REQUESTER = "requester"  # the request records' partition attribute in REQUESTER_INDEX
@@ -44,6 +48,10 @@ REQUEST_PK_PATTERN = re.compile(r"REQ#[0-9a-f]{32}")
 
 def request_item_key(request_key: str) -> dict[str, Any]:
     return {"pk": {"S": request_pk(request_key)}, "sk": {"S": REQUEST_SK}}
+
+
+def webhook_state_key(request_key: str) -> dict[str, Any]:
+    return {"pk": {"S": request_pk(request_key)}, "sk": {"S": WEBHOOK_STATE_SK}}
 
 
 def request_pk(request_key: str) -> str:

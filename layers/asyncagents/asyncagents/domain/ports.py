@@ -48,7 +48,9 @@ class RequestStore(Protocol):
         ``remembered_until``, the key stays taken until then even after the record expired (``RequestExpired``)."""
         ...
 
-    def get(self, request_key: str) -> RequestRecord | None: ...
+    def get(self, request_key: str, *, with_delivery: bool = False) -> RequestRecord | None:
+        """The record; ``with_delivery``: with its webhook's delivery outcome (``set_webhook_state``) too."""
+        ...
 
     def transition(
         self,
@@ -67,6 +69,10 @@ class RequestStore(Protocol):
     def set_fields(
         self, request_key: str, fields: dict[str, Any], *, only_in: Iterable[Status] = ()
     ) -> RequestRecord: ...
+
+    def set_webhook_state(self, record: RequestRecord, fields: dict[str, Any]) -> None:
+        """Record a webhook delivery's outcome (``webhook_*`` fields) apart from the record; ``get`` shows it."""
+        ...
 
     def unfinished(self, *, created_before: str) -> Iterable[str]: ...
 

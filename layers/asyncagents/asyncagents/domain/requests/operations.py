@@ -29,7 +29,7 @@ class Lookup:
         self._clock = clock
 
     def get(self, principal: Principal, request_id: str) -> RequestRecord:
-        record = self._store.get(self.key(principal, request_id))
+        record = self._store.get(self.key(principal, request_id), with_delivery=True)
         if record is None or record.is_expired(self._clock()):
             raise NotFound(f"request {request_id} not found")
         return record

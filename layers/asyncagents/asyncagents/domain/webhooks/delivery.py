@@ -245,7 +245,8 @@ class WebhookDispatcher:
         return max(1, round(delay))
 
     def _record(self, record: RequestRecord, message: WebhookMessage, attempt: int, outcome: Outcome) -> None:
-        """The delivery outcome on the request record (never its status or result)."""
+        """The delivery outcome, on the request's webhook bookkeeping (never the record itself: its status and result
+        stay as they are, and the record's stream sees no change)."""
         state = {"delivered": "delivered", "retry": "retrying", "dead": "failed", "skipped": "skipped"}[outcome.kind]
         fields: dict[str, Any] = {
             "webhook_status": state,
@@ -256,7 +257,7 @@ class WebhookDispatcher:
             "webhook_updated_at": iso(self._clock()),
         }
         try:
-            self._store.set_fields(record.request_key, {k: v for k, v in fields.items() if v is not None})
+            self._store.set_webhook_state(record, {k: v for k, v in fields.items() if v is not None})
         except Exception:  # the delivery happened (or not) either way; the note is best effort
             logger.exception("could not record the webhook outcome of %s", record.request_id)
 
