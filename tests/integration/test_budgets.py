@@ -33,4 +33,4 @@ def test_a_request_over_its_model_call_budget_fails_as_budget_exceeded(stack):
     assert "3 model calls made, the limit is 3" in final.error.message
     assert final.error.step == 2  # the third step is the one the budget stopped
     assert final.completed_steps == 2 and final.step_attempts["2"] == 1  # stopped, not retried
-    assert len(runtime.current().step_checkpoints.outputs(final.request_key, final.lineage)) == 2
+    assert len(runtime.current().step_checkpoints.outputs(final.request_key, final.checkpoint_lineage)) == 2

@@ -84,7 +84,7 @@ def test_a_step_asks_the_workflow_waits_and_the_answer_resumes_it(stack, princip
     # An attempt of the step that outlived its timeout cannot finish it while its question is open
     with pytest.raises(StaleWrite):
         runtime.current().step_checkpoints.put_output(
-            waiting.request_key, waiting.lineage, 1, {"index": 1, "text": "stale", "attempts": 1}, ttl=1
+            waiting.request_key, waiting.checkpoint_lineage, 1, {"index": 1, "text": "stale", "attempts": 1}, ttl=1
         )
         runtime.current().request_records.count_step_done(
             waiting.request_key, 1, generation=waiting.execution_name, message="m", usage=Usage()

@@ -100,7 +100,7 @@ def test_redrive_resumes_at_the_failed_step_without_rerunning_finished_ones(stac
     assert failed.status is Status.FAILED and failed.error is not None and failed.error.retryable
     assert failed.step_attempts == {"0": 1, "1": 2, "2": 0}
     table = runtime.current().step_checkpoints
-    first_outputs = table.outputs(failed.request_key, failed.lineage)
+    first_outputs = table.outputs(failed.request_key, failed.checkpoint_lineage)
     assert [o["index"] for o in first_outputs] == [0]
 
     resumed = runtime.current().request_service.redrive(principal, record.request_id)
@@ -109,7 +109,7 @@ def test_redrive_resumes_at_the_failed_step_without_rerunning_finished_ones(stac
 
     assert final.status is Status.COMPLETED
     assert final.step_attempts == {"0": 1, "1": 4, "2": 1}  # step 1 ran once, step 2 resumed, step 3 once
-    outputs = table.outputs(final.request_key, final.lineage)
+    outputs = table.outputs(final.request_key, final.checkpoint_lineage)
     assert [o["index"] for o in outputs] == [0, 1, 2]
     assert outputs[0]["finished_at"] == first_outputs[0]["finished_at"]
     assert final.redrive_count == 1 and final.redriven_error is not None

@@ -40,7 +40,7 @@ def test_parallel_steps_all_finish_and_are_all_in_the_answer(stack):
         final = wait_for(lambda r=record: (x := service.get(principal, r.request_id)).status.is_terminal and x)
         assert final.status is Status.COMPLETED
         assert (final.completed_steps, final.total_steps) == (5, 5)
-        outputs = runtime.current().step_checkpoints.outputs(final.request_key, final.lineage)
+        outputs = runtime.current().step_checkpoints.outputs(final.request_key, final.checkpoint_lineage)
         assert [o["index"] for o in outputs] == [0, 1, 2, 3, 4]
         assert all(f"Step {i} of 5" in final.result.text for i in range(1, 6))
 
@@ -67,7 +67,7 @@ def test_concurrency_is_bounded_and_dependent_steps_wait_for_theirs(stack):
     assert final.status is Status.COMPLETED
     assert [s.depends_on for s in final.steps] == [[], [], [], [], [3]]
 
-    outputs = runtime.current().step_checkpoints.outputs(final.request_key, final.lineage)
+    outputs = runtime.current().step_checkpoints.outputs(final.request_key, final.checkpoint_lineage)
     spans = {
         int(o["index"]): (parse_iso(o["started_at"]).timestamp(), parse_iso(o["finished_at"]).timestamp())
         for o in outputs

@@ -5,6 +5,7 @@ record past the cap still ends with its terminal event, and a record from before
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -67,7 +68,12 @@ def plan(records: RequestRecords, key: str) -> None:
         key,
         to=Status.PROCESSING,
         allowed_from={Status.PENDING},
-        set_fields={"total_steps": 2, "status_message": "Planned 2 steps", "step_attempts": {"0": 0, "1": 0}},
+        set_fields={
+            "steps": [{"title": "A", "instruction": "a"}, {"title": "B", "instruction": "b"}],
+            "total_steps": 2,
+            "status_message": "Planned 2 steps",
+            "step_attempts": {"0": 0, "1": 0},
+        },
         event=EventType.PLANNED,
     )
 
@@ -219,3 +225,24 @@ def test_steps_start_together_and_a_done_write_starts_the_next_all_or_nothing(re
     with pytest.raises(StaleWrite):
         records.start_steps(key, [(2, "C")], generation="exec-1", message="late")
     assert records.get(key).step_attempts["2"] == 0
+
+
+def test_entries_store_their_moment_as_epoch_milliseconds_and_older_iso_entries_replay_unchanged(client):
+    # Given a request whose first entry was written by an older version (its moment as ISO text)
+    moment = datetime(2026, 3, 4, 5, 6, 7, 891_000, tzinfo=UTC)
+    records = RequestRecords(client, TABLE, clock=lambda: moment)
+    key = accepted(records)
+    client.update_item(
+        TableName=TABLE,
+        Key=request_item_key(key),
+        UpdateExpression="SET events[0].#at = :iso",
+        ExpressionAttributeNames={"#at": "at"},
+        ExpressionAttributeValues={":iso": {"S": "2026-01-01T00:00:00.123456Z"}},
+    )
+    # When a write appends its entry
+    plan(records, key)
+    # Then the new entry holds epoch milliseconds (8 bytes, not 27), and both replay as ISO moments
+    stored = client.get_item(TableName=TABLE, Key=request_item_key(key))["Item"]["events"]["L"]
+    assert stored[1]["M"]["at"] == {"N": str(round(moment.timestamp() * 1000))}
+    events = progress_events(records.get(key))
+    assert [e.at for e in events] == ["2026-01-01T00:00:00.123456Z", "2026-03-04T05:06:07.891000Z"]

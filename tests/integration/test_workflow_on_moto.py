@@ -90,7 +90,7 @@ def test_transient_failures_are_retried_then_complete(stack, principal):
     final = wait_terminal(principal, submission.record.request_id)
     assert final.status is Status.COMPLETED
     assert final.step_attempts == {"0": 3}
-    outputs = runtime.current().step_checkpoints.outputs(final.request_key, final.lineage)
+    outputs = runtime.current().step_checkpoints.outputs(final.request_key, final.checkpoint_lineage)
     assert [o["attempts"] for o in outputs] == [3]
 
 
@@ -191,7 +191,7 @@ def test_cancel_mid_run_stops_at_next_checkpoint(stack, principal):
     assert final.result is None
     assert final.completed_steps < 4
     # A step that was running when the cancel came may leave its checkpoint, never progress or a result.
-    outputs = runtime.current().step_checkpoints.outputs(record.request_key, record.lineage)
+    outputs = runtime.current().step_checkpoints.outputs(record.request_key, record.checkpoint_lineage)
     assert final.completed_steps <= len(outputs) <= final.completed_steps + 1
 
 

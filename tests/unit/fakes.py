@@ -188,9 +188,12 @@ class InMemoryStore:
         derived: bool = False,
         then_start: Any = (),
         start_message: str = "",
+        count_answer: bool = False,
     ) -> RequestRecord:
         with self._lock:
-            self.calls.append(f"done:{index}" + "".join(f"+start:{i}" for i, _ in then_start))
+            self.calls.append(
+                f"done:{index}" + "".join(f"+start:{i}" for i, _ in then_start) + ("+answer" if count_answer else "")
+            )
             item = self.items[pk]
             asked = str(index) in (item.get("questions") or {})
             self._refuse_unless_startable(pk, item, generation, [index, *(i for i, _ in then_start)])
@@ -203,7 +206,19 @@ class InMemoryStore:
             shown = None if derived else message
             self._append(item, entry(EventType.STEP_COMPLETED, utc_now(), message=shown, step=index))
             self._start(item, then_start, start_message, derived=True)
+            if count_answer:
+                item["model_calls"] = item.get("model_calls", 0) + 1
+                item["answer_counted"] = True
             return self._record(pk)
+
+    def uncount_answer(self, pk: str, generation: str) -> None:
+        with self._lock:
+            self.calls.append("uncount:answer")
+            item = self.items.get(pk)
+            if item is None or not item.get("answer_counted") or item.get("execution_name") != generation:
+                raise StaleWrite("not counted", details={"current": self._record(pk) if item else None})
+            item["model_calls"] = item.get("model_calls", 0) - 1
+            item.pop("answer_counted")
 
     def unstart_step(self, pk: str, index: int) -> None:
         with self._lock:

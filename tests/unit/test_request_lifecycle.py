@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 
@@ -163,6 +164,30 @@ def test_same_request_id_same_body_returns_existing_without_second_execution(ser
     assert second.record.execution_name == first.record.execution_name
     # The second accept may re-start (idempotently, same name) a still-pending request, never a new name.
     assert {name for name, _ in engine.started} == {first.record.execution_name}
+
+
+def test_a_retry_of_a_request_accepted_before_fingerprints_were_shortened_is_the_same_request(service, store):
+    # Given a request accepted when records kept all 256 bits of the fingerprint
+    first = service.submit(ALICE, NewRequest(message="Summarise the news", request_id="old-123"))
+    whole = hashlib.sha256(
+        json.dumps(
+            {
+                "message": "Summarise the news",
+                "session_id": None,
+                "webhook_url": None,
+                "async": None,
+                "threshold_seconds": None,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
+    ).hexdigest()
+    assert whole.startswith(first.record.fingerprint) and len(first.record.fingerprint) == 32
+    store.items[first.record.request_key]["fingerprint"] = whole
+    # When its client retries it; then it is the same request, and another body under its id is still a conflict
+    assert service.submit(ALICE, NewRequest(message="Summarise the news", request_id="old-123")).record.request_id
+    with pytest.raises(Conflict):
+        service.submit(ALICE, NewRequest(message="Summarise the weather", request_id="old-123"))
 
 
 def test_same_request_id_different_body_is_conflict(service):
@@ -507,7 +532,7 @@ def test_texts_too_large_for_the_table_live_in_the_bucket(service, steps, store,
     )
     run_workflow(steps, record.record.request_key, store)
     final = store.get(record.record.request_key)
-    stored_steps = store.outputs(final.request_key, final.lineage)
+    stored_steps = store.outputs(final.request_key, final.checkpoint_lineage)
     assert all(item["text_key"].startswith("texts/") and len(item["text"]) == 2000 for item in stored_steps)
     assert final.result is not None and final.result.text_key is not None and len(final.result.text) == 2000
     whole = request_body(final, stored_text=lambda key: artifacts.get(key).decode())["result"]["text"]

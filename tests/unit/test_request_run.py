@@ -211,7 +211,7 @@ def test_a_chain_hands_each_step_the_outputs_before_it_without_reading_them_back
     real = world.store.outputs
     world.store.outputs = lambda *a, **k: reads.append(a) or real(*a, **k)  # type: ignore[method-assign]
     assert world.run_with(pk, name, 100) == {"status": "completed"}
-    texts = {o["index"]: o["text"] for o in real(pk, world.store.get(pk).lineage)}
+    texts = {o["index"]: o["text"] for o in real(pk, world.store.get(pk).checkpoint_lineage)}
     assert [c.previous_outputs for c in world.provider.seen] == [{}, {0: texts[0]}, {0: texts[0], 1: texts[1]}]
     assert len(reads) == 1  # the answer's, of every output; no step read any back
 

@@ -8,7 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from asyncagents.domain.errors import CircuitOpen, RequestFailed, RunContinues, StaleWrite
+from asyncagents.domain.errors import BudgetExceeded, CircuitOpen, RequestFailed, RunContinues, StaleWrite
 from asyncagents.domain.plans import PlannedStep
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.workflow import run as run_module
@@ -27,10 +27,12 @@ def test_independent_steps_start_in_one_write_and_each_is_counted_done():
     pk, name, _ = world.submit("first, second, third")
     # When the run runs them
     assert world.run_with(pk, name, 100) == {"status": "completed"}
-    # Then one write started all three, and each step's done write started nothing
+    # Then one write started all three, each step's done write started nothing, and the last one counted the
+    # answer's call (composed next)
     writes = step_writes(world)
     assert writes[0] == "start:0,1,2"
-    assert sorted(writes[1:]) == ["done:0", "done:1", "done:2"]
+    assert sorted(w.removesuffix("+answer") for w in writes[1:]) == ["done:0", "done:1", "done:2"]
+    assert [w.endswith("+answer") for w in writes[1:]] == [False, False, True]
     final = world.store.get(pk)
     assert final.step_attempts == {"0": 1, "1": 1, "2": 1} and final.model_calls == 1 + 3 + 1
 
@@ -40,8 +42,9 @@ def test_a_chain_writes_once_per_step_after_its_first():
     world = World()
     pk, name, _ = world.submit("first, then second, then third")
     assert world.run_with(pk, name, 100) == {"status": "completed"}
-    # Then each done write started the next step: four writes where there were six
-    assert step_writes(world) == ["start:0", "done:0+start:1", "done:1+start:2", "done:2"]
+    # Then each done write started the next step, and the last counted the answer's call: four writes where there
+    # were seven
+    assert step_writes(world) == ["start:0", "done:0+start:1", "done:1+start:2", "done:2+answer"]
     final = world.store.get(pk)
     assert final.step_attempts == {"0": 1, "1": 1, "2": 1} and final.model_calls == 1 + 3 + 1
     assert [e["type"] for e in final.events].count("step_started") == 3
@@ -51,7 +54,48 @@ def test_a_limit_of_one_runs_independent_steps_as_a_chain_of_writes():
     world = World(concurrency=1)
     pk, name, _ = world.submit("first, second, third")
     assert world.run_with(pk, name, 100) == {"status": "completed"}
-    assert step_writes(world) == ["start:0", "done:0+start:1", "done:1+start:2", "done:2"]
+    assert step_writes(world) == ["start:0", "done:0+start:1", "done:1+start:2", "done:2+answer"]
+
+
+def test_an_answer_counted_by_the_last_steps_write_and_then_over_the_budget_is_given_back():
+    # Given a budget of four model calls: the plan's and three steps', none left for the answer
+    world = World(budget={"max_model_calls": 4})
+    pk, name, _ = world.submit("first, then second, then third")
+    # When the last step's done write counts the answer's call and the answer then meets the budget
+    with pytest.raises(BudgetExceeded):
+        world.run_with(pk, name, 100)
+    # Then the run stops over the budget (the workflow fails the request) with the four calls it made: the answer's
+    # is given back
+    stopped = world.store.get(pk)
+    assert step_writes(world)[-1] == "done:2+answer" and "uncount:answer" in world.store.calls
+    assert (stopped.model_calls, stopped.answer_counted, stopped.completed_steps) == (4, False, 3)
+
+
+def test_a_budget_with_room_for_the_answer_completes_though_the_last_steps_write_counted_it_early():
+    # Given a budget of exactly five model calls: the plan's, three steps', the answer's
+    world = World(budget={"max_model_calls": 5})
+    pk, name, _ = world.submit("first, then second, then third")
+    # When the last step's done write counts the answer's call before the answer checks the budget
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    # Then that check does not count the answer's call twice: the request completes within its budget
+    assert world.store.get(pk).model_calls == 5
+
+
+def test_an_answer_counted_by_the_last_steps_write_is_given_back_when_the_breaker_opens_and_counted_once_after():
+    # Given a breaker that lets the plan's and the three steps' calls through, then opens
+    breaker = OpensAfter(4)
+    world = World(breaker=breaker)
+    pk, name, _ = world.submit("first, then second, then third")
+    # When the answer meets the open breaker
+    with pytest.raises(CircuitOpen):
+        world.run_with(pk, name, 100)
+    # Then its call is given back
+    waiting = world.store.get(pk)
+    assert (waiting.model_calls, waiting.answer_counted, waiting.completed_steps) == (4, False, 3)
+    # And when the breaker closes, the next run composes the answer and counts its call once
+    breaker.left = 1
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    assert world.store.get(pk).model_calls == 5
 
 
 def test_a_wave_counts_its_budget_as_if_its_steps_had_started_one_after_another():
@@ -271,7 +315,7 @@ def test_a_done_write_applied_whose_answer_was_lost_starts_its_successor_once():
     assert world.run_with(pk, name, 100) == {"status": "completed"}
     # Then the successor was started once (by the write that did happen), not again
     final = world.store.get(pk)
-    assert step_writes(world) == ["start:0", "done:0+start:1", "done:1"]
+    assert step_writes(world) == ["start:0", "done:0+start:1", "done:1+answer"]
     assert final.step_attempts == {"0": 1, "1": 1} and final.model_calls == 1 + 2 + 1
 
 

@@ -104,9 +104,15 @@ class RequestStore(Protocol):
         derived: bool = False,
         then_start: Sequence[tuple[int, str]] = (),
         start_message: str = "",
+        count_answer: bool = False,
     ) -> RequestRecord:
         """Count the step done; ``derived``: its message is the one the event replay makes (the entry omits it);
-        ``then_start``: steps started by the same write (all or nothing). Returns the record written."""
+        ``then_start``: steps started by the same write (all or nothing); ``count_answer``: the answer's model call
+        too (the last step). Returns the record written."""
+        ...
+
+    def uncount_answer(self, request_key: str, generation: str) -> None:
+        """Give back the answer's call ``count_answer`` counted for ``generation`` (once; else ``StaleWrite``)."""
         ...
 
     def unstart_step(self, request_key: str, index: int) -> None:

@@ -98,6 +98,9 @@ class RequestRecord(BaseModel):
     lineage: str = ""
     estimate: dict[str, Any] | None = None
     model_calls: int = 0
+    # The last step's done write counted the answer's model call already (composing the answer is next); a redrive
+    # (a new execution) clears it.
+    answer_counted: bool = False
     tokens_used: int = 0
     # Every call's tokens, kept result or not (an abandoned or cancelled attempt's were paid too): the
     # completed request's ``usage`` is made from them.
@@ -172,5 +175,12 @@ def usage_increments(usage: Usage) -> dict[str, int]:
 
 
 def fingerprint_of(payload: dict[str, Any]) -> str:
-    """A stable digest of the fields that define a request, to tell a retry from a reused id."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    """A stable digest of the fields that define a request, to tell a retry from a reused id: 128 bits of SHA-256
+    (plenty to tell two requests apart; every write of the record pays for its size)."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
+
+
+def same_request(stored: str, fingerprint: str) -> bool:
+    """Whether a stored fingerprint is ``fingerprint``'s: records written before it was shortened hold all 256
+    bits, which start with the same 128."""
+    return stored.startswith(fingerprint)

@@ -132,7 +132,10 @@ class Operations:
                 "questions": {},
                 "questions_version": record.questions_version + 1,
             },
-            remove_fields=("error", "ended_at", "duration_ms", "expires_at", "ttl", "current_step", "awaiting_since"),
+            remove_fields=(
+                *("error", "ended_at", "duration_ms", "expires_at", "ttl", "current_step", "awaiting_since"),
+                "answer_counted",  # the new execution composes its own answer, and counts its call
+            ),
             generation=record.execution_name,
             event=EventType.REDRIVEN,
         )

@@ -20,7 +20,7 @@ from asyncagents.domain.estimator import Estimate, Estimator
 from asyncagents.domain.lifecycle import Endings
 from asyncagents.domain.limits import RequestLimits
 from asyncagents.domain.ports import RequestStore, WorkflowEngine
-from asyncagents.domain.records import RequestRecord, execution_name_for, fingerprint_of, request_key
+from asyncagents.domain.records import RequestRecord, execution_name_for, fingerprint_of, request_key, same_request
 from asyncagents.domain.statuses import Status, sources_of
 from asyncagents.domain.telemetry import COUNT, NO_TELEMETRY, REQUESTS_THROTTLED, Telemetry, request_accepted
 from asyncagents.domain.times import iso
@@ -173,9 +173,9 @@ class Submissions:
             "formation_id": self._formation.formation_id,
             "processing_mode": mode,
             "mode_reason": reason,
-            "estimate": estimate.model_dump(),
+            # Every write of the record pays for its size: what the defaults say is not stored.
+            "estimate": estimate.model_dump(exclude_defaults=True),
             "execution_name": execution_name,
-            "lineage": execution_name,
             "created_at": iso(now),
             "total_steps": 0,
             "completed_steps": 0,
@@ -255,7 +255,7 @@ class Submissions:
             raise
 
     def _resubmitted(self, existing: RequestRecord, fingerprint: str) -> Submission:
-        if existing.fingerprint != fingerprint:
+        if not same_request(existing.fingerprint, fingerprint):
             raise Conflict(
                 f"request_id {existing.request_id} was already used with a different body",
                 details={"field": "request_id", "request_id": existing.request_id},

@@ -33,12 +33,23 @@ class Finisher:
             return {"status": record.status.value}
         if record.completed_steps != record.total_steps:
             raise IncompleteSteps(f"{record.completed_steps} of {record.total_steps} steps finished")
-        if record.total_steps > 1:  # composing the answer is one more model call
-            context.check_budget(record)
-        stored = context.checkpoints.outputs(request_key, record.checkpoint_lineage)
-        outputs = [StepOutput(text=self._texts.full_text(i), usage=Usage(**i.get("usage", {}))) for i in stored]
-        if record.total_steps > 1:  # counted before it is made, as every call
-            context.before_model_call(record, input_bytes=text_bytes(record.prompt, *(o.text for o in outputs)))
+        # Composing the answer is one more model call, counted before it is made: by the last step's done write
+        # already (``answer_counted``), else here. Not made after all (a limit, the breaker): given back.
+        composes = record.total_steps > 1
+        counted = composes and record.answer_counted
+        try:
+            if composes:
+                context.check_budget(record.model_copy(update={"model_calls": record.model_calls - counted}))
+            stored = context.checkpoints.outputs(request_key, record.checkpoint_lineage)
+            outputs = [StepOutput(text=self._texts.full_text(i), usage=Usage(**i.get("usage", {}))) for i in stored]
+            if composes:
+                context.before_model_call(record, input_bytes=text_bytes(record.prompt, *(o.text for o in outputs)))
+        except BaseException:
+            if counted:
+                with contextlib.suppress(StaleWrite):
+                    context.records.uncount_answer(request_key, execution_name)
+            raise
+        if composes and not counted:
             context.count_model_call(request_key)
         answer = context.provider.finish(record.prompt, outputs, clarifications=answers_for(record))
         # Every call's tokens, the plan's, each attempt's (kept or not) and this one's.

@@ -75,7 +75,8 @@ class Planner:
             fields.update(with_question(record, asked))
             fields["status_message"] = "Planning: a question for the user"
         else:
-            steps = [s.model_dump() for s in plan.steps or [PlannedStep(title="Answer", instruction=record.prompt)]]
+            planned = plan.steps or [PlannedStep(title="Answer", instruction=record.prompt)]
+            steps = [s.model_dump(exclude_defaults=True) for s in planned]  # every write pays for the record's size
             fields.update(
                 {
                     "steps": steps,

@@ -196,44 +196,49 @@ class StepRunner:
         # The output first: a step counted done always has its output.
         context.checkpoints.put_output(record.request_key, record.checkpoint_lineage, index, stored, ttl=ttl)
         successors = schedule.claim_after(index) if schedule is not None else []
-        try:
-            written = context.records.count_step_done(
-                record.request_key,
-                index,
-                generation=execution_name,
-                message=step_finished_message(index, len(record.steps), step.title),
-                derived=True,
-                usage=output.usage,
-                then_start=[(i, record.steps[i].title) for i in successors],
-                start_message=step_started_message(successors[-1], record.steps[successors[-1]].title)
-                if successors
-                else "",
-            )
-        except BaseException as error:
-            current = context.records.get(record.request_key) if isinstance(error, StaleWrite) else None
-            if successors and current is not None and _applied(current, record, index, successors):
-                # The write happened and only its answer was lost (the SDK's retry then met its own write): the
-                # successors are started, once.
-                return self._counted(record, index, output, current, successors, schedule, outputs)
-            if schedule is not None:
-                schedule.release(successors)
-            if not isinstance(error, StaleWrite):
-                raise
-            self._discard(record, execution_name, output)  # its result is not kept; its call was paid
-            if (
-                current is not None
-                and current.status in WORKING
-                and current.execution_name == execution_name
-                and index not in current.done_steps
-                and question_key(index) in current.questions
-            ):
-                # An attempt of this step that outlived its timeout asked meanwhile: wait for that answer,
-                # then run the step again (its output then replaces this one).
-                raise ClarificationRequested(f"step {index + 1} has an open question") from None
-            if current is not None and current.execution_name == execution_name and index in current.done_steps:
-                return {"index": index, "skipped": "already_done"}  # another attempt of it counted it first
-            return {"index": index, "skipped": "not_processing"}
-        return self._counted(record, index, output, written, successors, schedule, outputs)
+        # A run's done writes are made one at a time (a few milliseconds each), so the last step's knows it is the
+        # last: it counts the answer's call too (one write less), when this run composes the answer next.
+        with schedule.done_writes if schedule is not None else contextlib.nullcontext():
+            count_answer = not successors and len(record.steps) > 1 and schedule is not None and schedule.is_last(index)
+            try:
+                written = context.records.count_step_done(
+                    record.request_key,
+                    index,
+                    generation=execution_name,
+                    message=step_finished_message(index, len(record.steps), step.title),
+                    derived=True,
+                    usage=output.usage,
+                    then_start=[(i, record.steps[i].title) for i in successors],
+                    start_message=step_started_message(successors[-1], record.steps[successors[-1]].title)
+                    if successors
+                    else "",
+                    count_answer=count_answer,
+                )
+            except BaseException as error:
+                current = context.records.get(record.request_key) if isinstance(error, StaleWrite) else None
+                if successors and current is not None and _applied(current, record, index, successors):
+                    # The write happened and only its answer was lost (the SDK's retry then met its own write): the
+                    # successors are started, once.
+                    return self._counted(record, index, output, current, successors, schedule, outputs)
+                if schedule is not None:
+                    schedule.release(successors)
+                if not isinstance(error, StaleWrite):
+                    raise
+                self._discard(record, execution_name, output)  # its result is not kept; its call was paid
+                if (
+                    current is not None
+                    and current.status in WORKING
+                    and current.execution_name == execution_name
+                    and index not in current.done_steps
+                    and question_key(index) in current.questions
+                ):
+                    # An attempt of this step that outlived its timeout asked meanwhile: wait for that answer,
+                    # then run the step again (its output then replaces this one).
+                    raise ClarificationRequested(f"step {index + 1} has an open question") from None
+                if current is not None and current.execution_name == execution_name and index in current.done_steps:
+                    return {"index": index, "skipped": "already_done"}  # another attempt of it counted it first
+                return {"index": index, "skipped": "not_processing"}
+            return self._counted(record, index, output, written, successors, schedule, outputs)
 
     def _counted(
         self,
@@ -248,6 +253,8 @@ class StepRunner:
         """Step ``index`` is counted done (``written``): its text for its successors, which it hands over."""
         if outputs is not None:
             outputs[index] = output.text
+        if schedule is not None:
+            schedule.counted(index)
         if schedule is not None and successors and not schedule.hand_over(successors, written):
             for successor in successors:  # the run stopped meanwhile: their starts go back
                 give_back(self._context, record.request_key, successor)

@@ -53,6 +53,9 @@ class Schedule:
         self.running = 0
         self.claimed: set[int] = set()
         self.handed: dict[int, Started] = {}
+        self.counted_done: set[int] = set()
+        # Held by a step around its done write: the run's done writes happen one at a time (``is_last``).
+        self.done_writes = threading.Lock()
         self.closed = False
         self._may_start = may_start
 
@@ -84,6 +87,19 @@ class Schedule:
                 self.waiting.remove(claimed)
                 self.claimed.add(claimed)
             return picked
+
+    def counted(self, index: int) -> None:
+        """Step ``index`` was counted done (by its own write, before the loop notes its end)."""
+        with self.lock:
+            self.counted_done.add(index)
+
+    def is_last(self, index: int) -> bool:
+        """For a step about to be counted done: whether every other step is counted done already and the run may go
+        on (composing the answer is next: this step's done write may count that call). Asked under ``done_writes``,
+        so no other step's done write is in flight."""
+        with self.lock:
+            others = set(range(len(self._steps))) - {index}
+            return not self.closed and others <= self.done | self.counted_done and self._may_start()
 
     def hand_over(self, steps: list[int], record: RequestRecord) -> bool:
         """The done write started ``steps``: the loop runs them next. False when the loop has stopped: the caller
