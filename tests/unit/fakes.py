@@ -87,8 +87,10 @@ class InMemoryStore:
         expected: dict[str, Any] | None = None,
         increments: dict[str, int] | None = None,
         event: EventType | None = None,
+        then_events: Any = (),
     ) -> RequestRecord:
-        self.calls.append(f"transition:{to.value}")
+        started = [str(e["step"]) for e in then_events if e.get("type") == EventType.STEP_STARTED.value]
+        self.calls.append(f"transition:{to.value}" + (f"+start:{','.join(started)}" if started else ""))
         with self._lock:
             item = self.items.get(pk)
             stale_generation = item is not None and generation is not None and item["execution_name"] != generation
@@ -104,6 +106,8 @@ class InMemoryStore:
             for name in remove_fields:
                 item.pop(name, None)
             self._append(item, transition_entry(to, utc_now(), set_fields or {}, event), capped=False)
+            for then in then_events:
+                self._append(item, then, capped=False)
             return self._record(pk)
 
     @staticmethod

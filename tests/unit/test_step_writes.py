@@ -10,6 +10,7 @@ import pytest
 
 from asyncagents.domain.errors import BudgetExceeded, CircuitOpen, RequestFailed, RunContinues, StaleWrite
 from asyncagents.domain.plans import PlannedStep
+from asyncagents.domain.progress import progress_events
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.workflow import run as run_module
 from asyncagents.domain.workflow.schedule import Schedule, Started, Starts
@@ -18,7 +19,10 @@ from .test_request_run import World
 
 
 def step_writes(world: World) -> list[str]:
-    return [call for call in world.store.calls if call.startswith(("start:", "done:", "unstart:"))]
+    """The writes that start steps or count them done (the plan's write, when it starts the first steps, as
+    ``plan+start:...``)."""
+    calls = [call.replace("transition:processing+", "plan+") for call in world.store.calls]
+    return [call for call in calls if call.startswith(("start:", "done:", "unstart:", "plan+start:"))]
 
 
 def test_independent_steps_start_in_one_write_and_each_is_counted_done():
@@ -27,10 +31,10 @@ def test_independent_steps_start_in_one_write_and_each_is_counted_done():
     pk, name, _ = world.submit("first, second, third")
     # When the run runs them
     assert world.run_with(pk, name, 100) == {"status": "completed"}
-    # Then one write started all three, each step's done write started nothing, and the last one counted the
+    # Then the plan's write started all three, each step's done write started nothing, and the last one counted the
     # answer's call (composed next)
     writes = step_writes(world)
-    assert writes[0] == "start:0,1,2"
+    assert writes[0] == "plan+start:0,1,2"
     assert sorted(w.removesuffix("+answer") for w in writes[1:]) == ["done:0", "done:1", "done:2"]
     assert [w.endswith("+answer") for w in writes[1:]] == [False, False, True]
     final = world.store.get(pk)
@@ -42,9 +46,9 @@ def test_a_chain_writes_once_per_step_after_its_first():
     world = World()
     pk, name, _ = world.submit("first, then second, then third")
     assert world.run_with(pk, name, 100) == {"status": "completed"}
-    # Then each done write started the next step, and the last counted the answer's call: four writes where there
-    # were seven
-    assert step_writes(world) == ["start:0", "done:0+start:1", "done:1+start:2", "done:2+answer"]
+    # Then the plan's write started the first step, each done write the next, and the last counted the answer's
+    # call: three step writes (and the plan's) where there were seven
+    assert step_writes(world) == ["plan+start:0", "done:0+start:1", "done:1+start:2", "done:2+answer"]
     final = world.store.get(pk)
     assert final.step_attempts == {"0": 1, "1": 1, "2": 1} and final.model_calls == 1 + 3 + 1
     assert [e["type"] for e in final.events].count("step_started") == 3
@@ -54,7 +58,7 @@ def test_a_limit_of_one_runs_independent_steps_as_a_chain_of_writes():
     world = World(concurrency=1)
     pk, name, _ = world.submit("first, second, third")
     assert world.run_with(pk, name, 100) == {"status": "completed"}
-    assert step_writes(world) == ["start:0", "done:0+start:1", "done:1+start:2", "done:2+answer"]
+    assert step_writes(world) == ["plan+start:0", "done:0+start:1", "done:1+start:2", "done:2+answer"]
 
 
 def test_an_answer_counted_by_the_last_steps_write_and_then_over_the_budget_is_given_back():
@@ -315,7 +319,7 @@ def test_a_done_write_applied_whose_answer_was_lost_starts_its_successor_once():
     assert world.run_with(pk, name, 100) == {"status": "completed"}
     # Then the successor was started once (by the write that did happen), not again
     final = world.store.get(pk)
-    assert step_writes(world) == ["start:0", "done:0+start:1", "done:1+answer"]
+    assert step_writes(world) == ["plan+start:0", "done:0+start:1", "done:1+answer"]
     assert final.step_attempts == {"0": 1, "1": 1} and final.model_calls == 1 + 2 + 1
 
 
@@ -355,3 +359,75 @@ def test_an_open_breaker_stays_the_outcome_when_the_give_back_fails():
     # Then the run still ends as the open breaker says (the workflow waits and runs it again)
     with pytest.raises(CircuitOpen):
         world.run_with(pk, name, 100)
+
+
+class KnownOpen:
+    """A breaker read as open (``is_closed``) that still lets the calls through (``check``): only the plan's write
+    learns it is open."""
+
+    def is_closed(self) -> bool:
+        return False
+
+    def check(self) -> None:
+        pass
+
+    def not_called(self) -> None:
+        pass
+
+
+def test_the_plans_write_starts_no_more_steps_than_may_run_at_once():
+    # Given three independent steps and room for two at once
+    world = World(concurrency=2)
+    pk, name, _ = world.submit("first, second, third")
+    # When the run plans and runs them
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    # Then the plan's write started two, and the third started when one of them was done (in that done write)
+    writes = step_writes(world)
+    assert writes[0] == "plan+start:0,1" and any(w.startswith("done:") and "+start:2" in w for w in writes)
+    assert world.store.get(pk).step_attempts == {"0": 1, "1": 1, "2": 1}
+
+
+def test_the_plans_write_starts_nothing_while_the_breaker_is_open_or_without_time_for_a_step():
+    # Given a breaker known open when the plan is written
+    world = World(concurrency=3, breaker=KnownOpen())
+    pk, name, _ = world.submit("first, second, third")
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    # Then the plan's write started none (each step started itself, after its own check)
+    assert not any(w.startswith("plan+") for w in step_writes(world))
+    assert sorted(w for w in step_writes(world) if w.startswith("start:")) == ["start:0", "start:1", "start:2"]
+    # And given a run without time for a step after the plan: the plan's write starts none, and nothing is counted
+    late = World(concurrency=3)
+    pk, name, _ = late.submit("first, second, third")
+    with pytest.raises(RunContinues):
+        late.run_with(pk, name, 5)
+    planned = late.store.get(pk)
+    assert step_writes(late) == []  # no start made only to be given back
+    assert planned.total_steps == 3 and planned.step_attempts == {"0": 0, "1": 0, "2": 0} and planned.model_calls == 1
+
+
+def test_steps_started_by_the_plans_write_show_as_the_plan_then_each_start():
+    # Given a run that plans three independent steps and starts them in the plan's write
+    world = World(concurrency=3)
+    pk, name, _ = world.submit("first, second, third")
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    # Then the events read: planned (with its own message), then each step started (with its title)
+    record = world.store.get(pk)
+    titles = [step.title for step in record.steps]
+    events = progress_events(record)
+    assert [(e.type, e.message, e.current_step) for e in events[1:5]] == [
+        ("planned", "Planned 3 steps", None),
+        *(("step_started", f"Working on step {i + 1}: {titles[i]}", titles[i]) for i in range(3)),
+    ]
+
+
+def test_a_step_started_by_the_plans_write_has_every_retry_its_settings_give():
+    # Given a step that always fails transiently, started by the plan's write, and three attempts allowed
+    world = World(concurrency=3)
+    pk, name, _ = world.submit("always throttled [demo fail_transient=10]")
+    # When the run attempts it
+    with pytest.raises(RequestFailed):
+        world.run_with(pk, name, 1_000)
+    # Then it was attempted three times (the plan's start is the first), then failed as retryable
+    failed = world.store.get(pk)
+    assert step_writes(world)[0] == "plan+start:0"
+    assert failed.step_attempts == {"0": 3} and failed.error is not None and failed.error.retryable

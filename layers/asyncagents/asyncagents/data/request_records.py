@@ -7,7 +7,7 @@ are ``RequestUpdates`` (a step's output lives in ``StepCheckpoints``)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -168,12 +168,13 @@ class RequestRecords(RequestUpdates):
         expected: dict[str, Any] | None = None,
         increments: dict[str, int] | None = None,
         event: EventType | None = None,
+        then_events: Sequence[dict[str, Any]] = (),
     ) -> RequestRecord:
         """Move a request to ``to`` if its current status is one of ``allowed_from`` (and, for workflow
         writers, if it is still the ``generation`` they work for, and its ``expected`` attributes still
         have those values, a missing one counting as 0); ``increments`` are added atomically, and the
-        write's event (``event``, by default the terminal status's or ``status``) is appended. Returns the
-        new record."""
+        write's event (``event``, by default the terminal status's or ``status``) is appended, then
+        ``then_events`` (``domain.progress`` entries of what else the write does). Returns the new record."""
         allowed = set(allowed_from)
         sources = sorted(status.value for status in allowed)
         values: dict[str, Any] = {f":from{i}": serialize(value) for i, value in enumerate(sources)}
@@ -205,7 +206,7 @@ class RequestRecords(RequestUpdates):
             names=names,
             values=values,
             increments=increments,
-            events=[transition_entry(to, self._clock(), fields, event)],
+            events=[transition_entry(to, self._clock(), fields, event), *then_events],
             # Status changes are always recorded (there are few of them): only step progress is capped.
             capped=False,
         )

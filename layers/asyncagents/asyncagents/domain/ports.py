@@ -64,6 +64,7 @@ class RequestStore(Protocol):
         expected: dict[str, Any] | None = None,
         increments: dict[str, int] | None = None,
         event: EventType | None = None,
+        then_events: Sequence[dict[str, Any]] = (),
     ) -> RequestRecord: ...
 
     def set_fields(

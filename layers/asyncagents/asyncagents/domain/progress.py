@@ -29,6 +29,10 @@ def step_started_message(index: int, title: str) -> str:
     return f"Working on step {index + 1}: {title}"
 
 
+def planned_message(total: int) -> str:
+    return f"Planned {total} step{'s' if total != 1 else ''}"
+
+
 def step_finished_message(index: int, total: int, title: str) -> str:
     return f"Finished step {index + 1} of {total}: {title}"
 
@@ -87,7 +91,8 @@ def transition_entry(
         event_type,
         at,
         status=to,
-        message=set_fields.get("status_message"),
+        # A plan's message is made again by the replay (the record's may already name the first step it started).
+        message=None if event_type is EventType.PLANNED else set_fields.get("status_message"),
         total=set_fields.get("total_steps"),
     )
 
@@ -121,6 +126,8 @@ def _percent(status: str, completed: int, total: int) -> int:
 def _step_message(record: RequestRecord, kind: str, stored: dict[str, Any], total: int) -> str | None:
     """A step entry's message, which it does not store (every write pays for the record's size, entries included):
     the writer's, made again from the step's index and title."""
+    if kind == EventType.PLANNED and total:
+        return planned_message(total)
     step = stored.get("step")
     if step is None or kind not in (EventType.STEP_STARTED, EventType.STEP_COMPLETED):
         return None

@@ -6,12 +6,13 @@ from typing import Any
 
 from asyncagents.domain.errors import ClarificationRequested, StaleWrite, StoreContention
 from asyncagents.domain.plans import PlannedStep, plan_waves
-from asyncagents.domain.progress import EventType
+from asyncagents.domain.progress import EventType, entry, planned_message, step_started_message
 from asyncagents.domain.questions import PLAN_KEY, new_question, questions_left, with_question
 from asyncagents.domain.records import RequestRecord, usage_increments
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.times import iso
 from asyncagents.domain.workflow.context import WorkflowContext, answers_for, text_bytes
+from asyncagents.domain.workflow.schedule import breaker_closed
 
 
 class Planner:
@@ -28,7 +29,16 @@ class Planner:
         return {"proceed": True, "waves": waves}
 
     def planned(self, request_key: str, execution_name: str) -> RequestRecord | None:
-        """The request with its plan, planned now if it was not yet; ``None`` when the request is no longer
+        return self.planned_and_started(request_key, execution_name)[0]
+
+    def planned_and_started(
+        self, request_key: str, execution_name: str, *, start_first: int = 0
+    ) -> tuple[RequestRecord | None, list[int]]:
+        """``planned``, and the steps the plan's write started: when it plans now, up to ``start_first`` of the
+        steps that need no other (the run's first wave) start in that same write (their attempts and model calls
+        counted, each with its started entry), while the model's breaker is closed.
+
+        The request with its plan, planned now if it was not yet; ``None`` when the request is no longer
         this execution's to work on (ended, or redriven into another execution).
 
         A retried run whose first attempt already stored the plan reuses it (never plans twice). The
@@ -37,20 +47,23 @@ class Planner:
         """
         record = self._context.require(request_key)
         if record.execution_name != execution_name:
-            return None
+            return None, []
         needs_plan = record.status is Status.PENDING or (record.status is Status.PROCESSING and not record.steps)
+        started: list[int] = []
         if needs_plan:
-            record = self._make_plan(record, execution_name)
+            record, started = self._make_plan(record, execution_name, start_first)
         if record.status.is_terminal or record.execution_name != execution_name:
-            return None
+            return None, []
         if not record.steps:
             if PLAN_KEY in record.questions:  # an earlier attempt asked (it outlived its timeout), or a re-run
                 raise ClarificationRequested("the planner's question is not answered yet")
             # Never end the execution with a request that is still ours and unplanned: plan again.
             raise StoreContention("the plan was not stored; retry")
-        return record
+        return record, started
 
-    def _make_plan(self, record: RequestRecord, execution_name: str) -> RequestRecord:
+    def _make_plan(
+        self, record: RequestRecord, execution_name: str, start_first: int
+    ) -> tuple[RequestRecord, list[int]]:
         context = self._context
         if PLAN_KEY in record.questions:  # asked already; the wait picks it up
             raise ClarificationRequested("the planner's question is not answered yet")
@@ -70,6 +83,7 @@ class Planner:
         if record.status is Status.PENDING:
             fields["started_at"] = iso(now)
         question = plan.clarification_question if may_ask else None
+        first: list[int] = []
         if question:
             asked = new_question(question, step_index=None, step_title="Planning", now=now)
             fields.update(with_question(record, asked))
@@ -77,14 +91,19 @@ class Planner:
         else:
             planned = plan.steps or [PlannedStep(title="Answer", instruction=record.prompt)]
             steps = [s.model_dump(exclude_defaults=True) for s in planned]  # every write pays for the record's size
+            if start_first and breaker_closed(context):
+                first = [i for i, step in enumerate(planned) if not step.dependencies(i)][:start_first]
             fields.update(
                 {
                     "steps": steps,
                     "total_steps": len(steps),
-                    "step_attempts": {str(i): 0 for i in range(len(steps))},
-                    "status_message": f"Planned {len(steps)} step{'s' if len(steps) != 1 else ''}",
+                    "step_attempts": {str(i): int(i in first) for i in range(len(steps))},
+                    "status_message": planned_message(len(steps)),
                 }
             )
+            if first:
+                fields["current_step"] = planned[first[-1]].title
+                fields["status_message"] = step_started_message(first[-1], planned[first[-1]].title)
         try:
             record = context.records.transition(
                 record.request_key,
@@ -93,12 +112,13 @@ class Planner:
                 set_fields=fields,
                 generation=execution_name,
                 expected={"questions_version": record.questions_version},
-                increments=usage_increments(plan.usage),
+                increments={**usage_increments(plan.usage), **({"model_calls": len(first)} if first else {})},
                 event=EventType.QUESTION if question else EventType.PLANNED,
+                then_events=[entry(EventType.STEP_STARTED, now, step=i) for i in first],
             )
         except StaleWrite as stale:  # another attempt planned first (or the request ended): this call was paid
             context.records.add_usage(record.request_key, calls=0, usage=plan.usage)
-            return stale.details.get("current") or record
+            return stale.details.get("current") or record, []
         if question:
             raise ClarificationRequested(f"the planner asks: {question}")
-        return record
+        return record, first

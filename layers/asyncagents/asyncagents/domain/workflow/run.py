@@ -56,6 +56,7 @@ _DEADLINE_SLACK_SECONDS = 0.1
 _WRITE_MARGIN_SECONDS = 1.0
 # How long past the run's deadline the run waits for attempts that ignore theirs before it gives up on them.
 _ABANDON_AFTER_SECONDS = 1.0
+_ALL = 1_000_000  # no limit on the steps started at once
 
 
 @dataclass
@@ -106,11 +107,14 @@ class RequestRun:
     def run(self, request_key: str, execution_name: str, *, deadline: float) -> dict[str, Any]:
         """Run the request as far as it goes in this invocation; ``deadline`` (epoch seconds) is when the
         invocation is stopped. See the module for how it ends."""
-        record = self._planner.planned(request_key, execution_name)
+        # Planned now, the plan's write starts the first steps too (one write less), when they can run now.
+        has_time = self._now() + self._task_timeout() + _WRITE_MARGIN_SECONDS <= deadline
+        first = (self._context.formation.overlord.workflow.max_concurrency or _ALL) if has_time else 0
+        record, started = self._planner.planned_and_started(request_key, execution_name, start_first=first)
         if record is None:
             current = self._context.records.get(request_key)
             return {"status": current.status.value if current else "unknown"}
-        progress = self._run_steps(record, execution_name, deadline)
+        progress = self._run_steps(record, execution_name, deadline, started_by_plan=started)
         if progress.error is not None:
             raise progress.error
         if progress.failure is not None:
@@ -136,8 +140,11 @@ class RequestRun:
     def _task_timeout(self) -> int:
         return self._context.formation.overlord.workflow.timeouts.task_timeout
 
-    def _run_steps(self, record: RequestRecord, execution_name: str, deadline: float) -> _Progress:
-        """Start every step whose dependencies are done, until none is left, running or startable."""
+    def _run_steps(
+        self, record: RequestRecord, execution_name: str, deadline: float, *, started_by_plan: list[int]
+    ) -> _Progress:
+        """Start every step whose dependencies are done, until none is left, running or startable (``started_by_plan``:
+        those the plan's write started already)."""
         steps = record.steps
         progress = _Progress(done={i for i in record.done_steps if i < len(steps)})
         waiting = [i for i in range(len(steps)) if i not in progress.done]
@@ -160,6 +167,8 @@ class RequestRun:
         outputs: dict[int, str] = {}  # the steps this run finishes: their dependents need not read them back
         pool = ThreadPoolExecutor(max_workers=min(limit, len(waiting)), thread_name_prefix="step")
         try:
+            if started_by_plan:
+                schedule.started_by_plan(started_by_plan, record)
             while True:
                 if may_start():
                     for index, started in self._starts.take_ready(schedule, record, execution_name).items():
@@ -257,7 +266,8 @@ class RequestRun:
             settings = self._context.formation.overlord.workflow
             task_timeout = settings.timeouts.task_timeout
             title = record.steps[index].title
-            made = self._attempts_made(record, index)
+            # The attempts made before this one: a start by another write is counted in the record that write returned.
+            made = self._attempts_made(started.record, index) - 1 if started else self._attempts_made(record, index)
             while not stop.is_set():
                 began = self._now()
                 if began + task_timeout + _WRITE_MARGIN_SECONDS > deadline:

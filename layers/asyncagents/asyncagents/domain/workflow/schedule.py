@@ -101,6 +101,12 @@ class Schedule:
             others = set(range(len(self._steps))) - {index}
             return not self.closed and others <= self.done | self.counted_done and self._may_start()
 
+    def started_by_plan(self, steps: list[int], record: RequestRecord) -> None:
+        """The plan's write started ``steps`` (the first that were ready): the loop runs them without starting them."""
+        with self.lock:
+            self.waiting = [i for i in self.waiting if i not in steps]
+            self.handed.update(started_together(steps, record))
+
     def hand_over(self, steps: list[int], record: RequestRecord) -> bool:
         """The done write started ``steps``: the loop runs them next. False when the loop has stopped: the caller
         gives their starts back."""
@@ -164,13 +170,17 @@ class Starts:
         give_back(self._context, request_key, index)
 
     def _breaker_closed(self) -> bool:
-        """Whether the breaker is known closed (a read that fails means "not known": each step then checks it)."""
-        breaker = self._context.breaker
-        try:
-            return breaker is None or breaker.is_closed()
-        except Exception:
-            logger.exception("could not read the model's breaker; the steps start one by one")
-            return False
+        return breaker_closed(self._context)
+
+
+def breaker_closed(context: WorkflowContext) -> bool:
+    """Whether the model's breaker is known closed (a read that fails means "not known": each step then checks it
+    before its own start)."""
+    try:
+        return context.breaker is None or context.breaker.is_closed()
+    except Exception:
+        logger.exception("could not read the model's breaker; the steps start one by one")
+        return False
 
 
 def give_back(context: WorkflowContext, request_key: str, index: int) -> None:
