@@ -3,6 +3,7 @@ n steps (n = 1, 3, 8, 20; independent steps and chains), model tokens excluded.
 
     make bench BENCH=bench/cost.py
     make bench BENCH=bench/cost.py BENCH_ARGS="--steps 3 --model-seconds 4"
+    make bench BENCH=bench/cost.py BENCH_ARGS="--steps 3 --prompt-bytes 2000"   # a message with context
 
 Counted on the local stack, per request, across every function: Step Functions states entered (Standard bills
 each transition), Lambda invocations and their measured durations at each function's configured memory,
@@ -376,6 +377,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--spend-caps", action="store_true", help="with daily spend caps on the formation and on each key"
     )
+    parser.add_argument(
+        "--prompt-bytes",
+        type=int,
+        default=0,
+        help="pad each request's message to about this size (default: the bare 'part 0, part 1, ...')",
+    )
     args = parser.parse_args(argv)
     if args.memory:
         from asyncagents.local.template import load_template
@@ -417,7 +424,7 @@ def main(argv: list[str] | None = None) -> None:
                     for shape, joiner in (("independent", ", "), ("chain", " then ")):
                         if steps == 1 and shape == "chain":
                             continue
-                        message = joiner.join(f"part {i}" for i in range(steps))
+                        message = padded(joiner.join(f"part {i}" for i in range(steps)), args.prompt_bytes)
                         # Counts repeat exactly; durations are noisy here: the run with the median Lambda cost.
                         runs = [measure(stack, meter, client, receiver, message) for _ in range(args.repeat)]
                         costs = sorted(
@@ -457,6 +464,16 @@ def main(argv: list[str] | None = None) -> None:
     print_targets(header, {(row[0], row[1]): row for row in rows})
     for line in details:
         print(line)
+
+
+_FILLER = "for the quarterly review of the northern region accounts and the suppliers they depend on "
+
+
+def padded(message: str, size: int) -> str:
+    """``message`` with its last clause lengthened (no punctuation: the demo planner makes no more steps of it) to
+    about ``size`` bytes, as real requests carry context."""
+    missing = size - len(message)
+    return message if missing <= 0 else message + " " + (_FILLER * (missing // len(_FILLER) + 1))[:missing].strip()
 
 
 def print_targets(columns: list[str], rows: dict[tuple[int, str], list[Any]]) -> None:
