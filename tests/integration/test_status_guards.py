@@ -147,3 +147,23 @@ def test_the_unfinished_index_holds_exactly_the_requests_that_are_not_terminal(r
     }
     assert records.create(fields, now_epoch=2.0) is None
     assert unfinished() == {failed.request_key, cancelled.request_key}
+
+
+def test_a_write_that_needs_an_attribute_absent_is_refused_once_it_is_there(records):
+    # Given a processing request whose plan was stored by a write named "t1"
+    record = planned(records, Status.PROCESSING)
+    records.transition(
+        record.request_key, to=Status.PROCESSING, allowed_from={Status.PROCESSING}, set_fields={"planned_by": "t1"}
+    )
+    # When the same write comes again (an SDK retry whose answer was lost); then it is refused, the record as it was
+    with pytest.raises(StaleWrite) as refused:
+        records.transition(
+            record.request_key,
+            to=Status.PROCESSING,
+            allowed_from={Status.PROCESSING},
+            set_fields={"planned_by": "t1"},
+            increments={"model_calls": 3},
+            absent=("planned_by",),
+        )
+    assert refused.value.details["current"].planned_by == "t1"
+    assert records.get(record.request_key).model_calls == record.model_calls

@@ -114,3 +114,34 @@ def test_a_full_page_is_listed_with_each_records_delivery(table):
     assert cursor is None and len(listed) == 60
     assert [r.request_id for r in listed] == [f"req_{n:03d}" for n in reversed(range(60))]
     assert all(r.webhook_attempts == (int(r.request_id[4:]) if int(r.request_id[4:]) % 2 else 0) for r in listed)
+
+
+def test_a_new_requests_first_delivery_replaces_what_an_earlier_request_left(table):
+    client, records = table
+    # Given an expired request whose delivery failed (its item keeps an error and a ttl already past)
+    key = created(records, "req_c", at="2026-01-01T00:00:00.000000Z")
+    old = records.transition(key, to=Status.FAILED, allowed_from={Status.PENDING}, set_fields={"expires_at": 10.0})
+    records.set_webhook_state(
+        old, {"webhook_status": "failed", "webhook_attempts": 5, "webhook_last_error": "HTTP 500"}
+    )
+    # When a new request under the same key delivers its first event (not terminal: no ttl yet)
+    created(records, "req_c", at="2026-02-01T00:00:00.000000Z", now_epoch=20)
+    new = records.get(key)
+    assert new is not None
+    records.set_webhook_state(new, {"webhook_status": "delivered", "webhook_attempts": 1})
+    # Then its bookkeeping is its own: no earlier error, no ttl of the earlier request (or any, until it ends)
+    read = records.get(key, with_delivery=True)
+    assert read is not None and (read.webhook_status, read.webhook_attempts, read.webhook_last_error) == (
+        "delivered",
+        1,
+        None,
+    )
+    state = client.get_item(TableName=TABLE, Key={"pk": {"S": f"REQ#{key}"}, "sk": {"S": "REQUEST#WEBHOOK"}})["Item"]
+    assert "ttl" not in state
+    # And its later deliveries update that item (the last error stays beside a later outcome)
+    records.set_webhook_state(
+        new, {"webhook_status": "retrying", "webhook_attempts": 2, "webhook_last_error": "HTTP 502"}
+    )
+    records.set_webhook_state(new, {"webhook_status": "delivered", "webhook_attempts": 3})
+    read = records.get(key, with_delivery=True)
+    assert read is not None and (read.webhook_attempts, read.webhook_last_error) == (3, "HTTP 502")

@@ -88,6 +88,7 @@ class InMemoryStore:
         increments: dict[str, int] | None = None,
         event: EventType | None = None,
         then_events: Any = (),
+        absent: Iterable[str] = (),
     ) -> RequestRecord:
         started = [str(e["step"]) for e in then_events if e.get("type") == EventType.STEP_STARTED.value]
         self.calls.append(f"transition:{to.value}" + (f"+start:{','.join(started)}" if started else ""))
@@ -97,7 +98,14 @@ class InMemoryStore:
             unexpected = item is not None and any(
                 item.get(k, 0 if v == 0 else None) != v for k, v in (expected or {}).items()
             )
-            if item is None or Status(item["status"]) not in set(allowed_from) or stale_generation or unexpected:
+            present = item is not None and any(item.get(name) is not None for name in absent)
+            if (
+                item is None
+                or Status(item["status"]) not in set(allowed_from)
+                or stale_generation
+                or unexpected
+                or present
+            ):
                 raise StaleWrite("stale", details={"current": self._record(pk) if item else None})
             item.update(copy.deepcopy(set_fields or {}))
             for name, amount in (increments or {}).items():
@@ -192,7 +200,7 @@ class InMemoryStore:
         derived: bool = False,
         then_start: Any = (),
         start_message: str = "",
-        count_answer: bool = False,
+        count_answer: str | None = None,
     ) -> RequestRecord:
         with self._lock:
             self.calls.append(
@@ -212,14 +220,14 @@ class InMemoryStore:
             self._start(item, then_start, start_message, derived=True)
             if count_answer:
                 item["model_calls"] = item.get("model_calls", 0) + 1
-                item["answer_counted"] = True
+                item["answer_counted"] = count_answer
             return self._record(pk)
 
-    def uncount_answer(self, pk: str, generation: str) -> None:
+    def uncount_answer(self, pk: str, run_token: str) -> None:
         with self._lock:
             self.calls.append("uncount:answer")
             item = self.items.get(pk)
-            if item is None or not item.get("answer_counted") or item.get("execution_name") != generation:
+            if item is None or item.get("answer_counted") != run_token:
                 raise StaleWrite("not counted", details={"current": self._record(pk) if item else None})
             item["model_calls"] = item.get("model_calls", 0) - 1
             item.pop("answer_counted")

@@ -8,14 +8,21 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from asyncagents.domain.errors import BudgetExceeded, CircuitOpen, RequestFailed, RunContinues, StaleWrite
+from asyncagents.domain.errors import (
+    BudgetExceeded,
+    CircuitOpen,
+    RequestFailed,
+    RunContinues,
+    StaleWrite,
+    TransientProviderError,
+)
 from asyncagents.domain.plans import PlannedStep
-from asyncagents.domain.progress import progress_events
+from asyncagents.domain.progress import EventType, progress_events
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.workflow import run as run_module
 from asyncagents.domain.workflow.schedule import Schedule, Started, Starts
 
-from .test_request_run import World
+from .test_request_run import ALICE, World
 
 
 def step_writes(world: World) -> list[str]:
@@ -72,7 +79,7 @@ def test_an_answer_counted_by_the_last_steps_write_and_then_over_the_budget_is_g
     # is given back
     stopped = world.store.get(pk)
     assert step_writes(world)[-1] == "done:2+answer" and "uncount:answer" in world.store.calls
-    assert (stopped.model_calls, stopped.answer_counted, stopped.completed_steps) == (4, False, 3)
+    assert (stopped.model_calls, stopped.answer_counted, stopped.completed_steps) == (4, None, 3)
 
 
 def test_a_budget_with_room_for_the_answer_completes_though_the_last_steps_write_counted_it_early():
@@ -95,7 +102,7 @@ def test_an_answer_counted_by_the_last_steps_write_is_given_back_when_the_breake
         world.run_with(pk, name, 100)
     # Then its call is given back
     waiting = world.store.get(pk)
-    assert (waiting.model_calls, waiting.answer_counted, waiting.completed_steps) == (4, False, 3)
+    assert (waiting.model_calls, waiting.answer_counted, waiting.completed_steps) == (4, None, 3)
     # And when the breaker closes, the next run composes the answer and counts its call once
     breaker.left = 1
     assert world.run_with(pk, name, 100) == {"status": "completed"}
@@ -431,3 +438,84 @@ def test_a_step_started_by_the_plans_write_has_every_retry_its_settings_give():
     failed = world.store.get(pk)
     assert step_writes(world)[0] == "plan+start:0"
     assert failed.step_attempts == {"0": 3} and failed.error is not None and failed.error.retryable
+
+
+def failing_once(real):  # type: ignore[no-untyped-def]
+    """The provider's ``finish``, failing transiently the first time, after the call was made (paid)."""
+    failures = [TransientProviderError("the model answered 503")]
+
+    def finish(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if failures:
+            raise failures.pop()
+        return real(*args, **kwargs)
+
+    return finish
+
+
+def test_an_answer_made_then_retried_counts_each_call():
+    # Given a chain whose answer's call is counted by the last step's done write, and fails after it was made
+    world = World()
+    pk, name, _ = world.submit("first, then second, then third")
+    world.provider.finish = failing_once(world.provider.finish)  # type: ignore[method-assign]
+    with pytest.raises(TransientProviderError):
+        world.run_with(pk, name, 100)
+    assert world.store.get(pk).model_calls == 1 + 3 + 1
+    # When the workflow retries the Run (another invocation) and the answer is made again
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    # Then the second call is counted too: the first invocation's count was spent by its call
+    assert world.store.get(pk).model_calls == 1 + 3 + 2
+
+
+def test_a_retried_answer_meets_the_budget_its_first_call_used():
+    # Given a budget of five calls, all used when the answer's first call fails after it was made
+    world = World(budget={"max_model_calls": 5})
+    pk, name, _ = world.submit("first, then second, then third")
+    world.provider.finish = failing_once(world.provider.finish)  # type: ignore[method-assign]
+    with pytest.raises(TransientProviderError):
+        world.run_with(pk, name, 100)
+    # When the Run is retried; then a sixth call is refused
+    with pytest.raises(BudgetExceeded):
+        world.run_with(pk, name, 100)
+    assert world.store.get(pk).model_calls == 5
+
+
+@pytest.mark.parametrize("status", [Status.PENDING, Status.PROCESSING])
+def test_a_plan_write_whose_answer_was_lost_starts_its_steps_once(status):
+    # Given a plan write that is applied, and whose answer is lost: the SDK's retry meets the write's own conditions
+    # (a request still pending, or already processing without a plan: after the planner's question was answered)
+    world = World(concurrency=3)
+    pk, name, _ = world.submit("first, second, third")
+    world.store.items[pk]["status"] = status.value
+    real = world.store.transition
+
+    def answer_lost(*args, **kwargs):  # type: ignore[no-untyped-def]
+        written = real(*args, **kwargs)
+        if kwargs.get("event") is EventType.PLANNED:
+            return real(*args, **kwargs)  # refused: StaleWrite with the record as the first write left it
+        return written
+
+    world.store.transition = answer_lost  # type: ignore[method-assign]
+    # When the run goes on; then the steps that write started run once each, and nothing is counted twice
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    final = world.store.get(pk)
+    assert (final.step_attempts, final.model_calls) == ({"0": 1, "1": 1, "2": 1}, 1 + 3 + 1)
+    assert [e["type"] for e in final.events].count("planned") == 1
+
+
+def test_a_request_cancelled_after_its_last_step_gives_back_the_answers_call():
+    # Given a chain cancelled just after the last step's done write counted the answer's call
+    world = World()
+    pk, name, request_id = world.submit("first, then second")
+    real = world.store.count_step_done
+
+    def then_cancel(*args, **kwargs):  # type: ignore[no-untyped-def]
+        written = real(*args, **kwargs)
+        if kwargs.get("count_answer"):
+            world.service.cancel(ALICE, request_id)
+        return written
+
+    world.store.count_step_done = then_cancel  # type: ignore[method-assign]
+    # When the run goes on to the answer; then none is made, and its call is not left counted
+    assert world.run_with(pk, name, 100) == {"status": "cancelled"}
+    final = world.store.get(pk)
+    assert final.status is Status.CANCELLED and final.model_calls == 1 + 2

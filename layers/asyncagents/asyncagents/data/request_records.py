@@ -143,18 +143,34 @@ class RequestRecords(RequestUpdates):
 
     def set_webhook_state(self, record: RequestRecord, fields: dict[str, Any]) -> None:
         """Record a webhook delivery's outcome (``webhook_*`` fields) on the request's own bookkeeping item: the
-        record is not rewritten. Forgotten with the record (its ``ttl``, once it has one)."""
+        record is not rewritten. Forgotten with the record (its ``ttl``, once it has one). An item left by an
+        earlier request under the same key (expired, not swept yet) is replaced whole, never merged into."""
         state = {**fields, "of_created_at": record.created_at}
-        if record.expires_at is not None:
-            state["ttl"] = math.ceil(record.expires_at)
+        ttl = math.ceil(record.expires_at) if record.expires_at is not None else None
         names = {f"#f{i}": name for i, name in enumerate(state)}
-        self._client.update_item(
-            TableName=self._table,
-            Key=webhook_state_key(record.request_key),
-            UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(state))),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={f":f{i}": serialize(value) for i, value in enumerate(state.values())},
-        )
+        values = {f":f{i}": serialize(value) for i, value in enumerate(state.values())}
+        expression = "SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(state)))
+        if ttl is None:
+            expression += " REMOVE #ttl"
+        else:
+            expression += ", #ttl = :ttl"
+            values[":ttl"] = serialize(ttl)
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=webhook_state_key(record.request_key),
+                UpdateExpression=expression,
+                ConditionExpression="attribute_not_exists(pk) OR #created = :created",
+                ExpressionAttributeNames={**names, "#ttl": "ttl", "#created": "of_created_at"},
+                ExpressionAttributeValues={**values, ":created": serialize(record.created_at)},
+            )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+            item = {**webhook_state_key(record.request_key), **to_item(state)}
+            if ttl is not None:
+                item["ttl"] = serialize(ttl)
+            self._client.put_item(TableName=self._table, Item=item)
 
     def transition(
         self,
@@ -169,12 +185,14 @@ class RequestRecords(RequestUpdates):
         increments: dict[str, int] | None = None,
         event: EventType | None = None,
         then_events: Sequence[dict[str, Any]] = (),
+        absent: Iterable[str] = (),
     ) -> RequestRecord:
         """Move a request to ``to`` if its current status is one of ``allowed_from`` (and, for workflow
         writers, if it is still the ``generation`` they work for, and its ``expected`` attributes still
         have those values, a missing one counting as 0); ``increments`` are added atomically, and the
         write's event (``event``, by default the terminal status's or ``status``) is appended, then
-        ``then_events`` (``domain.progress`` entries of what else the write does). Returns the new record."""
+        ``then_events`` (``domain.progress`` entries of what else the write does); ``absent``: attributes the
+        record must not have yet. Returns the new record."""
         allowed = set(allowed_from)
         sources = sorted(status.value for status in allowed)
         values: dict[str, Any] = {f":from{i}": serialize(value) for i, value in enumerate(sources)}
@@ -191,6 +209,9 @@ class RequestRecords(RequestUpdates):
                 condition += f" AND (attribute_not_exists(#e{i}) OR #e{i} = :e{i})"
             else:
                 condition += f" AND #e{i} = :e{i}"
+        for i, name in enumerate(absent):
+            names[f"#n{i}"] = name
+            condition += f" AND attribute_not_exists(#n{i})"
         fields = {**(set_fields or {}), "status": to.value}
         removals = list(remove_fields)
         # The sparse Unfinished index holds exactly the requests that are not terminal.

@@ -84,22 +84,23 @@ class RequestUpdates:
         derived: bool = False,
         then_start: Sequence[tuple[int, str]] = (),
         start_message: str = "",
-        count_answer: bool = False,
+        count_answer: str | None = None,
     ) -> RequestRecord:
         """Count step ``index`` done (and its tokens) while the request works for ``generation``, the step is not
         counted yet, and it has no open question (a step that asked is done only when it runs again with the answer:
         an earlier attempt of it that outlived its timeout cannot finish it meanwhile). ``derived``: as start_step.
         ``then_start``: steps (``(index, title)``) started by the same write, as ``start_steps`` would (all or
         nothing: the whole write is refused if one cannot start; ``start_message`` is then the record's message).
-        ``count_answer``: this is the last step, and the answer is composed next: its model call is counted by this
-        write too (``answer_counted``; ``uncount_answer`` gives it back). Returns the record written."""
+        ``count_answer``: the token of the Run invocation whose last step this is and which composes the answer
+        next: its model call is counted by this write too (``answer_counted``; ``uncount_answer`` gives it back).
+        Returns the record written."""
         names, values, condition, adds = self._starts(then_start, generation)
         set_fields: dict[str, Any] = {"status_message": start_message if then_start else message}
         if then_start:
             set_fields["current_step"] = then_start[-1][1]
         if count_answer:
-            set_fields["answer_counted"] = True
-        calls = len(then_start) + count_answer
+            set_fields["answer_counted"] = count_answer
+        calls = len(then_start) + bool(count_answer)
         done = entry(EventType.STEP_COMPLETED, self._clock(), message=None if derived else message, step=index)
         return self._update(
             request_key,
@@ -140,16 +141,16 @@ class RequestUpdates:
             stale_message="the request no longer exists",
         )
 
-    def uncount_answer(self, request_key: str, generation: str) -> None:
-        """Give back the answer's call a done write counted (``count_answer``) when the answer is not composed after
-        all; once (``StaleWrite`` when it was not counted for ``generation``, or was given back already)."""
+    def uncount_answer(self, request_key: str, run_token: str) -> None:
+        """Give back the answer's call a done write counted for the Run invocation ``run_token`` when that
+        invocation does not make it after all; once (``StaleWrite`` when not counted for it, or given back already)."""
         self._update(
             request_key,
             set_fields={},
             remove_fields=["answer_counted"],
             increments={"model_calls": -1},
-            condition="answer_counted = :yes AND execution_name = :generation",
-            values={":yes": serialize(True), ":generation": serialize(generation)},
+            condition="answer_counted = :token",
+            values={":token": serialize(run_token)},
             stale_message="the answer's call was not counted for this execution",
         )
 

@@ -65,6 +65,7 @@ class RequestStore(Protocol):
         increments: dict[str, int] | None = None,
         event: EventType | None = None,
         then_events: Sequence[dict[str, Any]] = (),
+        absent: Iterable[str] = (),
     ) -> RequestRecord: ...
 
     def set_fields(
@@ -105,15 +106,15 @@ class RequestStore(Protocol):
         derived: bool = False,
         then_start: Sequence[tuple[int, str]] = (),
         start_message: str = "",
-        count_answer: bool = False,
+        count_answer: str | None = None,
     ) -> RequestRecord:
         """Count the step done; ``derived``: its message is the one the event replay makes (the entry omits it);
         ``then_start``: steps started by the same write (all or nothing); ``count_answer``: the answer's model call
-        too (the last step). Returns the record written."""
+        too, for that Run invocation (its token: the last step's). Returns the record written."""
         ...
 
-    def uncount_answer(self, request_key: str, generation: str) -> None:
-        """Give back the answer's call ``count_answer`` counted for ``generation`` (once; else ``StaleWrite``)."""
+    def uncount_answer(self, request_key: str, run_token: str) -> None:
+        """Give back the answer's call ``count_answer`` counted for ``run_token`` (once; else ``StaleWrite``)."""
         ...
 
     def unstart_step(self, request_key: str, index: int) -> None:

@@ -98,9 +98,12 @@ class RequestRecord(BaseModel):
     lineage: str = ""
     estimate: dict[str, Any] | None = None
     model_calls: int = 0
-    # The last step's done write counted the answer's model call already (composing the answer is next); a redrive
-    # (a new execution) clears it.
-    answer_counted: bool = False
+    # The Run invocation (its token) whose last step's done write counted the answer's model call already: that
+    # invocation composes the answer next without counting it again. Any other invocation (a retry, the next run)
+    # counts its own call: a call counted and then made, or made and then retried, is never left uncounted.
+    answer_counted: str | None = None
+    # The token of the planner's write that stored the plan: a write whose answer was lost knows it was applied.
+    planned_by: str | None = None
     tokens_used: int = 0
     # Every call's tokens, kept result or not (an abandoned or cancelled attempt's were paid too): the
     # completed request's ``usage`` is made from them.

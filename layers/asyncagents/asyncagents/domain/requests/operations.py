@@ -134,7 +134,7 @@ class Operations:
             },
             remove_fields=(
                 *("error", "ended_at", "duration_ms", "expires_at", "ttl", "current_step", "awaiting_since"),
-                "answer_counted",  # the new execution composes its own answer, and counts its call
+                "answer_counted",  # the new execution counts its own answer's call (an earlier one may have been made)
             ),
             generation=record.execution_name,
             event=EventType.REDRIVEN,

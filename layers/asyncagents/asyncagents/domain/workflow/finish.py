@@ -25,18 +25,24 @@ class Finisher:
         self._context = context
         self._texts = texts
 
-    def finish(self, request_key: str, execution_name: str) -> dict[str, Any]:
-        """Compose the answer from the stored step outputs and complete the request."""
+    def finish(self, request_key: str, execution_name: str, *, run_token: str | None = None) -> dict[str, Any]:
+        """Compose the answer from the stored step outputs and complete the request. ``run_token``: the Run
+        invocation composing it (its last step's done write may have counted the answer's call for it)."""
         context = self._context
         record = context.require(request_key)
+        counted = run_token is not None and record.answer_counted == run_token
         if record.status is not Status.PROCESSING or record.execution_name != execution_name:
+            if counted:  # ended meanwhile (cancelled, timed out): the call counted for this invocation is not made
+                with contextlib.suppress(StaleWrite):
+                    context.records.uncount_answer(request_key, run_token or "")
             return {"status": record.status.value}
         if record.completed_steps != record.total_steps:
             raise IncompleteSteps(f"{record.completed_steps} of {record.total_steps} steps finished")
         # Composing the answer is one more model call, counted before it is made: by the last step's done write
-        # already (``answer_counted``), else here. Not made after all (a limit, the breaker): given back.
+        # already (``answer_counted``, for this invocation), else here. Not made after all (a limit, the breaker):
+        # given back. Once this invocation makes the call, it is spent: a retry (another invocation) counts its own.
         composes = record.total_steps > 1
-        counted = composes and record.answer_counted
+        counted = composes and counted
         try:
             if composes:
                 context.check_budget(record.model_copy(update={"model_calls": record.model_calls - counted}))
@@ -47,7 +53,7 @@ class Finisher:
         except BaseException:
             if counted:
                 with contextlib.suppress(StaleWrite):
-                    context.records.uncount_answer(request_key, execution_name)
+                    context.records.uncount_answer(request_key, run_token or "")
             raise
         if composes and not counted:
             context.count_model_call(request_key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from asyncagents.domain.errors import ClarificationRequested, StaleWrite, StoreContention
@@ -84,6 +85,8 @@ class Planner:
             fields["started_at"] = iso(now)
         question = plan.clarification_question if may_ask else None
         first: list[int] = []
+        # Names this write: one refused because the SDK's retry met it (its answer was lost) was applied all the same.
+        token = secrets.token_hex(6)
         if question:
             asked = new_question(question, step_index=None, step_title="Planning", now=now)
             fields.update(with_question(record, asked))
@@ -99,6 +102,7 @@ class Planner:
                     "total_steps": len(steps),
                     "step_attempts": {str(i): int(i in first) for i in range(len(steps))},
                     "status_message": planned_message(len(steps)),
+                    "planned_by": token,
                 }
             )
             if first:
@@ -115,10 +119,15 @@ class Planner:
                 increments={**usage_increments(plan.usage), **({"model_calls": len(first)} if first else {})},
                 event=EventType.QUESTION if question else EventType.PLANNED,
                 then_events=[entry(EventType.STEP_STARTED, now, step=i) for i in first],
+                absent=() if question else ("planned_by",),  # a plan is stored once
             )
-        except StaleWrite as stale:  # another attempt planned first (or the request ended): this call was paid
+        except StaleWrite as stale:
+            current: RequestRecord | None = stale.details.get("current")
+            if not question and current is not None and current.planned_by == token:
+                return current, first  # applied; only its answer was lost: the steps it started are this run's
+            # Another attempt planned first (or the request ended): this call was paid.
             context.records.add_usage(record.request_key, calls=0, usage=plan.usage)
-            return stale.details.get("current") or record, []
+            return current or record, []
         if question:
             raise ClarificationRequested(f"the planner asks: {question}")
         return record, first

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextvars
 import random
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -114,7 +115,9 @@ class RequestRun:
         if record is None:
             current = self._context.records.get(request_key)
             return {"status": current.status.value if current else "unknown"}
-        progress = self._run_steps(record, execution_name, deadline, started_by_plan=started)
+        # This invocation's token: the last step's done write counts the answer's call for it alone.
+        run_token = secrets.token_hex(6)
+        progress = self._run_steps(record, execution_name, deadline, started_by_plan=started, run_token=run_token)
         if progress.error is not None:
             raise progress.error
         if progress.failure is not None:
@@ -135,13 +138,13 @@ class RequestRun:
             raise RunContinues(f"{len(progress.done)} of {len(record.steps)} steps done; the run goes on")
         if self._now() + self._task_timeout() + _WRITE_MARGIN_SECONDS > deadline:
             raise RunContinues("every step is done; the answer is composed by the next run, which has the time")
-        return self._finisher.finish(request_key, execution_name)
+        return self._finisher.finish(request_key, execution_name, run_token=run_token)
 
     def _task_timeout(self) -> int:
         return self._context.formation.overlord.workflow.timeouts.task_timeout
 
     def _run_steps(
-        self, record: RequestRecord, execution_name: str, deadline: float, *, started_by_plan: list[int]
+        self, record: RequestRecord, execution_name: str, deadline: float, *, started_by_plan: list[int], run_token: str
     ) -> _Progress:
         """Start every step whose dependencies are done, until none is left, running or startable (``started_by_plan``:
         those the plan's write started already)."""
@@ -162,7 +165,7 @@ class RequestRun:
                 self._now() + self._task_timeout() + _WRITE_MARGIN_SECONDS <= deadline
             )
 
-        schedule = Schedule(steps, waiting, progress.done, limit=limit, may_start=may_start)
+        schedule = Schedule(steps, waiting, progress.done, limit=limit, may_start=may_start, run_token=run_token)
         counted: dict[Future[_Outcome], int] = {}  # the futures of steps started by another write
         outputs: dict[int, str] = {}  # the steps this run finishes: their dependents need not read them back
         pool = ThreadPoolExecutor(max_workers=min(limit, len(waiting)), thread_name_prefix="step")

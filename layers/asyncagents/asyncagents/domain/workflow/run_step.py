@@ -4,6 +4,7 @@ it (its output stored, then the write that counts it done). A step may ask the u
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from asyncagents.domain.agents import StepContext, StepOutput
@@ -21,6 +22,9 @@ from asyncagents.domain.workflow.schedule import Schedule, Started, give_back
 from asyncagents.domain.workflow.texts import LargeTexts
 
 _SPEND_WAIT_MARGIN_SECONDS = 5
+# How long a done write waits for the one in flight before it goes on without the run's turn (a DynamoDB write takes
+# milliseconds; its attempt's write margin is a second).
+_DONE_WRITE_WAIT_SECONDS = 0.25
 
 
 def _step_bytes(record: RequestRecord, index: int, context: StepContext) -> int:
@@ -197,9 +201,12 @@ class StepRunner:
         context.checkpoints.put_output(record.request_key, record.checkpoint_lineage, index, stored, ttl=ttl)
         successors = schedule.claim_after(index) if schedule is not None else []
         # A run's done writes are made one at a time (a few milliseconds each), so the last step's knows it is the
-        # last: it counts the answer's call too (one write less), when this run composes the answer next.
-        with schedule.done_writes if schedule is not None else contextlib.nullcontext():
-            count_answer = not successors and len(record.steps) > 1 and schedule is not None and schedule.is_last(index)
+        # last: it counts the answer's call too (one write less), when this run composes the answer next. A write
+        # that waits too long for another (throttled, retried) goes on without it, and leaves the answer's call to
+        # the answer.
+        with _done_write_turn(schedule) as turn:
+            last = turn and schedule is not None and not successors and schedule.is_last(index)
+            count_answer = last and len(record.steps) > 1
             try:
                 written = context.records.count_step_done(
                     record.request_key,
@@ -212,7 +219,7 @@ class StepRunner:
                     start_message=step_started_message(successors[-1], record.steps[successors[-1]].title)
                     if successors
                     else "",
-                    count_answer=count_answer,
+                    count_answer=schedule.run_token if count_answer and schedule is not None else None,
                 )
             except BaseException as error:
                 current = context.records.get(record.request_key) if isinstance(error, StaleWrite) else None
@@ -305,6 +312,17 @@ class StepRunner:
             return "asked"
 
         return until_written(record_question)
+
+
+@contextlib.contextmanager
+def _done_write_turn(schedule: Schedule | None) -> Iterator[bool]:
+    """Whether this done write has the run's turn (``Schedule.done_writes``), waited for a moment at most."""
+    turn = schedule is not None and schedule.done_writes.acquire(timeout=_DONE_WRITE_WAIT_SECONDS)
+    try:
+        yield turn
+    finally:
+        if turn and schedule is not None:
+            schedule.done_writes.release()
 
 
 def _applied(current: RequestRecord, before: RequestRecord, index: int, successors: list[int]) -> bool:

@@ -43,7 +43,14 @@ class Schedule:
     start them, ``handed`` over by that write (started, not yet running), and how many run (``running``)."""
 
     def __init__(
-        self, steps: list[PlannedStep], waiting: list[int], done: set[int], *, limit: int, may_start: Callable[[], bool]
+        self,
+        steps: list[PlannedStep],
+        waiting: list[int],
+        done: set[int],
+        *,
+        limit: int,
+        may_start: Callable[[], bool],
+        run_token: str = "",
     ) -> None:
         self.lock = threading.Lock()
         self._steps = steps
@@ -58,6 +65,7 @@ class Schedule:
         self.done_writes = threading.Lock()
         self.closed = False
         self._may_start = may_start
+        self.run_token = run_token  # the Run invocation's (``Finisher.finish``)
 
     def ready(self, done: set[int]) -> list[int]:
         return [i for i in self.waiting if set(self._steps[i].dependencies(i)) <= done]
