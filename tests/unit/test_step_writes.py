@@ -20,6 +20,7 @@ from asyncagents.domain.plans import PlannedStep
 from asyncagents.domain.progress import EventType, progress_events
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.workflow import run as run_module
+from asyncagents.domain.workflow import run_step as run_step_module
 from asyncagents.domain.workflow.schedule import Schedule, Started, Starts
 
 from .test_request_run import ALICE, World
@@ -519,3 +520,45 @@ def test_a_request_cancelled_after_its_last_step_gives_back_the_answers_call():
     assert world.run_with(pk, name, 100) == {"status": "cancelled"}
     final = world.store.get(pk)
     assert final.status is Status.CANCELLED and final.model_calls == 1 + 2
+
+
+def test_a_last_step_that_waits_too_long_for_another_done_write_leaves_the_answers_call_to_the_answer(monkeypatch):
+    # Given two steps at once, the first one's done write slow (throttled, say) until the second's is written
+    monkeypatch.setattr(run_step_module, "_DONE_WRITE_WAIT_SECONDS", 0.01)
+    world = World(concurrency=2)
+    pk, name, _ = world.submit("first, second")
+    real = world.store.count_step_done
+    second_written = threading.Event()
+
+    def slow_first(request_key, index, **kwargs):  # type: ignore[no-untyped-def]
+        if index == 0:
+            assert second_written.wait(5)
+        written = real(request_key, index, **kwargs)
+        if index == 1:
+            second_written.set()
+        return written
+
+    world.store.count_step_done = slow_first  # type: ignore[method-assign]
+    # When the run runs them; then neither done write waited for ever nor counted the answer's call
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    assert sorted(w for w in step_writes(world) if w.startswith("done:")) == ["done:0", "done:1"]
+    # And the answer counted its own call, once
+    assert world.store.get(pk).model_calls == 1 + 2 + 1
+
+
+def test_the_step_that_may_be_last_waits_for_the_done_writes_in_flight_and_a_failed_one_makes_it_not_last():
+    # Given three steps: 0 counted done, 1 writing that it is done
+    schedule = Schedule(steps([], [], []), [], set(), limit=3, may_start=lambda: True)
+    schedule.counted(0)
+    assert schedule.begin_done_write(1, wait=1) is False  # 2 still works: 1 is not the last
+    # When step 2 is about to write while 1's write is in flight, and 1's write then succeeds
+    threading.Timer(0.05, lambda: (schedule.counted(1), schedule.end_done_write(1))).start()
+    # Then step 2 waited for it and is the last
+    assert schedule.begin_done_write(2, wait=5) is True
+    schedule.end_done_write(2)
+    # And when the write in flight fails instead, the step that waited is not the last
+    other = Schedule(steps([], [], []), [], set(), limit=3, may_start=lambda: True)
+    other.counted(0)
+    other.begin_done_write(1, wait=1)
+    threading.Timer(0.05, lambda: other.end_done_write(1)).start()
+    assert other.begin_done_write(2, wait=5) is False

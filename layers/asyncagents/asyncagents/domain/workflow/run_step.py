@@ -22,9 +22,10 @@ from asyncagents.domain.workflow.schedule import Schedule, Started, give_back
 from asyncagents.domain.workflow.texts import LargeTexts
 
 _SPEND_WAIT_MARGIN_SECONDS = 5
-# How long a done write waits for the one in flight before it goes on without the run's turn (a DynamoDB write takes
-# milliseconds; its attempt's write margin is a second).
-_DONE_WRITE_WAIT_SECONDS = 0.25
+# How long the step that may be the last waits for the other done writes in flight: a DynamoDB write takes
+# milliseconds, and an attempt's call ends a second before the run's deadline, which waits one more second for its
+# writes (``run._WRITE_MARGIN_SECONDS``, ``run._ABANDON_AFTER_SECONDS``): half a second leaves room for both writes.
+_DONE_WRITE_WAIT_SECONDS = 0.5
 
 
 def _step_bytes(record: RequestRecord, index: int, context: StepContext) -> int:
@@ -200,13 +201,10 @@ class StepRunner:
         # The output first: a step counted done always has its output.
         context.checkpoints.put_output(record.request_key, record.checkpoint_lineage, index, stored, ttl=ttl)
         successors = schedule.claim_after(index) if schedule is not None else []
-        # A run's done writes are made one at a time (a few milliseconds each), so the last step's knows it is the
-        # last: it counts the answer's call too (one write less), when this run composes the answer next. A write
-        # that waits too long for another (throttled, retried) goes on without it, and leaves the answer's call to
-        # the answer.
-        with _done_write_turn(schedule) as turn:
-            last = turn and schedule is not None and not successors and schedule.is_last(index)
-            count_answer = last and len(record.steps) > 1
+        # The last step's done write counts the answer's call too (one write less), when this run composes the answer
+        # next; the step that may be the last waits a moment for the other done writes in flight to know it is.
+        with _done_write(schedule, index) as last:
+            count_answer = last and not successors and len(record.steps) > 1
             try:
                 written = context.records.count_step_done(
                     record.request_key,
@@ -315,14 +313,16 @@ class StepRunner:
 
 
 @contextlib.contextmanager
-def _done_write_turn(schedule: Schedule | None) -> Iterator[bool]:
-    """Whether this done write has the run's turn (``Schedule.done_writes``), waited for a moment at most."""
-    turn = schedule is not None and schedule.done_writes.acquire(timeout=_DONE_WRITE_WAIT_SECONDS)
+def _done_write(schedule: Schedule | None, index: int) -> Iterator[bool]:
+    """Around step ``index``'s done write: whether it is the run's last (``Schedule.begin_done_write``)."""
+    if schedule is None:
+        yield False
+        return
+    last = schedule.begin_done_write(index, wait=_DONE_WRITE_WAIT_SECONDS)
     try:
-        yield turn
+        yield last
     finally:
-        if turn and schedule is not None:
-            schedule.done_writes.release()
+        schedule.end_done_write(index)
 
 
 def _applied(current: RequestRecord, before: RequestRecord, index: int, successors: list[int]) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -61,8 +62,8 @@ class Schedule:
         self.claimed: set[int] = set()
         self.handed: dict[int, Started] = {}
         self.counted_done: set[int] = set()
-        # Held by a step around its done write: the run's done writes happen one at a time (``is_last``).
-        self.done_writes = threading.Lock()
+        self.writing: set[int] = set()  # the steps whose done write is in flight
+        self._writes_end = threading.Condition(self.lock)
         self.closed = False
         self._may_start = may_start
         self.run_token = run_token  # the Run invocation's (``Finisher.finish``)
@@ -101,13 +102,35 @@ class Schedule:
         with self.lock:
             self.counted_done.add(index)
 
-    def is_last(self, index: int) -> bool:
-        """For a step about to be counted done: whether every other step is counted done already and the run may go
-        on (composing the answer is next: this step's done write may count that call). Asked under ``done_writes``,
-        so no other step's done write is in flight."""
-        with self.lock:
-            others = set(range(len(self._steps))) - {index}
-            return not self.closed and others <= self.done | self.counted_done and self._may_start()
+    def begin_done_write(self, index: int, *, wait: float) -> bool:
+        """Step ``index`` is about to write that it is done: whether it is the last (every other step counted done,
+        and the run may go on: composing the answer is next, and this write may count that call). A step whose
+        every other step is counted done or being counted waits, ``wait`` seconds at most, for those writes to end
+        (a write that fails leaves its step not done: then this one is not the last); any other step writes at once.
+        ``end_done_write`` follows, whatever happened."""
+        others = set(range(len(self._steps))) - {index}
+        until = time.monotonic() + wait
+        with self._writes_end:
+            while True:
+                settled = self.done | self.counted_done
+                if self.closed or not others <= settled | self.writing:
+                    last = False  # another step still works (or the run stops): it is not the last one
+                    break
+                if others <= settled:
+                    last = self._may_start()
+                    break
+                left = until - time.monotonic()
+                if left <= 0:
+                    last = False  # the writes in flight take too long (throttled): the answer counts its own call
+                    break
+                self._writes_end.wait(left)
+            self.writing.add(index)
+            return last
+
+    def end_done_write(self, index: int) -> None:
+        with self._writes_end:
+            self.writing.discard(index)
+            self._writes_end.notify_all()
 
     def started_by_plan(self, steps: list[int], record: RequestRecord) -> None:
         """The plan's write started ``steps`` (the first that were ready): the loop runs them without starting them."""
