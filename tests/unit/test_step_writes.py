@@ -23,7 +23,7 @@ from asyncagents.domain.workflow import run as run_module
 from asyncagents.domain.workflow import run_step as run_step_module
 from asyncagents.domain.workflow.schedule import Schedule, Started, Starts
 
-from .test_request_run import ALICE, World
+from .test_request_run import ALICE, TASK_TIMEOUT, World
 
 
 def step_writes(world: World) -> list[str]:
@@ -562,3 +562,39 @@ def test_the_step_that_may_be_last_waits_for_the_done_writes_in_flight_and_a_fai
     other.begin_done_write(1, wait=1)
     threading.Timer(0.05, lambda: other.end_done_write(1)).start()
     assert other.begin_done_write(2, wait=5) is False
+
+
+def test_an_answers_call_counted_by_a_run_that_then_runs_out_of_time_is_given_back_and_counted_once():
+    # Given a chain whose last done write counts the answer's call, and is slow enough that the run then has no time
+    # left to compose the answer
+    world = World()
+    pk, name, _ = world.submit("first, then second")
+    real = world.store.count_step_done
+
+    def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
+        written = real(*args, **kwargs)
+        if kwargs.get("count_answer"):
+            world.time[0] += 90  # the write took its time (throttled): the run's deadline is near
+        return written
+
+    world.store.count_step_done = slow  # type: ignore[method-assign]
+    with pytest.raises(RunContinues):
+        world.run_with(pk, name, 100)
+    # Then that count is given back
+    assert "uncount:answer" in world.store.calls and world.store.get(pk).model_calls == 1 + 2
+    # And the next run composes the answer, counting its call once
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    assert world.store.get(pk).model_calls == 1 + 2 + 1
+
+
+def test_a_last_step_that_ends_without_time_left_for_the_answer_does_not_count_its_call():
+    # Given a chain of two 8-second steps, and a run with just the time for both (not for the answer after them)
+    world = World(step_seconds=8)
+    pk, name, _ = world.submit("first, then second")
+    with pytest.raises(RunContinues):
+        world.run_with(pk, name, 8 + TASK_TIMEOUT + 1)
+    # Then the last step's done write counted nothing for an answer this run will not compose
+    assert step_writes(world)[-1] == "done:1" and "uncount:answer" not in world.store.calls
+    # And the next run composes it, counting its call once
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    assert world.store.get(pk).model_calls == 1 + 2 + 1

@@ -48,7 +48,7 @@ from asyncagents.domain.workflow.failures import describe_failure, fail
 from asyncagents.domain.workflow.finish import Finisher
 from asyncagents.domain.workflow.plan import Planner
 from asyncagents.domain.workflow.run_step import StepRunner
-from asyncagents.domain.workflow.schedule import Schedule, Started, Starts
+from asyncagents.domain.workflow.schedule import Schedule, Started, Starts, give_back_answer
 
 # An attempt that ends this close to its deadline (or after it) ran out of time: a timeout, not its error.
 _DEADLINE_SLACK_SECONDS = 0.1
@@ -80,6 +80,8 @@ class _Progress:
     failure: dict[str, Any] | None = None
     error: BaseException | None = None
     circuit_open: int = 0  # seconds until the model provider's breaker lets calls through again
+    answer_counted: bool = False  # the last step's done write counted the answer's call for this invocation
+    composing: bool = False  # the answer is being composed (its call made, or given back, by the finisher)
 
     @property
     def stopping(self) -> bool:
@@ -118,6 +120,19 @@ class RequestRun:
         # This invocation's token: the last step's done write counts the answer's call for it alone.
         run_token = secrets.token_hex(6)
         progress = self._run_steps(record, execution_name, deadline, started_by_plan=started, run_token=run_token)
+        try:
+            return self._after_steps(progress, record, execution_name, deadline, run_token)
+        finally:
+            if progress.answer_counted and not progress.composing:
+                # The last step's write counted the answer's call for this invocation, which ends without making it
+                # (out of time, asked, stopped): given back; the next invocation counts its own.
+                give_back_answer(self._context, request_key, run_token)
+
+    def _after_steps(
+        self, progress: _Progress, record: RequestRecord, execution_name: str, deadline: float, run_token: str
+    ) -> dict[str, Any]:
+        """How the run ends once its steps stopped: failed, asked, continued, or the answer composed."""
+        request_key = record.request_key
         if progress.error is not None:
             raise progress.error
         if progress.failure is not None:
@@ -138,6 +153,7 @@ class RequestRun:
             raise RunContinues(f"{len(progress.done)} of {len(record.steps)} steps done; the run goes on")
         if self._now() + self._task_timeout() + _WRITE_MARGIN_SECONDS > deadline:
             raise RunContinues("every step is done; the answer is composed by the next run, which has the time")
+        progress.composing = True  # the finisher makes the call, or gives its count back
         return self._finisher.finish(request_key, execution_name, run_token=run_token)
 
     def _task_timeout(self) -> int:
@@ -215,6 +231,7 @@ class RequestRun:
             unused = [*schedule.close(), *(index for future, index in counted.items() if future.cancelled())]
             for index in unused:
                 self._starts.give_back(record.request_key, index)
+            progress.answer_counted = schedule.answer_counted
 
     def _abandon(self, progress: _Progress, request_key: str) -> None:
         """Attempts still running past the run's deadline are given up on: one that was the step's last allowed

@@ -259,7 +259,7 @@ class StepRunner:
         if outputs is not None:
             outputs[index] = output.text
         if schedule is not None:
-            schedule.counted(index)
+            schedule.counted(index, answer=written.answer_counted == schedule.run_token)
         if schedule is not None and successors and not schedule.hand_over(successors, written):
             for successor in successors:  # the run stopped meanwhile: their starts go back
                 give_back(self._context, record.request_key, successor)

@@ -63,6 +63,7 @@ class Schedule:
         self.handed: dict[int, Started] = {}
         self.counted_done: set[int] = set()
         self.writing: set[int] = set()  # the steps whose done write is in flight
+        self.answer_counted = False  # a done write counted the answer's call for this run
         self._writes_end = threading.Condition(self.lock)
         self.closed = False
         self._may_start = may_start
@@ -97,10 +98,12 @@ class Schedule:
                 self.claimed.add(claimed)
             return picked
 
-    def counted(self, index: int) -> None:
-        """Step ``index`` was counted done (by its own write, before the loop notes its end)."""
+    def counted(self, index: int, *, answer: bool = False) -> None:
+        """Step ``index`` was counted done (by its own write, before the loop notes its end); ``answer``: that write
+        counted the answer's call too (for this run: ``answer_counted``)."""
         with self.lock:
             self.counted_done.add(index)
+            self.answer_counted = self.answer_counted or answer
 
     def begin_done_write(self, index: int, *, wait: float) -> bool:
         """Step ``index`` is about to write that it is done: whether it is the last (every other step counted done,
@@ -113,11 +116,11 @@ class Schedule:
         with self._writes_end:
             while True:
                 settled = self.done | self.counted_done
-                if self.closed or not others <= settled | self.writing:
+                if self.closed or not others <= settled | self.writing or not self._may_start():
                     last = False  # another step still works (or the run stops): it is not the last one
                     break
                 if others <= settled:
-                    last = self._may_start()
+                    last = True
                     break
                 left = until - time.monotonic()
                 if left <= 0:
@@ -223,3 +226,14 @@ def give_back(context: WorkflowContext, request_key: str, index: int) -> None:
         pass  # the request is gone
     except Exception:
         logger.exception("could not give back the unused start of step %s", index + 1)
+
+
+def give_back_answer(context: WorkflowContext, request_key: str, run_token: str) -> None:
+    """Uncount the answer's call a done write counted for the Run invocation ``run_token``, which ends without making
+    it. Best effort: a call left counted is one call too many, never one made uncounted."""
+    try:
+        context.records.uncount_answer(request_key, run_token)
+    except StaleWrite:
+        pass  # not counted for it (or given back already)
+    except Exception:
+        logger.exception("could not give back the answer's call counted for this run")
