@@ -4,6 +4,7 @@ steps it unblocks in the same write, and a start that is not used is given back.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
@@ -503,19 +504,24 @@ def test_a_plan_write_whose_answer_was_lost_starts_its_steps_once(status):
     assert [e["type"] for e in final.events].count("planned") == 1
 
 
+def after_the_answers_count(world: World, action: Callable[[], object]) -> None:
+    """``action`` runs right after the done write that counted the answer's call (before the run goes on)."""
+    real = world.store.count_step_done
+
+    def then(*args, **kwargs):  # type: ignore[no-untyped-def]
+        written = real(*args, **kwargs)
+        if kwargs.get("count_answer"):
+            action()
+        return written
+
+    world.store.count_step_done = then  # type: ignore[method-assign]
+
+
 def test_a_request_cancelled_after_its_last_step_gives_back_the_answers_call():
     # Given a chain cancelled just after the last step's done write counted the answer's call
     world = World()
     pk, name, request_id = world.submit("first, then second")
-    real = world.store.count_step_done
-
-    def then_cancel(*args, **kwargs):  # type: ignore[no-untyped-def]
-        written = real(*args, **kwargs)
-        if kwargs.get("count_answer"):
-            world.service.cancel(ALICE, request_id)
-        return written
-
-    world.store.count_step_done = then_cancel  # type: ignore[method-assign]
+    after_the_answers_count(world, lambda: world.service.cancel(ALICE, request_id))
     # When the run goes on to the answer; then none is made, and its call is not left counted
     assert world.run_with(pk, name, 100) == {"status": "cancelled"}
     final = world.store.get(pk)
@@ -569,15 +575,8 @@ def test_an_answers_call_counted_by_a_run_that_then_runs_out_of_time_is_given_ba
     # left to compose the answer
     world = World()
     pk, name, _ = world.submit("first, then second")
-    real = world.store.count_step_done
-
-    def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
-        written = real(*args, **kwargs)
-        if kwargs.get("count_answer"):
-            world.time[0] += 90  # the write took its time (throttled): the run's deadline is near
-        return written
-
-    world.store.count_step_done = slow  # type: ignore[method-assign]
+    # (the write took its time, throttled: the run's deadline is near)
+    after_the_answers_count(world, lambda: world.time.__setitem__(0, world.time[0] + 90))
     with pytest.raises(RunContinues):
         world.run_with(pk, name, 100)
     # Then that count is given back
