@@ -124,6 +124,11 @@ def test_layer_ships_the_validated_formation(build_dir: Path) -> None:
     config = load_formation(shipped)  # the functions read it exactly like this (FORMATION_PATH)
     assert "github-issue" in config.triggers  # with the trigger definitions of triggers/ beside it
     assert config.schedules["daily-report"].timezone == "Europe/Paris"
+    # And the validated objects beside it, which the functions read instead (never validating the formation again)
+    from asyncagents.built_formation import load_built, pickled_path
+
+    assert pickled_path(shipped).is_file()
+    assert load_built(shipped) == config
 
 
 def test_the_built_template_holds_the_formation_schedules(build_dir: Path) -> None:

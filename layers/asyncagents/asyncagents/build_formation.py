@@ -1,4 +1,5 @@
-"""Validate a formation YAML file and write it as the JSON the layer ships (``/opt/formation.json``).
+"""Validate a formation YAML file and write it as the layer ships it (``/opt/formation.json``, and the validated
+objects beside it: ``asyncagents.built_formation``).
 
 Used by the layer's Makefile during ``sam build``::
 
@@ -10,21 +11,18 @@ arguments are wrong.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
+from asyncagents.built_formation import write_built
 from asyncagents.config import load_formation
 from asyncagents.domain.errors import ConfigError
 
 
 def build(source: str | Path, target: str | Path) -> None:
-    """Validate ``source`` and write its normalised JSON form (aliases, defaults filled in) to ``target``."""
-    formation = load_formation(source)
-    document = formation.model_dump(by_alias=True, mode="json")
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    """Validate ``source`` and write its normalised JSON form (aliases, defaults filled in) to ``target``, with the
+    validated formation beside it."""
+    write_built(load_formation(source), target)
 
 
 def main(argv: list[str] | None = None) -> int:

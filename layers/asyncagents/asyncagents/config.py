@@ -84,7 +84,7 @@ class AsyncSettings(StrictModel):
         "messages 14 days.",
     )
     webhook_standard_headers: bool = Field(True, description="Standard Webhooks headers: they sign the delivery id.")
-    webhook_security: WebhookSecurity = WebhookSecurity()
+    webhook_security: WebhookSecurity = Field(default_factory=WebhookSecurity)
     result_retention_seconds: int = Field(300, ge=1, le=30 * 86_400)
     idempotency_seconds: int = Field(
         86_400,
@@ -130,11 +130,11 @@ class SweeperSettings(StrictModel):
 
 
 class Workflow(StrictModel):
-    timeouts: Timeouts = Timeouts()
-    sweeper: SweeperSettings = SweeperSettings()
-    budget: Budget = Budget()
-    retry: Retry = Retry()
-    clarification: ClarificationSettings = ClarificationSettings()
+    timeouts: Timeouts = Field(default_factory=Timeouts)
+    sweeper: SweeperSettings = Field(default_factory=SweeperSettings)
+    budget: Budget = Field(default_factory=Budget)
+    retry: Retry = Field(default_factory=Retry)
+    clarification: ClarificationSettings = Field(default_factory=ClarificationSettings)
     max_concurrency: int = Field(
         1, ge=0, le=40, description="Steps run at once by a request's run, each on a thread (0 = unbounded)."
     )
@@ -165,22 +165,22 @@ class Workflow(StrictModel):
 
 
 class Overlord(StrictModel):
-    workflow: Workflow = Workflow()
+    workflow: Workflow = Field(default_factory=Workflow)
 
 
 class FormationConfig(StrictModel):
     """The whole formation file. Keys outside those listed are rejected with their path."""
 
     formation_id: str = Field("asyncagents", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-    async_: AsyncSettings = Field(AsyncSettings(), alias="async")
-    overlord: Overlord = Overlord()
-    llm: LLMSettings = LLMSettings()
-    limits: Limits = Limits()
-    auth: AuthSettings = AuthSettings()
-    observability: Observability = Observability()
-    api: ApiSettings = ApiSettings()
-    notifications: Notifications = Notifications()
-    spend: SpendSettings = SpendSettings()
+    async_: AsyncSettings = Field(default_factory=AsyncSettings, alias="async")
+    overlord: Overlord = Field(default_factory=Overlord)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    limits: Limits = Field(default_factory=Limits)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    observability: Observability = Field(default_factory=Observability)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    notifications: Notifications = Field(default_factory=Notifications)
+    spend: SpendSettings = Field(default_factory=SpendSettings)
     # Triggers (loaded from triggers/<name>.md beside the formation file, never written in the YAML itself) and
     # schedules (reports on EventBridge Scheduler), by name. Their models are imported only for a formation that
     # has some: the functions of a formation without them never pay for building those models.

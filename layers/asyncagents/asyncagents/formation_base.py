@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from asyncagents.model_base import LazyModel
 
 
-class StrictModel(BaseModel):
+class StrictModel(LazyModel):
     """Unknown keys are an error: a typo in the formation must not be silently ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

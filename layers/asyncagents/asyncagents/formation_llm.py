@@ -61,7 +61,7 @@ class LLMSettings(StrictModel):
     model: str = "demo-clauses-v1"
     max_tokens: int = Field(2048, ge=1, le=200_000)
     temperature: float = Field(0.2, ge=0, le=2)
-    demo: DemoProviderSettings = DemoProviderSettings()
-    bedrock: BedrockSettings = BedrockSettings()
-    openai: OpenAISettings = OpenAISettings()
-    circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
+    demo: DemoProviderSettings = Field(default_factory=DemoProviderSettings)
+    bedrock: BedrockSettings = Field(default_factory=BedrockSettings)
+    openai: OpenAISettings = Field(default_factory=OpenAISettings)
+    circuit_breaker: CircuitBreakerSettings = Field(default_factory=CircuitBreakerSettings)

@@ -23,8 +23,8 @@ class PeriodCaps(StrictModel):
 
 
 class ScopeCaps(StrictModel):
-    daily: PeriodCaps = PeriodCaps()
-    monthly: PeriodCaps = PeriodCaps()
+    daily: PeriodCaps = Field(default_factory=PeriodCaps)
+    monthly: PeriodCaps = Field(default_factory=PeriodCaps)
 
     @property
     def capped(self) -> bool:
@@ -50,8 +50,10 @@ class SpendSettings(StrictModel):
         "on top of a token per three bytes of the text the call sends; its output holds llm.max_tokens. The call's "
         "real usage replaces the reservation when it returns.",
     )
-    formation: ScopeCaps = Field(ScopeCaps(), description="Caps on all keys' requests together.")
-    per_key: ScopeCaps = Field(ScopeCaps(), description="Caps on each API key's requests, every key its own.")
+    formation: ScopeCaps = Field(default_factory=ScopeCaps, description="Caps on all keys' requests together.")
+    per_key: ScopeCaps = Field(
+        default_factory=ScopeCaps, description="Caps on each API key's requests, every key its own."
+    )
 
     @property
     def capped(self) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from asyncagents.config import FormationConfig, load_formation
+from asyncagents.config import FormationConfig
 from asyncagents.runtime_model import Guarding
 from asyncagents.runtime_observability import Observing
 from asyncagents.runtime_webhooks import Delivering
@@ -73,7 +73,9 @@ class Runtime(Observing, Delivering, Guarding):
 
     @cached_property
     def formation(self) -> FormationConfig:
-        return load_formation(self.settings.formation_path)
+        from asyncagents.built_formation import load_built
+
+        return load_built(self.settings.formation_path)
 
     # -- AWS clients -----------------------------------------------------------------------------
 

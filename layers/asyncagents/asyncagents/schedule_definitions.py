@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from asyncagents.domain.schedules.timing import Timing, parse_timing
+from asyncagents.model_base import LazyModel
 
 SCHEDULE_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,48}$"
 USER_PATTERN = r"^[^\x00-\x1f]+$"
 MAX_SCHEDULED_MESSAGE = 32 * 1024
 
 
-class ScheduleDefinition(BaseModel):
+class ScheduleDefinition(LazyModel):
     """One entry of ``schedules:``; its name is its key."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, ConfigDict, Field, ValidationError
 
 from asyncagents.domain.errors import ConfigError
+from asyncagents.model_base import LazyModel
 
 
-class FunctionSettings(BaseModel):
+class FunctionSettings(LazyModel):
     """Each field's alias is its environment variable."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
 from asyncagents.domain.records import bare_request_key
+from asyncagents.model_base import LazyModel
 
 
-class RequestTask(BaseModel):
+class RequestTask(LazyModel):
     model_config = ConfigDict(extra="ignore")
     # Executions started by release 0.1 pass "REQ#<key>": accepted, so they finish.
     request_key: Annotated[str, BeforeValidator(bare_request_key)] = Field(pattern=r"^[0-9a-f]{32}$")
@@ -35,7 +36,7 @@ class QuestionTask(RequestTask):
         return self
 
 
-class Failure(BaseModel):
+class Failure(LazyModel):
     model_config = ConfigDict(populate_by_name=True)
     error: str = Field("States.Runtime", alias="Error")
     cause: str = Field("", alias="Cause")
@@ -45,7 +46,7 @@ class FailureTask(RequestTask):
     error: Failure = Field(default_factory=Failure)
 
 
-class ExecutionEnded(BaseModel):
+class ExecutionEnded(LazyModel):
     """The detail of an EventBridge "Step Functions Execution Status Change" event we reconcile."""
 
     model_config = ConfigDict(extra="ignore")
@@ -64,7 +65,7 @@ class ExecutionEnded(BaseModel):
             return None
 
 
-class ScheduledSlot(BaseModel):
+class ScheduledSlot(LazyModel):
     """What a job's EventBridge Scheduler schedule sends: the job, and the time the slot was due (Scheduler
     fills ``<aws.scheduler.scheduled-time>`` in)."""
 

@@ -16,10 +16,11 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from asyncagents.domain.errors import ConfigError
 from asyncagents.domain.triggers.template import data_fields, foreign_expressions, path_segments
+from asyncagents.model_base import LazyModel
 
 TRIGGER_NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 SECRET_ARN_PATTERN = r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$"
@@ -34,7 +35,7 @@ def _refusing(data: Any, key: str, why: str) -> Any:
     return data
 
 
-class _Strict(BaseModel):
+class _Strict(LazyModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
@@ -109,7 +110,7 @@ class TriggerDefinition(_Strict):
     async_: bool = Field(True, alias="async", description="The default mode; a call may ask otherwise.")
     webhook_url: str | None = Field(None, max_length=2048, pattern=r"^[hH][tT][tT][pP][sS]?://[^/?#@\s]+")
     verify: Verification | None = Field(None, description="Unset: callers need a client key, as in MUXI.")
-    parse: Parse = Parse()
+    parse: Parse = Field(default_factory=Parse)
     when: dict[str, list[Scalar]] = Field(
         default_factory=dict, description="Fire only when each path's value is one of those listed."
     )

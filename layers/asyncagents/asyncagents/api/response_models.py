@@ -3,10 +3,12 @@ only when the document is generated: their models cost nothing on the request pa
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from asyncagents.model_base import LazyModel
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(LazyModel):
     """Every error: ``{code, message, details}``; 422 details list ``errors[] {field, reason, type}``."""
 
     code: str
@@ -14,7 +16,7 @@ class ErrorBody(BaseModel):
     details: dict[str, object] = Field(default_factory=dict)
 
 
-class RequestView(BaseModel):
+class RequestView(LazyModel):
     """A request as ``GET /v1/requests/{id}`` shows it (seeds/000); completed adds ``result``, failed adds
     ``error``, a cancelled one has ``content: ""``."""
 
@@ -40,7 +42,7 @@ class RequestView(BaseModel):
     clarification: dict[str, object] | None = None
 
 
-class AcceptedView(BaseModel):
+class AcceptedView(LazyModel):
     """The 202 answer: the request is accepted and runs in the background."""
 
     model_config = ConfigDict(extra="allow")
@@ -52,13 +54,13 @@ class AcceptedView(BaseModel):
     estimated_time: str | None = None
 
 
-class RequestList(BaseModel):
+class RequestList(LazyModel):
     requests: list[RequestView]
     count: int
     next_cursor: str | None = None
 
 
-class TriggerList(BaseModel):
+class TriggerList(LazyModel):
     """``GET /v1/triggers`` (as MUXI answers it)."""
 
     formation_id: str
@@ -66,7 +68,7 @@ class TriggerList(BaseModel):
     count: int
 
 
-class TriggerView(BaseModel):
+class TriggerView(LazyModel):
     """``GET /v1/triggers/{name}``: MUXI's ``name``, ``content`` (the template) and ``data_fields``, and how
     the trigger is called (``authentication``: client_key, github, stripe, slack, standard-webhooks, hmac)."""
 
@@ -79,7 +81,7 @@ class TriggerView(BaseModel):
     description: str = ""
 
 
-class TriggerFire(BaseModel):
+class TriggerFire(LazyModel):
     """The body of ``POST /v1/triggers/{name}`` from a client, as MUXI has it. Any other JSON (or a form) is
     the event's data itself: a provider's own delivery."""
 
@@ -89,7 +91,7 @@ class TriggerFire(BaseModel):
 
 
 # Every model the routes name in their ``responses`` (and the trigger body, described by hand).
-class ProgressEventView(BaseModel):
+class ProgressEventView(LazyModel):
     """One event of a request, numbered from 1; the request's last event, once it ended, carries its outcome
     (``result``/``error``, ``usage``, ``duration_ms``). As SSE: ``id:`` is the number, ``event:`` the type."""
 
@@ -124,7 +126,7 @@ class ProgressEventView(BaseModel):
     step: int | None = None
 
 
-class EventPage(BaseModel):
+class EventPage(LazyModel):
     """``GET /v1/requests/{id}/events`` as JSON: the events after ``after``; ``finished`` when none will follow."""
 
     request_id: str
@@ -134,7 +136,7 @@ class EventPage(BaseModel):
     finished: bool
 
 
-class KeyView(BaseModel):
+class KeyView(LazyModel):
     """An API key as the listing shows it: never its secret."""
 
     key_id: str
@@ -150,7 +152,7 @@ class KeyView(BaseModel):
     max_active_requests: int | None = Field(None, description="Its own limit (unset: the formation's).")
 
 
-class CapCounter(BaseModel):
+class CapCounter(LazyModel):
     """One capped scope in one period: its caps, what was spent, held and left (usd estimated from
     spend.prices)."""
 
@@ -164,19 +166,19 @@ class CapCounter(BaseModel):
     remaining: dict[str, float]
 
 
-class SpendReport(BaseModel):
+class SpendReport(LazyModel):
     capped: bool = Field(description="False: the formation has no spend caps (nothing is counted).")
     counters: list[CapCounter]
     count: int
 
 
-class KeyList(BaseModel):
+class KeyList(LazyModel):
     keys: list[KeyView]
     count: int
     next_cursor: str | None = None
 
 
-class AuditEntryView(BaseModel):
+class AuditEntryView(LazyModel):
     """One call an admin key made: who, what, when, and the answer."""
 
     entry_id: str
@@ -187,13 +189,13 @@ class AuditEntryView(BaseModel):
     request_id: str
 
 
-class AuditList(BaseModel):
+class AuditList(LazyModel):
     entries: list[AuditEntryView]
     count: int
     next_cursor: str | None = None
 
 
-class RequestCountsView(BaseModel):
+class RequestCountsView(LazyModel):
     accepted: int
     completed: int
     failed: int
@@ -202,21 +204,21 @@ class RequestCountsView(BaseModel):
     throttled: int
 
 
-class WebhookCountsView(BaseModel):
+class WebhookCountsView(LazyModel):
     attempts: int
     delivered: int
     retried: int
     dead: int
 
 
-class QueueDepthView(BaseModel):
+class QueueDepthView(LazyModel):
     unfinished_requests: int = Field(description="Requests pending, processing or awaiting an answer, now.")
     webhook_backlog: int = Field(description="Webhook events not yet delivered, now (retries waiting included).")
     webhook_in_flight: int = Field(description="Of those, the ones being delivered or waiting for a retry.")
     webhook_dead_letters: int
 
 
-class MonitoringView(BaseModel):
+class MonitoringView(LazyModel):
     """The seed's four figures (average duration, success rate, webhook delivery success, queue depth)."""
 
     window: str

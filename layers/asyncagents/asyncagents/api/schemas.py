@@ -7,7 +7,6 @@ from urllib.parse import urlsplit
 
 from pydantic import (
     AwareDatetime,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -20,6 +19,7 @@ from pydantic import (
 
 from asyncagents.domain.records import REQUEST_ID_PATTERN
 from asyncagents.domain.requests.submit import MAX_MESSAGE_BYTES, NewRequest
+from asyncagents.model_base import LazyModel
 
 if TYPE_CHECKING:
     from asyncagents.domain.schedules.jobs import NewJob
@@ -38,7 +38,7 @@ UserId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=
 STRICT_BODY = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(LazyModel):
     """``POST /v1/chat``. Unknown fields are rejected so that a misspelt option is never ignored."""
 
     model_config = ConfigDict(
@@ -127,7 +127,7 @@ class ChatRequest(BaseModel):
 MAX_ANSWER_BYTES = 8 * 1024  # answers live on the request item (400 KB at most, all questions together)
 
 
-class ClarificationAnswer(BaseModel):
+class ClarificationAnswer(LazyModel):
     """``POST /v1/requests/{id}/clarification``: the answer to the question the request waits on."""
 
     model_config = ConfigDict(**STRICT_BODY)
@@ -158,7 +158,7 @@ def _whole(value: Any) -> Any:
 KeyLimitValue = Annotated[int, Field(ge=0, le=1000), BeforeValidator(_whole)]
 
 
-class NewKey(BaseModel):
+class NewKey(LazyModel):
     """``POST /v1/admin/keys``."""
 
     model_config = ConfigDict(**STRICT_BODY)
@@ -180,7 +180,7 @@ class NewKey(BaseModel):
     )
 
 
-class RedriveRequest(BaseModel):
+class RedriveRequest(LazyModel):
     """``POST /v1/admin/requests/redrive``: which failed request to resume (by its owner and id)."""
 
     model_config = ConfigDict(**STRICT_BODY)
@@ -189,7 +189,7 @@ class RedriveRequest(BaseModel):
     request_id: RequestId
 
 
-class JobFields(BaseModel):
+class JobFields(LazyModel):
     """What a job may say beyond MUXI's fields."""
 
     model_config = ConfigDict(**STRICT_BODY)
@@ -241,7 +241,7 @@ class NewJobBody(JobFields):
         )
 
 
-class JobChanges(BaseModel):
+class JobChanges(LazyModel):
     """``PUT /v1/scheduler/jobs/{id}``: what changes (MUXI's ``message``, ``schedule``, ``title``, and ours)."""
 
     model_config = ConfigDict(**STRICT_BODY)

@@ -12,13 +12,14 @@ work (``clarification_question``); the workflow waits for the answer and calls t
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from asyncagents.domain.plans import PlannedStep
 from asyncagents.domain.records import Usage
+from asyncagents.model_base import LazyModel
 
 
-class QuestionAndAnswer(BaseModel):
+class QuestionAndAnswer(LazyModel):
     """A question put to the user and the answer (``None``: the user did not answer in time)."""
 
     question: str
@@ -26,13 +27,13 @@ class QuestionAndAnswer(BaseModel):
     step_index: int | None = None  # the step that asked; None: the planner (about the whole request)
 
 
-class Plan(BaseModel):
+class Plan(LazyModel):
     steps: list[PlannedStep] = Field(default_factory=list)
     clarification_question: str | None = None
     usage: Usage = Field(default_factory=Usage)
 
 
-class StepContext(BaseModel):
+class StepContext(LazyModel):
     """What a step sees: the request, its position in the plan, which attempt this is (1-based), the
     outputs of the steps it depends on (by index), and the questions asked about it so far."""
 
@@ -51,13 +52,13 @@ class StepContext(BaseModel):
         return None if self.deadline is None else max(0.0, self.deadline - now)
 
 
-class StepOutput(BaseModel):
+class StepOutput(LazyModel):
     text: str = ""
     clarification_question: str | None = None
     usage: Usage = Field(default_factory=Usage)
 
 
-class Artifact(BaseModel):
+class Artifact(LazyModel):
     """A file a request produced (a report, a table...), stored in the artifacts bucket."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -65,7 +66,7 @@ class Artifact(BaseModel):
     content_type: str = "text/markdown"
 
 
-class Answer(BaseModel):
+class Answer(LazyModel):
     text: str
     artifacts: list[Artifact] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)

@@ -18,10 +18,11 @@ from collections.abc import Callable
 from typing import Any
 
 from cachetools import TTLCache
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from asyncagents.domain.factor import Factor
 from asyncagents.domain.ports import HistoryStore
+from asyncagents.model_base import LazyModel
 
 __all__ = ["Estimate", "Estimator", "Factor", "LearnedKind", "kind_of"]
 
@@ -44,7 +45,7 @@ def current_analysis() -> str:
     return shipped().analysis
 
 
-class Estimate(BaseModel):
+class Estimate(LazyModel):
     """A duration range with its reasons. ``seconds`` is what the decision compares to the threshold."""
 
     low: float
@@ -68,7 +69,7 @@ class Estimate(BaseModel):
         return f"{low}-{max(low, high)} seconds" if high > low else f"about {low} seconds"
 
 
-class LearnedKind(BaseModel):
+class LearnedKind(LazyModel):
     """A kind of request the estimator has history for: ``correction`` multiplies its analysis now."""
 
     kind: str

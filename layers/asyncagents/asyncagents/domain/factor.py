@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from asyncagents.model_base import LazyModel
 
 
-class Factor(BaseModel):
+class Factor(LazyModel):
     """One factor of the estimate: ``count`` units, and the seconds they add (low, typical, high)."""
 
     name: str

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from asyncagents.model_base import LazyModel
 
 
-class PlannedStep(BaseModel):
+class PlannedStep(LazyModel):
     """One step of a plan. ``depends_on`` lists earlier steps (0-based) whose outputs it needs; ``None``
     (plans made before dependencies existed, or a model that did not say) means every earlier step.
     Steps with no dependency between them may run at once."""

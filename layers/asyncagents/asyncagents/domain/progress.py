@@ -13,11 +13,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
-
 from asyncagents.domain.records import RequestRecord
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.times import iso, parse_iso
+from asyncagents.model_base import LazyModel
 
 # Step entries kept per request: a request that retries every step of a long plan many times stops recording
 # its steps' starts and ends there (its status changes and its end are always recorded), so the record stays
@@ -97,7 +96,7 @@ def transition_entry(
     )
 
 
-class ProgressEvent(BaseModel):
+class ProgressEvent(LazyModel):
     """One event as clients receive it: its number, what happened, and the progress at that moment."""
 
     id: int

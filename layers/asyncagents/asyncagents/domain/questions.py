@@ -13,16 +13,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
-
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.times import iso, parse_iso
+from asyncagents.model_base import LazyModel
 
 if TYPE_CHECKING:
     from asyncagents.domain.records import RequestRecord
 
 
-class Question(BaseModel):
+class Question(LazyModel):
     """A question a step (or the planner) put to the user. ``token`` (the workflow's task token) is set
     once the workflow waits for the answer; it never leaves the server."""
 
@@ -42,7 +41,7 @@ def oldest_waited_on(questions: Iterable[Question]) -> Question | None:
     return min(asked, key=lambda q: (q.asked_at or "", q.id)) if asked else None
 
 
-class Clarification(BaseModel):
+class Clarification(LazyModel):
     """A question that was closed: answered, or left without an answer when its wait timed out."""
 
     id: str

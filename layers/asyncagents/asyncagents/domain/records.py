@@ -7,11 +7,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from asyncagents.domain.plans import PlannedStep
 from asyncagents.domain.questions import Clarification, Question, oldest_waited_on
 from asyncagents.domain.statuses import Status
+from asyncagents.model_base import LazyModel
 
 
 def _digest(*parts: str, length: int = 32) -> str:
@@ -45,14 +46,14 @@ def execution_name_for(key: str, now: datetime, *, redrive: int = 0) -> str:
     return f"{name}-r{redrive}" if redrive else name
 
 
-class RequestError(BaseModel):
+class RequestError(LazyModel):
     type: str
     message: str
     retryable: bool = False
     step: int | None = None  # the step (0-based) whose failure ended the request, when one did
 
 
-class RequestResult(BaseModel):
+class RequestResult(LazyModel):
     text: str
     # Set when the text outgrew the table: ``text`` is a preview and the whole text is in the bucket.
     text_key: str | None = None
@@ -61,7 +62,7 @@ class RequestResult(BaseModel):
     steps: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class Usage(BaseModel):
+class Usage(LazyModel):
     input_tokens: int = 0
     output_tokens: int = 0
 
@@ -72,7 +73,7 @@ class Usage(BaseModel):
         )
 
 
-class RequestRecord(BaseModel):
+class RequestRecord(LazyModel):
     """One request as stored. ``request_key`` is derived from its owner and id (``request_key()``);
     ``execution_name`` is fixed when the record is created and changes only on a redrive."""
 

@@ -12,10 +12,11 @@ import re
 import time
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from asyncagents.domain.agents import Answer, Plan, QuestionAndAnswer, StepContext, StepOutput
 from asyncagents.domain.records import PlannedStep, Usage
+from asyncagents.model_base import LazyModel
 
 PLAN_SYSTEM = (
     "You plan work for an AI agent. Split the user's request into at most {max_steps} steps that can each "
@@ -38,7 +39,7 @@ _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 _QUESTION_CHARS = 2000
 
 
-class Completion(BaseModel):
+class Completion(LazyModel):
     text: str
     usage: Usage = Field(default_factory=Usage)
 
@@ -47,17 +48,17 @@ class ChatModel(Protocol):
     def complete(self, system: str, prompt: str, *, timeout: float | None = None) -> Completion: ...
 
 
-class _ModelStep(BaseModel):
+class _ModelStep(LazyModel):
     title: str
     instruction: str
     depends_on: list[int] | None = None  # step numbers, 1-based; absent: every earlier step
 
 
-class _PlannedSteps(BaseModel):
+class _PlannedSteps(LazyModel):
     steps: list[_ModelStep] = Field(min_length=1)
 
 
-class _Question(BaseModel):
+class _Question(LazyModel):
     model_config = ConfigDict(extra="forbid")
     clarification_question: str = Field(min_length=1)
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from asyncagents.domain.schedules.timing import Timing, parse_timing
+from asyncagents.model_base import LazyModel
 from asyncagents.schedule_definitions import ScheduleDefinition
 
 FORMATION_PREFIX = "formation-"
 JobType = Literal["one_time", "recurring"]
 
 
-class JobRun(BaseModel):
+class JobRun(LazyModel):
     """One slot that fired: when it was due, the request it made, when it arrived."""
 
     scheduled_time: str
@@ -22,7 +23,7 @@ class JobRun(BaseModel):
     fired_at: str
 
 
-class ScheduledJob(BaseModel):
+class ScheduledJob(LazyModel):
     """A schedule and what it sends. ``source``: ``api`` (created over HTTP) or ``formation`` (read-only here,
     changed by editing the formation and deploying). ``schedule`` is as written; ``expression`` is the
     EventBridge Scheduler form it runs as."""

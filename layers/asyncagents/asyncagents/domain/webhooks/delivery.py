@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BeforeValidator
 
 from asyncagents.config import FormationConfig
 from asyncagents.domain.destinations import (
@@ -34,6 +34,7 @@ from asyncagents.domain.statuses import Status
 from asyncagents.domain.times import iso, utc_now
 from asyncagents.domain.webhooks.payload import encode, event_time_of, render, snapshot_of
 from asyncagents.domain.webhooks.signing import SIGNATURE_HEADER, sign, standard_webhook_headers
+from asyncagents.model_base import LazyModel
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ USER_AGENT = "asyncagents-webhooks/1"
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504}) | frozenset(range(505, 600))
 
 
-class WebhookMessage(BaseModel):
+class WebhookMessage(LazyModel):
     """What the queue carries: a reference to the event, never the result itself (no size limit to hit)."""
 
     # Messages queued (or dead-lettered) by release 0.1 name the request "REQ#<key>": still delivered.

@@ -15,7 +15,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from asyncagents.model_base import LazyModel
 
 SIGNATURE_HEADER = "X-Muxi-Signature"
 
@@ -93,21 +95,21 @@ def verify_signature(
     return matched
 
 
-class ContentItem(BaseModel):
+class ContentItem(LazyModel):
     model_config = ConfigDict(extra="allow")
     type: str
     text: str | None = None
     file: dict[str, Any] | None = None
 
 
-class WebhookError(BaseModel):
+class WebhookError(LazyModel):
     model_config = ConfigDict(extra="allow")
     code: str
     message: str
     retryable: bool = False
 
 
-class WebhookEvent(BaseModel):
+class WebhookEvent(LazyModel):
     """A webhook as we send it (seeds/000 "Webhook Payload Structure")."""
 
     model_config = ConfigDict(extra="allow")

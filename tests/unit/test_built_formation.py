@@ -1,0 +1,148 @@
+"""Nothing heavy at import, and the built formation is never validated again: a cold start builds only the pydantic
+models its requests use."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from asyncagents.build_formation import build
+from asyncagents.built_formation import load_built, pickled_path
+from asyncagents.config import FormationConfig, load_formation
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDLERS = sorted((ROOT / "functions").glob("*/app.py"))
+# Which of our models have their validator built, in a fresh interpreter that ran ``script`` first.
+_BUILT_MODELS = """
+from pydantic import BaseModel
+
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+built = sorted(
+    {f"{model.__module__}.{model.__qualname__}" for model in _subclasses(BaseModel)
+     if model.__module__.startswith("asyncagents") and model.__pydantic_complete__}
+)
+"""
+
+
+def _fresh_interpreter(script: str) -> dict:
+    environment = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "asyncagents")}
+    answer = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=environment,
+    )
+    assert answer.returncode == 0, answer.stderr
+    return json.loads(answer.stdout.strip().splitlines()[-1])
+
+
+_ELSEWHERE = FormationConfig(formation_id="another-build")
+_SCHEDULE = """
+schedules:
+  daily-report:
+    schedule: "0 9 * * 1-5"
+    timezone: Europe/Paris
+    message: Write the daily analytics report
+"""
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository's formation and its triggers, plus a schedule."""
+    folder = tmp_path_factory.mktemp("formation")
+    shutil.copytree(ROOT / "triggers", folder / "triggers")
+    (folder / "formation.yaml").write_text((ROOT / "formation.yaml").read_text(encoding="utf-8") + _SCHEDULE)
+    return folder / "formation.yaml"
+
+
+@pytest.fixture(scope="module")
+def built(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """That formation as ``make build`` ships it."""
+    target = tmp_path_factory.mktemp("layer") / "formation.json"
+    build(source, target)
+    return target
+
+
+@pytest.mark.parametrize("handler", HANDLERS, ids=lambda path: path.parent.name)
+def test_loading_a_handler_builds_none_of_our_models(handler: Path) -> None:
+    # When a function's handler module loads, as Lambda's init does
+    seen = _fresh_interpreter(
+        f"""
+        import importlib.util, json
+        spec = importlib.util.spec_from_file_location("app", {str(handler)!r})
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        {textwrap.indent(_BUILT_MODELS, " " * 8).strip()}
+        print(json.dumps({{"built": built}}))
+        """
+    )
+    # Then none of our models has built its validator: each is built by the first request that uses it
+    assert seen["built"] == [], seen
+
+
+def test_the_built_formation_comes_back_without_building_a_formation_model(source: Path, built: Path) -> None:
+    # Given the built formation (triggers and schedules included); when a fresh container reads it
+    seen = _fresh_interpreter(
+        f"""
+        import json
+        from asyncagents.built_formation import load_built
+        formation = load_built({str(built)!r})
+        {textwrap.indent(_BUILT_MODELS, " " * 8).strip()}
+        print(json.dumps({{"built": built, "triggers": sorted(formation.triggers),
+                           "schedule": formation.schedules["daily-report"].timezone,
+                           "mode": formation.async_.mode, "retry": formation.overlord.workflow.retry.max_attempts}}))
+        """
+    )
+    # Then it is the validated formation, and no validator was built to get it
+    validated = load_formation(source)
+    assert seen["built"] == [], seen
+    assert seen["triggers"] == sorted(validated.triggers) and "github-issue" in seen["triggers"]
+    assert seen["schedule"] == validated.schedules["daily-report"].timezone == "Europe/Paris"
+    assert (seen["mode"], seen["retry"]) == (validated.async_.mode, validated.overlord.workflow.retry.max_attempts)
+    assert load_built(built) == validated
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        pytest.param(lambda path: path.unlink(), id="missing"),
+        pytest.param(lambda path: path.write_bytes(b"not a pickle"), id="unreadable"),
+        pytest.param(lambda path: path.write_bytes(pickle.dumps(((0, "2"), _ELSEWHERE))), id="stamp"),
+        pytest.param(
+            lambda path: path.write_bytes(pickle.dumps((pickle.loads(path.read_bytes())[0], _ELSEWHERE.__dict__))),
+            id="type",
+        ),
+    ],
+)
+def test_a_pickle_that_is_missing_or_foreign_leaves_the_json_validated(
+    source: Path, built: Path, tmp_path: Path, spoil
+) -> None:
+    # Given a built formation whose pickle is missing, unreadable, from another format or not a formation
+    json_path = tmp_path / "formation.json"
+    json_path.write_bytes(built.read_bytes())
+    pickled_path(json_path).write_bytes(pickled_path(built).read_bytes())
+    spoil(pickled_path(json_path))
+    # Then the JSON is validated, as before there was a pickle
+    assert load_built(json_path) == load_formation(json_path) == load_formation(source)
+
+
+def test_a_formation_file_is_validated_whatever_lies_beside_it(built: Path, tmp_path: Path) -> None:
+    # Given a YAML formation (the local stack's) with another formation's pickle beside it
+    yaml_path = tmp_path / "formation.yaml"
+    yaml_path.write_text("formation_id: local-one\n", encoding="utf-8")
+    pickled_path(yaml_path).write_bytes(pickled_path(built).read_bytes())
+    # Then the YAML is what counts
+    assert load_built(yaml_path).formation_id == "local-one"
