@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,14 @@ def _fresh_interpreter(script: str) -> dict:
 
 
 _ELSEWHERE = FormationConfig(formation_id="another-build")
+
+
+def _restamped(path: Path) -> tuple:
+    """The stamp of ``path``'s pickle, for another JSON document."""
+    stamp = pickle.loads(path.read_bytes())[0]
+    return (*stamp[:-1], "0" * 64)
+
+
 _SCHEDULE = """
 schedules:
   daily-report:
@@ -120,7 +129,10 @@ def test_the_built_formation_comes_back_without_building_a_formation_model(sourc
     [
         pytest.param(lambda path: path.unlink(), id="missing"),
         pytest.param(lambda path: path.write_bytes(b"not a pickle"), id="unreadable"),
-        pytest.param(lambda path: path.write_bytes(pickle.dumps(((0, "2"), _ELSEWHERE))), id="stamp"),
+        pytest.param(lambda path: path.write_bytes(pickle.dumps(((0, "2", ""), _ELSEWHERE))), id="stamp"),
+        pytest.param(
+            lambda path: path.write_bytes(pickle.dumps((_restamped(path), _ELSEWHERE))), id="stamped-for-another-json"
+        ),
         pytest.param(
             lambda path: path.write_bytes(pickle.dumps((pickle.loads(path.read_bytes())[0], _ELSEWHERE.__dict__))),
             id="type",
@@ -146,3 +158,61 @@ def test_a_formation_file_is_validated_whatever_lies_beside_it(built: Path, tmp_
     pickled_path(yaml_path).write_bytes(pickled_path(built).read_bytes())
     # Then the YAML is what counts
     assert load_built(yaml_path).formation_id == "local-one"
+
+
+def test_models_first_used_by_many_threads_at_once_are_built_once_and_right() -> None:
+    # Given fresh (unbuilt) models, one holding another, and threads switching as often as Python allows
+    from asyncagents.model_base import LazyModel
+
+    threads, rounds, wrong = 8, 40, []
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for round_number in range(rounds):
+
+            class Inner(LazyModel):
+                text: str
+
+            class Outer(LazyModel):
+                inner: Inner
+                count: int = 0
+
+            barrier = threading.Barrier(threads)
+
+            def first_use(number: int, inner=Inner, outer=Outer, barrier=barrier, round_number=round_number) -> None:
+                barrier.wait()
+                try:
+                    made = outer(inner={"text": f"t{number}"}, count=number)
+                    alone = inner(text="alone")
+                    if (made.inner.text, made.count, alone.text) != (f"t{number}", number, "alone"):
+                        wrong.append(f"round {round_number}: {made.__dict__!r} {alone.__dict__!r}")
+                except Exception as error:  # any error is a finding
+                    wrong.append(f"round {round_number}: {type(error).__name__}: {error}")
+
+            # When every thread uses them for the first time at once
+            workers = [threading.Thread(target=first_use, args=(number,)) for number in range(threads)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+    finally:
+        sys.setswitchinterval(switching)
+    # Then every instance is whole: no thread saw a model half built (or built under it again)
+    assert wrong == []
+
+
+def test_under_snapstart_init_builds_the_models_into_the_snapshot() -> None:
+    # Given a SnapStart init (the snapshot keeps what init made); when the API's handler module loads
+    handler = ROOT / "functions" / "api" / "app.py"
+    seen = _fresh_interpreter(
+        f"""
+        import importlib.util, json, os
+        os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"] = "snap-start"
+        spec = importlib.util.spec_from_file_location("app", {str(handler)!r})
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        {textwrap.indent(_BUILT_MODELS, " " * 8).strip()}
+        print(json.dumps({{"built": built}}))
+        """
+    )
+    # Then its models are built already: a restored container does not build them on its first requests
+    assert {"asyncagents.api.schemas.ChatRequest", "asyncagents.domain.records.RequestRecord"} <= set(seen["built"])
