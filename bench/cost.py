@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -45,6 +46,8 @@ PRICES = {
     "dynamodb_read_unit": 0.125 / 1_000_000,  # on-demand read request unit (4 KB strongly consistent)
     "sqs_request": 0.40 / 1_000_000,
     "http_api_request": 1.00 / 1_000_000,
+    "s3_put": 0.005 / 1000,
+    "s3_get": 0.0004 / 1000,
 }
 WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
 # Issue 18's goals (infrastructure only): (steps, shape) → (what, the column, at most).
@@ -80,6 +83,11 @@ def _value_size(value: dict[str, Any]) -> int:
     if kind == "M":
         return 3 + sum(len(name.encode()) + 1 + _value_size(element) for name, element in inner.items())
     raise ValueError(kind)
+
+
+def _is_s3(request: Any) -> bool:
+    host = urlsplit(str(request.url)).hostname or ""
+    return host.startswith("s3.") or ".s3." in host or host.startswith("s3-")
 
 
 class Meter:
@@ -133,6 +141,13 @@ class Meter:
             function = meter.stack.permissions.acting()
             ignored = not function or function in PERIODIC or (function == "ApiFunction" and not meter.api_open)
             # EMF lines become metrics through the logs on AWS: the local stack's PutMetricData is no AWS call.
+            if not ignored and not target and _is_s3(request):  # REST, no target: the bucket's objects
+                answer = original(stubber, request)
+                operation = {"PUT": "PutObject", "GET": "GetObject"}.get(request.method)
+                if operation:
+                    with meter.lock:
+                        meter.calls[(function, f"S3.{operation}")] += 1
+                return answer
             if ignored or not target or target.startswith("GraniteServiceVersion"):
                 return original(stubber, request)
             service, _, operation = target.partition(".")
@@ -319,6 +334,11 @@ def dollars(measured: dict[str, Any], memory: dict[str, int], model_seconds: flo
         "DynamoDB reads": measured["read_units"] * PRICES["dynamodb_read_unit"],
         "SQS": sqs * PRICES["sqs_request"],
         "API Gateway": measured["api_calls"] * PRICES["http_api_request"],
+        "S3": sum(
+            count * PRICES["s3_put" if call == "S3.PutObject" else "s3_get"]
+            for (_, call), count in measured["calls"].items()
+            if call.startswith("S3.")
+        ),
     }
     return {name: value * 1_000_000 for name, value in per_request.items()}
 

@@ -388,6 +388,21 @@ def test_state_larger_than_the_table_allows_round_trips_whole(http, user):
     assert all(f"Step {i} of 3" in text for i in (1, 2, 3))
 
 
+def test_a_long_message_is_kept_in_the_bucket_and_the_whole_of_it_is_worked_on(http, user, stack):
+    # A 6 KB message whose clauses (the demo plans one step per clause) are split after the record's preview
+    context = "Background notes on the quarterly figures region by region " * 100
+    message = f"{context}: check the totals, then write a summary"
+    accepted = http.post("/v1/chat", json={"message": message, "async": True}, headers=headers(user)).json()
+    done = poll_until_terminal(http, user, accepted["request_id"])
+    assert done["status"] == "completed", done.get("error")
+    assert done["total_steps"] == 2 and done["result"]["steps"][-1]["title"] == "Write a summary"
+    # The API put the whole message in the bucket (under its IAM grant), named by the request
+    bucket = stack.bucket_names["ArtifactsBucket"]
+    listed = stack.client("s3").list_objects_v2(Bucket=bucket, Prefix="texts/")["Contents"]
+    [key] = [item["Key"] for item in listed if "/message-" in item["Key"] and item["Size"] == len(message)]
+    assert stack.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode() == message
+
+
 def test_an_idempotency_key_is_kept_a_day_though_the_result_expired(http, user):
     # Given a request made with an idempotency key, completed, and gone after its retention (3 s here)
     sent = {"message": "charge the card once", "async": True}

@@ -230,7 +230,7 @@ NEEDED_ACTIONS = {
                     "states:StartExecution", "states:StopExecution", "states:SendTaskSuccess",
                     "states:SendTaskFailure", "s3:GetObject", "secretsmanager:GetSecretValue",
                     "dynamodb:DeleteItem", "scheduler:CreateSchedule", "scheduler:UpdateSchedule",
-                    "scheduler:DeleteSchedule", "iam:PassRole", "dynamodb:BatchWriteItem"},
+                    "scheduler:DeleteSchedule", "iam:PassRole", "dynamodb:BatchWriteItem", "s3:PutObject"},
     "RunFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query",
                     "s3:PutObject", "s3:GetObject"},
     "MarkFailedFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
@@ -242,7 +242,7 @@ NEEDED_ACTIONS = {
     "SweeperFunction": {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem", "states:DescribeExecution",
                         "states:StartExecution", "sqs:SendMessage"},
     "RunScheduleFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                            "states:StartExecution", "sqs:SendMessage"},
+                            "states:StartExecution", "sqs:SendMessage", "s3:PutObject"},
 }  # fmt: skip
 
 
@@ -255,6 +255,31 @@ def test_each_function_may_do_what_its_code_does(cfn: dict[str, Any]) -> None:
                 granted |= set(actions if isinstance(actions, list) else [actions])
         missing = {action for action in needed if not any(fnmatch.fnmatch(action, grant) for grant in granted)}
         assert not missing, f"{function} lacks {sorted(missing)}"
+
+
+def test_the_bucket_keeps_objects_as_long_as_the_formation_says(cfn: dict[str, Any]) -> None:
+    from asyncagents.config import parse_formation
+
+    # The lifecycle comes from the formation (make params): a year-long workflow keeps its message a year and more
+    [rule] = cfn["Resources"]["ArtifactsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == {"Ref": "ArtifactsExpirationDays"}
+    longest = parse_formation({"overlord": {"workflow": {"timeouts": {"workflow_timeout": 365 * 86_400}}}})
+    days = int(longest.template_parameters()["ArtifactsExpirationDays"])
+    parameter = cfn["Parameters"]["ArtifactsExpirationDays"]
+    assert days == 383 and int(parameter["MinValue"]) <= days <= int(parameter["MaxValue"])
+
+
+def test_functions_that_accept_requests_write_only_messages_to_the_bucket(cfn: dict[str, Any]) -> None:
+    # The API and the schedules' target keep a message over 1 KB in the bucket: they may write those objects only
+    for function in ("ApiFunction", "RunScheduleFunction"):
+        writes = [
+            statement
+            for name, statement in _statements(cfn)
+            if name == f"{function}Role" and "s3:PutObject" in str(statement.get("Action"))
+        ]
+        assert len(writes) == 1, writes
+        assert writes[0]["Action"] == "s3:PutObject"
+        assert writes[0]["Resource"] == {"Fn::Sub": "${ArtifactsBucket.Arn}/texts/*/message-*"}
 
 
 def test_reserved_concurrency_comes_from_the_formation_when_set(cfn: dict[str, Any]) -> None:

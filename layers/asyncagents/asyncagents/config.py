@@ -237,6 +237,9 @@ class FormationConfig(StrictModel):
             "CircuitCoolDownSeconds": str(self.llm.circuit_breaker.cool_down_seconds),
             "NotificationEmail": self.notifications.email or "",
             "WorkflowTimeoutSeconds": str(workflow.timeouts.workflow_timeout),
+            # The bucket's objects (a request's message, large outputs, files) outlive the longest request, then
+            # its webhook's delivery (3 days, 14 in the dead-letter queue) and a failed request's redrive (14 days).
+            "ArtifactsExpirationDays": str(18 + math.ceil(workflow.timeouts.workflow_timeout / 86_400)),
             "RetryMaxAttempts": str(retry.max_attempts - 1),
             "RetryIntervalSeconds": str(max(1, math.ceil(retry.initial_delay))),
             "RetryMaxDelaySeconds": str(max(1, math.ceil(retry.max_delay))),

@@ -190,6 +190,7 @@ class Runtime(Observing, Delivering, Guarding):
             telemetry=self.request_telemetry,
             breaker=self.model_breaker,
             spend=self.spend_caps if self.formation.spend.capped else None,
+            artifacts=self.artifact_store,  # messages over 1 KB
         )
 
     @cached_property

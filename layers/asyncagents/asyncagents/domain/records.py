@@ -84,7 +84,8 @@ class RequestRecord(LazyModel):
     key_id: str
     user_id: str
     status: Status
-    prompt: str
+    prompt: str  # the message, or its preview when it is in the bucket (``prompt_key``: ``domain.messages``)
+    prompt_key: str | None = None
     fingerprint: str
     session_id: str | None = None
     trigger: str | None = None  # the trigger that fired the request

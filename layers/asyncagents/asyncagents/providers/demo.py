@@ -25,6 +25,9 @@ from asyncagents.formation_llm import DemoProviderSettings
 
 LABEL = "[demo provider: no language model was called]"
 TITLE_CHARS = 120  # titles travel through the state machine's payload: keep them short
+# A model writes a step's instruction in a sentence or two, whatever context the message carries (the step gets the
+# whole message besides): a clause longer than this is cut, as the plan is stored with the request.
+INSTRUCTION_CHARS = 300
 
 _DIRECTIVE = re.compile(r"\[demo(?P<body>(?:\s+[a-z_]+=[^\s\]]+)*)\s*\]", re.IGNORECASE)
 _CLAUSE_SPLIT = re.compile(r"\s*([;,.!?]|\band then\b|\bthen\b)\s*", re.IGNORECASE)
@@ -99,7 +102,7 @@ class DemoProvider:
         steps = [
             PlannedStep(
                 title=(clause[:1].upper() + clause[1:])[:TITLE_CHARS],
-                instruction=clause,
+                instruction=clause[:INSTRUCTION_CHARS],
                 depends_on=[index - 1] if after and index else [],
             )
             for index, (clause, after) in enumerate(clauses)

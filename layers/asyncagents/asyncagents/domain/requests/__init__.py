@@ -17,7 +17,7 @@ from asyncagents.domain.destinations import Resolver, system_resolver
 from asyncagents.domain.estimator import Estimator
 from asyncagents.domain.lifecycle import Endings
 from asyncagents.domain.limits import RequestLimits
-from asyncagents.domain.ports import RequestStore, WorkflowEngine
+from asyncagents.domain.ports import ArtifactSink, RequestStore, WorkflowEngine
 from asyncagents.domain.records import RequestRecord
 from asyncagents.domain.requests.answers import Answers
 from asyncagents.domain.requests.follow import EventPage, Follow
@@ -52,6 +52,7 @@ class RequestService:
         telemetry: Telemetry = NO_TELEMETRY,
         breaker: ModelBreaker | None = None,
         spend: SpendCaps | None = None,
+        artifacts: ArtifactSink | None = None,
     ) -> None:
         self._breaker = breaker
         endings = Endings(store, retention_seconds=formation.async_.result_retention_seconds, clock=clock)
@@ -70,6 +71,7 @@ class RequestService:
             limits=limits,
             telemetry=telemetry,
             spend=spend if spend is not None and spend.capped else None,
+            artifacts=artifacts,
         )
         self._operations = Operations(store, engine, self._lookup, endings, clock)
         self._answers = Answers(store, engine, self._lookup, clock)

@@ -19,7 +19,8 @@ from asyncagents.domain.errors import Conflict, StaleWrite, TooManyRequests
 from asyncagents.domain.estimator import Estimate, Estimator
 from asyncagents.domain.lifecycle import Endings
 from asyncagents.domain.limits import RequestLimits
-from asyncagents.domain.ports import RequestStore, WorkflowEngine
+from asyncagents.domain.messages import message_fields
+from asyncagents.domain.ports import ArtifactSink, RequestStore, WorkflowEngine
 from asyncagents.domain.records import RequestRecord, execution_name_for, fingerprint_of, request_key, same_request
 from asyncagents.domain.statuses import Status, sources_of
 from asyncagents.domain.telemetry import COUNT, NO_TELEMETRY, REQUESTS_THROTTLED, Telemetry, request_accepted
@@ -102,8 +103,10 @@ class Submissions:
         limits: RequestLimits | None = None,
         telemetry: Telemetry = NO_TELEMETRY,
         spend: SpendCaps | None = None,
+        artifacts: ArtifactSink | None = None,
     ) -> None:
         self._store = store
+        self._artifacts = artifacts
         self._spend = spend
         self._limits = limits
         self._telemetry = telemetry
@@ -164,7 +167,6 @@ class Submissions:
             "key_id": principal.key_id,
             "user_id": principal.user_id,
             "status": Status.PENDING.value,
-            "prompt": new.message,
             "fingerprint": fingerprint,
             "session_id": new.session_id,
             "trigger": new.trigger,
@@ -201,6 +203,7 @@ class Submissions:
             # A request its client named (its id, an idempotency key) keeps the name for the idempotency window.
             named = bool(new.request_id or idempotency_key)
             remembered_until = now.timestamp() + self._formation.async_.idempotency_seconds if named else None
+            fields.update(message_fields(self._artifacts, key, fingerprint, new.message))  # before the record
             existing = self._store.create(fields, now_epoch=now.timestamp(), remembered_until=remembered_until)
         except BaseException:
             if limits is not None:

@@ -87,6 +87,8 @@ def snapshot_of(record: RequestRecord) -> dict[str, Any]:
         body["clarification_question"] = question.question
         body["clarification_request_id"] = question.id
         body["original_message"] = record.prompt
+        if record.prompt_key:  # the record holds a preview: ``render`` reads the whole message
+            body["original_message_key"] = record.prompt_key
     return body
 
 
@@ -110,7 +112,11 @@ def render(
                 response.append(
                     {"type": "file", "file": {"name": file.get("name"), "url": artifact_url(str(file["key"]))}}
                 )
-    return {**snapshot, "response": response}
+    sent = {**snapshot, "response": response}
+    message_key = sent.pop("original_message_key", None)
+    if message_key and stored_text is not None:
+        sent["original_message"] = stored_text(str(message_key))
+    return sent
 
 
 def build_payload(

@@ -61,7 +61,7 @@ class WorkflowSteps:
             spend=spend if spend is not None and spend.capped else None,
         )
         texts = LargeTexts(artifacts)
-        self._planner = Planner(context)
+        self._planner = Planner(context, texts)
         self._steps = StepRunner(context, texts)
         self._waits = AnswerWaits(context)
         self._finisher = Finisher(context, texts)

@@ -48,8 +48,9 @@ class Finisher:
                 context.check_budget(record.model_copy(update={"model_calls": record.model_calls - counted}))
             stored = context.checkpoints.outputs(request_key, record.checkpoint_lineage)
             outputs = [StepOutput(text=self._texts.full_text(i), usage=Usage(**i.get("usage", {}))) for i in stored]
+            message = self._texts.message(record)
             if composes:
-                context.before_model_call(record, input_bytes=text_bytes(record.prompt, *(o.text for o in outputs)))
+                context.before_model_call(record, input_bytes=text_bytes(message, *(o.text for o in outputs)))
         except BaseException:
             if counted:
                 with contextlib.suppress(StaleWrite):
@@ -57,7 +58,7 @@ class Finisher:
             raise
         if composes and not counted:
             context.count_model_call(request_key)
-        answer = context.provider.finish(record.prompt, outputs, clarifications=answers_for(record))
+        answer = context.provider.finish(message, outputs, clarifications=answers_for(record))
         # Every call's tokens, the plan's, each attempt's (kept or not) and this one's.
         spent = Usage(input_tokens=record.input_tokens_used, output_tokens=record.output_tokens_used)
         usage = spent + answer.usage

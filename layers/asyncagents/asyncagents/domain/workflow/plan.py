@@ -14,11 +14,13 @@ from asyncagents.domain.statuses import Status
 from asyncagents.domain.times import iso
 from asyncagents.domain.workflow.context import WorkflowContext, answers_for, text_bytes
 from asyncagents.domain.workflow.schedule import breaker_closed
+from asyncagents.domain.workflow.texts import LargeTexts
 
 
 class Planner:
-    def __init__(self, context: WorkflowContext) -> None:
+    def __init__(self, context: WorkflowContext, texts: LargeTexts | None = None) -> None:
         self._context = context
+        self._texts = texts or LargeTexts(context.artifacts)
 
     def plan(self, request_key: str, execution_name: str) -> dict[str, Any]:
         """Move the request to processing with its plan. Returns ``{proceed, waves}``: the steps
@@ -73,12 +75,11 @@ class Planner:
         settings = context.formation.overlord.workflow
         may_ask = settings.clarification.enabled and questions_left(record, settings.clarification.max_questions) > 0
         answers = answers_for(record)
-        sent = text_bytes(record.prompt, *(f"{a.question} {a.answer}" for a in answers))
+        message = self._texts.message(record)
+        sent = text_bytes(message, *(f"{a.question} {a.answer}" for a in answers))
         context.before_model_call(record, input_bytes=sent)
         context.count_model_call(record.request_key)
-        plan = context.provider.plan(
-            record.prompt, max_steps=settings.max_steps, clarifications=answers, may_ask=may_ask
-        )
+        plan = context.provider.plan(message, max_steps=settings.max_steps, clarifications=answers, may_ask=may_ask)
         now = context.clock()
         fields: dict[str, Any] = {}
         if record.status is Status.PENDING:
@@ -92,7 +93,7 @@ class Planner:
             fields.update(with_question(record, asked))
             fields["status_message"] = "Planning: a question for the user"
         else:
-            planned = plan.steps or [PlannedStep(title="Answer", instruction=record.prompt)]
+            planned = plan.steps or [PlannedStep(title="Answer", instruction=message)]
             steps = [s.model_dump(exclude_defaults=True) for s in planned]  # every write pays for the record's size
             if start_first and breaker_closed(context):
                 first = [i for i, step in enumerate(planned) if not step.dependencies(i)][:start_first]

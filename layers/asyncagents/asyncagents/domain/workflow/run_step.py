@@ -136,7 +136,7 @@ class StepRunner:
         clarification = context.formation.overlord.workflow.clarification
         return StepContext(
             request_id=record.request_id,
-            message=record.prompt,
+            message=self._texts.message(record),
             index=index,
             total=len(record.steps),
             attempt=record.step_attempts.get(str(index), 1),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
+
+from cachetools import LRUCache
 
 from asyncagents.domain.agents import Artifact
 from asyncagents.domain.ports import ArtifactSink
@@ -17,10 +20,30 @@ PREVIEW_CHARS = 2000
 
 
 class LargeTexts:
-    """Step outputs, answers and produced files, stored where they fit."""
+    """Step outputs, answers and produced files, stored where they fit; requests' messages read from where they are
+    (``domain.messages``)."""
 
     def __init__(self, artifacts: ArtifactSink | None) -> None:
         self._artifacts = artifacts
+        # A message in the bucket never changes (named by the request's body): read once per container, not by
+        # every step; a few kept, on threads (the steps').
+        self._messages: LRUCache[str, str] = LRUCache(maxsize=8)
+        self._lock = threading.Lock()
+
+    def message(self, record: RequestRecord) -> str:
+        """The request's whole message (its record holds a preview when the message is in the bucket)."""
+        key = record.prompt_key
+        if not key:
+            return record.prompt
+        if self._artifacts is None:
+            raise RuntimeError("the request's message is in the bucket but no artifacts bucket is configured")
+        with self._lock:
+            known = self._messages.get(key)
+        if known is None:
+            known = self._artifacts.get(key).decode()
+            with self._lock:
+                self._messages[key] = known
+        return known
 
     def fields(self, record: RequestRecord, name: str, text: str) -> dict[str, Any]:
         """``{"text": …}``, or for a text too large for the table ``{"text": preview, "text_key": key}``
