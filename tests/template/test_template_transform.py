@@ -260,13 +260,26 @@ def test_each_function_may_do_what_its_code_does(cfn: dict[str, Any]) -> None:
 def test_the_bucket_keeps_objects_as_long_as_the_formation_says(cfn: dict[str, Any]) -> None:
     from asyncagents.config import parse_formation
 
-    # The lifecycle comes from the formation (make params): a year-long workflow keeps its message a year and more
+    # The lifecycle comes from the formation (make params): objects outlive the longest request, its result's
+    # retention and a redrive's run, then the webhook's delivery window
     [rule] = cfn["Resources"]["ArtifactsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     assert rule["ExpirationInDays"] == {"Ref": "ArtifactsExpirationDays"}
-    longest = parse_formation({"overlord": {"workflow": {"timeouts": {"workflow_timeout": 365 * 86_400}}}})
+    longest = parse_formation(
+        {
+            "overlord": {"workflow": {"timeouts": {"workflow_timeout": 365 * 86_400}}},
+            "async": {"result_retention_seconds": 30 * 86_400},
+        }
+    )
     days = int(longest.template_parameters()["ArtifactsExpirationDays"])
     parameter = cfn["Parameters"]["ArtifactsExpirationDays"]
-    assert days == 383 and int(parameter["MinValue"]) <= days <= int(parameter["MaxValue"])
+    assert days == 18 + 365 + 30 + 365 and int(parameter["MinValue"]) <= days <= int(parameter["MaxValue"])
+
+
+def test_an_upgrade_updates_the_workers_before_the_functions_that_accept_requests(cfn: dict[str, Any]) -> None:
+    # A new release's API records requests the previous release's workers could misread (a message in the bucket)
+    for function in ("ApiFunction", "RunScheduleFunction"):
+        depends = cfn["Resources"][function].get("DependsOn", [])
+        assert {"RunFunction", "WebhookSenderFunction"} <= set(depends if isinstance(depends, list) else [depends])
 
 
 def test_functions_that_accept_requests_write_only_messages_to_the_bucket(cfn: dict[str, Any]) -> None:

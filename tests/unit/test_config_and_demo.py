@@ -27,7 +27,7 @@ def test_defaults_follow_the_seeds():
     assert formation.template_parameters() == {
         "RunTimeoutSeconds": "897",  # the workflow's hour does not fit: a Run hands over after 897 s
         "WorkflowTimeoutSeconds": "3600",
-        "ArtifactsExpirationDays": "19",  # a day's workflow at most, then 18 days for webhooks and redrives
+        "ArtifactsExpirationDays": "19",  # an hour twice and 5 minutes of retention, then 18 days (webhooks)
         "RetryMaxAttempts": "2",
         "RetryIntervalSeconds": "1",
         "RetryMaxDelaySeconds": "60",

@@ -9,7 +9,7 @@ import pytest
 
 from asyncagents.config import parse_formation
 from asyncagents.domain.auth import Principal
-from asyncagents.domain.errors import Conflict
+from asyncagents.domain.errors import Conflict, RequestExpired, Unavailable
 from asyncagents.domain.messages import INLINE_MESSAGE_BYTES, MESSAGE_PREVIEW_CHARS
 from asyncagents.domain.questions import new_question
 from asyncagents.domain.requests import NewRequest, RequestService
@@ -149,3 +149,44 @@ def test_a_question_webhook_carries_the_whole_original_message(store, formation,
     assert snapshot_of(waiting)["original_message_key"] == waiting.prompt_key
     sent = build_payload(waiting, stored_text=lambda key: artifacts.get(key).decode())
     assert sent["original_message"] == LONG and "original_message_key" not in sent
+
+
+class DownBucket(CountingArtifacts):
+    """A bucket that refuses writes (an outage)."""
+
+    def put(self, key: str, content: bytes, content_type: str) -> None:
+        raise ConnectionError("the bucket is down")
+
+
+def test_a_repeat_of_a_named_request_does_not_store_its_message_again(store, formation, artifacts) -> None:
+    # Given a long message accepted under the client's request id
+    first = _service(store, formation, artifacts).submit(ALICE, NewRequest(message=LONG, request_id="report-8"))
+    stored = dict(artifacts.objects)
+    # When the client retries it, and sends a conflicting body under the same id, while the bucket is down
+    down = DownBucket()
+    again = _service(store, formation, down).submit(ALICE, NewRequest(message=LONG, request_id="report-8"))
+    with pytest.raises(Conflict):
+        _service(store, formation, down).submit(ALICE, NewRequest(message=LONG + " more", request_id="report-8"))
+    # Then the retry is the same request, the conflict a 409: neither touched the bucket
+    assert again.record.request_key == first.record.request_key
+    assert down.objects == {} and artifacts.objects == stored
+
+
+def test_a_message_the_bucket_cannot_take_is_not_accepted_and_can_be_sent_again(store, formation, artifacts) -> None:
+    # When the bucket refuses a long message
+    with pytest.raises(Unavailable):
+        _service(store, formation, DownBucket()).submit(ALICE, NewRequest(message=LONG, request_id="report-9"))
+    # Then nothing was recorded (a 503: the client sends it again), and sent again it is accepted
+    assert store.items == {}
+    accepted = _service(store, formation, artifacts).submit(ALICE, NewRequest(message=LONG, request_id="report-9"))
+    assert store.get(accepted.record.request_key).prompt_key in artifacts.objects
+
+
+def test_a_named_request_whose_result_expired_is_answered_as_before(store, formation, artifacts) -> None:
+    # Given a long named request that ended, and whose result expired (its record is still in the table)
+    service = _service(store, formation, artifacts)
+    first = service.submit(ALICE, NewRequest(message=LONG, request_id="report-10")).record
+    store.items[first.request_key]["expires_at"] = 1.0
+    # When it is sent again: the expired record is not the request (409 result_expired, as for any named request)
+    with pytest.raises(RequestExpired):
+        service.submit(ALICE, NewRequest(message=LONG, request_id="report-10"))

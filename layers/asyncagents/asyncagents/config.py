@@ -237,9 +237,12 @@ class FormationConfig(StrictModel):
             "CircuitCoolDownSeconds": str(self.llm.circuit_breaker.cool_down_seconds),
             "NotificationEmail": self.notifications.email or "",
             "WorkflowTimeoutSeconds": str(workflow.timeouts.workflow_timeout),
-            # The bucket's objects (a request's message, large outputs, files) outlive the longest request, then
-            # its webhook's delivery (3 days, 14 in the dead-letter queue) and a failed request's redrive (14 days).
-            "ArtifactsExpirationDays": str(18 + math.ceil(workflow.timeouts.workflow_timeout / 86_400)),
+            # The bucket's objects (a request's message, large outputs, files) outlive the longest request, kept as
+            # long as its result is (a failed one can be redriven meanwhile, and run again as long), then its
+            # webhook's delivery (3 days, 14 in the dead-letter queue).
+            "ArtifactsExpirationDays": str(
+                18 + math.ceil((2 * workflow.timeouts.workflow_timeout + self.async_.result_retention_seconds) / 86_400)
+            ),
             "RetryMaxAttempts": str(retry.max_attempts - 1),
             "RetryIntervalSeconds": str(max(1, math.ceil(retry.initial_delay))),
             "RetryMaxDelaySeconds": str(max(1, math.ceil(retry.max_delay))),

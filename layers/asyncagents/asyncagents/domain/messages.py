@@ -8,6 +8,7 @@ million): above about 1 KB (0.7 KB for 3 steps) it is the cheaper place, and the
 
 from __future__ import annotations
 
+from asyncagents.domain.errors import Unavailable
 from asyncagents.domain.ports import ArtifactSink
 
 INLINE_MESSAGE_BYTES = 1024
@@ -21,9 +22,16 @@ def message_fields(sink: ArtifactSink | None, request_key: str, fingerprint: str
     The object is named by the request and the body's fingerprint: a retry of the same body writes the same
     object again, and a body that conflicts with an accepted request (409) never overwrites that request's message.
     """
-    content = message.encode()
-    if len(content) <= INLINE_MESSAGE_BYTES or sink is None:
+    if sink is None or not in_bucket(sink, message):
         return {"prompt": message}
     key = f"texts/{request_key}/message-{fingerprint[:32]}"
-    sink.put(key, content, "text/plain; charset=utf-8")
+    try:
+        sink.put(key, message.encode(), "text/plain; charset=utf-8")
+    except Exception as error:  # the bucket's failure, whatever its kind: nothing was recorded, the client retries
+        raise Unavailable("the message could not be stored; try again") from error
     return {"prompt": message[:MESSAGE_PREVIEW_CHARS], "prompt_key": key}
+
+
+def in_bucket(sink: ArtifactSink | None, message: str) -> bool:
+    """Whether ``message`` is kept in the bucket (over 1 KB, and there is a bucket)."""
+    return sink is not None and len(message.encode()) > INLINE_MESSAGE_BYTES

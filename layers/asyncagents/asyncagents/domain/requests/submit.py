@@ -19,7 +19,7 @@ from asyncagents.domain.errors import Conflict, StaleWrite, TooManyRequests
 from asyncagents.domain.estimator import Estimate, Estimator
 from asyncagents.domain.lifecycle import Endings
 from asyncagents.domain.limits import RequestLimits
-from asyncagents.domain.messages import message_fields
+from asyncagents.domain.messages import in_bucket, message_fields
 from asyncagents.domain.ports import ArtifactSink, RequestStore, WorkflowEngine
 from asyncagents.domain.records import RequestRecord, execution_name_for, fingerprint_of, request_key, same_request
 from asyncagents.domain.statuses import Status, sources_of
@@ -203,8 +203,12 @@ class Submissions:
             # A request its client named (its id, an idempotency key) keeps the name for the idempotency window.
             named = bool(new.request_id or idempotency_key)
             remembered_until = now.timestamp() + self._formation.async_.idempotency_seconds if named else None
-            fields.update(message_fields(self._artifacts, key, fingerprint, new.message))  # before the record
-            existing = self._store.create(fields, now_epoch=now.timestamp(), remembered_until=remembered_until)
+            # A repeat of a named request that is still kept is that request (or a conflict): its message is not
+            # stored again (a retry must not fail on the bucket, nor a conflicting body leave an object behind).
+            existing = self._store.get(key) if named and in_bucket(self._artifacts, new.message) else None
+            if existing is None or existing.is_expired(now):
+                fields.update(message_fields(self._artifacts, key, fingerprint, new.message))  # before the record
+                existing = self._store.create(fields, now_epoch=now.timestamp(), remembered_until=remembered_until)
         except BaseException:
             if limits is not None:
                 limits.release_active(principal.key_id, key)

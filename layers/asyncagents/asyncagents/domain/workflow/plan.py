@@ -93,7 +93,8 @@ class Planner:
             fields.update(with_question(record, asked))
             fields["status_message"] = "Planning: a question for the user"
         else:
-            planned = plan.steps or [PlannedStep(title="Answer", instruction=message)]
+            # (The record's text, a preview when the message is in the bucket: the step gets the whole message.)
+            planned = plan.steps or [PlannedStep(title="Answer", instruction=record.prompt)]
             steps = [s.model_dump(exclude_defaults=True) for s in planned]  # every write pays for the record's size
             if start_first and breaker_closed(context):
                 first = [i for i, step in enumerate(planned) if not step.dependencies(i)][:start_first]
