@@ -19,8 +19,9 @@ def message_fields(sink: ArtifactSink | None, request_key: str, fingerprint: str
     """The record's fields for ``message``: ``{"prompt": message}``, or for a message over 1 KB
     ``{"prompt": preview, "prompt_key": key}`` once the whole of it is in the bucket.
 
-    The object is named by the request and the body's fingerprint: a retry of the same body writes the same
-    object again, and a body that conflicts with an accepted request (409) never overwrites that request's message.
+    The object is named by the request and the body's fingerprint: a body that conflicts with an accepted request
+    (409) never overwrites that request's message (and a repeat of a request that is still kept does not get here:
+    ``Submissions.submit`` answers it from the record). A refused write is ``Unavailable`` (503): nothing recorded.
     """
     if sink is None or not in_bucket(sink, message):
         return {"prompt": message}
