@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 
@@ -415,3 +416,15 @@ def test_an_idempotency_key_is_kept_a_day_though_the_result_expired(http, user):
     assert retried.status_code == 409
     assert retried.json()["details"] == {"request_id": first["request_id"], "reason": "result_expired"}
     assert "stays taken until" in retried.json()["message"]
+
+
+def test_the_functions_read_the_formation_as_the_layer_ships_it(stack):
+    # The local stack writes the formation as make build does: the JSON and, beside it, its validated objects,
+    # which the functions read without validating anything (as on Lambda)
+    from pathlib import Path
+
+    from asyncagents.built_formation import load_built, pickled_path
+
+    shipped = Path(os.environ["FORMATION_PATH"])
+    assert shipped.suffix == ".json" and pickled_path(shipped).is_file()
+    assert load_built(shipped) == stack.formation

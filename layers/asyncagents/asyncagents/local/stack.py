@@ -431,8 +431,9 @@ class LocalStack:
 
     def _write_effective_formation(self, folder: Path) -> Path:
         """The formation the functions read: the user's, plus (when allowed) http and loopback webhook
-        receivers, which the local stack exists to test. Validated again like any formation."""
-        import json
+        receivers, which the local stack exists to test. Validated again like any formation, and written as the
+        layer ships it (the JSON and its validated objects: the functions read those, as on Lambda)."""
+        from asyncagents.built_formation import write_built
 
         document = self.formation.model_dump(by_alias=True, mode="json")
         if self.allow_local_webhooks:
@@ -445,7 +446,7 @@ class LocalStack:
                 definition["verify"]["secret_arn"] = None
         self.formation = parse_formation(document, source=str(self.formation_path))
         path = folder / "formation.json"
-        path.write_text(json.dumps(document))
+        write_built(self.formation, path)
         return path
 
     def _create_queues(self) -> None:
