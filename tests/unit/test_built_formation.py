@@ -3,6 +3,7 @@ models its requests use."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -52,6 +53,13 @@ def _fresh_interpreter(script: str) -> dict:
 
 
 _ELSEWHERE = FormationConfig(formation_id="another-build")
+
+
+def _edit_json_beside(pickle_path: Path) -> None:
+    """The JSON beside ``pickle_path`` edited after the build (another formation id), its pickle left as it was."""
+    json_path = pickle_path.with_suffix(".json")
+    document = json.loads(json_path.read_text(encoding="utf-8"))
+    json_path.write_text(json.dumps({**document, "formation_id": "edited-since"}), encoding="utf-8")
 
 
 def _restamped(path: Path) -> tuple:
@@ -133,6 +141,7 @@ def test_the_built_formation_comes_back_without_building_a_formation_model(sourc
         pytest.param(
             lambda path: path.write_bytes(pickle.dumps((_restamped(path), _ELSEWHERE))), id="stamped-for-another-json"
         ),
+        pytest.param(lambda path: _edit_json_beside(path), id="json-edited-since"),
         pytest.param(
             lambda path: path.write_bytes(pickle.dumps((pickle.loads(path.read_bytes())[0], _ELSEWHERE.__dict__))),
             id="type",
@@ -148,14 +157,17 @@ def test_a_pickle_that_is_missing_or_foreign_leaves_the_json_validated(
     pickled_path(json_path).write_bytes(pickled_path(built).read_bytes())
     spoil(pickled_path(json_path))
     # Then the JSON is validated, as before there was a pickle
-    assert load_built(json_path) == load_formation(json_path) == load_formation(source)
+    assert load_built(json_path) == load_formation(json_path)
+    assert load_built(json_path).formation_id == json.loads(json_path.read_text(encoding="utf-8"))["formation_id"]
 
 
 def test_a_formation_file_is_validated_whatever_lies_beside_it(built: Path, tmp_path: Path) -> None:
     # Given a YAML formation (the local stack's) with another formation's pickle beside it
     yaml_path = tmp_path / "formation.yaml"
     yaml_path.write_text("formation_id: local-one\n", encoding="utf-8")
-    pickled_path(yaml_path).write_bytes(pickled_path(built).read_bytes())
+    stamp = pickle.loads(pickled_path(built).read_bytes())[0]
+    for_this_file = (*stamp[:-1], hashlib.sha256(yaml_path.read_bytes()).hexdigest())
+    pickled_path(yaml_path).write_bytes(pickle.dumps((for_this_file, _ELSEWHERE)))
     # Then the YAML is what counts
     assert load_built(yaml_path).formation_id == "local-one"
 
@@ -215,4 +227,39 @@ def test_under_snapstart_init_builds_the_models_into_the_snapshot() -> None:
         """
     )
     # Then its models are built already: a restored container does not build them on its first requests
-    assert {"asyncagents.api.schemas.ChatRequest", "asyncagents.domain.records.RequestRecord"} <= set(seen["built"])
+    assert {
+        "asyncagents.api.schemas.ChatRequest",
+        "asyncagents.domain.records.RequestRecord",
+        "asyncagents.api.schemas.NewJobBody",  # a model derived from another of ours
+    } <= set(seen["built"])
+
+
+def test_a_function_reads_the_built_formation_without_validating_it(built: Path) -> None:
+    # When a function's runtime first needs the formation (FORMATION_PATH: the layer's JSON)
+    seen = _fresh_interpreter(
+        f"""
+        import json
+        from asyncagents.runtime import Runtime
+        environ = {{"TABLE_NAME": "bench-table", "AWS_REGION": "us-east-1", "FORMATION_PATH": {str(built)!r}}}
+        formation = Runtime(environ).formation
+        {textwrap.indent(_BUILT_MODELS, " " * 8).strip()}
+        print(json.dumps({{"built": built, "schedules": sorted(formation.schedules)}}))
+        """
+    )
+    # Then it has the formation, and built no model to get it (only its environment's, which it validates)
+    assert seen == {"built": ["asyncagents.settings.FunctionSettings"], "schedules": ["daily-report"]}
+
+
+def test_the_pickle_is_what_the_json_validates_to(tmp_path: Path) -> None:
+    # Given a trigger whose free-form key holds a YAML date (a date object in the YAML, a string in the JSON)
+    (tmp_path / "triggers").mkdir()
+    (tmp_path / "triggers" / "dated.md").write_text(
+        "---\ndescription: dated\nwebhook:\n  since: 2024-01-01\n---\nA ticket: ${{ data.subject }}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "formation.yaml").write_text("formation_id: dated\n", encoding="utf-8")
+    build(tmp_path / "formation.yaml", tmp_path / "out" / "formation.json")
+    # Then the functions read exactly what validating the shipped JSON gives
+    shipped = tmp_path / "out" / "formation.json"
+    assert load_built(shipped) == load_formation(shipped)
+    assert load_built(shipped).triggers["dated"].webhook == {"since": "2024-01-01"}

@@ -10,7 +10,7 @@ import pytest
 from asyncagents.config import parse_formation
 from asyncagents.domain.auth import Principal
 from asyncagents.domain.errors import Conflict, RequestExpired, Unavailable
-from asyncagents.domain.messages import INLINE_MESSAGE_BYTES, MESSAGE_PREVIEW_CHARS
+from asyncagents.domain.messages import INLINE_MESSAGE_BYTES, MESSAGE_PREVIEW_CHARS, message_fields
 from asyncagents.domain.questions import new_question
 from asyncagents.domain.requests import NewRequest, RequestService
 from asyncagents.domain.statuses import Status
@@ -190,3 +190,13 @@ def test_a_named_request_whose_result_expired_is_answered_as_before(store, forma
     # When it is sent again: the expired record is not the request (409 result_expired, as for any named request)
     with pytest.raises(RequestExpired):
         service.submit(ALICE, NewRequest(message=LONG, request_id="report-10"))
+
+
+def test_two_bodies_under_one_request_never_share_an_object(artifacts) -> None:
+    # Two different bodies sent at the same moment under one request id (before either record exists): each stores
+    # its own object, so whichever record wins points at its own message
+    first = message_fields(artifacts, "a" * 32, "1" * 32, LONG)
+    second = message_fields(artifacts, "a" * 32, "2" * 32, LONG + " and more")
+    assert first["prompt_key"] != second["prompt_key"]
+    assert artifacts.get(first["prompt_key"]) == LONG.encode()
+    assert artifacts.get(second["prompt_key"]) == (LONG + " and more").encode()

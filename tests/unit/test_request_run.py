@@ -95,7 +95,7 @@ class World:
         self.jitter = 0.0
         self.run = RequestRun(
             context,
-            Planner(context),
+            Planner(context, texts),
             StepRunner(context, texts),
             Finisher(context, texts),
             now=lambda: self.time[0],

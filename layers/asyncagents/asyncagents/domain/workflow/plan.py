@@ -18,9 +18,9 @@ from asyncagents.domain.workflow.texts import LargeTexts
 
 
 class Planner:
-    def __init__(self, context: WorkflowContext, texts: LargeTexts | None = None) -> None:
+    def __init__(self, context: WorkflowContext, texts: LargeTexts) -> None:
         self._context = context
-        self._texts = texts or LargeTexts(context.artifacts)
+        self._texts = texts
 
     def plan(self, request_key: str, execution_name: str) -> dict[str, Any]:
         """Move the request to processing with its plan. Returns ``{proceed, waves}``: the steps
