@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
 import shutil
-import subprocess
 import sys
 import textwrap
 import threading
@@ -19,6 +17,8 @@ import pytest
 from asyncagents.build_formation import build
 from asyncagents.built_formation import load_built, pickled_path
 from asyncagents.config import FormationConfig, load_formation
+
+from .interpreters import fresh_interpreter
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = sorted((ROOT / "functions").glob("*/app.py"))
@@ -36,21 +36,6 @@ built = sorted(
      if model.__module__.startswith("asyncagents") and model.__pydantic_complete__}
 )
 """
-
-
-def _fresh_interpreter(script: str) -> dict:
-    environment = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "asyncagents")}
-    answer = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env=environment,
-    )
-    assert answer.returncode == 0, answer.stderr
-    return json.loads(answer.stdout.strip().splitlines()[-1])
-
 
 _ELSEWHERE = FormationConfig(formation_id="another-build")
 
@@ -97,7 +82,7 @@ def built(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("handler", HANDLERS, ids=lambda path: path.parent.name)
 def test_loading_a_handler_builds_none_of_our_models(handler: Path) -> None:
     # When a function's handler module loads, as Lambda's init does
-    seen = _fresh_interpreter(
+    seen = fresh_interpreter(
         f"""
         import importlib.util, json
         spec = importlib.util.spec_from_file_location("app", {str(handler)!r})
@@ -112,7 +97,7 @@ def test_loading_a_handler_builds_none_of_our_models(handler: Path) -> None:
 
 def test_the_built_formation_comes_back_without_building_a_formation_model(source: Path, built: Path) -> None:
     # Given the built formation (triggers and schedules included); when a fresh container reads it
-    seen = _fresh_interpreter(
+    seen = fresh_interpreter(
         f"""
         import json
         from asyncagents.built_formation import load_built
@@ -216,7 +201,7 @@ def test_models_first_used_by_many_threads_at_once_are_built_once_and_right() ->
 def test_under_snapstart_init_builds_the_models_into_the_snapshot() -> None:
     # Given a SnapStart init (the snapshot keeps what init made); when the API's handler module loads
     handler = ROOT / "functions" / "api" / "app.py"
-    seen = _fresh_interpreter(
+    seen = fresh_interpreter(
         f"""
         import importlib.util, json, os
         os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"] = "snap-start"
@@ -236,7 +221,7 @@ def test_under_snapstart_init_builds_the_models_into_the_snapshot() -> None:
 
 def test_a_function_reads_the_built_formation_without_validating_it(built: Path) -> None:
     # When a function's runtime first needs the formation (FORMATION_PATH: the layer's JSON)
-    seen = _fresh_interpreter(
+    seen = fresh_interpreter(
         f"""
         import json
         from asyncagents.runtime import Runtime

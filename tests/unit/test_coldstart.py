@@ -3,33 +3,14 @@
 from __future__ import annotations
 
 import ast
-import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from .interpreters import fresh_interpreter
+
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = sorted((ROOT / "functions").glob("*/app.py"))
-
-
-def _fresh_interpreter(script: str) -> dict:
-    """Run ``script`` in a new interpreter importing this tree's package (its first import of coldstart is real);
-    the JSON it prints last."""
-    environment = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "asyncagents")}
-    answer = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env=environment,
-    )
-    assert answer.returncode == 0, answer.stderr
-    return json.loads(answer.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("handler", HANDLERS, ids=lambda path: path.parent.name)
@@ -42,7 +23,7 @@ def test_a_handler_module_pauses_the_gc_first_and_resumes_it_last(handler: Path)
 
 def test_loading_a_handler_collects_nothing_and_leaves_the_gc_on() -> None:
     # Given a fresh interpreter, counting collections
-    seen = _fresh_interpreter(
+    seen = fresh_interpreter(
         f"""
         import gc, importlib.util, json
         collections = []
@@ -64,7 +45,7 @@ def test_loading_a_handler_collects_nothing_and_leaves_the_gc_on() -> None:
 
 
 def test_the_gc_is_left_as_it_was_and_init_is_frozen_once_per_process() -> None:
-    seen = _fresh_interpreter(
+    seen = fresh_interpreter(
         """
         import gc, json
         gc.disable()  # someone wanted it off
@@ -84,7 +65,7 @@ def test_the_gc_is_left_as_it_was_and_init_is_frozen_once_per_process() -> None:
 def test_a_handler_whose_init_fails_leaves_the_local_stack_with_its_gc(tmp_path: Path) -> None:
     # Given a handler module that pauses the GC and then fails to load
     (tmp_path / "app.py").write_text("import asyncagents.coldstart\n\nraise RuntimeError('broken init')\n")
-    seen = _fresh_interpreter(
+    seen = fresh_interpreter(
         f"""
         import gc, json
         from pathlib import Path
