@@ -107,6 +107,8 @@ def allowed(permissions: TablePermissions, function: str, call: tuple[str, dict[
         ("ApiFunction", forget_history("HIST#formation", REQ), False),  # for all the batch's keys
         ("ApiFunction", query("OWNER#abc", index="ByOwner", attribute="owner"), True),
         ("ApiFunction", query("OWNER#abc", index="RequestsByOwner", attribute="requester"), True),
+        ("ApiFunction", query("OWNER#abc", index="RequestKeysByOwner", attribute="listed_for"), True),
+        ("RunFunction", query("OWNER#abc", index="RequestKeysByOwner", attribute="listed_for"), False),
         ("ApiFunction", read_listed(REQ, "REQ#" + "b" * 32), True),  # a list page's records
         ("ApiFunction", read_listed(REQ, "KEY#hash"), False),  # the list reads request records only
         ("ApiFunction", query("OPEN#a", index="Unfinished", attribute="open_shard"), True),  # queue depth

@@ -61,6 +61,12 @@ def test_requests_table(cfn: dict[str, Any]) -> None:
         {"AttributeName": "created_at", "KeyType": "RANGE"},
     ]
     assert indexes["Unfinished"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    # The request list's: keys only too, so no write after a request's creation (its status changes) touches it
+    assert indexes["RequestKeysByOwner"]["KeySchema"] == [
+        {"AttributeName": "listed_for", "KeyType": "HASH"},
+        {"AttributeName": "created_at", "KeyType": "RANGE"},
+    ]
+    assert indexes["RequestKeysByOwner"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
 
 
 def test_what_stack_deletion_or_replacement_keeps(cfn: dict[str, Any]) -> None:

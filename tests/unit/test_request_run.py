@@ -288,11 +288,12 @@ def test_a_list_page_is_filtered_again_on_the_records_it_read():
     fields = world.store.get(pk).model_dump(mode="json", exclude={"request_key"})
     key = {"pk": f"REQ#{pk}", "sk": "REQUEST"}
     owner = owner_of(ALICE.key_id, ALICE.user_id)
+    # An index item of the version before 0.3, whose index copied the status (the newer index holds keys only)
     lagging = to_item({**key, "requester": owner, "created_at": fields["created_at"], "status": "processing"})
 
     class Table:
         def query(self, **arguments: Any) -> dict[str, Any]:
-            return {"Items": [lagging]}
+            return {"Items": [lagging] if arguments["IndexName"] == "RequestsByOwner" else []}
 
         def batch_get_item(self, **arguments: Any) -> dict[str, Any]:
             return {"Responses": {"t": [to_item({**fields, **key})]}}

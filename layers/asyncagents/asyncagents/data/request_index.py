@@ -11,6 +11,8 @@ from asyncagents.data.cursors import decode_cursor, encode_cursor
 from asyncagents.data.dynamo import serialize
 from asyncagents.data.request_items import record_of, with_webhook_state
 from asyncagents.data.table_keys import (
+    LIST_INDEX,
+    LISTED_FOR,
     OPEN_SHARDS,
     REQUEST_SK,
     REQUESTER,
@@ -20,11 +22,14 @@ from asyncagents.data.table_keys import (
     owner_of,
     request_key_of,
 )
-from asyncagents.domain.errors import StoreContention
+from asyncagents.domain.errors import InvalidCursor, StoreContention
 from asyncagents.domain.records import RequestRecord
 from asyncagents.domain.statuses import Status
 
+# The owner's requests: those written since 0.3 (newer), then those written before, in the index they had then.
+_LISTS = ((LIST_INDEX, LISTED_FOR), (REQUESTER_INDEX, REQUESTER))
 _LIST_PAGE_ITEMS = 100
+_FILTERED_PART = 50  # records read at a time under a status filter: one BatchGetItem with their bookkeeping
 _MAX_LIST_QUERIES = 5
 _MAX_BATCH_ROUNDS = 4
 _BATCH_KEYS = 100  # BatchGetItem's most
@@ -84,63 +89,90 @@ def owner_page(
 ) -> tuple[list[RequestRecord], str | None]:
     """The owner's requests, newest first. Expired records and other statuses are filtered out.
 
-    The index holds the keys, ``status`` and ``expires_at`` only (so that progress writes never copy the record
-    into it): the page's records are then read whole, with one consistent ``BatchGetItem``. DynamoDB applies
-    ``Limit`` before the filter, so this reads index pages until the page is full, the index is exhausted, or a
-    few pages were read; the cursor resumes just after what was read.
+    The list index holds keys only (so no write after a record's creation touches it): the records are read whole,
+    with consistent ``BatchGetItem``s, and filtered as they are now; a page of the index is read in parts of what the
+    page still needs (more at a time under a status filter), until the page is full, the index is exhausted, or a
+    few index pages were read. The cursor resumes just after the last record returned or read. Records written
+    before 0.3 follow, from the index they were written to (``_LISTS``).
     """
     owner = owner_of(key_id, user_id)
-    names = {"#owner": REQUESTER, "#expires": "expires_at"}
-    values: dict[str, Any] = {":owner": serialize(owner), ":now": serialize(now_epoch)}
-    filters = ["(attribute_not_exists(#expires) OR #expires > :now)"]
-    if status is not None:
-        names["#status"] = "status"
-        values[":status"] = serialize(status.value)
-        filters.append("#status = :status")
-    start_key = decode_cursor(cursor, owner) if cursor else None
-    keys: list[dict[str, Any]] = []
-    next_key: dict[str, Any] | None = None
-    # Read whole index pages (filtered items cost a page, not a round trip each), at most a few per
-    # call so a partition full of expired items cannot stall the API; the cursor then resumes there.
-    for _ in range(_MAX_LIST_QUERIES):
+    position, start_key = _resume(cursor, owner) if cursor else (0, None)
+    records: list[RequestRecord] = []
+    queries = 0
+    while position < len(_LISTS):
+        index, attribute = _LISTS[position]
         arguments: dict[str, Any] = {
             "TableName": table,
-            "IndexName": REQUESTER_INDEX,
+            "IndexName": index,
             "KeyConditionExpression": "#owner = :owner",
-            "FilterExpression": " AND ".join(filters),
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
+            "ExpressionAttributeNames": {"#owner": attribute},
+            "ExpressionAttributeValues": {":owner": serialize(owner)},
             "ScanIndexForward": False,
             "Limit": _LIST_PAGE_ITEMS,
         }
         if start_key:
             arguments["ExclusiveStartKey"] = start_key
         response = client.query(**arguments)
+        queries += 1
         items = response.get("Items", [])
-        for position, item in enumerate(items):
-            keys.append(item)
-            if len(keys) == limit:
-                more = position < len(items) - 1 or "LastEvaluatedKey" in response
-                records = _records(client, table, keys, status, now_epoch)
-                last = _cursor_key(item)
-                return records, encode_cursor(last) if more else None
-        start_key = response.get("LastEvaluatedKey")
-        if not start_key:
-            return _records(client, table, keys, status, now_epoch), None
-        next_key = start_key
-    return _records(client, table, keys, status, now_epoch), encode_cursor(next_key) if next_key else None
+        next_key = response.get("LastEvaluatedKey")
+        read = 0
+        while read < len(items):
+            part = items[read : read + (limit - len(records) if status is None else _FILTERED_PART)]
+            read += len(part)
+            for item, record in _records(client, table, part, status, now_epoch):
+                records.append(record)
+                if len(records) == limit:
+                    last = item is items[-1] and not next_key and not _listed_after(client, table, owner, position)
+                    return records, None if last else encode_cursor(_cursor_key(item, attribute))
+        if not next_key:
+            # This index is exhausted: the next one is read from its start (at most once per index per call).
+            position, start_key = position + 1, None
+        elif queries >= _MAX_LIST_QUERIES:
+            # A partition full of expired or filtered records cannot stall the API: the cursor resumes here.
+            return records, encode_cursor(next_key)
+        else:
+            start_key = next_key
+    return records, None
 
 
-def _cursor_key(item: dict[str, Any]) -> dict[str, Any]:
-    return {name: item[name] for name in ("pk", "sk", REQUESTER, "created_at")}
+def _listed_after(client: Any, table: str, owner: str, position: int) -> bool:
+    """Whether a list after ``_LISTS[position]`` holds anything of ``owner``'s (then a page that ends where its index
+    ends has a next page)."""
+    for index, attribute in _LISTS[position + 1 :]:
+        response = client.query(
+            TableName=table,
+            IndexName=index,
+            KeyConditionExpression="#owner = :owner",
+            ExpressionAttributeNames={"#owner": attribute},
+            ExpressionAttributeValues={":owner": serialize(owner)},
+            Limit=1,
+        )
+        if response.get("Items"):
+            return True
+    return False
+
+
+def _resume(cursor: str, owner: str) -> tuple[int, dict[str, Any]]:
+    """Which of ``_LISTS`` a cursor of ``owner``'s resumes in, and the key it resumes after."""
+    for position, (_, attribute) in enumerate(_LISTS):
+        try:
+            return position, decode_cursor(cursor, owner, attribute=attribute)
+        except InvalidCursor:
+            continue
+    return 0, decode_cursor(cursor, owner, attribute=LISTED_FOR)  # raises: no list's cursor
+
+
+def _cursor_key(item: dict[str, Any], attribute: str) -> dict[str, Any]:
+    return {name: item[name] for name in ("pk", "sk", attribute, "created_at")}
 
 
 def _records(
     client: Any, table: str, index_items: list[dict[str, Any]], status: Status | None, now_epoch: float
-) -> list[RequestRecord]:
-    """The records of ``index_items`` with their webhook bookkeeping (a page: up to 200 keys, BatchGetItems of
-    100, their unprocessed keys asked again), in the index's order. The index lags the table a moment: a record
-    filtered again as it is now, one that changed status, expired or was deleted meanwhile is left out."""
+) -> list[tuple[dict[str, Any], RequestRecord]]:
+    """Those of ``index_items`` whose records are listed, each with its record and webhook bookkeeping (read with
+    BatchGetItems of 100 keys, their unprocessed keys asked again), in the index's order. The records are filtered
+    as they are now (``status``, not expired): one that changed status, expired or was deleted since is left out."""
     wanted = [{"pk": item["pk"], "sk": item["sk"]} for item in index_items]
     # Each record's webhook bookkeeping too (its own item): two keys a record, at most 100 keys a call.
     keys = [key for item in wanted for key in (item, {"pk": item["pk"], "sk": {"S": WEBHOOK_STATE_SK}})]
@@ -156,13 +188,12 @@ def _records(
             pending = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
         if pending:
             raise StoreContention("the list's records could not all be read; try again")
-    records = [
-        record_of(with_webhook_state(found[(pk, REQUEST_SK)], found.get((pk, WEBHOOK_STATE_SK))))
-        for pk in (key["pk"]["S"] for key in wanted)
-        if (pk, REQUEST_SK) in found
-    ]
-    return [
-        r
-        for r in records
-        if (status is None or r.status is status) and (r.expires_at is None or r.expires_at > now_epoch)
-    ]
+    listed = []
+    for item in index_items:
+        pk = item["pk"]["S"]
+        if (pk, REQUEST_SK) not in found:
+            continue
+        record = record_of(with_webhook_state(found[(pk, REQUEST_SK)], found.get((pk, WEBHOOK_STATE_SK))))
+        if (status is None or record.status is status) and (record.expires_at is None or record.expires_at > now_epoch):
+            listed.append((item, record))
+    return listed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from asyncagents.data.dynamo import from_item
-from asyncagents.data.table_keys import REQUEST_SK, REQUESTER, WEBHOOK_STATE_SK, request_key_of
+from asyncagents.data.table_keys import LISTED_FOR, REQUEST_SK, REQUESTER, WEBHOOK_STATE_SK, request_key_of
 from asyncagents.domain.records import RequestRecord
 
 
@@ -32,5 +32,5 @@ def request_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
     ``None`` for anything that is not a request record (step checkpoints, keys, history)."""
     if not image or image.get("sk") != REQUEST_SK or "pk" not in image:
         return None
-    fields = {name: value for name, value in image.items() if name not in {"pk", "sk", "owner", REQUESTER}}
+    fields = {name: value for name, value in image.items() if name not in {"pk", "sk", "owner", REQUESTER, LISTED_FOR}}
     return {**fields, "request_key": request_key_of(str(image["pk"]))}

@@ -17,8 +17,8 @@ from asyncagents.data.dynamo import conditional_write, error_code, from_item, se
 from asyncagents.data.request_items import record_of, with_webhook_state
 from asyncagents.data.request_updates import RequestUpdates, named
 from asyncagents.data.table_keys import (
+    LISTED_FOR,
     REQUEST_SK,
-    REQUESTER,
     WEBHOOK_STATE_SK,
     open_shard,
     owner_of,
@@ -55,7 +55,7 @@ class RequestRecords(RequestUpdates):
             **{name: value for name, value in fields.items() if name != "request_key"},
             "pk": request_pk(fields["request_key"]),
             "sk": REQUEST_SK,
-            REQUESTER: owner_of(fields["key_id"], fields["user_id"]),
+            LISTED_FOR: owner_of(fields["key_id"], fields["user_id"]),  # in the list index (keys only)
             "open_shard": open_shard(fields["request_key"]),  # in the Unfinished index until it ends
             "events": [
                 entry(

@@ -1,9 +1,11 @@
 """Key formats of the requests table, known to the data package alone (the domain speaks of request keys,
 key ids and formation ids; never of ``pk``/``sk``).
 
-- request record: ``pk=REQ#<request key>``, ``sk=REQUEST``; ``requester`` + ``created_at`` feed the
-  ``RequestsByOwner`` index (``requester=OWNER#<hash of key id and user id>``), which copies only ``status`` and
-  ``expires_at`` (what the list filters on), so the writes that change neither never touch it;
+- request record: ``pk=REQ#<request key>``, ``sk=REQUEST``; ``listed_for`` + ``created_at`` feed the
+  ``RequestKeysByOwner`` index (``listed_for=OWNER#<hash of key id and user id>``), keys only: no write after the
+  record's creation changes what it holds, so none writes to it (the list filters the records it reads). Records
+  written before 0.3 carry ``requester`` instead, and are in the ``RequestsByOwner`` index (keys, ``status`` and
+  ``expires_at``), listed after the newer ones until a later release removes it;
 - webhook bookkeeping of a request: ``pk=REQ#<request key>``, ``sk=REQUEST#WEBHOOK`` (the delivery's status, attempts,
   last error; ``of_created_at`` names the record it belongs to): its own small item, so recording a delivery neither
   rewrites the record (billed by its whole size) nor shows up in the record's stream;
@@ -37,8 +39,11 @@ from typing import Any
 REQUEST_SK = "REQUEST"
 WEBHOOK_STATE_SK = "REQUEST#WEBHOOK"
 OWNER_INDEX = "ByOwner"
+LIST_INDEX = "RequestKeysByOwner"
+LISTED_FOR = "listed_for"  # the request records' partition attribute in LIST_INDEX
+# Records written before 0.3 are listed through this index (it copied their status, so every status change wrote it).
 REQUESTER_INDEX = "RequestsByOwner"
-REQUESTER = "requester"  # the request records' partition attribute in REQUESTER_INDEX
+REQUESTER = "requester"  # the partition attribute of REQUESTER_INDEX
 UNFINISHED_INDEX = "Unfinished"
 # Sixteen partitions of the unfinished index, so that no one partition takes every new request's write.
 OPEN_SHARDS = tuple(f"OPEN#{digit}" for digit in "0123456789abcdef")
