@@ -162,3 +162,29 @@ def test_a_cursor_is_the_owners_own_in_either_index(table):
     assert ([r.request_id for r in rest], end) == (["old_0"], None)
     with pytest.raises(InvalidCursor):
         records.list_for_owner("key_1", "user", limit=2, cursor="e30", status=None, now_epoch=0)
+
+
+def test_expired_records_not_swept_yet_cost_a_few_reads_not_one_each(table):
+    client, records = table
+    # Given one live request under 60 expired ones that TTL has not deleted yet
+    created(records, "live", second=0)
+    for n in range(1, 61):
+        ended(records, created(records, f"expired_{n}", second=n), expires_at=10)
+
+    class Counting:
+        batches = 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(client, name)
+
+        def batch_get_item(self, **arguments: Any) -> Any:
+            Counting.batches += 1
+            return client.batch_get_item(**arguments)
+
+    # When a page of one is listed
+    page, cursor = RequestRecords(Counting(), TABLE).list_for_owner(
+        "key_1", "user", limit=1, cursor=None, status=None, now_epoch=1000
+    )
+    # Then the live one is found with a few BatchGetItems (parts grow once records are left out)
+    assert ([r.request_id for r in page], cursor) == (["live"], None)
+    assert Counting.batches <= 3, Counting.batches

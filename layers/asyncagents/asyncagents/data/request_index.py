@@ -29,7 +29,8 @@ from asyncagents.domain.statuses import Status
 # The owner's requests: those written since 0.3 (newer), then those written before, in the index they had then.
 _LISTS = ((LIST_INDEX, LISTED_FOR), (REQUESTER_INDEX, REQUESTER))
 _LIST_PAGE_ITEMS = 100
-_FILTERED_PART = 50  # records read at a time under a status filter: one BatchGetItem with their bookkeeping
+# Records read at a time once some were left out, or under a status filter: one BatchGetItem with their bookkeeping.
+_FILTERED_PART = 50
 _MAX_LIST_QUERIES = 5
 _MAX_BATCH_ROUNDS = 4
 _BATCH_KEYS = 100  # BatchGetItem's most
@@ -91,14 +92,17 @@ def owner_page(
 
     The list index holds keys only (so no write after a record's creation touches it): the records are read whole,
     with consistent ``BatchGetItem``s, and filtered as they are now; a page of the index is read in parts of what the
-    page still needs (more at a time under a status filter), until the page is full, the index is exhausted, or a
-    few index pages were read. The cursor resumes just after the last record returned or read. Records written
-    before 0.3 follow, from the index they were written to (``_LISTS``).
+    page still needs (50 at a time once a record was left out, or under a status filter), until the page is full,
+    the index is exhausted, or a few index pages were read. The cursor resumes just after the last record returned
+    or read. Records written before 0.3 follow, from the index they were written to (``_LISTS``).
     """
+    if limit < 1:
+        raise ValueError("a page lists one request at least")
     owner = owner_of(key_id, user_id)
     position, start_key = _resume(cursor, owner) if cursor else (0, None)
     records: list[RequestRecord] = []
     queries = 0
+    left_out = False
     while position < len(_LISTS):
         index, attribute = _LISTS[position]
         arguments: dict[str, Any] = {
@@ -118,9 +122,14 @@ def owner_page(
         next_key = response.get("LastEvaluatedKey")
         read = 0
         while read < len(items):
-            part = items[read : read + (limit - len(records) if status is None else _FILTERED_PART)]
+            # What the page still needs, unless records were left out already (expired ones, under a status filter):
+            # then larger parts, so that a partition of left-out records takes a few round trips, not one each.
+            wanted = limit - len(records)
+            part = items[read : read + (max(wanted, _FILTERED_PART) if status is not None or left_out else wanted)]
             read += len(part)
-            for item, record in _records(client, table, part, status, now_epoch):
+            listed = _records(client, table, part, status, now_epoch)
+            left_out = left_out or len(listed) < len(part)
+            for item, record in listed:
                 records.append(record)
                 if len(records) == limit:
                     last = item is items[-1] and not next_key and not _listed_after(client, table, owner, position)
