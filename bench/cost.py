@@ -4,6 +4,7 @@ n steps (n = 1, 3, 8, 20; independent steps and chains), model tokens excluded.
     make bench BENCH=bench/cost.py
     make bench BENCH=bench/cost.py BENCH_ARGS="--steps 3 --model-seconds 4"
     make bench BENCH=bench/cost.py BENCH_ARGS="--steps 3 --prompt-bytes 2000"   # a message with context
+    make bench BENCH=bench/cost.py BENCH_ARGS="--instruction-chars 250"         # a plan as a model writes it
 
 Counted on the local stack, per request, across every function: Step Functions states entered (Standard bills
 each transition), Lambda invocations and their measured durations at each function's configured memory,
@@ -403,6 +404,13 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         help="pad each request's message to about this size (default: the bare 'part 0, part 1, ...')",
     )
+    parser.add_argument(
+        "--instruction-chars",
+        type=int,
+        default=0,
+        help="lengthen each part (so each planned step's instruction) to about this many characters, as a model's"
+        " plan has them (default: 'part 0', ...)",
+    )
     args = parser.parse_args(argv)
     if args.memory:
         from asyncagents.local.template import load_template
@@ -444,7 +452,8 @@ def main(argv: list[str] | None = None) -> None:
                     for shape, joiner in (("independent", ", "), ("chain", " then ")):
                         if steps == 1 and shape == "chain":
                             continue
-                        message = padded(joiner.join(f"part {i}" for i in range(steps)), args.prompt_bytes)
+                        parts = (padded(f"part {i}", args.instruction_chars) for i in range(steps))
+                        message = padded(joiner.join(parts), args.prompt_bytes)
                         # Counts repeat exactly; durations are noisy here: the run with the median Lambda cost.
                         runs = [measure(stack, meter, client, receiver, message) for _ in range(args.repeat)]
                         costs = sorted(

@@ -404,6 +404,30 @@ def test_a_long_message_is_kept_in_the_bucket_and_the_whole_of_it_is_worked_on(h
     assert stack.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode() == message
 
 
+def test_a_long_plan_is_kept_apart_from_the_record_and_the_request_is_worked_on_from_it(http, user, stack):
+    # Four clauses of about 250 characters: the demo plans a step of each (a plan of about 1.1 KB)
+    clause = "compare the quarterly figures of region {0} with last year and explain each change in plain words " * 2
+    message = ", ".join(clause.format(region).strip() for region in ("north", "south", "east", "west"))
+    accepted = http.post("/v1/chat", json={"message": message, "async": True}, headers=headers(user)).json()
+    done = poll_until_terminal(http, user, accepted["request_id"])
+    assert done["status"] == "completed", done.get("error")
+    # Every step ran from the plan on its own item, and the request shows them
+    assert [step["state"] for step in done["steps"]] == ["done"] * 4
+    assert [step["title"] for step in done["result"]["steps"]] == [step["title"] for step in done["steps"]]
+    table = stack.client("dynamodb")
+    found = table.scan(
+        TableName=stack.table_name,
+        FilterExpression="request_id = :id",
+        ExpressionAttributeValues={":id": {"S": accepted["request_id"]}},
+    )["Items"]
+    [record] = [item for item in found if item["sk"]["S"] == "REQUEST"]
+    assert "steps" not in record and record["plan_apart"] == {"BOOL": True}
+    plan = table.get_item(
+        TableName=stack.table_name, Key={"pk": record["pk"], "sk": {"S": "REQUEST#PLAN#" + record["planned_by"]["S"]}}
+    )["Item"]
+    assert len(plan["steps"]["L"]) == 4 and int(plan["ttl"]["N"]) > 0
+
+
 def test_an_idempotency_key_is_kept_a_day_though_the_result_expired(http, user):
     # Given a request made with an idempotency key, completed, and gone after its retention (3 s here)
     sent = {"message": "charge the card once", "async": True}

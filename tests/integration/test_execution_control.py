@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from asyncagents import runtime
@@ -118,3 +120,22 @@ def test_redrive_resumes_at_the_failed_step_without_rerunning_finished_ones(stac
 
     with pytest.raises(Conflict):  # only failed requests can be redriven
         runtime.current().request_service.redrive(principal, record.request_id)
+
+
+def test_a_redrive_keeps_a_plan_kept_apart_as_long_as_its_new_run_needs_it(stack, principal):
+    # Given a request with a long plan (kept on its own item) that failed at its second step
+    clause = "go through the quarterly figures of the {0} region and explain every change against last year"
+    message = ", ".join(clause.format(r) + " in detail" * 8 for r in ("north", "south", "east"))
+    record = submit(principal, message + " [demo fail_step=1 fail_transient=3]")
+    failed = wait_terminal(principal, record.request_id)
+    assert failed.status is Status.FAILED and len(failed.steps) == 3
+    table, name = stack.client("dynamodb"), stack.table_name
+    key = {"pk": {"S": f"REQ#{failed.request_key}"}, "sk": {"S": f"REQUEST#PLAN#{failed.planned_by}"}}
+    planned_ttl = int(table.get_item(TableName=name, Key=key)["Item"]["ttl"]["N"])
+    # When it is redriven (a new run: a workflow timeout and a retention from now)
+    time.sleep(1.1)
+    runtime.current().request_service.redrive(principal, record.request_id)
+    # Then its plan is kept longer, and the new run works from it to the end
+    assert int(table.get_item(TableName=name, Key=key)["Item"]["ttl"]["N"]) > planned_ttl
+    final = wait_terminal(principal, record.request_id)
+    assert final.status is Status.COMPLETED and [s.title for s in final.steps] == [s.title for s in failed.steps]

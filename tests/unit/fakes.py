@@ -89,6 +89,7 @@ class InMemoryStore:
         event: EventType | None = None,
         then_events: Any = (),
         absent: Iterable[str] = (),
+        plan_ttl: int | None = None,  # where a plan is kept is the table's business: here it stays in the record
     ) -> RequestRecord:
         started = [str(e["step"]) for e in then_events if e.get("type") == EventType.STEP_STARTED.value]
         self.calls.append(f"transition:{to.value}" + (f"+start:{','.join(started)}" if started else ""))

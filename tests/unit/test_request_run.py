@@ -330,3 +330,18 @@ def test_each_calls_spend_reservation_counts_the_text_it_sends():
     assert plan >= len("first, then second")
     assert second >= first + 3 * 1024  # the first step's 3 KB output is sent to the second
     assert answer >= 2 * 3 * 1024  # the answer is composed from both outputs
+
+
+def test_a_stored_plan_that_cannot_be_read_is_never_made_again():
+    """A plan kept apart whose item is gone (past its ttl, deleted): the run retries, and never pays the planner for
+    a plan that could not be stored (``planned_by`` says one was)."""
+    from asyncagents.domain.errors import StoreContention
+
+    world = World()
+    pk, name, _ = world.submit("first, then second")
+    world.store.items[pk].update(status="processing", planned_by="tok_1", total_steps=2, steps=[])
+    planned: list[str] = []
+    world.provider._demo.plan = lambda *args, **kwargs: planned.append("called")  # type: ignore[method-assign]
+    with pytest.raises(StoreContention, match="could not be read"):
+        world.run_with(pk, name, 100)
+    assert planned == [] and world.store.get(pk).model_calls == 0

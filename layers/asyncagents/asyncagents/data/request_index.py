@@ -10,6 +10,7 @@ from typing import Any
 from asyncagents.data.cursors import decode_cursor, encode_cursor
 from asyncagents.data.dynamo import serialize
 from asyncagents.data.request_items import record_of, with_webhook_state
+from asyncagents.data.request_plans import plan_sk, wants_plan
 from asyncagents.data.table_keys import (
     LIST_INDEX,
     LISTED_FOR,
@@ -176,15 +177,9 @@ def _cursor_key(item: dict[str, Any], attribute: str) -> dict[str, Any]:
     return {name: item[name] for name in ("pk", "sk", attribute, "created_at")}
 
 
-def _records(
-    client: Any, table: str, index_items: list[dict[str, Any]], status: Status | None, now_epoch: float
-) -> list[tuple[dict[str, Any], RequestRecord]]:
-    """Those of ``index_items`` whose records are listed, each with its record and webhook bookkeeping (read with
-    BatchGetItems of 100 keys, their unprocessed keys asked again), in the index's order. The records are filtered
-    as they are now (``status``, not expired): one that changed status, expired or was deleted since is left out."""
-    wanted = [{"pk": item["pk"], "sk": item["sk"]} for item in index_items]
-    # Each record's webhook bookkeeping too (its own item): two keys a record, at most 100 keys a call.
-    keys = [key for item in wanted for key in (item, {"pk": item["pk"], "sk": {"S": WEBHOOK_STATE_SK}})]
+def _read(client: Any, table: str, keys: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The items of ``keys`` (consistent ``BatchGetItem``s of 100 keys, their unprocessed keys asked again), by
+    ``(pk, sk)``; ``StoreContention`` when some stay unread."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for start in range(0, len(keys), _BATCH_KEYS):
         pending = keys[start : start + _BATCH_KEYS]
@@ -197,12 +192,38 @@ def _records(
             pending = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
         if pending:
             raise StoreContention("the list's records could not all be read; try again")
+    return found
+
+
+def _records(
+    client: Any, table: str, index_items: list[dict[str, Any]], status: Status | None, now_epoch: float
+) -> list[tuple[dict[str, Any], RequestRecord]]:
+    """Those of ``index_items`` whose records are listed, each with its record and webhook bookkeeping (read with
+    BatchGetItems of 100 keys, their unprocessed keys asked again), in the index's order. The records are filtered
+    as they are now (``status``, not expired): one that changed status, expired or was deleted since is left out."""
+    wanted = [{"pk": item["pk"], "sk": item["sk"]} for item in index_items]
+    # Each record's webhook bookkeeping too (its own item): two keys a record, at most 100 keys a call.
+    found = _read(client, table, [k for key in wanted for k in (key, {"pk": key["pk"], "sk": {"S": WEBHOOK_STATE_SK}})])
     listed = []
     for item in index_items:
         pk = item["pk"]["S"]
-        if (pk, REQUEST_SK) not in found:
+        record_item = found.get((pk, REQUEST_SK))
+        if record_item is None:
             continue
-        record = record_of(with_webhook_state(found[(pk, REQUEST_SK)], found.get((pk, WEBHOOK_STATE_SK))))
+        record = record_of(record_item)
         if (status is None or record.status is status) and (record.expires_at is None or record.expires_at > now_epoch):
-            listed.append((item, record))
-    return listed
+            listed.append((item, with_webhook_state(record_item, found.get((pk, WEBHOOK_STATE_SK)))))
+    # Then the plans kept on their own items (``data.request_plans``) of the records listed.
+    plan_keys = [
+        {"pk": record_item["pk"], "sk": serialize(plan_sk(token))}
+        for _, record_item in listed
+        if (token := wants_plan(record_item))
+    ]
+    plans = _read(client, table, plan_keys) if plan_keys else {}
+
+    def with_plan(record_item: dict[str, Any]) -> dict[str, Any]:
+        token = wants_plan(record_item)
+        plan = plans.get((record_item["pk"]["S"], plan_sk(token))) if token else None
+        return {**record_item, "steps": plan["steps"]} if plan is not None else record_item
+
+    return [(item, record_of(with_plan(record_item))) for item, record_item in listed]

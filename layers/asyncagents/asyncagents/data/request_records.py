@@ -14,7 +14,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from asyncagents.data.dynamo import conditional_write, error_code, from_item, serialize, to_item
-from asyncagents.data.request_items import record_of, with_webhook_state
+from asyncagents.data.request_items import with_webhook_state
+from asyncagents.data.request_plans import PLAN_APART, kept_apart, plan_item
 from asyncagents.data.request_updates import RequestUpdates, named
 from asyncagents.data.table_keys import (
     LISTED_FOR,
@@ -76,7 +77,7 @@ class RequestRecords(RequestUpdates):
         if remembered_until is not None:
             return self._create_remembered(put, fields, now_epoch=now_epoch, until=remembered_until)
         try:
-            with conditional_write("the request id is taken", record_of):
+            with conditional_write("the request id is taken", self._record):
                 self._client.put_item(**put)
         except StaleWrite as taken:
             existing: RequestRecord | None = taken.details.get("current")
@@ -111,7 +112,7 @@ class RequestRecords(RequestUpdates):
             reasons: list[dict[str, Any]] = list(error.response.get("CancellationReasons") or [{}, {}])  # type: ignore[arg-type]
             record_reason, remembered_reason = reasons
             if record_reason.get("Code") == "ConditionalCheckFailed" and record_reason.get("Item"):
-                return record_of(record_reason["Item"])
+                return self._record(record_reason["Item"])
             if remembered_reason.get("Code") == "ConditionalCheckFailed":
                 taken_until = from_item(remembered_reason.get("Item") or {}).get("remembered_until", until)
                 raise RequestExpired.of(
@@ -128,7 +129,7 @@ class RequestRecords(RequestUpdates):
                 TableName=self._table, Key=request_item_key(request_key), ConsistentRead=True
             )
             found = response.get("Item")
-            return named(record_of(found)) if found else None
+            return named(self._record(found)) if found else None
         response = self._client.query(
             TableName=self._table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :record)",
@@ -139,7 +140,8 @@ class RequestRecords(RequestUpdates):
         record = items.get(REQUEST_SK)
         if record is None:
             return None
-        return named(record_of(with_webhook_state(record, items.get(WEBHOOK_STATE_SK))))
+        record = self._plans.with_plan(record, items.get)  # a plan kept apart came with the query
+        return named(self._record(with_webhook_state(record, items.get(WEBHOOK_STATE_SK))))
 
     def set_webhook_state(self, record: RequestRecord, fields: dict[str, Any]) -> None:
         """Record a webhook delivery's outcome (``webhook_*`` fields) on the request's own bookkeeping item: the
@@ -186,13 +188,16 @@ class RequestRecords(RequestUpdates):
         event: EventType | None = None,
         then_events: Sequence[dict[str, Any]] = (),
         absent: Iterable[str] = (),
+        plan_ttl: int | None = None,
     ) -> RequestRecord:
         """Move a request to ``to`` if its current status is one of ``allowed_from`` (and, for workflow
         writers, if it is still the ``generation`` they work for, and its ``expected`` attributes still
         have those values, a missing one counting as 0); ``increments`` are added atomically, and the
         write's event (``event``, by default the terminal status's or ``status``) is appended, then
         ``then_events`` (``domain.progress`` entries of what else the write does); ``absent``: attributes the
-        record must not have yet. Returns the new record."""
+        record must not have yet. A long plan (``steps``, set with its ``planned_by``) is written first on its
+        own item, forgotten at ``plan_ttl`` (``data.request_plans``); without ``steps``, ``plan_ttl`` keeps the
+        plan the record has on its own item until then at least (a redrive). Returns the new record."""
         allowed = set(allowed_from)
         sources = sorted(status.value for status in allowed)
         values: dict[str, Any] = {f":from{i}": serialize(value) for i, value in enumerate(sources)}
@@ -213,13 +218,21 @@ class RequestRecords(RequestUpdates):
             names[f"#n{i}"] = name
             condition += f" AND attribute_not_exists(#n{i})"
         fields = {**(set_fields or {}), "status": to.value}
+        keeps_plan = plan_ttl is not None and "steps" not in fields
+        if plan_ttl is not None and fields.get("planned_by") and kept_apart(fields.get("steps") or []):
+            # The plan first: a record that names it always has it. A write that then loses leaves an item no
+            # record names (its token is its own), forgotten at its ttl.
+            item = plan_item(request_key, str(fields["planned_by"]), fields.pop("steps"), ttl=plan_ttl)
+            self._client.put_item(TableName=self._table, Item=item)
+            self._plans.written(item)
+            fields[PLAN_APART] = True
         removals = list(remove_fields)
         # The sparse Unfinished index holds exactly the requests that are not terminal.
         if to.is_terminal:
             removals.append("open_shard")
         elif any(status.is_terminal for status in allowed):
             fields["open_shard"] = open_shard(request_key)
-        return self._update(
+        record = self._update(
             request_key,
             set_fields=fields,
             remove_fields=removals,
@@ -231,6 +244,9 @@ class RequestRecords(RequestUpdates):
             # Status changes are always recorded (there are few of them): only step progress is capped.
             capped=False,
         )
+        if keeps_plan and plan_ttl is not None and record.planned_by:
+            self._plans.keep(request_key, record.planned_by, until=plan_ttl)
+        return record
 
     def set_fields(self, request_key: str, fields: dict[str, Any], *, only_in: Iterable[Status] = ()) -> RequestRecord:
         """Update descriptive attributes of a request (never its status), optionally only in statuses ``only_in``."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from asyncagents.data.dynamo import conditional_write, serialize, update_arguments
 from asyncagents.data.request_items import record_of
+from asyncagents.data.request_plans import PlanReader
 from asyncagents.data.table_keys import request_item_key
 from asyncagents.domain.errors import StaleWrite
 from asyncagents.domain.progress import MAX_PROGRESS_ENTRIES, EventType, entry
@@ -41,6 +42,11 @@ class RequestUpdates:
         self._client = client
         self._table = table_name
         self._clock = clock
+        self._plans = PlanReader(client, table_name)
+
+    def _record(self, item: dict[str, Any]) -> RequestRecord:
+        """A record from its item, with its plan when that is kept apart (``data.request_plans``)."""
+        return record_of(self._plans.with_plan(item))
 
     def start_step(
         self, request_key: str, index: int, *, generation: str, title: str, message: str, derived: bool = False
@@ -219,7 +225,7 @@ class RequestUpdates:
                 names=names,
                 values=values,
             )
-            with conditional_write(stale_message, record_of):
+            with conditional_write(stale_message, self._record):
                 response = self._client.update_item(
                     TableName=self._table,
                     Key=request_item_key(request_key),
@@ -228,7 +234,7 @@ class RequestUpdates:
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                     **arguments,
                 )
-            return named(record_of(response["Attributes"]))
+            return named(self._record(response["Attributes"]))
 
         if not events:
             return write(condition, names, values)

@@ -9,6 +9,8 @@ key ids and formation ids; never of ``pk``/``sk``).
 - webhook bookkeeping of a request: ``pk=REQ#<request key>``, ``sk=REQUEST#WEBHOOK`` (the delivery's status, attempts,
   last error; ``of_created_at`` names the record it belongs to): its own small item, so recording a delivery neither
   rewrites the record (billed by its whole size) nor shows up in the record's stream;
+- a request's plan over 512 bytes: ``pk=REQ#<request key>``, ``sk=REQUEST#PLAN#<token of the planner's write>``
+  (``data.request_plans``; the record then has ``plan_apart``), forgotten with the step checkpoints by its TTL;
 - remembered request id: ``pk=IDEM#<request key>``, ``sk=IDEM`` (written with a request named by its client, kept
   for the idempotency window by its own TTL, so the name stays taken after the record expired);
 - step checkpoint: ``pk=REQ#<request key>``, ``sk=STEP#<lineage>#0003`` (the output of one finished step);

@@ -66,6 +66,7 @@ class RequestStore(Protocol):
         event: EventType | None = None,
         then_events: Sequence[dict[str, Any]] = (),
         absent: Iterable[str] = (),
+        plan_ttl: int | None = None,
     ) -> RequestRecord: ...
 
     def set_fields(

@@ -15,7 +15,7 @@ from asyncagents.domain.auth import Principal
 from asyncagents.domain.breaker import ModelBreaker
 from asyncagents.domain.destinations import Resolver, system_resolver
 from asyncagents.domain.estimator import Estimator
-from asyncagents.domain.lifecycle import Endings
+from asyncagents.domain.lifecycle import Endings, checkpoint_ttl
 from asyncagents.domain.limits import RequestLimits
 from asyncagents.domain.ports import ArtifactSink, RequestStore, WorkflowEngine
 from asyncagents.domain.records import RequestRecord
@@ -73,7 +73,19 @@ class RequestService:
             spend=spend if spend is not None and spend.capped else None,
             artifacts=artifacts,
         )
-        self._operations = Operations(store, engine, self._lookup, endings, clock)
+        timeouts = formation.overlord.workflow.timeouts
+        self._operations = Operations(
+            store,
+            engine,
+            self._lookup,
+            endings,
+            clock,
+            kept_until=lambda now: checkpoint_ttl(
+                now,
+                workflow_timeout=timeouts.workflow_timeout,
+                retention_seconds=formation.async_.result_retention_seconds,
+            ),
+        )
         self._answers = Answers(store, engine, self._lookup, clock)
         self._follow = Follow(self._lookup, sleep=sleep, monotonic=monotonic)
 

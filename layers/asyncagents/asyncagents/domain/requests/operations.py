@@ -63,12 +63,16 @@ class Operations:
         lookup: Lookup,
         endings: Endings,
         clock: Callable[[], datetime],
+        *,
+        kept_until: Callable[[datetime], int] | None = None,
     ) -> None:
         self._store = store
         self._engine = engine
         self._lookup = lookup
         self._endings = endings
         self._clock = clock
+        # When what a run started at a moment keeps (its plan, its checkpoints) may be forgotten (epoch seconds).
+        self._kept_until = kept_until
 
     def cancel(self, principal: Principal, request_id: str) -> tuple[RequestRecord, bool]:
         """Mark the request cancelled and stop its execution. Returns the record and whether it was
@@ -138,6 +142,8 @@ class Operations:
             ),
             generation=record.execution_name,
             event=EventType.REDRIVEN,
+            # A plan kept apart lives as long as the new execution and its retention need it.
+            plan_ttl=self._kept_until(now) if self._kept_until is not None else None,
         )
         self._engine.start(execution_name, {"request_key": record.request_key})
         return resumed

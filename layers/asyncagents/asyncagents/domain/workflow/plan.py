@@ -6,6 +6,7 @@ import secrets
 from typing import Any
 
 from asyncagents.domain.errors import ClarificationRequested, StaleWrite, StoreContention
+from asyncagents.domain.lifecycle import checkpoint_ttl
 from asyncagents.domain.plans import PlannedStep, plan_waves
 from asyncagents.domain.progress import EventType, entry, planned_message, step_started_message
 from asyncagents.domain.questions import PLAN_KEY, new_question, questions_left, with_question
@@ -51,7 +52,10 @@ class Planner:
         record = self._context.require(request_key)
         if record.execution_name != execution_name:
             return None, []
-        needs_plan = record.status is Status.PENDING or (record.status is Status.PROCESSING and not record.steps)
+        # A plan stored once (``planned_by``) is never made again, even if it could not be read: another call would be
+        # paid for a write that is refused.
+        unplanned = not record.steps and not record.planned_by
+        needs_plan = record.status is Status.PENDING or (record.status is Status.PROCESSING and unplanned)
         started: list[int] = []
         if needs_plan:
             record, started = self._make_plan(record, execution_name, start_first)
@@ -60,6 +64,8 @@ class Planner:
         if not record.steps:
             if PLAN_KEY in record.questions:  # an earlier attempt asked (it outlived its timeout), or a re-run
                 raise ClarificationRequested("the planner's question is not answered yet")
+            if record.planned_by:
+                raise StoreContention("the stored plan could not be read; retry")
             # Never end the execution with a request that is still ours and unplanned: plan again.
             raise StoreContention("the plan was not stored; retry")
         return record, started
@@ -122,6 +128,11 @@ class Planner:
                 event=EventType.QUESTION if question else EventType.PLANNED,
                 then_events=[entry(EventType.STEP_STARTED, now, step=i) for i in first],
                 absent=() if question else ("planned_by",),  # a plan is stored once
+                plan_ttl=checkpoint_ttl(
+                    now,
+                    workflow_timeout=settings.timeouts.workflow_timeout,
+                    retention_seconds=context.formation.async_.result_retention_seconds,
+                ),
             )
         except StaleWrite as stale:
             current: RequestRecord | None = stale.details.get("current")
