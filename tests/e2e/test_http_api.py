@@ -428,6 +428,38 @@ def test_a_long_plan_is_kept_apart_from_the_record_and_the_request_is_worked_on_
     assert len(plan["steps"]["L"]) == 4 and int(plan["ttl"]["N"]) > 0
 
 
+def test_a_redrive_over_http_keeps_a_long_plan_for_its_new_run(http, user, stack):
+    # Given a request with a long plan (on its own item) whose second step failed every attempt of its execution
+    clause = "compare the quarterly figures of region {0} with last year and explain each change in plain words " * 2
+    message = ", ".join(clause.format(r).strip() for r in ("north", "south", "east"))
+    sent = {"message": message + " [demo fail_step=1 fail_transient=4]", "async": True}
+    accepted = http.post("/v1/chat", json=sent, headers=headers(user)).json()
+    failed = poll_until_terminal(http, user, accepted["request_id"])
+    assert failed["status"] == "failed", failed
+    table, name = stack.client("dynamodb"), stack.table_name
+    [record] = [
+        item
+        for item in table.scan(
+            TableName=name,
+            FilterExpression="request_id = :id",
+            ExpressionAttributeValues={":id": {"S": accepted["request_id"]}},
+        )["Items"]
+        if item["sk"]["S"] == "REQUEST"
+    ]
+    plan_key = {"pk": record["pk"], "sk": {"S": "REQUEST#PLAN#" + record["planned_by"]["S"]}}
+    planned_ttl = int(table.get_item(TableName=name, Key=plan_key)["Item"]["ttl"]["N"])
+    # When an admin redrives it (the API function, under its own IAM grants)
+    time.sleep(1.1)
+    body = {"key_id": failed["key_id"], "user_id": user, "request_id": accepted["request_id"]}
+    redriven = http.post("/v1/admin/requests/redrive", json=body, headers={"X-Muxi-Admin-Key": KEYS.admin_key})
+    assert redriven.status_code == 202, redriven.text
+    # Then the plan is kept longer, and the new run finishes from it
+    assert int(table.get_item(TableName=name, Key=plan_key)["Item"]["ttl"]["N"]) > planned_ttl
+    done = poll_until_terminal(http, user, accepted["request_id"])
+    assert done["status"] == "completed", done.get("error")
+    assert [step["state"] for step in done["steps"]] == ["done"] * 3
+
+
 def test_an_idempotency_key_is_kept_a_day_though_the_result_expired(http, user):
     # Given a request made with an idempotency key, completed, and gone after its retention (3 s here)
     sent = {"message": "charge the card once", "async": True}

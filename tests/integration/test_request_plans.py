@@ -192,7 +192,7 @@ def test_the_container_that_stored_a_plan_never_reads_it_back(table):
     assert Counting.plan_reads == 1
 
 
-def test_a_later_write_keeps_a_plan_apart_longer_never_shorter_and_makes_none(table):
+def test_a_plan_apart_is_kept_longer_never_shorter_and_an_inline_one_gets_no_item(table):
     client, records = table
     key = created(records)
     planned(records, key, plan_of(6, 10), "tok_a")
@@ -201,14 +201,13 @@ def test_a_later_write_keeps_a_plan_apart_longer_never_shorter_and_makes_none(ta
     def ttl() -> int:
         return int(client.get_item(TableName=TABLE, Key=plan_key)["Item"]["ttl"]["N"])
 
-    # When a redrive-like write asks for the plan to be kept later, then earlier
-    records.transition(key, to=Status.FAILED, allowed_from={Status.PROCESSING})
-    records.transition(key, to=Status.PROCESSING, allowed_from={Status.FAILED}, plan_ttl=TTL + 500)
+    # When it is kept later (a redrive), then earlier
+    records.keep_plan(key, "tok_a", until=TTL + 500)
     assert ttl() == TTL + 500
-    records.transition(key, to=Status.FAILED, allowed_from={Status.PROCESSING}, plan_ttl=TTL)
+    records.keep_plan(key, "tok_a", until=TTL)
     assert ttl() == TTL + 500
     # And a request whose plan is in its record gets no plan item from it
     short = created(records, "req_2")
     planned(records, short, plan_of(2, 1), "tok_b")
-    records.transition(short, to=Status.FAILED, allowed_from={Status.PROCESSING}, plan_ttl=TTL + 500)
+    records.keep_plan(short, "tok_b", until=TTL + 500)
     assert set(items(client, short)) == {"REQUEST"}

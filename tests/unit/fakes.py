@@ -58,6 +58,9 @@ class InMemoryStore:
             ]
             return None
 
+    def keep_plan(self, pk: str, planned_by: str, *, until: int) -> None:
+        self.calls.append(f"keep_plan:{planned_by}")
+
     def get(self, pk: str, *, with_delivery: bool = False) -> RequestRecord | None:
         self.calls.append("get")
         with self._lock:

@@ -480,7 +480,15 @@ def test_redrive_only_for_failed_requests_and_keeps_the_lineage(service, steps, 
         service.redrive(ALICE, "rd")  # processing, not failed
     run.mark_failed("PermanentProviderError", '{"errorMessage": "no"}')
 
+    store.calls.clear()
     resumed = service.redrive(ALICE, "rd")
+    # its plan is kept as long as the new run needs it, before anything else changes (a redrive that fails there
+    # changed nothing)
+    planned_by = store.get(record.request_key).planned_by
+    assert [c for c in store.calls if c.startswith(("keep_plan", "transition"))][:2] == [
+        f"keep_plan:{planned_by}",
+        "transition:processing",
+    ]
     assert resumed.status is Status.PROCESSING and resumed.error is None and resumed.expires_at is None
     assert resumed.lineage == record.execution_name != resumed.execution_name
     assert engine.started[-1] == (resumed.execution_name, {"request_key": record.request_key})

@@ -1,8 +1,8 @@
 """A long plan kept on its own item beside its request record.
 
 A request record is billed by its whole size on every write, and a request is written about n + 3 times after it is
-planned: a plan carried in the record is paid again by each of those writes (a 20-step plan of 250-character
-instructions is 5 KB: 5 units more on each write). A plan over ``PLAN_INLINE_BYTES`` is written once, on
+planned: a plan carried in the record is paid again by each of those writes (20 steps of 250-character
+instructions: 5 KB and more, as many units more on each write). A plan over ``PLAN_INLINE_BYTES`` is written once, on
 ``pk=REQ#<request key>``, ``sk=REQUEST#PLAN#<token>`` (the token of the planner's write, ``planned_by``: an attempt
 whose write lost never overwrites the plan that won), and the record keeps ``plan_apart``. Carried in the record, a
 plan of P bytes costs about (n + 3) * P / 1 KB units; apart, a unit per KB once and a read: apart wins above about

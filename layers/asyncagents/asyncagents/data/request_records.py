@@ -196,8 +196,7 @@ class RequestRecords(RequestUpdates):
         write's event (``event``, by default the terminal status's or ``status``) is appended, then
         ``then_events`` (``domain.progress`` entries of what else the write does); ``absent``: attributes the
         record must not have yet. A long plan (``steps``, set with its ``planned_by``) is written first on its
-        own item, forgotten at ``plan_ttl`` (``data.request_plans``); without ``steps``, ``plan_ttl`` keeps the
-        plan the record has on its own item until then at least (a redrive). Returns the new record."""
+        own item, forgotten at ``plan_ttl`` (``data.request_plans``). Returns the new record."""
         allowed = set(allowed_from)
         sources = sorted(status.value for status in allowed)
         values: dict[str, Any] = {f":from{i}": serialize(value) for i, value in enumerate(sources)}
@@ -218,7 +217,6 @@ class RequestRecords(RequestUpdates):
             names[f"#n{i}"] = name
             condition += f" AND attribute_not_exists(#n{i})"
         fields = {**(set_fields or {}), "status": to.value}
-        keeps_plan = plan_ttl is not None and "steps" not in fields
         if plan_ttl is not None and fields.get("planned_by") and kept_apart(fields.get("steps") or []):
             # The plan first: a record that names it always has it. A write that then loses leaves an item no
             # record names (its token is its own), forgotten at its ttl.
@@ -232,7 +230,7 @@ class RequestRecords(RequestUpdates):
             removals.append("open_shard")
         elif any(status.is_terminal for status in allowed):
             fields["open_shard"] = open_shard(request_key)
-        record = self._update(
+        return self._update(
             request_key,
             set_fields=fields,
             remove_fields=removals,
@@ -244,9 +242,11 @@ class RequestRecords(RequestUpdates):
             # Status changes are always recorded (there are few of them): only step progress is capped.
             capped=False,
         )
-        if keeps_plan and plan_ttl is not None and record.planned_by:
-            self._plans.keep(request_key, record.planned_by, until=plan_ttl)
-        return record
+
+    def keep_plan(self, request_key: str, planned_by: str, *, until: int) -> None:
+        """Keep the plan stored by the write ``planned_by``, if it has an item of its own, until ``until`` at least
+        (epoch seconds; never shortened)."""
+        self._plans.keep(request_key, planned_by, until=until)
 
     def set_fields(self, request_key: str, fields: dict[str, Any], *, only_in: Iterable[Status] = ()) -> RequestRecord:
         """Update descriptive attributes of a request (never its status), optionally only in statuses ``only_in``."""

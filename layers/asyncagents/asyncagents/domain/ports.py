@@ -69,6 +69,9 @@ class RequestStore(Protocol):
         plan_ttl: int | None = None,
     ) -> RequestRecord: ...
 
+    def keep_plan(self, request_key: str, planned_by: str, *, until: int) -> None:
+        """Keep the request's plan (stored by the write ``planned_by``) until ``until`` at least (epoch seconds)."""
+
     def set_fields(
         self, request_key: str, fields: dict[str, Any], *, only_in: Iterable[Status] = ()
     ) -> RequestRecord: ...

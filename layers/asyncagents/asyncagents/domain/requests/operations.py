@@ -120,6 +120,10 @@ class Operations:
         attempt = record.redrive_count + 1
         now = self._clock()
         execution_name = execution_name_for(record.request_key, now, redrive=attempt)
+        if record.planned_by and self._kept_until is not None:
+            # First: the plan lives as long as the new run and its retention need it. Only ever lengthened, so a
+            # redrive that then fails (or loses to another) changed nothing that matters; one that fails here, nothing.
+            self._store.keep_plan(record.request_key, record.planned_by, until=self._kept_until(now))
         resumed = self._store.transition(
             record.request_key,
             to=Status.PROCESSING,
@@ -142,8 +146,6 @@ class Operations:
             ),
             generation=record.execution_name,
             event=EventType.REDRIVEN,
-            # A plan kept apart lives as long as the new execution and its retention need it.
-            plan_ttl=self._kept_until(now) if self._kept_until is not None else None,
         )
         self._engine.start(execution_name, {"request_key": record.request_key})
         return resumed
