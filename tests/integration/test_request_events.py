@@ -6,61 +6,44 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from asyncagents.data import request_updates as request_updates_module
 from asyncagents.data.request_records import RequestRecords
 from asyncagents.data.table_keys import request_item_key
 from asyncagents.domain.errors import StaleWrite
 from asyncagents.domain.progress import EventType, progress_events
-from asyncagents.domain.records import Usage, request_key
+from asyncagents.domain.records import Usage
 from asyncagents.domain.statuses import Status
-from asyncagents.local.stack import create_table
-from asyncagents.local.template import read_stack
+from tests.integration.requests_table import create_request, requests_table
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 TABLE = "events-requests"
 
 
 @pytest.fixture
-def client() -> Iterator[object]:
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(dynamodb, TABLE, read_stack(ROOT / "template.yaml").table_properties)
-        yield dynamodb
+def table() -> Iterator[tuple[Any, RequestRecords]]:
+    with requests_table(TABLE) as made:
+        yield made
 
 
 @pytest.fixture
-def records(client) -> RequestRecords:
-    return RequestRecords(client, TABLE)
+def client(table) -> Any:
+    return table[0]
+
+
+@pytest.fixture
+def records(table) -> RequestRecords:
+    return table[1]
 
 
 def accepted(records: RequestRecords, name: str = "r1") -> str:
-    key = request_key("key_1", "user", name)
-    fields = {
-        "request_key": key,
-        "request_id": name,
-        "key_id": "key_1",
-        "user_id": "user",
-        "status": Status.PENDING.value,
-        "prompt": "a, b",
-        "fingerprint": "f",
-        "formation_id": "f",
-        "execution_name": "exec-1",
-        "lineage": "exec-1",
-        "created_at": "2026-01-01T00:00:00.000000Z",
-        "status_message": "Request accepted",
-        "questions": {},
-        "questions_version": 0,
-    }
-    assert records.create(fields, now_epoch=0) is None
-    return key
+    return create_request(
+        records, name, prompt="a, b", execution_name="exec-1", lineage="exec-1", status_message="Request accepted"
+    )
 
 
 def plan(records: RequestRecords, key: str) -> None:

@@ -5,53 +5,30 @@ records written before 0.3 (in the index that copied their status) follow the ne
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from asyncagents.data.request_records import RequestRecords
 from asyncagents.domain.errors import InvalidCursor
 from asyncagents.domain.records import RequestRecord, request_key
 from asyncagents.domain.statuses import Status
-from asyncagents.local.stack import create_table
-from asyncagents.local.template import read_stack
+from tests.integration.requests_table import create_request, requests_table
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 TABLE = "request-listing"
 
 
 @pytest.fixture
 def table() -> Iterator[tuple[Any, RequestRecords]]:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(client, TABLE, read_stack(ROOT / "template.yaml").table_properties)
-        yield client, RequestRecords(client, TABLE)
+    with requests_table(TABLE) as made:
+        yield made
 
 
 def created(records: RequestRecords, request_id: str, *, second: int, user: str = "user") -> str:
     at = f"2026-03-01T00:{second // 60:02d}:{second % 60:02d}.000000Z"
-    key = request_key("key_1", user, request_id)
-    fields = {
-        "request_key": key,
-        "request_id": request_id,
-        "key_id": "key_1",
-        "user_id": user,
-        "status": Status.PENDING.value,
-        "prompt": "hello",
-        "fingerprint": "f",
-        "formation_id": "f",
-        "execution_name": f"exec-{request_id}",
-        "created_at": at,
-        "questions": {},
-        "questions_version": 0,
-    }
-    assert records.create(fields, now_epoch=0) is None
-    return key
+    return create_request(records, request_id, created_at=at, user=user)
 
 
 def written_before_0_3(client: Any, key: str) -> None:

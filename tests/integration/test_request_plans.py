@@ -5,53 +5,29 @@ stays in the record, and a planner whose write lost never replaces the plan that
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from asyncagents.data.request_records import RequestRecords
 from asyncagents.domain.errors import StaleWrite
-from asyncagents.domain.records import request_key
 from asyncagents.domain.statuses import Status
-from asyncagents.local.stack import create_table
-from asyncagents.local.template import read_stack
+from tests.integration.requests_table import create_request, requests_table
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 TABLE = "request-plans"
 TTL = 2_000_000_000
 
 
 @pytest.fixture
 def table() -> Iterator[tuple[Any, RequestRecords]]:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(client, TABLE, read_stack(ROOT / "template.yaml").table_properties)
-        yield client, RequestRecords(client, TABLE)
+    with requests_table(TABLE) as made:
+        yield made
 
 
 def created(records: RequestRecords, request_id: str = "req_1") -> str:
-    key = request_key("key_1", "user", request_id)
-    fields = {
-        "request_key": key,
-        "request_id": request_id,
-        "key_id": "key_1",
-        "user_id": "user",
-        "status": Status.PENDING.value,
-        "prompt": "hello",
-        "fingerprint": "f",
-        "formation_id": "f",
-        "execution_name": "exec-1",
-        "created_at": "2026-04-01T00:00:00.000000Z",
-        "questions": {},
-        "questions_version": 0,
-    }
-    assert records.create(fields, now_epoch=0) is None
-    return key
+    return create_request(records, request_id, execution_name="exec-1")
 
 
 def plan_of(count: int, words: int) -> list[dict[str, Any]]:

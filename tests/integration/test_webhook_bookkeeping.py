@@ -5,52 +5,34 @@ the outcome, and a request created later under the same key never shows an earli
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from asyncagents.data.request_records import RequestRecords
-from asyncagents.domain.records import request_key
 from asyncagents.domain.statuses import Status
-from asyncagents.local.stack import create_table
-from asyncagents.local.template import read_stack
+from tests.integration.requests_table import create_request, requests_table
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 TABLE = "webhook-bookkeeping"
 
 
 @pytest.fixture
 def table() -> Iterator[tuple[Any, RequestRecords]]:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(client, TABLE, read_stack(ROOT / "template.yaml").table_properties)
-        yield client, RequestRecords(client, TABLE)
+    with requests_table(TABLE) as made:
+        yield made
 
 
 def created(records: RequestRecords, request_id: str, *, at: str, now_epoch: float = 0) -> str:
-    key = request_key("key_1", "user", request_id)
-    fields = {
-        "request_key": key,
-        "request_id": request_id,
-        "key_id": "key_1",
-        "user_id": "user",
-        "status": Status.PENDING.value,
-        "prompt": "hello",
-        "fingerprint": "f",
-        "formation_id": "f",
-        "webhook_url": "https://hooks.example/x",
-        "execution_name": f"exec-{at}",
-        "created_at": at,
-        "questions": {},
-        "questions_version": 0,
-    }
-    assert records.create(fields, now_epoch=now_epoch) is None
-    return key
+    return create_request(
+        records,
+        request_id,
+        created_at=at,
+        now_epoch=now_epoch,
+        webhook_url="https://hooks.example/x",
+        execution_name=f"exec-{at}",
+    )
 
 
 def record_item(client: Any, key: str) -> dict[str, Any]:
