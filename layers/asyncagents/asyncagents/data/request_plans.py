@@ -42,7 +42,7 @@ def kept_apart(steps: list[dict[str, Any]]) -> bool:
 
 
 def plan_item(request_key: str, token: str, steps: list[dict[str, Any]], *, ttl: int) -> dict[str, Any]:
-    """The plan's own item; forgotten with the step checkpoints (``ttl``), when the request can no longer be read."""
+    """The plan's own item, forgotten at ``ttl`` (the step checkpoints'; ``PlanReader.keep`` lengthens it)."""
     return {
         "pk": serialize(request_pk(request_key)),
         "sk": serialize(plan_sk(token)),
