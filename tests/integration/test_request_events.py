@@ -210,22 +210,31 @@ def test_steps_start_together_and_a_done_write_starts_the_next_all_or_nothing(re
     assert records.get(key).step_attempts["2"] == 0
 
 
-def test_entries_store_their_moment_as_epoch_milliseconds_and_older_iso_entries_replay_unchanged(client):
-    # Given a request whose first entry was written by an older version (its moment as ISO text)
+def test_entries_are_stored_with_short_names_and_older_entries_replay_unchanged(client):
+    # Given a request whose first entry was written by an older version (the domain's names, its moment as ISO text)
     moment = datetime(2026, 3, 4, 5, 6, 7, 891_000, tzinfo=UTC)
+    ms = {"N": str(round(moment.timestamp() * 1000))}
     records = RequestRecords(client, TABLE, clock=lambda: moment)
     key = accepted(records)
+    older = {"M": {"type": {"S": "accepted"}, "at": {"S": "2026-01-01T00:00:00.123456Z"}, "status": {"S": "pending"}}}
     client.update_item(
         TableName=TABLE,
         Key=request_item_key(key),
-        UpdateExpression="SET events[0].#at = :iso",
-        ExpressionAttributeNames={"#at": "at"},
-        ExpressionAttributeValues={":iso": {"S": "2026-01-01T00:00:00.123456Z"}},
+        UpdateExpression="SET events[0] = :older",
+        ExpressionAttributeValues={":older": older},
     )
-    # When a write appends its entry
+    # When writes append their entries (the plan, a step started with its message, a step done)
     plan(records, key)
-    # Then the new entry holds epoch milliseconds (8 bytes, not 27), and both replay as ISO moments
+    records.start_step(key, 0, generation="exec-1", title="A", message="Working on A")
+    records.count_step_done(key, 0, generation="exec-1", message="A done", usage=Usage())
+    # Then each new entry is a map of one-letter names, its type a number, its moment in epoch milliseconds (a map
+    # still, as a release before could read it)
     stored = client.get_item(TableName=TABLE, Key=request_item_key(key))["Item"]["events"]["L"]
-    assert stored[1]["M"]["at"] == {"N": str(round(moment.timestamp() * 1000))}
+    assert stored[0] == older
+    assert stored[2] == {"M": {"t": {"N": "2"}, "a": ms, "i": {"N": "0"}, "m": {"S": "Working on A"}}}
+    assert set(stored[1]["M"]) == {"t", "a", "s", "n"} and stored[1]["M"]["t"] == {"N": "1"}
+    # And every entry replays as it was written, the older one too
     events = progress_events(records.get(key))
-    assert [e.at for e in events] == ["2026-01-01T00:00:00.123456Z", "2026-03-04T05:06:07.891000Z"]
+    assert [e.at for e in events] == ["2026-01-01T00:00:00.123456Z"] + ["2026-03-04T05:06:07.891000Z"] * 3
+    assert [e.type for e in events] == ["accepted", "planned", "step_started", "step_completed"]
+    assert events[2].message == "Working on A" and events[3].message == "A done"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from asyncagents.data.dynamo import from_item
+from asyncagents.data.event_entries import entries_of
 from asyncagents.data.table_keys import LISTED_FOR, REQUEST_SK, REQUESTER, WEBHOOK_STATE_SK, request_key_of
 from asyncagents.domain.records import RequestRecord
 
@@ -12,6 +13,8 @@ from asyncagents.domain.records import RequestRecord
 def record_of(item: dict[str, Any]) -> RequestRecord:
     """A request record from a table item (the low-level ``{"S": ...}`` form)."""
     fields = from_item(item)
+    if "events" in fields:
+        fields["events"] = entries_of(fields["events"])
     return RequestRecord.model_validate({**fields, "request_key": request_key_of(str(fields["pk"]))})
 
 
@@ -33,4 +36,6 @@ def request_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
     if not image or image.get("sk") != REQUEST_SK or "pk" not in image:
         return None
     fields = {name: value for name, value in image.items() if name not in {"pk", "sk", "owner", REQUESTER, LISTED_FOR}}
+    if "events" in fields:
+        fields["events"] = entries_of(fields["events"])
     return {**fields, "request_key": request_key_of(str(image["pk"]))}

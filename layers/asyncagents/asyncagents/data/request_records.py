@@ -14,6 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from asyncagents.data.dynamo import conditional_write, error_code, from_item, serialize, to_item
+from asyncagents.data.event_entries import stored
 from asyncagents.data.request_items import with_webhook_state
 from asyncagents.data.request_plans import PLAN_APART, kept_apart, plan_item
 from asyncagents.data.request_updates import RequestUpdates, named
@@ -59,11 +60,13 @@ class RequestRecords(RequestUpdates):
             LISTED_FOR: owner_of(fields["key_id"], fields["user_id"]),  # in the list index (keys only)
             "open_shard": open_shard(fields["request_key"]),  # in the Unfinished index until it ends
             "events": [
-                entry(
-                    EventType.ACCEPTED,
-                    fields["created_at"],
-                    status=Status(fields["status"]),
-                    message=fields.get("status_message"),
+                stored(
+                    entry(
+                        EventType.ACCEPTED,
+                        fields["created_at"],
+                        status=Status(fields["status"]),
+                        message=fields.get("status_message"),
+                    )
                 )
             ],
         }

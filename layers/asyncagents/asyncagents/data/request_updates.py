@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from asyncagents.data.dynamo import conditional_write, serialize, update_arguments
+from asyncagents.data.event_entries import stored
 from asyncagents.data.request_items import record_of
 from asyncagents.data.request_plans import PlanReader
 from asyncagents.data.table_keys import request_item_key
@@ -240,7 +241,8 @@ class RequestUpdates:
             return write(condition, names, values)
         append = ["#events = list_append(if_not_exists(#events, :first_events), :event)"]
         event_names = {**names, "#events": "events"}
-        event_values = {**values, ":event": serialize(list(events)), ":first_events": _FIRST_ENTRY_OF_OLDER_RECORDS}
+        appended = serialize([stored(event) for event in events])
+        event_values = {**values, ":event": appended, ":first_events": _FIRST_ENTRY_OF_OLDER_RECORDS}
         if not capped:
             return write(condition, event_names, event_values, append)
         try:
