@@ -34,8 +34,13 @@ def test_an_entry_keeps_only_what_it_has_and_an_unknown_type_keeps_its_name():
 
 
 def test_a_stream_image_has_its_entries_as_the_domain_wrote_them():
+    from boto3.dynamodb.types import TypeDeserializer
+
+    from asyncagents.data.dynamo import serialize
     from asyncagents.data.request_items import request_image
 
     written = [entry(EventType.ACCEPTED, AT, status=Status.PENDING), entry(EventType.STEP_STARTED, AT, step=0)]
-    image = {"pk": "REQ#" + "a" * 32, "sk": "REQUEST", "status": "processing", "events": [stored(e) for e in written]}
+    # As the stream hands them over: deserialised, numbers as Decimals
+    events = [TypeDeserializer().deserialize(serialize(stored(e))) for e in written]
+    image = {"pk": "REQ#" + "a" * 32, "sk": "REQUEST", "status": "processing", "events": events}
     assert request_image(image)["events"] == written

@@ -43,6 +43,8 @@ def entry_of(value: dict[str, Any]) -> dict[str, Any]:
     if "t" not in value:
         return value
     kind = value["t"]
+    if not isinstance(kind, str):  # an int, or a Decimal from a stream image
+        kind = int(kind)
     name = _TYPES[kind] if isinstance(kind, int) and 0 <= kind < len(_TYPES) else str(kind)
     return {"type": name, **{_FIELDS.get(short, short): found for short, found in value.items() if short != "t"}}
 
