@@ -139,3 +139,31 @@ def test_a_redrive_keeps_a_plan_kept_apart_as_long_as_its_new_run_needs_it(stack
     assert int(table.get_item(TableName=name, Key=key)["Item"]["ttl"]["N"]) > planned_ttl
     final = wait_terminal(principal, record.request_id)
     assert final.status is Status.COMPLETED and [s.title for s in final.steps] == [s.title for s in failed.steps]
+
+
+def test_a_redrive_keeps_the_finished_steps_outputs_and_runs_again_one_that_is_gone(stack, principal):
+    # Given a request whose first two steps finished before the third failed for good
+    record = submit(principal, "first, second, third [demo fail_step=2 fail_transient=3]")
+    failed = wait_terminal(principal, record.request_id)
+    assert failed.status is Status.FAILED and failed.done_steps == {0, 1}
+    table, name = stack.client("dynamodb"), stack.table_name
+
+    def checkpoint(index: int) -> dict:
+        sk = f"STEP#{failed.checkpoint_lineage}#{index:04d}"
+        return {"pk": {"S": f"REQ#{failed.request_key}"}, "sk": {"S": sk}}
+
+    stored_until = int(table.get_item(TableName=name, Key=checkpoint(1))["Item"]["ttl"]["N"])
+    # And the first one's output is gone (DynamoDB swept it: its ttl passed, say a retention lengthened since)
+    table.delete_item(TableName=name, Key=checkpoint(0))
+    # When it is redriven a moment later
+    time.sleep(1.1)
+    runtime.current().request_service.redrive(principal, record.request_id)
+    # Then the output still there lives as long as the new run needs it, and the one gone is not written back empty
+    assert int(table.get_item(TableName=name, Key=checkpoint(1))["Item"]["ttl"]["N"]) > stored_until
+    final = wait_terminal(principal, record.request_id)
+    # And the new run made the first step again, kept the second, and answered from all three
+    assert final.status is Status.COMPLETED and final.done_steps == {0, 1, 2}
+    assert final.step_attempts == {"0": 2, "1": 1, "2": 4}  # the third failed once more, as before
+    outputs = runtime.current().step_checkpoints.outputs(final.request_key, final.checkpoint_lineage)
+    assert [(o["index"], o["attempts"]) for o in outputs] == [(0, 2), (1, 1), (2, 4)]
+    assert final.result is not None and [s["index"] for s in final.result.steps] == [0, 1, 2]

@@ -178,12 +178,12 @@ def test_a_plan_apart_is_kept_longer_never_shorter_and_an_inline_one_gets_no_ite
         return int(client.get_item(TableName=TABLE, Key=plan_key)["Item"]["ttl"]["N"])
 
     # When it is kept later (a redrive), then earlier
-    records.keep_plan(key, "tok_a", until=TTL + 500)
+    records.keep_run(key, planned_by="tok_a", lineage="exec-1", until=TTL + 500)
     assert ttl() == TTL + 500
-    records.keep_plan(key, "tok_a", until=TTL)
+    records.keep_run(key, planned_by="tok_a", lineage="exec-1", until=TTL)
     assert ttl() == TTL + 500
     # And a request whose plan is in its record gets no plan item from it
     short = created(records, "req_2")
     planned(records, short, plan_of(2, 1), "tok_b")
-    records.keep_plan(short, "tok_b", until=TTL + 500)
+    records.keep_run(short, planned_by="tok_b", lineage="exec-1", until=TTL + 500)
     assert set(items(client, short)) == {"REQUEST"}

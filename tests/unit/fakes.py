@@ -58,8 +58,11 @@ class InMemoryStore:
             ]
             return None
 
-    def keep_plan(self, pk: str, planned_by: str, *, until: int) -> None:
-        self.calls.append(f"keep_plan:{planned_by}")
+    def keep_run(self, pk: str, *, planned_by: str | None, lineage: str, until: int) -> None:
+        self.calls.append(f"keep_run:{planned_by}")
+        with self._lock:
+            for output in self.steps.get((pk, lineage), {}).values():
+                output["ttl"] = max(output.get("ttl", 0), until)
 
     def get(self, pk: str, *, with_delivery: bool = False) -> RequestRecord | None:
         self.calls.append("get")
@@ -246,6 +249,17 @@ class InMemoryStore:
             attempts[str(index)] = attempts.get(str(index), 0) - 1
             item["model_calls"] = item.get("model_calls", 0) - 1
 
+    def forget_done(self, pk: str, indexes: Any, *, generation: str) -> RequestRecord:
+        with self._lock:
+            self.calls.append("forget:" + ",".join(map(str, indexes)))
+            item = self.items[pk]
+            done = set(item.get("done_steps", set()))
+            if item["status"] not in _WORKING or item.get("execution_name") != generation or not done >= set(indexes):
+                raise StaleWrite("stale", details={"current": self._record(pk)})
+            item["done_steps"] = done - set(indexes)
+            item["completed_steps"] = item.get("completed_steps", 0) - len(indexes)
+            return self._record(pk)
+
     def add_usage(self, pk: str, *, calls: int, usage: Any = None) -> None:
         with self._lock:
             item = self.items.get(pk)
@@ -270,6 +284,10 @@ class InMemoryStore:
     def outputs(self, pk: str, lineage: str) -> list[dict[str, Any]]:
         with self._lock:
             return [copy.deepcopy(v) for _, v in sorted(self.steps.get((pk, lineage), {}).items())]
+
+    def stored_indexes(self, pk: str, lineage: str) -> set[int]:
+        with self._lock:
+            return set(self.steps.get((pk, lineage), {}))
 
     # HistoryStore
     def get_history(self, formation_id: str, kind: str) -> dict[str, Any] | None:

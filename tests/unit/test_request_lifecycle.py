@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,8 +13,10 @@ from asyncagents.api.views import request_body
 from asyncagents.config import parse_formation
 from asyncagents.domain.auth import Principal
 from asyncagents.domain.errors import BudgetExceeded, Conflict, NotFound, PermanentProviderError, TransientProviderError
+from asyncagents.domain.lifecycle import checkpoint_ttl
 from asyncagents.domain.requests import NewRequest, RequestService
 from asyncagents.domain.statuses import Status
+from asyncagents.domain.times import iso
 from asyncagents.domain.workflow import WorkflowSteps, describe_failure
 from asyncagents.providers.demo import DemoProvider
 
@@ -471,7 +473,7 @@ def test_reconciler_ends_requests_the_workflow_could_not(service, steps, store, 
     assert steps.reconcile(record.request_key, "some-other-execution", "ABORTED")["reconciled"] is False
 
 
-def test_redrive_only_for_failed_requests_and_keeps_the_lineage(service, steps, store, engine):
+def test_redrive_only_for_failed_requests_and_keeps_the_lineage(service, steps, store, engine, formation, clock):
     record = service.submit(ALICE, NewRequest(message="a, b", request_id="rd")).record
     run = Execution(steps, store, record.request_key)
     run.plan()
@@ -481,14 +483,20 @@ def test_redrive_only_for_failed_requests_and_keeps_the_lineage(service, steps, 
     run.mark_failed("PermanentProviderError", '{"errorMessage": "no"}')
 
     store.calls.clear()
+    clock.advance(60)  # redriven a minute later: what it keeps lives a minute longer
     resumed = service.redrive(ALICE, "rd")
-    # its plan is kept as long as the new run needs it, before anything else changes (a redrive that fails there
-    # changed nothing)
+    # its plan and its finished step's output are kept as long as the new run needs them, before anything else
+    # changes (a redrive that fails there changed nothing)
     planned_by = store.get(record.request_key).planned_by
-    assert [c for c in store.calls if c.startswith(("keep_plan", "transition"))][:2] == [
-        f"keep_plan:{planned_by}",
+    assert [c for c in store.calls if c.startswith(("keep_run", "transition"))][:2] == [
+        f"keep_run:{planned_by}",
         "transition:processing",
     ]
+    [kept] = store.outputs(record.request_key, record.execution_name)
+    timeouts = formation.overlord.workflow.timeouts
+    retention = formation.async_.result_retention_seconds
+    new_run = checkpoint_ttl(clock(), workflow_timeout=timeouts.workflow_timeout, retention_seconds=retention)
+    assert kept["ttl"] == new_run
     assert resumed.status is Status.PROCESSING and resumed.error is None and resumed.expires_at is None
     assert resumed.lineage == record.execution_name != resumed.execution_name
     assert engine.started[-1] == (resumed.execution_name, {"request_key": record.request_key})
@@ -500,6 +508,27 @@ def test_redrive_only_for_failed_requests_and_keeps_the_lineage(service, steps, 
     second.run_step(1, "B")
     second.finish()
     assert service.get(ALICE, "rd").status is Status.COMPLETED
+
+
+def test_a_redrive_that_could_outlive_the_requests_texts_in_the_bucket_is_refused(
+    service, steps, store, formation, clock
+):
+    # Given a failed request (redriven before, so still kept) created almost as long ago as the bucket keeps texts
+    record = service.submit(ALICE, NewRequest(message="a, b", request_id="old")).record
+    run = Execution(steps, store, record.request_key)
+    run.plan()
+    run.mark_failed("PermanentProviderError", '{"errorMessage": "no"}')
+    kept = timedelta(days=formation.bucket_days, seconds=-formation.overlord.workflow.timeouts.workflow_timeout)
+    store.items[record.request_key]["created_at"] = iso(clock() - kept - timedelta(seconds=1))
+    store.calls.clear()
+    # When it is redriven, it is refused, naming until when it could have been, and nothing changed
+    with pytest.raises(Conflict, match="can no longer be redriven") as refused:
+        service.redrive(ALICE, "old")
+    assert refused.value.details["redrivable_until"] == iso(clock() - timedelta(seconds=1))
+    assert store.calls == ["get"] and service.get(ALICE, "old").status is Status.FAILED  # read, never written
+    # And a second sooner, it is redriven
+    store.items[record.request_key]["created_at"] = iso(clock() - kept)
+    assert service.redrive(ALICE, "old").status is Status.PROCESSING
 
 
 @pytest.mark.parametrize(

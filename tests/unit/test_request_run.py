@@ -12,7 +12,7 @@ import pytest
 from asyncagents.api.schemas import ChatRequest
 from asyncagents.config import parse_formation
 from asyncagents.domain.auth import Principal
-from asyncagents.domain.errors import ClarificationRequested, RequestFailed, RunContinues
+from asyncagents.domain.errors import ClarificationRequested, RequestFailed, RunContinues, StoreContention
 from asyncagents.domain.requests import RequestService
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.workflow.context import WorkflowContext
@@ -164,6 +164,119 @@ def test_a_redriven_request_gives_the_failed_step_the_whole_retry_budget_again()
     # Attempts 4 and 5 fail, the 6th succeeds: three attempts in the redriven execution
     assert world.run_with(pk, resumed.execution_name, 100) == {"status": "completed"}
     assert world.store.get(pk).step_attempts == {"0": 1, "1": 6}
+
+
+def test_a_step_counted_done_whose_output_is_gone_runs_again_before_the_steps_that_need_it():
+    # Given a chain whose first step finished in a run that then ran out of time
+    world = World(step_seconds=8)
+    pk, name, _ = world.submit("first, then second, then third")
+    with pytest.raises(RunContinues):
+        world.run_with(pk, name, TASK_TIMEOUT + 5)
+    record = world.store.get(pk)
+    assert record.done_steps == {0}
+    # When its stored output is gone (past its ttl) before the next run
+    del world.store.steps[(pk, record.checkpoint_lineage)][0]
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    # Then the step ran again (the step after it saw its new output) and the answer has every step's
+    final = world.store.get(pk)
+    assert final.status is Status.COMPLETED and final.step_attempts == {"0": 2, "1": 1, "2": 1}
+    assert final.completed_steps == 3 and final.done_steps == {0, 1, 2}
+    assert [o["index"] for o in world.store.outputs(pk, record.checkpoint_lineage)] == [0, 1, 2]
+    second = next(c for c in world.provider.seen if c.index == 1)
+    assert list(second.previous_outputs) == [0] and second.previous_outputs[0]
+    assert [c for c in world.store.calls if c.startswith("forget")] == ["forget:0"]
+
+
+def test_the_steps_made_from_an_output_that_is_gone_run_again_after_it_never_before():
+    # Given a chain of explicit dependencies run two steps at a time, whose first two steps finished
+    world = World(step_seconds=8, concurrency=2)
+    pk, name, _ = world.submit("first, then second, then third, then fourth")
+    with pytest.raises(RunContinues):
+        world.run_with(pk, name, 2 * TASK_TIMEOUT + 2)
+    record = world.store.get(pk)
+    assert record.done_steps == {0, 1}
+    # When the first one's output is gone
+    del world.store.steps[(pk, record.checkpoint_lineage)][0]
+    world.provider.seen.clear()
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    # Then the second (made from it) ran again after it, and the third not before both
+    assert [c.index for c in world.provider.seen] == [0, 1, 2, 3]
+    assert [sorted(c.previous_outputs) for c in world.provider.seen] == [[], [0], [0, 1], [0, 1, 2]]
+    final = world.store.get(pk)
+    assert final.step_attempts == {"0": 2, "1": 2, "2": 1, "3": 1} and final.completed_steps == 4
+    assert [c for c in world.store.calls if c.startswith("forget")] == ["forget:0,1"]
+    # And its progress never counts a step twice
+    from asyncagents.domain.progress import progress_events
+
+    counted = [(e.completed_steps, e.total_steps) for e in progress_events(final) if e.type == "step_completed"]
+    assert counted == [(1, 4), (2, 4), (2, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def test_a_run_that_lost_the_count_to_another_of_its_execution_runs_again_and_one_that_was_ended_stops():
+    # Given a request whose first step finished, and whose output is then gone
+    world = World(step_seconds=8)
+    pk, name, request_id = world.submit("first, then second")
+    with pytest.raises(RunContinues):
+        world.run_with(pk, name, TASK_TIMEOUT + 5)
+    stale = world.store.get(pk)
+    del world.store.steps[(pk, stale.checkpoint_lineage)][0]
+    context = world.run._context
+    # When another invocation of the same execution counted it not done first, this one is retried (not ended)
+    assert context.with_outputs_stored(stale, name) is not None
+    with pytest.raises(StoreContention):
+        context.with_outputs_stored(stale, name)
+    # And when the request was cancelled meanwhile, the run has nothing to do
+    world.service.cancel(ALICE, request_id)
+    assert context.with_outputs_stored(stale, name) is None
+
+
+def test_a_step_whose_needed_output_is_gone_when_it_reads_it_hands_over_instead_of_running_without_it():
+    # Given a chain whose first step finished in a run that ran out of time
+    world = World(step_seconds=8)
+    pk, name, _ = world.submit("first, then second")
+    with pytest.raises(RunContinues):
+        world.run_with(pk, name, TASK_TIMEOUT + 5)
+    # When its output is swept just after the next run checked it (between the check and the read)
+    check = world.store.stored_indexes
+
+    def swept_after_the_check(request_key: str, of: str) -> set[int]:
+        found = check(request_key, of)
+        world.store.steps[(request_key, of)].pop(0, None)
+        return found
+
+    world.store.stored_indexes = swept_after_the_check  # type: ignore[method-assign]
+    world.provider.seen.clear()
+    with pytest.raises(RunContinues, match=r"steps \[0\] are gone"):
+        world.run_with(pk, name, 100)
+    assert world.provider.seen == []  # the second step was not run without it
+    # Then the next run makes the first step again, then the second with it
+    world.store.stored_indexes = check  # type: ignore[method-assign]
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    assert [sorted(c.previous_outputs) for c in world.provider.seen] == [[], [0]]
+
+
+def test_the_answer_is_never_composed_without_a_stored_output():
+    # Given a request whose steps are all done, and one output gone just before the answer is composed
+    world = World()
+    pk, name, _ = world.submit("a, b")
+    finisher = world.run._finisher
+    compose = finisher.finish
+
+    def output_gone_first(request_key: str, execution_name: str, **kwargs: Any) -> dict[str, Any]:
+        lineage = world.store.get(request_key).checkpoint_lineage
+        world.store.steps[(request_key, lineage)].pop(1, None)
+        return compose(request_key, execution_name, **kwargs)
+
+    finisher.finish = output_gone_first  # type: ignore[method-assign]
+    # When the run reaches the answer, it hands over instead, its answer's call given back
+    with pytest.raises(RunContinues, match=r"steps \[1\] are gone"):
+        world.run_with(pk, name, 100)
+    assert world.store.get(pk).model_calls == 1 + 2
+    # Then the next run makes the step again and answers with both
+    finisher.finish = compose  # type: ignore[method-assign]
+    assert world.run_with(pk, name, 100) == {"status": "completed"}
+    final = world.store.get(pk)
+    assert final.step_attempts == {"0": 1, "1": 2} and final.model_calls == 1 + 3 + 1
 
 
 def test_an_attempt_that_runs_out_of_its_time_is_a_timeout():

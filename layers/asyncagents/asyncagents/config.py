@@ -218,6 +218,14 @@ class FormationConfig(StrictModel):
             raise ValueError("; ".join(problems))
         return self
 
+    @property
+    def bucket_days(self) -> int:
+        """How many days the bucket keeps an object (a request's message, a large output, a file): past the longest
+        request, kept as long as its result is (a failed one can be redriven meanwhile, and run again as long), then
+        its webhook's delivery (3 days, 14 in the dead-letter queue). A redrive that could outlive them is refused."""
+        workflow_timeout = self.overlord.workflow.timeouts.workflow_timeout
+        return 18 + math.ceil((2 * workflow_timeout + self.async_.result_retention_seconds) / 86_400)
+
     def template_parameters(self) -> dict[str, str]:
         """Template parameters that carry the infrastructure-shaping settings into the state machine.
 
@@ -237,12 +245,7 @@ class FormationConfig(StrictModel):
             "CircuitCoolDownSeconds": str(self.llm.circuit_breaker.cool_down_seconds),
             "NotificationEmail": self.notifications.email or "",
             "WorkflowTimeoutSeconds": str(workflow.timeouts.workflow_timeout),
-            # The bucket's objects (a request's message, large outputs, files) outlive the longest request, kept as
-            # long as its result is (a failed one can be redriven meanwhile, and run again as long), then its
-            # webhook's delivery (3 days, 14 in the dead-letter queue).
-            "ArtifactsExpirationDays": str(
-                18 + math.ceil((2 * workflow.timeouts.workflow_timeout + self.async_.result_retention_seconds) / 86_400)
-            ),
+            "ArtifactsExpirationDays": str(self.bucket_days),
             "RetryMaxAttempts": str(retry.max_attempts - 1),
             "RetryIntervalSeconds": str(max(1, math.ceil(retry.initial_delay))),
             "RetryMaxDelaySeconds": str(max(1, math.ceil(retry.max_delay))),

@@ -86,12 +86,13 @@ def update_arguments(
     increments: dict[str, int] | None = None,
     extra_adds: Sequence[str] = (),
     extra_sets: Sequence[str] = (),
+    extra_deletes: Sequence[str] = (),
     names: dict[str, str] | None = None,
     values: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``UpdateExpression`` with its names and values for SET, REMOVE and ADD clauses (placeholders, so any
-    attribute name works). ``extra_adds`` and ``extra_sets`` are ADD and SET terms written out (a nested
-    counter, a set, a ``list_append``), whose names and values the caller supplies."""
+    """``UpdateExpression`` with its names and values for SET, REMOVE, ADD and DELETE clauses (placeholders, so
+    any attribute name works). ``extra_adds``, ``extra_sets`` and ``extra_deletes`` are terms written out (a nested
+    counter, a set, a ``list_append``, elements taken out of a set), whose names and values the caller supplies."""
     names = dict(names or {})
     values = dict(values or {})
     clauses: list[str] = []
@@ -117,6 +118,8 @@ def update_arguments(
     additions.extend(extra_adds)
     if additions:
         clauses.append("ADD " + ", ".join(additions))
+    if extra_deletes:
+        clauses.append("DELETE " + ", ".join(extra_deletes))
     arguments: dict[str, Any] = {"UpdateExpression": " ".join(clauses), "ExpressionAttributeNames": names}
     if values:
         arguments["ExpressionAttributeValues"] = values

@@ -246,10 +246,15 @@ class RequestRecords(RequestUpdates):
             capped=False,
         )
 
-    def keep_plan(self, request_key: str, planned_by: str, *, until: int) -> None:
-        """Keep the plan stored by the write ``planned_by``, if it has an item of its own, until ``until`` at least
-        (epoch seconds; never shortened)."""
-        self._plans.keep(request_key, planned_by, until=until)
+    def keep_run(self, request_key: str, *, planned_by: str | None, lineage: str, until: int) -> None:
+        """Keep what a new run of the request works from until ``until`` at least (epoch seconds; never shortened):
+        the plan stored by the write ``planned_by`` if it has an item of its own, and the outputs of the steps of
+        ``lineage`` finished already (one write each)."""
+        from asyncagents.data.step_checkpoints import StepCheckpoints  # a redrive's: off the other paths
+
+        if planned_by:
+            self._plans.keep(request_key, planned_by, until=until)
+        StepCheckpoints(self._client, self._table).keep(request_key, lineage, until=until)
 
     def set_fields(self, request_key: str, fields: dict[str, Any], *, only_in: Iterable[Status] = ()) -> RequestRecord:
         """Update descriptive attributes of a request (never its status), optionally only in statuses ``only_in``."""

@@ -148,6 +148,26 @@ class RequestUpdates:
             stale_message="the request no longer exists",
         )
 
+    def forget_done(self, request_key: str, indexes: Sequence[int], *, generation: str) -> RequestRecord:
+        """Count steps ``indexes`` as not done, while the request works for ``generation`` and each of them is done:
+        their stored outputs are gone (past their ttl), so they run again. No event: their new start is one."""
+        held = {f":forgotten{i}": serialize(index) for i, index in enumerate(indexes)}
+        return self._update(
+            request_key,
+            set_fields={},
+            increments={"completed_steps": -len(indexes)},
+            extra_deletes=["#done :forgotten"],
+            condition=" AND ".join([_WORKING_CONDITION, *(f"contains(#done, {name})" for name in held)]),
+            names={"#done": "done_steps"},
+            values={
+                **_WORKING_VALUES,
+                **held,
+                ":forgotten": {"NS": [str(index) for index in indexes]},
+                ":generation": serialize(generation),
+            },
+            stale_message="the steps were not forgotten: the request moved on",
+        )
+
     def uncount_answer(self, request_key: str, run_token: str) -> None:
         """Give back the answer's call a done write counted for the Run invocation ``run_token`` when that
         invocation does not make it after all; once (``StaleWrite`` when not counted for it, or given back already)."""
@@ -206,6 +226,7 @@ class RequestUpdates:
         names: dict[str, str] | None = None,
         increments: dict[str, int] | None = None,
         extra_adds: Sequence[str] = (),
+        extra_deletes: Sequence[str] = (),
         stale_message: str = "the request changed before this write",
         events: Sequence[dict[str, Any]] = (),
         capped: bool = True,
@@ -223,6 +244,7 @@ class RequestUpdates:
                 increments=increments,
                 extra_adds=extra_adds,
                 extra_sets=appends,
+                extra_deletes=extra_deletes,
                 names=names,
                 values=values,
             )

@@ -69,8 +69,8 @@ class RequestStore(Protocol):
         plan_ttl: int | None = None,
     ) -> RequestRecord: ...
 
-    def keep_plan(self, request_key: str, planned_by: str, *, until: int) -> None:
-        """Keep the request's plan (stored by the write ``planned_by``) until ``until`` at least (epoch seconds)."""
+    def keep_run(self, request_key: str, *, planned_by: str | None, lineage: str, until: int) -> None:
+        """Keep a new run's plan and finished steps' outputs until ``until`` at least (epoch seconds)."""
 
     def set_fields(
         self, request_key: str, fields: dict[str, Any], *, only_in: Iterable[Status] = ()
@@ -125,6 +125,9 @@ class RequestStore(Protocol):
         """Give back an unused start: its attempt and its model call are uncounted."""
         ...
 
+    def forget_done(self, request_key: str, indexes: Sequence[int], *, generation: str) -> RequestRecord:
+        """Count done steps not done (their outputs are gone: they run again), or ``StaleWrite``."""
+
     def add_usage(self, request_key: str, *, calls: int, usage: Usage | None = None) -> None: ...
 
 
@@ -134,6 +137,8 @@ class StepStore(Protocol):
     def put_output(self, request_key: str, lineage: str, index: int, output: dict[str, Any], *, ttl: int) -> None: ...
 
     def outputs(self, request_key: str, lineage: str) -> list[dict[str, Any]]: ...
+
+    def stored_indexes(self, request_key: str, lineage: str) -> set[int]: ...
 
 
 class KeyStore(Protocol):

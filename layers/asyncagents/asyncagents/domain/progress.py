@@ -157,7 +157,8 @@ def progress_events(record: RequestRecord) -> list[ProgressEvent]:
     entry in that place, so the numbers do not move)."""
     entries = record.events or [{"type": EventType.ACCEPTED.value, "at": record.created_at}]
     status = Status.PENDING.value
-    total = completed = 0
+    total = 0
+    finished: set[Any] = set()  # a step that ran again (its output was gone) is counted once
     current: str | None = None
     message = record.status_message
     events: list[ProgressEvent] = []
@@ -170,7 +171,8 @@ def progress_events(record: RequestRecord) -> list[ProgressEvent]:
         if kind == EventType.STEP_STARTED:
             current = stored.get("title") or _planned_title(record, stored.get("step")) or current
         elif kind == EventType.STEP_COMPLETED:
-            completed += 1
+            finished.add(stored.get("step", number))  # entries from before steps were named: each its own
+        completed = len(finished)
         if not record.events:  # a record from before events: as it is now
             status, total, completed, current = (
                 record.status.value,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from asyncagents.config import FormationConfig
@@ -25,7 +25,7 @@ from asyncagents.domain.requests.operations import Lookup, Operations
 from asyncagents.domain.requests.submit import NewRequest, Submission, Submissions
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.telemetry import NO_TELEMETRY, Telemetry
-from asyncagents.domain.times import utc_now
+from asyncagents.domain.times import parse_iso, utc_now
 
 if TYPE_CHECKING:  # only for annotations: the caps' code loads when a formation has caps
     from asyncagents.domain.spend import SpendCaps
@@ -84,6 +84,11 @@ class RequestService:
                 now,
                 workflow_timeout=timeouts.workflow_timeout,
                 retention_seconds=formation.async_.result_retention_seconds,
+            ),
+            # The bucket forgets a request's message and long outputs bucket_days after they were stored (its
+            # creation at the soonest): a new run must end before.
+            redrivable_until=lambda record: (
+                parse_iso(record.created_at) + timedelta(days=formation.bucket_days, seconds=-timeouts.workflow_timeout)
             ),
         )
         self._answers = Answers(store, engine, self._lookup, clock)

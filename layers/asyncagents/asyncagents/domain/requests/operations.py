@@ -65,6 +65,7 @@ class Operations:
         clock: Callable[[], datetime],
         *,
         kept_until: Callable[[datetime], int] | None = None,
+        redrivable_until: Callable[[RequestRecord], datetime] | None = None,
     ) -> None:
         self._store = store
         self._engine = engine
@@ -73,6 +74,8 @@ class Operations:
         self._clock = clock
         # When what a run started at a moment keeps (its plan, its checkpoints) may be forgotten (epoch seconds).
         self._kept_until = kept_until
+        # Until when a request's texts in the bucket outlast a new run of it.
+        self._redrivable_until = redrivable_until
 
     def cancel(self, principal: Principal, request_id: str) -> tuple[RequestRecord, bool]:
         """Mark the request cancelled and stop its execution. Returns the record and whether it was
@@ -119,11 +122,23 @@ class Operations:
             )
         attempt = record.redrive_count + 1
         now = self._clock()
+        if self._redrivable_until is not None and now > (until := self._redrivable_until(record)):
+            raise Conflict(
+                f"request {request_id} can no longer be redriven: a new run could outlive its message and outputs in "
+                f"the bucket (kept for a run started until {iso(until)}); submit it again",
+                details={"request_id": request_id, "redrivable_until": iso(until)},
+            )
         execution_name = execution_name_for(record.request_key, now, redrive=attempt)
-        if record.planned_by and self._kept_until is not None:
-            # First: the plan lives as long as the new run and its retention need it. Only ever lengthened, so a
-            # redrive that then fails (or loses to another) changed nothing that matters; one that fails here, nothing.
-            self._store.keep_plan(record.request_key, record.planned_by, until=self._kept_until(now))
+        if self._kept_until is not None:
+            # First: the plan and the finished steps' outputs live as long as the new run and its retention need them
+            # (a step counted done is not run again, so its output must still be there when it is read). Only ever
+            # lengthened, so a redrive that then fails (or loses to another) changed nothing that matters.
+            self._store.keep_run(
+                record.request_key,
+                planned_by=record.planned_by or None,
+                lineage=record.checkpoint_lineage,
+                until=self._kept_until(now),
+            )
         resumed = self._store.transition(
             record.request_key,
             to=Status.PROCESSING,

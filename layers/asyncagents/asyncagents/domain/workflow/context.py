@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,15 +11,19 @@ from typing import TYPE_CHECKING
 from asyncagents.config import FormationConfig
 from asyncagents.domain.agents import QuestionAndAnswer
 from asyncagents.domain.breaker import ModelBreaker
-from asyncagents.domain.errors import BudgetExceeded
+from asyncagents.domain.errors import BudgetExceeded, StaleWrite, StoreContention
 from asyncagents.domain.estimator import Estimator
 from asyncagents.domain.lifecycle import Endings
+from asyncagents.domain.plans import needed_steps
 from asyncagents.domain.ports import AgentProvider, ArtifactSink, RequestStore, StepStore
 from asyncagents.domain.records import RequestRecord
+from asyncagents.domain.statuses import WORKING
 from asyncagents.domain.times import parse_iso, utc_now
 
 if TYPE_CHECKING:  # only for annotations: the caps' code loads when a formation has caps
     from asyncagents.domain.spend import SpendCaps
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(kw_only=True)
@@ -54,6 +59,26 @@ class WorkflowContext(RequestsContext):
     artifacts: ArtifactSink | None = None
     breaker: ModelBreaker | None = None
     spend: SpendCaps | None = None
+
+    def with_outputs_stored(self, record: RequestRecord, execution_name: str) -> RequestRecord | None:
+        """The record a run works from, where every step counted done has its output stored: one whose output is
+        gone (past its ttl: redriven again long after, or a retention lengthened since) is counted not done and runs
+        again, and so do the done steps made from it (they needed it): a step never runs before a step it needs,
+        nor after one it needs ran again. ``None`` when the request moved on meanwhile."""
+        done = {i for i in record.done_steps if i < len(record.steps)}
+        gone = done - self.checkpoints.stored_indexes(record.request_key, record.checkpoint_lineage) if done else done
+        if not gone:
+            return record
+        forgotten = sorted(i for i in done if i in gone or gone & set(needed_steps(record.steps, i)))
+        logger.warning("the stored outputs of steps %s are gone: steps %s run again", sorted(gone), forgotten)
+        try:
+            return self.records.forget_done(record.request_key, forgotten, generation=execution_name)
+        except StaleWrite as stale:
+            current: RequestRecord | None = stale.details.get("current")
+            if current is None or current.status not in WORKING or current.execution_name != execution_name:
+                return None
+            # Still this execution's: another invocation of it forgot them first. Run again, from the record as it is.
+            raise StoreContention("the steps whose outputs are gone were being counted again; retry") from None
 
     def before_model_call(self, record: RequestRecord | None = None, *, input_bytes: int = 0) -> None:
         """Before a call is counted: the breaker's say (``CircuitOpen`` while the provider is failing), then, with

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from asyncagents.domain.agents import StepOutput
-from asyncagents.domain.errors import StaleWrite
+from asyncagents.domain.errors import RunContinues, StaleWrite
 from asyncagents.domain.records import RequestRecord, Usage, usage_increments
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.workflow.context import WorkflowContext, answers_for, text_bytes
@@ -47,6 +47,9 @@ class Finisher:
             if composes:
                 context.check_budget(record.model_copy(update={"model_calls": record.model_calls - counted}))
             stored = context.checkpoints.outputs(request_key, record.checkpoint_lineage)
+            gone = sorted(set(range(record.total_steps)) - {int(item.get("index", -1)) for item in stored})
+            if gone:  # past their ttl: never an answer without them; the next run runs them again
+                raise RunContinues(f"the stored outputs of steps {gone} are gone; the next run makes them again")
             outputs = [StepOutput(text=self._texts.full_text(i), usage=Usage(**i.get("usage", {}))) for i in stored]
             message = self._texts.message(record)
             if composes:

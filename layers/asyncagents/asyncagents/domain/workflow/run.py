@@ -114,6 +114,8 @@ class RequestRun:
         has_time = self._now() + self._task_timeout() + _WRITE_MARGIN_SECONDS <= deadline
         first = (self._context.formation.overlord.workflow.max_concurrency or _ALL) if has_time else 0
         record, started = self._planner.planned_and_started(request_key, execution_name, start_first=first)
+        if record is not None:
+            record = self._context.with_outputs_stored(record, execution_name)
         if record is None:
             current = self._context.records.get(request_key)
             return {"status": current.status.value if current else "unknown"}

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from asyncagents.domain.agents import StepContext, StepOutput
-from asyncagents.domain.errors import BudgetExceeded, CircuitOpen, ClarificationRequested, StaleWrite
+from asyncagents.domain.errors import BudgetExceeded, CircuitOpen, ClarificationRequested, RunContinues, StaleWrite
 from asyncagents.domain.lifecycle import checkpoint_ttl
 from asyncagents.domain.plans import needed_steps
 from asyncagents.domain.progress import EventType, step_finished_message, step_started_message
@@ -133,6 +133,8 @@ class StepRunner:
             for item in context.checkpoints.outputs(record.request_key, record.checkpoint_lineage):
                 if int(item.get("index", -1)) in needed - set(previous):
                     previous[int(item["index"])] = self._texts.full_text(item)
+        if len(previous) < len(needed):  # gone meanwhile (never without its output): the next run makes it again
+            raise RunContinues(f"the stored outputs of steps {sorted(needed - set(previous))} are gone")
         clarification = context.formation.overlord.workflow.clarification
         return StepContext(
             request_id=record.request_id,
