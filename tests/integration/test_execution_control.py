@@ -9,15 +9,18 @@ import pytest
 from asyncagents import runtime
 from asyncagents.api.schemas import ChatRequest
 from asyncagents.api.views import request_body
+from asyncagents.config import MAX_RESULT_RETENTION_SECONDS
 from asyncagents.domain.auth import Principal
 from asyncagents.domain.errors import Conflict
 from asyncagents.domain.statuses import Status
+from asyncagents.domain.times import parse_iso
 from tests.stack_fixture import TEST_FORMATION, new_principal, stack_fixture, wait_for
 
 pytestmark = pytest.mark.integration
 
 TASK_TIMEOUT = 2
-WORKFLOW_TIMEOUT = 6
+# Room for a hung step's two attempts and their backoff (about 5 s) on a busy machine, short of the 8 steps below.
+WORKFLOW_TIMEOUT = 9
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +68,8 @@ def test_hung_step_times_out_is_retried_then_fails_as_timeout(stack, principal):
 
 
 def test_workflow_timeout_is_reconciled_so_nothing_stays_processing(stack, principal):
-    # Five steps of 1.5 s each fit the task timeout but not the 6 s workflow timeout.
-    record = submit(principal, "a, b, c, d, e [demo step_seconds=1.5]")
+    # Eight steps of 1.5 s each fit the task timeout but not the 9 s workflow timeout.
+    record = submit(principal, "a, b, c, d, e, f, g, h [demo step_seconds=1.5]")
     final = wait_terminal(principal, record.request_id, timeout=WORKFLOW_TIMEOUT + 10)
     assert final.status is Status.FAILED
     assert final.error is not None
@@ -75,7 +78,7 @@ def test_workflow_timeout_is_reconciled_so_nothing_stays_processing(stack, princ
         "message": f"Workflow exceeded timeout ({WORKFLOW_TIMEOUT}s)",
         "retryable": True,
     }
-    assert 0 < final.completed_steps < 5
+    assert 0 < final.completed_steps < 8
 
 
 def test_an_execution_stopped_outside_a_cancel_is_reconciled_as_aborted(stack, principal):
@@ -132,6 +135,8 @@ def test_a_redrive_keeps_a_plan_kept_apart_as_long_as_its_new_run_needs_it(stack
     table, name = stack.client("dynamodb"), stack.table_name
     key = {"pk": {"S": f"REQ#{failed.request_key}"}, "sk": {"S": f"REQUEST#PLAN#{failed.planned_by}"}}
     planned_ttl = int(table.get_item(TableName=name, Key=key)["Item"]["ttl"]["N"])
+    # (kept past the longest retention its record may get: an operator may lengthen the retention meanwhile)
+    assert planned_ttl >= parse_iso(failed.created_at).timestamp() + WORKFLOW_TIMEOUT + MAX_RESULT_RETENTION_SECONDS
     # When it is redriven (a new run: a workflow timeout and a retention from now)
     time.sleep(1.1)
     runtime.current().request_service.redrive(principal, record.request_id)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from asyncagents.data.request_records import RequestRecords
 from asyncagents.domain.errors import StaleWrite
@@ -187,3 +188,47 @@ def test_a_plan_apart_is_kept_longer_never_shorter_and_an_inline_one_gets_no_ite
     planned(records, short, plan_of(2, 1), "tok_b")
     records.keep_run(short, planned_by="tok_b", lineage="exec-1", until=TTL + 500)
     assert set(items(client, short)) == {"REQUEST"}
+
+
+class PlanReads:
+    """A DynamoDB client that counts the GetItems of plan items; with ``throttled``, refuses them as DynamoDB does
+    when the partition is over its throughput."""
+
+    def __init__(self, client: Any, *, throttled: bool = False) -> None:
+        self._client = client
+        self._throttled = throttled
+        self.plan_gets = 0
+
+    def get_item(self, **arguments: Any) -> Any:
+        if arguments["Key"]["sk"]["S"].startswith("REQUEST#PLAN#"):
+            self.plan_gets += 1
+            if self._throttled:
+                error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}
+                raise ClientError(error, "GetItem")
+        return self._client.get_item(**arguments)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_a_plan_that_is_gone_is_looked_for_once_and_a_plan_that_cannot_be_read_never_hides_a_refused_write(table):
+    client, records = table
+    key = created(records)
+    planned(records, key, plan_of(6, 10), "tok_a")
+    # Given a plan item that is gone (deleted past its ttl)
+    client.delete_item(TableName=TABLE, Key={"pk": {"S": f"REQ#{key}"}, "sk": {"S": "REQUEST#PLAN#tok_a"}})
+    # When the record is read with its webhook bookkeeping: the query that read it would have read its plan
+    counting = PlanReads(client)
+    assert RequestRecords(counting, TABLE).get(key, with_delivery=True).steps == []
+    assert counting.plan_gets == 0
+    # And read alone: its plan is looked for once
+    assert RequestRecords(counting, TABLE).get(key).steps == []
+    assert counting.plan_gets == 1
+    # And a refused write whose plan cannot be read now (throttled) is still refused as stale, without the steps
+    other = created(records, "req_2")
+    planned(records, other, plan_of(6, 10), "tok_b")
+    throttled = RequestRecords(PlanReads(client, throttled=True), TABLE)
+    with pytest.raises(StaleWrite) as refused:
+        throttled.transition(other, to=Status.COMPLETED, allowed_from={Status.PENDING})
+    current = refused.value.details["current"]
+    assert current.status is Status.PROCESSING and current.planned_by == "tok_b" and current.steps == []

@@ -10,7 +10,7 @@ import pytest
 
 from asyncagents.api.schemas import ChatRequest
 from asyncagents.api.views import request_body
-from asyncagents.config import parse_formation
+from asyncagents.config import MAX_RESULT_RETENTION_SECONDS, parse_formation
 from asyncagents.domain.auth import Principal
 from asyncagents.domain.errors import BudgetExceeded, Conflict, NotFound, PermanentProviderError, TransientProviderError
 from asyncagents.domain.lifecycle import checkpoint_ttl
@@ -493,10 +493,10 @@ def test_redrive_only_for_failed_requests_and_keeps_the_lineage(service, steps, 
         "transition:processing",
     ]
     [kept] = store.outputs(record.request_key, record.execution_name)
+    # (as long as the new run and the longest retention its record may get need them)
     timeouts = formation.overlord.workflow.timeouts
-    retention = formation.async_.result_retention_seconds
-    new_run = checkpoint_ttl(clock(), workflow_timeout=timeouts.workflow_timeout, retention_seconds=retention)
-    assert kept["ttl"] == new_run
+    longest = MAX_RESULT_RETENTION_SECONDS
+    assert kept["ttl"] == checkpoint_ttl(clock(), workflow_timeout=timeouts.workflow_timeout, retention_seconds=longest)
     assert resumed.status is Status.PROCESSING and resumed.error is None and resumed.expires_at is None
     assert resumed.lineage == record.execution_name != resumed.execution_name
     assert engine.started[-1] == (resumed.execution_name, {"request_key": record.request_key})
@@ -529,6 +529,19 @@ def test_a_redrive_that_could_outlive_the_requests_texts_in_the_bucket_is_refuse
     # And a second sooner, it is redriven
     store.items[record.request_key]["created_at"] = iso(clock() - kept)
     assert service.redrive(ALICE, "old").status is Status.PROCESSING
+
+
+def test_a_redrive_of_a_request_whose_plan_is_no_longer_kept_is_refused(service, steps, store):
+    # Given a failed request whose plan (kept on its own item) is gone
+    record = service.submit(ALICE, NewRequest(message="a, b", request_id="lost")).record
+    run = Execution(steps, store, record.request_key)
+    run.plan()
+    run.mark_failed("PermanentProviderError", '{"errorMessage": "no"}')
+    store.items[record.request_key]["steps"] = []
+    # When it is redriven, it is refused (its new run could never work), and it stays failed
+    with pytest.raises(Conflict, match="its plan is no longer kept"):
+        service.redrive(ALICE, "lost")
+    assert service.get(ALICE, "lost").status is Status.FAILED
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,11 @@ if TYPE_CHECKING:
     from asyncagents.trigger_definitions import TriggerDefinition
 
 
+# The longest a result may be kept. What every reader of a record needs (its plan kept apart) is kept this long,
+# whatever the retention when it was written: an operator may lengthen the retention while the request runs.
+MAX_RESULT_RETENTION_SECONDS = 30 * 86_400
+
+
 class AsyncMode(StrEnum):
     AUTO = "auto"
     SYNC = "sync"
@@ -85,7 +90,7 @@ class AsyncSettings(StrictModel):
     )
     webhook_standard_headers: bool = Field(True, description="Standard Webhooks headers: they sign the delivery id.")
     webhook_security: WebhookSecurity = Field(default_factory=WebhookSecurity)
-    result_retention_seconds: int = Field(300, ge=1, le=30 * 86_400)
+    result_retention_seconds: int = Field(300, ge=1, le=MAX_RESULT_RETENTION_SECONDS)
     idempotency_seconds: int = Field(
         86_400,
         ge=60,

@@ -100,8 +100,9 @@ class PlanReader:
         with self._lock:
             steps = self._plans.get((pk, token))
         if steps is None:
-            plan = found(plan_sk(token)) if found is not None else None
-            if plan is None:
+            if found is not None:  # the read that found the record read its plan item too, if there is one
+                plan = found(plan_sk(token))
+            else:
                 plan = self._client.get_item(
                     TableName=self._table, Key={"pk": item["pk"], "sk": serialize(plan_sk(token))}, ConsistentRead=True
                 ).get("Item")

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from asyncagents.data.dynamo import conditional_write, error_code, from_item, serialize, to_item
 from asyncagents.data.event_entries import stored
-from asyncagents.data.request_items import with_webhook_state
+from asyncagents.data.request_items import record_of, with_webhook_state
 from asyncagents.data.request_plans import PLAN_APART, kept_apart, plan_item
 from asyncagents.data.request_updates import RequestUpdates, named
 from asyncagents.data.table_keys import (
@@ -80,7 +80,7 @@ class RequestRecords(RequestUpdates):
         if remembered_until is not None:
             return self._create_remembered(put, fields, now_epoch=now_epoch, until=remembered_until)
         try:
-            with conditional_write("the request id is taken", self._record):
+            with conditional_write("the request id is taken", self._refused):
                 self._client.put_item(**put)
         except StaleWrite as taken:
             existing: RequestRecord | None = taken.details.get("current")
@@ -144,7 +144,7 @@ class RequestRecords(RequestUpdates):
         if record is None:
             return None
         record = self._plans.with_plan(record, items.get)  # a plan kept apart came with the query
-        return named(self._record(with_webhook_state(record, items.get(WEBHOOK_STATE_SK))))
+        return named(record_of(with_webhook_state(record, items.get(WEBHOOK_STATE_SK))))
 
     def set_webhook_state(self, record: RequestRecord, fields: dict[str, Any]) -> None:
         """Record a webhook delivery's outcome (``webhook_*`` fields) on the request's own bookkeeping item: the

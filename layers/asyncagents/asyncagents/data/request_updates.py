@@ -9,9 +9,12 @@ start."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from asyncagents.data.dynamo import conditional_write, serialize, update_arguments
 from asyncagents.data.event_entries import stored
@@ -23,6 +26,8 @@ from asyncagents.domain.progress import MAX_PROGRESS_ENTRIES, EventType, entry
 from asyncagents.domain.records import RequestRecord, Usage, usage_increments
 from asyncagents.domain.statuses import WORKING
 from asyncagents.logs import about_request
+
+logger = logging.getLogger(__name__)
 
 _WORKING_VALUES = {f":working{i}": serialize(status.value) for i, status in enumerate(sorted(WORKING))}
 _WORKING_CONDITION = f"#status IN ({', '.join(_WORKING_VALUES)}) AND execution_name = :generation"
@@ -48,6 +53,15 @@ class RequestUpdates:
     def _record(self, item: dict[str, Any]) -> RequestRecord:
         """A record from its item, with its plan when that is kept apart (``data.request_plans``)."""
         return record_of(self._plans.with_plan(item))
+
+    def _refused(self, item: dict[str, Any]) -> RequestRecord:
+        """The record a refused write returns (``StaleWrite``'s ``current``): with its plan, unless reading the plan
+        fails now (throttled, say), when it comes without its steps: a refused write stays a ``StaleWrite``."""
+        try:
+            return self._record(item)
+        except ClientError:
+            logger.warning("the plan of a request whose write was refused could not be read", exc_info=True)
+            return record_of(item)
 
     def start_step(
         self, request_key: str, index: int, *, generation: str, title: str, message: str, derived: bool = False
@@ -248,7 +262,7 @@ class RequestUpdates:
                 names=names,
                 values=values,
             )
-            with conditional_write(stale_message, self._record):
+            with conditional_write(stale_message, self._refused):
                 response = self._client.update_item(
                     TableName=self._table,
                     Key=request_item_key(request_key),

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from asyncagents.config import FormationConfig
+from asyncagents.config import MAX_RESULT_RETENTION_SECONDS, FormationConfig
 from asyncagents.domain.auth import Principal
 from asyncagents.domain.breaker import ModelBreaker
 from asyncagents.domain.destinations import Resolver, system_resolver
@@ -80,10 +80,9 @@ class RequestService:
             self._lookup,
             endings,
             clock,
+            # As the plan's own ttl: past the longest retention its record may get (a little storage).
             kept_until=lambda now: checkpoint_ttl(
-                now,
-                workflow_timeout=timeouts.workflow_timeout,
-                retention_seconds=formation.async_.result_retention_seconds,
+                now, workflow_timeout=timeouts.workflow_timeout, retention_seconds=MAX_RESULT_RETENTION_SECONDS
             ),
             # The bucket forgets a request's message and long outputs bucket_days after they were stored (its
             # creation at the soonest): a new run must end before.

@@ -122,6 +122,11 @@ class Operations:
             )
         attempt = record.redrive_count + 1
         now = self._clock()
+        if record.planned_by and not record.steps:
+            raise Conflict(
+                f"request {request_id} can no longer be redriven: its plan is no longer kept; submit it again",
+                details={"request_id": request_id},
+            )
         if self._redrivable_until is not None and now > (until := self._redrivable_until(record)):
             raise Conflict(
                 f"request {request_id} can no longer be redriven: a new run could outlive its message and outputs in "

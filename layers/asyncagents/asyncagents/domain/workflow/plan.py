@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from asyncagents.config import MAX_RESULT_RETENTION_SECONDS
 from asyncagents.domain.errors import ClarificationRequested, StaleWrite, StoreContention
 from asyncagents.domain.lifecycle import checkpoint_ttl
 from asyncagents.domain.plans import PlannedStep, plan_waves
@@ -128,10 +129,12 @@ class Planner:
                 event=EventType.QUESTION if question else EventType.PLANNED,
                 then_events=[entry(EventType.STEP_STARTED, now, step=i) for i in first],
                 absent=() if question else ("planned_by",),  # a plan is stored once
+                # Every reader of the record needs its plan: kept past the longest retention the record may get (an
+                # operator may lengthen it before the request ends), a little storage, never a write more.
                 plan_ttl=checkpoint_ttl(
                     now,
                     workflow_timeout=settings.timeouts.workflow_timeout,
-                    retention_seconds=context.formation.async_.result_retention_seconds,
+                    retention_seconds=MAX_RESULT_RETENTION_SECONDS,
                 ),
             )
         except StaleWrite as stale:
