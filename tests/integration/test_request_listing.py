@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from asyncagents.data import request_index
 from asyncagents.data.request_records import RequestRecords
-from asyncagents.domain.errors import InvalidCursor
+from asyncagents.domain.errors import InvalidCursor, StoreContention
 from asyncagents.domain.records import RequestRecord, request_key
 from asyncagents.domain.statuses import Status
 from tests.integration.requests_table import create_request, requests_table
@@ -165,3 +166,41 @@ def test_expired_records_not_swept_yet_cost_a_few_reads_not_one_each(table):
     # Then the live one is found with a few BatchGetItems (parts grow once records are left out)
     assert ([r.request_id for r in page], cursor) == (["live"], None)
     assert Counting.batches <= 3, Counting.batches
+
+
+def test_keys_left_unprocessed_are_asked_again_after_growing_pauses_until_the_reads_give_up(table, monkeypatch):
+    client, records = table
+    created(records, "only", second=0)
+    pauses: list[float] = []
+    monkeypatch.setattr(request_index, "_sleep", pauses.append)
+    monkeypatch.setattr(request_index.random, "uniform", lambda low, high: high)  # the longest pause each time
+
+    class Throttled:
+        """DynamoDB under throttling: the first ``refusals`` BatchGetItems process none of their keys."""
+
+        def __init__(self, refusals: int) -> None:
+            self.refusals = refusals
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(client, name)
+
+        def batch_get_item(self, RequestItems: Any) -> Any:
+            if self.refusals:
+                self.refusals -= 1
+                return {"Responses": {}, "UnprocessedKeys": RequestItems}
+            return client.batch_get_item(RequestItems=RequestItems)
+
+    def listed(refusals: int) -> list[str]:
+        page, _ = RequestRecords(Throttled(refusals), TABLE).list_for_owner(
+            "key_1", "user", limit=5, cursor=None, status=None, now_epoch=0
+        )
+        return [r.request_id for r in page]
+
+    # When the first three reads are refused, the fourth reads the record, each after a pause twice as long at most
+    assert listed(3) == ["only"]
+    assert pauses == [0.05, 0.1, 0.2]
+    # And when every read is refused, the list gives up (a 503 to send again), having paused between its reads
+    pauses.clear()
+    with pytest.raises(StoreContention):
+        listed(99)
+    assert pauses == [0.05, 0.1, 0.2]
