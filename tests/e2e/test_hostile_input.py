@@ -59,6 +59,10 @@ HOSTILE_BODIES = [
     ("/v1/requests/req_1/clarification", CLIENT, '{"answer": true}', 422, "answer: Input should be a valid string"),
     ("/v1/admin/keys", ADMIN, '{"kind": "client", "label": 5}', 422, "label: Input should be a valid string"),
     ("/v1/scheduler/jobs", ADMIN, '{"schedule": "rate(1 hour)", "message": "x", "enabled": "no"}', 422, "enabled"),
+    ("/v1/scheduler/jobs", ADMIN, '{"schedule": "rate(1 hour)", "message": "  "}', 422, "message: must contain text"),
+    # 32,768 characters but three bytes each: over the 32 KiB a message may have
+    ("/v1/scheduler/jobs", ADMIN, '{"schedule": "rate(1 hour)", "message": "' + "€" * 32768 + '"}', 422, "bytes"),
+    ("/v1/scheduler/jobs", ADMIN, '{"schedule": "0 9 * * *", "message": "x", "timezone": "America"}', 422, "timezone"),
 ]
 
 
@@ -70,6 +74,18 @@ def test_hostile_bodies_are_4xx_naming_what_and_why(http, path, headers, body, s
     if status >= 400:
         error = response.json()
         assert set(error) == {"code", "message", "details"} and named in error["message"], error
+
+
+def test_a_job_id_longer_than_any_job_has_is_a_404_and_a_blank_change_a_422(http):
+    for method in ("GET", "DELETE"):
+        response = http.request(method, "/v1/scheduler/jobs/" + "j" * 1100, headers=ADMIN)
+        assert response.status_code == 404, response.text
+    made = http.post("/v1/scheduler/jobs", json={"schedule": "rate(1 hour)", "message": "Hourly"}, headers=ADMIN)
+    assert made.status_code == 201, made.text
+    job_id = made.json()["id"]
+    changed = http.put(f"/v1/scheduler/jobs/{job_id}", json={"message": "\n\t "}, headers=ADMIN)
+    assert changed.status_code == 422 and "message: must contain text" in changed.json()["message"]
+    http.delete(f"/v1/scheduler/jobs/{job_id}", headers=ADMIN)
 
 
 @pytest.mark.parametrize(

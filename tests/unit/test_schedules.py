@@ -130,6 +130,8 @@ class MemoryJobs:
         self.jobs[job["id"]] = dict(job)
 
     def get_job(self, job_id):
+        if len(job_id.encode()) > 1024:  # as DynamoDB: a key over 1 KB is a ValidationException (a 500 to the client)
+            raise RuntimeError("ValidationException: key too long")
         return self.jobs.get(job_id)
 
     def list_jobs(self):
@@ -274,13 +276,22 @@ def test_changes_reach_the_schedule_and_keep_the_job_whole(world):
         service.update(job.id, {"user_id": "other"})
 
 
+def test_an_id_longer_than_any_job_has_is_not_found_without_asking_the_table(world):
+    service, *_ = world
+    for job_id in ("j" * 65, "j" * 1100):
+        for act in (service.get, service.delete, service.pause, lambda i: service.update(i, {"message": "x"})):
+            with pytest.raises(NotFound):
+                act(job_id)
+
+
 def test_bad_jobs_and_a_failing_scheduler_leave_nothing_behind(world):
     service, jobs, scheduler, _, _ = world
     with pytest.raises(InvalidData, match=r"schedule: .*Bad hour"):
         service.create(_daily(schedule="0 25 * * *"))
-    with pytest.raises(InvalidData) as zone:
-        service.create(_daily(timezone="Mars/Olympus"))
-    assert zone.value.details == {"field": "timezone"}
+    for timezone in ("Mars/Olympus", "America", "Etc"):  # not a zone; a folder of the zone database, not a zone
+        with pytest.raises(InvalidData) as zone:
+            service.create(_daily(timezone=timezone))
+        assert zone.value.details == {"field": "timezone"}
     with pytest.raises(InvalidData, match="in the past"):
         service.create(_daily(type="one_time", schedule="2026-11-30T12:59:00"))  # 11:59 UTC: before now
     with pytest.raises(InvalidData, match="not one_time"):

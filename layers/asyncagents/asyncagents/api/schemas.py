@@ -38,6 +38,15 @@ UserId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=
 STRICT_BODY = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
+def checked_message(value: str) -> str:
+    """A message a request may carry (a chat's, a job's): some text, at most ``MAX_MESSAGE_BYTES`` of UTF-8."""
+    if not value.strip():
+        raise ValueError("must contain text, not only whitespace")
+    if len(value.encode()) > MAX_MESSAGE_BYTES:
+        raise ValueError(f"must be at most {MAX_MESSAGE_BYTES} bytes (UTF-8)")
+    return value
+
+
 class ChatRequest(LazyModel):
     """``POST /v1/chat``. Unknown fields are rejected so that a misspelt option is never ignored."""
 
@@ -107,11 +116,7 @@ class ChatRequest(LazyModel):
     @field_validator("message")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must contain text, not only whitespace")
-        if len(value.encode()) > MAX_MESSAGE_BYTES:
-            raise ValueError(f"must be at most {MAX_MESSAGE_BYTES} bytes (UTF-8)")
-        return value
+        return checked_message(value)
 
     @field_validator("webhook_url")
     @classmethod
@@ -201,6 +206,11 @@ class JobFields(LazyModel):
     flexible_window_minutes: int = Field(0, ge=0, le=1440)
     enabled: bool = True
 
+    @field_validator("message")
+    @classmethod
+    def _message(cls, value: str) -> str:
+        return checked_message(value)
+
 
 class NewJobBody(JobFields):
     """``POST /v1/scheduler/jobs``: MUXI's ``{type, schedule, message, user_id}`` (``run_at`` too, for a
@@ -252,3 +262,8 @@ class JobChanges(LazyModel):
     session_id: str | None = Field(None, min_length=1, max_length=256)
     webhook_url: str | None = Field(None, max_length=2048, pattern=WEBHOOK_URL_PATTERN)
     enabled: bool | None = None
+
+    @field_validator("message")
+    @classmethod
+    def _message(cls, value: str | None) -> str | None:
+        return value if value is None else checked_message(value)

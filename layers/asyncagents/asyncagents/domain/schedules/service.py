@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 RUNS_SHOWN = 10
 RUN_RETENTION_SECONDS = 90 * 86_400
 _CHANGEABLE = frozenset({"schedule", "timezone", "message", "title", "session_id", "webhook_url", "enabled"})
+_LONGEST_JOB_ID = 64
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,10 @@ class Schedules:
             raise InvalidData(f"{field}: {error}", details={"field": field}) from None
 
     def _job(self, job_id: str) -> ScheduledJob:
-        job = self._formation.get(job_id) or _job_or_none(self._store.get_job(job_id))
+        # Each job's id names its EventBridge schedule, 64 characters at most: a longer one is no job (and would be
+        # a key DynamoDB refuses).
+        known = len(job_id) <= _LONGEST_JOB_ID
+        job = self._formation.get(job_id) or (_job_or_none(self._store.get_job(job_id)) if known else None)
         if job is None:
             raise NotFound(f"scheduled job {job_id!r} not found", details={"job_id": job_id})
         return job

@@ -122,7 +122,7 @@ def parse_timing(text: str, timezone: str = "UTC", *, now: datetime | None = Non
 def _zone(timezone: str) -> ZoneInfo:
     try:
         return ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of the database (America), not a zone
         raise ValueError(f"{timezone!r} is not an IANA time zone (like Europe/Paris or UTC)") from None
 
 
