@@ -174,6 +174,23 @@ def test_time_spent_waiting_for_the_user_is_not_charged_to_the_wall_time_budget(
         world.steps.finish(pk, name)
 
 
+def test_a_request_that_failed_while_its_user_thought_is_redriven_without_that_time_charged():
+    # Given a request that waited half an hour for its user's answer, then failed (its workflow timed out)
+    world = World({"timeout_seconds": 3000}, {"max_wall_seconds": 600})
+    pk, name, request_id = world.ask_in_step("a, b [demo ask=1]", 1)
+    world.clock.advance(1800)
+    world.steps.mark_failed(pk, name, "States.Timeout", "")
+    assert world.store.get(pk).status is Status.FAILED
+    # When an operator redrives it a little later
+    world.clock.advance(60)
+    resumed = world.service.redrive(ALICE, request_id)
+    # Then the half hour is the user's: the new run works within the agent's budget
+    assert resumed.waited_ms == 1_800_000 and resumed.awaiting_since is None
+    assert world.steps.plan(pk, resumed.execution_name)["proceed"]
+    with pytest.raises(ClarificationRequested):  # it asks its question again (not stopped by the budget)
+        world.steps.run_step(pk, resumed.execution_name, 1, "t")
+
+
 def test_each_question_is_a_webhook_event_with_muxi_fields():
     world = World({"max_questions": 3})
     pk, name, request_id = world.submit("a, b [demo ask=0+1]")

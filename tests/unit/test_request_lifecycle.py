@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
+from unittest.mock import ANY
 
 import pytest
 
@@ -12,8 +13,16 @@ from asyncagents.api.schemas import ChatRequest
 from asyncagents.api.views import request_body
 from asyncagents.config import MAX_RESULT_RETENTION_SECONDS, parse_formation
 from asyncagents.domain.auth import Principal
-from asyncagents.domain.errors import BudgetExceeded, Conflict, NotFound, PermanentProviderError, TransientProviderError
+from asyncagents.domain.errors import (
+    BudgetExceeded,
+    Conflict,
+    NotFound,
+    PermanentProviderError,
+    TransientProviderError,
+    Unavailable,
+)
 from asyncagents.domain.lifecycle import checkpoint_ttl
+from asyncagents.domain.records import RequestRecord
 from asyncagents.domain.requests import NewRequest, RequestService
 from asyncagents.domain.statuses import Status
 from asyncagents.domain.times import iso
@@ -303,6 +312,26 @@ def test_cancel_then_late_step_cannot_resurrect_or_write(service, steps, store, 
     assert already and again.status is Status.CANCELLED
 
 
+def test_a_cancel_sent_again_stops_what_the_first_could_not(service, steps, store, engine):
+    # Given a request cancelled while its execution could not be stopped (Step Functions throttled, or the cancel's
+    # answer lost after its write, which its retry then meets)
+    record = service.submit(ALICE, NewRequest(message="long, task", request_id="c-2")).record
+    Execution(steps, store, record.request_key).plan()
+    stop = engine.stop
+
+    def throttled(execution_name: str, *, cause: str) -> None:
+        raise RuntimeError("ThrottlingException")
+
+    engine.stop = throttled  # type: ignore[method-assign]
+    assert service.cancel(ALICE, "c-2")[1] is False
+    assert engine.stopped == []
+    # When it is cancelled again, the execution is asked to stop again
+    engine.stop = stop  # type: ignore[method-assign]
+    again, already = service.cancel(ALICE, "c-2")
+    assert already and again.status is Status.CANCELLED
+    assert engine.stopped == [record.execution_name]
+
+
 def test_cancel_after_completion_is_conflict_and_keeps_result(service, steps, store):
     # Given a completed request; when it is cancelled; then it is a conflict naming its status, result kept
     pk = service.submit(ALICE, NewRequest(message="quick", request_id="done-1")).record.request_key
@@ -313,16 +342,27 @@ def test_cancel_after_completion_is_conflict_and_keeps_result(service, steps, st
     assert store.get(pk).result is not None
 
 
-def test_start_failure_fails_the_record_instead_of_leaving_it_pending(store, formation, clock):
+def test_a_start_failure_fails_an_unnamed_request_and_leaves_a_named_one_to_its_retry(store, formation, clock):
     # Given a workflow engine that cannot start executions
-    service = RequestService(store, RecordingEngine(fail_start=True), formation, clock=clock)
-    # When a request is submitted, the call fails
+    engine = RecordingEngine(fail_start=True)
+    service = RequestService(store, engine, formation, clock=clock)
+    # When a request without a name is submitted, the call fails
     with pytest.raises(RuntimeError):
+        service.submit(ALICE, NewRequest(message="x"))
+    # Then its record is failed (retryable: its client sends it again, under a new id), never left pending
+    [unnamed] = [RequestRecord.model_validate(item) for item in store.items.values()]
+    assert unnamed.status is Status.FAILED and unnamed.error is not None and unnamed.error.retryable
+    # When a named request is submitted (its retry can only send the same name: a provider's delivery, a slot)
+    with pytest.raises(Unavailable, match="send it again as it was"):
         service.submit(ALICE, NewRequest(message="x", request_id="nostart"))
-    # Then the record is failed (retryable), never left pending with nothing behind it
-    record = service.get(ALICE, "nostart")
-    assert record.status is Status.FAILED
-    assert record.error is not None and record.error.retryable
+    # Then it stays pending (the sweeper would start it), and its retry starts it while the engine is still down, then
+    # once it is back
+    assert service.get(ALICE, "nostart").status is Status.PENDING
+    with pytest.raises(Unavailable):
+        service.submit(ALICE, NewRequest(message="x", request_id="nostart"))
+    engine.fail_start = False
+    retried = service.submit(ALICE, NewRequest(message="x", request_id="nostart")).record
+    assert retried.status is Status.PENDING and engine.started == [(retried.execution_name, ANY)]
 
 
 def test_sync_request_returns_finished_record_when_workflow_completes_in_time(store, formation, clock):

@@ -458,3 +458,22 @@ def test_a_stored_plan_that_cannot_be_read_is_never_made_again():
     with pytest.raises(StoreContention, match="could not be read"):
         world.run_with(pk, name, 100)
     assert planned == [] and world.store.get(pk).model_calls == 0
+
+
+def test_the_estimator_learns_the_agents_time_not_the_users_answering_its_questions():
+    # Given a request that took 1805 s, 1800 of them waiting for the user's answers
+    world = World()
+    pk, _, _ = world.submit("a, b")
+    record = world.store.get(pk).model_copy(
+        update={"duration_ms": 1_805_000, "waited_ms": 1_800_000, "estimate": {"kind": "k", "analytic_seconds": 4.0}}
+    )
+    learned: list[float] = []
+
+    class Estimator:
+        def record(self, formation_id: str, kind: str, analytic: float, actual: float, *, analysis: str) -> None:
+            learned.append(actual)
+
+    world.run._context.estimator = Estimator()  # type: ignore[assignment]
+    # When it is learned from, it counts as the 5 s the agent worked
+    world.run._finisher._learn(record)
+    assert learned == [5.0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from datetime import UTC, datetime
 
 import pytest
@@ -322,6 +323,25 @@ def test_destination_that_turned_private_is_dead_lettered_without_sending(clock_
     outcome = dispatcher.deliver(message, attempt=1)
     assert outcome.kind == "dead" and "private" in outcome.reason
     assert transport.sent == []
+
+
+def test_a_host_that_does_not_resolve_at_a_delivery_is_retried_then_delivered(clock_service):
+    service, store = clock_service
+    message = completed_request(store, service)
+    transport = ScriptedTransport(HttpResult(status_code=200))
+    dispatcher = dispatcher_with(store, transport)
+    resolves = resolver_for({"hooks.example": ["93.184.216.34"]})
+
+    def dns_down(host: str, port: int) -> list[str]:
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    # When the resolver fails (a DNS outage), the delivery is retried later, not dead-lettered, and nothing is sent
+    dispatcher._resolver = dns_down
+    outcome = dispatcher.deliver(message, attempt=1)
+    assert outcome.kind == "retry" and "does not resolve" in outcome.reason and transport.sent == []
+    # And once DNS answers, the next attempt delivers it
+    dispatcher._resolver = resolves
+    assert dispatcher.deliver(message, attempt=2).kind == "delivered"
 
 
 def test_event_for_a_status_the_request_left_is_skipped(clock_service):

@@ -52,6 +52,10 @@ class UnsafeDestination(BadRequest):
     code = "unsafe_webhook_url"
 
 
+class UnresolvedDestination(UnsafeDestination):
+    """The webhook URL's host did not resolve just now: at a delivery, maybe a DNS failure that passes (retried)."""
+
+
 @dataclass(frozen=True)
 class DestinationPolicy:
     allow_http: bool = False
@@ -161,8 +165,11 @@ def check_destination(
     except ValueError:
         try:
             addresses = resolver(host, port)
-        except (OSError, UnicodeError) as error:
+        except UnicodeError as error:
             raise refuse(f"host {host} does not resolve ({error})") from None
+        except OSError as error:  # the resolver's failure (SERVFAIL, a timeout) or the name's absence, for now
+            reason = f"host {host} does not resolve ({error})"
+            raise UnresolvedDestination(f"{field}: {reason}", details={"field": field, "reason": reason}) from None
     if not addresses:
         raise refuse(f"host {host} does not resolve")
     for address in addresses:

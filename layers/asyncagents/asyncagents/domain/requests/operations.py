@@ -14,7 +14,7 @@ from asyncagents.domain.ports import RequestStore, WorkflowEngine
 from asyncagents.domain.progress import EventType
 from asyncagents.domain.records import REQUEST_ID_PATTERN, RequestRecord, execution_name_for, request_key
 from asyncagents.domain.statuses import Status
-from asyncagents.domain.times import iso
+from asyncagents.domain.times import iso, parse_iso
 
 logger = logging.getLogger(__name__)
 
@@ -88,14 +88,22 @@ class Operations:
             if latest is None or latest.is_expired(self._clock()):
                 raise NotFound(f"request {request_id} not found") from None
             if latest.status is Status.CANCELLED:
+                # Stopped again: the cancel that wrote it may have lost its answer before stopping anything (its
+                # retry is refused as stale), or failed to stop; both calls do nothing the second time.
+                self._stop(latest)
                 return latest, True
             raise Conflict(
                 f"request {request_id} is already {latest.status.value} and cannot be cancelled",
                 details={"request_id": request_id, "status": latest.status.value},
             ) from None
+        self._stop(record)
+        return record, False
+
+    def _stop(self, record: RequestRecord) -> None:
+        """Stop a cancelled request's execution and end its waits (best effort: the cancel itself stands)."""
         try:
             self._engine.stop(record.execution_name, cause="Request cancelled by user")
-        except Exception:  # the workers' checkpoints stop the work anyway; the cancel itself stands
+        except Exception:  # the workers' checkpoints stop the work anyway
             logger.exception("could not stop execution %s", record.execution_name)
         # StopExecution ends waits on task tokens on AWS; ending them explicitly as well costs little and
         # covers engines that do not (moto), so a cancelled request never leaves a wait behind.
@@ -105,7 +113,6 @@ class Operations:
                     self._engine.fail_task(question.token, error="RequestCancelled", cause="Request cancelled by user")
                 except Exception:
                     logger.exception("could not end the wait for question %s", question.id)
-        return record, False
 
     def redrive(self, principal: Principal, request_id: str) -> RequestRecord:
         """Resume a failed request in a new execution of the same lineage: finished steps are skipped
@@ -156,9 +163,11 @@ class Operations:
                 "redriven_error": record.error.model_dump(exclude_none=True) if record.error else None,
                 "attempts_before_redrive": dict(record.step_attempts),
                 "status_message": f"Redriven: resuming after {record.completed_steps} finished step(s)",
-                # Questions left open by the failed execution are asked again by the new one.
+                # Questions left open by the failed execution are asked again by the new one; the time the user had
+                # them (until the failure) is theirs, not the agent's (``max_wall_seconds``).
                 "questions": {},
                 "questions_version": record.questions_version + 1,
+                "waited_ms": record.waited_ms + _waited_until_the_end(record, now),
             },
             remove_fields=(
                 *("error", "ended_at", "duration_ms", "expires_at", "ttl", "current_step", "awaiting_since"),
@@ -169,3 +178,11 @@ class Operations:
         )
         self._engine.start(execution_name, {"request_key": record.request_key})
         return resumed
+
+
+def _waited_until_the_end(record: RequestRecord, now: datetime) -> int:
+    """How long a request that ended while waiting for its user's answer had waited (milliseconds; else 0)."""
+    if not record.awaiting_since:
+        return 0
+    ended = parse_iso(record.ended_at) if record.ended_at else now
+    return max(0, int((ended - parse_iso(record.awaiting_since)).total_seconds() * 1000))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from asyncagents.config import AsyncMode, FormationConfig
 from asyncagents.domain.auth import Principal
 from asyncagents.domain.destinations import DestinationPolicy, Resolver, check_destination
-from asyncagents.domain.errors import Conflict, StaleWrite, TooManyRequests
+from asyncagents.domain.errors import Conflict, StaleWrite, TooManyRequests, Unavailable
 from asyncagents.domain.estimator import Estimate, Estimator
 from asyncagents.domain.lifecycle import Endings
 from asyncagents.domain.limits import RequestLimits
@@ -219,7 +219,7 @@ class Submissions:
             return self._resubmitted(existing, fingerprint)
         record = RequestRecord.model_validate(fields)
         self._telemetry.emit(request_accepted(), metadata={"request_id": request_id})
-        self._start(record)
+        self._start(record, named=named)
         if mode != "sync":
             return Submission(record=record, finished=False)
         if self._limits is None:
@@ -238,14 +238,23 @@ class Submissions:
             self._telemetry.emit({REQUESTS_THROTTLED: (1, COUNT)})
             raise
 
-    def _start(self, record: RequestRecord) -> None:
+    def _start(self, record: RequestRecord, *, named: bool) -> None:
         try:
             self._engine.start(record.execution_name, {"request_key": record.request_key})
-        except Exception:
-            # Never leave an accepted request pending with nothing behind it. (If the call failed after
-            # all but the execution started, its Plan wins the race below and the request goes on.)
+        except Exception as error:
             logger.exception("could not start the workflow of %s", record.request_id)
-            error = {
+            if named:
+                # Its client sends it again under the same name (a provider's retry of a delivery, a schedule's slot,
+                # a client's request_id: none can pick another), which starts it (``_resubmitted``); the sweeper does
+                # otherwise, after its grace period. Failed, it would never run.
+                raise Unavailable(
+                    f"request {record.request_id} is accepted but its workflow could not be started yet; send it again "
+                    "as it was, or it starts within minutes"
+                ) from error
+            # Never leave an accepted request pending with nothing behind it: its client was told to send it again
+            # under a new id. (If the call failed after all but the execution started, its Plan wins the race below
+            # and the request goes on.)
+            failure = {
                 "type": "internal_error",
                 "message": "the workflow could not be started; submit again with a new request_id",
                 "retryable": True,
@@ -254,7 +263,7 @@ class Submissions:
                 self._endings.end(
                     record,
                     Status.FAILED,
-                    {"error": error, "status_message": "Failed to start"},
+                    {"error": failure, "status_message": "Failed to start"},
                     allowed_from={Status.PENDING},
                 )
             except StaleWrite:
@@ -268,7 +277,14 @@ class Submissions:
                 details={"field": "request_id", "request_id": existing.request_id},
             )
         if existing.status is Status.PENDING:
-            self._engine.start(existing.execution_name, {"request_key": existing.request_key})
+            try:
+                self._engine.start(existing.execution_name, {"request_key": existing.request_key})
+            except Exception as error:
+                logger.exception("could not start the workflow of %s", existing.request_id)
+                raise Unavailable(
+                    f"request {existing.request_id} is accepted but its workflow could not be started yet; send it "
+                    "again as it was, or it starts within minutes"
+                ) from error
         return Submission(record=existing, finished=existing.status.is_terminal)
 
     def _wait(self, record: RequestRecord) -> Submission:

@@ -24,6 +24,7 @@ from asyncagents.config import FormationConfig
 from asyncagents.domain.destinations import (
     DestinationPolicy,
     Resolver,
+    UnresolvedDestination,
     UnsafeDestination,
     check_destination,
     system_resolver,
@@ -153,6 +154,8 @@ class WebhookDispatcher:
             return self._notice(url, snapshot, message, attempt, elapsed)
         try:
             destination = check_destination(url, self._policy, resolver=self._resolver)
+        except UnresolvedDestination as unresolved:  # DNS may be back at the next attempt
+            return self._next(unresolved.message, attempt, elapsed, None)
         except UnsafeDestination as refused:
             return Outcome("dead", refused.message)
         body = encode(render(snapshot, self._artifact_url, self._stored_text))
@@ -192,6 +195,8 @@ class WebhookDispatcher:
 
         try:
             destination = check_destination(url, self._policy, resolver=self._resolver)
+        except UnresolvedDestination as unresolved:  # DNS may be back at the next attempt
+            return self._next(unresolved.message, attempt, elapsed, None)
         except UnsafeDestination as refused:
             return Outcome("dead", refused.message)
         body = encode(slack_body(render(snapshot, None, self._stored_text), self._notice_link))

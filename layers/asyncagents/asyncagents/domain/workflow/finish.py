@@ -105,7 +105,8 @@ class Finisher:
                 record.formation_id,
                 str(record.estimate["kind"]),
                 float(record.estimate["analytic_seconds"]),
-                record.duration_ms / 1000,
+                # The agent's time: the user's, answering its questions, is not what the estimate foretells.
+                (record.duration_ms - record.waited_ms) / 1000,
                 analysis=str(record.estimate.get("analysis", "")),  # estimates before the text model: the table's
             )
         except Exception:
