@@ -264,8 +264,14 @@ class Secrets:
 
 
 @pytest.fixture
-def world(telemetry):
+def world(clocked_world):
     """Triggers over an in-memory store: a GitHub one, a MUXI-style one, a Slack one."""
+    return clocked_world[:5]
+
+
+@pytest.fixture
+def clocked_world(telemetry):
+    """``world``, and the request service's clock."""
     definitions = {
         "gh": TriggerDefinition.model_validate(
             {
@@ -298,7 +304,7 @@ def world(telemetry):
     triggers = Triggers(
         definitions, requests, keys, lambda: secrets, clock=lambda: 1_800_000_000.0, telemetry=telemetry
     )
-    return triggers, engine, client_key, secrets, store
+    return triggers, engine, client_key, secrets, store, clock
 
 
 def _github(body: dict, delivery: str = "d-1", event: str = "issues", secret: str = GITHUB_SECRET) -> TriggerCall:
@@ -481,3 +487,20 @@ def test_a_user_bound_key_fires_for_its_own_user_only(world):
     # And naming alice in X-Muxi-User-Id is refused
     with pytest.raises(Forbidden, match="X-Muxi-User-Id"):
         fire("t", TriggerCall(body=b'{"data": {"who": "x"}}', headers=bob, user_id="alice"))
+
+
+@pytest.mark.parametrize("later_hours", [1, 25, 71])
+def test_a_providers_retry_long_after_its_delivery_ran_is_acknowledged_and_never_runs_it_again(
+    clocked_world, later_hours
+):
+    # Given a delivery that fired a request which ended, and whose result expired (the provider never saw our 202)
+    triggers, engine, _, _, store, clock = clocked_world
+    first = triggers.fire("gh", _github(ISSUE))
+    assert isinstance(first, Fired)
+    clock.advance(later_hours * 3600)  # Stripe retries for 3 days, Svix for about 28 h: past the 24 h idempotency
+    store.items[first.submission.record.request_key].update(status="completed", expires_at=clock().timestamp() - 1)
+    # When the provider retries the same signed delivery, it is acknowledged (a 200 it stops on), not a 409
+    retry = triggers.fire("gh", _github(ISSUE))
+    assert isinstance(retry, Ignored) and "already handled" in retry.reason
+    # And the agent never ran twice
+    assert len(engine.started) == 1

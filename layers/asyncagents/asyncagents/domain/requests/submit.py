@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 # Bytes, not characters: the record holds the message, its plan and its answer within DynamoDB's 400 KB.
 MAX_MESSAGE_BYTES = 32 * 1024
+# How long a trigger's delivery (or idempotency key) stays taken, at least: the longest a provider retries one.
+TRIGGER_NAMES_KEPT_SECONDS = 3 * 86_400
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,7 @@ class Submissions:
         try:
             # A request its client named (its id, an idempotency key) keeps the name for the idempotency window.
             named = bool(new.request_id or idempotency_key)
-            remembered_until = now.timestamp() + self._formation.async_.idempotency_seconds if named else None
+            remembered_until = now.timestamp() + self._name_kept_seconds(new) if named else None
             # A repeat of a named request that is still kept is that request (or a conflict): its message is not
             # stored again (a retry must not fail on the bucket, nor a conflicting body leave an object behind).
             existing = self._store.get(key) if named and in_bucket(self._artifacts, new.message) else None
@@ -228,6 +230,12 @@ class Submissions:
             if may_wait:
                 return self._wait(record)
         return self._go_async(record, reason="busy")
+
+    def _name_kept_seconds(self, new: NewRequest) -> int:
+        """How long a named request's name stays taken: the idempotency window, and for a trigger's at least as long
+        as a provider retries a delivery (Stripe: 3 days), so that one is never run twice."""
+        kept = self._formation.async_.idempotency_seconds
+        return max(kept, TRIGGER_NAMES_KEPT_SECONDS) if new.trigger else kept
 
     @contextmanager
     def _counting_refusals(self) -> Iterator[None]:

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from asyncagents.domain.auth import NO_KEY_LIMITS, ApiKey, KeyService, Principal, acting_user
-from asyncagents.domain.errors import BadRequest, InvalidData, NotFound, Unauthorized
+from asyncagents.domain.errors import BadRequest, InvalidData, NotFound, RequestExpired, Unauthorized
 from asyncagents.domain.ports import TriggerSecretSource
 from asyncagents.domain.requests import RequestService, Submission
 from asyncagents.domain.requests.submit import MAX_MESSAGE_BYTES, NewRequest
@@ -142,7 +142,14 @@ class Triggers:
             trigger=definition.name,
         )
         naming = self._request_name(definition, call, payload, signed=caller.signed)
-        fired = Fired(self._requests.submit(principal, new, idempotency_key=naming), signed=caller.signed)
+        try:
+            fired = Fired(self._requests.submit(principal, new, idempotency_key=naming), signed=caller.signed)
+        except RequestExpired as expired:
+            if not caller.signed:
+                raise
+            # A provider's retry of a delivery handled long ago (its answer lost): acknowledged, so that it stops
+            # retrying; the work is not run again.
+            return Ignored(f"delivery already handled: request {expired.details['request_id']} ended")
         self._telemetry.emit(trigger_fired(), metadata={"trigger": definition.name})
         return fired
 
