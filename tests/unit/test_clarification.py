@@ -3,6 +3,7 @@ question limit, budgets that do not count the wait, and the webhook events quest
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
@@ -20,6 +21,7 @@ from asyncagents.domain.errors import (
     Conflict,
     QuestionTimedOut,
     RequestEnded,
+    RunContinues,
     StaleWrite,
     StoreContention,
     Unavailable,
@@ -508,6 +510,40 @@ def test_overlapping_attempts_count_every_call_once_and_the_usage_adds_up():
     assert (done.usage.input_tokens, done.usage.output_tokens) == (done.input_tokens_used, done.output_tokens_used)
     [kept] = world.store.outputs(pk, name)
     assert kept["attempts"] == 2  # the later attempt's output stands
+
+
+def test_a_question_answered_while_the_run_works_on_another_is_not_left_waiting_for_the_rest():
+    # Given two steps that asked, both waited on by one wait
+    world = World()
+    pk, name, request_id = world.submit("a, b [demo ask=0+1]")
+    with pytest.raises(ClarificationRequested):
+        world.steps.run(pk, name, deadline=time.time() + 3600)
+    assert world.steps.await_open(pk, name, "token-1") == {"waiting": True}
+    questions = {q.key: q.id for q in world.store.get(pk).questions.values()}
+    demo = world.provider.demo
+
+    class AnswersTheOtherMeanwhile:
+        """Step 0 runs with its answer; while it works, the user answers step 1's question too."""
+
+        def run_step(self, step: Any, context: Any) -> Any:
+            if context.index == 0:
+                world.service.answer(ALICE, request_id, "green", clarification_id=questions["1"])
+            return demo.run_step(step, context)
+
+        def __getattr__(self, attribute: str) -> Any:
+            return getattr(demo, attribute)
+
+    # When step 0's question is answered (the wait ends, the run goes on) and step 1's while that run works
+    world.service.answer(ALICE, request_id, "blue", clarification_id=questions["0"])
+    world.provider.use(AnswersTheOtherMeanwhile())
+    # Then that run hands over to the next (the shared wait is over: waiting again would leave step 1 idle)
+    with pytest.raises(RunContinues, match="answered while the run worked"):
+        world.steps.run(pk, name, deadline=time.time() + 3600)
+    world.provider.use(demo)
+    # And the next run goes on with step 1's answer, to the end
+    assert world.steps.run(pk, name, deadline=time.time() + 3600) == {"status": "completed"}
+    done = world.store.get(pk)
+    assert done.done_steps == {0, 1} and [c.answer for c in done.clarifications] == ["blue", "green"]
 
 
 def test_one_wait_serves_every_open_question_and_an_overdue_one_times_out_at_the_next_wait():

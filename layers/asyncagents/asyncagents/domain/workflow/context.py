@@ -80,6 +80,15 @@ class WorkflowContext(RequestsContext):
             # Still this execution's: another invocation of it forgot them first. Run again, from the record as it is.
             raise StoreContention("the steps whose outputs are gone were being counted again; retry") from None
 
+    def answered_since(self, record: RequestRecord) -> bool:
+        """Whether a question open in ``record`` (as a run began: its step left waiting) was closed since. Its wait
+        ended already (it shared the one the run came out of): waiting for the other questions would leave its step
+        idle until they are answered. (A request ended or redriven meanwhile: the next run finds it so.)"""
+        if not record.questions:
+            return False
+        still_open = self.require(record.request_key).questions
+        return any(key not in still_open for key in record.questions)
+
     def before_model_call(self, record: RequestRecord | None = None, *, input_bytes: int = 0) -> None:
         """Before a call is counted: the breaker's say (``CircuitOpen`` while the provider is failing), then, with
         the ``record`` the call is for, the spend caps' (``reserve_spend``)."""

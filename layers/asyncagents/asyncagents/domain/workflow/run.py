@@ -148,6 +148,8 @@ class RequestRun:
                 return {"status": current.status.value}
             progress.out_of_time = True  # still ours (an attempt lost a race with another): the next run goes on
         if progress.asked:
+            if self._context.answered_since(record):  # its wait is over: its step would idle
+                raise RunContinues("a question was answered while the run worked; the next run goes on with it")
             raise ClarificationRequested("a question is waiting for the user's answer")
         if progress.circuit_open:  # the workflow waits (in Step Functions) and runs again
             raise CircuitOpen("the model provider's breaker is open", retry_after_seconds=progress.circuit_open)
