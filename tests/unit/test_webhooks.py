@@ -629,3 +629,21 @@ def test_a_notice_delivered_again_is_not_sent_twice_and_a_failed_send_is_retried
     assert (
         store.get(event.request_key, with_delivery=True).webhook_status is None
     )  # the webhook's bookkeeping is not the notice's
+
+
+def test_a_retry_delay_never_asks_sqs_for_more_than_it_allows_after_a_receive():
+    from asyncagents.data.webhook_queue import WebhookQueue
+
+    class Sqs:
+        def __init__(self) -> None:
+            self.hidden: list[int] = []
+
+        def change_message_visibility(self, *, QueueUrl: str, ReceiptHandle: str, VisibilityTimeout: int) -> None:
+            self.hidden.append(VisibilityTimeout)
+
+    sqs = Sqs()
+    queue = WebhookQueue(sqs, "https://sqs.example/queue")
+    # SQS counts 12 h from the receive, and the sender has worked on the message for a while when it asks
+    for seconds in (60, 42_300, 43_200, 86_400):
+        queue.delay("receipt", seconds)
+    assert sqs.hidden == [60, 42_300, 42_300, 42_300]

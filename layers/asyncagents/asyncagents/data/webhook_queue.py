@@ -8,6 +8,10 @@ from typing import Any
 
 from asyncagents.domain.webhooks.delivery import WebhookMessage
 
+# SQS refuses to hide a message for more than 12 h counted from its receive, and the sender has worked on it for up to
+# 15 minutes (a Lambda's longest run) by the time it asks: 12 h less those 15 minutes is always accepted.
+LONGEST_DELAY_SECONDS = 43_200 - 900
+
 
 class WebhookQueue:
     """Sends webhook events, delays their retries, dead-letters them with a reason, and redrives them."""
@@ -33,9 +37,11 @@ class WebhookQueue:
                 raise RuntimeError(f"SQS refused {len(response['Failed'])} webhook message(s): {response['Failed']}")
 
     def delay(self, receipt_handle: str, seconds: int) -> None:
-        """Hide a received message for ``seconds``: the next attempt happens then (SQS caps at 12 h)."""
+        """Hide a received message for ``seconds`` (``LONGEST_DELAY_SECONDS`` at most): its next attempt is then."""
         self._client.change_message_visibility(
-            QueueUrl=self._queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=min(seconds, 43_200)
+            QueueUrl=self._queue_url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=min(seconds, LONGEST_DELAY_SECONDS),
         )
 
     def dead_letter(self, body: str, *, reason: str) -> None:
