@@ -561,6 +561,9 @@ def test_one_wait_serves_every_open_question_and_an_overdue_one_times_out_at_the
     first = next(q for q in waiting.questions.values() if q.key == "1")
     world.service.answer(ALICE, request_id, "blue", clarification_id=first.id)
     assert world.engine.resumed[-1][0] == "token-1"
+    # (what the request says it waits for is the question still open, not the one just answered)
+    still_open = world.store.get(pk)
+    assert still_open.status_message == f"Waiting for the user's answer: {still_open.questions['0'].question}"
     world.clock.advance(600)
     # Then the next wait finds step 0's question overdue, and the timeout closes it alone, unanswered
     with pytest.raises(QuestionTimedOut):

@@ -147,8 +147,10 @@ def closing_fields(
         "clarifications": [c.model_dump() for c in [*record.clarifications, closed]],
     }
     removals: list[str] = []
-    still_waiting = any(q.token for q in remaining.values())
-    if still_waiting:
+    if any(q.token for q in remaining.values()):  # still waiting: the message names the question clients see now
+        shown = oldest_waited_on(remaining.values())
+        if shown is not None:
+            fields["status_message"] = f"Waiting for the user's answer: {shown.question}"
         return Status.AWAITING_CLARIFICATION, fields, removals
     if record.awaiting_since:
         waited = now - parse_iso(record.awaiting_since)
