@@ -29,6 +29,10 @@ def put(pk: str) -> tuple[str, dict[str, Any]]:
     return "PutItem", {"TableName": TABLE, "Item": key(pk)}
 
 
+def delete(pk: str) -> tuple[str, dict[str, Any]]:
+    return "DeleteItem", {"TableName": TABLE, "Key": key(pk)}
+
+
 def query(value: str, *, index: str | None = None, attribute: str = "pk") -> tuple[str, dict[str, Any]]:
     request = {
         "TableName": TABLE,
@@ -81,7 +85,9 @@ def allowed(permissions: TablePermissions, function: str, call: tuple[str, dict[
         ("RunFunction", update("BREAKER#bedrock#model"), True),  # the model provider's circuit breaker
         ("ApiFunction", get("BREAKER#bedrock#model"), True),  # when_open: refuse
         ("ApiFunction", update("BREAKER#bedrock#model"), False),  # only the workflow changes it
-        ("WebhookSenderFunction", put("NOTICE#dlv_1-slack"), True),  # a notice sent is marked
+        ("WebhookSenderFunction", put("NOTICE#dlv_1-slack"), True),  # a notice is claimed, then marked sent
+        ("WebhookSenderFunction", delete("NOTICE#dlv_1-slack"), True),  # or its claim given back
+        ("WebhookSenderFunction", delete(REQ), False),
         ("WebhookSenderFunction", put(REQ), False),
         ("MarkFailedFunction", update(REQ), True),
         ("ClarifyFunction", update("AUDIT#" + "0" * 32), False),

@@ -426,7 +426,7 @@ def test_the_notifier_and_the_sender_may_touch_only_their_own_items(cfn: dict[st
     assert notifier_actions == {"dynamodb:UpdateItem"}
     assert [fnmatch.fnmatch(slot_pool_key(active_pool("key_1"))["pk"]["S"], k) for k in notifier_keys] == [True]
     (_, sender_keys), (marks_actions, marks_keys) = leading_keys("WebhookSenderFunctionRole")
-    assert (marks_actions, marks_keys) == ({"dynamodb:GetItem", "dynamodb:PutItem"}, ["NOTICE#*"])  # notices sent
+    assert (marks_actions, marks_keys) == ({"dynamodb:PutItem", "dynamodb:DeleteItem"}, ["NOTICE#*"])  # claims
     for key in (request_item_key("a" * 32), api_key_id_key("key_0123456789abcdef")):
         assert any(fnmatch.fnmatch(key["pk"]["S"], pattern) for pattern in sender_keys), key
     assert not any(fnmatch.fnmatch(slot_pool_key("sync-waits")["pk"]["S"], pattern) for pattern in sender_keys)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -598,6 +600,59 @@ def test_a_key_with_its_own_secret_signs_its_requests_webhooks_with_it_alone(clo
         keys.create("admin", webhook_secret=True)
 
 
+class MemoryMarks:
+    """``SentNoticeMarks`` in memory, with its claims (atomic under a lock, as its conditional writes are)."""
+
+    def __init__(self) -> None:
+        self.sent: set[str] = set()
+        self.sending: set[str] = set()
+        self._lock = threading.Lock()
+
+    def claim(self, delivery_id: str) -> bool:
+        with self._lock:
+            if delivery_id in self.sent or delivery_id in self.sending:
+                return False
+            self.sending.add(delivery_id)
+            return True
+
+    def mark_sent(self, delivery_id: str) -> None:
+        with self._lock:
+            self.sending.discard(delivery_id)
+            self.sent.add(delivery_id)
+
+    def release(self, delivery_id: str) -> None:
+        with self._lock:
+            self.sending.discard(delivery_id)
+
+
+def test_the_same_notice_delivered_twice_at_once_is_sent_once(clock_service):
+    # Given a notice whose two deliveries (the stream's repeat, SQS's) run at once on the sender's threads
+    service, store = clock_service
+    event = completed_request(store, service)
+    notice = event.model_copy(
+        update={"channel": "slack", "delivery_id": event.delivery_id + "-s", "webhook_url": "https://hooks.example/s"}
+    )
+    both_sending = threading.Barrier(2, timeout=5)
+
+    class SlowSlack(ScriptedTransport):
+        def post(self, destination, body, headers, timeout):
+            with contextlib.suppress(threading.BrokenBarrierError):  # the other one waits here too, if it sends
+                both_sending.wait(0.5)
+            return super().post(destination, body, headers, timeout)
+
+    transport = SlowSlack(HttpResult(status_code=200), HttpResult(status_code=200))
+    dispatcher = dispatcher_with(store, transport, sent_notices=MemoryMarks())
+    outcomes: list[Outcome] = []
+    threads = [threading.Thread(target=lambda: outcomes.append(dispatcher.deliver(notice, 1))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then Slack gets it once, and both deliveries are done with
+    assert len(transport.sent) == 1
+    assert sorted(o.kind for o in outcomes) == ["delivered", "delivered"]
+
+
 def test_a_notice_delivered_again_is_not_sent_twice_and_a_failed_send_is_retried(clock_service):
     service, store = clock_service
     event = completed_request(store, service)
@@ -609,21 +664,13 @@ def test_a_notice_delivered_again_is_not_sent_twice_and_a_failed_send_is_retried
         }
     )
 
-    class Marks:
-        def __init__(self) -> None:
-            self.sent: set[str] = set()
-
-        def was_sent(self, delivery_id: str) -> bool:
-            return delivery_id in self.sent
-
-        def mark_sent(self, delivery_id: str) -> None:
-            self.sent.add(delivery_id)
-
+    marks = MemoryMarks()
     transport = ScriptedTransport(HttpResult(status_code=503), HttpResult(status_code=200))
-    dispatcher = dispatcher_with(store, transport, sent_notices=(marks := Marks()))
-    assert dispatcher.deliver(notice, attempt=1).kind == "retry"  # not sent: not marked, retried
+    dispatcher = dispatcher_with(store, transport, sent_notices=marks)
+    assert dispatcher.deliver(notice, attempt=1).kind == "retry"  # not sent: its claim given back, retried
     assert dispatcher.deliver(notice, attempt=2).kind == "delivered"
-    assert dispatcher.deliver(notice, attempt=1) == Outcome("delivered", "sent already")  # the stream's repeat
+    repeat = dispatcher.deliver(notice, attempt=1)  # the stream's repeat
+    assert repeat == Outcome("delivered", "sent already, or being sent by another delivery of it")
     assert len(transport.sent) == 2 and marks.sent == {notice.delivery_id}
     assert json.loads(transport.sent[-1][1])["text"].startswith("Request ")
     assert (

@@ -217,7 +217,6 @@ class JobStore(Protocol):
 
     def create_job(self, job: dict[str, Any]) -> None:
         """Conditional: ``Conflict`` when the id exists."""
-        ...
 
     def get_job(self, job_id: str) -> dict[str, Any] | None: ...
 
@@ -231,11 +230,9 @@ class JobStore(Protocol):
 
     def record_run(self, job_id: str, run: dict[str, Any], *, ttl: int) -> bool:
         """Conditional on the slot: ``False`` when this slot's run is already recorded."""
-        ...
 
     def runs(self, job_id: str, *, limit: int) -> list[dict[str, Any]]:
         """The newest first."""
-        ...
 
     def get_run(self, job_id: str, scheduled_time: str) -> dict[str, Any] | None: ...
 
@@ -259,7 +256,6 @@ class ScheduleEngine(Protocol):
 
     def delete(self, name: str) -> None:
         """Idempotent: a schedule already gone is fine."""
-        ...
 
 
 class HistoryStore(Protocol):
@@ -323,11 +319,15 @@ class NoticeTopic(Protocol):
 
 
 class SentNotices(Protocol):
-    """Which notices were sent: a person reading Slack or mail cannot drop a repeat as a webhook receiver can."""
+    """Which notices were sent: a person reading Slack or mail cannot drop a repeat as a webhook receiver can.
+    ``claim`` takes the sending (``False`` when it was sent, or another delivery of it is sending it now);
+    ``release`` gives it back when it could not be sent now."""
 
-    def was_sent(self, delivery_id: str) -> bool: ...
+    def claim(self, delivery_id: str) -> bool: ...
 
     def mark_sent(self, delivery_id: str) -> None: ...
+
+    def release(self, delivery_id: str) -> None: ...
 
 
 class WebhookQueue(Protocol):

@@ -179,15 +179,24 @@ class WebhookDispatcher:
     ) -> Outcome:
         # A notice: the stream or the queue may bring it again after it was sent, and a person reading Slack or
         # mail cannot drop a repeat as a webhook receiver does (by its delivery id).
+        # Of its deliveries running at once (both in one batch, on the sender's threads), one claims and sends it.
         sent = self._sent_notices
-        if sent is not None and sent.was_sent(message.delivery_id):
-            return Outcome("delivered", "sent already")
-        if message.channel == "email":
-            outcome = self._mail(snapshot, attempt, elapsed)
-        else:
-            outcome = self._slack(url, snapshot, attempt, elapsed)
-        if sent is not None and outcome.kind == "delivered":
-            sent.mark_sent(message.delivery_id)
+        if sent is not None and not sent.claim(message.delivery_id):
+            return Outcome("delivered", "sent already, or being sent by another delivery of it")
+        try:
+            if message.channel == "email":
+                outcome = self._mail(snapshot, attempt, elapsed)
+            else:
+                outcome = self._slack(url, snapshot, attempt, elapsed)
+        except BaseException:
+            if sent is not None:
+                sent.release(message.delivery_id)
+            raise
+        if sent is not None:
+            if outcome.kind == "delivered":
+                sent.mark_sent(message.delivery_id)
+            else:  # retried later, or dead-lettered (and perhaps redriven): its next delivery claims it again
+                sent.release(message.delivery_id)
         return outcome
 
     def _slack(self, url: str, snapshot: dict[str, Any], attempt: int, elapsed: float) -> Outcome:
