@@ -27,24 +27,24 @@ def marks(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, SentNoticeMark
 
 def test_one_delivery_of_a_notice_sends_it_and_one_that_could_not_gives_it_back(marks):
     _, notices, _ = marks
-    assert notices.claim("d-1") is True
-    assert notices.claim("d-1") is False  # another delivery of it, meanwhile
+    assert notices.claim("d-1") is None
+    assert notices.claim("d-1") == "sending"  # another delivery of it, meanwhile
     notices.release("d-1")  # Slack refused: retried later
-    assert notices.claim("d-1") is True
+    assert notices.claim("d-1") is None
     notices.mark_sent("d-1")
-    assert notices.claim("d-1") is False
+    assert notices.claim("d-1") == "sent"
     notices.release("d-1")  # a release after it was sent changes nothing
-    assert notices.claim("d-1") is False
-    assert notices.claim("d-2") is True  # another notice
+    assert notices.claim("d-1") == "sent"
+    assert notices.claim("d-2") is None  # another notice
 
 
 def test_an_abandoned_claim_is_taken_over_once_it_lapses_and_an_older_mark_is_a_sent_notice(marks):
     client, notices, now = marks
-    assert notices.claim("d-1") is True  # its sender is then stopped before it marks or releases anything
+    assert notices.claim("d-1") is None  # its sender is then stopped before it marks or releases anything
     now[0] += 299
-    assert notices.claim("d-1") is False
+    assert notices.claim("d-1") == "sending"
     now[0] += 2
-    assert notices.claim("d-1") is True
+    assert notices.claim("d-1") is None
     # A notice marked by the release before claims (no state): sent
     client.put_item(TableName=TABLE, Item={"pk": {"S": "NOTICE#d-old"}, "sk": {"S": "NOTICE"}, "ttl": {"N": "1"}})
-    assert notices.claim("d-old") is False
+    assert notices.claim("d-old") == "sent"

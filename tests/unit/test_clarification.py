@@ -186,11 +186,23 @@ def test_a_request_that_failed_while_its_user_thought_is_redriven_without_that_t
     # When an operator redrives it a little later
     world.clock.advance(60)
     resumed = world.service.redrive(ALICE, request_id)
-    # Then the half hour is the user's: the new run works within the agent's budget
-    assert resumed.waited_ms == 1_800_000 and resumed.awaiting_since is None
+    # Then the half hour is the user's, and the minute it sat failed nobody's: the new run works within the budget
+    assert resumed.waited_ms == 1_860_000 and resumed.awaiting_since is None
     assert world.steps.plan(pk, resumed.execution_name)["proceed"]
     with pytest.raises(ClarificationRequested):  # it asks its question again (not stopped by the budget)
         world.steps.run_step(pk, resumed.execution_name, 1, "t")
+
+
+def test_a_wait_that_timed_out_into_a_failure_is_not_counted_twice_by_a_redrive():
+    # Given a question left unanswered for its whole timeout, which fails the request (on_timeout: fail)
+    world = World({"timeout_seconds": 1800, "on_timeout": "fail"}, {"max_wall_seconds": 600})
+    pk, name, request_id = world.ask_in_step("a, b [demo ask=1]", 1)
+    world.clock.advance(1800)
+    world.steps.answer_timed_out(pk, name, 1)
+    failed = world.store.get(pk)
+    assert failed.status is Status.FAILED and failed.waited_ms == 1_800_000 and failed.awaiting_since is None
+    # When it is redriven at once, the wait counts once
+    assert world.service.redrive(ALICE, request_id).waited_ms == 1_800_000
 
 
 def test_each_question_is_a_webhook_event_with_muxi_fields():

@@ -28,8 +28,9 @@ class SentNoticeMarks:
     def _key(self, delivery_id: str) -> dict[str, Any]:
         return {"pk": {"S": f"NOTICE#{delivery_id}"}, "sk": {"S": "NOTICE"}}
 
-    def claim(self, delivery_id: str) -> bool:
-        """Take the sending of a notice: ``False`` when it was sent, or another delivery of it is sending it now."""
+    def claim(self, delivery_id: str) -> str | None:
+        """Take the sending of a notice (``None``), or say why not: ``"sent"``, or ``"sending"`` (another delivery of
+        it is sending it now, or was stopped while it did: its claim lapses)."""
         now = int(time.time())
         item = {
             **self._key(delivery_id),
@@ -44,12 +45,14 @@ class SentNoticeMarks:
                 # A mark without a state is a sent notice's (written before claims were).
                 ConditionExpression="attribute_not_exists(pk) OR (notice_state = :sending AND claimed_until < :now)",
                 ExpressionAttributeValues={":sending": serialize(_SENDING), ":now": serialize(now)},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if error_code(error) == CONDITION_FAILED:
-                return False
-            raise
-        return True
+            if error_code(error) != CONDITION_FAILED:
+                raise
+            held: dict[str, Any] = dict(error.response).get("Item") or {}  # type: ignore[assignment]
+            return _SENDING if held.get("notice_state") == {"S": _SENDING} else "sent"
+        return None
 
     def mark_sent(self, delivery_id: str) -> None:
         """The notice was sent: no delivery of it sends it again."""

@@ -60,13 +60,17 @@ class Endings:
         """Move ``record`` to the terminal status ``to`` with ``fields`` (and counters ``increments``), from
         ``allowed_from`` (by default every status that may lead there). Raises ``StaleWrite`` when the request
         moved on first."""
-        ending = terminal_fields(record, now=self._clock(), retention_seconds=self._retention_seconds)
+        now = self._clock()
+        ending = terminal_fields(record, now=now, retention_seconds=self._retention_seconds)
+        if record.awaiting_since:  # a wait ends with the request: the user's time, counted as such
+            waited = (now - parse_iso(record.awaiting_since)).total_seconds()
+            ending["waited_ms"] = record.waited_ms + max(0, int(waited * 1000))
         return self._store.transition(
             record.request_key,
             to=to,
             allowed_from=sources_of(to) if allowed_from is None else allowed_from,
             set_fields={**fields, **ending},
-            remove_fields=("current_step",),
+            remove_fields=("current_step", "awaiting_since"),
             generation=generation,
             expected=expected,
             increments=increments,

@@ -320,10 +320,10 @@ class NoticeTopic(Protocol):
 
 class SentNotices(Protocol):
     """Which notices were sent: a person reading Slack or mail cannot drop a repeat as a webhook receiver can.
-    ``claim`` takes the sending (``False`` when it was sent, or another delivery of it is sending it now);
+    ``claim`` takes the sending (``None``), or says why not (``"sent"``, or ``"sending"`` by another delivery);
     ``release`` gives it back when it could not be sent now."""
 
-    def claim(self, delivery_id: str) -> bool: ...
+    def claim(self, delivery_id: str) -> str | None: ...
 
     def mark_sent(self, delivery_id: str) -> None: ...
 

@@ -163,11 +163,11 @@ class Operations:
                 "redriven_error": record.error.model_dump(exclude_none=True) if record.error else None,
                 "attempts_before_redrive": dict(record.step_attempts),
                 "status_message": f"Redriven: resuming after {record.completed_steps} finished step(s)",
-                # Questions left open by the failed execution are asked again by the new one; the time the user had
-                # them (until the failure) is theirs, not the agent's (``max_wall_seconds``).
+                # Questions left open by the failed execution are asked again by the new one. The time since the
+                # failure is nobody's work (``max_wall_seconds`` counts the agent's): not charged.
                 "questions": {},
                 "questions_version": record.questions_version + 1,
-                "waited_ms": record.waited_ms + _waited_until_the_end(record, now),
+                "waited_ms": record.waited_ms + _not_the_agents_time(record, now),
             },
             remove_fields=(
                 *("error", "ended_at", "duration_ms", "expires_at", "ttl", "current_step", "awaiting_since"),
@@ -180,9 +180,8 @@ class Operations:
         return resumed
 
 
-def _waited_until_the_end(record: RequestRecord, now: datetime) -> int:
-    """How long a request that ended while waiting for its user's answer had waited (milliseconds; else 0)."""
-    if not record.awaiting_since:
-        return 0
-    ended = parse_iso(record.ended_at) if record.ended_at else now
-    return max(0, int((ended - parse_iso(record.awaiting_since)).total_seconds() * 1000))
+def _not_the_agents_time(record: RequestRecord, now: datetime) -> int:
+    """Milliseconds since a failed request stopped working: since it failed, or since it began to wait for its user's
+    answer (a record ended while waiting, by a release that did not count that wait at the end)."""
+    since = record.awaiting_since or record.ended_at
+    return max(0, int((now - parse_iso(since)).total_seconds() * 1000)) if since else 0

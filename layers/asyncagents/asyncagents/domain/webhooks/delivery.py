@@ -181,8 +181,11 @@ class WebhookDispatcher:
         # mail cannot drop a repeat as a webhook receiver does (by its delivery id).
         # Of its deliveries running at once (both in one batch, on the sender's threads), one claims and sends it.
         sent = self._sent_notices
-        if sent is not None and not sent.claim(message.delivery_id):
-            return Outcome("delivered", "sent already, or being sent by another delivery of it")
+        held = sent.claim(message.delivery_id) if sent is not None else None
+        if held == "sent":
+            return Outcome("delivered", "sent already")
+        if held is not None:  # another delivery sends it now (or was stopped doing so: its claim lapses): ask later
+            return self._next("being sent by another delivery of it", attempt, elapsed, None)
         try:
             if message.channel == "email":
                 outcome = self._mail(snapshot, attempt, elapsed)
